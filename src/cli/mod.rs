@@ -1,0 +1,155 @@
+//! Command dispatch for `prompt-config`. Errors go to stderr with a non-zero exit: 1 for a
+//! failed command, 2 for a usage mistake.
+
+mod args;
+mod resolve;
+
+use std::path::PathBuf;
+
+use args::Args;
+use prompt_config::config::{release_version, rollback_active_version};
+use prompt_config::{Engine, EngineOptions};
+
+const USAGE: &str = "\
+prompt-config: resolve LLM feature configs and prompts
+
+usage:
+  prompt-config validate [--config DIR] [--prompts DIR]
+  prompt-config resolve FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
+                        [--vars JSON] [--version V] [--json]
+  prompt-config release FEATURE VERSION
+  prompt-config rollback FEATURE --to VERSION
+
+--config defaults to $PROMPT_CONFIG_DIR or ./config, --prompts to $PROMPT_PROMPTS_DIR or
+./prompts. VALUEs that parse as JSON (numbers, true, [\"a\",\"b\"]) are JSON, others are text.";
+
+/// A failed command: what to print and the exit code.
+pub struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: format!("{}\n\n{USAGE}", message.into()),
+            code: 2,
+        }
+    }
+}
+
+impl From<prompt_config::Error> for Failure {
+    fn from(error: prompt_config::Error) -> Failure {
+        Failure {
+            message: format!("error [{}]: {error}", error.kind()),
+            code: 1,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::usage(message)
+    }
+}
+
+/// Runs one command line and returns the process exit code.
+pub fn run(raw: impl IntoIterator<Item = String>) -> i32 {
+    match dispatch(raw) {
+        Ok(()) => 0,
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            failure.code
+        }
+    }
+}
+
+fn dispatch(raw: impl IntoIterator<Item = String>) -> Result<(), Failure> {
+    let args = Args::parse(raw)?;
+    let Some(command) = args.positional.first() else {
+        return Err(Failure::usage("no command given"));
+    };
+    match command.as_str() {
+        "validate" => validate(&args),
+        "resolve" => resolve::run(&args),
+        "release" => release(&args),
+        "rollback" => rollback(&args),
+        "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Failure::usage(format!("unknown command \"{other}\""))),
+    }
+}
+
+/// `--config` / `--prompts`, else the environment, else `./config` and `./prompts`.
+fn engine_options(args: &Args) -> EngineOptions {
+    let pick = |option: &str, variable: &str, default: &str| {
+        args.value(option)
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os(variable)
+                    .filter(|value| !value.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    EngineOptions {
+        config_dir: pick("config", "PROMPT_CONFIG_DIR", "config"),
+        prompts_dir: pick("prompts", "PROMPT_PROMPTS_DIR", "prompts"),
+    }
+}
+
+fn validate(args: &Args) -> Result<(), Failure> {
+    args.allow(&["config", "prompts"], &["json"])?;
+    let options = engine_options(args);
+    let summary = Engine::validate(&options)?;
+    println!(
+        "ok: {} feature{}, {} versions, {} running experiment{}, {} rules, {} rollout{}, {} providers (revision {}) in {}",
+        summary.features,
+        plural(summary.features),
+        summary.versions,
+        summary.running_experiments,
+        plural(summary.running_experiments),
+        summary.rules,
+        summary.rollouts,
+        plural(summary.rollouts),
+        summary.providers,
+        summary.revision,
+        options.config_dir.display(),
+    );
+    Ok(())
+}
+
+fn release(args: &Args) -> Result<(), Failure> {
+    args.allow(&["config", "prompts"], &[])?;
+    let [_, feature, version] = args.positional.as_slice() else {
+        return Err(Failure::usage("release needs FEATURE VERSION"));
+    };
+    let outcome = release_version(&engine_options(args), feature, version)?;
+    println!(
+        "released {feature} {version}: recorded file hashes in {}",
+        outcome.file
+    );
+    Ok(())
+}
+
+fn rollback(args: &Args) -> Result<(), Failure> {
+    args.allow(&["config", "prompts", "to"], &[])?;
+    let [_, feature] = args.positional.as_slice() else {
+        return Err(Failure::usage("rollback needs FEATURE"));
+    };
+    let to = args
+        .value("to")
+        .ok_or_else(|| Failure::usage("rollback needs --to VERSION"))?;
+    let outcome = rollback_active_version(&engine_options(args), feature, to)?;
+    println!(
+        "{feature}: active_version {} -> {} in {}",
+        outcome.before, outcome.after, outcome.file
+    );
+    Ok(())
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}

@@ -1,0 +1,267 @@
+//! The shapes of `config/providers.json` and `config/features/*.json` as Rust types. The JSON
+//! Schemas in `config/schema/` are the contract editors and CI see; these types mirror them and
+//! are only deserialized after the schema has accepted a document.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::targeting::Namespace;
+
+/// `config/providers.json`: every provider a feature may name, with its models and prices.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ProvidersConfig {
+    /// Providers by name (`openai`, `anthropic`, `mock`, ...).
+    pub providers: BTreeMap<String, ProviderSpec>,
+}
+
+/// One provider: which API it speaks, where its key lives, and its models.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ProviderSpec {
+    /// The wire protocol: `openai`, `anthropic` or `mock`.
+    pub kind: ProviderKind,
+    /// The environment variable holding the API key (never the key itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Overrides the public endpoint (a proxy, a gateway, a test server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Models by name with their prices.
+    pub models: BTreeMap<String, ModelPricing>,
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OpenAI Chat Completions.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// The built-in offline provider.
+    Mock,
+}
+
+/// Prices of one model in USD per million tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ModelPricing {
+    /// Price per million input (prompt) tokens.
+    pub input_per_million: f64,
+    /// Price per million output (completion) tokens.
+    pub output_per_million: f64,
+    /// Price per million input tokens served from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_million: Option<f64>,
+    /// The model's context window in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+}
+
+/// One `config/features/<feature>.json` document.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FeatureConfig {
+    /// The feature's name; equals the file's stem.
+    pub feature: String,
+    /// What the feature does, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The team that owns the feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The version everyone gets when nothing more specific applies; rollback edits this line.
+    pub active_version: String,
+    /// The primary model, used unless a version, rule or variant names another.
+    pub model: ModelSpec,
+    /// Models tried in order when the primary fails.
+    #[serde(default)]
+    pub fallbacks: Vec<ModelSpec>,
+    /// Prompt versions by semantic version.
+    pub versions: BTreeMap<String, VersionSpec>,
+    /// A/B experiments between versions (and optionally models).
+    #[serde(default)]
+    pub experiments: Vec<ExperimentSpec>,
+    /// Targeting rules, first match wins.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// A percentage rollout of a new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
+}
+
+/// A model and the parameters sent with it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ModelSpec {
+    /// A provider named in `providers.json`.
+    pub provider: String,
+    /// A model listed under that provider.
+    pub name: String,
+    /// Sampling parameters.
+    #[serde(default)]
+    pub parameters: ModelParameters,
+}
+
+/// Sampling parameters sent with a request.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct ModelParameters {
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Upper bound on generated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling mass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+}
+
+/// Whether a version may still change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    /// Being written: files may change, no hashes are checked, only a pin serves it.
+    Draft,
+    /// Immutable: its files must match the recorded hashes.
+    Released,
+}
+
+/// One prompt version: its messages, declared variables and file hashes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VersionSpec {
+    /// Draft or released.
+    pub status: VersionStatus,
+    /// What changed in this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When it was released (RFC 3339 date or date-time), set by `prompt-config release`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<String>,
+    /// The messages, in order, each rendered from a template file.
+    pub messages: Vec<MessageSpec>,
+    /// A JSON Schema (type object) declaring the template variables.
+    pub variables: Value,
+    /// A model chain for this version, overriding the feature's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
+    /// Fallbacks for this version's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Vec<ModelSpec>>,
+    /// SHA-256 (lower-case hex) of each template file, by file name; required when released.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// One message of a prompt version.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MessageSpec {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The template file, relative to `prompts/<feature>/<version>/`.
+    pub template: String,
+}
+
+/// Whether an experiment assigns subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentStatus {
+    /// Assigns subjects.
+    Running,
+    /// Assigns nobody (kept for analysis and for resuming with the same buckets).
+    Paused,
+    /// Finished; assigns nobody.
+    Completed,
+}
+
+/// An A/B experiment between prompt versions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ExperimentSpec {
+    /// The experiment's key, reported in resolutions and telemetry.
+    pub key: String,
+    /// Running, paused or completed.
+    pub status: ExperimentStatus,
+    /// What the experiment tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The hash seed; defaults to the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// GrowthBook hash version (1 or 2); defaults to 2.
+    #[serde(default = "default_hash_version")]
+    pub hash_version: u32,
+    /// The attribute whose value is hashed; defaults to the subject id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_attribute: Option<String>,
+    /// The share of eligible subjects included, 0 to 1.
+    #[serde(default = "default_coverage")]
+    pub coverage: f64,
+    /// A namespace range, so experiments in one namespace are mutually exclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+    /// A GrowthBook condition on the attributes that subjects must meet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Value>,
+    /// The arms, the first being the control.
+    pub variants: Vec<VariantSpec>,
+}
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VariantSpec {
+    /// The variant's key (`control`, `treatment`, ...).
+    pub key: String,
+    /// The prompt version this arm serves.
+    pub version: String,
+    /// The share of included subjects, the weights summing to 1.
+    pub weight: f64,
+    /// A model chain for this arm, to test models as well as prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
+    /// Fallbacks for this arm's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Vec<ModelSpec>>,
+}
+
+/// A targeting rule: subjects matching the condition get its version and/or model.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RuleSpec {
+    /// The rule's name, reported as the resolution's rule.
+    pub name: String,
+    /// A GrowthBook condition on the attributes.
+    pub condition: Value,
+    /// The version to serve; defaults to the active version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A model chain for matching subjects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
+    /// Fallbacks for the rule's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Vec<ModelSpec>>,
+}
+
+/// A gradual rollout of one version to a percentage of subjects.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RolloutSpec {
+    /// The version being rolled out.
+    pub version: String,
+    /// The share of subjects that get it, 0 to 100.
+    pub percentage: f64,
+    /// The hash seed; defaults to `<feature>:rollout`. Keep it when raising the percentage so
+    /// nobody who already has the version loses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// The attribute whose value is hashed; defaults to the subject id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_attribute: Option<String>,
+}
+
+fn default_hash_version() -> u32 {
+    2
+}
+
+fn default_coverage() -> f64 {
+    1.0
+}

@@ -1,0 +1,276 @@
+//! Prompt templates: the versioned files under `prompts/<feature>/<version>/`, compiled once at
+//! load with MiniJinja (strict undefined, no auto-escaping), checked against the variables each
+//! version declares and, for released versions, against their recorded SHA-256 hashes. At resolve
+//! time it validates the caller's variables and renders the messages. Variable values are data:
+//! a value containing `{{ x }}` is printed as it is, never evaluated.
+
+mod load;
+mod paths;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub(crate) use load::{PromptTable, compile_prompts};
+pub use paths::safe_template_path;
+
+/// The role of one chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions to the model.
+    System,
+    /// The end user's turn.
+    User,
+    /// A prior model turn (few-shot examples).
+    Assistant,
+}
+
+impl Role {
+    /// The role as the providers spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
+    fn parse(role: &str) -> Option<Role> {
+        match role {
+            "system" => Some(Role::System),
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// One rendered chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Message {
+    /// Who speaks.
+    pub role: Role,
+    /// The rendered text.
+    pub content: String,
+}
+
+/// A variable that failed its declared schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidVariable {
+    /// JSON pointer into the variables object, such as `/skills/0`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Errors of validating variables and rendering a prompt version.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// Some declared variables are missing or do not match their schema.
+    #[error("{feature} {version}: {}", describe_variables(.missing, .invalid))]
+    Variables {
+        /// The feature resolved.
+        feature: String,
+        /// The version whose declaration was violated.
+        version: String,
+        /// Required variables that were not supplied.
+        missing: Vec<String>,
+        /// Supplied variables that do not match their declared schema.
+        invalid: Vec<InvalidVariable>,
+    },
+    /// The template failed while rendering.
+    #[error("{template}: {message}")]
+    Render {
+        /// The template file.
+        template: String,
+        /// MiniJinja's description, with the line.
+        message: String,
+        /// True when the failure was an undefined variable.
+        undefined: bool,
+    },
+}
+
+fn describe_variables(missing: &[String], invalid: &[InvalidVariable]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "missing variable{} {}",
+            plural(missing.len()),
+            missing.join(", ")
+        ));
+    }
+    if !invalid.is_empty() {
+        let listed: Vec<String> = invalid
+            .iter()
+            .map(|item| format!("{} {}", item.path, item.message))
+            .collect();
+        parts.push(format!(
+            "invalid variable{} {}",
+            plural(invalid.len()),
+            listed.join("; ")
+        ));
+    }
+    parts.join("; ")
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+impl PromptError {
+    /// `missing_variable`, `invalid_variable` or `render_failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PromptError::Variables { missing, .. } if !missing.is_empty() => "missing_variable",
+            PromptError::Variables { .. } => "invalid_variable",
+            PromptError::Render {
+                undefined: true, ..
+            } => "missing_variable",
+            PromptError::Render { .. } => "render_failed",
+        }
+    }
+
+    /// The variables or template at fault, as JSON.
+    pub fn details(&self) -> Value {
+        match self {
+            PromptError::Variables {
+                feature,
+                version,
+                missing,
+                invalid,
+            } => serde_json::json!({
+                "feature": feature, "version": version, "missing": missing, "invalid": invalid,
+            }),
+            PromptError::Render { template, .. } => serde_json::json!({ "template": template }),
+        }
+    }
+}
+
+/// One message of a compiled version: pre-rendered when it uses no variables.
+#[derive(Debug)]
+enum MessageBody {
+    Static(String),
+    Template { name: String },
+}
+
+#[derive(Debug)]
+struct CompiledMessage {
+    role: Role,
+    body: MessageBody,
+}
+
+/// One prompt version, ready to render.
+pub(crate) struct CompiledPrompt {
+    feature: String,
+    version: String,
+    messages: Vec<CompiledMessage>,
+    variables: jsonschema::Validator,
+    environment: Arc<minijinja::Environment<'static>>,
+}
+
+impl std::fmt::Debug for CompiledPrompt {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CompiledPrompt")
+            .field("feature", &self.feature)
+            .field("version", &self.version)
+            .field("messages", &self.messages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledPrompt {
+    /// Validates `variables` against the version's declaration and renders every message.
+    pub(crate) fn render(&self, variables: &Value) -> Result<Vec<Message>, PromptError> {
+        if !self.variables.is_valid(variables) {
+            return Err(self.variable_errors(variables));
+        }
+        let context = minijinja::Value::from(minijinja::value::Serde(variables));
+        self.messages
+            .iter()
+            .map(|message| {
+                let content = match &message.body {
+                    MessageBody::Static(text) => text.clone(),
+                    MessageBody::Template { name } => self.render_template(name, &context)?,
+                };
+                Ok(Message {
+                    role: message.role,
+                    content,
+                })
+            })
+            .collect()
+    }
+
+    fn render_template(
+        &self,
+        name: &str,
+        context: &minijinja::Value,
+    ) -> Result<String, PromptError> {
+        let render_error = |error: minijinja::Error| PromptError::Render {
+            template: name.to_string(),
+            undefined: error.kind() == minijinja::ErrorKind::UndefinedError,
+            message: format!("{error:#}"),
+        };
+        self.environment
+            .get_template(name)
+            .map_err(render_error)?
+            .render(context)
+            .map_err(render_error)
+    }
+
+    fn variable_errors(&self, variables: &Value) -> PromptError {
+        let mut missing = Vec::new();
+        let mut invalid = Vec::new();
+        for error in self.variables.iter_errors(variables) {
+            match error.kind() {
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    missing.push(
+                        property
+                            .as_str()
+                            .map_or_else(|| property.to_string(), str::to_string),
+                    );
+                }
+                _ => invalid.push(InvalidVariable {
+                    path: error.instance_path().as_str().to_string(),
+                    message: error.to_string(),
+                }),
+            }
+        }
+        PromptError::Variables {
+            feature: self.feature.clone(),
+            version: self.version.clone(),
+            missing,
+            invalid,
+        }
+    }
+}
+
+/// SHA-256 of `bytes` as lower-case hex, the form recorded in feature configs.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// A stable SHA-256 of rendered messages, for caching and for telling prompts apart in telemetry.
+pub fn prompt_hash(messages: &[Message]) -> String {
+    let mut hasher = Sha256::new();
+    for message in messages {
+        hasher.update(message.role.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(message.content.as_bytes());
+        hasher.update([0]);
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    text
+}

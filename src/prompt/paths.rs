@@ -1,0 +1,48 @@
+//! Keeps every template reference inside the prompts directory: no absolute paths, no `..`,
+//! and no symlink that resolves outside of it.
+
+use std::path::{Component, Path, PathBuf};
+
+/// The path of `template` for one version, or why it is refused.
+pub fn safe_template_path(
+    prompts_dir: &Path,
+    feature: &str,
+    version: &str,
+    template: &str,
+) -> Result<PathBuf, String> {
+    let relative = Path::new(template);
+    for component in relative.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!("template \"{template}\" may not contain \"..\""));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "template \"{template}\" must be relative to its version folder"
+                ));
+            }
+        }
+    }
+    let path = prompts_dir.join(feature).join(version).join(relative);
+    let resolved = path
+        .canonicalize()
+        .map_err(|error| format!("template file {} cannot be opened: {error}", path.display()))?;
+    let root = prompts_dir.canonicalize().map_err(|error| {
+        format!(
+            "prompts directory {} cannot be opened: {error}",
+            prompts_dir.display()
+        )
+    })?;
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "template file {} resolves to {}, outside the prompts directory",
+            path.display(),
+            resolved.display()
+        ));
+    }
+    if !resolved.is_file() {
+        return Err(format!("template {} is not a regular file", path.display()));
+    }
+    Ok(path)
+}

@@ -1,0 +1,243 @@
+//! Deterministic resolution of a feature for one subject: which prompt version, why, which model
+//! chain, and the rendered messages. Precedence: a pinned version, then a running experiment,
+//! then the first matching targeting rule, then the rollout, then `active_version`. Assignment
+//! uses GrowthBook's hashing, so it is sticky per subject and survives reloads while seeds and
+//! weights stay the same.
+
+mod compile;
+mod context;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub(crate) use compile::{CompiledFeature, compile_features};
+pub use context::Context;
+
+use crate::config::ModelSpec;
+use crate::prompt::{Message, prompt_hash};
+use crate::targeting;
+
+/// Why a version was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The caller pinned the version.
+    Pinned,
+    /// A running experiment assigned the subject to a variant.
+    Experiment,
+    /// A targeting rule matched the subject's attributes.
+    Rule,
+    /// The subject falls inside the rollout percentage.
+    Rollout,
+    /// Nothing more specific applied.
+    Active,
+}
+
+impl Source {
+    /// The source as it appears in JSON and telemetry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Pinned => "pinned",
+            Source::Experiment => "experiment",
+            Source::Rule => "rule",
+            Source::Rollout => "rollout",
+            Source::Active => "active",
+        }
+    }
+}
+
+/// Everything a caller needs to make the LLM call for one subject.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolution {
+    /// The feature resolved.
+    pub feature: String,
+    /// The prompt version chosen.
+    pub version: String,
+    /// Why that version was chosen.
+    pub source: Source,
+    /// The experiment the subject is enrolled in, if any.
+    pub experiment: Option<String>,
+    /// The experiment variant, if any.
+    pub variant: Option<String>,
+    /// The targeting rule that matched, if any.
+    pub rule: Option<String>,
+    /// The subject's hash value in [0, 1) for the experiment or rollout that decided.
+    pub bucket: Option<f64>,
+    /// The primary model with its parameters.
+    pub model: ModelSpec,
+    /// Models to try in order when the primary fails.
+    pub fallbacks: Vec<ModelSpec>,
+    /// The rendered chat messages.
+    pub messages: Vec<Message>,
+    /// SHA-256 of the rendered messages.
+    pub prompt_hash: String,
+    /// A short hash of every config and prompt file the engine loaded.
+    pub config_revision: String,
+}
+
+/// Errors of resolving a feature.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No feature config has this name.
+    #[error("unknown feature \"{feature}\" (configured: {})", .known.join(", "))]
+    UnknownFeature {
+        /// The name asked for.
+        feature: String,
+        /// The features that exist.
+        known: Vec<String>,
+    },
+    /// A pinned version does not exist.
+    #[error("feature \"{feature}\" has no version \"{version}\" (known: {})", .known.join(", "))]
+    UnknownVersion {
+        /// The feature.
+        feature: String,
+        /// The version asked for.
+        version: String,
+        /// The versions that exist.
+        known: Vec<String>,
+    },
+}
+
+impl ResolveError {
+    /// `unknown_feature` or `unknown_version`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ResolveError::UnknownFeature { .. } => "unknown_feature",
+            ResolveError::UnknownVersion { .. } => "unknown_version",
+        }
+    }
+
+    /// The names involved, as JSON.
+    pub fn details(&self) -> Value {
+        match self {
+            ResolveError::UnknownFeature { feature, known } => {
+                serde_json::json!({ "feature": feature, "known": known })
+            }
+            ResolveError::UnknownVersion {
+                feature,
+                version,
+                known,
+            } => {
+                serde_json::json!({ "feature": feature, "version": version, "known": known })
+            }
+        }
+    }
+}
+
+/// Which route a subject takes, before rendering.
+struct Decision<'a> {
+    route: &'a compile::Route,
+    source: Source,
+    experiment: Option<&'a str>,
+    variant: Option<&'a str>,
+    rule: Option<&'a str>,
+    bucket: Option<f64>,
+}
+
+impl CompiledFeature {
+    /// Resolves this feature for `context` and renders its messages.
+    pub(crate) fn resolve(
+        &self,
+        context: &Context,
+        config_revision: &str,
+    ) -> crate::Result<Resolution> {
+        let decision = self.decide(context)?;
+        let messages = decision.route.prompt.render(context.variables_value())?;
+        let prompt_hash = prompt_hash(&messages);
+        let chain = &decision.route.chain;
+        Ok(Resolution {
+            feature: self.name.clone(),
+            version: decision.route.version.clone(),
+            source: decision.source,
+            experiment: decision.experiment.map(str::to_string),
+            variant: decision.variant.map(str::to_string),
+            rule: decision.rule.map(str::to_string),
+            bucket: decision.bucket,
+            model: chain.model.clone(),
+            fallbacks: chain.fallbacks.clone(),
+            messages,
+            prompt_hash,
+            config_revision: config_revision.to_string(),
+        })
+    }
+
+    fn decide(&self, context: &Context) -> Result<Decision<'_>, ResolveError> {
+        let plain = |route, source| Decision {
+            route,
+            source,
+            experiment: None,
+            variant: None,
+            rule: None,
+            bucket: None,
+        };
+        if let Some(version) = context.version() {
+            return match self.pinnable.get(version) {
+                Some(route) => Ok(plain(route, Source::Pinned)),
+                None => Err(ResolveError::UnknownVersion {
+                    feature: self.name.clone(),
+                    version: version.to_string(),
+                    known: self.version_names(),
+                }),
+            };
+        }
+        let attributes = context.attributes();
+        for experiment in &self.experiments {
+            if let Some((index, bucket)) = experiment.assign(context) {
+                let variant = &experiment.variants[index];
+                return Ok(Decision {
+                    route: &variant.route,
+                    source: Source::Experiment,
+                    experiment: Some(&experiment.key),
+                    variant: Some(&variant.key),
+                    rule: None,
+                    bucket: Some(bucket),
+                });
+            }
+        }
+        if let Some(rule) = self
+            .rules
+            .iter()
+            .find(|rule| rule.condition.matches(attributes))
+        {
+            return Ok(Decision {
+                rule: Some(&rule.name),
+                ..plain(&rule.route, Source::Rule)
+            });
+        }
+        if let Some(rollout) = &self.rollout
+            && let Some(value) = hash_value(context, rollout.hash_attribute.as_deref())
+            && let Some(bucket) = targeting::hash(&rollout.seed, &value, 2)
+            && bucket < rollout.fraction
+        {
+            return Ok(Decision {
+                bucket: Some(bucket),
+                ..plain(&rollout.route, Source::Rollout)
+            });
+        }
+        Ok(plain(&self.active, Source::Active))
+    }
+
+    fn version_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pinnable.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+/// The value hashed for assignment: the subject id, or an attribute when one is configured.
+/// Subjects without a usable value are not enrolled, as in GrowthBook.
+fn hash_value<'a>(
+    context: &'a Context,
+    attribute: Option<&str>,
+) -> Option<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
+    let value = match attribute {
+        None => Cow::Borrowed(context.subject_id()),
+        Some(name) => match context.attributes().get(name)? {
+            Value::String(text) => Cow::Borrowed(text.as_str()),
+            Value::Number(number) => Cow::Owned(number.to_string()),
+            _ => return None,
+        },
+    };
+    (!value.is_empty()).then_some(value)
+}

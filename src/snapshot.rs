@@ -1,0 +1,184 @@
+//! One immutable, fully validated view of the configuration and prompts. The engine serves from
+//! a snapshot and swaps in a new one on reload, so readers never see a half-loaded state.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{ConfigError, ProvidersConfig, load_config};
+use crate::prompt::compile_prompts;
+use crate::resolve::{CompiledFeature, compile_features};
+
+/// Where the engine reads its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// The directory holding `providers.json` and `features/`.
+    pub config_dir: PathBuf,
+    /// The directory holding `<feature>/<version>/` template folders.
+    pub prompts_dir: PathBuf,
+}
+
+impl Default for EngineOptions {
+    /// `./config` and `./prompts`.
+    fn default() -> Self {
+        EngineOptions {
+            config_dir: PathBuf::from("config"),
+            prompts_dir: PathBuf::from("prompts"),
+        }
+    }
+}
+
+/// Counts of what a snapshot holds, for `validate` and reload reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Features loaded.
+    pub features: usize,
+    /// Prompt versions across all features.
+    pub versions: usize,
+    /// Running experiments.
+    pub running_experiments: usize,
+    /// Targeting rules.
+    pub rules: usize,
+    /// Features with a rollout.
+    pub rollouts: usize,
+    /// Providers configured.
+    pub providers: usize,
+    /// The config revision.
+    pub revision: String,
+}
+
+/// A validated configuration, ready to resolve from.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) features: HashMap<String, CompiledFeature>,
+    pub(crate) providers: ProvidersConfig,
+    pub(crate) revision: String,
+}
+
+impl Snapshot {
+    /// Loads and validates everything under `options`; every problem is reported at once.
+    pub fn load(options: &EngineOptions) -> Result<Snapshot, ConfigError> {
+        Snapshot::load_with_overrides(options, &[])
+    }
+
+    /// Loads as [`Snapshot::load`] would if the files in `overrides` had the given content.
+    pub(crate) fn load_with_overrides(
+        options: &EngineOptions,
+        overrides: &[(PathBuf, Vec<u8>)],
+    ) -> Result<Snapshot, ConfigError> {
+        let mut problems = Vec::new();
+        let loaded = load_config(&options.config_dir, overrides, &mut problems);
+        let Some(mut loaded) = loaded else {
+            return Err(ConfigError::Invalid { problems });
+        };
+        let prompts = compile_prompts(
+            &options.prompts_dir,
+            &loaded.features,
+            &mut problems,
+            &mut loaded.sources,
+        );
+        let features = compile_features(&loaded.features, &prompts, &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        Ok(Snapshot {
+            features,
+            providers: loaded.providers,
+            revision: revision(&loaded.sources),
+        })
+    }
+
+    /// A short hash of every file loaded.
+    pub fn revision(&self) -> &str {
+        &self.revision
+    }
+
+    /// The providers and their models.
+    pub fn providers(&self) -> &ProvidersConfig {
+        &self.providers
+    }
+
+    /// The names of the features, sorted.
+    pub fn feature_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.features.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Counts of what this snapshot holds.
+    pub fn summary(&self) -> Summary {
+        let features = self.features.values();
+        Summary {
+            features: self.features.len(),
+            versions: features.clone().map(|feature| feature.pinnable.len()).sum(),
+            running_experiments: features
+                .clone()
+                .map(|feature| feature.experiments.len())
+                .sum(),
+            rules: features.clone().map(|feature| feature.rules.len()).sum(),
+            rollouts: features.filter(|feature| feature.rollout.is_some()).count(),
+            providers: self.providers.providers.len(),
+            revision: self.revision.clone(),
+        }
+    }
+}
+
+fn revision(sources: &[(String, Vec<u8>)]) -> String {
+    let mut sorted: Vec<&(String, Vec<u8>)> = sources.iter().collect();
+    sorted.sort_by(|left, right| left.0.cmp(&right.0));
+    let mut hasher = Sha256::new();
+    for (path, bytes) in sorted {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    let digest = hasher.finalize();
+    digest
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Names, sizes and modification times of every file under the two directories: cheap to take
+/// and compare, so `reload_if_changed` only reloads when something on disk moved.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Fingerprint {
+    pub(crate) fn scan(options: &EngineOptions) -> Fingerprint {
+        let mut entries = Vec::new();
+        collect(&options.config_dir, &mut entries, 0);
+        collect(&options.prompts_dir, &mut entries, 0);
+        entries.sort();
+        Fingerprint(entries)
+    }
+}
+
+/// Deep enough for `prompts/<feature>/<version>/<subfolder>/file`; bounded so a symlink loop
+/// cannot recurse forever.
+const MAX_DEPTH: usize = 8;
+
+fn collect(directory: &Path, entries: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usize) {
+    let Ok(read) = std::fs::read_dir(directory) else {
+        entries.push((directory.to_path_buf(), u64::MAX, None));
+        return;
+    };
+    for entry in read.flatten() {
+        let path = entry.path();
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if depth < MAX_DEPTH {
+                collect(&path, entries, depth + 1);
+            }
+        } else {
+            entries.push((path, metadata.len(), metadata.modified().ok()));
+        }
+    }
+}
