@@ -22,21 +22,16 @@ pub fn bucket_ranges(
     coverage: Option<f64>,
     weights: Option<&[f64]>,
 ) -> Vec<(f64, f64)> {
-    // Written as JS does it: a NaN coverage passes through both tests unchanged.
-    let mut coverage = coverage.unwrap_or(1.0);
-    if coverage < 0.0 {
-        coverage = 0.0;
-    } else if coverage > 1.0 {
-        coverage = 1.0;
-    }
+    // Like JS's two comparisons, `clamp` lets a NaN coverage through unchanged.
+    let coverage = coverage.unwrap_or(1.0).clamp(0.0, 1.0);
 
     let mut weights: Cow<'_, [f64]> = match weights {
         Some(w) if w.len() == num_variations => Cow::Borrowed(w),
         _ => Cow::Owned(equal_weights(num_variations)),
     };
     let total = weights.iter().fold(0.0, |sum, w| sum + w);
-    // Written as JS does it, so a NaN total is accepted exactly like upstream.
-    if total < 0.99 || total > 1.01 {
+    // JS tests `total < 0.99 || total > 1.01`, so a NaN total is accepted as is.
+    if !(total.is_nan() || (0.99..=1.01).contains(&total)) {
         weights = Cow::Owned(equal_weights(num_variations));
     }
 

@@ -14,28 +14,10 @@ use super::version::{
 };
 
 /// The operators 0.5.4 knows; anything else evaluates to false.
+#[rustfmt::skip]
 const KNOWN_OPERATORS: &[&str] = &[
-    "$eq",
-    "$ne",
-    "$lt",
-    "$lte",
-    "$gt",
-    "$gte",
-    "$exists",
-    "$in",
-    "$nin",
-    "$not",
-    "$size",
-    "$elemMatch",
-    "$all",
-    "$regex",
-    "$type",
-    "$veq",
-    "$vne",
-    "$vgt",
-    "$vgte",
-    "$vlt",
-    "$vlte",
+    "$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$exists", "$in", "$nin", "$not", "$size",
+    "$elemMatch", "$all", "$regex", "$type", "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte",
 ];
 /// Top-level logical keys, in the order 0.5.4 checks them (the first one present wins).
 const LOGICAL_KEYS: [&str; 4] = ["$or", "$nor", "$and", "$not"];
@@ -71,7 +53,7 @@ enum Root<'a> {
 }
 
 impl Condition {
-    /// Compiles once (regexes precompiled); problems list invalid regexes and unknown `$` operators, but the condition is still usable with JS semantics (invalid regex / unknown operator evaluate to false).
+    /// Compiles once so matching never parses regexes; problems are advisory, as JS evaluates such parts to false.
     pub fn compile(condition: &Value) -> (Condition, Vec<ConditionProblem>) {
         let mut compiler = Compiler::default();
         compiler.walk_condition(condition, &mut String::new());
@@ -545,28 +527,9 @@ fn translate_js_regex(src: &str) -> Result<String, String> {
                     'x' | 'u' => {
                         let width = if e == 'x' { 2 } else { 4 };
                         match hex_at(&cs, i, width) {
-                            Some(unit) if e == 'u' && (0xD800..0xDC00).contains(&unit) => {
-                                i += width;
-                                // A JS surrogate pair spelled as two `\u` escapes.
-                                let low = (cs.get(i) == Some(&'\\') && cs.get(i + 1) == Some(&'u'))
-                                    .then(|| hex_at(&cs, i + 2, 4))
-                                    .flatten()
-                                    .filter(|low| (0xDC00..0xE000).contains(low));
-                                match low {
-                                    Some(low) => {
-                                        i += 6;
-                                        push_code(
-                                            &mut out,
-                                            0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00),
-                                        );
-                                    }
-                                    None => out.push_str(r"[^\x00-\x{10FFFF}]"),
-                                }
-                            }
-                            // A lone low surrogate can never occur in a Rust string.
-                            Some(unit) if (0xDC00..0xE000).contains(&unit) => {
-                                i += width;
-                                out.push_str(r"[^\x00-\x{10FFFF}]");
+                            // JS matches UTF-16 units; Rust strings have no lone surrogates.
+                            Some(0xD800..0xE000) => {
+                                return Err("surrogate escapes are not supported".into());
                             }
                             Some(unit) => {
                                 i += width;
@@ -669,5 +632,124 @@ fn push_literal(out: &mut String, c: char) {
         push_code(out, u32::from(c));
     } else {
         out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(condition: Value, attributes: Value) -> bool {
+        let (compiled, _) = Condition::compile(&condition);
+        compiled.matches(attributes.as_object().expect("attributes object"))
+    }
+
+    fn pointers(condition: Value) -> Vec<String> {
+        let (_, problems) = Condition::compile(&condition);
+        problems.into_iter().map(|p| p.pointer).collect()
+    }
+
+    #[test]
+    fn invalid_regex_is_reported_at_its_pointer_and_never_matches() {
+        let condition = json!({"sector": {"$regex": "/???***[)"}});
+        let (compiled, problems) = Condition::compile(&condition);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].pointer, "/sector/$regex");
+        assert!(problems[0].message.contains("invalid regular expression"));
+        assert!(!compiled.matches(json!({"sector": "/???***[)"}).as_object().unwrap()));
+        assert_eq!(compiled.as_json(), &condition);
+    }
+
+    #[test]
+    fn structural_problems_are_located_by_json_pointer() {
+        assert_eq!(
+            pointers(json!({"$or": [{"a/b": {"$regx": 1}}]})),
+            ["/$or/0/a~1b/$regx"]
+        );
+        assert_eq!(pointers(json!("not an object")), [""]);
+        assert_eq!(pointers(json!({"$and": [], "country": "US"})), ["/country"]);
+        assert_eq!(pointers(json!({"a": {"$gt": 1, "b": 2}})), ["/a"]);
+        assert_eq!(pointers(json!({"a": {"$in": "x"}})), ["/a/$in"]);
+        assert!(pointers(json!({"a": {"$elemMatch": {"b": {"$regex": "^x"}}}})).is_empty());
+    }
+
+    #[test]
+    fn non_object_roots_never_match() {
+        assert!(!check(json!("x"), json!({})));
+        assert!(!check(json!(null), json!({})));
+    }
+
+    #[test]
+    fn js_exceptions_fail_the_whole_condition() {
+        // `evalCondition(attrs, 5)` throws in JS; a negation must not turn that into a match.
+        assert!(!check(json!({"$nor": [5]}), json!({})));
+        assert!(!check(json!({"$or": null}), json!({})));
+        assert!(!check(
+            json!({"a": {"$not": {"$elemMatch": null}}}),
+            json!({"a": [1]})
+        ));
+        // Operands without a length are loops over nothing in JS.
+        assert!(check(json!({"$or": {}}), json!({})));
+    }
+
+    #[test]
+    fn regexes_follow_ecmascript_semantics() {
+        let re = |pattern: &str, text: &str| {
+            check(json!({"s": {"$regex": pattern}}), json!({"s": text}))
+        };
+        assert!(!re(r"^\d$", "\u{663}"), "JS \\d is ASCII only");
+        assert!(!re(r"^\w$", "é"), "JS \\w is ASCII only");
+        assert!(!re("^.$", "\r"), "JS . excludes line terminators");
+        assert!(re(r"^\s$", "\u{FEFF}"));
+        assert!(re("^a{$", "a{"), "a brace without a quantifier is literal");
+        assert!(re(r"^[\d-z]$", "-"), "class escape then dash is a union");
+        assert!(re(r"^\q$", "q"), "identity escape");
+        assert!(re(r"^\u0041\x42$", "AB"));
+        assert!(!re("(?i)a", "A"), "inline flags are a JS syntax error");
+        assert!(!re("[]", ""), "empty class matches nothing");
+        assert!(re("^[^]$", "\n"));
+        assert_eq!(pointers(json!({"s": {"$regex": "(?i)a"}})), ["/s/$regex"]);
+    }
+
+    #[test]
+    fn values_coerce_like_javascript() {
+        assert!(check(json!({"n": "1"}), json!({"n": 1.0})));
+        assert!(check(json!({"n": "1e+21"}), json!({"n": 1e21})));
+        assert!(check(json!({"n": "a,,1"}), json!({"n": ["a", null, 1]})));
+        assert!(check(json!({"n": "[object Object]"}), json!({"n": {}})));
+        assert!(check(json!({"n": 8}), json!({"n": " 8\n"})));
+        assert!(check(json!({"n": 16}), json!({"n": "0x10"})));
+        assert!(!check(json!({"n": 1}), json!({"n": "1_0"})));
+        assert!(check(json!({"n": 0}), json!({})));
+        assert!(check(json!({"flag": false}), json!({})));
+        assert!(check(json!({"n": {"$gt": 1}}), json!({"n": [2]})));
+        assert!(check(json!({"s": {"$lt": "b"}}), json!({"s": ["a"]})));
+        assert!(!check(json!({"n": {"$eq": [1]}}), json!({"n": [1]})));
+        assert!(check(
+            json!({"n": {"$regex": "^1e\\+21$"}}),
+            json!({"n": 1e21})
+        ));
+    }
+
+    #[test]
+    fn deep_equality_uses_js_key_order() {
+        let cond = json!({"o": {"b": 1, "1": 2}});
+        assert!(check(cond, json!({"o": {"1": 2, "b": 1.0}})));
+        assert!(!check(
+            json!({"o": {"b": 1, "c": 2}}),
+            json!({"o": {"c": 2, "b": 1}})
+        ));
+        assert!(check(json!({"o": {}}), json!({"o": {}})));
+    }
+
+    #[test]
+    fn paths_index_arrays_like_js_objects() {
+        assert!(check(json!({"tags.1": "b"}), json!({"tags": ["a", "b"]})));
+        assert!(!check(json!({"tags.01": "b"}), json!({"tags": ["a", "b"]})));
+        assert!(check(
+            json!({"$groups": {"$all": "ab"}}),
+            json!({"$groups": ["b", "a"]})
+        ));
     }
 }

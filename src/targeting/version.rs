@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(padded_version_string(&json!(null)), "    0");
         assert_eq!(padded_version_string(&json!("123456")), "123456");
         // `.*$` cannot cross a line break, so that `+` is not build metadata.
-        assert_eq!(padded_version_string(&json!("1+a\nb")), "    1+a\nb");
+        assert_eq!(padded_version_string(&json!("1.2+a\nb")), "    1-2+a\nb");
     }
 
     #[test]
