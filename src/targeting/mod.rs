@@ -7,6 +7,7 @@
 mod buckets;
 mod condition;
 mod hash;
+mod js_regex;
 mod version;
 
 pub use buckets::{
