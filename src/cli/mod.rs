@@ -1,8 +1,17 @@
 //! Command dispatch for `prompt-config`. Errors go to stderr with a non-zero exit: 1 for a
 //! failed command, 2 for a usage mistake.
 
+/// Prints a line to stdout; a closed pipe (`| head`) ends the program quietly, not in a panic.
+macro_rules! say {
+    ($($argument:tt)*) => {
+        $crate::cli::write_line(format_args!($($argument)*))
+    };
+}
+
 mod args;
 mod resolve;
+
+use std::io::Write;
 
 use std::path::PathBuf;
 
@@ -53,6 +62,15 @@ impl From<String> for Failure {
     }
 }
 
+/// Writes one line to stdout, exiting quietly when the reader has gone away.
+pub fn write_line(arguments: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{arguments}") {
+        let code = if error.kind() == std::io::ErrorKind::BrokenPipe { 0 } else { 1 };
+        std::process::exit(code);
+    }
+}
+
 /// Runs one command line and returns the process exit code.
 pub fn run(raw: impl IntoIterator<Item = String>) -> i32 {
     match dispatch(raw) {
@@ -75,7 +93,7 @@ fn dispatch(raw: impl IntoIterator<Item = String>) -> Result<(), Failure> {
         "release" => release(&args),
         "rollback" => rollback(&args),
         "help" => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             Ok(())
         }
         other => Err(Failure::usage(format!("unknown command \"{other}\""))),
@@ -104,7 +122,7 @@ fn validate(args: &Args) -> Result<(), Failure> {
     args.allow(&["config", "prompts"], &["json"])?;
     let options = engine_options(args);
     let summary = Engine::validate(&options)?;
-    println!(
+    say!(
         "ok: {} feature{}, {} versions, {} running experiment{}, {} rules, {} rollout{}, {} providers (revision {}) in {}",
         summary.features,
         plural(summary.features),
@@ -127,7 +145,7 @@ fn release(args: &Args) -> Result<(), Failure> {
         return Err(Failure::usage("release needs FEATURE VERSION"));
     };
     let outcome = release_version(&engine_options(args), feature, version)?;
-    println!(
+    say!(
         "released {feature} {version}: recorded file hashes in {}",
         outcome.file
     );
@@ -143,7 +161,7 @@ fn rollback(args: &Args) -> Result<(), Failure> {
         .value("to")
         .ok_or_else(|| Failure::usage("rollback needs --to VERSION"))?;
     let outcome = rollback_active_version(&engine_options(args), feature, to)?;
-    println!(
+    say!(
         "{feature}: active_version {} -> {} in {}",
         outcome.before, outcome.after, outcome.file
     );

@@ -21,7 +21,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let engine = Engine::open(engine_options(args))?;
     let resolution = engine.resolve(feature, &context)?;
     if args.flag("json") {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&resolution).unwrap_or_default()
         );
@@ -78,7 +78,7 @@ fn describe_model(model: &ModelSpec) -> String {
 fn print_resolution(resolution: &Resolution) {
     let mut why = vec![resolution.source.as_str().to_string()];
     if let Some(experiment) = &resolution.experiment {
-        why.push(format!("experiment {experiment}"));
+        why.push(experiment.clone());
     }
     if let Some(variant) = &resolution.variant {
         why.push(format!("variant {variant}"));
@@ -89,19 +89,19 @@ fn print_resolution(resolution: &Resolution) {
     if let Some(bucket) = resolution.bucket {
         why.push(format!("bucket {bucket}"));
     }
-    println!(
+    say!(
         "{} {} ({})",
         resolution.feature,
         resolution.version,
         why.join(", ")
     );
-    println!("model:     {}", describe_model(&resolution.model));
+    say!("model:     {}", describe_model(&resolution.model));
     for fallback in &resolution.fallbacks {
-        println!("fallback:  {}", describe_model(fallback));
+        say!("fallback:  {}", describe_model(fallback));
     }
-    println!("prompt:    sha256 {}", resolution.prompt_hash);
-    println!("revision:  {}", resolution.config_revision);
+    say!("prompt:    sha256 {}", resolution.prompt_hash);
+    say!("revision:  {}", resolution.config_revision);
     for message in &resolution.messages {
-        println!("\n--- {} ---\n{}", message.role.as_str(), message.content);
+        say!("\n--- {} ---\n{}", message.role.as_str(), message.content);
     }
 }
