@@ -9,7 +9,10 @@ use serde_json::json;
 
 fn options() -> EngineOptions {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    EngineOptions { config_dir: root.join("config"), prompts_dir: root.join("prompts") }
+    EngineOptions {
+        config_dir: root.join("config"),
+        prompts_dir: root.join("prompts"),
+    }
 }
 
 fn subject(user: &str) -> Context {
@@ -28,14 +31,21 @@ fn subject(user: &str) -> Context {
 fn subject_with(engine: &Engine, source: Source) -> Context {
     (0..10_000)
         .map(|n| subject(&format!("user-{n}")))
-        .find(|candidate| engine.resolve("career_path_navigator", candidate).is_ok_and(|r| r.source == source))
+        .find(|candidate| {
+            engine
+                .resolve("career_path_navigator", candidate)
+                .is_ok_and(|r| r.source == source)
+        })
         .expect("no subject for that source")
 }
 
 fn resolve(criterion: &mut Criterion) {
     let engine = Engine::open(options()).expect("shipped config loads");
     let mut group = criterion.benchmark_group("resolve_and_render");
-    for (name, source) in [("active", Source::Active), ("experiment", Source::Experiment)] {
+    for (name, source) in [
+        ("active", Source::Active),
+        ("experiment", Source::Experiment),
+    ] {
         let context = subject_with(&engine, source);
         group.bench_function(name, |bencher| {
             bencher.iter(|| engine.resolve(black_box("career_path_navigator"), black_box(&context)))

@@ -66,7 +66,11 @@ impl From<String> for Failure {
 pub fn write_line(arguments: std::fmt::Arguments<'_>) {
     let mut stdout = std::io::stdout().lock();
     if let Err(error) = writeln!(stdout, "{arguments}") {
-        let code = if error.kind() == std::io::ErrorKind::BrokenPipe { 0 } else { 1 };
+        let code = if error.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            1
+        };
         std::process::exit(code);
     }
 }
@@ -163,7 +167,9 @@ fn rollback(args: &Args) -> Result<(), Failure> {
     let outcome = rollback_active_version(&engine_options(args), feature, to)?;
     say!(
         "{feature}: active_version {} -> {} in {}",
-        outcome.before, outcome.after, outcome.file
+        outcome.before,
+        outcome.after,
+        outcome.file
     );
     Ok(())
 }
