@@ -8,6 +8,7 @@ mod loader;
 mod model;
 mod references;
 mod schema;
+mod settings;
 mod span;
 
 use std::fmt;
@@ -17,6 +18,7 @@ pub use edit::{EditOutcome, release_version, rollback_active_version};
 pub(crate) use loader::{LoadedFeature, load_config};
 pub use model::*;
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
+pub use settings::*;
 
 /// One thing wrong with the configuration, located by file and JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::settings::{
+    BreakerSettings, BudgetSettings, ClientSettings, MockSettings, RateLimitSettings, RetrySettings,
+};
 use crate::targeting::Namespace;
 
 /// `config/providers.json`: every provider a feature may name, with its models and prices.
@@ -14,6 +17,12 @@ use crate::targeting::Namespace;
 pub struct ProvidersConfig {
     /// Providers by name (`openai`, `anthropic`, `mock`, ...).
     pub providers: BTreeMap<String, ProviderSpec>,
+    /// Deadline and all-breakers-open behaviour.
+    #[serde(default)]
+    pub client: ClientSettings,
+    /// The overall budget across features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSettings>,
 }
 
 /// One provider: which API it speaks, where its key lives, and its models.
@@ -29,6 +38,28 @@ pub struct ProviderSpec {
     pub base_url: Option<String>,
     /// Models by name with their prices.
     pub models: BTreeMap<String, ModelPricing>,
+    /// The longest one attempt may take, connect to last byte (20 s).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Retries and backoff.
+    #[serde(default)]
+    pub retry: RetrySettings,
+    /// The circuit breaker.
+    #[serde(default)]
+    pub circuit_breaker: BreakerSettings,
+    /// A client-side rate limit for the whole provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSettings>,
+    /// The `anthropic-version` header (Anthropic only; 2023-06-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic_version: Option<String>,
+    /// Latency of the mock provider.
+    #[serde(default)]
+    pub mock: MockSettings,
+}
+
+fn default_timeout_ms() -> u64 {
+    20_000
 }
 
 /// The wire protocol a provider speaks.
@@ -56,6 +87,9 @@ pub struct ModelPricing {
     /// The model's context window in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,
+    /// A client-side rate limit for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSettings>,
 }
 
 /// One `config/features/<feature>.json` document.
@@ -87,6 +121,9 @@ pub struct FeatureConfig {
     /// A percentage rollout of a new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// The feature's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetSettings>,
 }
 
 /// A model and the parameters sent with it.

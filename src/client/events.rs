@@ -1,0 +1,68 @@
+//! The event sink: how the client reports what happened (requests, attempts, breaker
+//! transitions, budget alerts) to whoever listens, the telemetry writer above all. Emitting must
+//! be cheap and must never fail the call that emits.
+
+use serde::Serialize;
+
+use super::breaker::BreakerState;
+
+/// Receives client events. Implementations must not block for long: they run on the caller's
+/// thread.
+pub trait EventSink: Send + Sync {
+    /// Handles one event.
+    fn emit(&self, event: &ClientEvent);
+}
+
+/// A sink that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn emit(&self, _event: &ClientEvent) {}
+}
+
+/// Something the client reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event")]
+pub enum ClientEvent {
+    /// A circuit breaker changed state.
+    #[serde(rename = "circuit.transition")]
+    CircuitTransition(CircuitTransition),
+    /// A budget crossed a threshold.
+    #[serde(rename = "budget.alert")]
+    BudgetAlert(BudgetAlert),
+}
+
+/// A breaker's change of state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CircuitTransition {
+    /// The breaker's name: the provider, or `provider/model` for per-model breakers.
+    pub breaker: String,
+    /// The state before.
+    pub from: BreakerState,
+    /// The state after.
+    pub to: BreakerState,
+    /// Why (`failure_rate`, `consecutive_failures`, `misconfigured`, `rate_limited`, `probe_succeeded`, `probe_failed`, `open_timeout_elapsed`).
+    pub reason: String,
+    /// How long it stays open, in milliseconds, when it opened.
+    pub open_for_ms: Option<u64>,
+}
+
+/// A budget threshold crossed for the first time in its period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetAlert {
+    /// `overall` or `feature:<name>`.
+    pub scope: String,
+    /// `day` or `month`.
+    pub period: String,
+    /// The period's label: `2026-11-27` or `2026-11`.
+    pub period_start: String,
+    /// The threshold crossed, in percent (80, 90, 95, 100).
+    pub threshold_percent: u32,
+    /// Spend so far in the period, settled plus reserved, in USD.
+    pub spent_usd: f64,
+    /// The period's limit in USD.
+    pub limit_usd: f64,
+    /// The policy that applies at 100% (`block`, `downgrade`, `allow`).
+    pub policy: String,
+}
