@@ -9,10 +9,7 @@ use serde_json::json;
 
 fn options() -> EngineOptions {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    EngineOptions {
-        config_dir: root.join("config"),
-        prompts_dir: root.join("prompts"),
-    }
+    EngineOptions::new(root.join("config"), root.join("prompts"))
 }
 
 fn subject(user: &str) -> Context {

@@ -53,4 +53,11 @@ pub const ERROR_KINDS: &[&str] = &[
     "missing_variable",
     "invalid_variable",
     "render_failed",
+    "provider_error",
+    "rate_limited",
+    "timeout",
+    "all_providers_failed",
+    "circuit_open",
+    "budget_exceeded",
+    "missing_api_key",
 ];

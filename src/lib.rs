@@ -12,6 +12,7 @@ mod engine;
 mod error;
 pub mod prompt;
 pub mod resolve;
+mod options;
 mod snapshot;
 pub mod targeting;
 

@@ -8,28 +8,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ConfigError, ProvidersConfig, load_config};
+use crate::config::{BudgetSettings, ConfigError, ProvidersConfig, load_config};
 use crate::prompt::compile_prompts;
 use crate::resolve::{CompiledFeature, compile_features};
 
-/// Where the engine reads its configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineOptions {
-    /// The directory holding `providers.json` and `features/`.
-    pub config_dir: PathBuf,
-    /// The directory holding `<feature>/<version>/` template folders.
-    pub prompts_dir: PathBuf,
-}
-
-impl Default for EngineOptions {
-    /// `./config` and `./prompts`.
-    fn default() -> Self {
-        EngineOptions {
-            config_dir: PathBuf::from("config"),
-            prompts_dir: PathBuf::from("prompts"),
-        }
-    }
-}
+pub use crate::options::EngineOptions;
 
 /// Counts of what a snapshot holds, for `validate` and reload reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +38,8 @@ pub struct Summary {
 pub struct Snapshot {
     pub(crate) features: HashMap<String, CompiledFeature>,
     pub(crate) providers: ProvidersConfig,
+    /// Feature budgets by feature name.
+    pub(crate) budgets: HashMap<String, BudgetSettings>,
     pub(crate) revision: String,
 }
 
@@ -84,7 +69,13 @@ impl Snapshot {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
+        let budgets = loaded
+            .features
+            .iter()
+            .filter_map(|feature| Some((feature.config.feature.clone(), feature.config.budget.clone()?)))
+            .collect();
         Ok(Snapshot {
+            budgets,
             features,
             providers: loaded.providers,
             revision: revision(&loaded.sources),

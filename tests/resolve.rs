@@ -9,10 +9,7 @@ use serde_json::json;
 
 fn shipped_engine() -> Engine {
     let root = common::project_root();
-    Engine::open(EngineOptions {
-        config_dir: root.join("config"),
-        prompts_dir: root.join("prompts"),
-    })
+    Engine::open(EngineOptions::new(root.join("config"), root.join("prompts")))
     .unwrap()
 }
 

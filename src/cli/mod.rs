@@ -116,10 +116,10 @@ fn engine_options(args: &Args) -> EngineOptions {
             })
             .unwrap_or_else(|| PathBuf::from(default))
     };
-    EngineOptions {
-        config_dir: pick("config", "PROMPT_CONFIG_DIR", "config"),
-        prompts_dir: pick("prompts", "PROMPT_PROMPTS_DIR", "prompts"),
-    }
+    EngineOptions::new(
+        pick("config", "PROMPT_CONFIG_DIR", "config"),
+        pick("prompts", "PROMPT_PROMPTS_DIR", "prompts"),
+    )
 }
 
 fn validate(args: &Args) -> Result<(), Failure> {

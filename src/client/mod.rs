@@ -8,12 +8,17 @@ mod backoff;
 mod breaker;
 mod budget;
 mod clock;
+mod cost;
 mod events;
 mod http;
+mod mock;
 mod openai;
 mod rate_limit;
 mod secret;
 mod types;
+
+pub use cost::{cost_usd, estimate_prompt_tokens};
+pub use mock::MockProvider;
 
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
 pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};

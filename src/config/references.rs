@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::model::{FeatureConfig, ModelSpec, ProvidersConfig, VersionStatus};
+use super::settings::BudgetPolicy;
 use super::{Problem, pointer_token};
 
 /// How far experiment weights may stray from a sum of 1 (rounding in hand-written decimals).
@@ -116,6 +117,14 @@ impl Checker<'_> {
                 self.served_version(format!("{base}/version"), version);
             }
             self.model_chain(&base, rule.model.as_ref(), rule.fallbacks.as_deref());
+        }
+
+        if let Some(budget) = &feature.budget {
+            if let Some(downgrade) = &budget.downgrade {
+                self.model_chain("/budget/downgrade", Some(&downgrade.model), Some(&downgrade.fallbacks));
+            } else if budget.policy == BudgetPolicy::Downgrade {
+                self.push("/budget/policy".into(), "policy downgrade needs a downgrade chain".into());
+            }
         }
 
         if let Some(rollout) = &feature.rollout {

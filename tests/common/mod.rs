@@ -35,10 +35,7 @@ impl Fixture {
     }
 
     pub fn options(&self) -> EngineOptions {
-        EngineOptions {
-            config_dir: self.config_dir(),
-            prompts_dir: self.prompts_dir(),
-        }
+        EngineOptions::new(self.config_dir(), self.prompts_dir())
     }
 
     pub fn config_dir(&self) -> PathBuf {

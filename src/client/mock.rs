@@ -1,0 +1,205 @@
+//! The mock provider: no key, no network. It answers deterministically (the same prompt gives
+//! the same text and token counts), simulates latency on the engine's clock, and takes scripted
+//! faults (fail the next N calls, fail a share of calls, time out, rate limit, a full outage) so
+//! demos and tests can stage incidents.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::clock::{Clock, Random};
+use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
+use crate::config::MockSettings;
+
+/// Faults waiting to be served, consumed in this order: outage, timeouts, rate limits, failures,
+/// then the random failure share.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct FaultScript {
+    outage_status: Option<u16>,
+    time_out_next: u32,
+    rate_limit_next: u32,
+    rate_limit_retry_after: Option<Duration>,
+    fail_next: u32,
+    fail_next_status: u16,
+    failure_share: f64,
+    failure_share_status: u16,
+}
+
+/// An offline provider with scriptable faults.
+#[derive(Debug)]
+pub struct MockProvider {
+    name: String,
+    settings: MockSettings,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    script: Mutex<FaultScript>,
+    calls: AtomicU64,
+}
+
+impl MockProvider {
+    /// A mock standing in for provider `name`.
+    pub fn new(name: impl Into<String>, settings: MockSettings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+        MockProvider {
+            name: name.into(),
+            settings,
+            clock,
+            random,
+            script: Mutex::new(FaultScript::default()),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// The provider this mock stands in for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Calls received so far, failed ones included.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The next `count` calls fail with HTTP `status`.
+    pub fn fail_next(&self, count: u32, status: u16) {
+        let mut script = self.script.lock();
+        script.fail_next = count;
+        script.fail_next_status = status;
+    }
+
+    /// A share (0 to 1) of calls fails with HTTP `status`, at random.
+    pub fn fail_share(&self, share: f64, status: u16) {
+        let mut script = self.script.lock();
+        script.failure_share = share.clamp(0.0, 1.0);
+        script.failure_share_status = status;
+    }
+
+    /// The next `count` calls hang until their timeout.
+    pub fn time_out_next(&self, count: u32) {
+        self.script.lock().time_out_next = count;
+    }
+
+    /// The next `count` calls get HTTP 429 with `retry_after`.
+    pub fn rate_limit_next(&self, count: u32, retry_after: Option<Duration>) {
+        let mut script = self.script.lock();
+        script.rate_limit_next = count;
+        script.rate_limit_retry_after = retry_after;
+    }
+
+    /// Every call fails with HTTP `status` until [`MockProvider::end_outage`].
+    pub fn start_outage(&self, status: u16) {
+        self.script.lock().outage_status = Some(status);
+    }
+
+    /// Ends an outage.
+    pub fn end_outage(&self) {
+        self.script.lock().outage_status = None;
+    }
+
+    /// Removes every scripted fault.
+    pub fn clear_faults(&self) {
+        *self.script.lock() = FaultScript::default();
+    }
+
+    /// The fault this call gets, if any; consumes one-shot faults.
+    fn next_fault(&self) -> Option<Fault> {
+        let mut script = self.script.lock();
+        if let Some(status) = script.outage_status {
+            return Some(Fault::Status(status));
+        }
+        if script.time_out_next > 0 {
+            script.time_out_next -= 1;
+            return Some(Fault::Hang);
+        }
+        if script.rate_limit_next > 0 {
+            script.rate_limit_next -= 1;
+            return Some(Fault::RateLimited(script.rate_limit_retry_after));
+        }
+        if script.fail_next > 0 {
+            script.fail_next -= 1;
+            return Some(Fault::Status(script.fail_next_status));
+        }
+        if script.failure_share > 0.0 && self.random.next_f64() < script.failure_share {
+            return Some(Fault::Status(script.failure_share_status));
+        }
+        None
+    }
+
+    fn latency(&self) -> Duration {
+        let jitter = (self.settings.jitter_ms as f64 * self.random.next_f64()) as u64;
+        Duration::from_millis(self.settings.latency_ms + jitter)
+    }
+}
+
+enum Fault {
+    Status(u16),
+    RateLimited(Option<Duration>),
+    Hang,
+}
+
+/// Tokens of `text` as the mock counts them: one per four bytes, rounded up.
+pub fn mock_token_count(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+impl Provider for MockProvider {
+    fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
+        let call_number = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        let fault = self.next_fault();
+        if matches!(fault, Some(Fault::Hang)) {
+            self.clock.sleep(request.timeout);
+            return Err(AttemptError::new(FailureKind::Timeout, format!("mock {} timed out", self.name)));
+        }
+        let latency = self.latency();
+        if latency > request.timeout {
+            self.clock.sleep(request.timeout);
+            return Err(AttemptError::new(FailureKind::Timeout, format!("mock {} timed out", self.name)));
+        }
+        self.clock.sleep(latency);
+        match fault {
+            Some(Fault::Status(status)) => {
+                let mut error = AttemptError::http(status, format!("mock {} scripted failure", self.name));
+                error.provider_error_type = Some("mock_fault".into());
+                return Err(error);
+            }
+            Some(Fault::RateLimited(retry_after)) => {
+                let mut error = AttemptError::http(429, format!("mock {} rate limited", self.name));
+                error.retry_after = retry_after;
+                error.provider_error_type = Some("rate_limit_error".into());
+                return Err(error);
+            }
+            Some(Fault::Hang) | None => {}
+        }
+
+        let prompt_characters: usize = request.messages.iter().map(|message| message.content.len()).sum();
+        let fingerprint = crate::targeting::fnv1a_32(
+            &request.messages.iter().map(|message| message.content.as_str()).collect::<Vec<_>>().join("\u{1f}"),
+        );
+        let mut text = format!(
+            "[mock {}/{}] Three suggested paths for this profile (prompt {prompt_characters} characters, \
+             fingerprint {fingerprint:08x}): 1. a step up in the current field; 2. a neighbouring role that \
+             reuses the strongest skills; 3. a larger change with a concrete first course.",
+            self.name, request.model
+        );
+        let mut finish_reason = "stop";
+        if let Some(max_tokens) = request.parameters.max_tokens
+            && mock_token_count(&text) > u64::from(max_tokens)
+        {
+            let mut cut = (max_tokens as usize) * 4;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            finish_reason = "length";
+        }
+        let input_tokens = request.messages.iter().map(|message| mock_token_count(&message.content) + 4).sum();
+        Ok(ProviderResponse {
+            usage: Usage { input_tokens, output_tokens: mock_token_count(&text), ..Usage::default() },
+            text,
+            finish_reason: Some(finish_reason.into()),
+            response_id: Some(format!("mock-{}-{call_number}", self.name)),
+            response_model: Some(request.model.to_string()),
+        })
+    }
+}
