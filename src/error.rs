@@ -2,6 +2,7 @@
 //! gives each failure a stable, machine-readable `kind()` that the C ABI and the Ruby gem map to
 //! status codes and exception classes, so renaming a message never breaks a caller.
 
+use crate::client::CompleteError;
 use crate::config::ConfigError;
 use crate::prompt::PromptError;
 use crate::resolve::ResolveError;
@@ -18,6 +19,9 @@ pub enum Error {
     /// The variables did not match the version's declaration, or rendering failed.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// The model call failed or a budget refused it.
+    #[error(transparent)]
+    Complete(#[from] CompleteError),
 }
 
 /// Shorthand for results carrying the crate-level [`Error`].
@@ -30,6 +34,7 @@ impl Error {
             Error::Config(error) => error.kind(),
             Error::Resolve(error) => error.kind(),
             Error::Prompt(error) => error.kind(),
+            Error::Complete(error) => error.kind(),
         }
     }
 
@@ -39,6 +44,7 @@ impl Error {
             Error::Config(error) => error.details(),
             Error::Resolve(error) => error.details(),
             Error::Prompt(error) => error.details(),
+            Error::Complete(error) => error.details(),
         }
     }
 }

@@ -10,9 +10,9 @@ pub mod client;
 pub mod config;
 mod engine;
 mod error;
+mod options;
 pub mod prompt;
 pub mod resolve;
-mod options;
 mod snapshot;
 pub mod targeting;
 

@@ -72,7 +72,12 @@ impl Snapshot {
         let budgets = loaded
             .features
             .iter()
-            .filter_map(|feature| Some((feature.config.feature.clone(), feature.config.budget.clone()?)))
+            .filter_map(|feature| {
+                Some((
+                    feature.config.feature.clone(),
+                    feature.config.budget.clone()?,
+                ))
+            })
             .collect();
         Ok(Snapshot {
             budgets,

@@ -9,7 +9,10 @@ use serde_json::json;
 
 fn shipped_engine() -> Engine {
     let root = common::project_root();
-    Engine::open(EngineOptions::new(root.join("config"), root.join("prompts")))
+    Engine::open(EngineOptions::new(
+        root.join("config"),
+        root.join("prompts"),
+    ))
     .unwrap()
 }
 

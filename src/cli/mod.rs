@@ -9,6 +9,8 @@ macro_rules! say {
 }
 
 mod args;
+mod complete;
+mod demo;
 mod resolve;
 
 use std::io::Write;
@@ -20,12 +22,15 @@ use prompt_config::config::{release_version, rollback_active_version};
 use prompt_config::{Engine, EngineOptions};
 
 const USAGE: &str = "\
-prompt-config: resolve LLM feature configs and prompts
+prompt-config: resolve, call and manage LLM feature configs and prompts
 
 usage:
   prompt-config validate [--config DIR] [--prompts DIR]
   prompt-config resolve FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
                         [--vars JSON] [--version V] [--json]
+  prompt-config complete FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
+                         [--vars JSON] [--version V] [--json] [--mock]
+  prompt-config demo [--requests N]
   prompt-config release FEATURE VERSION
   prompt-config rollback FEATURE --to VERSION
 
@@ -94,6 +99,8 @@ fn dispatch(raw: impl IntoIterator<Item = String>) -> Result<(), Failure> {
     match command.as_str() {
         "validate" => validate(&args),
         "resolve" => resolve::run(&args),
+        "complete" => complete::run(&args),
+        "demo" => demo::run(&args),
         "release" => release(&args),
         "rollback" => rollback(&args),
         "help" => {

@@ -1,1 +1,329 @@
-//! Placeholder, being written.
+//! The one HTTP client every provider shares: a single `ureq` agent (so keep-alive connections
+//! are reused across calls and providers), one timeout bounding a whole attempt, a cap on how
+//! much of a response is read, and the translation of transport failures into the
+//! [`FailureKind`]s the failure policy understands, plus the error-text trimming both providers
+//! apply to bodies they did not expect.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use ureq::Agent;
+
+use super::types::{AttemptError, FailureKind};
+
+/// The largest response body read; a provider answer is kilobytes, so more means a fault.
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Sent on every request so provider dashboards and proxies can tell who is calling.
+const USER_AGENT: &str = concat!("prompt_config/", env!("CARGO_PKG_VERSION"));
+
+/// A blocking HTTP client over one shared, resettable connection pool.
+pub struct HttpTransport {
+    // A lock rather than a plain agent only so `reset` can swap the pool after fork(); calls
+    // clone the agent (an Arc clone) and release the lock before any network work.
+    agent: RwLock<Agent>,
+}
+
+/// A complete HTTP response: status, headers and the whole body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers in arrival order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl HttpTransport {
+    /// A transport with an empty connection pool.
+    pub fn new() -> HttpTransport {
+        HttpTransport {
+            agent: RwLock::new(build_agent()),
+        }
+    }
+
+    /// Forgets every pooled connection by starting a new pool; call in a child after fork().
+    pub fn reset(&self) {
+        // The old agent is dropped, which only closes this process's copies of the sockets.
+        // `Agent::shutdown` must not be used here: shutdown(2) acts on the socket itself and
+        // would cut the parent's connections too.
+        *self.agent.write() = build_agent();
+    }
+
+    /// POSTs the JSON `body` to `url` and reads the whole response within `timeout`.
+    ///
+    /// Sends `content-type: application/json` unless `headers` name another. Error statuses
+    /// are returned as responses; only transport failures are errors.
+    pub fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<HttpResponse, AttemptError> {
+        let agent = self.agent.read().clone();
+        let mut request = agent
+            .post(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build();
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request
+            .send(body)
+            .map_err(|error| classify(error, Phase::BeforeBody, timeout))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_vec()
+            .map_err(|error| classify(error, Phase::Body, timeout))?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Default for HttpTransport {
+    fn default() -> HttpTransport {
+        HttpTransport::new()
+    }
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("HttpTransport")
+            .field("user_agent", &USER_AGENT)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_agent() -> Agent {
+    Agent::config_builder()
+        // Providers answer errors with JSON bodies we must read, so statuses are not errors.
+        .http_status_as_error(false)
+        // Proxies come from the configured base_url, never silently from HTTP(S)_PROXY.
+        .proxy(None)
+        .user_agent(USER_AGENT)
+        // One agent serves every thread; ureq's default of 3 idle connections per host would
+        // make busy processes reconnect (and redo TLS) on most calls.
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(16)
+        // Redirecting a POST would resend a prompt somewhere unconfigured; surface it instead.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .build()
+        .new_agent()
+}
+
+/// Where in the exchange a failure happened, which decides what an I/O error means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Connecting, sending, or waiting for the status line and headers.
+    BeforeBody,
+    /// Reading the body after the headers arrived.
+    Body,
+}
+
+fn classify(error: ureq::Error, phase: Phase, timeout: Duration) -> AttemptError {
+    // Messages are written here rather than taken from ureq's Display, whose text for header
+    // and URI errors could quote what we sent.
+    match error {
+        ureq::Error::Timeout(which) => timed_out(timeout, &format!("{which} timeout")),
+        ureq::Error::Io(io_error) => classify_io(&io_error, phase, timeout),
+        ureq::Error::HostNotFound => AttemptError::new(FailureKind::Connect, "host not found"),
+        ureq::Error::ConnectionFailed => {
+            AttemptError::new(FailureKind::Connect, "could not connect")
+        }
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => AttemptError::new(
+            FailureKind::Connect,
+            "invalid request: malformed URL or header value (check base_url and the API key)",
+        ),
+        ureq::Error::Tls(reason) => {
+            AttemptError::new(FailureKind::Connect, format!("TLS error: {reason}"))
+        }
+        ureq::Error::Rustls(tls_error) => {
+            AttemptError::new(FailureKind::Connect, format!("TLS error: {tls_error}"))
+        }
+        ureq::Error::Protocol(protocol_error) => AttemptError::new(
+            FailureKind::Malformed,
+            format!("invalid HTTP response: {protocol_error}"),
+        ),
+        ureq::Error::LargeResponseHeader(size, limit) => AttemptError::new(
+            FailureKind::Malformed,
+            format!("response headers too large ({size} bytes, limit {limit})"),
+        ),
+        ureq::Error::BodyExceedsLimit(limit) => AttemptError::new(
+            FailureKind::Malformed,
+            format!("response body larger than {limit} bytes"),
+        ),
+        other => {
+            let kind = match phase {
+                Phase::BeforeBody => FailureKind::Connect,
+                Phase::Body => FailureKind::Malformed,
+            };
+            AttemptError::new(
+                kind,
+                format!("HTTP transport error: {}", describe_other(&other)),
+            )
+        }
+    }
+}
+
+fn classify_io(error: &io::Error, phase: Phase, timeout: Duration) -> AttemptError {
+    match error.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            timed_out(timeout, &error.to_string())
+        }
+        // A stream that ends or breaks after the headers leaves the body cut short.
+        _ if phase == Phase::Body => AttemptError::new(
+            FailureKind::Malformed,
+            format!("response body cut short: {error}"),
+        ),
+        _ => AttemptError::new(FailureKind::Connect, format!("connection failed: {error}")),
+    }
+}
+
+fn timed_out(timeout: Duration, detail: &str) -> AttemptError {
+    AttemptError::new(
+        FailureKind::Timeout,
+        format!(
+            "no complete response within {} ms ({detail})",
+            timeout.as_millis()
+        ),
+    )
+}
+
+fn describe_other(error: &ureq::Error) -> &'static str {
+    match error {
+        ureq::Error::RedirectFailed | ureq::Error::TooManyRedirects => "unexpected redirect",
+        ureq::Error::ConnectProxyFailed(_) | ureq::Error::InvalidProxyUrl => "proxy failure",
+        ureq::Error::RequireHttpsOnly(_) => "HTTPS required",
+        _ => "unexpected failure",
+    }
+}
+
+/// The longest provider error message kept, in characters.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// The longest excerpt of a body that is not the provider's JSON, in characters.
+const MAX_EXCERPT_CHARS: usize = 200;
+
+/// `text` cut to the message length limit, marked with an ellipsis when cut.
+pub(super) fn truncate_message(text: &str) -> String {
+    truncate_chars(text.trim(), MAX_MESSAGE_CHARS)
+}
+
+/// A short, single-line excerpt of a body that is not the provider's JSON (an HTML page from a
+/// proxy, plain text), so the error says something without carrying a whole page.
+pub(super) fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return "empty response body".to_string();
+    }
+    truncate_chars(&collapsed, MAX_EXCERPT_CHARS)
+}
+
+fn truncate_chars(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response_with(headers: &[(&str, &str)]) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn header_lookup_ignores_case() {
+        let response = response_with(&[("retry-after", "3")]);
+        assert_eq!(response.header("Retry-After"), Some("3"));
+        assert_eq!(response.header("x-missing"), None);
+    }
+
+    #[test]
+    fn success_is_exactly_the_2xx_range() {
+        let with_status = |status| HttpResponse {
+            status,
+            ..response_with(&[])
+        };
+        assert!(with_status(200).is_success() && with_status(299).is_success());
+        assert!(!with_status(199).is_success() && !with_status(307).is_success());
+    }
+
+    #[test]
+    fn body_excerpt_is_one_short_line() {
+        let page = format!(
+            "<html>\n  <title>502 Bad Gateway</title>\n{}</html>",
+            "x".repeat(500)
+        );
+        let excerpt = body_excerpt(page.as_bytes());
+        assert!(excerpt.starts_with("<html> <title>502 Bad Gateway</title>"));
+        assert_eq!(excerpt.chars().count(), MAX_EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn body_excerpt_of_nothing_says_so() {
+        assert_eq!(body_excerpt(b"  \n"), "empty response body");
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        let text = "é".repeat(MAX_MESSAGE_CHARS + 5);
+        let cut = truncate_message(&text);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

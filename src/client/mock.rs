@@ -40,7 +40,12 @@ pub struct MockProvider {
 
 impl MockProvider {
     /// A mock standing in for provider `name`.
-    pub fn new(name: impl Into<String>, settings: MockSettings, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        settings: MockSettings,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
         MockProvider {
             name: name.into(),
             settings,
@@ -149,17 +154,24 @@ impl Provider for MockProvider {
         let fault = self.next_fault();
         if matches!(fault, Some(Fault::Hang)) {
             self.clock.sleep(request.timeout);
-            return Err(AttemptError::new(FailureKind::Timeout, format!("mock {} timed out", self.name)));
+            return Err(AttemptError::new(
+                FailureKind::Timeout,
+                format!("mock {} timed out", self.name),
+            ));
         }
         let latency = self.latency();
         if latency > request.timeout {
             self.clock.sleep(request.timeout);
-            return Err(AttemptError::new(FailureKind::Timeout, format!("mock {} timed out", self.name)));
+            return Err(AttemptError::new(
+                FailureKind::Timeout,
+                format!("mock {} timed out", self.name),
+            ));
         }
         self.clock.sleep(latency);
         match fault {
             Some(Fault::Status(status)) => {
-                let mut error = AttemptError::http(status, format!("mock {} scripted failure", self.name));
+                let mut error =
+                    AttemptError::http(status, format!("mock {} scripted failure", self.name));
                 error.provider_error_type = Some("mock_fault".into());
                 return Err(error);
             }
@@ -172,9 +184,18 @@ impl Provider for MockProvider {
             Some(Fault::Hang) | None => {}
         }
 
-        let prompt_characters: usize = request.messages.iter().map(|message| message.content.len()).sum();
+        let prompt_characters: usize = request
+            .messages
+            .iter()
+            .map(|message| message.content.len())
+            .sum();
         let fingerprint = crate::targeting::fnv1a_32(
-            &request.messages.iter().map(|message| message.content.as_str()).collect::<Vec<_>>().join("\u{1f}"),
+            &request
+                .messages
+                .iter()
+                .map(|message| message.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\u{1f}"),
         );
         let mut text = format!(
             "[mock {}/{}] Three suggested paths for this profile (prompt {prompt_characters} characters, \
@@ -193,9 +214,17 @@ impl Provider for MockProvider {
             text.truncate(cut);
             finish_reason = "length";
         }
-        let input_tokens = request.messages.iter().map(|message| mock_token_count(&message.content) + 4).sum();
+        let input_tokens = request
+            .messages
+            .iter()
+            .map(|message| mock_token_count(&message.content) + 4)
+            .sum();
         Ok(ProviderResponse {
-            usage: Usage { input_tokens, output_tokens: mock_token_count(&text), ..Usage::default() },
+            usage: Usage {
+                input_tokens,
+                output_tokens: mock_token_count(&text),
+                ..Usage::default()
+            },
             text,
             finish_reason: Some(finish_reason.into()),
             response_id: Some(format!("mock-{}-{call_number}", self.name)),

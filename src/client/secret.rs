@@ -1,1 +1,113 @@
-//! Placeholder, being written.
+//! The API key as a value that cannot leak by accident: it has no `Display` and no `Serialize`,
+//! its `Debug` prints `ApiKey(***)`, and the only way to read it is [`ApiKey::expose`], called
+//! when a provider builds its authentication header. It also scrubs the key out of text a
+//! server sends back, in case a proxy echoes request headers into an error message.
+
+use std::fmt;
+
+/// What replaces a secret wherever it would otherwise be shown.
+const MASK: &str = "***";
+
+/// An API key read from the environment; never printed, logged or serialized.
+#[derive(Clone)]
+pub struct ApiKey {
+    key: String,
+}
+
+impl ApiKey {
+    /// Wraps a key obtained some other way than the environment (tests, a secret manager).
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey { key: key.into() }
+    }
+
+    /// Reads the key from `variable`; an unset, empty or non-UTF-8 variable counts as missing.
+    pub fn from_env(variable: &str) -> Option<ApiKey> {
+        ApiKey::from_value(std::env::var(variable).ok())
+    }
+
+    // Split from `from_env` so the empty-value rule is testable without mutating the process
+    // environment, which races with other test threads.
+    fn from_value(value: Option<String>) -> Option<ApiKey> {
+        value
+            .filter(|key| !key.trim().is_empty())
+            .map(|key| ApiKey { key })
+    }
+
+    /// The key itself; call only to build the request header that carries it.
+    pub fn expose(&self) -> &str {
+        &self.key
+    }
+
+    /// `text` with every occurrence of the key replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        // An empty key would match everywhere; `from_value` refuses those but `new` does not.
+        if self.key.is_empty() {
+            return text.to_string();
+        }
+        text.replace(&self.key, MASK)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "ApiKey({MASK})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAKE_KEY: &str = "sk-test-SECRET-1234";
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let key = ApiKey::new(FAKE_KEY);
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        assert!(!format!("{key:#?}").contains(FAKE_KEY));
+    }
+
+    #[test]
+    fn expose_returns_the_key() {
+        assert_eq!(ApiKey::new(FAKE_KEY).expose(), FAKE_KEY);
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_missing() {
+        assert!(ApiKey::from_value(Some(String::new())).is_none());
+        assert!(ApiKey::from_value(Some("  ".into())).is_none());
+    }
+
+    #[test]
+    fn an_unset_value_counts_as_missing() {
+        assert!(ApiKey::from_value(None).is_none());
+    }
+
+    #[test]
+    fn a_present_value_becomes_the_key() {
+        let key = ApiKey::from_value(Some(FAKE_KEY.into()));
+        assert_eq!(key.as_ref().map(ApiKey::expose), Some(FAKE_KEY));
+    }
+
+    #[test]
+    fn from_env_reads_a_variable_that_is_set() {
+        // Cargo sets CARGO_PKG_NAME for the test process, so nothing has to mutate the environment.
+        let key = ApiKey::from_env("CARGO_PKG_NAME");
+        assert_eq!(
+            key.as_ref().map(ApiKey::expose),
+            Some(env!("CARGO_PKG_NAME"))
+        );
+    }
+
+    #[test]
+    fn from_env_treats_an_unset_variable_as_missing() {
+        assert!(ApiKey::from_env("PROMPT_CONFIG_TEST_VARIABLE_THAT_IS_NEVER_SET").is_none());
+    }
+
+    #[test]
+    fn redact_masks_every_occurrence_of_the_key() {
+        let key = ApiKey::new(FAKE_KEY);
+        let text = format!("bad key {FAKE_KEY}; again {FAKE_KEY}");
+        assert_eq!(key.redact(&text), "bad key ***; again ***");
+    }
+}

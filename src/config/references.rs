@@ -121,9 +121,16 @@ impl Checker<'_> {
 
         if let Some(budget) = &feature.budget {
             if let Some(downgrade) = &budget.downgrade {
-                self.model_chain("/budget/downgrade", Some(&downgrade.model), Some(&downgrade.fallbacks));
+                self.model_chain(
+                    "/budget/downgrade",
+                    Some(&downgrade.model),
+                    Some(&downgrade.fallbacks),
+                );
             } else if budget.policy == BudgetPolicy::Downgrade {
-                self.push("/budget/policy".into(), "policy downgrade needs a downgrade chain".into());
+                self.push(
+                    "/budget/policy".into(),
+                    "policy downgrade needs a downgrade chain".into(),
+                );
             }
         }
 

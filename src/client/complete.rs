@@ -1,0 +1,545 @@
+//! The failover loop of `complete()`: walk the model chain, respecting each provider's breaker
+//! and rate limits, retrying transient failures with backoff (or the provider's Retry-After),
+//! failing over at once when the next provider is healthy, all inside one deadline, with the
+//! worst-case cost reserved against budgets first and settled with the real cost after.
+
+use std::time::{Duration, Instant};
+
+use super::backoff::backoff_delay;
+use super::breaker::{Admission, BreakerState};
+use super::budget::ReserveOutcome;
+use super::cost::{cost_usd, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
+use super::events::ClientEvent;
+use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
+use super::policy::{NextStep, breaker_failure, next_step};
+use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
+use super::types::{AttemptError, ProviderRequest, ProviderResponse};
+use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec, ProvidersConfig};
+use crate::resolve::Resolution;
+
+/// Runs one `complete()` for an already resolved feature.
+pub(crate) fn complete(
+    runtime: &ClientRuntime,
+    providers: &ProvidersConfig,
+    options: &ClientOptions,
+    resolution: Resolution,
+) -> Result<Completion, CompleteError> {
+    let started = options.clock.now();
+    let deadline = started + Duration::from_millis(runtime.settings.deadline_ms);
+    let request_id = new_request_id(options);
+    let prompt_tokens = estimate_prompt_tokens(&resolution.messages);
+
+    let mut chain: Vec<ModelSpec> = std::iter::once(resolution.model.clone())
+        .chain(resolution.fallbacks.iter().cloned())
+        .collect();
+    let mut downgraded = false;
+    let worst_case = |chain: &[ModelSpec]| {
+        chain
+            .iter()
+            .map(|model| worst_case_usd(providers, model, prompt_tokens))
+            .fold(0.0, f64::max)
+    };
+    let reservation = if runtime.budgets.is_empty() {
+        None
+    } else {
+        let now = options.clock.utc_now();
+        match runtime
+            .budgets
+            .reserve(&resolution.feature, worst_case(&chain), now, true)
+        {
+            ReserveOutcome::Granted {
+                reservation,
+                alerts,
+            } => {
+                emit_alerts(options, alerts);
+                Some(reservation)
+            }
+            ReserveOutcome::Exceeded { exceeded, alerts } => {
+                emit_alerts(options, alerts);
+                match (&exceeded.policy, &exceeded.downgrade) {
+                    (BudgetPolicy::Downgrade, Some(cheaper)) => {
+                        chain = std::iter::once(cheaper.model.clone())
+                            .chain(cheaper.fallbacks.iter().cloned())
+                            .collect();
+                        downgraded = true;
+                        match runtime.budgets.reserve(
+                            &resolution.feature,
+                            worst_case(&chain),
+                            now,
+                            false,
+                        ) {
+                            ReserveOutcome::Granted {
+                                reservation,
+                                alerts,
+                            } => {
+                                emit_alerts(options, alerts);
+                                Some(reservation)
+                            }
+                            ReserveOutcome::Exceeded { exceeded, alerts } => {
+                                emit_alerts(options, alerts);
+                                return Err(CompleteError::BudgetExceeded {
+                                    exceeded: Box::new(exceeded),
+                                    request_id,
+                                });
+                            }
+                        }
+                    }
+                    _ => {
+                        return Err(CompleteError::BudgetExceeded {
+                            exceeded: Box::new(exceeded),
+                            request_id,
+                        });
+                    }
+                }
+            }
+        }
+    };
+
+    let mut call = Call {
+        runtime,
+        options,
+        resolution: &resolution,
+        request_id: &request_id,
+        prompt_tokens,
+        deadline,
+        attempts: Vec::new(),
+    };
+    let outcome = call.run(&chain);
+    let attempts = call.attempts;
+    match outcome {
+        Ok((model, response)) => {
+            let pricing = providers
+                .providers
+                .get(&model.provider)
+                .and_then(|provider| provider.models.get(&model.name));
+            let cost = pricing.map_or(0.0, |pricing| cost_usd(pricing, &response.usage));
+            if let Some(reservation) = reservation {
+                emit_alerts(options, runtime.budgets.settle(reservation, cost));
+            }
+            Ok(Completion {
+                text: response.text,
+                provider: model.provider.clone(),
+                model: model.name.clone(),
+                response_model: response.response_model,
+                response_id: response.response_id,
+                finish_reason: response.finish_reason,
+                usage: response.usage,
+                cost_usd: cost,
+                latency_ms: milliseconds(options.clock.now().saturating_duration_since(started)),
+                request_id,
+                downgraded,
+                resolution,
+                attempts,
+            })
+        }
+        Err(deadline_reached) => {
+            if let Some(reservation) = reservation {
+                runtime.budgets.release(reservation);
+            }
+            Err(failure(
+                attempts,
+                deadline_reached,
+                runtime.settings.deadline_ms,
+                request_id,
+            ))
+        }
+    }
+}
+
+/// What trying one model led to.
+enum ModelResult {
+    Success(ProviderResponse),
+    /// Try the next entry of the chain.
+    Next,
+    /// The deadline passed: stop the whole call.
+    DeadlineReached,
+}
+
+struct Call<'a> {
+    runtime: &'a ClientRuntime,
+    options: &'a ClientOptions,
+    resolution: &'a Resolution,
+    request_id: &'a str,
+    prompt_tokens: u64,
+    deadline: Instant,
+    attempts: Vec<Attempt>,
+}
+
+impl Call<'_> {
+    /// Walks the chain; `Err(true)` when the deadline ended it.
+    fn run<'m>(
+        &mut self,
+        chain: &'m [ModelSpec],
+    ) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
+        for (index, model) in chain.iter().enumerate() {
+            let Some(provider) = self.runtime.providers.get(&model.provider) else {
+                continue;
+            };
+            let next_is_healthy = chain
+                .get(index + 1)
+                .is_some_and(|next| self.healthy_alternative(provider, model, next));
+            match self.try_model(provider, model, next_is_healthy, None) {
+                ModelResult::Success(response) => return Ok((model, response)),
+                ModelResult::Next => {}
+                ModelResult::DeadlineReached => return Err(true),
+            }
+        }
+        let all_open = !self.attempts.is_empty()
+            && self
+                .attempts
+                .iter()
+                .all(|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen);
+        if all_open && self.runtime.settings.when_all_open == AllOpenPolicy::TryEarliestOpened {
+            let earliest = chain
+                .iter()
+                .filter_map(|model| {
+                    let provider = self.runtime.providers.get(&model.provider)?;
+                    Some((provider.breaker(&model.name).opened_at()?, provider, model))
+                })
+                .min_by_key(|(opened_at, _, _)| *opened_at);
+            if let Some((_, provider, model)) = earliest {
+                let admission = provider
+                    .breaker(&model.name)
+                    .force_probe(self.options.clock.now());
+                self.emit_transition(&admission);
+                match self.try_model(provider, model, false, Some(admission)) {
+                    ModelResult::Success(response) => return Ok((model, response)),
+                    ModelResult::Next => {}
+                    ModelResult::DeadlineReached => return Err(true),
+                }
+            }
+        }
+        Err(false)
+    }
+
+    /// The next model is worth failing over to at once: another breaker, and closed.
+    fn healthy_alternative(
+        &self,
+        current: &ProviderRuntime,
+        model: &ModelSpec,
+        next: &ModelSpec,
+    ) -> bool {
+        let Some(next_provider) = self.runtime.providers.get(&next.provider) else {
+            return false;
+        };
+        let current_breaker = current.breaker(&model.name);
+        let next_breaker = next_provider.breaker(&next.name);
+        !std::ptr::eq(current_breaker, next_breaker) && next_breaker.state() == BreakerState::Closed
+    }
+
+    fn try_model(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        next_is_healthy: bool,
+        mut forced: Option<Admission>,
+    ) -> ModelResult {
+        let clock = &self.options.clock;
+        let breaker = provider.breaker(&model.name);
+        let retry = &provider.spec.retry;
+        let tokens = self.prompt_tokens + max_output_tokens(model);
+        let mut waited = Duration::ZERO;
+        for attempt_number in 1..=retry.max_attempts.max(1) {
+            if clock.now() >= self.deadline {
+                return ModelResult::DeadlineReached;
+            }
+            let admission = match forced.take() {
+                Some(admission) => admission,
+                None => match breaker.try_acquire(clock.now()) {
+                    Ok(admission) => {
+                        self.emit_transition(&admission);
+                        admission
+                    }
+                    Err(_) => {
+                        if attempt_number == 1 {
+                            self.skip(
+                                provider,
+                                model,
+                                AttemptOutcome::SkippedCircuitOpen,
+                                "circuit_open",
+                                waited,
+                            );
+                        }
+                        return ModelResult::Next;
+                    }
+                },
+            };
+            match self.acquire_rate_limits(provider, model, tokens) {
+                Ok(rate_wait) => waited += rate_wait,
+                Err(()) => {
+                    breaker.release(&admission);
+                    self.skip(
+                        provider,
+                        model,
+                        AttemptOutcome::SkippedRateLimited,
+                        "rate_limited_locally",
+                        waited,
+                    );
+                    return ModelResult::Next;
+                }
+            }
+            let now = clock.now();
+            if now >= self.deadline {
+                breaker.release(&admission);
+                return ModelResult::DeadlineReached;
+            }
+            let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
+            let request = ProviderRequest {
+                model: &model.name,
+                messages: &self.resolution.messages,
+                parameters: &model.parameters,
+                request_id: self.request_id,
+                timeout,
+            };
+            let result = provider.provider.call(&request);
+            let finished = clock.now();
+            let latency = finished.saturating_duration_since(now);
+            match result {
+                Ok(response) => {
+                    let transition = breaker.record_success(finished, &admission);
+                    self.emit(transition);
+                    let used = response.usage.total_input_tokens() + response.usage.output_tokens;
+                    for limiter in provider.limiters(&model.name) {
+                        limiter.settle(finished, tokens, used);
+                    }
+                    self.record(provider, model, None, latency, waited, breaker.state());
+                    return ModelResult::Success(response);
+                }
+                Err(error) => {
+                    match breaker_failure(&error) {
+                        Some(failure) => {
+                            let transition = breaker.record_failure(finished, &admission, failure);
+                            self.emit(transition);
+                        }
+                        None => breaker.release(&admission),
+                    }
+                    for limiter in provider.limiters(&model.name) {
+                        limiter.settle(finished, tokens, 0);
+                    }
+                    self.record(
+                        provider,
+                        model,
+                        Some(&error),
+                        latency,
+                        waited,
+                        breaker.state(),
+                    );
+                    match next_step(&error) {
+                        NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
+                        NextStep::Retry
+                            if attempt_number >= retry.max_attempts || next_is_healthy =>
+                        {
+                            return ModelResult::Next;
+                        }
+                        NextStep::Retry => {}
+                    }
+                    let delay = match error.retry_after {
+                        Some(asked) if asked > Duration::from_millis(retry.max_retry_after_ms) => {
+                            return ModelResult::Next;
+                        }
+                        Some(asked) => asked,
+                        None => backoff_delay(retry, attempt_number, &*self.options.random),
+                    };
+                    if clock.now() + delay >= self.deadline {
+                        return ModelResult::Next;
+                    }
+                    clock.sleep(delay);
+                    waited = delay;
+                }
+            }
+        }
+        ModelResult::Next
+    }
+
+    /// Takes capacity from every limiter of the model, waiting up to their bound; `Err` when
+    /// the wait would be too long or pass the deadline.
+    fn acquire_rate_limits(
+        &self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        tokens: u64,
+    ) -> Result<Duration, ()> {
+        let clock = &self.options.clock;
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = clock.now();
+            let mut taken = Vec::new();
+            let mut shortfall = None;
+            for limiter in provider.limiters(&model.name) {
+                match limiter.try_acquire(now, tokens) {
+                    Ok(()) => taken.push(limiter),
+                    Err(wait) => {
+                        shortfall = Some((wait, limiter.max_wait()));
+                        break;
+                    }
+                }
+            }
+            let Some((wait, max_wait)) = shortfall else {
+                return Ok(waited);
+            };
+            for limiter in taken {
+                limiter.release(now, tokens);
+            }
+            if waited.saturating_add(wait) > max_wait
+                || now
+                    .checked_add(wait)
+                    .is_none_or(|ready| ready >= self.deadline)
+            {
+                return Err(());
+            }
+            clock.sleep(wait);
+            waited += wait;
+        }
+    }
+
+    fn record(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        error: Option<&AttemptError>,
+        latency: Duration,
+        waited: Duration,
+        breaker_state: BreakerState,
+    ) {
+        self.attempts.push(Attempt {
+            number: self.attempts.len() as u32 + 1,
+            provider: provider.name.clone(),
+            model: model.name.clone(),
+            outcome: if error.is_some() {
+                AttemptOutcome::Failed
+            } else {
+                AttemptOutcome::Success
+            },
+            error_type: error.map(AttemptError::error_type),
+            status: error.and_then(|error| error.status),
+            message: error.map(ToString::to_string),
+            latency_ms: milliseconds(latency),
+            wait_ms: milliseconds(waited),
+            breaker_state,
+        });
+    }
+
+    fn skip(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        outcome: AttemptOutcome,
+        error_type: &str,
+        waited: Duration,
+    ) {
+        let message = match outcome {
+            AttemptOutcome::SkippedCircuitOpen => {
+                format!("circuit breaker of {} is open", provider.name)
+            }
+            _ => format!(
+                "client-side rate limit of {}/{} exhausted",
+                provider.name, model.name
+            ),
+        };
+        self.attempts.push(Attempt {
+            number: self.attempts.len() as u32 + 1,
+            provider: provider.name.clone(),
+            model: model.name.clone(),
+            outcome,
+            error_type: Some(error_type.to_string()),
+            status: None,
+            message: Some(message),
+            latency_ms: 0.0,
+            wait_ms: milliseconds(waited),
+            breaker_state: provider.breaker(&model.name).state(),
+        });
+    }
+
+    fn emit_transition(&self, admission: &Admission) {
+        self.emit(admission.transition.clone());
+    }
+
+    fn emit(&self, transition: Option<super::events::CircuitTransition>) {
+        if let Some(transition) = transition {
+            self.options
+                .event_sink
+                .emit(&ClientEvent::CircuitTransition(transition));
+        }
+    }
+}
+
+fn emit_alerts(options: &ClientOptions, alerts: Vec<super::events::BudgetAlert>) {
+    for alert in alerts {
+        options.event_sink.emit(&ClientEvent::BudgetAlert(alert));
+    }
+}
+
+/// The error for a chain where nothing succeeded, named after what the attempts have in common.
+fn failure(
+    attempts: Vec<Attempt>,
+    deadline_reached: bool,
+    deadline_ms: u64,
+    request_id: String,
+) -> CompleteError {
+    let all = |predicate: &dyn Fn(&Attempt) -> bool| {
+        !attempts.is_empty() && attempts.iter().all(predicate)
+    };
+    let error_type =
+        |attempt: &Attempt, wanted: &str| attempt.error_type.as_deref() == Some(wanted);
+    let providers: std::collections::BTreeSet<&str> = attempts
+        .iter()
+        .map(|attempt| attempt.provider.as_str())
+        .collect();
+    let provider_list = providers.iter().copied().collect::<Vec<_>>().join(", ");
+    let status = attempts.iter().rev().find_map(|attempt| attempt.status);
+    let (kind, summary) = if deadline_reached {
+        (
+            "timeout",
+            format!(
+                "deadline of {deadline_ms} ms reached after {} attempts",
+                attempts.len()
+            ),
+        )
+    } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
+        (
+            "circuit_open",
+            format!("every provider of the chain has an open circuit breaker ({provider_list})"),
+        )
+    } else if all(&|attempt| error_type(attempt, "missing_api_key")) {
+        ("missing_api_key", format!("no API key for {provider_list}"))
+    } else if all(&|attempt| {
+        attempt.outcome == AttemptOutcome::SkippedRateLimited || attempt.status == Some(429)
+    }) {
+        ("rate_limited", format!("rate limited by {provider_list}"))
+    } else if all(&|attempt| error_type(attempt, "timeout")) {
+        (
+            "timeout",
+            format!("every attempt timed out ({provider_list})"),
+        )
+    } else if providers.len() == 1 {
+        ("provider_error", format!("{provider_list} failed"))
+    } else if attempts.is_empty() {
+        (
+            "all_providers_failed",
+            "no provider of the chain could be called".to_string(),
+        )
+    } else {
+        (
+            "all_providers_failed",
+            format!("every provider of the chain failed ({provider_list})"),
+        )
+    };
+    CompleteError::Failed {
+        kind,
+        summary,
+        status,
+        request_id,
+        attempts,
+    }
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A request id: `req_` and 26 hex digits from the engine's random source.
+fn new_request_id(options: &ClientOptions) -> String {
+    let high = (options.random.next_f64() * (1u64 << 52) as f64) as u64;
+    let low = (options.random.next_f64() * (1u64 << 52) as f64) as u64;
+    format!("req_{high:013x}{low:013x}")
+}

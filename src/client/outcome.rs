@@ -1,0 +1,163 @@
+//! What `complete()` returns: the completion with its attempts, or a `CompleteError` that
+//! carries every attempt's failure in order.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::breaker::BreakerState;
+use super::budget::BudgetExceeded;
+use super::types::Usage;
+use crate::resolve::Resolution;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The provider answered.
+    Success,
+    /// The provider was called and failed.
+    Failed,
+    /// Not called: its circuit breaker was open.
+    SkippedCircuitOpen,
+    /// Not called: the client-side rate limit was exhausted.
+    SkippedRateLimited,
+}
+
+/// One attempt of a `complete()` call, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// 1-based position in the call.
+    pub number: u32,
+    /// The provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The OpenTelemetry `error.type`: an HTTP status, or `timeout`, `connect`, `circuit_open`, ...
+    pub error_type: Option<String>,
+    /// The HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// The failure's description.
+    pub message: Option<String>,
+    /// Time spent in the call to the provider, in milliseconds.
+    pub latency_ms: f64,
+    /// Time slept (backoff, Retry-After, rate limit) before this attempt, in milliseconds.
+    pub wait_ms: f64,
+    /// The breaker's state after the attempt.
+    pub breaker_state: BreakerState,
+}
+
+/// A successful `complete()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// The generated text.
+    pub text: String,
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered (as configured).
+    pub model: String,
+    /// The model the provider reports, when it says.
+    pub response_model: Option<String>,
+    /// The provider's response id.
+    pub response_id: Option<String>,
+    /// Why generation stopped.
+    pub finish_reason: Option<String>,
+    /// Token counts.
+    pub usage: Usage,
+    /// Cost of the successful call in USD.
+    pub cost_usd: f64,
+    /// Wall time of the whole `complete()` in milliseconds.
+    pub latency_ms: f64,
+    /// Our id for the request, for feedback and telemetry.
+    pub request_id: String,
+    /// True when a budget's downgrade policy replaced the model chain.
+    pub downgraded: bool,
+    /// The resolution the call was made from.
+    pub resolution: Resolution,
+    /// Every attempt, the successful one last.
+    pub attempts: Vec<Attempt>,
+}
+
+/// Why `complete()` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    /// A budget with the `block` policy is exhausted.
+    #[error(
+        "budget exceeded: {} {} limit ${:.2} for {} would be passed (spent ${:.4}, this call up to ${:.4})",
+        .exceeded.scope, .exceeded.period, .exceeded.limit_usd, .exceeded.period_start, .exceeded.spent_usd,
+        .exceeded.requested_usd
+    )]
+    BudgetExceeded {
+        /// The scope and period at fault (boxed: it is large and errors travel by value).
+        exceeded: Box<BudgetExceeded>,
+        /// The request id.
+        request_id: String,
+    },
+    /// The chain failed; `kind` says how (see [`CompleteError::kind`]).
+    #[error("{summary}{}", describe_attempts(.attempts))]
+    Failed {
+        /// `provider_error`, `rate_limited`, `timeout`, `all_providers_failed`, `circuit_open` or `missing_api_key`.
+        kind: &'static str,
+        /// One line saying what happened.
+        summary: String,
+        /// The last HTTP status seen, if any.
+        status: Option<u16>,
+        /// The request id.
+        request_id: String,
+        /// Every attempt in order.
+        attempts: Vec<Attempt>,
+    },
+}
+
+fn describe_attempts(attempts: &[Attempt]) -> String {
+    let mut text = String::new();
+    for attempt in attempts {
+        text.push_str(&format!(
+            "\n  attempt {} {}/{}: {}",
+            attempt.number,
+            attempt.provider,
+            attempt.model,
+            attempt.message.as_deref().unwrap_or("ok")
+        ));
+    }
+    text
+}
+
+impl CompleteError {
+    /// The crate-level error kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CompleteError::BudgetExceeded { .. } => "budget_exceeded",
+            CompleteError::Failed { kind, .. } => kind,
+        }
+    }
+
+    /// The attempts made before failing.
+    pub fn attempts(&self) -> &[Attempt] {
+        match self {
+            CompleteError::BudgetExceeded { .. } => &[],
+            CompleteError::Failed { attempts, .. } => attempts,
+        }
+    }
+
+    /// Attempts, status and budget as JSON, for bindings.
+    pub fn details(&self) -> Value {
+        match self {
+            CompleteError::BudgetExceeded {
+                exceeded,
+                request_id,
+            } => {
+                serde_json::json!({ "budget": exceeded, "request_id": request_id })
+            }
+            CompleteError::Failed {
+                status,
+                request_id,
+                attempts,
+                ..
+            } => {
+                serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
+            }
+        }
+    }
+}
