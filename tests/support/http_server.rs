@@ -294,7 +294,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 
 fn serve(mut stream: TcpStream, index: usize, shared: &Shared) {
     // Some platforms hand out accepted sockets with the listener's non-blocking flag.
+    // No Nagle: headers and body go out as separate writes, and Nagle plus the client's delayed
+    // ACK would add 40 ms to every reply.
     if stream.set_nonblocking(false).is_err()
+        || stream.set_nodelay(true).is_err()
         || stream.set_read_timeout(Some(POLL_INTERVAL)).is_err()
         || stream.set_write_timeout(Some(LONGEST_WAIT)).is_err()
     {

@@ -1,0 +1,369 @@
+//! The budget ledger: spend per scope (`overall`, `feature:<name>`) and period (UTC day, UTC
+//! month), reserved at its worst case before each LLM call and settled at its actual cost after,
+//! so concurrent calls never overspend by more than the reservations in flight. It decides which
+//! calls are refused or downgraded and which threshold alerts (80, 90, 95, 100 percent) are due,
+//! each exactly once per period; it does no I/O and hands the alerts back to the caller to emit.
+
+mod ledger;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::events::BudgetAlert;
+use crate::config::{BudgetPolicy, BudgetSettings, DowngradeChain};
+use ledger::{
+    FULL_BIT, Fired, Ledger, LedgerKey, Period, open_ledger, thresholds_in, to_nanodollars, to_usd,
+};
+
+#[derive(Debug)]
+struct ScopeBudget {
+    name: String,
+    settings: BudgetSettings,
+}
+
+impl ScopeBudget {
+    fn limit_usd(&self, period: Period) -> Option<f64> {
+        match period {
+            Period::Day => self.settings.daily_usd,
+            Period::Month => self.settings.monthly_usd,
+        }
+    }
+}
+
+/// A ledger a call touches, with what describes it, resolved before taking the lock.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    key: LedgerKey,
+    budget: &'a ScopeBudget,
+    limit_usd: f64,
+}
+
+/// Spend against every configured budget, shared by all calls of a client.
+#[derive(Debug)]
+pub struct BudgetBook {
+    scopes: Vec<ScopeBudget>,
+    overall: Option<usize>,
+    features: HashMap<String, usize>,
+    ledgers: Mutex<HashMap<LedgerKey, Ledger>>,
+}
+
+/// Worst-case cost held on ledgers until the call is settled or released.
+#[must_use = "a reservation holds budget until it is settled or released"]
+#[derive(Debug)]
+pub struct Reservation {
+    ledgers: Vec<LedgerKey>,
+    amount: i64,
+}
+
+impl Reservation {
+    /// The amount held on each of its ledgers, in USD.
+    pub fn reserved_usd(&self) -> f64 {
+        to_usd(self.amount)
+    }
+}
+
+/// The answer to [`BudgetBook::reserve`].
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "matched at once by the caller; boxing would allocate on every refusal for nothing"
+)]
+pub enum ReserveOutcome {
+    /// The cost is held on every applicable ledger.
+    Granted {
+        /// To settle or release when the call is over.
+        reservation: Reservation,
+        /// Thresholds crossed by this reservation.
+        alerts: Vec<BudgetAlert>,
+    },
+    /// A refusing budget would go over its limit; nothing was reserved anywhere.
+    Exceeded {
+        /// The budget that refused.
+        exceeded: BudgetExceeded,
+        /// Its 100% alert, if this was its first refusal of the period.
+        alerts: Vec<BudgetAlert>,
+    },
+}
+
+/// Why a call was refused, and the cheaper chain when the policy is `downgrade`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetExceeded {
+    /// `overall` or `feature:<name>`.
+    pub scope: String,
+    /// `day` or `month`.
+    pub period: String,
+    /// The period's label: `2026-11-27` or `2026-11`.
+    pub period_start: String,
+    /// The period's limit in USD.
+    pub limit_usd: f64,
+    /// Settled plus reserved before this call, in USD.
+    pub spent_usd: f64,
+    /// The worst-case cost of the refused call, in USD.
+    pub requested_usd: f64,
+    /// `block` (fail the call) or `downgrade` (retry on `downgrade`, unenforced).
+    pub policy: BudgetPolicy,
+    /// The cheaper chain of a `downgrade` budget.
+    pub downgrade: Option<DowngradeChain>,
+}
+
+/// One ledger of the current period, for dashboards and the demo.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetStatus {
+    /// `overall` or `feature:<name>`.
+    pub scope: String,
+    /// `day` or `month`.
+    pub period: String,
+    /// The period's label: `2026-11-27` or `2026-11`.
+    pub period_start: String,
+    /// The period's limit in USD.
+    pub limit_usd: f64,
+    /// Actual cost of finished calls, in USD.
+    pub settled_usd: f64,
+    /// Worst-case cost of calls in flight, in USD.
+    pub reserved_usd: f64,
+    /// Thresholds already alerted this period, in percent.
+    pub alerts_sent: Vec<u32>,
+}
+
+impl BudgetBook {
+    /// A book over the overall budget and the budgets of features, keyed by feature name.
+    pub fn new(
+        overall: Option<BudgetSettings>,
+        features: HashMap<String, BudgetSettings>,
+    ) -> BudgetBook {
+        let limited = |settings: &BudgetSettings| {
+            settings.daily_usd.is_some() || settings.monthly_usd.is_some()
+        };
+        let mut named: Vec<_> = features
+            .into_iter()
+            .filter(|(_, settings)| limited(settings))
+            .collect();
+        // Sorted so that status() lists scopes in the same order on every run.
+        named.sort_by(|left, right| left.0.cmp(&right.0));
+        let mut scopes = Vec::new();
+        let overall = overall.filter(limited).map(|settings| {
+            scopes.push(ScopeBudget {
+                name: "overall".to_string(),
+                settings,
+            });
+            0
+        });
+        let mut feature_scopes = HashMap::new();
+        for (name, settings) in named {
+            feature_scopes.insert(name.clone(), scopes.len());
+            scopes.push(ScopeBudget {
+                name: format!("feature:{name}"),
+                settings,
+            });
+        }
+        BudgetBook {
+            scopes,
+            overall,
+            features: feature_scopes,
+            ledgers: Mutex::default(),
+        }
+    }
+
+    /// True when no budget has a limit, so callers can skip all budget work.
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    /// Holds `worst_case_usd` on every ledger of `feature` at `now`, or refuses when a `block`
+    /// budget would go over its limit, or a `downgrade` one while `enforce` is set (the retry
+    /// on the cheaper chain passes `false`, so it still stops at hard caps).
+    pub fn reserve(
+        &self,
+        feature: &str,
+        worst_case_usd: f64,
+        now: DateTime<Utc>,
+        enforce: bool,
+    ) -> ReserveOutcome {
+        let mut targets = Vec::new();
+        self.push_targets(self.overall, now, &mut targets);
+        self.push_targets(self.features.get(feature).copied(), now, &mut targets);
+        let requested = to_nanodollars(worst_case_usd);
+        let mut fired = Fired::new();
+        let mut refusal: Option<(Target<'_>, i64)> = None;
+        {
+            let mut ledgers = self.ledgers.lock();
+            for target in &targets {
+                let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
+                let policy = target.budget.settings.policy;
+                let over = ledger.committed().saturating_add(requested) > ledger.limit;
+                // Block outranks Downgrade: a downgrade retries unenforced and would slip past a cap.
+                let outranks = refusal.is_none_or(|(first, _)| {
+                    first.budget.settings.policy != BudgetPolicy::Block
+                        && policy == BudgetPolicy::Block
+                });
+                let refuses = match policy {
+                    BudgetPolicy::Block => true,
+                    BudgetPolicy::Downgrade => enforce,
+                    BudgetPolicy::Allow => false,
+                };
+                if over && refuses && outranks {
+                    refusal = Some((*target, ledger.committed()));
+                }
+            }
+            if let Some((target, committed)) = refusal {
+                let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
+                if ledger.alerts_sent & FULL_BIT == 0 {
+                    ledger.alerts_sent |= FULL_BIT;
+                    fired.push((target.key, FULL_BIT, committed.saturating_add(requested)));
+                }
+            } else {
+                for target in &targets {
+                    let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
+                    ledger.reserved = ledger.reserved.saturating_add(requested);
+                    fired.push((target.key, ledger.mark_reached(), ledger.committed()));
+                }
+            }
+        }
+        let alerts = self.word_alerts(fired);
+        let Some((target, committed)) = refusal else {
+            let ledgers = targets.iter().map(|target| target.key).collect();
+            let reservation = Reservation {
+                ledgers,
+                amount: requested,
+            };
+            return ReserveOutcome::Granted {
+                reservation,
+                alerts,
+            };
+        };
+        let exceeded = BudgetExceeded {
+            scope: target.budget.name.clone(),
+            period: target.key.period.as_str().to_string(),
+            period_start: target.key.period.label(target.key.start),
+            limit_usd: target.limit_usd,
+            spent_usd: to_usd(committed),
+            requested_usd: worst_case_usd,
+            policy: target.budget.settings.policy,
+            downgrade: target.budget.settings.downgrade.clone(),
+        };
+        ReserveOutcome::Exceeded { exceeded, alerts }
+    }
+
+    /// Turns the reservation into spend of `actual_usd` on the ledgers it was made on.
+    pub fn settle(&self, reservation: Reservation, actual_usd: f64) -> Vec<BudgetAlert> {
+        let actual = to_nanodollars(actual_usd);
+        let mut fired = Fired::new();
+        {
+            let mut ledgers = self.ledgers.lock();
+            for key in reservation.ledgers {
+                // Ledgers holding a reservation are never dropped, so a miss means another book's.
+                if let Some(ledger) = ledgers.get_mut(&key) {
+                    ledger.reserved = ledger.reserved.saturating_sub(reservation.amount).max(0);
+                    ledger.settled = ledger.settled.saturating_add(actual);
+                    fired.push((key, ledger.mark_reached(), ledger.committed()));
+                }
+            }
+        }
+        self.word_alerts(fired)
+    }
+
+    /// Drops the reservation without cost: the call failed or was never made.
+    pub fn release(&self, reservation: Reservation) {
+        // Settling at zero cannot alert: thresholds at or below what stays committed are marked.
+        self.settle(reservation, 0.0);
+    }
+
+    /// Adds spend settled before a restart to the day and month of `scope` containing `at`.
+    pub fn restore(&self, scope: &str, at: DateTime<Utc>, spent_usd: f64) {
+        let index = match scope.strip_prefix("feature:") {
+            Some(name) => self.features.get(name).copied(),
+            None => self.overall.filter(|_| scope == "overall"),
+        };
+        let mut targets = Vec::new();
+        self.push_targets(index, at, &mut targets);
+        let amount = to_nanodollars(spent_usd);
+        let mut ledgers = self.ledgers.lock();
+        for target in targets {
+            let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
+            ledger.settled = ledger.settled.saturating_add(amount);
+            // Those alerts went out before the restart; marking them sent keeps them from repeating.
+            ledger.mark_reached();
+        }
+    }
+
+    /// Every configured ledger of the periods containing `now`, overall first.
+    pub fn status(&self, now: DateTime<Utc>) -> Vec<BudgetStatus> {
+        let mut targets = Vec::new();
+        for index in 0..self.scopes.len() {
+            self.push_targets(Some(index), now, &mut targets);
+        }
+        let figures: Vec<(i64, i64, u8)> = {
+            let ledgers = self.ledgers.lock();
+            let figures = |ledger: &Ledger| (ledger.settled, ledger.reserved, ledger.alerts_sent);
+            targets
+                .iter()
+                .map(|target| ledgers.get(&target.key).map_or((0, 0, 0), figures))
+                .collect()
+        };
+        let rows = targets.iter().zip(figures);
+        rows.map(|(target, (settled, reserved, sent))| BudgetStatus {
+            scope: target.budget.name.clone(),
+            period: target.key.period.as_str().to_string(),
+            period_start: target.key.period.label(target.key.start),
+            limit_usd: target.limit_usd,
+            settled_usd: to_usd(settled),
+            reserved_usd: to_usd(reserved),
+            alerts_sent: thresholds_in(sent).collect(),
+        })
+        .collect()
+    }
+
+    fn push_targets<'a>(
+        &'a self,
+        scope: Option<usize>,
+        at: DateTime<Utc>,
+        targets: &mut Vec<Target<'a>>,
+    ) {
+        let Some((scope, budget)) = scope.and_then(|index| Some((index, self.scopes.get(index)?)))
+        else {
+            return;
+        };
+        let day = at.date_naive();
+        // Day 1 exists in every month, so the fallback is never taken.
+        let month = day.with_day(1).unwrap_or(day);
+        for (period, start) in [(Period::Day, day), (Period::Month, month)] {
+            if let Some(limit_usd) = budget.limit_usd(period) {
+                let key = LedgerKey {
+                    scope,
+                    period,
+                    start,
+                };
+                targets.push(Target {
+                    key,
+                    budget,
+                    limit_usd,
+                });
+            }
+        }
+    }
+
+    fn word_alerts(&self, fired: Fired) -> Vec<BudgetAlert> {
+        let mut alerts = Vec::new();
+        for (key, bits, spent) in fired {
+            let Some(budget) = self.scopes.get(key.scope) else {
+                continue;
+            };
+            alerts.extend(thresholds_in(bits).map(|threshold_percent| BudgetAlert {
+                scope: budget.name.clone(),
+                period: key.period.as_str().to_string(),
+                period_start: key.period.label(key.start),
+                threshold_percent,
+                spent_usd: to_usd(spent),
+                limit_usd: budget.limit_usd(key.period).unwrap_or_default(),
+                policy: budget.settings.policy.as_str().to_string(),
+            }));
+        }
+        alerts
+    }
+}
