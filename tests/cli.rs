@@ -317,3 +317,89 @@ fn release_of_a_released_version_is_refused() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("already released"));
 }
+
+#[test]
+fn complete_with_mock_prints_the_completion_as_json() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &[
+            "complete",
+            "career_path_navigator",
+            "--user",
+            "42",
+            "--attr",
+            "sector=retail",
+            "--vars",
+            PROFILE,
+            "--mock",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(value["text"].as_str().unwrap().contains("[mock"));
+    for field in [
+        "provider",
+        "model",
+        "usage",
+        "cost_usd",
+        "latency_ms",
+        "request_id",
+        "attempts",
+        "resolution",
+    ] {
+        assert!(value.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(value["attempts"][0]["outcome"], "success");
+}
+
+#[test]
+fn complete_without_api_keys_fails_naming_the_missing_key_and_sends_nothing() {
+    let fixture = Fixture::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_prompt-config"))
+        .args([
+            "complete",
+            "career_path_navigator",
+            "--user",
+            "42",
+            "--vars",
+            PROFILE,
+        ])
+        .current_dir(&fixture.root)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("PROMPT_CONFIG_DIR")
+        .env_remove("PROMPT_PROMPTS_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("[missing_api_key]"), "{text}");
+    assert!(
+        text.contains("ANTHROPIC_API_KEY") && text.contains("OPENAI_API_KEY"),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_stages_the_outage_and_the_budget_and_prints_the_table() {
+    let fixture = Fixture::new();
+    let output = run(&fixture, &["demo", "--requests", "120"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for expected in [
+        "circuit openai: Closed -> Open (consecutive_failures)",
+        "circuit openai: HalfOpen -> Open (probe_failed)",
+        "circuit openai: HalfOpen -> Closed (probe_succeeded)",
+        "budget feature:career_path_navigator day at 100%",
+        "120/120",
+        "p50 ms",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        text.lines().any(|line| line.starts_with("anthropic ")),
+        "{text}"
+    );
+}

@@ -126,7 +126,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 
 impl Demo {
     fn stage(&mut self, total: usize) -> Result<(), Failure> {
-        let (normal, outage, recovery) = (total * 2 / 5, total * 3 / 20, total / 10);
+        // Twelve outage requests (with their simulated latencies) fit inside one 30 s open
+        // period, so the half-open probe comes in step 3 as announced.
+        let (outage, recovery) = (12, total / 10);
+        let normal = total / 2 - outage;
         let budget = total - normal - outage - recovery - 2;
 
         say!(
@@ -147,7 +150,7 @@ impl Demo {
             .map_or(30_000, |spec| spec.circuit_breaker.open_ms);
         say!("\n2. openai outage: every call returns HTTP 503; traffic fails over to anthropic");
         openai.start_outage(503);
-        self.batch(outage, Duration::from_secs(1))?;
+        self.batch(outage, Duration::from_millis(250))?;
 
         say!(
             "\n3. {} s later, still down: the half-open probe fails and the breaker reopens for longer",
@@ -161,7 +164,10 @@ impl Demo {
         self.clock.advance(Duration::from_millis(open_ms * 2));
         self.batch(recovery + 1, Duration::from_millis(250))?;
 
-        say!("\n5. budget: today's spend so far is restored near the feature's daily limit");
+        say!(
+            "\n5. budget: today's spend is restored to just under the feature's daily limit; crossing 100% \
+             makes the downgrade policy move traffic to the cheaper chain"
+        );
         if let Some(status) =
             self.engine.budget_status().into_iter().find(|status| {
                 status.scope == format!("feature:{FEATURE}") && status.period == "day"
