@@ -53,8 +53,13 @@ pub fn breaker_failure(error: &AttemptError) -> Option<BreakerFailure> {
         | FailureKind::CircuitOpen => None,
         FailureKind::Http => match error.status {
             Some(401 | 403) => Some(BreakerFailure::Misconfigured),
-            Some(429) => Some(BreakerFailure::RateLimited {
-                retry_after: error.retry_after,
+            // A 429 that says when to come back opens the breaker until then; one that does not
+            // is an ordinary failure, so retries with backoff stay possible.
+            Some(429) => Some(match error.retry_after {
+                Some(retry_after) => BreakerFailure::RateLimited {
+                    retry_after: Some(retry_after),
+                },
+                None => BreakerFailure::Ordinary,
             }),
             Some(status) if status >= 500 || status == 408 => Some(BreakerFailure::Ordinary),
             _ => None,
@@ -122,6 +127,14 @@ mod tests {
         }
         assert!(breaker_failure(&AttemptError::new(FailureKind::ContextLength, "x")).is_none());
         assert!(breaker_failure(&AttemptError::new(FailureKind::MissingApiKey, "x")).is_none());
+    }
+
+    #[test]
+    fn rate_limits_without_retry_after_count_as_ordinary_failures() {
+        assert!(matches!(
+            breaker_failure(&http(429)),
+            Some(BreakerFailure::Ordinary)
+        ));
     }
 
     #[test]

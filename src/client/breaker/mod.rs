@@ -258,7 +258,7 @@ impl CircuitBreaker {
             // is not a sign of ill health, so it does not lengthen later trips.
             BreakerFailure::RateLimited {
                 retry_after: Some(wait),
-            } if !admission.probe => (wait, Some(wait)),
+            } => (wait, Some(wait)),
             BreakerFailure::RateLimited { retry_after } => {
                 (retry_after.unwrap_or(Duration::ZERO), None)
             }
