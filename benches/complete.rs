@@ -1,7 +1,8 @@
 //! What `complete()` adds over a bare HTTP call: the same POST (same body, same agent settings)
-//! to the same loopback server, once through a bare `ureq` agent and once through
-//! `Engine::complete` (resolve, render, budgets, breaker, limiter, parsing, cost); plus
-//! `complete()` on the mock provider with no simulated latency.
+//! to the same loopback server, through a bare `ureq` agent without and with the per-request
+//! timeout the library sets (ureq's timeout handling alone costs tens of microseconds per call
+//! here), and through `Engine::complete` (resolve, render, budgets, breaker, limiter, parsing,
+//! cost); plus `complete()` on the mock provider with no simulated latency.
 
 #[path = "../tests/support/http_server.rs"]
 mod http_server;
@@ -99,6 +100,21 @@ fn complete(criterion: &mut Criterion) {
         bencher.iter(|| {
             let mut response = agent
                 .post(&url)
+                .header("authorization", "Bearer sk-bench-not-a-real-key")
+                .header("content-type", "application/json")
+                .send(black_box(body.as_bytes()))
+                .unwrap();
+            let text = response.body_mut().read_to_string().unwrap();
+            black_box(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+        })
+    });
+    group.bench_function("bare_ureq_post_with_timeout", |bencher| {
+        bencher.iter(|| {
+            let mut response = agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(std::time::Duration::from_millis(20_000)))
+                .build()
                 .header("authorization", "Bearer sk-bench-not-a-real-key")
                 .header("content-type", "application/json")
                 .send(black_box(body.as_bytes()))
