@@ -32,68 +32,51 @@ pub(crate) fn complete(
     let mut chain: Vec<ModelSpec> = std::iter::once(resolution.model.clone())
         .chain(resolution.fallbacks.iter().cloned())
         .collect();
-    let mut downgraded = false;
     let worst_case = |chain: &[ModelSpec]| {
         chain
             .iter()
             .map(|model| worst_case_usd(providers, model, prompt_tokens))
             .fold(0.0, f64::max)
     };
-    let reservation = if runtime.budgets.is_empty() {
-        None
-    } else {
+    let mut downgraded = false;
+    let mut reservation = None;
+    if !runtime.budgets.is_empty() {
         let now = options.clock.utc_now();
-        match runtime
-            .budgets
-            .reserve(&resolution.feature, worst_case(&chain), now, true)
-        {
-            ReserveOutcome::Granted {
-                reservation,
-                alerts,
-            } => {
-                emit_alerts(options, alerts);
-                Some(reservation)
-            }
-            ReserveOutcome::Exceeded { exceeded, alerts } => {
-                emit_alerts(options, alerts);
-                match (&exceeded.policy, &exceeded.downgrade) {
-                    (BudgetPolicy::Downgrade, Some(cheaper)) => {
-                        chain = std::iter::once(cheaper.model.clone())
-                            .chain(cheaper.fallbacks.iter().cloned())
-                            .collect();
-                        downgraded = true;
-                        match runtime.budgets.reserve(
-                            &resolution.feature,
-                            worst_case(&chain),
-                            now,
-                            false,
-                        ) {
-                            ReserveOutcome::Granted {
-                                reservation,
-                                alerts,
-                            } => {
-                                emit_alerts(options, alerts);
-                                Some(reservation)
-                            }
-                            ReserveOutcome::Exceeded { exceeded, alerts } => {
-                                emit_alerts(options, alerts);
-                                return Err(CompleteError::BudgetExceeded {
-                                    exceeded: Box::new(exceeded),
-                                    request_id,
-                                });
-                            }
+        // The second round only runs after a downgrade refusal, on the cheaper chain and with
+        // downgrade budgets no longer enforced (block budgets still are).
+        for enforce in [true, false] {
+            match runtime
+                .budgets
+                .reserve(&resolution.feature, worst_case(&chain), now, enforce)
+            {
+                ReserveOutcome::Granted {
+                    reservation: granted,
+                    alerts,
+                } => {
+                    emit_alerts(options, alerts);
+                    reservation = Some(granted);
+                    break;
+                }
+                ReserveOutcome::Exceeded { exceeded, alerts } => {
+                    emit_alerts(options, alerts);
+                    match (&exceeded.policy, &exceeded.downgrade) {
+                        (BudgetPolicy::Downgrade, Some(cheaper)) if enforce => {
+                            chain = std::iter::once(cheaper.model.clone())
+                                .chain(cheaper.fallbacks.iter().cloned())
+                                .collect();
+                            downgraded = true;
                         }
-                    }
-                    _ => {
-                        return Err(CompleteError::BudgetExceeded {
-                            exceeded: Box::new(exceeded),
-                            request_id,
-                        });
+                        _ => {
+                            return Err(CompleteError::BudgetExceeded {
+                                exceeded: Box::new(exceeded),
+                                request_id,
+                            });
+                        }
                     }
                 }
             }
         }
-    };
+    }
 
     let mut call = Call {
         runtime,

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::backoff::parse_retry_after;
 use super::http::{self, HttpResponse, HttpTransport};
-use super::secret::ApiKey;
+use super::secret::{ApiKey, key_variable, with_api_key};
 use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
 use crate::config::ProviderSpec;
 
@@ -37,7 +37,10 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `spec`, reading its key from the environment now.
     pub fn new(spec: &ProviderSpec, transport: Arc<HttpTransport>) -> OpenAiProvider {
-        let api_key = ApiKey::from_env(&key_variable(spec));
+        let api_key = ApiKey::from_env(&key_variable(
+            spec.api_key_env.as_deref(),
+            DEFAULT_KEY_VARIABLE,
+        ));
         OpenAiProvider::with_api_key(spec, transport, api_key)
     }
 
@@ -53,7 +56,7 @@ impl OpenAiProvider {
                 spec.base_url.as_deref(),
                 from_environment.as_deref(),
             ),
-            api_key_variable: key_variable(spec),
+            api_key_variable: key_variable(spec.api_key_env.as_deref(), DEFAULT_KEY_VARIABLE),
             api_key,
             attempt_limit: Duration::from_millis(spec.timeout_ms),
             transport,
@@ -115,25 +118,10 @@ impl OpenAiProvider {
 
 impl Provider for OpenAiProvider {
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
-        let Some(api_key) = &self.api_key else {
-            return Err(AttemptError::new(
-                FailureKind::MissingApiKey,
-                format!("{} is not set", self.api_key_variable),
-            ));
-        };
-        // Whatever a server sends back may quote what it received; the key never leaves here.
-        self.attempt(request, api_key).map_err(|mut error| {
-            error.message = api_key.redact(&error.message);
-            error
+        with_api_key(self.api_key.as_ref(), &self.api_key_variable, |api_key| {
+            self.attempt(request, api_key)
         })
     }
-}
-
-fn key_variable(spec: &ProviderSpec) -> String {
-    spec.api_key_env
-        .clone()
-        .filter(|variable| !variable.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_KEY_VARIABLE.to_string())
 }
 
 /// The Chat Completions request body; absent parameters are left out, not sent as null.

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use super::types::{AttemptError, FailureKind};
+
 /// What replaces a secret wherever it would otherwise be shown.
 const MASK: &str = "***";
 
@@ -46,6 +48,34 @@ impl ApiKey {
         }
         text.replace(&self.key, MASK)
     }
+}
+
+/// The environment variable a provider's key comes from: the configured one, else `default`.
+pub(crate) fn key_variable(configured: Option<&str>, default: &str) -> String {
+    configured
+        .filter(|variable| !variable.trim().is_empty())
+        .unwrap_or(default)
+        .to_string()
+}
+
+/// Runs one attempt with the key, or fails with `missing_api_key` naming `variable` without
+/// any network call. Whatever a server sends back may quote what it received, so the key is
+/// redacted from every error message.
+pub(crate) fn with_api_key<T>(
+    api_key: Option<&ApiKey>,
+    variable: &str,
+    attempt: impl FnOnce(&ApiKey) -> Result<T, AttemptError>,
+) -> Result<T, AttemptError> {
+    let Some(api_key) = api_key else {
+        return Err(AttemptError::new(
+            FailureKind::MissingApiKey,
+            format!("{variable} is not set"),
+        ));
+    };
+    attempt(api_key).map_err(|mut error| {
+        error.message = api_key.redact(&error.message);
+        error
+    })
 }
 
 impl fmt::Debug for ApiKey {
