@@ -583,3 +583,82 @@ fn concurrent_calls_never_overspend_beyond_the_reservations_in_flight() {
     assert!(succeeded > 0);
     assert!(spent <= 0.01 + 1e-12, "spent {spent} over the 0.01 limit");
 }
+
+#[test]
+fn exhausted_client_side_rate_limit_moves_to_the_next_provider() {
+    let setup = Setup::new(
+        |providers| {
+            providers["providers"]["openai"]["rate_limit"] = json!({"requests_per_minute": 1})
+        },
+        |_| {},
+    );
+    let engine = setup.engine();
+    assert_eq!(
+        engine.complete("summary", &context()).unwrap().provider,
+        "openai"
+    );
+    let completion = engine.complete("summary", &context()).unwrap();
+    assert_eq!(
+        outcomes(&completion.attempts),
+        [
+            ("openai".into(), AttemptOutcome::SkippedRateLimited, None),
+            ("anthropic".into(), AttemptOutcome::Success, None)
+        ]
+    );
+}
+
+#[test]
+fn client_side_rate_limit_waits_up_to_its_bound() {
+    let setup = Setup::new(
+        |providers| {
+            providers["providers"]["openai"]["rate_limit"] =
+                json!({"requests_per_minute": 60, "max_wait_ms": 2000});
+            // No simulated latency, so the bucket does not refill between calls.
+            providers["providers"]["openai"]["mock"]["latency_ms"] = json!(0);
+        },
+        |feature| feature["fallbacks"] = json!([]),
+    );
+    let engine = setup.engine();
+    for _ in 0..60 {
+        assert_eq!(
+            engine.complete("summary", &context()).unwrap().attempts[0].wait_ms,
+            0.0
+        );
+    }
+    // The bucket of 60 is empty; one request refills in a second, within the 2 s bound.
+    let completion = engine.complete("summary", &context()).unwrap();
+    assert_eq!(completion.provider, "openai");
+    assert!(
+        (completion.attempts[0].wait_ms - 1000.0).abs() < 1.0,
+        "{}",
+        completion.attempts[0].wait_ms
+    );
+}
+
+#[test]
+fn per_model_breakers_keep_other_models_of_the_provider_serving() {
+    let setup = Setup::new(
+        |providers| providers["providers"]["openai"]["circuit_breaker"]["per_model"] = json!(true),
+        |feature| feature["fallbacks"] = json!([{"provider": "openai", "name": "gpt-test-mini", "parameters": {"max_tokens": 100}}]),
+    );
+    let engine = setup.engine();
+    engine.mock_provider("openai").unwrap().fail_next(1, 401);
+    let completion = engine.complete("summary", &context()).unwrap();
+    assert_eq!(
+        (completion.provider.as_str(), completion.model.as_str()),
+        ("openai", "gpt-test-mini")
+    );
+    assert_eq!(
+        completion.attempts[1].wait_ms, 0.0,
+        "another model's breaker is a healthy alternative"
+    );
+    let states = engine.breaker_states();
+    assert!(
+        states.contains(&("openai/gpt-test".to_string(), BreakerState::Open)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("openai/gpt-test-mini".to_string(), BreakerState::Closed)),
+        "{states:?}"
+    );
+}
