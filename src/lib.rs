@@ -15,6 +15,7 @@ pub mod prompt;
 pub mod resolve;
 mod snapshot;
 pub mod targeting;
+pub mod telemetry;
 
 pub use engine::Engine;
 pub use error::{ERROR_KINDS, Error, Result};
