@@ -8,10 +8,16 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::client::{
-    ClientOptions, ClientRuntime, Completion, HttpTransport, MockProvider, complete,
+    ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink, HttpTransport, MockProvider,
+    complete, new_request_id,
 };
-use crate::resolve::{Context, Resolution, ResolveError};
+use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{EngineOptions, Fingerprint, Snapshot, Summary};
+use crate::telemetry::emit::Telemetry;
+use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
+use crate::telemetry::recent::RecentRequests;
+use crate::telemetry::writer::TelemetryWriter;
+use crate::telemetry::{TelemetryError, rebuild};
 
 /// A snapshot and the client runtime built from it, swapped together so a call never sees a
 /// provider list from one configuration and prices from another.
@@ -24,6 +30,7 @@ struct State {
 pub struct Engine {
     options: EngineOptions,
     client_options: ClientOptions,
+    telemetry: Arc<Telemetry>,
     current: RwLock<Arc<State>>,
     /// The files as last seen by a reload attempt; also serialises reloads so two concurrent
     /// ones cannot swap out of order.
@@ -46,11 +53,29 @@ impl Engine {
         // Scanned before reading, so a file changed during the load still counts as changed.
         let last_seen = Mutex::new(Fingerprint::scan(&options));
         let snapshot = Snapshot::load(&options)?;
+        let writer = match &options.telemetry {
+            Some(writer_options) => Some(TelemetryWriter::open(writer_options.clone()).map_err(
+                |source| TelemetryError::Io {
+                    path: writer_options.path.clone(),
+                    source,
+                },
+            )?),
+            None => None,
+        };
+        let telemetry = Arc::new(Telemetry {
+            writer,
+            metrics: Metrics::new(),
+            recent: RecentRequests::default(),
+        });
         let client_options = ClientOptions {
             mock: options.mock,
             clock: Arc::clone(&options.clock),
             random: Arc::clone(&options.random),
-            event_sink: Arc::clone(&options.event_sink),
+            event_sink: Arc::new(TelemetrySink {
+                telemetry: Arc::clone(&telemetry),
+                caller: Arc::clone(&options.event_sink),
+                clock: Arc::clone(&options.clock),
+            }),
             transport: Arc::new(HttpTransport::new()),
         };
         let client = ClientRuntime::build(
@@ -59,6 +84,17 @@ impl Engine {
             &client_options,
             None,
         );
+        if let Some(writer_options) = &options.telemetry {
+            // A deploy must not reset budgets: this month's spend comes back from the log.
+            let now = options.clock.utc_now();
+            for ((scope, day), usd) in
+                rebuild::spend_this_month(&writer_options.path, writer_options.rotated_files, now)
+            {
+                if let Some(noon) = day.and_hms_opt(12, 0, 0) {
+                    client.budgets.restore(&scope, noon.and_utc(), usd);
+                }
+            }
+        }
         let state = State {
             snapshot: Arc::new(snapshot),
             client: Arc::new(client),
@@ -66,6 +102,7 @@ impl Engine {
         Ok(Engine {
             options,
             client_options,
+            telemetry,
             current: RwLock::new(Arc::new(state)),
             last_seen,
         })
@@ -93,20 +130,116 @@ impl Engine {
 
     /// Resolves `feature` for the subject in `context` and renders its messages.
     pub fn resolve(&self, feature: &str, context: &Context) -> crate::Result<Resolution> {
-        resolve_in(&self.state().snapshot, feature, context)
+        let state = self.state();
+        let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
+        self.telemetry.resolved(
+            self.options.clock.utc_now(),
+            &resolution,
+            context,
+            &compiled.telemetry,
+        );
+        Ok(resolution)
     }
 
     /// Resolves `feature`, then calls its model chain with retries, failover, breakers, rate
     /// limits and budgets, inside the configured deadline.
     pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
         let state = self.state();
-        let resolution = resolve_in(&state.snapshot, feature, context)?;
-        Ok(complete(
+        let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
+        let started = self.options.clock.now();
+        match complete(
             &state.client,
             &state.snapshot.providers,
             &self.client_options,
-            resolution,
-        )?)
+            &resolution,
+        ) {
+            Ok(completion) => {
+                self.telemetry.completed(
+                    self.options.clock.utc_now(),
+                    &completion,
+                    context,
+                    &compiled.telemetry,
+                );
+                Ok(completion)
+            }
+            Err(error) => {
+                let latency = self.options.clock.now().saturating_duration_since(started);
+                let now = self.options.clock.utc_now();
+                self.telemetry.failed(
+                    now,
+                    &resolution,
+                    &error,
+                    latency,
+                    context,
+                    &compiled.telemetry,
+                );
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Records a quality signal (thumbs up/down, a 1-5 rating, a conversion) against a request,
+    /// so versions and variants can be compared on quality. `value` is a boolean, a number or a
+    /// short string.
+    pub fn feedback(
+        &self,
+        request_id: &str,
+        metric: &str,
+        value: serde_json::Value,
+    ) -> crate::Result<()> {
+        let valid_value = matches!(
+            value,
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_)
+        ) || value.as_str().is_some_and(|text| text.len() <= 256);
+        if request_id.trim().is_empty() || metric.trim().is_empty() || !valid_value {
+            return Err(TelemetryError::InvalidFeedback {
+                message: format!(
+                    "feedback needs a request id, a metric name and a boolean, number or short string value \
+                     (got request id {request_id:?}, metric {metric:?}, value {value})"
+                ),
+            }
+            .into());
+        }
+        self.telemetry
+            .feedback(self.options.clock.utc_now(), request_id, metric, &value);
+        Ok(())
+    }
+
+    /// A snapshot of the live metrics: counts, errors, latency percentiles, tokens, cost,
+    /// feedback, breaker states and dropped telemetry events.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.refresh_gauges();
+        self.telemetry.metrics.snapshot()
+    }
+
+    /// The live metrics in the Prometheus text exposition format.
+    pub fn prometheus_text(&self) -> String {
+        self.refresh_gauges();
+        self.telemetry.metrics.prometheus_text()
+    }
+
+    fn refresh_gauges(&self) {
+        for (name, state) in self.breaker_states() {
+            self.telemetry.metrics.set_breaker_state(&name, state);
+        }
+        if let Some(writer) = &self.telemetry.writer {
+            self.telemetry.metrics.set_dropped_events(writer.dropped());
+        }
+    }
+
+    /// Writes every queued telemetry event and stops the writer; later events are not logged.
+    /// Dropping the engine does the same.
+    pub fn close(&self) {
+        if let Some(writer) = &self.telemetry.writer {
+            writer.close();
+        }
+    }
+
+    /// Waits until every telemetry event recorded so far is in the file.
+    pub fn flush_telemetry(&self) {
+        if let Some(writer) = &self.telemetry.writer {
+            writer.flush();
+        }
     }
 
     /// The mock standing in for `provider` (in mock mode, or a provider of kind `mock`), to
@@ -150,9 +283,13 @@ impl Engine {
         self.state().client.budgets.restore(scope, at, usd);
     }
 
-    /// Drops pooled connections inherited through `fork()`; the child then opens its own.
+    /// Call in a child after `fork()`: drops the pooled connections inherited from the parent
+    /// and starts the child's own telemetry writer (the writer also notices a fork by itself).
     pub fn after_fork(&self) {
         self.client_options.transport.reset();
+        if let Some(writer) = &self.telemetry.writer {
+            writer.after_fork();
+        }
     }
 
     /// Re-reads and validates everything, then swaps atomically. On error the previous state
@@ -176,8 +313,27 @@ impl Engine {
 
     fn reload_locked(&self, last_seen: &mut Fingerprint) -> crate::Result<Summary> {
         *last_seen = Fingerprint::scan(&self.options);
-        let snapshot = Snapshot::load(&self.options)?;
+        let now = self.options.clock.utc_now();
+        let snapshot = match Snapshot::load(&self.options) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                let problems = error
+                    .problems()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>();
+                let problems = if problems.is_empty() {
+                    vec![error.to_string()]
+                } else {
+                    problems
+                };
+                self.telemetry
+                    .reloaded(now, self.state().snapshot.revision(), problems);
+                return Err(error.into());
+            }
+        };
         let summary = snapshot.summary();
+        self.telemetry.reloaded(now, &summary.revision, Vec::new());
         let previous = self.state();
         let client = ClientRuntime::build(
             &snapshot.providers,
@@ -193,17 +349,48 @@ impl Engine {
     }
 }
 
-fn resolve_in(snapshot: &Snapshot, feature: &str, context: &Context) -> crate::Result<Resolution> {
-    let Some(compiled) = snapshot.features.get(feature) else {
-        return Err(ResolveError::UnknownFeature {
-            feature: feature.to_string(),
-            known: snapshot
-                .feature_names()
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-        }
-        .into());
-    };
-    compiled.resolve(context, &snapshot.revision)
+impl Engine {
+    /// Resolves in `snapshot` and gives the resolution its request id.
+    fn resolve_in<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        feature: &str,
+        context: &Context,
+    ) -> crate::Result<(&'s CompiledFeature, Resolution)> {
+        let Some(compiled) = snapshot.features.get(feature) else {
+            return Err(ResolveError::UnknownFeature {
+                feature: feature.to_string(),
+                known: snapshot
+                    .feature_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            }
+            .into());
+        };
+        let mut resolution = compiled.resolve(context, &snapshot.revision)?;
+        resolution.request_id = new_request_id(&*self.options.random);
+        Ok((compiled, resolution))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Forwards client events to the telemetry and to the caller's own sink.
+struct TelemetrySink {
+    telemetry: Arc<Telemetry>,
+    caller: Arc<dyn EventSink>,
+    clock: Arc<dyn crate::client::Clock>,
+}
+
+impl EventSink for TelemetrySink {
+    fn emit(&self, request_id: &str, event: &ClientEvent) {
+        self.telemetry
+            .client_event(self.clock.utc_now(), request_id, event);
+        self.caller.emit(request_id, event);
+    }
 }

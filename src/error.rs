@@ -6,6 +6,7 @@ use crate::client::CompleteError;
 use crate::config::ConfigError;
 use crate::prompt::PromptError;
 use crate::resolve::ResolveError;
+use crate::telemetry::TelemetryError;
 
 /// Any failure the library reports.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum Error {
     /// The model call failed or a budget refused it.
     #[error(transparent)]
     Complete(#[from] CompleteError),
+    /// The telemetry file could not be opened, or feedback was unusable.
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
 }
 
 /// Shorthand for results carrying the crate-level [`Error`].
@@ -35,6 +39,7 @@ impl Error {
             Error::Resolve(error) => error.kind(),
             Error::Prompt(error) => error.kind(),
             Error::Complete(error) => error.kind(),
+            Error::Telemetry(error) => error.kind(),
         }
     }
 
@@ -45,6 +50,7 @@ impl Error {
             Error::Resolve(error) => error.details(),
             Error::Prompt(error) => error.details(),
             Error::Complete(error) => error.details(),
+            Error::Telemetry(error) => error.details(),
         }
     }
 }
@@ -66,4 +72,5 @@ pub const ERROR_KINDS: &[&str] = &[
     "circuit_open",
     "budget_exceeded",
     "missing_api_key",
+    "invalid_feedback",
 ];

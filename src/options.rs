@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::client::{Clock, EventSink, NullSink, Random, SeededRandom, SystemClock};
+use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct EngineOptions {
     pub random: Arc<dyn Random>,
     /// Where breaker transitions and budget alerts go.
     pub event_sink: Arc<dyn EventSink>,
+    /// The telemetry log and its writer settings; no log when `None`.
+    pub telemetry: Option<WriterOptions>,
 }
 
 impl EngineOptions {
@@ -33,7 +36,14 @@ impl EngineOptions {
             clock: Arc::new(SystemClock),
             random: Arc::new(SeededRandom::from_entropy()),
             event_sink: Arc::new(NullSink),
+            telemetry: None,
         }
+    }
+
+    /// Writes telemetry to `path` (JSON Lines) with the writer's default settings.
+    pub fn with_telemetry(mut self, path: impl Into<PathBuf>) -> Self {
+        self.telemetry = Some(WriterOptions::new(path.into()));
+        self
     }
 
     /// Routes every provider to the offline mock.
@@ -75,6 +85,10 @@ impl std::fmt::Debug for EngineOptions {
             .field("config_dir", &self.config_dir)
             .field("prompts_dir", &self.prompts_dir)
             .field("mock", &self.mock)
+            .field(
+                "telemetry",
+                &self.telemetry.as_ref().map(|writer| &writer.path),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 struct Events(Mutex<Vec<ClientEvent>>);
 
 impl EventSink for Events {
-    fn emit(&self, event: &ClientEvent) {
+    fn emit(&self, _request_id: &str, event: &ClientEvent) {
         self.0.lock().push(event.clone());
     }
 }

@@ -63,7 +63,7 @@ fn set_keys() {
 struct Events(Mutex<Vec<ClientEvent>>);
 
 impl EventSink for Events {
-    fn emit(&self, event: &ClientEvent) {
+    fn emit(&self, _request_id: &str, event: &ClientEvent) {
         self.0.lock().push(event.clone());
     }
 }

@@ -9,7 +9,14 @@ use prompt_config::client::{AttemptOutcome, Completion};
 pub fn run(args: &Args) -> Result<(), Failure> {
     args.allow(
         &[
-            "config", "prompts", "user", "attr", "var", "vars", "version",
+            "config",
+            "prompts",
+            "user",
+            "attr",
+            "var",
+            "vars",
+            "version",
+            "telemetry",
         ],
         &["json", "mock"],
     )?;

@@ -20,6 +20,8 @@ use prompt_config::client::{
 use prompt_config::{Context, Engine};
 
 const FEATURE: &str = "career_path_navigator";
+/// Where the demo writes telemetry unless `--telemetry` says otherwise.
+const DEFAULT_TELEMETRY: &str = "prompt_config_telemetry.jsonl";
 const SECTORS: &[&str] = &["technology", "finance", "healthcare", "education", "retail"];
 const DEGREES: &[&str] = &[
     "BSc Computer Science",
@@ -36,7 +38,7 @@ struct PrintingSink {
 }
 
 impl EventSink for PrintingSink {
-    fn emit(&self, event: &ClientEvent) {
+    fn emit(&self, _request_id: &str, event: &ClientEvent) {
         let at = self.clock.elapsed().as_secs_f64();
         match event {
             ClientEvent::CircuitTransition(transition) => say!(
@@ -86,7 +88,7 @@ struct Demo {
 }
 
 pub fn run(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts", "requests"], &[])?;
+    args.allow(&["config", "prompts", "requests", "telemetry"], &[])?;
     let total: usize = match args.value("requests") {
         Some(text) => text
             .parse()
@@ -103,7 +105,12 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         clock: Arc::clone(&clock),
         events: Mutex::new(Vec::new()),
     });
+    let telemetry = args
+        .value("telemetry")
+        .unwrap_or(DEFAULT_TELEMETRY)
+        .to_string();
     let options = engine_options(args)
+        .with_telemetry(&telemetry)
         .with_mock(true)
         .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
         .with_random(Arc::new(SeededRandom::new(42)))
@@ -121,6 +128,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     say!("prompt-config demo: {total} requests of {FEATURE} on mock providers, in simulated time");
     demo.stage(total)?;
     demo.print_table();
+    demo.engine.close();
+    say!(
+        "\ntelemetry: every request, attempt, breaker transition and budget alert was appended to {telemetry}"
+    );
+    say!("analyse it with: prompt-config stats {telemetry} --by feature,version,variant");
     Ok(())
 }
 

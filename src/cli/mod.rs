@@ -12,6 +12,7 @@ mod args;
 mod complete;
 mod demo;
 mod resolve;
+mod stats;
 
 use std::io::Write;
 
@@ -30,7 +31,9 @@ usage:
                         [--vars JSON] [--version V] [--json]
   prompt-config complete FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
                          [--vars JSON] [--version V] [--json] [--mock]
-  prompt-config demo [--requests N]
+  prompt-config demo [--requests N] [--telemetry FILE]
+  prompt-config stats FILE... [--by feature,version,variant,provider,model,ATTRIBUTE]
+                      [--since T] [--json]
   prompt-config release FEATURE VERSION
   prompt-config rollback FEATURE --to VERSION
 
@@ -101,6 +104,7 @@ fn dispatch(raw: impl IntoIterator<Item = String>) -> Result<(), Failure> {
         "resolve" => resolve::run(&args),
         "complete" => complete::run(&args),
         "demo" => demo::run(&args),
+        "stats" => stats::run(&args),
         "release" => release(&args),
         "rollback" => rollback(&args),
         "help" => {
@@ -123,10 +127,14 @@ fn engine_options(args: &Args) -> EngineOptions {
             })
             .unwrap_or_else(|| PathBuf::from(default))
     };
-    EngineOptions::new(
+    let options = EngineOptions::new(
         pick("config", "PROMPT_CONFIG_DIR", "config"),
         pick("prompts", "PROMPT_PROMPTS_DIR", "prompts"),
-    )
+    );
+    match args.value("telemetry") {
+        Some(path) => options.with_telemetry(path),
+        None => options,
+    }
 }
 
 fn validate(args: &Args) -> Result<(), Failure> {

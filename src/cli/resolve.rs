@@ -10,7 +10,14 @@ use prompt_config::{Context, Engine, Resolution};
 pub fn run(args: &Args) -> Result<(), Failure> {
     args.allow(
         &[
-            "config", "prompts", "user", "attr", "var", "vars", "version",
+            "config",
+            "prompts",
+            "user",
+            "attr",
+            "var",
+            "vars",
+            "version",
+            "telemetry",
         ],
         &["json"],
     )?;

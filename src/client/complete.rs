@@ -22,11 +22,15 @@ pub(crate) fn complete(
     runtime: &ClientRuntime,
     providers: &ProvidersConfig,
     options: &ClientOptions,
-    resolution: Resolution,
+    resolution: &Resolution,
 ) -> Result<Completion, CompleteError> {
     let started = options.clock.now();
     let deadline = started + Duration::from_millis(runtime.settings.deadline_ms);
-    let request_id = new_request_id(options);
+    let request_id = if resolution.request_id.is_empty() {
+        new_request_id(&*options.random)
+    } else {
+        resolution.request_id.clone()
+    };
     let prompt_tokens = estimate_prompt_tokens(&resolution.messages);
 
     let mut chain: Vec<ModelSpec> = std::iter::once(resolution.model.clone())
@@ -53,12 +57,12 @@ pub(crate) fn complete(
                     reservation: granted,
                     alerts,
                 } => {
-                    emit_alerts(options, alerts);
+                    emit_alerts(options, &request_id, alerts);
                     reservation = Some(granted);
                     break;
                 }
                 ReserveOutcome::Exceeded { exceeded, alerts } => {
-                    emit_alerts(options, alerts);
+                    emit_alerts(options, &request_id, alerts);
                     match (&exceeded.policy, &exceeded.downgrade) {
                         (BudgetPolicy::Downgrade, Some(cheaper)) if enforce => {
                             chain = std::iter::once(cheaper.model.clone())
@@ -81,7 +85,7 @@ pub(crate) fn complete(
     let mut call = Call {
         runtime,
         options,
-        resolution: &resolution,
+        resolution,
         request_id: &request_id,
         prompt_tokens,
         deadline,
@@ -97,7 +101,11 @@ pub(crate) fn complete(
                 .and_then(|provider| provider.models.get(&model.name));
             let cost = pricing.map_or(0.0, |pricing| cost_usd(pricing, &response.usage));
             if let Some(reservation) = reservation {
-                emit_alerts(options, runtime.budgets.settle(reservation, cost));
+                emit_alerts(
+                    options,
+                    &request_id,
+                    runtime.budgets.settle(reservation, cost),
+                );
             }
             Ok(Completion {
                 text: response.text,
@@ -111,7 +119,7 @@ pub(crate) fn complete(
                 latency_ms: milliseconds(options.clock.now().saturating_duration_since(started)),
                 request_id,
                 downgraded,
-                resolution,
+                resolution: resolution.clone(),
                 attempts,
             })
         }
@@ -441,14 +449,16 @@ impl Call<'_> {
         if let Some(transition) = transition {
             self.options
                 .event_sink
-                .emit(&ClientEvent::CircuitTransition(transition));
+                .emit(self.request_id, &ClientEvent::CircuitTransition(transition));
         }
     }
 }
 
-fn emit_alerts(options: &ClientOptions, alerts: Vec<super::events::BudgetAlert>) {
+fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::events::BudgetAlert>) {
     for alert in alerts {
-        options.event_sink.emit(&ClientEvent::BudgetAlert(alert));
+        options
+            .event_sink
+            .emit(request_id, &ClientEvent::BudgetAlert(alert));
     }
 }
 
@@ -521,8 +531,8 @@ fn milliseconds(duration: Duration) -> f64 {
 }
 
 /// A request id: `req_` and 26 hex digits from the engine's random source.
-fn new_request_id(options: &ClientOptions) -> String {
-    let high = (options.random.next_f64() * (1u64 << 52) as f64) as u64;
-    let low = (options.random.next_f64() * (1u64 << 52) as f64) as u64;
+pub(crate) fn new_request_id(random: &dyn super::clock::Random) -> String {
+    let high = (random.next_f64() * (1u64 << 52) as f64) as u64;
+    let low = (random.next_f64() * (1u64 << 52) as f64) as u64;
     format!("req_{high:013x}{low:013x}")
 }

@@ -9,8 +9,8 @@ use super::breaker::BreakerState;
 /// Receives client events. Implementations must not block for long: they run on the caller's
 /// thread.
 pub trait EventSink: Send + Sync {
-    /// Handles one event.
-    fn emit(&self, event: &ClientEvent);
+    /// Handles one event of the request `request_id`.
+    fn emit(&self, request_id: &str, event: &ClientEvent);
 }
 
 /// A sink that drops everything.
@@ -18,7 +18,7 @@ pub trait EventSink: Send + Sync {
 pub struct NullSink;
 
 impl EventSink for NullSink {
-    fn emit(&self, _event: &ClientEvent) {}
+    fn emit(&self, _request_id: &str, _event: &ClientEvent) {}
 }
 
 /// Something the client reports.

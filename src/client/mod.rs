@@ -26,7 +26,7 @@ pub use backoff::{backoff_delay, parse_retry_after};
 pub use breaker::{Admission, BreakerFailure, BreakerRejection, BreakerState, CircuitBreaker};
 pub use budget::{BudgetBook, BudgetExceeded, BudgetStatus, Reservation, ReserveOutcome};
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
-pub(crate) use complete::complete;
+pub(crate) use complete::{complete, new_request_id};
 pub use cost::{cost_usd, estimate_prompt_tokens, worst_case_usd};
 pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::settings::{
-    BreakerSettings, BudgetSettings, ClientSettings, MockSettings, RateLimitSettings, RetrySettings,
+    BreakerSettings, BudgetSettings, ClientSettings, MockSettings, RateLimitSettings,
+    RetrySettings, TelemetrySettings,
 };
 use crate::targeting::Namespace;
 
@@ -124,6 +125,9 @@ pub struct FeatureConfig {
     /// The feature's budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetSettings>,
+    /// What the feature's telemetry records.
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
 }
 
 /// A model and the parameters sent with it.

@@ -172,3 +172,25 @@ pub struct MockSettings {
     /// Random extra latency up to this many milliseconds, for realistic percentiles (0).
     pub jitter_ms: u64,
 }
+
+/// What a feature's telemetry records (feature file → `telemetry`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    /// Record the rendered prompt and the response text (false).
+    pub record_text: bool,
+    /// Record subject ids as `sha256:<hex>` (true).
+    pub hash_subject_id: bool,
+    /// Attributes copied into events so results can be cut by them.
+    pub attributes: Vec<String>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            record_text: false,
+            hash_subject_id: true,
+            attributes: Vec::new(),
+        }
+    }
+}

@@ -89,6 +89,8 @@ pub(crate) struct CompiledFeature {
     pub experiments: Vec<CompiledExperiment>,
     pub rules: Vec<CompiledRule>,
     pub rollout: Option<CompiledRollout>,
+    /// What this feature's telemetry records.
+    pub telemetry: crate::config::TelemetrySettings,
 }
 
 /// Compiles every feature whose prompts compiled; condition problems are pushed.
@@ -268,6 +270,7 @@ impl FeatureBuilder<'_> {
             experiments,
             rules,
             rollout,
+            telemetry: config.telemetry.clone(),
         })
     }
 }

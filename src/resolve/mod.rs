@@ -73,6 +73,8 @@ pub struct Resolution {
     pub prompt_hash: String,
     /// A short hash of every config and prompt file the engine loaded.
     pub config_revision: String,
+    /// The id of this request, for `complete`, feedback and telemetry.
+    pub request_id: String,
 }
 
 /// Errors of resolving a feature.
@@ -158,6 +160,7 @@ impl CompiledFeature {
             messages,
             prompt_hash,
             config_revision: config_revision.to_string(),
+            request_id: String::new(),
         })
     }
 

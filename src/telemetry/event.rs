@@ -29,7 +29,10 @@ pub struct TelemetryRecord {
     pub body: EventBody,
 }
 
-fn rfc3339_milliseconds<S: Serializer>(timestamp: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+fn rfc3339_milliseconds<S: Serializer>(
+    timestamp: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&timestamp.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
@@ -68,22 +71,34 @@ pub struct FeatureFields {
     #[serde(rename = "prompt_config.source")]
     pub source: &'static str,
     /// The experiment, when one decided.
-    #[serde(rename = "prompt_config.experiment", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.experiment",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub experiment: Option<String>,
     /// The variant, when an experiment decided.
-    #[serde(rename = "prompt_config.variant", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.variant",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub variant: Option<String>,
     /// The targeting rule, when one decided.
     #[serde(rename = "prompt_config.rule", skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// The subject's hash bucket, when an experiment or rollout decided.
-    #[serde(rename = "prompt_config.bucket", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.bucket",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bucket: Option<f64>,
     /// The subject id, or `sha256:<hex>` of it when the feature hashes subject ids.
     #[serde(rename = "prompt_config.subject_id")]
     pub subject_id: String,
     /// The attributes the feature's `telemetry.attributes` allow-lists, by name.
-    #[serde(rename = "prompt_config.attributes", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "prompt_config.attributes",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub attributes: BTreeMap<String, Value>,
     /// SHA-256 of the rendered messages.
     #[serde(rename = "prompt_config.prompt_hash")]
@@ -106,7 +121,10 @@ pub struct ResolveFields {
     #[serde(rename = "gen_ai.request.model")]
     pub model: String,
     /// The rendered messages, only when the feature's `telemetry.record_text` is on.
-    #[serde(rename = "gen_ai.input.messages", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gen_ai.input.messages",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input_messages: Option<Value>,
 }
 
@@ -126,15 +144,21 @@ pub struct RequestFields {
     #[serde(rename = "gen_ai.request.model")]
     pub model: String,
     /// The model the provider reported.
-    #[serde(rename = "gen_ai.response.model", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gen_ai.response.model",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_model: Option<String>,
     /// The provider's response id.
     #[serde(rename = "gen_ai.response.id", skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
     /// Why generation stopped.
-    #[serde(rename = "gen_ai.response.finish_reasons", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "gen_ai.response.finish_reasons",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub finish_reasons: Vec<String>,
-    /// Input tokens at the full price.
+    /// All input tokens, cached ones included (as OpenTelemetry defines it).
     #[serde(rename = "gen_ai.usage.input_tokens")]
     pub input_tokens: u64,
     /// Output tokens.
@@ -162,13 +186,22 @@ pub struct RequestFields {
     #[serde(rename = "prompt_config.cost_usd")]
     pub cost_usd: f64,
     /// True when a budget's downgrade policy replaced the model chain.
-    #[serde(rename = "prompt_config.downgraded", skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        rename = "prompt_config.downgraded",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub downgraded: bool,
     /// The rendered messages, only when the feature's `telemetry.record_text` is on.
-    #[serde(rename = "gen_ai.input.messages", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gen_ai.input.messages",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input_messages: Option<Value>,
     /// The response text, only when the feature's `telemetry.record_text` is on.
-    #[serde(rename = "gen_ai.output.messages", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "gen_ai.output.messages",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output_messages: Option<Value>,
 }
 
@@ -200,7 +233,10 @@ pub struct AttemptFields {
     #[serde(rename = "error.type", skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
     /// The HTTP status, when there was one.
-    #[serde(rename = "http.response.status_code", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "http.response.status_code",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status: Option<u16>,
     /// Time in the provider call in milliseconds.
     #[serde(rename = "prompt_config.latency_ms")]
@@ -229,7 +265,10 @@ pub struct CircuitFields {
     #[serde(rename = "prompt_config.breaker.reason")]
     pub reason: String,
     /// How long it stays open, in milliseconds.
-    #[serde(rename = "prompt_config.breaker.open_for_ms", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.breaker.open_for_ms",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub open_for_ms: Option<u64>,
 }
 
@@ -269,7 +308,10 @@ pub struct ReloadFields {
     #[serde(rename = "prompt_config.config_revision")]
     pub config_revision: String,
     /// The problems of a failed reload, as `file: /pointer: message` lines.
-    #[serde(rename = "prompt_config.problems", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "prompt_config.problems",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub problems: Vec<String>,
 }
 
@@ -297,10 +339,16 @@ pub struct FeedbackContext {
     #[serde(rename = "gen_ai.prompt.version")]
     pub version: String,
     /// The experiment.
-    #[serde(rename = "prompt_config.experiment", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.experiment",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub experiment: Option<String>,
     /// The variant.
-    #[serde(rename = "prompt_config.variant", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "prompt_config.variant",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub variant: Option<String>,
 }
 

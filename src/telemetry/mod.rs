@@ -3,7 +3,51 @@
 //! blocks the caller and loses nothing on a clean shutdown), and live in-process metrics with a
 //! Prometheus text exposition. `stats` reads the logs back for A/B analysis.
 
+pub(crate) mod emit;
 pub mod event;
 pub mod metrics;
+pub mod rebuild;
+pub mod recent;
 pub mod stats;
 pub mod writer;
+
+use std::path::PathBuf;
+
+/// Errors of the telemetry layer.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The telemetry file could not be opened.
+    #[error("telemetry file {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A feedback call had no request id, no metric, or an unusable value.
+    #[error("{message}")]
+    InvalidFeedback {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl TelemetryError {
+    /// `io` or `invalid_feedback`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TelemetryError::Io { .. } => "io",
+            TelemetryError::InvalidFeedback { .. } => "invalid_feedback",
+        }
+    }
+
+    /// The file at fault, as JSON.
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            TelemetryError::Io { path, .. } => {
+                serde_json::json!({ "path": path.display().to_string() })
+            }
+            TelemetryError::InvalidFeedback { .. } => serde_json::json!({}),
+        }
+    }
+}

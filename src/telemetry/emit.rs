@@ -1,0 +1,395 @@
+//! The engine's telemetry: turns resolutions, completions, attempts, client events, reloads and
+//! feedback into records for the log (when a file is configured) and observations for the live
+//! metrics (always). Everything here runs on the caller's thread, so it only copies what a
+//! record needs and hands it to the writer's queue.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::event::{
+    AttemptFields, BudgetFields, CircuitFields, DroppedFields, EventBody, FeatureFields,
+    FeedbackContext, FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION,
+    TelemetryRecord,
+};
+use super::metrics::{Metrics, RequestLabels};
+use super::recent::RecentRequests;
+use super::writer::{Record, TelemetryWriter};
+use crate::client::{
+    Attempt, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion, Usage,
+};
+use crate::config::TelemetrySettings;
+use crate::prompt::sha256_hex;
+use crate::resolve::{Context, Resolution};
+
+impl Record for TelemetryRecord {
+    fn dropped(count: u64) -> Self {
+        TelemetryRecord {
+            schema_version: SCHEMA_VERSION,
+            timestamp: Utc::now(),
+            event: "telemetry.dropped",
+            request_id: String::new(),
+            body: EventBody::Dropped(DroppedFields {
+                dropped_events: count,
+            }),
+        }
+    }
+}
+
+/// The log writer (optional), live metrics and recent-request memory of one engine.
+pub(crate) struct Telemetry {
+    pub writer: Option<TelemetryWriter<TelemetryRecord>>,
+    pub metrics: Metrics,
+    pub recent: RecentRequests,
+}
+
+/// The state name as it appears in events and metrics.
+pub(crate) fn state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half_open",
+    }
+}
+
+fn outcome_name(outcome: AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Success => "success",
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
+        AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
+    }
+}
+
+/// The fields every event about `resolution` carries.
+pub(crate) fn feature_fields(
+    resolution: &Resolution,
+    context: &Context,
+    settings: &TelemetrySettings,
+) -> FeatureFields {
+    let subject_id = if settings.hash_subject_id {
+        format!("sha256:{}", sha256_hex(context.subject_id().as_bytes()))
+    } else {
+        context.subject_id().to_string()
+    };
+    let attributes: BTreeMap<String, Value> = settings
+        .attributes
+        .iter()
+        .filter_map(|name| Some((name.clone(), context.attributes().get(name)?.clone())))
+        .collect();
+    FeatureFields {
+        feature: resolution.feature.clone(),
+        version: resolution.version.clone(),
+        source: resolution.source.as_str(),
+        experiment: resolution.experiment.clone(),
+        variant: resolution.variant.clone(),
+        rule: resolution.rule.clone(),
+        bucket: resolution.bucket,
+        subject_id,
+        attributes,
+        prompt_hash: resolution.prompt_hash.clone(),
+        config_revision: resolution.config_revision.clone(),
+    }
+}
+
+fn input_messages(resolution: &Resolution, settings: &TelemetrySettings) -> Option<Value> {
+    settings
+        .record_text
+        .then(|| serde_json::to_value(&resolution.messages).unwrap_or(Value::Null))
+}
+
+impl Telemetry {
+    fn write(
+        &self,
+        timestamp: DateTime<Utc>,
+        event: &'static str,
+        request_id: &str,
+        body: EventBody,
+    ) {
+        if let Some(writer) = &self.writer {
+            writer.enqueue(TelemetryRecord {
+                schema_version: SCHEMA_VERSION,
+                timestamp,
+                event,
+                request_id: request_id.to_string(),
+                body,
+            });
+        }
+    }
+
+    fn remember(&self, resolution: &Resolution) {
+        self.recent.remember(
+            &resolution.request_id,
+            FeedbackContext {
+                feature: resolution.feature.clone(),
+                version: resolution.version.clone(),
+                experiment: resolution.experiment.clone(),
+                variant: resolution.variant.clone(),
+            },
+        );
+    }
+
+    /// A resolve that succeeded.
+    pub fn resolved(
+        &self,
+        now: DateTime<Utc>,
+        resolution: &Resolution,
+        context: &Context,
+        settings: &TelemetrySettings,
+    ) {
+        self.metrics.record_resolve(
+            &resolution.feature,
+            &resolution.version,
+            resolution.variant.as_deref(),
+        );
+        if self.writer.is_none() {
+            return;
+        }
+        self.remember(resolution);
+        let fields = ResolveFields {
+            feature: feature_fields(resolution, context, settings),
+            provider: resolution.model.provider.clone(),
+            model: resolution.model.name.clone(),
+            input_messages: input_messages(resolution, settings),
+        };
+        self.write(
+            now,
+            "prompt.resolve",
+            &resolution.request_id,
+            EventBody::Resolve(Box::new(fields)),
+        );
+    }
+
+    /// A `complete()` that succeeded.
+    pub fn completed(
+        &self,
+        now: DateTime<Utc>,
+        completion: &Completion,
+        context: &Context,
+        settings: &TelemetrySettings,
+    ) {
+        let resolution = &completion.resolution;
+        self.remember(resolution);
+        let labels = RequestLabels {
+            feature: &resolution.feature,
+            version: &resolution.version,
+            variant: resolution.variant.as_deref(),
+            provider: &completion.provider,
+            model: &completion.model,
+        };
+        let duration = Duration::from_secs_f64(completion.latency_ms.max(0.0) / 1000.0);
+        self.metrics.record_request(
+            &labels,
+            None,
+            duration,
+            &completion.usage,
+            completion.cost_usd,
+        );
+        if self.writer.is_none() {
+            return;
+        }
+        self.attempts(now, resolution, &completion.attempts);
+        let output_messages = settings
+            .record_text
+            .then(|| serde_json::json!([{ "role": "assistant", "content": completion.text }]));
+        let fields = RequestFields {
+            operation: "chat",
+            feature: feature_fields(resolution, context, settings),
+            provider: completion.provider.clone(),
+            model: completion.model.clone(),
+            response_model: completion.response_model.clone(),
+            response_id: completion.response_id.clone(),
+            finish_reasons: completion.finish_reason.iter().cloned().collect(),
+            input_tokens: completion.usage.total_input_tokens(),
+            output_tokens: completion.usage.output_tokens,
+            cache_read_input_tokens: completion.usage.cache_read_input_tokens,
+            cache_creation_input_tokens: completion.usage.cache_creation_input_tokens,
+            outcome: "success",
+            error_type: None,
+            attempts: completion.attempts.len() as u32,
+            latency_ms: completion.latency_ms,
+            cost_usd: completion.cost_usd,
+            downgraded: completion.downgraded,
+            input_messages: input_messages(resolution, settings),
+            output_messages,
+        };
+        self.write(
+            now,
+            "llm.request",
+            &resolution.request_id,
+            EventBody::Request(Box::new(fields)),
+        );
+    }
+
+    /// A `complete()` that failed after resolving.
+    pub fn failed(
+        &self,
+        now: DateTime<Utc>,
+        resolution: &Resolution,
+        error: &CompleteError,
+        latency: Duration,
+        context: &Context,
+        settings: &TelemetrySettings,
+    ) {
+        self.remember(resolution);
+        let attempts = error.attempts();
+        let (provider, model) = attempts
+            .last()
+            .map(|attempt| (attempt.provider.as_str(), attempt.model.as_str()))
+            .unwrap_or((&resolution.model.provider, &resolution.model.name));
+        let labels = RequestLabels {
+            feature: &resolution.feature,
+            version: &resolution.version,
+            variant: resolution.variant.as_deref(),
+            provider,
+            model,
+        };
+        self.metrics
+            .record_request(&labels, Some(error.kind()), latency, &Usage::default(), 0.0);
+        if self.writer.is_none() {
+            return;
+        }
+        self.attempts(now, resolution, attempts);
+        let fields = RequestFields {
+            operation: "chat",
+            feature: feature_fields(resolution, context, settings),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            response_model: None,
+            response_id: None,
+            finish_reasons: Vec::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+            outcome: "error",
+            error_type: Some(error.kind().to_string()),
+            attempts: attempts.len() as u32,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            cost_usd: 0.0,
+            downgraded: false,
+            input_messages: input_messages(resolution, settings),
+            output_messages: None,
+        };
+        self.write(
+            now,
+            "llm.request",
+            &resolution.request_id,
+            EventBody::Request(Box::new(fields)),
+        );
+    }
+
+    fn attempts(&self, now: DateTime<Utc>, resolution: &Resolution, attempts: &[Attempt]) {
+        for attempt in attempts {
+            let fields = AttemptFields {
+                operation: "chat",
+                feature: resolution.feature.clone(),
+                version: resolution.version.clone(),
+                provider: attempt.provider.clone(),
+                model: attempt.model.clone(),
+                attempt: attempt.number,
+                outcome: outcome_name(attempt.outcome),
+                error_type: attempt.error_type.clone(),
+                status: attempt.status,
+                latency_ms: attempt.latency_ms,
+                wait_ms: attempt.wait_ms,
+                breaker_state: state_name(attempt.breaker_state),
+            };
+            self.write(
+                now,
+                "llm.attempt",
+                &resolution.request_id,
+                EventBody::Attempt(Box::new(fields)),
+            );
+        }
+    }
+
+    /// A breaker transition or budget alert from the client.
+    pub fn client_event(&self, now: DateTime<Utc>, request_id: &str, event: &ClientEvent) {
+        match event {
+            ClientEvent::CircuitTransition(transition) => {
+                self.metrics
+                    .set_breaker_state(&transition.breaker, transition.to);
+                let fields = CircuitFields {
+                    breaker: transition.breaker.clone(),
+                    from: state_name(transition.from),
+                    to: state_name(transition.to),
+                    reason: transition.reason.clone(),
+                    open_for_ms: transition.open_for_ms,
+                };
+                self.write(
+                    now,
+                    "circuit.transition",
+                    request_id,
+                    EventBody::CircuitTransition(fields),
+                );
+            }
+            ClientEvent::BudgetAlert(alert) => {
+                let fields = BudgetFields {
+                    scope: alert.scope.clone(),
+                    period: alert.period.clone(),
+                    period_start: alert.period_start.clone(),
+                    threshold_percent: alert.threshold_percent,
+                    spent_usd: alert.spent_usd,
+                    limit_usd: alert.limit_usd,
+                    policy: alert.policy.clone(),
+                };
+                self.write(
+                    now,
+                    "budget.alert",
+                    request_id,
+                    EventBody::BudgetAlert(fields),
+                );
+            }
+        }
+    }
+
+    /// A reload attempt.
+    pub fn reloaded(&self, now: DateTime<Utc>, config_revision: &str, problems: Vec<String>) {
+        let outcome = if problems.is_empty() {
+            "success"
+        } else {
+            "error"
+        };
+        let fields = ReloadFields {
+            outcome,
+            config_revision: config_revision.to_string(),
+            problems,
+        };
+        self.write(now, "config.reload", "", EventBody::Reload(fields));
+    }
+
+    /// A feedback value for a request.
+    pub fn feedback(&self, now: DateTime<Utc>, request_id: &str, metric: &str, value: &Value) {
+        let request = self.recent.get(request_id);
+        let numeric = match value {
+            Value::Bool(flag) => Some(if *flag { 1.0 } else { 0.0 }),
+            Value::Number(number) => number.as_f64(),
+            _ => None,
+        };
+        if let Some(numeric) = numeric {
+            self.metrics.record_feedback(
+                request.as_ref().map(|context| context.feature.as_str()),
+                request.as_ref().map(|context| context.version.as_str()),
+                request
+                    .as_ref()
+                    .and_then(|context| context.variant.as_deref()),
+                metric,
+                numeric,
+            );
+        }
+        let fields = FeedbackFields {
+            metric: metric.to_string(),
+            value: value.clone(),
+            request,
+        };
+        self.write(
+            now,
+            "feedback",
+            request_id,
+            EventBody::Feedback(Box::new(fields)),
+        );
+    }
+}

@@ -1,0 +1,566 @@
+//! Live in-process metrics: per-series counters, histograms and recent latencies of every
+//! `complete()`, resolve and piece of feedback, plus circuit-breaker states and dropped telemetry
+//! events, read back as a [`MetricsSnapshot`] or as Prometheus text. Recording happens on every
+//! request, so each family is a map behind its own lock that is held only for arithmetic, and
+//! looking up an existing series borrows the caller's labels instead of allocating owned keys.
+
+mod prometheus;
+mod series;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{BreakerState, Usage};
+use series::{
+    Histogram, LabelView, RecentDurations, SeriesKey, nearest_rank_milliseconds, update_series,
+};
+
+/// Upper bounds in seconds of the `gen_ai.client.operation.duration` buckets (OpenTelemetry GenAI).
+pub const DURATION_BUCKETS_SECONDS: [f64; BUCKET_COUNT] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// Upper bounds in tokens of the `gen_ai.client.token.usage` buckets (OpenTelemetry GenAI).
+pub const TOKEN_BUCKETS: [f64; BUCKET_COUNT] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+/// How many of a series' most recent durations its latency percentiles are computed from.
+pub const RECENT_DURATIONS: usize = 1024;
+
+/// The finite bucket bounds of both histograms; an overflow bucket (`+Inf`) follows them.
+const BUCKET_COUNT: usize = 14;
+
+/// The `error.type` OpenTelemetry prescribes when an error has no better name.
+const OTHER_ERROR_TYPE: &str = "_OTHER";
+
+/// Labels of one request series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLabels<'a> {
+    /// The feature (`gen_ai.prompt.name`).
+    pub feature: &'a str,
+    /// The prompt version (`gen_ai.prompt.version`).
+    pub version: &'a str,
+    /// The experiment variant, when an experiment decided.
+    pub variant: Option<&'a str>,
+    /// The provider that answered, or the last one tried (`gen_ai.provider.name`).
+    pub provider: &'a str,
+    /// The model that answered, or the last one tried (`gen_ai.request.model`).
+    pub model: &'a str,
+}
+
+impl RequestLabels<'_> {
+    fn values(&self) -> [Option<&str>; 5] {
+        [
+            Some(self.feature),
+            Some(self.version),
+            present(self.variant),
+            Some(self.provider),
+            Some(self.model),
+        ]
+    }
+}
+
+/// Live counters, histograms and gauges of one engine; cheap to record into from any thread.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<SeriesKey<5>, RequestSeries>>,
+    resolves: Mutex<HashMap<SeriesKey<3>, u64>>,
+    feedback: Mutex<HashMap<SeriesKey<4>, FeedbackTotals>>,
+    breakers: Mutex<BTreeMap<String, BreakerState>>,
+    dropped_events: AtomicU64,
+}
+
+impl Metrics {
+    /// Metrics with no series yet.
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    /// One `complete()` call: a success when `error_type` is `None`, else an error of that type.
+    ///
+    /// Token histograms only see successful calls, because a failed call reports no usage and its
+    /// zeros would drag the distribution down; token and cost sums take whatever is passed. A
+    /// negative or non-finite cost counts as zero so the cost counter never goes backwards.
+    pub fn record_request(
+        &self,
+        labels: &RequestLabels<'_>,
+        error_type: Option<&str>,
+        duration: Duration,
+        usage: &Usage,
+        cost_usd: f64,
+    ) {
+        let observation = RequestObservation {
+            error_type: error_type.map(|name| present(Some(name)).unwrap_or(OTHER_ERROR_TYPE)),
+            seconds: duration.as_secs_f64(),
+            nanoseconds: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
+            usage,
+            cost_usd: if cost_usd.is_finite() && cost_usd > 0.0 {
+                cost_usd
+            } else {
+                0.0
+            },
+        };
+        let mut requests = self.requests.lock();
+        update_series(
+            &mut requests,
+            labels.values(),
+            RequestSeries::new,
+            |series| series.record(&observation),
+        );
+    }
+
+    /// One resolve, counted per feature, version and variant.
+    pub fn record_resolve(&self, feature: &str, version: &str, variant: Option<&str>) {
+        let labels = [Some(feature), Some(version), present(variant)];
+        let mut resolves = self.resolves.lock();
+        update_series(&mut resolves, labels, || 0, |count| *count += 1);
+    }
+
+    /// One feedback value (a boolean as 1 or 0), counted and summed per metric and request.
+    ///
+    /// Feature, version and variant are those of the request when it is still known. A
+    /// non-finite value is ignored: one NaN would turn the series' sum and mean into NaN forever.
+    pub fn record_feedback(
+        &self,
+        feature: Option<&str>,
+        version: Option<&str>,
+        variant: Option<&str>,
+        metric: &str,
+        value: f64,
+    ) {
+        if !value.is_finite() {
+            return;
+        }
+        let labels = [
+            present(feature),
+            present(version),
+            present(variant),
+            Some(metric),
+        ];
+        let mut feedback = self.feedback.lock();
+        update_series(&mut feedback, labels, FeedbackTotals::default, |totals| {
+            totals.count += 1;
+            totals.sum += value;
+        });
+    }
+
+    /// The current state of a circuit breaker (a provider, or `provider/model`).
+    pub fn set_breaker_state(&self, breaker: &str, state: BreakerState) {
+        let mut breakers = self.breakers.lock();
+        match breakers.get_mut(breaker) {
+            Some(current) => *current = state,
+            None => {
+                breakers.insert(breaker.to_owned(), state);
+            }
+        }
+    }
+
+    /// The telemetry writer's running total of dropped events.
+    ///
+    /// A lower total than already seen is ignored, because the exposed counter must never
+    /// decrease.
+    pub fn set_dropped_events(&self, total: u64) {
+        self.dropped_events.fetch_max(total, Ordering::Relaxed);
+    }
+
+    /// Every series as plain data, sorted by labels, with latency percentiles.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let collected = self.collect(true);
+        MetricsSnapshot {
+            requests: collected
+                .requests
+                .into_iter()
+                .map(request_snapshot)
+                .collect(),
+            resolves: collected
+                .resolves
+                .into_iter()
+                .map(|(key, resolves)| {
+                    let [feature, version, variant] = key.0;
+                    ResolveSnapshot {
+                        feature: feature.unwrap_or_default(),
+                        version: version.unwrap_or_default(),
+                        variant,
+                        resolves,
+                    }
+                })
+                .collect(),
+            feedback: collected
+                .feedback
+                .into_iter()
+                .map(|(key, totals)| {
+                    let [feature, version, variant, metric] = key.0;
+                    FeedbackSnapshot {
+                        feature,
+                        version,
+                        variant,
+                        metric: metric.unwrap_or_default(),
+                        count: totals.count,
+                        sum: totals.sum,
+                        mean: totals.mean(),
+                    }
+                })
+                .collect(),
+            breakers: collected
+                .breakers
+                .into_iter()
+                .map(|(breaker, state)| BreakerSnapshot {
+                    breaker,
+                    state: breaker_state_name(state).to_owned(),
+                    gauge: breaker_gauge(state),
+                })
+                .collect(),
+            dropped_events: collected.dropped_events,
+        }
+    }
+
+    /// Every series in the Prometheus text exposition format 0.0.4.
+    pub fn prometheus_text(&self) -> String {
+        prometheus::render(&self.collect(false))
+    }
+
+    /// Copies every series out, sorted, so the locks are released before any sorting or
+    /// formatting; recent durations are copied only when asked for.
+    fn collect(&self, with_recent_durations: bool) -> Collected {
+        let mut requests: Vec<CollectedRequest> = self
+            .requests
+            .lock()
+            .iter()
+            .map(|(key, series)| CollectedRequest {
+                key: key.clone(),
+                totals: series.totals.clone(),
+                recent_nanoseconds: if with_recent_durations {
+                    series.recent.values.clone()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        requests.sort_by(|left, right| left.key.cmp(&right.key));
+        let mut resolves: Vec<_> = self
+            .resolves
+            .lock()
+            .iter()
+            .map(|(key, count)| (key.clone(), *count))
+            .collect();
+        resolves.sort_by(|left, right| left.0.cmp(&right.0));
+        let mut feedback: Vec<_> = self
+            .feedback
+            .lock()
+            .iter()
+            .map(|(key, totals)| (key.clone(), *totals))
+            .collect();
+        feedback.sort_by(|left, right| left.0.cmp(&right.0));
+        let breakers = self
+            .breakers
+            .lock()
+            .iter()
+            .map(|(name, state)| (name.clone(), *state))
+            .collect();
+        Collected {
+            requests,
+            resolves,
+            feedback,
+            breakers,
+            dropped_events: self.dropped_events.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Everything recorded so far, as plain data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSnapshot {
+    /// One entry per request series, sorted by labels.
+    pub requests: Vec<RequestSnapshot>,
+    /// One entry per resolve series, sorted by labels.
+    pub resolves: Vec<ResolveSnapshot>,
+    /// One entry per feedback series, sorted by labels.
+    pub feedback: Vec<FeedbackSnapshot>,
+    /// One entry per breaker, sorted by name.
+    pub breakers: Vec<BreakerSnapshot>,
+    /// Telemetry events dropped because the writer's queue was full.
+    pub dropped_events: u64,
+}
+
+impl MetricsSnapshot {
+    /// The request series with exactly these labels, if any request was recorded under them.
+    pub fn request(&self, labels: &RequestLabels<'_>) -> Option<&RequestSnapshot> {
+        self.requests.iter().find(|series| {
+            series.feature == labels.feature
+                && series.version == labels.version
+                && series.variant.as_deref() == present(labels.variant)
+                && series.provider == labels.provider
+                && series.model == labels.model
+        })
+    }
+}
+
+/// The totals of one request series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestSnapshot {
+    /// The feature.
+    pub feature: String,
+    /// The prompt version.
+    pub version: String,
+    /// The experiment variant, if any.
+    pub variant: Option<String>,
+    /// The provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Calls, successful or not.
+    pub requests: u64,
+    /// Successful calls.
+    pub successes: u64,
+    /// Failed calls.
+    pub errors: u64,
+    /// Failed calls by `error.type`.
+    pub errors_by_type: BTreeMap<String, u64>,
+    /// Nearest-rank latency percentiles over the most recent [`RECENT_DURATIONS`] calls.
+    pub latency: LatencyPercentiles,
+    /// Input tokens billed at the full price (as [`Usage::input_tokens`]).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+    /// Cost in USD.
+    pub cost_usd: f64,
+    /// Calls that read anything from the prompt cache.
+    pub cache_hits: u64,
+}
+
+/// Latency percentiles of one series, in milliseconds, over its most recent calls only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    /// How many recent calls they are computed from (at most [`RECENT_DURATIONS`]).
+    pub samples: usize,
+    /// The median.
+    pub p50_ms: f64,
+    /// The 95th percentile.
+    pub p95_ms: f64,
+    /// The 99th percentile.
+    pub p99_ms: f64,
+}
+
+/// The resolve count of one feature, version and variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveSnapshot {
+    /// The feature.
+    pub feature: String,
+    /// The prompt version.
+    pub version: String,
+    /// The experiment variant, if any.
+    pub variant: Option<String>,
+    /// Resolves.
+    pub resolves: u64,
+}
+
+/// The feedback totals of one metric, for one feature, version and variant when known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackSnapshot {
+    /// The feature, when the request was still known.
+    pub feature: Option<String>,
+    /// The prompt version, when the request was still known.
+    pub version: Option<String>,
+    /// The experiment variant, when there was one and the request was still known.
+    pub variant: Option<String>,
+    /// The metric (`thumbs_up`, `rating`, ...).
+    pub metric: String,
+    /// Values recorded.
+    pub count: u64,
+    /// Their sum (for a boolean metric, the number of `true`s).
+    pub sum: f64,
+    /// Their mean (for a boolean metric, the success rate); 0 when there are none.
+    pub mean: f64,
+}
+
+/// The state of one circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerSnapshot {
+    /// The breaker: a provider, or `provider/model`.
+    pub breaker: String,
+    /// `closed`, `half_open` or `open`.
+    pub state: String,
+    /// The exposed gauge value: 0 closed, 1 half-open, 2 open.
+    pub gauge: u8,
+}
+
+/// An empty label value is no value: exposed, `""` and an absent label are the same series.
+fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|value| !value.is_empty())
+}
+
+/// One request, prepared before taking the lock.
+struct RequestObservation<'a> {
+    error_type: Option<&'a str>,
+    seconds: f64,
+    nanoseconds: u64,
+    usage: &'a Usage,
+    cost_usd: f64,
+}
+
+#[derive(Debug)]
+struct RequestSeries {
+    totals: RequestTotals,
+    recent: RecentDurations,
+}
+
+impl RequestSeries {
+    fn new() -> RequestSeries {
+        RequestSeries {
+            totals: RequestTotals::default(),
+            recent: RecentDurations::new(),
+        }
+    }
+
+    fn record(&mut self, observation: &RequestObservation<'_>) {
+        let totals = &mut self.totals;
+        match observation.error_type {
+            None => {
+                totals.successes += 1;
+                let usage = observation.usage;
+                // OpenTelemetry's input token count includes cached tokens, however billed.
+                totals
+                    .input_token_usage
+                    .observe(&TOKEN_BUCKETS, usage.total_input_tokens() as f64);
+                totals
+                    .output_token_usage
+                    .observe(&TOKEN_BUCKETS, usage.output_tokens as f64);
+            }
+            Some(error_type) => match totals.errors.get_mut(error_type) {
+                Some(count) => *count += 1,
+                None => {
+                    totals.errors.insert(error_type.to_owned(), 1);
+                }
+            },
+        }
+        totals
+            .duration
+            .observe(&DURATION_BUCKETS_SECONDS, observation.seconds);
+        let usage = observation.usage;
+        totals.input_tokens = totals.input_tokens.saturating_add(usage.input_tokens);
+        totals.output_tokens = totals.output_tokens.saturating_add(usage.output_tokens);
+        totals.cache_read_input_tokens = totals
+            .cache_read_input_tokens
+            .saturating_add(usage.cache_read_input_tokens);
+        if usage.cache_read_input_tokens > 0 {
+            totals.cache_hits += 1;
+        }
+        totals.cost_usd += observation.cost_usd;
+        self.recent.push(observation.nanoseconds);
+    }
+}
+
+/// The cumulative part of a request series, cheap to copy out for exposition.
+#[derive(Debug, Clone, Default)]
+struct RequestTotals {
+    successes: u64,
+    errors: BTreeMap<String, u64>,
+    duration: Histogram,
+    input_token_usage: Histogram,
+    output_token_usage: Histogram,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: u64,
+    cost_usd: f64,
+    cache_hits: u64,
+}
+
+impl RequestTotals {
+    fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FeedbackTotals {
+    count: u64,
+    sum: f64,
+}
+
+impl FeedbackTotals {
+    fn mean(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+}
+
+/// A request series copied out of its lock.
+struct CollectedRequest {
+    key: SeriesKey<5>,
+    totals: RequestTotals,
+    recent_nanoseconds: Vec<u64>,
+}
+
+/// Every series copied out of the locks, each family sorted by labels.
+struct Collected {
+    requests: Vec<CollectedRequest>,
+    resolves: Vec<(SeriesKey<3>, u64)>,
+    feedback: Vec<(SeriesKey<4>, FeedbackTotals)>,
+    breakers: Vec<(String, BreakerState)>,
+    dropped_events: u64,
+}
+
+fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {
+    let CollectedRequest {
+        key,
+        totals,
+        mut recent_nanoseconds,
+    } = collected;
+    let [feature, version, variant, provider, model] = key.0;
+    recent_nanoseconds.sort_unstable();
+    let errors = totals.error_count();
+    RequestSnapshot {
+        feature: feature.unwrap_or_default(),
+        version: version.unwrap_or_default(),
+        variant,
+        provider: provider.unwrap_or_default(),
+        model: model.unwrap_or_default(),
+        requests: totals.successes + errors,
+        successes: totals.successes,
+        errors,
+        latency: LatencyPercentiles {
+            samples: recent_nanoseconds.len(),
+            p50_ms: nearest_rank_milliseconds(&recent_nanoseconds, 50),
+            p95_ms: nearest_rank_milliseconds(&recent_nanoseconds, 95),
+            p99_ms: nearest_rank_milliseconds(&recent_nanoseconds, 99),
+        },
+        errors_by_type: totals.errors,
+        input_tokens: totals.input_tokens,
+        output_tokens: totals.output_tokens,
+        cache_read_input_tokens: totals.cache_read_input_tokens,
+        cost_usd: totals.cost_usd,
+        cache_hits: totals.cache_hits,
+    }
+}
+
+/// The gauge value of a breaker state, ordered by how much traffic it stops.
+fn breaker_gauge(state: BreakerState) -> u8 {
+    match state {
+        BreakerState::Closed => 0,
+        BreakerState::HalfOpen => 1,
+        BreakerState::Open => 2,
+    }
+}
+
+/// The state's name as `BreakerState` serializes it.
+fn breaker_state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::HalfOpen => "half_open",
+        BreakerState::Open => "open",
+    }
+}

@@ -1,0 +1,286 @@
+//! Reading telemetry files into requests and feedback, then selecting what the analysis counts:
+//! events from `--since` on, and feedback joined to its request by `request_id`. Only the fields
+//! the analysis needs are kept, so millions of lines cost a few hundred bytes each.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::report::FileSummary;
+use super::{DIMENSIONS, StatsError};
+
+/// The value of a dimension a line does not carry.
+pub(super) const MISSING: &str = "-";
+
+/// The fields of an `llm.request` line the analysis uses.
+#[derive(Debug, Clone)]
+pub(super) struct Request {
+    /// `request_id`, empty when absent.
+    pub id: String,
+    /// When the request finished.
+    pub timestamp: DateTime<Utc>,
+    /// The values of the `--by` dimensions, in order.
+    pub key: Vec<String>,
+    /// `gen_ai.prompt.name`, `-` when absent.
+    pub feature: String,
+    /// `prompt_config.experiment`.
+    pub experiment: Option<String>,
+    /// `prompt_config.variant`, `-` when absent.
+    pub variant: String,
+    /// `gen_ai.prompt.version`, `-` when absent.
+    pub version: String,
+    /// `prompt_config.outcome` is `error`, or an `error.type` is set.
+    pub failed: bool,
+    /// `prompt_config.latency_ms`.
+    pub latency_ms: Option<f64>,
+    /// `prompt_config.cost_usd`.
+    pub cost_usd: Option<f64>,
+    /// `gen_ai.usage.input_tokens`, 0 when absent.
+    pub input_tokens: u64,
+    /// `gen_ai.usage.output_tokens`, 0 when absent.
+    pub output_tokens: u64,
+}
+
+/// A feedback value as the analysis sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum FeedbackValue {
+    /// `true` or `false`.
+    Boolean(bool),
+    /// Any JSON number.
+    Number(f64),
+    /// Strings and anything else: not averaged.
+    Ignored,
+}
+
+impl FeedbackValue {
+    /// Booleans as 1/0, numbers as they are.
+    pub fn number(self) -> Option<f64> {
+        match self {
+            FeedbackValue::Boolean(value) => Some(if value { 1.0 } else { 0.0 }),
+            FeedbackValue::Number(value) => Some(value),
+            FeedbackValue::Ignored => None,
+        }
+    }
+}
+
+/// The fields of a `feedback` line the analysis uses.
+#[derive(Debug, Clone)]
+pub(super) struct Feedback {
+    /// The request it is about.
+    pub request_id: String,
+    /// When it was given.
+    pub timestamp: DateTime<Utc>,
+    /// `prompt_config.feedback.metric`.
+    pub metric: String,
+    /// `prompt_config.feedback.value`.
+    pub value: FeedbackValue,
+}
+
+/// Everything read from the files.
+#[derive(Debug, Default)]
+pub(super) struct Telemetry {
+    /// Lines read and skipped per file.
+    pub files: Vec<FileSummary>,
+    /// Every `llm.request` line.
+    pub requests: Vec<Request>,
+    /// Every `feedback` line.
+    pub feedback: Vec<Feedback>,
+}
+
+/// What the analysis counts: requests from `--since` on, and their feedback.
+#[derive(Debug, Default)]
+pub(super) struct Selection {
+    /// Requests from `since` on, oldest first.
+    pub requests: Vec<Request>,
+    /// Feedback with the index of its request in `requests`.
+    pub feedback: Vec<(usize, Feedback)>,
+    /// Feedback whose request id no request line carries.
+    pub feedback_unmatched: u64,
+    /// Events older than `since`, and feedback about such requests.
+    pub dropped_before_since: u64,
+}
+
+enum Line {
+    Request(Box<Request>),
+    Feedback(Feedback),
+    Other,
+    Unparseable,
+}
+
+/// Reads every line of every file, in the order given.
+pub(super) fn read_files(paths: &[PathBuf], by: &[String]) -> Result<Telemetry, StatsError> {
+    let mut telemetry = Telemetry::default();
+    for path in paths {
+        let failure = |source| StatsError::Read {
+            path: path.clone(),
+            source,
+        };
+        let mut reader = BufReader::new(File::open(path).map_err(failure)?);
+        let mut summary = FileSummary {
+            path: path.display().to_string(),
+            lines_read: 0,
+            lines_skipped: 0,
+        };
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            // Bytes, not `lines()`: a crash can leave invalid UTF-8, which is a skipped line
+            // rather than a failed read.
+            if reader.read_until(b'\n', &mut buffer).map_err(failure)? == 0 {
+                break;
+            }
+            let line = match std::str::from_utf8(&buffer) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => parse_line(text.trim(), by),
+                Err(_) => Line::Unparseable,
+            };
+            summary.lines_read += 1;
+            match line {
+                Line::Request(request) => telemetry.requests.push(*request),
+                Line::Feedback(feedback) => telemetry.feedback.push(feedback),
+                Line::Other => {}
+                Line::Unparseable => summary.lines_skipped += 1,
+            }
+        }
+        telemetry.files.push(summary);
+    }
+    Ok(telemetry)
+}
+
+fn parse_line(text: &str, by: &[String]) -> Line {
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
+        return Line::Unparseable;
+    };
+    let Some(event) = text_field(&fields, "event") else {
+        return Line::Unparseable;
+    };
+    if event != "llm.request" && event != "feedback" {
+        return Line::Other;
+    }
+    let Some(timestamp) = text_field(&fields, "timestamp")
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|timestamp| timestamp.with_timezone(&Utc))
+    else {
+        return Line::Unparseable;
+    };
+    let request_id = text_field(&fields, "request_id")
+        .unwrap_or_default()
+        .to_string();
+    if event == "feedback" {
+        let Some(metric) = text_field(&fields, "prompt_config.feedback.metric") else {
+            return Line::Unparseable;
+        };
+        let value = match fields.get("prompt_config.feedback.value") {
+            Some(Value::Bool(value)) => FeedbackValue::Boolean(*value),
+            Some(Value::Number(number)) => number
+                .as_f64()
+                .map_or(FeedbackValue::Ignored, FeedbackValue::Number),
+            _ => FeedbackValue::Ignored,
+        };
+        return Line::Feedback(Feedback {
+            request_id,
+            timestamp,
+            metric: metric.to_string(),
+            value,
+        });
+    }
+    let error_type = fields
+        .get("error.type")
+        .is_some_and(|value| !value.is_null());
+    let outcome = text_field(&fields, "prompt_config.outcome");
+    Line::Request(Box::new(Request {
+        id: request_id,
+        timestamp,
+        key: by.iter().map(|name| dimension(&fields, name)).collect(),
+        feature: dimension(&fields, "feature"),
+        experiment: text_field(&fields, "prompt_config.experiment").map(str::to_string),
+        variant: dimension(&fields, "variant"),
+        version: dimension(&fields, "version"),
+        failed: outcome == Some("error") || error_type,
+        latency_ms: fields
+            .get("prompt_config.latency_ms")
+            .and_then(Value::as_f64),
+        cost_usd: fields.get("prompt_config.cost_usd").and_then(Value::as_f64),
+        input_tokens: token_count(&fields, "gen_ai.usage.input_tokens"),
+        output_tokens: token_count(&fields, "gen_ai.usage.output_tokens"),
+    }))
+}
+
+fn text_field<'line>(fields: &'line Map<String, Value>, name: &str) -> Option<&'line str> {
+    fields.get(name).and_then(Value::as_str)
+}
+
+fn token_count(fields: &Map<String, Value>, name: &str) -> u64 {
+    fields.get(name).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The value of a `--by` dimension on a line, `-` when absent.
+fn dimension(fields: &Map<String, Value>, name: &str) -> String {
+    let value = match DIMENSIONS.iter().find(|(dimension, _)| *dimension == name) {
+        Some((_, field)) => fields.get(*field),
+        None => fields
+            .get("prompt_config.attributes")
+            .and_then(|attributes| attributes.get(name)),
+    };
+    match value {
+        None | Some(Value::Null) => MISSING.to_string(),
+        Some(Value::String(text)) if text.is_empty() => MISSING.to_string(),
+        Some(Value::String(text)) => text.clone(),
+        // Numbers and booleans group by their JSON text, so `3` and `"3"` stay one group.
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Keeps events from `since` on and joins feedback to its request.
+pub(super) fn select(mut telemetry: Telemetry, since: Option<DateTime<Utc>>) -> Selection {
+    // Chronological order, whatever order the files came in: floating-point sums depend on
+    // the order of their terms, and the figures should not depend on how a glob listed files.
+    telemetry
+        .requests
+        .sort_by(|left, right| (left.timestamp, &left.id).cmp(&(right.timestamp, &right.id)));
+    telemetry.feedback.sort_by(|left, right| {
+        (left.timestamp, &left.request_id, &left.metric).cmp(&(
+            right.timestamp,
+            &right.request_id,
+            &right.metric,
+        ))
+    });
+    let recent = |timestamp: DateTime<Utc>| since.is_none_or(|since| timestamp >= since);
+    let mut selection = Selection::default();
+    // `None` marks a request that exists but is older than `since`, so its feedback is dropped
+    // with it instead of being reported as unmatched.
+    let mut index_by_id: HashMap<String, Option<usize>> = HashMap::new();
+    for request in telemetry.requests {
+        let kept = recent(request.timestamp);
+        if !kept {
+            selection.dropped_before_since += 1;
+        }
+        let index = kept.then_some(selection.requests.len());
+        // The first line of a request id wins; the engine never writes two.
+        if !request.id.is_empty()
+            && let Entry::Vacant(entry) = index_by_id.entry(request.id.clone())
+        {
+            entry.insert(index);
+        }
+        if kept {
+            selection.requests.push(request);
+        }
+    }
+    for feedback in telemetry.feedback {
+        if !recent(feedback.timestamp) {
+            selection.dropped_before_since += 1;
+            continue;
+        }
+        match index_by_id.get(&feedback.request_id) {
+            Some(Some(index)) => selection.feedback.push((*index, feedback)),
+            Some(None) => selection.dropped_before_since += 1,
+            None => selection.feedback_unmatched += 1,
+        }
+    }
+    selection
+}

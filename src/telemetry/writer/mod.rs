@@ -1,0 +1,439 @@
+//! The telemetry writer: callers hand records to a bounded queue, and background threads
+//! append them to a JSON Lines file, so a request never waits on the disk.
+//!
+//! **The caller's side** never blocks and does no I/O: [`TelemetryWriter::enqueue`] checks the
+//! pid, passes a gate (one atomic counter) and `try_send`s into a `sync_channel`. A full queue
+//! drops the record and counts it; later one `R::dropped(n)` line reports the `n` records
+//! dropped since the previous report, as soon as the serializing thread finds the queue empty.
+//!
+//! **The background threads** are two per writer. The serializing thread turns each record
+//! into one line of a batch, and hands the batch on when the next line would take it past
+//! `max_batch_bytes` (a single longer line goes alone), when `flush_interval` has passed since
+//! its first line, and on `flush` and `close`. The output thread writes each batch with one
+//! `write_all` and recycles its buffer, so serializing the next batch overlaps writing this one
+//! and a slow disk stalls neither the callers nor the draining of the queue. The file is opened
+//! with `O_APPEND`, so each batch of whole lines lands at the end of the file in one piece even
+//! when several processes append to it (on local filesystems), and a `SIGKILL` can tear at most
+//! the last line. `close` writes everything and `fsync`s.
+//!
+//! **Closing** must not lose a record `enqueue` accepted, yet `enqueue` takes no lock. The gate
+//! counts the callers between their closed-check and their `try_send`; `close` sets the gate's
+//! closed bit, waits for that count to reach zero, and only then queues its shutdown message, so
+//! every accepted record is ahead of it in the queue and callers arriving later are refused.
+//!
+//! **Fork safety.** After `fork()` the child has a copy of the writer's memory but none of its
+//! threads, and any lock the parent's threads held at that instant stays held forever. So all a
+//! writer's threads need (channel, gate, counters, thread handle) is one *generation*, a leaked
+//! `Box` behind an `AtomicPtr`, stamped with the pid that started it. Every operation compares
+//! that pid with `std::process::id()` before touching anything else in the generation; reading
+//! the pointer and the stamp are plain memory reads. In a child the comparison fails, and
+//! `enqueue` (or `after_fork`) builds a fresh generation with its own channel and threads (which
+//! open the file themselves, so the caller still does no I/O) and installs it with one
+//! compare-exchange; a racing thread that loses the exchange frees its unstarted candidate. The
+//! parent's generation is never dropped in the child (that would send to and join threads that
+//! do not exist there): it stays leaked, untouched, and the records it had queued or batched,
+//! which the parent still owns and writes, are never written twice. Generations are freed only
+//! by `Drop`, which has exclusive access, so a reference read from the pointer stays valid for
+//! as long as `&self`. `dropped()` and `written()` are per generation: in a child they count that
+//! process only. Known limit: if a stale generation's pid is recycled by a later descendant (the
+//! original parent exited, and a grandchild got its pid before ever writing), the check cannot
+//! tell.
+//!
+//! **Rotation.** Before each batch the output thread compares the inode of `path` with that of
+//! its open file and reopens `path` when they differ (another process rotated). Then, when the
+//! open file has reached `rotate_bytes`, it takes an exclusive lock on the sidecar `path.lock`,
+//! checks again (another process may have rotated while it waited: it follows, and rotates only
+//! if the file now at `path` is full too), renames `path.(N-1)` to `path.N` ... `path` to
+//! `path.1`, reopens `path`, and releases the lock. A process that wrote a batch between
+//! another's check and rename wrote it into `path.1`: nothing is lost or duplicated, that file
+//! is just larger by the batch, so with `P` processes a file holds at most
+//! `rotate_bytes + P * max_batch_bytes` bytes.
+//!
+//! **Errors** on the background threads cannot reach a caller that has moved on: a batch that
+//! cannot be written counts its records as dropped (so a later drop report accounts for them),
+//! a failed rotation keeps writing to the current file, and the latest error is kept for
+//! [`TelemetryWriter::last_error`].
+
+mod log_file;
+mod output;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::PathBuf;
+use std::process;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use log_file::LogFile;
+use output::Output;
+use worker::{Message, Worker};
+
+/// The default number of records the queue holds.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// The default longest time a record waits in memory before it is written.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// The default largest single write: 1 MiB.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
+/// The default file size that triggers a rotation: 100 MiB.
+pub const DEFAULT_ROTATE_BYTES: u64 = 100 << 20;
+/// The default number of rotated files kept.
+pub const DEFAULT_ROTATED_FILES: u32 = 5;
+
+/// How long `flush` waits at most, so a stuck disk cannot hang a caller forever.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the writer needs from a record type: JSON serialization, and a record that reports drops.
+pub trait Record: Serialize + Send + 'static {
+    /// The record reporting that `count` records were dropped since the previous report.
+    fn dropped(count: u64) -> Self;
+}
+
+/// Where and how a [`TelemetryWriter`] writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterOptions {
+    /// The log file; its directory must exist.
+    pub path: PathBuf,
+    /// How many records the queue holds before `enqueue` drops (default 65,536).
+    pub queue_capacity: usize,
+    /// The longest a record waits in memory before it is written (default 200 ms).
+    pub flush_interval: Duration,
+    /// The largest single write in bytes (default 1 MiB); a longer line is written alone.
+    pub max_batch_bytes: usize,
+    /// The size at which the file is rotated, or `None` to never rotate (default 100 MiB).
+    pub rotate_bytes: Option<u64>,
+    /// How many rotated files `path.1` ... `path.N` are kept (default 5; 0 discards the old file).
+    pub rotated_files: u32,
+}
+
+impl WriterOptions {
+    /// Options for a log at `path` with the default queue, batching and rotation.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
+            rotated_files: DEFAULT_ROTATED_FILES,
+        }
+    }
+}
+
+/// A JSON Lines log written by a background thread; cheap to share between threads.
+pub struct TelemetryWriter<R: Record> {
+    options: Arc<WriterOptions>,
+    /// The current generation: a leaked `Box`, freed only by `Drop` (see the module doc).
+    current: AtomicPtr<Generation<R>>,
+    closed: AtomicBool,
+}
+
+impl<R: Record> TelemetryWriter<R> {
+    /// Opens (or creates) the log for appending and starts the background thread.
+    pub fn open(options: WriterOptions) -> io::Result<Self> {
+        let log = LogFile::open(&options.path)?;
+        let options = Arc::new(options);
+        let (generation, receiver) = Generation::new(&options);
+        let handle = spawn_worker(
+            receiver,
+            log,
+            Arc::clone(&generation.shared),
+            Arc::clone(&options),
+        )?;
+        *generation.thread.lock() = Some(handle);
+        Ok(Self {
+            options,
+            current: AtomicPtr::new(Box::into_raw(Box::new(generation))),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Queues a record without blocking or I/O; false when it was dropped (queue full, or closed).
+    pub fn enqueue(&self, record: R) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.generation_of_this_process().offer(record)
+    }
+
+    /// Records dropped by this process so far because the queue was full or could not be written.
+    pub fn dropped(&self) -> u64 {
+        self.own_generation().map_or(0, |generation| {
+            generation.shared.dropped.load(Ordering::Acquire)
+        })
+    }
+
+    /// Records written by this process so far.
+    pub fn written(&self) -> u64 {
+        self.own_generation().map_or(0, |generation| {
+            generation.shared.written.load(Ordering::Acquire)
+        })
+    }
+
+    /// The latest I/O error of the background thread, if any, naming the file.
+    pub fn last_error(&self) -> Option<String> {
+        self.own_generation()
+            .and_then(|generation| generation.shared.last_error.lock().clone())
+    }
+
+    /// Returns once every record enqueued before the call is written (waiting at most 10 s).
+    pub fn flush(&self) {
+        if let Some(generation) = self.own_generation() {
+            generation.flush(FLUSH_TIMEOUT);
+        }
+    }
+
+    /// Writes everything queued, fsyncs and stops the thread; later `enqueue`s return false.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let mut pointer = self.current.load(Ordering::SeqCst);
+        loop {
+            // SAFETY: generations are leaked `Box`es freed only by `Drop`, which cannot run
+            // while `&self` is alive.
+            let generation = unsafe { &*pointer };
+            if generation.pid == process::id() {
+                generation.close();
+            }
+            // A child's first `enqueue` may have installed a fresh generation meanwhile.
+            let now = self.current.load(Ordering::SeqCst);
+            if now == pointer {
+                return;
+            }
+            pointer = now;
+        }
+    }
+
+    /// In a forked child, starts a fresh writer with the same options; elsewhere does nothing.
+    pub fn after_fork(&self) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.generation_of_this_process();
+        }
+    }
+
+    /// The current generation when this process started it; never touches another's.
+    fn own_generation(&self) -> Option<&Generation<R>> {
+        // SAFETY: see `close`.
+        let generation = unsafe { &*self.current.load(Ordering::Acquire) };
+        (generation.pid == process::id()).then_some(generation)
+    }
+
+    /// The current generation, after replacing it when it belongs to the parent of a fork.
+    fn generation_of_this_process(&self) -> &Generation<R> {
+        let mut pointer = self.current.load(Ordering::Acquire);
+        loop {
+            // SAFETY: see `close`.
+            let generation = unsafe { &*pointer };
+            if generation.pid == process::id() {
+                return generation;
+            }
+            match self.replace(pointer) {
+                Ok(fresh) => return fresh,
+                Err(installed) => pointer = installed,
+            }
+        }
+    }
+
+    /// Installs a fresh generation in place of `stale`, which is leaked; `Err` carries the
+    /// generation another thread installed first.
+    fn replace(&self, stale: *mut Generation<R>) -> Result<&Generation<R>, *mut Generation<R>> {
+        let (generation, receiver) = Generation::new(&self.options);
+        let fresh = Box::into_raw(Box::new(generation));
+        // SAFETY: `fresh` is a valid `Box` this thread owns until it is published, and after
+        // that it lives until `Drop`.
+        let fresh_generation = unsafe { &*fresh };
+        // Held until the thread handle is stored, so a concurrent `close` of the new generation
+        // waits for the thread instead of finding no thread to stop.
+        let mut slot = fresh_generation.thread.lock();
+        if let Err(installed) =
+            self.current
+                .compare_exchange(stale, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            drop(slot);
+            // SAFETY: the exchange failed, so `fresh` was never published; no thread started.
+            drop(unsafe { Box::from_raw(fresh) });
+            return Err(installed);
+        }
+        // The file is opened by the new thread, not here: `enqueue` does no I/O.
+        let log = LogFile::deferred(&self.options.path);
+        match spawn_worker(
+            receiver,
+            log,
+            Arc::clone(&fresh_generation.shared),
+            Arc::clone(&self.options),
+        ) {
+            Ok(handle) => *slot = Some(handle),
+            Err(error) => {
+                fresh_generation
+                    .shared
+                    .record_error(format!("cannot start the telemetry writer thread: {error}"));
+                fresh_generation.gate.close();
+            }
+        }
+        drop(slot);
+        Ok(fresh_generation)
+    }
+}
+
+impl<R: Record> Drop for TelemetryWriter<R> {
+    fn drop(&mut self) {
+        self.close();
+        let pointer = *self.current.get_mut();
+        // SAFETY: `Drop` has exclusive access; a generation of another process is left leaked.
+        if unsafe { (*pointer).pid } == process::id() {
+            // SAFETY: as above; this is the only place generations are freed.
+            drop(unsafe { Box::from_raw(pointer) });
+        }
+    }
+}
+
+/// What the callers and the writer thread share within one generation.
+#[derive(Default)]
+struct Shared {
+    /// Records refused by a full queue or lost to a failed write.
+    dropped: AtomicU64,
+    written: AtomicU64,
+    /// Drops whose report line was lost to a failed write, to be reported again.
+    unreported_drops: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn record_error(&self, message: String) {
+        *self.last_error.lock() = Some(message);
+    }
+}
+
+/// One writer thread with its queue, started by (and only usable in) process `pid`.
+struct Generation<R: Record> {
+    pid: u32,
+    sender: SyncSender<Message<R>>,
+    gate: Gate,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<R: Record> Generation<R> {
+    fn new(options: &WriterOptions) -> (Self, Receiver<Message<R>>) {
+        // A zero-capacity channel would only accept while the thread waits: keep one slot.
+        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
+        let generation = Self {
+            pid: process::id(),
+            sender,
+            gate: Gate::default(),
+            shared: Arc::default(),
+            thread: Mutex::new(None),
+        };
+        (generation, receiver)
+    }
+
+    fn offer(&self, record: R) -> bool {
+        if !self.gate.enter() {
+            return false;
+        }
+        let refused = match self.sender.try_send(Message::Record(record)) {
+            Ok(()) => None,
+            Err(TrySendError::Full(message)) => {
+                // Counted before leaving the gate, so `close` sees it and the last report has it.
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                Some(message)
+            }
+            Err(TrySendError::Disconnected(message)) => Some(message),
+        };
+        self.gate.leave();
+        refused.is_none()
+    }
+
+    fn flush(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let (acknowledge, acknowledged) = mpsc::sync_channel(1);
+        let mut message = Message::Flush(acknowledge);
+        loop {
+            if !self.gate.enter() {
+                // A close is under way: it writes everything, holding the slot until it has.
+                drop(self.thread.lock());
+                return;
+            }
+            let sent = self.sender.try_send(message);
+            self.gate.leave();
+            match sent {
+                Ok(()) => break,
+                Err(TrySendError::Full(returned)) if Instant::now() < deadline => {
+                    message = returned;
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+        // An error means the thread stopped or the deadline passed: nothing more to wait for.
+        let _ = acknowledged.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+
+    fn close(&self) {
+        // Serializes concurrent closes: the second returns after the first has finished.
+        let mut slot = self.thread.lock();
+        self.gate.close();
+        self.gate.wait_until_empty();
+        if let Some(handle) = slot.take() {
+            // Blocking is fine here: the thread is draining, and an error means it already
+            // stopped.
+            let _ = self.sender.send(Message::Shutdown);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Counts callers between their closed-check and their `try_send`, plus a closed bit.
+#[derive(Default)]
+struct Gate {
+    state: AtomicU64,
+}
+
+impl Gate {
+    const CLOSED: u64 = 1 << 63;
+
+    fn enter(&self) -> bool {
+        let previous = self.state.fetch_add(1, Ordering::Acquire);
+        if previous & Self::CLOSED != 0 {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    fn leave(&self) {
+        self.state.fetch_sub(1, Ordering::Release);
+    }
+
+    fn close(&self) {
+        self.state.fetch_or(Self::CLOSED, Ordering::AcqRel);
+    }
+
+    fn wait_until_empty(&self) {
+        // Callers spend a `try_send` inside, so this spins for nanoseconds, not longer.
+        while self.state.load(Ordering::Acquire) & !Self::CLOSED != 0 {
+            thread::yield_now();
+        }
+    }
+}
+
+fn spawn_worker<R: Record>(
+    receiver: Receiver<Message<R>>,
+    log: LogFile,
+    shared: Arc<Shared>,
+    options: Arc<WriterOptions>,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("telemetry-writer".to_owned())
+        .spawn(move || {
+            let output = Output::new(log, Arc::clone(&shared), Arc::clone(&options));
+            Worker::new(receiver, output, shared, options).run();
+        })
+}

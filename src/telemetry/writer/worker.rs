@@ -1,0 +1,312 @@
+//! The writer's serializing thread: it drains the queue, serializes records into batches of
+//! whole JSON lines no longer than `max_batch_bytes`, reports drops once the queue has drained,
+//! and hands each batch to the output thread, which writes it while the next one fills.
+
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::output::{self, Batch, Output};
+use super::{Record, Shared, WriterOptions};
+
+/// How many queued messages the thread handles between two looks at the clock.
+const MESSAGES_PER_CLOCK_CHECK: u32 = 64;
+/// Batches handed over but not yet written: one queued while another is being written.
+const BATCHES_IN_FLIGHT: usize = 1;
+
+/// What travels through the queue.
+pub(super) enum Message<R> {
+    /// A record to write.
+    Record(R),
+    /// Write what is buffered, then acknowledge.
+    Flush(SyncSender<()>),
+    /// Write what is buffered, fsync and stop; the gate guarantees nothing follows it.
+    Shutdown,
+}
+
+/// What one line of a batch is, so a split batch keeps its counts exact.
+#[derive(Clone, Copy)]
+enum Line {
+    Record,
+    DropReport(u64),
+}
+
+impl Line {
+    /// The records and the reported drops this line accounts for.
+    fn counts(self) -> (u64, u64) {
+        match self {
+            Line::Record => (1, 0),
+            Line::DropReport(count) => (0, count),
+        }
+    }
+}
+
+/// Where full batches go.
+enum Sink {
+    /// To the output thread, with its emptied buffers coming back for reuse.
+    Thread {
+        batches: SyncSender<Batch>,
+        spare: Receiver<Vec<u8>>,
+        thread: JoinHandle<()>,
+    },
+    /// Written on this thread, when no output thread could be started.
+    Here(Output),
+}
+
+impl Sink {
+    fn start(output: Output) -> Self {
+        let (batches, batches_receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+        let (spare_sender, spare) = mpsc::sync_channel(BATCHES_IN_FLIGHT + 1);
+        // The output is moved into the thread only once it has started, so a failed start can
+        // keep it and write here instead.
+        let (output_sender, output_receiver) = mpsc::sync_channel::<Output>(1);
+        let started = thread::Builder::new()
+            .name("telemetry-output".to_owned())
+            .spawn(move || {
+                if let Ok(output) = output_receiver.recv() {
+                    output::run(output, batches_receiver, spare_sender);
+                }
+            });
+        match started {
+            Ok(thread) => match output_sender.send(output) {
+                Ok(()) => Self::Thread {
+                    batches,
+                    spare,
+                    thread,
+                },
+                Err(returned) => Self::Here(returned.0),
+            },
+            Err(_) => Self::Here(output),
+        }
+    }
+
+    /// Writes or hands over the batch; returns it when the output thread is gone.
+    fn send(&mut self, mut batch: Batch) -> Option<Batch> {
+        match self {
+            // Blocks while the output thread is busy: the queue absorbs the wait.
+            Self::Thread { batches, .. } => batches.send(batch).err().map(|returned| returned.0),
+            Self::Here(output) => {
+                output.write(&mut batch);
+                None
+            }
+        }
+    }
+
+    fn spare_buffer(&mut self) -> Vec<u8> {
+        match self {
+            Self::Thread { spare, .. } => spare.try_recv().unwrap_or_default(),
+            Self::Here(_) => Vec::new(),
+        }
+    }
+
+    fn finish(self) {
+        match self {
+            Self::Thread {
+                batches, thread, ..
+            } => {
+                // Hanging up lets the output thread write what is left, fsync and end.
+                drop(batches);
+                let _ = thread.join();
+            }
+            Self::Here(mut output) => output.finish(),
+        }
+    }
+}
+
+/// The state of the serializing thread.
+pub(super) struct Worker<R: Record> {
+    receiver: Receiver<Message<R>>,
+    sink: Sink,
+    shared: Arc<Shared>,
+    options: Arc<WriterOptions>,
+    batch: Batch,
+    /// When the current batch must be written, set by its first line.
+    deadline: Instant,
+    /// Drops accounted for by report lines already batched.
+    reported_drops: u64,
+}
+
+impl<R: Record> Worker<R> {
+    pub(super) fn new(
+        receiver: Receiver<Message<R>>,
+        output: Output,
+        shared: Arc<Shared>,
+        options: Arc<WriterOptions>,
+    ) -> Self {
+        Self {
+            receiver,
+            sink: Sink::start(output),
+            shared,
+            options,
+            batch: Batch::default(),
+            deadline: Instant::now(),
+            reported_drops: 0,
+        }
+    }
+
+    /// Runs until `Shutdown` (or until every sender is gone), then writes the rest and fsyncs.
+    pub(super) fn run(mut self) {
+        loop {
+            let received = if self.batch.bytes.is_empty() {
+                self.receiver
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                let wait = self.deadline.saturating_duration_since(Instant::now());
+                self.receiver.recv_timeout(wait)
+            };
+            let running = match received {
+                Ok(message) => self.handle(message) && self.drain(),
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => false,
+            };
+            if !running {
+                break;
+            }
+            self.send_when_due();
+        }
+        self.report_drops();
+        self.send_batch();
+        self.sink.finish();
+    }
+
+    /// Handles what is already queued without blocking; false once told to stop.
+    fn drain(&mut self) -> bool {
+        let mut since_clock_check = 0;
+        loop {
+            match self.receiver.try_recv() {
+                Ok(message) => {
+                    if !self.handle(message) {
+                        return false;
+                    }
+                }
+                Err(TryRecvError::Empty) => {
+                    // The queue has drained: the moment to account for what it dropped.
+                    self.report_drops();
+                    return true;
+                }
+                Err(TryRecvError::Disconnected) => return false,
+            }
+            // A queue that never empties must not hold lines back past the interval.
+            since_clock_check += 1;
+            if since_clock_check == MESSAGES_PER_CLOCK_CHECK {
+                since_clock_check = 0;
+                self.send_when_due();
+            }
+        }
+    }
+
+    fn handle(&mut self, message: Message<R>) -> bool {
+        match message {
+            Message::Record(record) => {
+                self.push(&record, Line::Record);
+                true
+            }
+            Message::Flush(acknowledge) => {
+                self.report_drops();
+                // Sent even when empty: the acknowledgement must follow every earlier batch.
+                self.batch.acknowledge = Some(acknowledge);
+                self.send_batch();
+                true
+            }
+            Message::Shutdown => false,
+        }
+    }
+
+    fn report_drops(&mut self) {
+        // Drops whose report line could not be written are reported again.
+        self.reported_drops -= self.shared.unreported_drops.swap(0, Ordering::AcqRel);
+        let dropped = self.shared.dropped.load(Ordering::Acquire);
+        if dropped > self.reported_drops {
+            let count = dropped - self.reported_drops;
+            self.reported_drops = dropped;
+            self.push(&R::dropped(count), Line::DropReport(count));
+        }
+    }
+
+    /// Appends `value` as one line, sending batches so none outgrows `max_batch_bytes`.
+    fn push<T: Serialize>(&mut self, value: &T, line: Line) {
+        let start = self.batch.bytes.len();
+        let bytes = &mut self.batch.bytes;
+        // A panicking `Serialize` impl must cost its own record, not the thread and the queue.
+        let serialized = panic::catch_unwind(AssertUnwindSafe(|| {
+            serde_json::to_writer(&mut *bytes, value)
+        }));
+        if !matches!(serialized, Ok(Ok(()))) {
+            self.batch.bytes.truncate(start);
+            if let Line::Record = line {
+                self.shared.dropped.fetch_add(1, Ordering::AcqRel);
+            }
+            // A drop report that cannot be serialized would fail again: it is given up.
+            return;
+        }
+        self.batch.bytes.push(b'\n');
+        let (line_records, line_drops) = line.counts();
+        self.batch.records += line_records;
+        self.batch.reported_drops += line_drops;
+        if start == 0 {
+            self.deadline = Instant::now() + self.options.flush_interval;
+        }
+        let limit = self.options.max_batch_bytes;
+        if self.batch.bytes.len() > limit && start > 0 {
+            // The new line does not fit: send the lines before it and start the next batch
+            // with it, so no write ever holds part of a line.
+            let mut next = self.sink.spare_buffer();
+            next.extend_from_slice(&self.batch.bytes[start..]);
+            self.batch.bytes.truncate(start);
+            self.batch.records -= line_records;
+            self.batch.reported_drops -= line_drops;
+            let full = mem::replace(
+                &mut self.batch,
+                Batch {
+                    bytes: next,
+                    records: line_records,
+                    reported_drops: line_drops,
+                    acknowledge: None,
+                },
+            );
+            self.send(full);
+            self.deadline = Instant::now() + self.options.flush_interval;
+        }
+        // A full batch, or a single line longer than the limit, goes out now and alone.
+        if self.batch.bytes.len() >= limit {
+            self.send_batch();
+        }
+    }
+
+    fn send_when_due(&mut self) {
+        if !self.batch.bytes.is_empty() && Instant::now() >= self.deadline {
+            self.send_batch();
+        }
+    }
+
+    fn send_batch(&mut self) {
+        if self.batch.bytes.is_empty() && self.batch.acknowledge.is_none() {
+            return;
+        }
+        let next = Batch {
+            bytes: self.sink.spare_buffer(),
+            ..Batch::default()
+        };
+        let full = mem::replace(&mut self.batch, next);
+        self.send(full);
+    }
+
+    fn send(&mut self, batch: Batch) {
+        if let Some(lost) = self.sink.send(batch) {
+            // Only a panic ends the output thread early; its batches are lost, and counted.
+            self.shared
+                .dropped
+                .fetch_add(lost.records, Ordering::AcqRel);
+            self.shared
+                .unreported_drops
+                .fetch_add(lost.reported_drops, Ordering::AcqRel);
+        }
+    }
+}
