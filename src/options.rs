@@ -92,3 +92,116 @@ impl std::fmt::Debug for EngineOptions {
             .finish_non_exhaustive()
     }
 }
+
+/// The JSON shape bindings pass to open an engine (the C ABI's `pc_engine_open`, the gem).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    #[serde(default)]
+    config_dir: Option<PathBuf>,
+    #[serde(default)]
+    prompts_dir: Option<PathBuf>,
+    #[serde(default)]
+    mock: bool,
+    #[serde(default)]
+    telemetry: Option<TelemetryJson>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum TelemetryJson {
+    Path(PathBuf),
+    Settings(TelemetrySettingsJson),
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySettingsJson {
+    path: PathBuf,
+    #[serde(default)]
+    queue_capacity: Option<usize>,
+    #[serde(default)]
+    flush_interval_ms: Option<u64>,
+    #[serde(default)]
+    rotate_bytes: Option<u64>,
+    #[serde(default)]
+    rotated_files: Option<u32>,
+}
+
+impl EngineOptions {
+    /// Options from the JSON bindings pass: `{"config_dir", "prompts_dir", "mock", "telemetry"}`,
+    /// every key optional (`./config`, `./prompts`, no mock, no telemetry); `telemetry` is a path
+    /// or `{"path", "queue_capacity", "flush_interval_ms", "rotate_bytes", "rotated_files"}`.
+    pub fn from_json(json: &str) -> Result<EngineOptions, crate::config::ConfigError> {
+        let parsed: OptionsJson =
+            serde_json::from_str(json).map_err(|error| crate::config::ConfigError::Rejected {
+                file: "engine options".into(),
+                pointer: String::new(),
+                message: format!("invalid engine options JSON: {error}"),
+            })?;
+        let mut options = EngineOptions::new(
+            parsed.config_dir.unwrap_or_else(|| PathBuf::from("config")),
+            parsed
+                .prompts_dir
+                .unwrap_or_else(|| PathBuf::from("prompts")),
+        )
+        .with_mock(parsed.mock);
+        options.telemetry = parsed.telemetry.map(|telemetry| match telemetry {
+            TelemetryJson::Path(path) => WriterOptions::new(path),
+            TelemetryJson::Settings(settings) => {
+                let mut writer = WriterOptions::new(settings.path);
+                if let Some(capacity) = settings.queue_capacity {
+                    writer.queue_capacity = capacity;
+                }
+                if let Some(interval) = settings.flush_interval_ms {
+                    writer.flush_interval = std::time::Duration::from_millis(interval);
+                }
+                if let Some(bytes) = settings.rotate_bytes {
+                    writer.rotate_bytes = Some(bytes);
+                }
+                if let Some(files) = settings.rotated_files {
+                    writer.rotated_files = files;
+                }
+                writer
+            }
+        });
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineOptions;
+
+    #[test]
+    fn empty_json_gives_the_defaults() {
+        let options = EngineOptions::from_json("{}").unwrap();
+        assert_eq!(options.config_dir, std::path::PathBuf::from("config"));
+        assert!(!options.mock && options.telemetry.is_none());
+    }
+
+    #[test]
+    fn telemetry_may_be_a_path_or_settings() {
+        let options =
+            EngineOptions::from_json(r#"{"mock": true, "telemetry": "t.jsonl"}"#).unwrap();
+        assert_eq!(
+            options.telemetry.unwrap().path,
+            std::path::PathBuf::from("t.jsonl")
+        );
+        let options =
+            EngineOptions::from_json(r#"{"telemetry": {"path": "t.jsonl", "rotated_files": 2}}"#)
+                .unwrap();
+        assert_eq!(options.telemetry.unwrap().rotated_files, 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_json_are_rejected() {
+        assert_eq!(
+            EngineOptions::from_json(r#"{"confg_dir": "x"}"#)
+                .unwrap_err()
+                .kind(),
+            "config_invalid"
+        );
+        assert!(EngineOptions::from_json("{").is_err());
+    }
+}
