@@ -55,6 +55,8 @@ enum TestRecord {
         gate: Option<Arc<Gate>>,
     },
     Dropped(u64),
+    /// A record whose serialization fails.
+    Unserializable,
 }
 
 impl TestRecord {
@@ -119,6 +121,9 @@ impl Serialize for TestRecord {
                 dropped_events: *count,
             }
             .serialize(serializer),
+            Self::Unserializable => Err(serde::ser::Error::custom(
+                "this record cannot be serialized",
+            )),
         }
     }
 }
@@ -557,6 +562,37 @@ fn drops_under_contention_are_counted_exactly_and_reported_in_the_file() {
     assert_eq!(writer.written(), 80_000 - refused);
 }
 
+#[test]
+fn a_record_that_fails_to_serialize_is_dropped_alone_and_reported() {
+    let directory = TempDir::new("unserializable");
+    let writer = open(options(&directory.log()));
+    assert!(writer.enqueue(TestRecord::new(0, 0)));
+    assert!(writer.enqueue(TestRecord::Unserializable));
+    assert!(writer.enqueue(TestRecord::new(0, 1)));
+    writer.close();
+    assert_eq!(writer.dropped(), 1);
+    assert_eq!(writer.written(), 2);
+    let log = Log::read(&[directory.log()]);
+    log.assert_exactly(numbered_ids(0, 2));
+    assert_eq!(log.drop_reports, [1]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_that_cannot_be_written_counts_as_dropped_and_keeps_its_error() {
+    // Every write to /dev/full fails with ENOSPC, after an open that succeeds.
+    let writer = open(WriterOptions::new("/dev/full"));
+    for id in 0..10 {
+        assert!(writer.enqueue(TestRecord::new(0, id)));
+    }
+    writer.flush();
+    assert_eq!(writer.written(), 0);
+    assert_eq!(writer.dropped(), 10);
+    let error = writer.last_error().unwrap_or_default();
+    assert!(error.contains("/dev/full"), "{error}");
+    writer.close();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batches
 
@@ -637,9 +673,8 @@ fn records_are_written_within_the_flush_interval_without_flush() {
         assert!(writer.enqueue(TestRecord::new(0, id)));
     }
     wait_until("the records are written", || {
-        Log::read(&[directory.log()]).records.len() == 5
+        Log::read(&[directory.log()]).records.len() == 5 && writer.written() == 5
     });
-    assert_eq!(writer.written(), 5);
 }
 
 #[test]

@@ -93,6 +93,11 @@ impl LogFile {
         }
     }
 
+    /// Another handle on the open file, for syncing it from another thread.
+    pub(super) fn duplicate(&self) -> Option<io::Result<File>> {
+        self.file.as_ref().map(File::try_clone)
+    }
+
     fn reopen(&mut self) -> io::Result<()> {
         let (file, identity) = open_for_append(&self.path)?;
         self.file = Some(file);

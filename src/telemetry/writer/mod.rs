@@ -61,6 +61,7 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::process;
@@ -128,7 +129,7 @@ impl WriterOptions {
     }
 }
 
-/// A JSON Lines log written by a background thread; cheap to share between threads.
+/// A JSON Lines log written by background threads; callers share it by reference.
 pub struct TelemetryWriter<R: Record> {
     options: Arc<WriterOptions>,
     /// The current generation: a leaked `Box`, freed only by `Drop` (see the module doc).
@@ -137,7 +138,7 @@ pub struct TelemetryWriter<R: Record> {
 }
 
 impl<R: Record> TelemetryWriter<R> {
-    /// Opens (or creates) the log for appending and starts the background thread.
+    /// Opens (or creates) the log for appending and starts the background threads.
     pub fn open(options: WriterOptions) -> io::Result<Self> {
         let log = LogFile::open(&options.path)?;
         let options = Arc::new(options);
@@ -178,7 +179,7 @@ impl<R: Record> TelemetryWriter<R> {
         })
     }
 
-    /// The latest I/O error of the background thread, if any, naming the file.
+    /// The latest I/O error of the background threads, if any, naming the file.
     pub fn last_error(&self) -> Option<String> {
         self.own_generation()
             .and_then(|generation| generation.shared.last_error.lock().clone())
@@ -191,7 +192,7 @@ impl<R: Record> TelemetryWriter<R> {
         }
     }
 
-    /// Writes everything queued, fsyncs and stops the thread; later `enqueue`s return false.
+    /// Writes everything queued, fsyncs and stops the threads; later `enqueue`s return false.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         let mut pointer = self.current.load(Ordering::SeqCst);
@@ -211,7 +212,8 @@ impl<R: Record> TelemetryWriter<R> {
         }
     }
 
-    /// In a forked child, starts a fresh writer with the same options; elsewhere does nothing.
+    /// In a forked child, starts a fresh writer with the same options; elsewhere (or once
+    /// closed) does nothing.
     pub fn after_fork(&self) {
         if !self.closed.load(Ordering::Acquire) {
             self.generation_of_this_process();
@@ -279,6 +281,18 @@ impl<R: Record> TelemetryWriter<R> {
         }
         drop(slot);
         Ok(fresh_generation)
+    }
+}
+
+impl<R: Record> fmt::Debug for TelemetryWriter<R> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("TelemetryWriter")
+            .field("path", &self.options.path)
+            .field("closed", &self.closed.load(Ordering::Acquire))
+            .field("written", &self.written())
+            .field("dropped", &self.dropped())
+            .finish()
     }
 }
 
