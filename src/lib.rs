@@ -6,6 +6,7 @@
 //! prompt version and model chain a user gets, by pin, experiment, targeting rule, rollout or the
 //! active version, with the messages already rendered.
 
+pub mod c_api;
 pub mod client;
 pub mod config;
 mod engine;

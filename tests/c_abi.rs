@@ -1,0 +1,502 @@
+//! The C ABI from outside the crate: the checked-in header equals what cbindgen generates, the
+//! C programs under `tests/c/` compile with the system C compiler against both the shared and
+//! the static library and pass (and under valgrind, when installed, without leaks or invalid
+//! accesses), the header works from C++, and Ruby's stdlib fiddle drives the shared library
+//! (when `ruby` is installed). Only the mock provider is used: nothing reaches the network.
+//!
+//! Regenerate the header after changing `src/c_api/`:
+//! `PC_UPDATE_HEADER=1 cargo test --test c_abi header`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const HEADER: &str = "include/prompt_config.h";
+
+/// Prints straight to the test's stderr, past libtest's capture, so skips are visible.
+fn notice(message: &str) {
+    let _ = writeln!(std::io::stderr(), "c_abi: {message}");
+}
+
+fn root() -> &'static Path {
+    Path::new(ROOT)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header
+
+fn generate_header() -> String {
+    let config =
+        cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml parses");
+    // Parsing from src/lib.rs (following its `mod` declarations) gives the same header as
+    // `with_crate`, without running `cargo metadata`, which may download every platform's
+    // dependencies.
+    let bindings = cbindgen::Builder::new()
+        .with_src(root().join("src/lib.rs"))
+        .with_config(config)
+        .generate()
+        .expect("cbindgen generates the header");
+    let mut header = Vec::new();
+    bindings.write(&mut header);
+    String::from_utf8(header).expect("the header is UTF-8")
+}
+
+#[test]
+fn header_matches_cbindgen_output() {
+    let generated = generate_header();
+    let path = root().join(HEADER);
+    if std::env::var_os("PC_UPDATE_HEADER").is_some() {
+        fs::write(&path, &generated).expect("write the header");
+        notice(&format!("wrote {}", path.display()));
+        return;
+    }
+    let checked_in = fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{HEADER} differs from what cbindgen generates from src/c_api/; regenerate it with \
+         `PC_UPDATE_HEADER=1 cargo test --test c_abi header` and commit it.\n--- generated ---\n\
+         {generated}"
+    );
+}
+
+#[test]
+fn header_has_guard_cpp_guards_docs_and_every_export() {
+    let header = fs::read_to_string(root().join(HEADER)).expect("the header exists");
+    for needle in [
+        "#ifndef PROMPT_CONFIG_H",
+        "#define PROMPT_CONFIG_H",
+        "#ifdef __cplusplus\nextern \"C\" {",
+        "typedef struct pc_engine pc_engine;",
+        "typedef enum pc_status {",
+        "PC_OK = 0,",
+        "PC_INVALID_ARGUMENT = 17,",
+        "PC_PANIC = 18,",
+        "// Opens an engine",
+    ] {
+        assert!(header.contains(needle), "the header lacks {needle:?}");
+    }
+    for function in [
+        "pc_engine_open",
+        "pc_resolve",
+        "pc_complete",
+        "pc_feedback",
+        "pc_reload",
+        "pc_metrics_json",
+        "pc_prometheus_text",
+        "pc_after_fork",
+        "pc_string_free",
+        "pc_engine_close",
+        "pc_version",
+        "pc_status_kind",
+    ] {
+        assert!(
+            header.contains(&format!(" {function}(")),
+            "the header lacks {function}"
+        );
+    }
+    assert!(!header.contains("pc_test_panic"), "the test hook stays out");
+    // Every status and the crate's error kinds stay one to one, in order.
+    for (index, kind) in prompt_config::ERROR_KINDS.iter().enumerate() {
+        let name = format!("PC_{} = {},", kind.to_uppercase(), index + 1);
+        assert!(header.contains(&name), "the header lacks {name}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The libraries
+
+struct Libraries {
+    dir: PathBuf,
+    shared: PathBuf,
+    archive: PathBuf,
+}
+
+/// The shared and static libraries of the profile this test was built with. `cargo test`
+/// builds the library once for all its crate types: the `.so` and `.a` land in
+/// `target/<profile>/deps/` beside the `.rlib` this test links, but are copied up to
+/// `target/<profile>/` only by `cargo build`. So the fresh ones in `deps/` are preferred, then
+/// those of `target/<profile>/` when they are not older than the `.rlib`; failing both,
+/// `cargo build --lib` builds them.
+fn libraries() -> &'static Libraries {
+    static LIBRARIES: OnceLock<Libraries> = OnceLock::new();
+    LIBRARIES.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test's own path");
+        // target/<profile>/deps/c_abi-<hash>
+        let deps = exe.parent().expect("target/<profile>/deps");
+        let profile_dir = deps.parent().expect("target/<profile>");
+        let rlib = modified(&deps.join("libprompt_config.rlib"));
+        let fresh = |dir: &Path| {
+            let (shared, archive) = (
+                modified(&dir.join("libprompt_config.so")),
+                modified(&dir.join("libprompt_config.a")),
+            );
+            shared.is_some() && archive.is_some() && shared >= rlib && archive >= rlib
+        };
+        let dir = if fresh(deps) {
+            deps
+        } else if fresh(profile_dir) {
+            profile_dir
+        } else {
+            build_libraries(profile_dir);
+            profile_dir
+        };
+        let libraries = Libraries {
+            dir: dir.to_path_buf(),
+            shared: dir.join("libprompt_config.so"),
+            archive: dir.join("libprompt_config.a"),
+        };
+        assert!(
+            libraries.shared.exists(),
+            "{} is missing",
+            libraries.shared.display()
+        );
+        assert!(
+            libraries.archive.exists(),
+            "{} is missing",
+            libraries.archive.display()
+        );
+        libraries
+    })
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .ok()
+}
+
+fn build_libraries(profile_dir: &Path) {
+    notice("building the shared and static libraries with `cargo build --lib`");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(root()).args(["build", "--lib"]);
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            command.arg("--release");
+        }
+        Some(other) => {
+            command.args(["--profile", other]);
+        }
+    }
+    let parent = profile_dir.parent().expect("a target directory");
+    if parent.join("CACHEDIR.TAG").exists() {
+        command.arg("--target-dir").arg(parent);
+    } else if let (Some(target_dir), Some(triple)) = (parent.parent(), parent.file_name()) {
+        // target/<triple>/<profile>
+        command
+            .arg("--target-dir")
+            .arg(target_dir)
+            .arg("--target")
+            .arg(triple);
+    }
+    let status = command.status().expect("run cargo build --lib");
+    assert!(status.success(), "cargo build --lib failed");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("c_abi")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
+}
+
+fn valgrind_installed() -> bool {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        Command::new("valgrind")
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiling and running
+
+#[derive(Debug, Clone, Copy)]
+enum Linkage {
+    Shared,
+    Static,
+}
+
+/// What `cargo rustc -- --print native-static-libs` lists for this crate on Linux.
+const NATIVE_STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+fn compiler() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".to_string())
+}
+
+/// Compiles `source` (C or C++ by `compiler`) against the library; returns the binary.
+fn compile(compiler: &str, source: &Path, linkage: Linkage, output: &Path, flags: &[&str]) {
+    let libraries = libraries();
+    let mut command = Command::new(compiler);
+    command
+        .args(flags)
+        .args(["-Wall", "-Wextra", "-Werror", "-g", "-O0", "-pthread"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(source)
+        .arg("-o")
+        .arg(output);
+    match linkage {
+        Linkage::Shared => {
+            command
+                .arg("-L")
+                .arg(&libraries.dir)
+                .arg("-lprompt_config")
+                .arg(format!("-Wl,-rpath,{}", libraries.dir.display()));
+        }
+        Linkage::Static => {
+            command.arg(&libraries.archive).args(NATIVE_STATIC_LIBS);
+        }
+    }
+    let result = command.output().expect("run the C compiler");
+    assert!(
+        result.status.success(),
+        "{compiler} failed for {} ({linkage:?}):\n{}{}",
+        source.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Runs `command` with stdout and stderr in files, killing it after `limit`.
+fn run(mut command: Command, logs: &Path, limit: Duration) -> Run {
+    let stdout_path = logs.with_extension("stdout");
+    let stderr_path = logs.with_extension("stderr");
+    command
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(fs::File::create(&stderr_path).expect("stderr file"));
+    let started = Instant::now();
+    let mut child = command.spawn().expect("start the program");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the program") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    if status.is_none() {
+        stderr.push_str(&format!("\n(killed after {limit:?})"));
+    }
+    Run {
+        success: status.is_some_and(|status| status.success()),
+        stdout: fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Compiles `tests/c/<program>.c` against both libraries and runs it, then runs both builds
+/// under valgrind when it is installed.
+fn c_program(program: &str) {
+    let dir = scratch(program);
+    let source = root().join("tests/c").join(format!("{program}.c"));
+    let mut binaries = Vec::new();
+    for linkage in [Linkage::Shared, Linkage::Static] {
+        let binary = dir.join(format!("{program}_{linkage:?}").to_lowercase());
+        compile(
+            &compiler(),
+            &source,
+            linkage,
+            &binary,
+            &["-std=c11", "-pedantic"],
+        );
+        let mut command = Command::new(&binary);
+        command.arg(root()).arg(&dir).current_dir(root());
+        let outcome = run(command, &binary, Duration::from_secs(120));
+        assert!(
+            outcome.success,
+            "{program} ({linkage:?}) failed:\n{}{}",
+            outcome.stdout, outcome.stderr
+        );
+        notice(&format!(
+            "{program} ({linkage:?}) passed in {:.1?}: {}",
+            outcome.elapsed,
+            outcome.stdout.lines().last().unwrap_or("")
+        ));
+        binaries.push((linkage, binary));
+    }
+    if !valgrind_installed() {
+        notice(&format!(
+            "valgrind is not installed: skipped the leak check of {program}"
+        ));
+        return;
+    }
+    for (linkage, binary) in binaries {
+        let mut command = Command::new("valgrind");
+        command
+            .args([
+                "--leak-check=full",
+                "--error-exitcode=1",
+                // Deep enough for every stack to reach the static the suppressions name.
+                "--num-callers=500",
+                "--errors-for-leak-kinds=definite,possible",
+                "--show-leak-kinds=definite,possible",
+            ])
+            .arg(format!(
+                "--suppressions={}",
+                root().join("tests/c/valgrind.supp").display()
+            ));
+        if program == "fork" {
+            // The fork child's leak report is expected (see tests/c/fork.c); the parent's counts.
+            command
+                .arg("--child-silent-after-fork=yes")
+                .env("PC_TEST_UNDER_VALGRIND", "1");
+        }
+        command
+            .arg(&binary)
+            .arg(root())
+            .arg(&dir)
+            .current_dir(root());
+        let logs = binary.with_file_name(format!(
+            "{}_valgrind",
+            binary.file_name().unwrap().to_string_lossy()
+        ));
+        let outcome = run(command, &logs, Duration::from_secs(600));
+        assert!(
+            outcome.success,
+            "{program} ({linkage:?}) under valgrind failed:\n{}{}",
+            outcome.stdout, outcome.stderr
+        );
+        let summary = outcome
+            .stderr
+            .lines()
+            .filter(|line| line.contains("ERROR SUMMARY") || line.contains("definitely lost"))
+            .map(|line| line.split("== ").nth(1).unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("; ");
+        notice(&format!(
+            "{program} ({linkage:?}) under valgrind passed in {:.1?}: {summary}",
+            outcome.elapsed
+        ));
+    }
+}
+
+#[test]
+fn c_basic_open_resolve_complete_feedback_metrics_reload() {
+    c_program("basic");
+}
+
+#[test]
+fn c_errors_every_error_path() {
+    c_program("errors");
+}
+
+#[test]
+fn c_threads_share_one_engine() {
+    c_program("threads");
+}
+
+#[test]
+fn c_fork_after_fork() {
+    c_program("fork");
+}
+
+#[test]
+fn header_works_from_cpp() {
+    let dir = scratch("cpp");
+    let source = dir.join("from_cpp.cpp");
+    fs::write(
+        &source,
+        r#"#include "prompt_config.h"
+#include <cstdio>
+#include <cstring>
+
+int main() {
+    pc_engine *engine = nullptr;
+    char *error = nullptr;
+    pc_status status = pc_engine_open("{\"confg_dir\": 1}", &engine, &error);
+    bool ok = status == PC_INVALID_ARGUMENT && engine == nullptr && error != nullptr &&
+              std::strstr(error, "\"kind\":\"invalid_argument\"") != nullptr;
+    pc_string_free(error);
+    pc_engine_close(engine);
+    std::printf("%s %s\n", pc_version(), ok ? "ok" : "failed");
+    return ok ? 0 : 1;
+}
+"#,
+    )
+    .expect("write the C++ program");
+    let cpp = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
+    if Command::new(&cpp).arg("--version").output().is_err() {
+        notice(&format!("{cpp} is not installed: skipped the C++ check"));
+        return;
+    }
+    let binary = dir.join("from_cpp");
+    compile(
+        &cpp,
+        &source,
+        Linkage::Shared,
+        &binary,
+        &["-std=c++11", "-pedantic"],
+    );
+    let outcome = run(Command::new(&binary), &binary, Duration::from_secs(60));
+    assert!(outcome.success, "{}{}", outcome.stdout, outcome.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ruby's fiddle
+
+#[test]
+fn ruby_fiddle_smoke() {
+    let ruby = std::env::var("RUBY").unwrap_or_else(|_| "ruby".to_string());
+    if !Command::new(&ruby)
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+    {
+        notice("ruby is not installed: skipped tests/ruby/fiddle_smoke.rb");
+        return;
+    }
+    let dir = scratch("ruby");
+    let mut command = Command::new(&ruby);
+    command
+        .arg(root().join("tests/ruby/fiddle_smoke.rb"))
+        .arg(&libraries().shared)
+        .arg(root())
+        .current_dir(root());
+    let outcome = run(command, &dir.join("fiddle"), Duration::from_secs(120));
+    assert!(
+        outcome.success,
+        "fiddle_smoke.rb failed:\n{}{}",
+        outcome.stdout, outcome.stderr
+    );
+    assert!(
+        outcome.stdout.contains("fiddle smoke: ok"),
+        "{}",
+        outcome.stdout
+    );
+    notice(&format!(
+        "ruby fiddle passed in {:.1?}: {}",
+        outcome.elapsed,
+        outcome.stdout.lines().last().unwrap_or("")
+    ));
+}
