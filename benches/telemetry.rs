@@ -1,5 +1,5 @@
 //! Telemetry writer costs: what `enqueue` costs the caller for a realistic `llm.request` record,
-//! and how many records per second the background thread sustains into a file (enqueue
+//! and how many records per second the background threads sustain into a file (enqueue
 //! 200,000 records, then close, which writes and fsyncs them).
 
 use std::collections::BTreeMap;
@@ -14,10 +14,9 @@ use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use prompt_config::telemetry::event::{
-    DroppedFields, EventBody, FeatureFields, RequestFields, SCHEMA_VERSION, TelemetryRecord,
+    EventBody, FeatureFields, RequestFields, SCHEMA_VERSION, TelemetryRecord,
 };
-use prompt_config::telemetry::writer::{Record, TelemetryWriter, WriterOptions};
-use serde::Serialize;
+use prompt_config::telemetry::writer::{TelemetryWriter, WriterOptions};
 use serde_json::json;
 
 /// Records enqueued per timed run of the throughput bench.
@@ -26,32 +25,13 @@ const SUSTAINED_RECORDS: u64 = 200_000;
 /// so the bench measures accepted records, not drops.
 const ENQUEUE_CHUNK: u64 = 16_384;
 
-/// The engine's record, wrapped so this bench can implement the writer's trait for it.
-#[derive(Clone, Serialize)]
-#[serde(transparent)]
-struct BenchRecord(TelemetryRecord);
-
-impl Record for BenchRecord {
-    fn dropped(count: u64) -> Self {
-        Self(TelemetryRecord {
-            schema_version: SCHEMA_VERSION,
-            timestamp: Utc::now(),
-            event: "telemetry.dropped",
-            request_id: String::new(),
-            body: EventBody::Dropped(DroppedFields {
-                dropped_events: count,
-            }),
-        })
-    }
-}
-
 /// An `llm.request` record as the engine sends one for an experiment-resolved call.
-fn request_record(sequence: u64) -> BenchRecord {
+fn request_record(sequence: u64) -> TelemetryRecord {
     let attributes = BTreeMap::from([
         ("plan".to_owned(), json!("pro")),
         ("sector".to_owned(), json!("technology")),
     ]);
-    BenchRecord(TelemetryRecord {
+    TelemetryRecord {
         schema_version: SCHEMA_VERSION,
         timestamp: Utc::now(),
         event: "llm.request",
@@ -92,7 +72,7 @@ fn request_record(sequence: u64) -> BenchRecord {
             input_messages: None,
             output_messages: None,
         })),
-    })
+    }
 }
 
 /// A scratch directory for the bench's logs, removed when dropped.
@@ -122,7 +102,7 @@ impl Drop for Scratch {
     }
 }
 
-fn open(path: &Path, queue_capacity: usize) -> TelemetryWriter<BenchRecord> {
+fn open(path: &Path, queue_capacity: usize) -> TelemetryWriter<TelemetryRecord> {
     TelemetryWriter::open(WriterOptions {
         queue_capacity,
         rotate_bytes: None,
@@ -152,7 +132,7 @@ fn enqueue(group: &mut BenchmarkGroup<'_, WallTime>, scratch: &Scratch) {
                 let chunk = remaining.min(ENQUEUE_CHUNK);
                 remaining -= chunk;
                 // Built untimed: the caller's cost of building a record is not the writer's.
-                let records: Vec<BenchRecord> = (0..chunk).map(|_| template.clone()).collect();
+                let records: Vec<TelemetryRecord> = (0..chunk).map(|_| template.clone()).collect();
                 let start = Instant::now();
                 for record in records {
                     black_box(writer.enqueue(record));
@@ -182,7 +162,7 @@ fn sustained(group: &mut BenchmarkGroup<'_, WallTime>, scratch: &Scratch) {
         bencher.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iterations {
-                let records: Vec<BenchRecord> =
+                let records: Vec<TelemetryRecord> =
                     (0..SUSTAINED_RECORDS).map(request_record).collect();
                 let writer = open(
                     &scratch.fresh_log("sustained.jsonl"),
