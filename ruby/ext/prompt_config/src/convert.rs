@@ -1,0 +1,171 @@
+//! Ruby values -> JSON (`serde_json::Value`), the shape the core crate takes its inputs in.
+//!
+//! Ruby to JSON accepts what JSON can hold: `nil`, `true`, `false`, Integer, Float, String,
+//! Symbol (as its name), Array and Hash with String or Symbol keys (anything else is a
+//! `TypeError`). The way back (core results to Ruby) is `serialize.rs`.
+
+use magnus::{
+    Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, TryConvert, Value,
+    prelude::*,
+    r_hash::ForEach,
+    value::{Qfalse, Qtrue},
+};
+use serde_json::{Map, Number, Value as Json};
+
+/// Nesting deeper than this is refused (it is almost certainly a cycle).
+const MAX_DEPTH: usize = 64;
+
+/// Converts a Ruby value to JSON.
+pub fn to_json(ruby: &Ruby, value: Value) -> Result<Json, Error> {
+    to_json_at(ruby, value, 0)
+}
+
+/// Converts a Ruby Hash (or `nil`) to a JSON object.
+pub fn to_json_object(ruby: &Ruby, value: Value, what: &str) -> Result<Map<String, Json>, Error> {
+    if value.is_nil() {
+        return Ok(Map::new());
+    }
+    match RHash::from_value(value) {
+        Some(hash) => hash_to_map(ruby, hash, 0),
+        None => Err(Error::new(
+            ruby.exception_type_error(),
+            format!("{what} must be a Hash, not {}", class_name(value)),
+        )),
+    }
+}
+
+fn to_json_at(ruby: &Ruby, value: Value, depth: usize) -> Result<Json, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("value nested more than {MAX_DEPTH} levels deep (a cycle?)"),
+        ));
+    }
+    if value.is_nil() {
+        return Ok(Json::Null);
+    }
+    if let Some(string) = RString::from_value(value) {
+        return Ok(Json::String(string.to_string()?));
+    }
+    if let Some(symbol) = Symbol::from_value(value) {
+        return Ok(Json::String(symbol.name()?.into_owned()));
+    }
+    if let Some(integer) = Integer::from_value(value) {
+        if let Ok(number) = integer.to_i64() {
+            return Ok(Json::Number(number.into()));
+        }
+        if let Ok(number) = integer.to_u64() {
+            return Ok(Json::Number(number.into()));
+        }
+        return Err(Error::new(
+            ruby.exception_range_error(),
+            "integer too large for JSON (beyond 64 bits)",
+        ));
+    }
+    if let Some(float) = Float::from_value(value) {
+        return Number::from_f64(float.to_f64())
+            .map(Json::Number)
+            .ok_or_else(|| {
+                Error::new(
+                    ruby.exception_arg_error(),
+                    format!("{} is not a JSON number", float.to_f64()),
+                )
+            });
+    }
+    if Qtrue::from_value(value).is_some() {
+        return Ok(Json::Bool(true));
+    }
+    if Qfalse::from_value(value).is_some() {
+        return Ok(Json::Bool(false));
+    }
+    if let Some(hash) = RHash::from_value(value) {
+        return hash_to_map(ruby, hash, depth + 1).map(Json::Object);
+    }
+    if let Some(array) = RArray::from_value(value) {
+        let mut out = Vec::with_capacity(array.len());
+        // Indexed each time: the conversion may call Ruby, which could change the array.
+        let mut index = 0;
+        while index < array.len() {
+            let item: Value = array.entry(index as isize)?;
+            out.push(to_json_at(ruby, item, depth + 1)?);
+            index += 1;
+        }
+        return Ok(Json::Array(out));
+    }
+    Err(Error::new(
+        ruby.exception_type_error(),
+        format!(
+            "{} is not a JSON value (use nil, true, false, Integer, Float, String, Symbol, Array or Hash)",
+            class_name(value)
+        ),
+    ))
+}
+
+fn hash_to_map(ruby: &Ruby, hash: RHash, depth: usize) -> Result<Map<String, Json>, Error> {
+    let mut map = Map::with_capacity(hash.len());
+    let mut failure = None;
+    hash.foreach(|key: Value, value: Value| {
+        let converted = key_string(ruby, key).and_then(|key| {
+            let value = to_json_at(ruby, value, depth)?;
+            Ok((key, value))
+        });
+        match converted {
+            Ok((key, value)) => {
+                map.insert(key, value);
+                Ok(ForEach::Continue)
+            }
+            Err(error) => {
+                failure = Some(error);
+                Ok(ForEach::Stop)
+            }
+        }
+    })?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(map),
+    }
+}
+
+fn key_string(ruby: &Ruby, key: Value) -> Result<String, Error> {
+    if let Some(symbol) = Symbol::from_value(key) {
+        return Ok(symbol.name()?.into_owned());
+    }
+    if let Some(string) = RString::from_value(key) {
+        return string.to_string();
+    }
+    Err(Error::new(
+        ruby.exception_type_error(),
+        format!(
+            "Hash keys must be Strings or Symbols, not {}",
+            class_name(key)
+        ),
+    ))
+}
+
+/// A String or Integer as text (user ids).
+pub fn id_string(ruby: &Ruby, value: Value, what: &str) -> Result<String, Error> {
+    if let Some(string) = RString::from_value(value) {
+        return string.to_string();
+    }
+    if let Some(integer) = Integer::from_value(value) {
+        if let Ok(number) = integer.to_i64() {
+            return Ok(number.to_string());
+        }
+        return String::try_convert(integer.funcall::<_, _, Value>("to_s", ())?);
+    }
+    if let Some(symbol) = Symbol::from_value(value) {
+        return Ok(symbol.name()?.into_owned());
+    }
+    Err(Error::new(
+        ruby.exception_type_error(),
+        format!(
+            "{what} must be a String or an Integer, not {}",
+            class_name(value)
+        ),
+    ))
+}
+
+fn class_name(value: Value) -> String {
+    // SAFETY: the name is copied into a Rust String at once.
+    unsafe { value.classname() }.into_owned()
+}

@@ -1,0 +1,300 @@
+//! The native part of the `prompt_config` gem: `PromptConfig::Native::Engine` around the core
+//! crate's `Engine`. It converts types (Ruby Hash <-> JSON, results to frozen Hashes) and errors
+//! (core `kind()` -> `PromptConfig::Error` subclasses) and nothing else; everything a user sees
+//! (value objects, configuration, instrumentation, Rails, fork hooks) is Ruby in `lib/`.
+//!
+//! Every method runs under `catch_unwind`: a panic becomes `PromptConfig::InternalError`, never
+//! Ruby's `fatal`. Calls that block (complete, open, validate, reload, close) release the GVL.
+
+mod convert;
+mod errors;
+mod gvl;
+mod serialize;
+
+use std::sync::Arc;
+
+use magnus::{Error, RModule, Ruby, Value, function, method, prelude::*};
+use prompt_config_core::{Context, ERROR_KINDS, Engine, EngineOptions};
+
+use convert::{id_string, to_json, to_json_object};
+use serialize::{Keys, to_ruby};
+
+/// `PromptConfig::Native::Engine`: one engine, shared by every Ruby thread.
+#[magnus::wrap(class = "PromptConfig::Native::Engine", size)]
+struct NativeEngine {
+    engine: Arc<Engine>,
+}
+
+/// Runs `body` with the GVL held, turning a panic into `PromptConfig::InternalError`.
+fn guard<T>(ruby: &Ruby, body: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    match gvl::with_gvl(body) {
+        Ok(result) => result,
+        Err(payload) => Err(errors::panic_error(ruby, &*payload)),
+    }
+}
+
+/// Runs `work` with the GVL released; a panic becomes `PromptConfig::InternalError`.
+fn released<R>(ruby: &Ruby, work: impl FnOnce() -> R) -> Result<R, Error> {
+    match gvl::without_gvl(work)? {
+        Ok(value) => Ok(value),
+        Err(payload) => Err(errors::panic_error(ruby, &*payload)),
+    }
+}
+
+fn parse_options(ruby: &Ruby, options_json: &str) -> Result<EngineOptions, Error> {
+    EngineOptions::from_json(options_json)
+        .map_err(|error| errors::core_error(ruby, &prompt_config_core::Error::from(error)))
+}
+
+/// Converts a core value to Ruby (the core's types always convert).
+fn serialized<T: serde::Serialize>(
+    ruby: &Ruby,
+    value: &T,
+    keys: Keys,
+    freeze: bool,
+) -> Result<Value, Error> {
+    to_ruby(ruby, value, keys, freeze).map_err(|error| {
+        errors::kind_error(
+            ruby,
+            errors::INTERNAL,
+            &format!("conversion failed: {error}"),
+        )
+    })
+}
+
+/// The request context from the Ruby arguments.
+fn context(
+    ruby: &Ruby,
+    user_id: Value,
+    attributes: Value,
+    variables: Value,
+    version: Option<String>,
+) -> Result<Context, Error> {
+    let mut context = Context::new(id_string(ruby, user_id, "user_id")?)
+        .with_attributes(to_json_object(ruby, attributes, "attributes")?)
+        .with_variables(to_json_object(ruby, variables, "variables")?);
+    if let Some(version) = version {
+        context = context.pin_version(version);
+    }
+    Ok(context)
+}
+
+impl NativeEngine {
+    /// `Engine.open(options_json)`: loads and validates configs and prompts (GVL released).
+    fn open(ruby: &Ruby, options_json: String) -> Result<NativeEngine, Error> {
+        guard(ruby, || {
+            let options = parse_options(ruby, &options_json)?;
+            match released(ruby, move || Engine::open(options))? {
+                Ok(engine) => Ok(NativeEngine {
+                    engine: Arc::new(engine),
+                }),
+                Err(error) => Err(errors::core_error(ruby, &error)),
+            }
+        })
+    }
+
+    /// `#resolve(feature, user_id, attributes, variables, version)`: a frozen Hash.
+    fn resolve(
+        ruby: &Ruby,
+        rb_self: &NativeEngine,
+        feature: String,
+        user_id: Value,
+        attributes: Value,
+        variables: Value,
+        version: Option<String>,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let context = context(ruby, user_id, attributes, variables, version)?;
+            match rb_self.engine.resolve(&feature, &context) {
+                Ok(resolution) => serialized(ruby, &resolution, Keys::Symbols, true),
+                Err(error) => Err(errors::core_error(ruby, &error)),
+            }
+        })
+    }
+
+    /// `#complete(feature, user_id, attributes, variables, version)`: a frozen Hash; the model
+    /// calls run with the GVL released.
+    fn complete(
+        ruby: &Ruby,
+        rb_self: &NativeEngine,
+        feature: String,
+        user_id: Value,
+        attributes: Value,
+        variables: Value,
+        version: Option<String>,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let context = context(ruby, user_id, attributes, variables, version)?;
+            let engine = Arc::clone(&rb_self.engine);
+            match released(ruby, move || engine.complete(&feature, &context))? {
+                Ok(completion) => serialized(ruby, &completion, Keys::Symbols, true),
+                Err(error) => Err(errors::core_error(ruby, &error)),
+            }
+        })
+    }
+
+    /// `#feedback(request_id, metric, value)`.
+    fn feedback(
+        ruby: &Ruby,
+        rb_self: &NativeEngine,
+        request_id: String,
+        metric: String,
+        value: Value,
+    ) -> Result<(), Error> {
+        guard(ruby, || {
+            let value = to_json(ruby, value)?;
+            rb_self
+                .engine
+                .feedback(&request_id, &metric, value)
+                .map_err(|error| errors::core_error(ruby, &error))
+        })
+    }
+
+    /// `#metrics`: the live metrics as a Hash with String keys.
+    fn metrics(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
+        guard(ruby, || {
+            serialized(ruby, &rb_self.engine.metrics(), Keys::Strings, false)
+        })
+    }
+
+    /// `#prometheus_text`.
+    fn prometheus_text(ruby: &Ruby, rb_self: &NativeEngine) -> Result<String, Error> {
+        guard(ruby, || Ok(rb_self.engine.prometheus_text()))
+    }
+
+    /// `#breaker_states`: `{"openai" => "closed", ...}`.
+    fn breaker_states(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
+        guard(ruby, || {
+            let states: std::collections::BTreeMap<_, _> =
+                rb_self.engine.breaker_states().into_iter().collect();
+            serialized(ruby, &states, Keys::Strings, false)
+        })
+    }
+
+    /// `#budget_status`: an Array of Hashes, one per scope and period.
+    fn budget_status(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
+        guard(ruby, || {
+            serialized(ruby, &rb_self.engine.budget_status(), Keys::Symbols, false)
+        })
+    }
+
+    /// `#reload`: the new summary, or the exception listing every problem (GVL released).
+    fn reload(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
+        guard(ruby, || {
+            let engine = Arc::clone(&rb_self.engine);
+            match released(ruby, move || engine.reload())? {
+                Ok(summary) => serialized(ruby, &summary, Keys::Symbols, true),
+                Err(error) => Err(errors::core_error(ruby, &error)),
+            }
+        })
+    }
+
+    /// `#reload_if_changed`: true when files changed and the new state was swapped in.
+    fn reload_if_changed(ruby: &Ruby, rb_self: &NativeEngine) -> Result<bool, Error> {
+        guard(ruby, || {
+            let engine = Arc::clone(&rb_self.engine);
+            released(ruby, move || engine.reload_if_changed())?
+                .map_err(|error| errors::core_error(ruby, &error))
+        })
+    }
+
+    /// `#revision`: the config revision being served.
+    fn revision(ruby: &Ruby, rb_self: &NativeEngine) -> Result<String, Error> {
+        guard(ruby, || {
+            Ok(rb_self.engine.snapshot().revision().to_string())
+        })
+    }
+
+    /// `#after_fork`: call in a forked child.
+    fn after_fork(ruby: &Ruby, rb_self: &NativeEngine) -> Result<(), Error> {
+        guard(ruby, || {
+            rb_self.engine.after_fork();
+            Ok(())
+        })
+    }
+
+    /// `#flush_telemetry`: waits until every event so far is in the file (GVL released).
+    fn flush_telemetry(ruby: &Ruby, rb_self: &NativeEngine) -> Result<(), Error> {
+        guard(ruby, || {
+            let engine = Arc::clone(&rb_self.engine);
+            released(ruby, move || engine.flush_telemetry())
+        })
+    }
+
+    /// `#close`: writes queued telemetry and stops the writer (GVL released).
+    fn close(ruby: &Ruby, rb_self: &NativeEngine) -> Result<(), Error> {
+        guard(ruby, || {
+            let engine = Arc::clone(&rb_self.engine);
+            released(ruby, move || engine.close())
+        })
+    }
+}
+
+/// `PromptConfig::Native.validate(options_json)`: the summary of a valid configuration.
+fn validate(ruby: &Ruby, options_json: String) -> Result<Value, Error> {
+    guard(ruby, || {
+        let options = parse_options(ruby, &options_json)?;
+        match released(ruby, move || Engine::validate(&options))? {
+            Ok(summary) => serialized(ruby, &summary, Keys::Symbols, true),
+            Err(error) => Err(errors::core_error(ruby, &error)),
+        }
+    })
+}
+
+/// `PromptConfig::Native.panic_for_tests(released)`: panics inside the extension, with the GVL
+/// held or released, so the tests can check a panic arrives as `PromptConfig::InternalError`.
+fn panic_for_tests(ruby: &Ruby, released_gvl: bool) -> Result<(), Error> {
+    guard(ruby, || {
+        if released_gvl {
+            released(ruby, || -> () {
+                panic!("test panic with the GVL released")
+            })
+        } else {
+            panic!("test panic with the GVL held")
+        }
+    })
+}
+
+/// `PromptConfig::Native.sleep_released(ms)`: blocks in native code with the GVL released
+/// (a probe for the GVL tests, independent of any network).
+fn sleep_released(ruby: &Ruby, milliseconds: u64) -> Result<(), Error> {
+    guard(ruby, || {
+        released(ruby, move || {
+            std::thread::sleep(std::time::Duration::from_millis(milliseconds));
+        })
+    })
+}
+
+#[magnus::init(name = "prompt_config")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module: RModule = ruby.define_module("PromptConfig")?;
+    let native = module.define_module("Native")?;
+
+    let kinds = ruby.ary_from_iter(ERROR_KINDS.iter().map(|kind| ruby.str_new(kind)));
+    kinds.freeze();
+    native.const_set("ERROR_KINDS", kinds)?;
+    native.const_set("CORE_VERSION", ruby.str_new(env!("CARGO_PKG_VERSION")))?;
+    native.define_module_function("validate", function!(validate, 1))?;
+    native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
+    native.define_module_function("sleep_released", function!(sleep_released, 1))?;
+
+    let class = native.define_class("Engine", ruby.class_object())?;
+    class.define_singleton_method("open", function!(NativeEngine::open, 1))?;
+    class.define_method("resolve", method!(NativeEngine::resolve, 5))?;
+    class.define_method("complete", method!(NativeEngine::complete, 5))?;
+    class.define_method("feedback", method!(NativeEngine::feedback, 3))?;
+    class.define_method("metrics", method!(NativeEngine::metrics, 0))?;
+    class.define_method("prometheus_text", method!(NativeEngine::prometheus_text, 0))?;
+    class.define_method("breaker_states", method!(NativeEngine::breaker_states, 0))?;
+    class.define_method("budget_status", method!(NativeEngine::budget_status, 0))?;
+    class.define_method("reload", method!(NativeEngine::reload, 0))?;
+    class.define_method(
+        "reload_if_changed",
+        method!(NativeEngine::reload_if_changed, 0),
+    )?;
+    class.define_method("revision", method!(NativeEngine::revision, 0))?;
+    class.define_method("after_fork", method!(NativeEngine::after_fork, 0))?;
+    class.define_method("flush_telemetry", method!(NativeEngine::flush_telemetry, 0))?;
+    class.define_method("close", method!(NativeEngine::close, 0))?;
+    Ok(())
+}

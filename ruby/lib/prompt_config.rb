@@ -1,0 +1,264 @@
+# frozen_string_literal: true
+
+require_relative "prompt_config/version"
+require_relative "prompt_config/errors"
+require_relative "prompt_config/values"
+require_relative "prompt_config/configuration"
+require_relative "prompt_config/instrumentation"
+
+begin
+  require "prompt_config/prompt_config"
+rescue LoadError => e
+  raise LoadError, "prompt_config: the native extension is not built (#{e.message}). " \
+                   "Run `rake compile` in the gem's ruby/ folder, or reinstall the gem."
+end
+
+require_relative "prompt_config/fork_safety"
+
+# In-process prompt configuration for Ruby and Rails: which prompt version and model chain a
+# user gets (experiments, targeting rules, rollouts, pins), the rendered messages, and LLM calls
+# with retries, circuit breakers, failover, rate limits and budgets, from a native engine shared
+# by every thread of the process.
+#
+#   resolution = PromptConfig.resolve(:career_path_navigator, user_id: current_user.id,
+#                                     attributes: { sector: "healthcare" },
+#                                     variables: { current_role: "Nurse", ... })
+#   resolution.version   # => "2.0.0"
+#   resolution.messages  # => [{role: "system", content: "..."}, {role: "user", content: "..."}]
+module PromptConfig
+  ENGINE_LOCK = Mutex.new
+  private_constant :ENGINE_LOCK
+
+  class << self
+    # The settings the engine is opened from.
+    def configuration
+      @configuration ||= Configuration.new
+    end
+
+    # Yields the configuration; the engine is (re)opened from it on next use.
+    def configure
+      yield configuration if block_given?
+      reset_engine!
+      configuration
+    end
+
+    # The shared engine, opened once on first use (thread-safe). Raises ConfigError listing
+    # every problem when the configuration is invalid.
+    def engine
+      @engine || ENGINE_LOCK.synchronize { @engine ||= open_engine }
+    end
+
+    # True once the engine has been opened.
+    def engine?
+      !@engine.nil?
+    end
+
+    # Resolves `feature` for a subject: a frozen Resolution. Accepts keywords, or one Hash with
+    # String or Symbol keys (`"user_id"`, `"attributes"`, `"variables"`, `"version"`);
+    # attributes and variables may use String or Symbol keys too.
+    def resolve(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
+      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+      raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
+
+      feature = feature_name(feature) unless feature.is_a?(String)
+      attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
+      variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
+      version = version.to_s unless version.nil? || version.is_a?(String)
+      instrumenter = configuration.instrumenter
+      unless instrumenter
+        return Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version))
+      end
+
+      payload = { feature: feature, pinned_version: version }
+      instrumenter.instrument("resolve.prompt_config", payload) do
+        resolution = Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version))
+        Instrumentation.resolved(payload, resolution)
+        resolution
+      end
+    end
+
+    # Resolves `feature`, then calls its model chain (retries, failover, breakers, budgets)
+    # with the GVL released: a frozen Completion. Same arguments as `resolve`.
+    def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
+      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+      raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
+
+      feature = feature_name(feature) unless feature.is_a?(String)
+      attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
+      variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
+      version = version.to_s unless version.nil? || version.is_a?(String)
+      instrumenter = configuration.instrumenter
+      unless instrumenter
+        return Completion.from_native(engine.complete(feature, user_id, attributes, variables, version))
+      end
+
+      payload = { feature: feature, pinned_version: version }
+      instrumenter.instrument("complete.prompt_config", payload) do
+        begin
+          completion = Completion.from_native(engine.complete(feature, user_id, attributes, variables, version))
+        rescue Error => e
+          Instrumentation.failed(payload, e)
+          raise
+        end
+        Instrumentation.completed(payload, completion)
+        completion
+      end
+    end
+
+    # Records a quality signal against a request: `metric` such as "thumbs_up" or "rating",
+    # `value` true/false, a number or a short String.
+    def feedback(request_id, metric, value)
+      engine.feedback(request_id.to_s, metric.to_s, value)
+      nil
+    end
+
+    # The live metrics as a Hash (String keys): requests, resolves, feedback, breakers, dropped
+    # telemetry events.
+    def metrics
+      engine.metrics
+    end
+
+    # The live metrics in the Prometheus text exposition format.
+    def prometheus
+      engine.prometheus_text
+    end
+
+    # Circuit breaker states by name: `{"openai" => "closed", ...}`.
+    def breaker_states
+      engine.breaker_states
+    end
+
+    # Budget spend and limits per scope and period.
+    def budget_status
+      engine.budget_status
+    end
+
+    # Re-reads and validates configs and prompts and swaps atomically. Returns the summary
+    # Hash; raises ConfigError (the previous configuration keeps serving) on problems.
+    def reload!
+      summary = engine.reload
+      configuration.logger&.info("prompt_config: reloaded revision #{summary[:revision]}")
+      summary
+    end
+
+    # Reloads only when a file changed since the last attempt; true when it swapped. A broken
+    # change raises once, then is ignored until the files change again.
+    def reload_if_changed
+      return false unless engine?
+
+      swapped = engine.reload_if_changed
+      configuration.logger&.info("prompt_config: reloaded revision #{engine.revision}") if swapped
+      swapped
+    rescue ConfigError => e
+      configuration.logger&.error("prompt_config: reload failed, still serving the previous " \
+                                  "configuration:\n#{e.message}")
+      raise
+    end
+
+    # Validates the configured directories without opening an engine. Returns the summary Hash
+    # (`features`, `versions`, ...), or raises ConfigError listing every problem.
+    def validate!(config = configuration)
+      Native.validate(config.to_options_json)
+    end
+
+    # Call in a forked child (done automatically through Process._fork): starts the child's
+    # telemetry writer and drops HTTP connections inherited from the parent.
+    def after_fork
+      @engine&.after_fork
+      nil
+    end
+
+    # Waits until every telemetry event so far is written.
+    def flush
+      @engine&.flush_telemetry
+      nil
+    end
+
+    # Writes queued telemetry and stops the writer; later events are not logged.
+    def shutdown
+      @engine&.close
+      nil
+    end
+
+    # Drops the engine (closing it) and the configuration; for tests.
+    def reset!
+      reset_engine!
+      @configuration = nil
+    end
+
+    # Closes and forgets the engine; the next call opens a new one from the configuration.
+    def reset_engine!
+      old = ENGINE_LOCK.synchronize do
+        engine = @engine
+        @engine = nil
+        engine
+      end
+      old&.close
+      nil
+    end
+
+    # Reloads when `signal` (e.g. "USR2") arrives, in a background thread (a trap handler may
+    # not take locks). Returns the previous handler.
+    def trap_reload_signal(signal)
+      Signal.trap(signal) do
+        Thread.new do
+          reload!
+        rescue Error => e
+          configuration.logger&.error("prompt_config: reload on SIG#{signal} failed:\n#{e.message}")
+        end
+      end
+    end
+
+    private
+
+    def open_engine
+      engine = Native::Engine.open(configuration.to_options_json)
+      install_exit_hook
+      engine
+    end
+
+    # At exit the queued telemetry is written: this hook flushes, and the engine's own cleanup
+    # (run by Ruby for every native object when the VM shuts down, after all at_exit hooks)
+    # closes the writer. The hook does not close the engine, so code that runs in later at_exit
+    # hooks (test runners, for one) can still use it.
+    def install_exit_hook
+      return if @exit_hook
+
+      @exit_hook = true
+      at_exit { PromptConfig.flush }
+    end
+
+    # A context Hash (String or Symbol keys) under the keywords; keywords win.
+    def from_context(context, user_id, attributes, variables, version)
+      context = context.to_h unless context.is_a?(Hash)
+      [
+        user_id.nil? ? pick(context, :user_id) : user_id,
+        attributes || pick(context, :attributes),
+        variables || pick(context, :variables),
+        version || pick(context, :version)
+      ]
+    end
+
+    def feature_name(feature)
+      case feature
+      when String then feature
+      when Symbol then feature.name # frozen, not a new String each time
+      else feature.to_s
+      end
+    end
+
+    def pick(hash, key)
+      hash.fetch(key) { hash[key.to_s] }
+    end
+
+    # Hashes pass through untouched (the native layer accepts String and Symbol keys); other
+    # hash-like objects (ActionController::Parameters once permitted) become Hashes.
+    def hash_argument(value)
+      return value.to_h if value.respond_to?(:to_h)
+
+      raise TypeError, "prompt_config: expected a Hash, got #{value.class}"
+    end
+  end
+end
+
+require_relative "prompt_config/railtie" if defined?(Rails::Railtie)

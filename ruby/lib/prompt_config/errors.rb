@@ -1,0 +1,185 @@
+# frozen_string_literal: true
+
+module PromptConfig
+  # The base of every exception the gem raises. `kind` is the core library's stable error kind
+  # (a String such as "missing_variable"), `details` a frozen Hash with Symbol keys (problems,
+  # missing variables, attempts, status, ...).
+  class Error < StandardError
+    attr_reader :kind, :details
+
+    def initialize(message = nil, kind: nil, details: {})
+      super(message)
+      @kind = kind || self.class.default_kind
+      @details = details.frozen? ? details : details.dup.freeze
+    end
+
+    # The request id when the failure belongs to a request (complete, budget).
+    def request_id
+      details[:request_id]
+    end
+
+    class << self
+      # The kind an instance gets when none is given.
+      def default_kind
+        "error"
+      end
+
+      # The exception class for `kind` (unknown kinds get the base class).
+      def class_for(kind)
+        KINDS.fetch(kind.to_s, Error)
+      end
+
+      # Used by the native extension: the exception for a core error.
+      def build(kind, message, details)
+        class_for(kind).new(message, kind: kind.to_s, details: details || {})
+      end
+    end
+  end
+
+  # The configuration or prompts have problems (`config_invalid`) or a released template no
+  # longer matches its recorded hash (`prompt_integrity`). `problems` lists every one.
+  class ConfigError < Error
+    def self.default_kind = "config_invalid"
+
+    # Each problem as a Hash: `file`, `pointer`, `message` (and `integrity: true`).
+    def problems
+      details.fetch(:problems, [])
+    end
+
+    # True when the only problems are released templates that changed.
+    def integrity?
+      kind == "prompt_integrity"
+    end
+  end
+
+  # A file could not be read or written (the telemetry log, an edit).
+  class IoError < Error
+    def self.default_kind = "io"
+
+    def path
+      details[:path]
+    end
+  end
+
+  # No feature of that name. `known` lists the configured ones.
+  class UnknownFeature < Error
+    def self.default_kind = "unknown_feature"
+
+    def feature = details[:feature]
+    def known = details.fetch(:known, [])
+  end
+
+  # A pinned version does not exist.
+  class UnknownVersion < Error
+    def self.default_kind = "unknown_version"
+
+    def feature = details[:feature]
+    def version = details[:version]
+    def known = details.fetch(:known, [])
+  end
+
+  # Required template variables are missing (`missing` names all of them).
+  class MissingVariable < Error
+    def self.default_kind = "missing_variable"
+
+    def missing = details.fetch(:missing, [])
+    def invalid = details.fetch(:invalid, [])
+  end
+
+  # Variables do not match their declared schema (`invalid` names each by JSON pointer).
+  class InvalidVariable < Error
+    def self.default_kind = "invalid_variable"
+
+    def missing = details.fetch(:missing, [])
+    def invalid = details.fetch(:invalid, [])
+  end
+
+  # A template failed while rendering.
+  class RenderFailed < Error
+    def self.default_kind = "render_failed"
+
+    def template = details[:template]
+  end
+
+  # Failures of `complete`: every attempt in order, the last HTTP status seen.
+  class CompletionError < Error
+    # Every attempt as a Hash: `number`, `provider`, `model`, `outcome`, `error_type`,
+    # `status`, `message`, `latency_ms`, `wait_ms`, `breaker_state`.
+    def attempts
+      details.fetch(:attempts, [])
+    end
+
+    # The last HTTP status seen, if any.
+    def status
+      details[:status]
+    end
+  end
+
+  # The only provider tried failed.
+  class ProviderError < CompletionError
+    def self.default_kind = "provider_error"
+  end
+
+  # Every attempt was rate limited (HTTP 429 or the client-side limit).
+  class RateLimited < CompletionError
+    def self.default_kind = "rate_limited"
+  end
+
+  # The call's deadline passed, or every attempt timed out.
+  class Timeout < CompletionError
+    def self.default_kind = "timeout"
+  end
+
+  # Every provider of the chain failed.
+  class AllProvidersFailed < CompletionError
+    def self.default_kind = "all_providers_failed"
+  end
+
+  # Every provider of the chain has an open circuit breaker.
+  class CircuitOpen < CompletionError
+    def self.default_kind = "circuit_open"
+  end
+
+  # No provider of the chain has its API key in the environment.
+  class MissingApiKey < CompletionError
+    def self.default_kind = "missing_api_key"
+  end
+
+  # A `block` budget would be passed. `budget` names the scope, period, limit and spend.
+  class BudgetExceeded < CompletionError
+    def self.default_kind = "budget_exceeded"
+
+    def budget = details[:budget]
+  end
+
+  # Feedback without a request id or metric, or with an unusable value.
+  class InvalidFeedback < Error
+    def self.default_kind = "invalid_feedback"
+  end
+
+  # A bug: the native extension panicked. The process is fine and the call can be retried.
+  class InternalError < Error
+    def self.default_kind = "internal"
+  end
+
+  # Every core error kind and the class raised for it.
+  Error::KINDS = {
+    "config_invalid" => ConfigError,
+    "prompt_integrity" => ConfigError,
+    "io" => IoError,
+    "unknown_feature" => UnknownFeature,
+    "unknown_version" => UnknownVersion,
+    "missing_variable" => MissingVariable,
+    "invalid_variable" => InvalidVariable,
+    "render_failed" => RenderFailed,
+    "provider_error" => ProviderError,
+    "rate_limited" => RateLimited,
+    "timeout" => Timeout,
+    "all_providers_failed" => AllProvidersFailed,
+    "circuit_open" => CircuitOpen,
+    "budget_exceeded" => BudgetExceeded,
+    "missing_api_key" => MissingApiKey,
+    "invalid_feedback" => InvalidFeedback,
+    "internal" => InternalError
+  }.freeze
+end

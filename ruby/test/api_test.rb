@@ -1,0 +1,270 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# The Ruby API on the shipped config/ and prompts/ with mock providers.
+class ApiTest < Minitest::Test
+  include TestSupport
+
+  def setup
+    use_shipped_config
+  end
+
+  def teardown
+    PromptConfig.reset!
+  end
+
+  def resolve(**options)
+    PromptConfig.resolve(FEATURE, user_id: 2, attributes: { sector: "technology" }, variables: PROFILE,
+                                  **options)
+  end
+
+  def test_resolve_returns_a_frozen_resolution_with_every_field
+    resolution = resolve
+
+    assert_instance_of PromptConfig::Resolution, resolution
+    assert resolution.frozen?
+    assert_equal FEATURE, resolution.feature
+    assert_match(/\A\d+\.\d+\.\d+\z/, resolution.version)
+    assert_includes %i[pinned experiment rule rollout active], resolution.source
+    assert_includes %w[openai anthropic], resolution.provider
+    assert_kind_of String, resolution.model
+    assert_kind_of Hash, resolution.parameters
+    assert_equal 0.4, resolution.parameters[:temperature]
+    assert_kind_of Array, resolution.fallbacks
+    assert_equal [resolution.primary, *resolution.fallbacks], resolution.chain
+    assert_equal %w[system user], resolution.messages.map { |message| message[:role] }
+    assert_includes resolution.messages.last[:content], "Registered Nurse"
+    assert_match(/\A[0-9a-f]{64}\z/, resolution.prompt_hash)
+    assert_match(/\Areq_/, resolution.request_id)
+    refute_empty resolution.config_revision
+    # Deep-frozen: nothing inside can be changed either.
+    assert resolution.messages.frozen?
+    assert resolution.messages.first.frozen?
+    assert resolution.messages.first[:content].frozen?
+    assert resolution.to_h.frozen?
+    assert_raises(FrozenError) { resolution.messages.first[:content] << "x" }
+  end
+
+  def test_experiment_fields_when_an_experiment_decides
+    resolution = (1..200).lazy.map { |user| PromptConfig.resolve(FEATURE, user_id: user, attributes: { sector: "technology" }, variables: PROFILE) }
+                            .find { |candidate| candidate.source == :experiment }
+
+    refute_nil resolution, "some user among 200 is enrolled in the experiment"
+    assert resolution.experiment?
+    assert_equal "cpn-json-output", resolution.experiment
+    assert_includes %w[control treatment], resolution.variant
+    assert_operator resolution.bucket, :>=, 0
+    assert_operator resolution.bucket, :<, 1
+  end
+
+  def test_targeting_rule_and_pinned_versions
+    healthcare = PromptConfig.resolve(FEATURE, user_id: 5, attributes: { sector: "healthcare" }, variables: PROFILE)
+    assert_equal :rule, healthcare.source
+    assert_equal "healthcare-careful-model", healthcare.rule
+    assert_equal "anthropic", healthcare.provider
+
+    pinned = resolve(version: "1.0.0")
+    assert_equal :pinned, pinned.source
+    assert_equal "1.0.0", pinned.version
+    assert_equal "3.1.0", resolve(version: "3.1.0").version, "drafts are served when pinned"
+  end
+
+  def test_symbol_and_string_keys_give_the_same_resolution
+    with_symbols = PromptConfig.resolve(:career_path_navigator, user_id: 42, attributes: { sector: "technology" },
+                                                                 variables: PROFILE)
+    with_strings = PromptConfig.resolve(
+      FEATURE,
+      { "user_id" => "42", "attributes" => { "sector" => "technology" },
+        "variables" => PROFILE.transform_keys(&:to_s) }
+    )
+    with_symbol_hash = PromptConfig.resolve(FEATURE, { user_id: 42, attributes: { "sector" => :technology },
+                                                       variables: PROFILE })
+
+    [with_strings, with_symbol_hash].each do |other|
+      assert_equal with_symbols.to_h.except(:request_id), other.to_h.except(:request_id)
+    end
+  end
+
+  def test_integer_and_string_user_ids_are_the_same_subject
+    assert_equal resolve.to_h.except(:request_id),
+                 PromptConfig.resolve(FEATURE, user_id: "2", attributes: { sector: "technology" },
+                                               variables: PROFILE).to_h.except(:request_id)
+  end
+
+  def test_hash_like_arguments_are_converted_with_to_h
+    params = Struct.new(:data) do
+      def to_h = data
+    end
+    resolution = PromptConfig.resolve(FEATURE, user_id: 2, attributes: params.new({ "sector" => "technology" }),
+                                               variables: params.new(PROFILE))
+    assert_equal resolve.prompt_hash, resolution.prompt_hash
+  end
+
+  def test_bad_arguments_raise_ruby_errors
+    assert_raises(ArgumentError) { PromptConfig.resolve(FEATURE, variables: PROFILE) }
+    assert_raises(TypeError) { PromptConfig.resolve(FEATURE, user_id: [1], variables: PROFILE) }
+    error = assert_raises(TypeError) { PromptConfig.resolve(FEATURE, user_id: 1, variables: PROFILE.merge(goals: Object.new)) }
+    assert_includes error.message, "Object"
+    assert_raises(TypeError) { PromptConfig.resolve(FEATURE, user_id: 1, variables: { 1 => "x" }) }
+    assert_raises(TypeError) { PromptConfig.resolve(FEATURE, user_id: 1, attributes: 5, variables: PROFILE) }
+    cyclic = { current_role: "x" }
+    cyclic[:self] = cyclic
+    assert_raises(ArgumentError) { PromptConfig.resolve(FEATURE, user_id: 1, variables: cyclic) }
+  end
+
+  def test_resolution_value_semantics
+    resolution = resolve
+    copy = PromptConfig::Resolution.new(JSON.parse(JSON.generate(resolution.to_h)))
+
+    assert_equal resolution, copy, "built from a String-keyed Hash, equal by value"
+    assert_equal resolution.hash, copy.hash
+    assert copy.frozen?
+    assert_equal resolution.version, resolution[:version]
+    assert_equal resolution.version, resolution["version"]
+    assert_equal resolution.to_h, JSON.parse(resolution.to_json, symbolize_names: true)
+    case resolution
+    in { feature: String => feature, version: String }
+      assert_equal FEATURE, feature
+    end
+    assert_includes resolution.inspect, resolution.version
+    assert_equal [{ "role" => "system", "content" => resolution.messages.first[:content] }],
+                 resolution.chat_messages.first(1)
+  end
+
+  def test_complete_returns_a_frozen_completion
+    completion = PromptConfig.complete(FEATURE, user_id: 3, attributes: { sector: "technology" }, variables: PROFILE)
+
+    assert_instance_of PromptConfig::Completion, completion
+    assert completion.frozen?
+    refute_empty completion.text
+    assert_includes %w[openai anthropic], completion.provider
+    assert_kind_of String, completion.model
+    assert_operator completion.usage[:input_tokens], :>, 0
+    assert_operator completion.output_tokens, :>, 0
+    assert_equal completion.input_tokens + completion.output_tokens, completion.total_tokens
+    assert_operator completion.cost_usd, :>, 0
+    assert_operator completion.latency_ms, :>=, 0
+    assert_match(/\Areq_/, completion.request_id)
+    refute completion.downgraded?
+    assert_equal "success", completion.attempts.last[:outcome]
+    assert_instance_of PromptConfig::Resolution, completion.resolution
+    assert_equal completion.resolution.version, completion.version
+    assert_equal completion.request_id, completion.resolution.request_id
+    assert completion.attempts.frozen?
+    assert_equal completion, PromptConfig::Completion.new(completion.to_h)
+  end
+
+  def test_feedback_metrics_and_prometheus
+    completion = PromptConfig.complete(FEATURE, user_id: 3, variables: PROFILE, version: "1.0.0")
+    assert_nil PromptConfig.feedback(completion.request_id, :thumbs_up, true)
+    PromptConfig.feedback(completion.request_id, "rating", 4)
+
+    metrics = PromptConfig.metrics
+    assert_kind_of Hash, metrics
+    request = metrics["requests"].find { |series| series["version"] == "1.0.0" }
+    assert_equal 1, request["requests"]
+    assert_equal 1, request["successes"]
+    assert_operator request["cost_usd"], :>, 0
+    assert_equal %w[rating thumbs_up], metrics["feedback"].map { |series| series["metric"] }.sort
+    assert_equal 4.0, metrics["feedback"].find { |series| series["metric"] == "rating" }["mean"]
+    assert_operator metrics["resolves"].sum { |series| series["resolves"] }, :>=, 0
+
+    text = PromptConfig.prometheus
+    assert_includes text, "prompt_config_requests_total"
+    assert_includes text, "gen_ai_client_operation_duration_seconds"
+    assert_equal "closed", PromptConfig.breaker_states.fetch("openai")
+    assert(PromptConfig.budget_status.any? { |ledger| ledger[:scope] == "feature:#{FEATURE}" })
+  end
+
+  def test_validate_reload_and_reload_if_changed
+    summary = PromptConfig.validate!
+    assert_equal 1, summary[:features]
+    assert_equal 5, summary[:versions]
+
+    fixture = Fixture.new
+    use_fixture(fixture, mock: true)
+    assert_equal "2.0.0", PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE,
+                                                        attributes: { sector: "healthcare" }).version
+    assert_equal false, PromptConfig.reload_if_changed
+    fixture.edit_feature { |feature| feature["rules"][0]["version"] = "1.0.0" }
+    assert_equal true, PromptConfig.reload_if_changed
+    assert_equal "1.0.0", PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE,
+                                                        attributes: { sector: "healthcare" }).version
+    assert_equal 1, PromptConfig.reload![:features]
+  ensure
+    fixture&.cleanup
+  end
+
+  def test_a_failed_reload_keeps_the_previous_configuration
+    fixture = Fixture.new
+    use_fixture(fixture, mock: true)
+    before = PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE)
+    fixture.edit_feature { |feature| feature["active_version"] = "9.9.9" }
+
+    error = assert_raises(PromptConfig::ConfigError) { PromptConfig.reload! }
+    assert_includes error.message, "9.9.9"
+    assert_equal before.version, PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE).version
+    assert_raises(PromptConfig::ConfigError) { PromptConfig.validate! }
+  ensure
+    fixture&.cleanup
+  end
+
+  def test_one_engine_is_shared_by_all_threads
+    engines = Array.new(8) { Thread.new { PromptConfig.engine } }.map(&:value)
+    assert_equal 1, engines.map(&:object_id).uniq.size
+    versions = Array.new(8) { |index| Thread.new { resolve(version: "1.0.0").version.then { index } } }.map(&:value)
+    assert_equal (0...8).to_a, versions
+  end
+
+  def test_configure_reopens_the_engine_from_the_new_settings
+    first = PromptConfig.engine
+    PromptConfig.configure { |c| c.mock = true }
+    refute_same first, PromptConfig.engine
+    assert_raises(ArgumentError) do
+      PromptConfig.configure do |c|
+        c.telemetry = "x.jsonl"
+        c.telemetry_options = { queue_size: 1 }
+      end
+      PromptConfig.engine
+    end
+  end
+
+  def test_telemetry_reaches_the_log
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "telemetry.jsonl")
+      use_shipped_config(telemetry: path, telemetry_options: { flush_interval_ms: 20 })
+      resolution = resolve
+      PromptConfig.flush
+      events = File.readlines(path).map { |line| JSON.parse(line) }
+      event = events.find { |line| line["event"] == "prompt.resolve" }
+      refute_nil event
+      assert_equal resolution.request_id, event["request_id"]
+      assert_equal resolution.version, event["gen_ai.prompt.version"]
+    end
+  end
+
+  def test_the_native_layer_matches_the_core_crate
+    core_version = File.read(File.join(PROJECT_ROOT, "Cargo.toml"))[/^version\s*=\s*"([^"]+)"/, 1]
+    assert_equal core_version, PromptConfig::Native::CORE_VERSION
+    assert PromptConfig::Native::ERROR_KINDS.frozen?
+    assert_raises(TypeError) { PromptConfig::Native::Engine.new } # only Engine.open builds one
+  end
+
+  def test_a_signal_reloads_in_the_background
+    skip "no USR2 here" unless Signal.list.key?("USR2")
+    fixture = Fixture.new
+    use_fixture(fixture, mock: true)
+    healthcare = -> { PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE, attributes: { sector: "healthcare" }) }
+    assert_equal "2.0.0", healthcare.call.version
+    previous = PromptConfig.trap_reload_signal("USR2")
+    fixture.edit_feature { |feature| feature["rules"][0]["version"] = "1.0.0" }
+    Process.kill("USR2", Process.pid)
+    deadline = monotonic + 5
+    sleep 0.01 until healthcare.call.version == "1.0.0" || monotonic > deadline
+    assert_equal "1.0.0", healthcare.call.version
+  ensure
+    Signal.trap("USR2", previous || "DEFAULT")
+    fixture&.cleanup
+  end
+end

@@ -1,0 +1,63 @@
+# frozen_string_literal: true
+
+# A minimal Rails application using the gem the way an app does: configs in
+# config/prompt_config, templates in app/prompts, telemetry in log/. Its root comes from
+# $PROMPT_CONFIG_TEST_APP_ROOT (see RailsAppSupport.build_root).
+#
+# Loaded by the in-process Rails tests, by config.ru for the Puma test, and run as a script
+# for the failure cases:
+#   ruby test/support/rails_app.rb boot   # initialize! (exits 1 on a broken config)
+#   ruby test/support/rails_app.rb rake   # prompt_config:validate through load_tasks
+
+require "rails"
+require "action_controller/railtie"
+require "prompt_config"
+require "logger"
+
+class PromptConfigTestApp < Rails::Application
+  config.root = ENV.fetch("PROMPT_CONFIG_TEST_APP_ROOT")
+  config.eager_load = false
+  config.hosts.clear if config.respond_to?(:hosts)
+  config.secret_key_base = "0" * 64
+  config.logger = Logger.new(File.join(config.root, "log", "rails.log"))
+  config.active_support.deprecation = :silence
+  config.action_dispatch.show_exceptions = false
+  config.prompt_config.mock = true
+  config.prompt_config.telemetry_options = { flush_interval_ms: 20 }
+end
+
+class CareerPathsController < ActionController::Base
+  PROFILE = {
+    current_role: "Registered Nurse", degree: "BSc Nursing", skills: ["patient care", "Excel"],
+    sector: "healthcare", goals: "Move into a data role"
+  }.freeze
+
+  def show
+    context = { user_id: params.require(:user_id), attributes: { sector: params.fetch(:sector, "technology") },
+                variables: PROFILE }
+    resolution = PromptConfig.resolve(:career_path_navigator, context)
+    completion = PromptConfig.complete(:career_path_navigator, context)
+    render json: {
+      version: resolution.version, source: resolution.source, provider: completion.provider,
+      model: completion.model, text: completion.text, request_id: completion.request_id, pid: Process.pid
+    }
+  end
+end
+
+def draw_test_routes
+  Rails.application.routes.draw do
+    get "/career_path" => "career_paths#show"
+  end
+end
+
+if $PROGRAM_NAME == __FILE__
+  case ARGV.first
+  when "boot"
+    Rails.application.initialize!
+    puts "booted"
+  when "rake"
+    require "rake"
+    Rails.application.load_tasks
+    Rake::Task["prompt_config:validate"].invoke
+  end
+end
