@@ -85,11 +85,13 @@ pub unsafe extern "C" fn pc_resolve(
     // SAFETY: each pointer is checked or used as the contract above allows.
     unsafe {
         run("pc_resolve", error, || {
-            let out = Out::new(result_json, "result_json")?;
-            let engine = engine_arg(engine)?;
-            let feature = text_arg(feature, "feature")?;
-            let context: Context = json_object_arg(request_json, "request_json")?;
-            out.set_json(&engine.resolve(feature, &context)?)
+            feature_call(
+                engine,
+                feature,
+                request_json,
+                result_json,
+                |engine, feature, context| engine.resolve(feature, context),
+            )
         })
     }
 }
@@ -118,11 +120,13 @@ pub unsafe extern "C" fn pc_complete(
     // SAFETY: each pointer is checked or used as the contract above allows.
     unsafe {
         run("pc_complete", error, || {
-            let out = Out::new(result_json, "result_json")?;
-            let engine = engine_arg(engine)?;
-            let feature = text_arg(feature, "feature")?;
-            let context: Context = json_object_arg(request_json, "request_json")?;
-            out.set_json(&engine.complete(feature, &context)?)
+            feature_call(
+                engine,
+                feature,
+                request_json,
+                result_json,
+                |engine, feature, context| engine.complete(feature, context),
+            )
         })
     }
 }
@@ -246,4 +250,26 @@ pub unsafe extern "C" fn pc_engine_close(engine: *mut pc_engine) {
         // SAFETY: the caller's contract: a live handle, given back exactly once.
         drop(unsafe { Box::from_raw(engine) });
     });
+}
+
+/// The shared body of `pc_resolve` and `pc_complete`: check and convert the arguments, call the
+/// engine, write the result JSON.
+///
+/// # Safety
+/// As `pc_resolve`.
+unsafe fn feature_call<T: serde::Serialize>(
+    engine: *const pc_engine,
+    feature: *const c_char,
+    request_json: *const c_char,
+    result_json: *mut *mut c_char,
+    call: impl FnOnce(&Engine, &str, &Context) -> crate::Result<T>,
+) -> Result<(), Failure> {
+    // SAFETY: the caller passes on pc_resolve's contract.
+    unsafe {
+        let out = Out::new(result_json, "result_json")?;
+        let engine = engine_arg(engine)?;
+        let feature = text_arg(feature, "feature")?;
+        let context: Context = json_object_arg(request_json, "request_json")?;
+        out.set_json(&call(engine, feature, &context)?)
+    }
 }

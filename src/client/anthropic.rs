@@ -79,13 +79,7 @@ impl AnthropicProvider {
 
     /// The endpoint: the configured one, else `ANTHROPIC_BASE_URL`, else the public API.
     pub fn choose_base_url(configured: Option<&str>, from_environment: Option<&str>) -> String {
-        let chosen = [configured, from_environment]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .find(|url| !url.is_empty())
-            .unwrap_or(DEFAULT_BASE_URL);
-        chosen.trim_end_matches('/').to_string()
+        http::choose_base_url(configured, from_environment, DEFAULT_BASE_URL)
     }
 
     /// The endpoint this provider calls, without the `/v1/messages` path.

@@ -137,6 +137,22 @@ impl fmt::Debug for HttpTransport {
     }
 }
 
+/// The first non-empty of the configured URL and the environment's, else `default`, without a
+/// trailing slash: the base URL precedence every HTTP provider follows.
+pub(crate) fn choose_base_url(
+    configured: Option<&str>,
+    from_environment: Option<&str>,
+    default: &str,
+) -> String {
+    let chosen = [configured, from_environment]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|url| !url.is_empty())
+        .unwrap_or(default);
+    chosen.trim_end_matches('/').to_string()
+}
+
 fn build_agent() -> Agent {
     Agent::config_builder()
         // Providers answer errors with JSON bodies we must read, so statuses are not errors.
