@@ -177,11 +177,8 @@ impl ClientRuntime {
     }
 }
 
-/// Copies this day's and this month's settled spend per scope into a new book. `restore` adds to
-/// the day and the month containing its date, so the part of the month spent before today is
-/// restored against yesterday (same month), which leaves today's ledger exact.
+/// Copies this day's and this month's settled spend per scope into a new book.
 fn carry_over_spend(previous: &BudgetBook, book: &BudgetBook, now: chrono::DateTime<chrono::Utc>) {
-    use chrono::Datelike;
     let statuses = previous.status(now);
     let mut scopes: Vec<&str> = statuses
         .iter()
@@ -196,11 +193,7 @@ fn carry_over_spend(previous: &BudgetBook, book: &BudgetBook, now: chrono::DateT
                 .find(|status| status.scope == scope && status.period == period)
                 .map_or(0.0, |status| status.settled_usd)
         };
-        let (day, month) = (settled("day"), settled("month"));
-        book.restore(scope, now, day);
-        if month > day && now.day() > 1 {
-            book.restore(scope, now - chrono::Duration::days(1), month - day);
-        }
+        book.restore_periods(scope, now, settled("day"), settled("month"));
     }
 }
 

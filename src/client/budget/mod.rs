@@ -276,15 +276,24 @@ impl BudgetBook {
 
     /// Adds spend settled before a restart to the day and month of `scope` containing `at`.
     pub fn restore(&self, scope: &str, at: DateTime<Utc>, spent_usd: f64) {
+        self.restore_periods(scope, at, spent_usd, spent_usd);
+    }
+
+    /// Adds `day_usd` to the day and `month_usd` to the month of `scope` containing `at`: what a
+    /// reload carries over, where the month holds earlier days' spend too.
+    pub fn restore_periods(&self, scope: &str, at: DateTime<Utc>, day_usd: f64, month_usd: f64) {
         let index = match scope.strip_prefix("feature:") {
             Some(name) => self.features.get(name).copied(),
             None => self.overall.filter(|_| scope == "overall"),
         };
         let mut targets = Vec::new();
         self.push_targets(index, at, &mut targets);
-        let amount = to_nanodollars(spent_usd);
         let mut ledgers = self.ledgers.lock();
         for target in targets {
+            let amount = match target.key.period {
+                Period::Day => to_nanodollars(day_usd),
+                Period::Month => to_nanodollars(month_usd),
+            };
             let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
             ledger.settled = ledger.settled.saturating_add(amount);
             // Those alerts went out before the restart; marking them sent keeps them from repeating.

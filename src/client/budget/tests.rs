@@ -283,6 +283,21 @@ fn restore_does_not_repeat_thresholds_already_passed() {
 }
 
 #[test]
+fn restore_periods_adds_to_the_day_and_the_month_separately() {
+    let book = book(None, limits(Some(10.0), Some(100.0), Block));
+    book.restore_periods("feature:chat", at(NOON), 2.0, 30.0);
+    let settled: Vec<(String, f64)> = book
+        .status(at(NOON))
+        .into_iter()
+        .map(|status| (status.period, status.settled_usd))
+        .collect();
+    assert_eq!(
+        settled,
+        [("day".to_string(), 2.0), ("month".to_string(), 30.0)]
+    );
+}
+
+#[test]
 fn concurrent_calls_never_overspend_and_settle_every_granted_cost() {
     const THREADS: u64 = 8;
     const WORST_CASE: f64 = 0.01;
