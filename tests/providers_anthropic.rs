@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use http_server::{Reply, TestServer};
-use prompt_config::client::{AnthropicProvider, FailureKind, Provider, ProviderRequest, Usage};
+use prompt_config::client::{
+    AnthropicProvider, FailureKind, FinishReason, Provider, ProviderRequest, Usage, UsageReported,
+};
 use prompt_config::config::ModelParameters;
 use prompt_config::{Message, Role};
 use provider_fixtures::{
@@ -102,7 +104,9 @@ fn anthropic_success_joins_text_blocks_and_reports_cache_reads_and_writes() {
     let server = TestServer::start(vec![Reply::json(200, &anthropic_success())]);
     let response = call(&anthropic(&server)).expect("success");
     assert_eq!(response.text, "Green.");
-    assert_eq!(response.finish_reason.as_deref(), Some("end_turn"));
+    assert_eq!(response.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(response.raw_finish_reason.as_deref(), Some("end_turn"));
+    assert_eq!(response.refusal, None);
     assert_eq!(
         response.response_id.as_deref(),
         Some("msg_013Zva2CMHLNnXjNJJKqJ2EF")
@@ -111,8 +115,9 @@ fn anthropic_success_joins_text_blocks_and_reports_cache_reads_and_writes() {
         response.response_model.as_deref(),
         Some("claude-sonnet-4-5-20250929")
     );
+    // Input tokens count every input token: 21 uncached + 1500 read + 188086 written.
     let expected = Usage {
-        input_tokens: 21,
+        input_tokens: 21 + 1500 + 188086,
         output_tokens: 393,
         cache_read_input_tokens: 1500,
         cache_creation_input_tokens: 188086,
@@ -217,4 +222,68 @@ fn anthropic_retry_after_seconds_on_rate_limit_is_honoured() {
         failure(call(&anthropic(&server))).retry_after,
         Some(Duration::from_secs(30))
     );
+}
+
+#[test]
+fn anthropic_refusal_stop_reason_is_a_refusal_with_its_text() {
+    let mut body = anthropic_success();
+    body["stop_reason"] = json!("refusal");
+    body["content"] = json!([{"type": "text", "text": "I can't help with that."}]);
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&anthropic(&server)).expect("a refusal is an answer");
+    assert_eq!(response.finish_reason, Some(FinishReason::Refusal));
+    assert_eq!(response.refusal.as_deref(), Some("I can't help with that."));
+    assert_eq!(response.raw_finish_reason.as_deref(), Some("refusal"));
+}
+
+#[test]
+fn anthropic_refusal_with_empty_content_has_no_refusal_text_but_says_refusal() {
+    let mut body = anthropic_success();
+    body["stop_reason"] = json!("refusal");
+    body["content"] = json!([]);
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&anthropic(&server)).expect("a refusal is an answer");
+    assert_eq!(response.text, "");
+    assert_eq!(response.finish_reason, Some(FinishReason::Refusal));
+    assert_eq!(response.refusal, None);
+}
+
+#[test]
+fn anthropic_stop_reasons_map_to_the_shared_vocabulary_and_keep_the_raw_word() {
+    let cases = [
+        ("end_turn", FinishReason::Stop),
+        ("stop_sequence", FinishReason::Stop),
+        ("max_tokens", FinishReason::Length),
+        ("model_context_window_exceeded", FinishReason::Length),
+        ("tool_use", FinishReason::ToolCalls),
+        ("pause_turn", FinishReason::Other("pause_turn".into())),
+    ];
+    for (raw, expected) in cases {
+        let mut body = anthropic_success();
+        body["stop_reason"] = json!(raw);
+        let server = TestServer::start(vec![Reply::json(200, &body)]);
+        let response = call(&anthropic(&server)).expect("success");
+        assert_eq!(response.finish_reason, Some(expected), "{raw}");
+        assert_eq!(response.raw_finish_reason.as_deref(), Some(raw));
+    }
+}
+
+#[test]
+fn anthropic_error_object_in_a_200_body_keeps_its_type_and_message() {
+    let body = anthropic_error("overloaded_error", "Overloaded");
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let error = failure(call(&anthropic(&server)));
+    assert_eq!(error.kind, FailureKind::ErrorInBody);
+    assert_eq!(error.provider_error_type.as_deref(), Some("overloaded_error"));
+    assert!(error.message.contains("Overloaded"), "{}", error.message);
+    assert!(error.message.contains("overloaded_error"), "{}", error.message);
+}
+
+#[test]
+fn anthropic_200_without_usage_reports_no_counts() {
+    let mut body = anthropic_success();
+    body.as_object_mut().unwrap().remove("usage");
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&anthropic(&server)).expect("success");
+    assert_eq!(response.usage_reported, UsageReported::default());
 }

@@ -10,7 +10,7 @@ mod provider_fixtures;
 use std::time::Duration;
 
 use http_server::{Reply, TestServer};
-use prompt_config::client::{FailureKind, Usage};
+use prompt_config::client::{FailureKind, FinishReason, Usage, UsageReported};
 use provider_fixtures::{
     all_parameters, call, call_with, failure, openai, openai_error, openai_success,
 };
@@ -71,11 +71,13 @@ fn openai_body_omits_absent_parameters() {
 }
 
 #[test]
-fn openai_success_yields_text_finish_reason_ids_and_usage_with_cached_tokens_apart() {
+fn openai_success_yields_text_finish_reason_ids_and_usage_with_cached_tokens_inside_input() {
     let server = TestServer::start(vec![Reply::json(200, &openai_success())]);
     let response = call(&openai(&server)).expect("success");
     assert_eq!(response.text, "Green.");
-    assert_eq!(response.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(response.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(response.raw_finish_reason.as_deref(), Some("stop"));
+    assert_eq!(response.refusal, None);
     assert_eq!(
         response.response_id.as_deref(),
         Some("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT")
@@ -85,7 +87,7 @@ fn openai_success_yields_text_finish_reason_ids_and_usage_with_cached_tokens_apa
         Some("gpt-4o-2024-08-06")
     );
     let expected = Usage {
-        input_tokens: 86,
+        input_tokens: 2006,
         output_tokens: 300,
         cache_read_input_tokens: 1920,
         cache_creation_input_tokens: 0,
@@ -101,7 +103,7 @@ fn openai_null_content_is_an_empty_answer() {
     let server = TestServer::start(vec![Reply::json(200, &body)]);
     let response = call(&openai(&server)).expect("success");
     assert_eq!(response.text, "");
-    assert_eq!(response.finish_reason.as_deref(), Some("content_filter"));
+    assert_eq!(response.finish_reason, Some(FinishReason::ContentFilter));
 }
 
 #[test]
@@ -226,4 +228,81 @@ fn openai_retry_after_in_seconds_is_honoured() {
         failure(call(&openai(&server))).retry_after,
         Some(Duration::from_secs(7))
     );
+}
+
+#[test]
+fn openai_refusal_with_null_content_is_a_refusal_carrying_its_text() {
+    let mut body = openai_success();
+    body["choices"][0]["message"]["content"] = Value::Null;
+    body["choices"][0]["message"]["refusal"] = json!("I'm sorry, I can't help with that.");
+    body["choices"][0]["finish_reason"] = json!("stop");
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&openai(&server)).expect("a refusal is an answer");
+    assert_eq!(response.text, "");
+    assert_eq!(response.finish_reason, Some(FinishReason::Refusal));
+    assert_eq!(
+        response.refusal.as_deref(),
+        Some("I'm sorry, I can't help with that.")
+    );
+    assert_eq!(response.raw_finish_reason.as_deref(), Some("stop"));
+}
+
+#[test]
+fn openai_finish_reasons_map_to_the_shared_vocabulary() {
+    let cases = [
+        ("length", FinishReason::Length),
+        ("tool_calls", FinishReason::ToolCalls),
+        ("function_call", FinishReason::ToolCalls),
+        ("content_filter", FinishReason::ContentFilter),
+        ("eos", FinishReason::Other("eos".into())),
+    ];
+    for (raw, expected) in cases {
+        let mut body = openai_success();
+        body["choices"][0]["finish_reason"] = json!(raw);
+        let server = TestServer::start(vec![Reply::json(200, &body)]);
+        let response = call(&openai(&server)).expect("success");
+        assert_eq!(response.finish_reason, Some(expected), "{raw}");
+        assert_eq!(response.raw_finish_reason.as_deref(), Some(raw));
+    }
+}
+
+#[test]
+fn openai_error_object_in_a_200_body_keeps_its_type_and_message() {
+    let body = openai_error(
+        "The server had an error while processing your request.",
+        "server_error",
+        Value::Null,
+    );
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let error = failure(call(&openai(&server)));
+    assert_eq!(error.kind, FailureKind::ErrorInBody);
+    assert_eq!(error.status, None);
+    assert_eq!(error.provider_error_type.as_deref(), Some("server_error"));
+    assert!(
+        error
+            .message
+            .contains("The server had an error while processing your request."),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn gateway_error_in_a_200_body_with_a_numeric_code_keeps_the_code_as_its_type() {
+    let body = json!({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min"}});
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let error = failure(call(&openai(&server)));
+    assert_eq!(error.kind, FailureKind::ErrorInBody);
+    assert_eq!(error.provider_error_type.as_deref(), Some("429"));
+    assert!(error.message.contains("free-models-per-min"), "{}", error.message);
+}
+
+#[test]
+fn openai_200_without_usage_reports_no_counts() {
+    let mut body = openai_success();
+    body.as_object_mut().unwrap().remove("usage");
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&openai(&server)).expect("success");
+    assert_eq!(response.usage, Usage::default());
+    assert_eq!(response.usage_reported, UsageReported::default());
 }

@@ -37,11 +37,12 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 10] = [
+const EVERY_FAMILY: [(&str, &str); 11] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     ("gen_ai_client_token_usage", "histogram"),
     ("prompt_config_cache_hits_total", "counter"),
     ("prompt_config_circuit_breaker_state", "gauge"),
+    ("prompt_config_cost_estimated_usd_total", "counter"),
     ("prompt_config_cost_usd_total", "counter"),
     ("prompt_config_errors_total", "counter"),
     ("prompt_config_feedback", "summary"),
@@ -50,6 +51,7 @@ const EVERY_FAMILY: [(&str, &str); 10] = [
     ("prompt_config_telemetry_dropped_events_total", "counter"),
 ];
 
+/// Usage of `input_tokens` in all, of which `cache_read_input_tokens` were read from the cache.
 fn usage(input_tokens: u64, output_tokens: u64, cache_read_input_tokens: u64) -> Usage {
     Usage {
         input_tokens,
@@ -101,7 +103,7 @@ fn counts_tokens_cost_and_cache_hits_are_summed_per_series() {
         &SUMMARIZE,
         None,
         milliseconds(200),
-        &usage(50, 10, 400),
+        &usage(450, 10, 400),
         0.25,
     );
     fail(&metrics, &SUMMARIZE, "timeout");
@@ -121,7 +123,7 @@ fn counts_tokens_cost_and_cache_hits_are_summed_per_series() {
         (summarize.requests, summarize.successes, summarize.errors),
         (3, 2, 1)
     );
-    assert_eq!(summarize.input_tokens, 150);
+    assert_eq!(summarize.input_tokens, 550);
     assert_eq!(summarize.output_tokens, 30);
     assert_eq!(summarize.cache_read_input_tokens, 400);
     assert_eq!(summarize.cost_usd, 0.75);
@@ -280,7 +282,7 @@ fn duration_buckets_are_cumulative_and_end_with_inf_equal_to_the_count() {
 #[test]
 fn token_usage_is_a_histogram_per_token_type_of_successful_calls() {
     let metrics = Metrics::new();
-    succeed(&metrics, &SUMMARIZE, milliseconds(10), usage(10, 5, 100));
+    succeed(&metrics, &SUMMARIZE, milliseconds(10), usage(110, 5, 100));
     succeed(&metrics, &SUMMARIZE, milliseconds(10), usage(3_000, 300, 0));
     fail(&metrics, &SUMMARIZE, "timeout");
 
@@ -293,7 +295,7 @@ fn token_usage_is_a_histogram_per_token_type_of_successful_calls() {
         assert_eq!(buckets.len(), TOKEN_BUCKETS.len() + 1);
         buckets.into_iter().map(|(_, count)| count).collect()
     };
-    // Input counts cached tokens too, as OpenTelemetry defines it: 110 and 3,000.
+    // Input counts cached tokens too, as OpenTelemetry defines it and Usage does: 110 and 3,000.
     let input_counts = cumulative(&input);
     assert_eq!(&input_counts[..7], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 2.0]);
     let output_counts = cumulative(&output);

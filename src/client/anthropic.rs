@@ -1,7 +1,8 @@
 //! The Anthropic Messages provider: where its endpoint and key come from, the JSON it sends
 //! (system messages lifted to the top-level `system` field, `max_tokens` always present), how it
-//! reads text blocks and token usage with cache reads and writes, and how Anthropic's error
-//! bodies become classified [`AttemptError`]s, "prompt is too long" included.
+//! reads text blocks, the stop reason (refusals included) and token usage with cache reads and
+//! writes, and how Anthropic's error bodies, in an error status or inside a 200 answer, become
+//! classified [`AttemptError`]s, "prompt is too long" included.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,10 @@ use serde_json::Value;
 use super::backoff::parse_retry_after;
 use super::http::{self, HttpResponse, HttpTransport};
 use super::secret::{ApiKey, key_variable, with_api_key};
-use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
+use super::types::{
+    AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
+    UsageReported,
+};
 use crate::config::ProviderSpec;
 use crate::prompt::Role;
 
@@ -182,6 +186,10 @@ impl<'a> MessagesRequest<'a> {
 
 #[derive(Deserialize)]
 struct MessagesResponse {
+    /// `message`, or `error` when a 200 carries an error (as gateways and proxies send).
+    #[serde(rename = "type")]
+    response_type: Option<String>,
+    error: Option<Value>,
     id: Option<String>,
     model: Option<String>,
     content: Option<Vec<ContentBlock>>,
@@ -211,6 +219,10 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
             format!("response is not a message: {error}"),
         )
     })?;
+    let error = message.error.as_ref().filter(|error| !error.is_null());
+    if error.is_some() || message.response_type.as_deref() == Some("error") {
+        return Err(error_in_body(error, body));
+    }
     let blocks = message.content.ok_or_else(|| {
         AttemptError::new(FailureKind::Malformed, "response message has no content")
     })?;
@@ -220,23 +232,82 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
         .filter(|block| block.block_type.as_deref() == Some("text"))
         .filter_map(|block| block.text)
         .collect::<String>();
+    let finish_reason = message
+        .stop_reason
+        .as_deref()
+        .map(FinishReason::from_anthropic);
+    // A refusal stop may come with an explanation in the text blocks, or with none.
+    let refusal = (finish_reason == Some(FinishReason::Refusal) && !text.is_empty())
+        .then(|| text.clone());
+    let (usage, usage_reported) = message.usage.map(to_usage).unwrap_or_default();
     Ok(ProviderResponse {
         text,
-        finish_reason: message.stop_reason,
+        finish_reason,
+        raw_finish_reason: message.stop_reason,
+        refusal,
         response_id: message.id,
         response_model: message.model,
-        usage: message.usage.map(to_usage).unwrap_or_default(),
+        usage,
+        usage_reported,
     })
 }
 
-fn to_usage(usage: MessagesUsage) -> Usage {
-    // Anthropic's input_tokens already exclude cache reads and writes, as ours do.
-    Usage {
-        input_tokens: usage.input_tokens.unwrap_or(0),
+fn to_usage(usage: MessagesUsage) -> (Usage, UsageReported) {
+    let cache_read = usage.cache_read_input_tokens.unwrap_or(0);
+    let cache_creation = usage.cache_creation_input_tokens.unwrap_or(0);
+    // Anthropic's input_tokens leave cache reads and writes out; ours count every input token.
+    let input = usage
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(cache_read)
+        .saturating_add(cache_creation);
+    let reported = UsageReported {
+        input_tokens: usage.input_tokens.is_some() && input > 0,
+        output_tokens: usage.output_tokens.is_some(),
+    };
+    let usage = Usage {
+        input_tokens: input,
         output_tokens: usage.output_tokens.unwrap_or(0),
-        cache_read_input_tokens: usage.cache_read_input_tokens.unwrap_or(0),
-        cache_creation_input_tokens: usage.cache_creation_input_tokens.unwrap_or(0),
+        cache_read_input_tokens: cache_read,
+        cache_creation_input_tokens: cache_creation,
+    };
+    (usage, reported)
+}
+
+/// An error object inside a 2xx body: kept with its type and message, judged by the type.
+fn error_in_body(error: Option<&Value>, body: &[u8]) -> AttemptError {
+    let (error_type, message) = error_type_and_message(error, body);
+    let described = match error_type {
+        Some(error_type) => format!("error in a 2xx response ({error_type}): {message}"),
+        None => format!("error in a 2xx response: {message}"),
+    };
+    let mut attempt_error =
+        AttemptError::new(FailureKind::ErrorInBody, http::truncate_message(&described));
+    if error_type == Some("invalid_request_error") && is_context_length(&message) {
+        attempt_error.kind = FailureKind::ContextLength;
     }
+    attempt_error.provider_error_type = error_type.map(str::to_string);
+    attempt_error
+}
+
+fn error_type_and_message<'a>(error: Option<&'a Value>, body: &[u8]) -> (Option<&'a str>, String) {
+    let text_field = |name: &str| {
+        error
+            .and_then(|error| error.get(name))
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+    };
+    let message = text_field("message")
+        .map(str::to_string)
+        .unwrap_or_else(|| http::body_excerpt(body));
+    (text_field("type"), message)
+}
+
+fn is_context_length(message: &str) -> bool {
+    let lowered = message.to_lowercase();
+    CONTEXT_LENGTH_PHRASES
+        .iter()
+        .any(|phrase| lowered.contains(phrase))
 }
 
 /// Phrases of 400 `invalid_request_error` messages that mean the prompt overflows the window.
@@ -246,22 +317,10 @@ const CONTEXT_LENGTH_PHRASES: [&str; 2] = ["prompt is too long", "exceed context
 fn error_from_response(response: &HttpResponse) -> AttemptError {
     let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
     let error = parsed.as_ref().and_then(|body| body.get("error"));
-    let text_field = |name: &str| {
-        error
-            .and_then(|error| error.get(name))
-            .and_then(Value::as_str)
-            .filter(|text| !text.is_empty())
-    };
-    let error_type = text_field("type");
-    let message = text_field("message")
-        .map(str::to_string)
-        .unwrap_or_else(|| http::body_excerpt(&response.body));
-    let lowered = message.to_lowercase();
+    let (error_type, message) = error_type_and_message(error, &response.body);
     let context_length = response.status == 400
         && error_type == Some("invalid_request_error")
-        && CONTEXT_LENGTH_PHRASES
-            .iter()
-            .any(|phrase| lowered.contains(phrase));
+        && is_context_length(&message);
     let mut attempt_error = AttemptError::http(response.status, http::truncate_message(&message));
     attempt_error.provider_error_type = error_type.map(str::to_string);
     if context_length {
@@ -337,5 +396,19 @@ mod tests {
         let response = parse_message(body).unwrap();
         assert_eq!(response.text, "ab");
         assert_eq!(response.usage, Usage::default());
+        assert_eq!(response.usage_reported, UsageReported::default());
+    }
+
+    #[test]
+    fn input_tokens_include_cache_reads_and_writes() {
+        let (usage, reported) = to_usage(MessagesUsage {
+            input_tokens: Some(21),
+            output_tokens: Some(5),
+            cache_read_input_tokens: Some(1500),
+            cache_creation_input_tokens: Some(100),
+        });
+        assert_eq!(usage.input_tokens, 1621);
+        assert_eq!(usage.uncached_input_tokens(), 21);
+        assert_eq!(reported, UsageReported::ALL);
     }
 }

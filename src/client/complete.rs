@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::backoff::backoff_delay;
 use super::breaker::{Admission, BreakerState};
 use super::budget::ReserveOutcome;
-use super::cost::{cost_usd, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
+use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
 use super::events::ClientEvent;
 use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
 use super::policy::{NextStep, breaker_failure, next_step};
@@ -95,16 +95,14 @@ pub(crate) fn complete(
     let attempts = call.attempts;
     match outcome {
         Ok((model, response)) => {
-            let pricing = providers
-                .providers
-                .get(&model.provider)
-                .and_then(|provider| provider.models.get(&model.name));
-            let cost = pricing.map_or(0.0, |pricing| cost_usd(pricing, &response.usage));
+            // A response that does not say what it cost is estimated, never free: the
+            // budget settles the estimate.
+            let cost = call_cost(providers, model, &resolution.messages, &response);
             if let Some(reservation) = reservation {
                 emit_alerts(
                     options,
                     &request_id,
-                    runtime.budgets.settle(reservation, cost),
+                    runtime.budgets.settle(reservation, cost.cost_usd),
                 );
             }
             Ok(Completion {
@@ -114,8 +112,12 @@ pub(crate) fn complete(
                 response_model: response.response_model,
                 response_id: response.response_id,
                 finish_reason: response.finish_reason,
-                usage: response.usage,
-                cost_usd: cost,
+                raw_finish_reason: response.raw_finish_reason,
+                refusal: response.refusal,
+                usage: cost.usage,
+                cost_usd: cost.cost_usd,
+                cost_estimated: !cost.estimated.is_empty(),
+                cost_estimated_parts: cost.estimated,
                 latency_ms: milliseconds(options.clock.now().saturating_duration_since(started)),
                 request_id,
                 downgraded,

@@ -1,24 +1,48 @@
-//! Prices: the cost of a call from `providers.json` prices, and the worst case reserved against
-//! budgets before a call (estimated prompt tokens, full `max_tokens` of output).
+//! Prices: the cost of a call from `providers.json` prices, the worst case reserved against
+//! budgets before a call (estimated prompt tokens, full `max_tokens` of output), and the
+//! conservative estimate of a call whose tokens or price are unknown, which is never zero.
+//!
+//! The estimate rules, applied to each unknown part on its own:
+//! - input tokens not reported (or reported as 0): the rendered messages counted with the model's
+//!   tokenizer, or the upper bound of [`super::tokens`];
+//! - output tokens not reported (or 0 for a non-empty answer): the tokens of the returned text and
+//!   refusal; when there is no text either (a tool call, hidden reasoning), the model's
+//!   `max_tokens` (else [`DEFAULT_MAX_OUTPUT_TOKENS`]), the worst case reserved before the call;
+//! - a model without a price: the highest price of each kind configured for any model (see
+//!   [`highest_pricing`]).
 
-use super::types::Usage;
+use serde::Serialize;
+
+use super::tokens::TokenCounter;
+use super::types::{ProviderResponse, Usage};
 use crate::config::{ModelPricing, ModelSpec, ProvidersConfig};
 use crate::prompt::Message;
 
 /// Output tokens assumed for the worst case when a model has no `max_tokens`.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 1024;
 
-/// The cost of `usage` in USD. Cache reads use the cached-input price (else the input price);
-/// cache writes are billed at the input price.
+/// Input price per million tokens assumed when no model has a price at all (the list price of
+/// the dearest common model, Claude Opus).
+pub const FALLBACK_INPUT_PER_MILLION: f64 = 15.0;
+
+/// Output price per million tokens assumed when no model has a price at all.
+pub const FALLBACK_OUTPUT_PER_MILLION: f64 = 75.0;
+
+/// The cost of `usage` in USD. Of the input tokens, cache reads are billed at
+/// `cached_input_per_million` and cache writes at `cache_write_per_million` (each defaulting to
+/// the input price), the rest at the input price.
 pub fn cost_usd(pricing: &ModelPricing, usage: &Usage) -> f64 {
     let cached_price = pricing
         .cached_input_per_million
         .unwrap_or(pricing.input_per_million);
-    let input =
-        (usage.input_tokens + usage.cache_creation_input_tokens) as f64 * pricing.input_per_million;
+    let write_price = pricing
+        .cache_write_per_million
+        .unwrap_or(pricing.input_per_million);
+    let input = usage.uncached_input_tokens() as f64 * pricing.input_per_million;
     let cached = usage.cache_read_input_tokens as f64 * cached_price;
+    let written = usage.cache_creation_input_tokens as f64 * write_price;
     let output = usage.output_tokens as f64 * pricing.output_per_million;
-    (input + cached + output) / 1_000_000.0
+    (input + cached + written + output) / 1_000_000.0
 }
 
 /// A cheap upper estimate of prompt tokens: about four bytes per token plus per-message overhead.
@@ -39,21 +63,144 @@ pub fn max_output_tokens(model: &ModelSpec) -> u64 {
     )
 }
 
-/// The most a call to `model` can cost with a prompt of `prompt_tokens`.
-pub fn worst_case_usd(providers: &ProvidersConfig, model: &ModelSpec, prompt_tokens: u64) -> f64 {
-    let Some(pricing) = providers
+/// The configured prices of `model`, if it has any.
+pub fn model_pricing<'a>(providers: &'a ProvidersConfig, model: &ModelSpec) -> Option<&'a ModelPricing> {
+    providers
         .providers
         .get(&model.provider)
         .and_then(|provider| provider.models.get(&model.name))
-    else {
-        return 0.0;
+}
+
+/// The price used for a model without one: for each kind of token the highest price any
+/// configured model has (a cache price defaults to its model's input price), or the
+/// `FALLBACK_*` prices when no model has a price. Never free, and never cheaper than any model
+/// the config knows.
+pub fn highest_pricing(providers: &ProvidersConfig) -> ModelPricing {
+    let models = providers
+        .providers
+        .values()
+        .flat_map(|provider| provider.models.values());
+    let mut highest = ModelPricing {
+        input_per_million: 0.0,
+        output_per_million: 0.0,
+        cached_input_per_million: None,
+        cache_write_per_million: None,
+        context_window: None,
+        rate_limit: None,
     };
+    let (mut cached, mut written) = (0.0_f64, 0.0_f64);
+    for pricing in models {
+        highest.input_per_million = highest.input_per_million.max(pricing.input_per_million);
+        highest.output_per_million = highest.output_per_million.max(pricing.output_per_million);
+        cached = cached.max(
+            pricing
+                .cached_input_per_million
+                .unwrap_or(pricing.input_per_million),
+        );
+        written = written.max(
+            pricing
+                .cache_write_per_million
+                .unwrap_or(pricing.input_per_million),
+        );
+    }
+    if highest.input_per_million <= 0.0 && highest.output_per_million <= 0.0 {
+        highest.input_per_million = FALLBACK_INPUT_PER_MILLION;
+        highest.output_per_million = FALLBACK_OUTPUT_PER_MILLION;
+        cached = FALLBACK_INPUT_PER_MILLION;
+        written = FALLBACK_INPUT_PER_MILLION;
+    }
+    highest.cached_input_per_million = Some(cached);
+    highest.cache_write_per_million = Some(written);
+    highest
+}
+
+/// The most a call to `model` can cost with a prompt of `prompt_tokens`; a model without a
+/// price is reserved at [`highest_pricing`].
+pub fn worst_case_usd(providers: &ProvidersConfig, model: &ModelSpec, prompt_tokens: u64) -> f64 {
     let usage = Usage {
         input_tokens: prompt_tokens,
         output_tokens: max_output_tokens(model),
         ..Usage::default()
     };
-    cost_usd(pricing, &usage)
+    match model_pricing(providers, model) {
+        Some(pricing) => cost_usd(pricing, &usage),
+        None => cost_usd(&highest_pricing(providers), &usage),
+    }
+}
+
+/// A part of a call's cost that had to be estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimatedPart {
+    /// Input tokens: the provider did not report them; the rendered messages were counted.
+    InputTokens,
+    /// Output tokens: not reported; the returned text was counted.
+    OutputTokens,
+    /// Output tokens: not reported and no text to count; `max_tokens` was charged.
+    OutputTokensMax,
+    /// The model has no price; the highest configured prices were used.
+    Price,
+}
+
+/// The cost of a successful call, estimated where the provider or the config left gaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallCost {
+    /// The token counts charged: reported where reported, estimated elsewhere.
+    pub usage: Usage,
+    /// The cost in USD; never zero when anything was estimated.
+    pub cost_usd: f64,
+    /// What was estimated, empty when every count and price was known.
+    pub estimated: Vec<EstimatedPart>,
+}
+
+/// The cost of `response` from `model` for `messages`, filling unknown counts and prices by the
+/// rules of this module's documentation.
+pub fn call_cost(
+    providers: &ProvidersConfig,
+    model: &ModelSpec,
+    messages: &[Message],
+    response: &ProviderResponse,
+) -> CallCost {
+    let mut usage = response.usage;
+    let mut estimated = Vec::new();
+    let kind = providers
+        .providers
+        .get(&model.provider)
+        .map(|provider| provider.kind);
+    let counter = || TokenCounter::for_model(kind, &model.name);
+    // No request has zero input tokens: a 0 is a gateway's placeholder, not a count.
+    if !response.usage_reported.input_tokens || usage.input_tokens == 0 {
+        let cached = usage.cache_read_input_tokens + usage.cache_creation_input_tokens;
+        usage.input_tokens = counter().count_messages(messages).max(cached);
+        estimated.push(EstimatedPart::InputTokens);
+    }
+    let produced_len = response.text.len() + response.refusal.as_deref().map_or(0, str::len);
+    if !response.usage_reported.output_tokens || (usage.output_tokens == 0 && produced_len > 0) {
+        if produced_len > 0 {
+            let counter = counter();
+            usage.output_tokens = counter.count_text(&response.text)
+                + response
+                    .refusal
+                    .as_deref()
+                    .map_or(0, |refusal| counter.count_text(refusal));
+            estimated.push(EstimatedPart::OutputTokens);
+        } else {
+            usage.output_tokens = max_output_tokens(model);
+            estimated.push(EstimatedPart::OutputTokensMax);
+        }
+    }
+    let cost_usd = match model_pricing(providers, model) {
+        Some(pricing) => cost_usd(pricing, &usage),
+        None => {
+            estimated.push(EstimatedPart::Price);
+            cost_usd(&highest_pricing(providers), &usage)
+        }
+    };
+    CallCost {
+        usage,
+        cost_usd,
+        estimated,
+    }
 }
 
 #[cfg(test)]
@@ -65,21 +212,34 @@ mod tests {
             input_per_million: 2.0,
             output_per_million: 10.0,
             cached_input_per_million: Some(0.5),
+            cache_write_per_million: Some(2.5),
             context_window: None,
             rate_limit: None,
         }
     }
 
     #[test]
-    fn cost_adds_input_cached_and_output_at_their_prices() {
+    fn cost_adds_uncached_input_cache_reads_cache_writes_and_output_at_their_prices() {
         let usage = Usage {
-            input_tokens: 1_000,
+            input_tokens: 3_400,
             output_tokens: 500,
             cache_read_input_tokens: 2_000,
-            cache_creation_input_tokens: 0,
+            cache_creation_input_tokens: 400,
         };
-        let expected = (1_000.0 * 2.0 + 2_000.0 * 0.5 + 500.0 * 10.0) / 1e6;
+        let expected = (1_000.0 * 2.0 + 2_000.0 * 0.5 + 400.0 * 2.5 + 500.0 * 10.0) / 1e6;
         assert!((cost_usd(&pricing(), &usage) - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cache_writes_fall_back_to_the_input_price() {
+        let mut pricing = pricing();
+        pricing.cache_write_per_million = None;
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            cache_creation_input_tokens: 1_000_000,
+            ..Usage::default()
+        };
+        assert!((cost_usd(&pricing, &usage) - 2.0).abs() < 1e-12);
     }
 
     #[test]
@@ -87,6 +247,7 @@ mod tests {
         let mut pricing = pricing();
         pricing.cached_input_per_million = None;
         let usage = Usage {
+            input_tokens: 1_000_000,
             cache_read_input_tokens: 1_000_000,
             ..Usage::default()
         };

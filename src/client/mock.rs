@@ -10,7 +10,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::clock::{Clock, Random};
-use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
+use super::types::{
+    AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
+    UsageReported,
+};
 use crate::config::MockSettings;
 
 /// Faults waiting to be served, consumed in this order: outage, timeouts, rate limits, failures,
@@ -203,7 +206,7 @@ impl Provider for MockProvider {
              reuses the strongest skills; 3. a larger change with a concrete first course.",
             self.name, request.model
         );
-        let mut finish_reason = "stop";
+        let mut finish_reason = FinishReason::Stop;
         if let Some(max_tokens) = request.parameters.max_tokens
             && mock_token_count(&text) > u64::from(max_tokens)
         {
@@ -212,7 +215,7 @@ impl Provider for MockProvider {
                 cut -= 1;
             }
             text.truncate(cut);
-            finish_reason = "length";
+            finish_reason = FinishReason::Length;
         }
         let input_tokens = request
             .messages
@@ -225,8 +228,11 @@ impl Provider for MockProvider {
                 output_tokens: mock_token_count(&text),
                 ..Usage::default()
             },
+            usage_reported: UsageReported::ALL,
             text,
-            finish_reason: Some(finish_reason.into()),
+            raw_finish_reason: Some(finish_reason.as_str().to_string()),
+            finish_reason: Some(finish_reason),
+            refusal: None,
             response_id: Some(format!("mock-{}-{call_number}", self.name)),
             response_model: Some(request.model.to_string()),
         })

@@ -19,6 +19,7 @@ mod policy;
 mod rate_limit;
 mod runtime;
 mod secret;
+mod tokens;
 mod types;
 
 pub use anthropic::AnthropicProvider;
@@ -27,7 +28,10 @@ pub use breaker::{Admission, BreakerFailure, BreakerRejection, BreakerState, Cir
 pub use budget::{BudgetBook, BudgetExceeded, BudgetStatus, Reservation, ReserveOutcome};
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
 pub(crate) use complete::{complete, new_request_id};
-pub use cost::{cost_usd, estimate_prompt_tokens, worst_case_usd};
+pub use cost::{
+    CallCost, EstimatedPart, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing,
+    worst_case_usd,
+};
 pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
@@ -37,4 +41,8 @@ pub use policy::{NextStep, breaker_failure, next_step};
 pub use rate_limit::RateLimiter;
 pub(crate) use runtime::{ClientOptions, ClientRuntime};
 pub use secret::ApiKey;
-pub use types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
+pub use tokens::{TokenCounter, upper_bound_tokens};
+pub use types::{
+    AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
+    UsageReported,
+};

@@ -1,6 +1,8 @@
 //! The OpenAI Chat Completions provider: where its endpoint and key come from, the JSON it sends,
-//! how it reads a completion and its token usage (cached prompt tokens counted apart), and how
-//! OpenAI's error bodies become classified [`AttemptError`]s, context-length overflows included.
+//! how it reads a completion (finish reason, refusal) and its token usage (cached prompt tokens
+//! as a part of the input), and how OpenAI's error bodies, in an error status or inside a 200
+//! answer from a compatible gateway, become classified [`AttemptError`]s, context-length
+//! overflows included.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,10 @@ use serde_json::Value;
 use super::backoff::parse_retry_after;
 use super::http::{self, HttpResponse, HttpTransport};
 use super::secret::{ApiKey, key_variable, with_api_key};
-use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse, Usage};
+use super::types::{
+    AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
+    UsageReported,
+};
 use crate::config::ProviderSpec;
 
 /// The public endpoint, used when neither the config nor the environment names another.
@@ -164,6 +169,8 @@ impl<'a> ChatRequest<'a> {
 
 #[derive(Deserialize)]
 struct ChatCompletion {
+    /// Set by OpenAI-compatible gateways that answer an error with status 200.
+    error: Option<Value>,
     id: Option<String>,
     model: Option<String>,
     choices: Option<Vec<Choice>>,
@@ -179,6 +186,7 @@ struct Choice {
 #[derive(Deserialize)]
 struct ChoiceMessage {
     content: Option<String>,
+    refusal: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -200,6 +208,9 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
             format!("response is not a chat completion: {error}"),
         )
     })?;
+    if let Some(error) = completion.error.as_ref().filter(|error| !error.is_null()) {
+        return Err(error_in_body(error, body));
+    }
     let malformed = |what: &str| AttemptError::new(FailureKind::Malformed, what.to_string());
     let choice = completion
         .choices
@@ -208,55 +219,122 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     let message = choice
         .message
         .ok_or_else(|| malformed("response choice has no message"))?;
+    // A refusal comes as `content: null` plus `refusal` text, with finish_reason `stop`; the
+    // refusal is the terminal state the caller must see.
+    let refusal = message.refusal.filter(|refusal| !refusal.is_empty());
+    let finish_reason = if refusal.is_some() {
+        Some(FinishReason::Refusal)
+    } else {
+        choice.finish_reason.as_deref().map(FinishReason::from_openai)
+    };
+    let (usage, usage_reported) = completion
+        .usage
+        .map(to_usage)
+        .unwrap_or_default();
     Ok(ProviderResponse {
-        // A refusal or a tool call leaves content null; that is an empty answer, not a fault.
+        // A tool call leaves content null: an empty answer, not a fault.
         text: message.content.unwrap_or_default(),
-        finish_reason: choice.finish_reason,
+        finish_reason,
+        raw_finish_reason: choice.finish_reason,
+        refusal,
         response_id: completion.id,
         response_model: completion.model,
-        usage: completion.usage.map(to_usage).unwrap_or_default(),
+        usage,
+        usage_reported,
     })
 }
 
-fn to_usage(usage: ChatUsage) -> Usage {
+fn to_usage(usage: ChatUsage) -> (Usage, UsageReported) {
+    let reported = UsageReported {
+        input_tokens: usage.prompt_tokens.is_some_and(|tokens| tokens > 0),
+        output_tokens: usage.completion_tokens.is_some(),
+    };
+    // OpenAI's prompt_tokens already includes the cached tokens, as our input_tokens does.
     let prompt = usage.prompt_tokens.unwrap_or(0);
-    // OpenAI counts cached tokens inside prompt_tokens; ours bills them separately.
     let cached = usage
         .prompt_tokens_details
         .and_then(|details| details.cached_tokens)
         .unwrap_or(0)
         .min(prompt);
-    Usage {
-        input_tokens: prompt - cached,
+    let usage = Usage {
+        input_tokens: prompt,
         output_tokens: usage.completion_tokens.unwrap_or(0),
         cache_read_input_tokens: cached,
         cache_creation_input_tokens: 0,
+    };
+    (usage, reported)
+}
+
+/// The provider's error type, message and code from an `error` member: an object with
+/// `type`, `message`, `code` (a string, or a number as some gateways send), or a bare string.
+struct ErrorParts {
+    error_type: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+fn error_parts(error: Option<&Value>) -> ErrorParts {
+    let text_field = |name: &str| {
+        let value = error?.get(name)?;
+        match value {
+            Value::String(text) if !text.is_empty() => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }
+    };
+    let code = text_field("code");
+    ErrorParts {
+        error_type: text_field("type").or_else(|| code.clone()),
+        message: text_field("message").or_else(|| {
+            error
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(str::to_string)
+        }),
+        code,
     }
+}
+
+/// An error object inside a 2xx body: kept with its type and message, judged by the type.
+fn error_in_body(error: &Value, body: &[u8]) -> AttemptError {
+    let parts = error_parts(Some(error));
+    let message = parts
+        .message
+        .clone()
+        .unwrap_or_else(|| http::body_excerpt(body));
+    let described = match &parts.error_type {
+        Some(error_type) => format!("error in a 2xx response ({error_type}): {message}"),
+        None => format!("error in a 2xx response: {message}"),
+    };
+    let mut attempt_error =
+        AttemptError::new(FailureKind::ErrorInBody, http::truncate_message(&described));
+    if is_context_length(parts.code.as_deref(), &message) {
+        attempt_error.kind = FailureKind::ContextLength;
+    }
+    attempt_error.provider_error_type = parts.error_type;
+    attempt_error
+}
+
+fn is_context_length(code: Option<&str>, message: &str) -> bool {
+    code == Some("context_length_exceeded")
+        || message.to_lowercase().contains("maximum context length")
 }
 
 /// Classifies an error status from OpenAI's `{"error": {"message", "type", "code", "param"}}`.
 fn error_from_response(response: &HttpResponse) -> AttemptError {
     let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
-    let error = parsed.as_ref().and_then(|body| body.get("error"));
-    let text_field = |name: &str| {
-        error
-            .and_then(|error| error.get(name))
-            .and_then(Value::as_str)
-            .filter(|text| !text.is_empty())
-    };
-    let code = text_field("code");
-    let error_type = text_field("type").or(code);
-    let provider_message = text_field("message").or_else(|| error.and_then(Value::as_str));
-    let message = match (provider_message, code) {
-        (Some(text), Some(code)) if Some(code) != error_type => format!("{text} (code: {code})"),
-        (Some(text), _) => text.to_string(),
+    let parts = error_parts(parsed.as_ref().and_then(|body| body.get("error")));
+    let message = match (&parts.message, &parts.code) {
+        (Some(text), Some(code)) if Some(code) != parts.error_type.as_ref() => {
+            format!("{text} (code: {code})")
+        }
+        (Some(text), _) => text.clone(),
         (None, _) => http::body_excerpt(&response.body),
     };
-    let context_length = response.status == 400
-        && (code == Some("context_length_exceeded")
-            || message.to_lowercase().contains("maximum context length"));
+    let context_length =
+        response.status == 400 && is_context_length(parts.code.as_deref(), &message);
     let mut attempt_error = AttemptError::http(response.status, http::truncate_message(&message));
-    attempt_error.provider_error_type = error_type.map(str::to_string);
+    attempt_error.provider_error_type = parts.error_type;
     if context_length {
         attempt_error.kind = FailureKind::ContextLength;
     }
@@ -311,14 +389,26 @@ mod tests {
 
     #[test]
     fn cached_tokens_beyond_the_prompt_are_capped() {
-        let usage = to_usage(ChatUsage {
+        let (usage, reported) = to_usage(ChatUsage {
             prompt_tokens: Some(10),
             completion_tokens: Some(2),
             prompt_tokens_details: Some(PromptTokensDetails {
                 cached_tokens: Some(50),
             }),
         });
-        assert_eq!(usage.input_tokens, 0);
+        assert_eq!(usage.input_tokens, 10);
         assert_eq!(usage.cache_read_input_tokens, 10);
+        assert_eq!(usage.uncached_input_tokens(), 0);
+        assert_eq!(reported, UsageReported::ALL);
+    }
+
+    #[test]
+    fn a_usage_without_completion_tokens_reports_only_the_input() {
+        let (_, reported) = to_usage(ChatUsage {
+            prompt_tokens: Some(10),
+            completion_tokens: None,
+            prompt_tokens_details: None,
+        });
+        assert!(reported.input_tokens && !reported.output_tokens);
     }
 }

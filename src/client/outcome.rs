@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::breaker::BreakerState;
 use super::budget::BudgetExceeded;
-use super::types::Usage;
+use super::cost::EstimatedPart;
+use super::types::{FinishReason, Usage};
 use crate::resolve::Resolution;
 
 /// How one attempt ended.
@@ -61,12 +62,24 @@ pub struct Completion {
     pub response_model: Option<String>,
     /// The provider's response id.
     pub response_id: Option<String>,
-    /// Why generation stopped.
-    pub finish_reason: Option<String>,
-    /// Token counts.
+    /// Why generation stopped: `stop`, `length`, `content_filter`, `refusal`, `tool_calls` or
+    /// `other` (see `raw_finish_reason`); absent when the provider did not say.
+    pub finish_reason: Option<FinishReason>,
+    /// The provider's own word for why generation stopped (`end_turn`, `stop`, `pause_turn`, ...).
+    pub raw_finish_reason: Option<String>,
+    /// The model's refusal message when it declined (then `finish_reason` is `refusal`).
+    pub refusal: Option<String>,
+    /// Token counts charged. `input_tokens` counts every input token, cache reads and writes
+    /// included (they are parts of it); counts the provider did not report are estimated (see
+    /// `cost_estimated`).
     pub usage: Usage,
-    /// Cost of the successful call in USD.
+    /// Cost of the successful call in USD; estimated, never zero, when tokens or price were
+    /// unknown.
     pub cost_usd: f64,
+    /// True when any part of `cost_usd` was estimated rather than reported and priced.
+    pub cost_estimated: bool,
+    /// What was estimated: `input_tokens`, `output_tokens`, `output_tokens_max`, `price`.
+    pub cost_estimated_parts: Vec<EstimatedPart>,
     /// Wall time of the whole `complete()` in milliseconds.
     pub latency_ms: f64,
     /// Our id for the request, for feedback and telemetry.

@@ -1,7 +1,8 @@
 //! The failure policy: what each failed attempt means for the call (retry here, try the next
 //! model, try the next provider) and for the provider's health (which failures count against
 //! its circuit breaker). Caller mistakes (400, 404, 422, context length) say nothing about a
-//! provider's health and never trip a breaker.
+//! provider's health and never trip a breaker. An error object inside a 2xx body is judged by the
+//! provider's error type (or numeric code) exactly as the matching HTTP status would be.
 
 use super::breaker::BreakerFailure;
 use super::types::{AttemptError, FailureKind};
@@ -37,6 +38,67 @@ pub fn next_step(error: &AttemptError) -> NextStep {
             }
             _ => NextStep::NextProvider,
         },
+        FailureKind::ErrorInBody => match body_error_class(error) {
+            BodyErrorClass::Transient => NextStep::Retry,
+            BodyErrorClass::Misconfigured | BodyErrorClass::CallerMistake => {
+                NextStep::NextProvider
+            }
+        },
+    }
+}
+
+/// What an error object in a 2xx body means, from its type or code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyErrorClass {
+    /// Overload, rate limit, server fault, or a type we do not know: worth retrying.
+    Transient,
+    /// Authentication or permission: the key or account is wrong.
+    Misconfigured,
+    /// The request itself is wrong: another attempt at the same provider would fail the same way.
+    CallerMistake,
+}
+
+/// Error types of OpenAI, Anthropic and common gateways that mean a bad key or account.
+const MISCONFIGURED_TYPES: &[&str] = &[
+    "authentication_error",
+    "permission_error",
+    "permission_denied",
+    "invalid_api_key",
+    "insufficient_quota",
+    "billing_error",
+];
+
+/// Error types that mean the request is wrong.
+const CALLER_MISTAKE_TYPES: &[&str] = &[
+    "invalid_request_error",
+    "not_found_error",
+    "request_too_large",
+    "model_not_found",
+    "context_length_exceeded",
+    "invalid_value",
+];
+
+fn body_error_class(error: &AttemptError) -> BodyErrorClass {
+    let Some(error_type) = error.provider_error_type.as_deref() else {
+        return BodyErrorClass::Transient;
+    };
+    // Gateways such as OpenRouter put the would-be HTTP status in `code`.
+    if let Ok(status) = error_type.parse::<u16>() {
+        return match status {
+            401 | 402 | 403 => BodyErrorClass::Misconfigured,
+            status if RETRYABLE_STATUSES.contains(&status) || status >= 500 => {
+                BodyErrorClass::Transient
+            }
+            400..=499 => BodyErrorClass::CallerMistake,
+            _ => BodyErrorClass::Transient,
+        };
+    }
+    if MISCONFIGURED_TYPES.contains(&error_type) {
+        BodyErrorClass::Misconfigured
+    } else if CALLER_MISTAKE_TYPES.contains(&error_type) {
+        BodyErrorClass::CallerMistake
+    } else {
+        BodyErrorClass::Transient
     }
 }
 
@@ -63,6 +125,11 @@ pub fn breaker_failure(error: &AttemptError) -> Option<BreakerFailure> {
             }),
             Some(status) if status >= 500 || status == 408 => Some(BreakerFailure::Ordinary),
             _ => None,
+        },
+        FailureKind::ErrorInBody => match body_error_class(error) {
+            BodyErrorClass::Transient => Some(BreakerFailure::Ordinary),
+            BodyErrorClass::Misconfigured => Some(BreakerFailure::Misconfigured),
+            BodyErrorClass::CallerMistake => None,
         },
     }
 }
@@ -127,6 +194,52 @@ mod tests {
         }
         assert!(breaker_failure(&AttemptError::new(FailureKind::ContextLength, "x")).is_none());
         assert!(breaker_failure(&AttemptError::new(FailureKind::MissingApiKey, "x")).is_none());
+    }
+
+    fn in_body(error_type: Option<&str>) -> AttemptError {
+        let mut error = AttemptError::new(FailureKind::ErrorInBody, "x");
+        error.provider_error_type = error_type.map(str::to_string);
+        error
+    }
+
+    #[test]
+    fn overload_and_rate_limit_errors_in_a_2xx_body_are_retried_and_count_against_the_breaker() {
+        for error_type in [
+            Some("overloaded_error"),
+            Some("rate_limit_error"),
+            Some("server_error"),
+            Some("429"),
+            Some("502"),
+            None,
+        ] {
+            let error = in_body(error_type);
+            assert_eq!(next_step(&error), NextStep::Retry, "{error_type:?}");
+            assert!(matches!(
+                breaker_failure(&error),
+                Some(BreakerFailure::Ordinary)
+            ));
+        }
+    }
+
+    #[test]
+    fn auth_errors_in_a_2xx_body_are_misconfiguration() {
+        for error_type in ["authentication_error", "permission_error", "401"] {
+            let error = in_body(Some(error_type));
+            assert_eq!(next_step(&error), NextStep::NextProvider, "{error_type}");
+            assert!(matches!(
+                breaker_failure(&error),
+                Some(BreakerFailure::Misconfigured)
+            ));
+        }
+    }
+
+    #[test]
+    fn request_errors_in_a_2xx_body_move_on_without_touching_the_breaker() {
+        for error_type in ["invalid_request_error", "not_found_error", "400"] {
+            let error = in_body(Some(error_type));
+            assert_eq!(next_step(&error), NextStep::NextProvider, "{error_type}");
+            assert!(breaker_failure(&error).is_none(), "{error_type}");
+        }
     }
 
     #[test]

@@ -25,39 +25,149 @@ pub struct ProviderRequest<'a> {
 }
 
 /// Token counts of one response.
+///
+/// One definition of input tokens everywhere (`Completion.usage`, the `gen_ai.usage.input_tokens`
+/// telemetry field and the metrics): **all** input tokens of the request, however billed, as
+/// OpenTelemetry's GenAI conventions define them. Cache reads and cache writes are parts of that
+/// total, not additions to it; [`Usage::uncached_input_tokens`] is what is billed at the full
+/// input price. OpenAI's `prompt_tokens` already is this total; Anthropic's `input_tokens` is
+/// only the uncached part, so its provider adds the cache reads and writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Usage {
-    /// Input tokens billed at the full input price (excludes cache reads).
+    /// All input tokens, cache reads and writes included.
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
-    /// Input tokens read from the provider's prompt cache (OpenAI `cached_tokens`, Anthropic
-    /// `cache_read_input_tokens`).
+    /// Of `input_tokens`, those read from the provider's prompt cache (OpenAI `cached_tokens`,
+    /// Anthropic `cache_read_input_tokens`).
     pub cache_read_input_tokens: u64,
-    /// Input tokens written to the prompt cache (Anthropic `cache_creation_input_tokens`).
+    /// Of `input_tokens`, those written to the prompt cache (Anthropic
+    /// `cache_creation_input_tokens`).
     pub cache_creation_input_tokens: u64,
 }
 
 impl Usage {
-    /// All input tokens, however billed.
+    /// All input tokens, however billed: the same as `input_tokens` (kept for callers written
+    /// when `input_tokens` left cached tokens out).
     pub fn total_input_tokens(&self) -> u64 {
-        self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+        self.input_tokens
+    }
+
+    /// Input tokens billed at the full input price: neither read from nor written to the cache.
+    pub fn uncached_input_tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_sub(self.cache_read_input_tokens)
+            .saturating_sub(self.cache_creation_input_tokens)
+    }
+}
+
+/// Which counts of a response's [`Usage`] the provider actually reported. A count it did not
+/// report is 0 in the response's usage, and the cost rules estimate it (see `Completion`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UsageReported {
+    /// The provider gave a non-zero input token count.
+    pub input_tokens: bool,
+    /// The provider gave an output token count (zero only allowed for an empty answer).
+    pub output_tokens: bool,
+}
+
+impl UsageReported {
+    /// Both counts reported.
+    pub const ALL: UsageReported = UsageReported {
+        input_tokens: true,
+        output_tokens: true,
+    };
+}
+
+/// Why generation stopped, the same vocabulary for every provider. Serialized in snake_case;
+/// [`FinishReason::Other`] serializes as `other`, and the provider's own word is kept beside it
+/// (`Completion.raw_finish_reason`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// A natural end or a stop sequence (OpenAI `stop`; Anthropic `end_turn`, `stop_sequence`).
+    Stop,
+    /// The output token limit or the context window was reached (OpenAI `length`; Anthropic
+    /// `max_tokens`, `model_context_window_exceeded`).
+    Length,
+    /// The provider's content filter cut or withheld the answer (OpenAI `content_filter`).
+    ContentFilter,
+    /// The model declined (OpenAI `message.refusal` set; Anthropic `refusal`).
+    Refusal,
+    /// The model asked for tools (OpenAI `tool_calls`, `function_call`; Anthropic `tool_use`).
+    ToolCalls,
+    /// Any other reason, as the provider wrote it (Anthropic `pause_turn`, new values).
+    Other(String),
+}
+
+impl FinishReason {
+    /// The snake_case name: `stop`, `length`, `content_filter`, `refusal`, `tool_calls`, `other`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Refusal => "refusal",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Other(_) => "other",
+        }
+    }
+
+    /// OpenAI's `finish_reason` (Chat Completions API reference).
+    pub fn from_openai(raw: &str) -> FinishReason {
+        match raw {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "content_filter" => FinishReason::ContentFilter,
+            "tool_calls" | "function_call" => FinishReason::ToolCalls,
+            other => FinishReason::Other(other.to_string()),
+        }
+    }
+
+    /// Anthropic's `stop_reason` (Messages API reference, "Handling stop reasons").
+    pub fn from_anthropic(raw: &str) -> FinishReason {
+        match raw {
+            "end_turn" | "stop_sequence" => FinishReason::Stop,
+            "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+            "tool_use" => FinishReason::ToolCalls,
+            "refusal" => FinishReason::Refusal,
+            other => FinishReason::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for FinishReason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
 /// A successful provider response, parsed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderResponse {
-    /// The generated text.
+    /// The generated text (empty for a refusal or a tool call).
     pub text: String,
-    /// Why generation stopped (`stop`, `length`, `end_turn`, `max_tokens`, ...), as the provider says.
-    pub finish_reason: Option<String>,
+    /// Why generation stopped, mapped to the shared vocabulary.
+    pub finish_reason: Option<FinishReason>,
+    /// Why generation stopped in the provider's own word (`end_turn`, `stop`, ...).
+    pub raw_finish_reason: Option<String>,
+    /// The model's refusal message, when it declined (OpenAI `message.refusal`; for Anthropic
+    /// the text of a `refusal` stop, when there is any).
+    pub refusal: Option<String>,
     /// The provider's response id.
     pub response_id: Option<String>,
     /// The model that answered, as the provider reports it.
     pub response_model: Option<String>,
-    /// Token counts.
+    /// Token counts; an unreported count is 0 here (see `usage_reported`).
     pub usage: Usage,
+    /// Which counts of `usage` the provider reported.
+    pub usage_reported: UsageReported,
 }
 
 /// What went wrong in one attempt, as far as the failure policy cares.
@@ -82,6 +192,10 @@ pub enum FailureKind {
     CircuitOpen,
     /// A scripted fault of the mock provider.
     Injected,
+    /// A 2xx response whose body is an error object (`{"error": {...}}`, Anthropic
+    /// `{"type": "error", ...}`), as OpenAI-compatible gateways send; the provider's error type
+    /// is in `provider_error_type` and decides the failure policy.
+    ErrorInBody,
 }
 
 /// One failed attempt.

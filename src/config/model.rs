@@ -82,9 +82,14 @@ pub struct ModelPricing {
     pub input_per_million: f64,
     /// Price per million output (completion) tokens.
     pub output_per_million: f64,
-    /// Price per million input tokens served from the provider's prompt cache.
+    /// Price per million input tokens served from the provider's prompt cache (Anthropic: 0.1x
+    /// input); the input price when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input_per_million: Option<f64>,
+    /// Price per million input tokens written to the provider's prompt cache (Anthropic: 1.25x
+    /// input for the 5-minute cache); the input price when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_million: Option<f64>,
     /// The model's context window in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,

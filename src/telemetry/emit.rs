@@ -18,7 +18,8 @@ use super::metrics::{Metrics, RequestLabels};
 use super::recent::RecentRequests;
 use super::writer::{Record, TelemetryWriter};
 use crate::client::{
-    Attempt, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion, Usage,
+    Attempt, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion, FinishReason,
+    Usage,
 };
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
@@ -180,20 +181,33 @@ impl Telemetry {
             model: &completion.model,
         };
         let duration = Duration::from_secs_f64(completion.latency_ms.max(0.0) / 1000.0);
-        self.metrics.record_request(
+        self.metrics.record_call(
             &labels,
             None,
             duration,
             &completion.usage,
             completion.cost_usd,
+            completion.cost_estimated,
         );
         if self.writer.is_none() {
             return;
         }
         self.attempts(now, resolution, &completion.attempts);
-        let output_messages = settings
-            .record_text
-            .then(|| serde_json::json!([{ "role": "assistant", "content": completion.text }]));
+        let output_messages = settings.record_text.then(|| match &completion.refusal {
+            Some(refusal) => serde_json::json!([
+                { "role": "assistant", "content": completion.text, "refusal": refusal }
+            ]),
+            None => serde_json::json!([{ "role": "assistant", "content": completion.text }]),
+        });
+        // The shared name, or the provider's own word when it is none of them.
+        let finish_reasons = completion
+            .finish_reason
+            .iter()
+            .map(|reason| match reason {
+                FinishReason::Other(raw) => raw.clone(),
+                known => known.as_str().to_string(),
+            })
+            .collect();
         let fields = RequestFields {
             operation: "chat",
             feature: feature_fields(resolution, context, settings),
@@ -201,8 +215,8 @@ impl Telemetry {
             model: completion.model.clone(),
             response_model: completion.response_model.clone(),
             response_id: completion.response_id.clone(),
-            finish_reasons: completion.finish_reason.iter().cloned().collect(),
-            input_tokens: completion.usage.total_input_tokens(),
+            finish_reasons,
+            input_tokens: completion.usage.input_tokens,
             output_tokens: completion.usage.output_tokens,
             cache_read_input_tokens: completion.usage.cache_read_input_tokens,
             cache_creation_input_tokens: completion.usage.cache_creation_input_tokens,
@@ -211,6 +225,8 @@ impl Telemetry {
             attempts: completion.attempts.len() as u32,
             latency_ms: completion.latency_ms,
             cost_usd: completion.cost_usd,
+            cost_estimated: completion.cost_estimated,
+            refusal: completion.finish_reason == Some(FinishReason::Refusal),
             downgraded: completion.downgraded,
             input_messages: input_messages(resolution, settings),
             output_messages,
@@ -269,6 +285,8 @@ impl Telemetry {
             attempts: attempts.len() as u32,
             latency_ms: latency.as_secs_f64() * 1000.0,
             cost_usd: 0.0,
+            cost_estimated: false,
+            refusal: false,
             downgraded: false,
             input_messages: input_messages(resolution, settings),
             output_messages: None,

@@ -152,7 +152,8 @@ pub struct RequestFields {
     /// The provider's response id.
     #[serde(rename = "gen_ai.response.id", skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
-    /// Why generation stopped.
+    /// Why generation stopped: the shared names (`stop`, `length`, `content_filter`, `refusal`,
+    /// `tool_calls`), or the provider's own word for any other reason.
     #[serde(
         rename = "gen_ai.response.finish_reasons",
         skip_serializing_if = "Vec::is_empty"
@@ -164,10 +165,10 @@ pub struct RequestFields {
     /// Output tokens.
     #[serde(rename = "gen_ai.usage.output_tokens")]
     pub output_tokens: u64,
-    /// Input tokens read from the prompt cache.
+    /// Of the input tokens, those read from the prompt cache.
     #[serde(rename = "gen_ai.usage.cache_read.input_tokens")]
     pub cache_read_input_tokens: u64,
-    /// Input tokens written to the prompt cache.
+    /// Of the input tokens, those written to the prompt cache.
     #[serde(rename = "gen_ai.usage.cache_creation.input_tokens")]
     pub cache_creation_input_tokens: u64,
     /// `success` or `error`.
@@ -182,9 +183,22 @@ pub struct RequestFields {
     /// Wall time of the call in milliseconds.
     #[serde(rename = "prompt_config.latency_ms")]
     pub latency_ms: f64,
-    /// Cost in USD (0 on failure).
+    /// Cost in USD (0 on failure); estimated, never 0, when usage or price was unknown.
     #[serde(rename = "prompt_config.cost_usd")]
     pub cost_usd: f64,
+    /// True when the cost (and the token counts) were estimated; absent otherwise.
+    #[serde(
+        rename = "prompt_config.cost_estimated",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub cost_estimated: bool,
+    /// The model declined: the refusal happened (its text is only in `gen_ai.output.messages`
+    /// when the feature records text); absent otherwise.
+    #[serde(
+        rename = "prompt_config.refusal",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub refusal: bool,
     /// True when a budget's downgrade policy replaced the model chain.
     #[serde(
         rename = "prompt_config.downgraded",

@@ -98,7 +98,22 @@ impl Metrics {
         usage: &Usage,
         cost_usd: f64,
     ) {
+        self.record_call(labels, error_type, duration, usage, cost_usd, false);
+    }
+
+    /// [`Metrics::record_request`] for a call whose cost may be estimated: an estimated cost
+    /// counts in the total cost and also in the estimated cost and estimated-call counters.
+    pub fn record_call(
+        &self,
+        labels: &RequestLabels<'_>,
+        error_type: Option<&str>,
+        duration: Duration,
+        usage: &Usage,
+        cost_usd: f64,
+        cost_estimated: bool,
+    ) {
         let observation = RequestObservation {
+            cost_estimated,
             error_type: error_type.map(|name| present(Some(name)).unwrap_or(OTHER_ERROR_TYPE)),
             seconds: duration.as_secs_f64(),
             nanoseconds: u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX),
@@ -327,14 +342,20 @@ pub struct RequestSnapshot {
     pub errors_by_type: BTreeMap<String, u64>,
     /// Nearest-rank latency percentiles over the most recent [`RECENT_DURATIONS`] calls.
     pub latency: LatencyPercentiles,
-    /// Input tokens billed at the full price (as [`Usage::input_tokens`]).
+    /// All input tokens, cache reads and writes included (as [`Usage::input_tokens`]).
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
     /// Input tokens read from the prompt cache.
     pub cache_read_input_tokens: u64,
-    /// Cost in USD.
+    /// Cost in USD, estimated parts included.
     pub cost_usd: f64,
+    /// The part of `cost_usd` that was estimated (no usage reported, or no price).
+    #[serde(default)]
+    pub estimated_cost_usd: f64,
+    /// Successful calls whose cost was estimated.
+    #[serde(default)]
+    pub cost_estimated_requests: u64,
     /// Calls that read anything from the prompt cache.
     pub cache_hits: u64,
 }
@@ -402,6 +423,7 @@ fn present(value: Option<&str>) -> Option<&str> {
 
 /// One request, prepared before taking the lock.
 struct RequestObservation<'a> {
+    cost_estimated: bool,
     error_type: Option<&'a str>,
     seconds: f64,
     nanoseconds: u64,
@@ -429,10 +451,11 @@ impl RequestSeries {
             None => {
                 totals.successes += 1;
                 let usage = observation.usage;
-                // OpenTelemetry's input token count includes cached tokens, however billed.
+                // OpenTelemetry's input token count includes cached tokens, however billed,
+                // and so does ours.
                 totals
                     .input_token_usage
-                    .observe(&TOKEN_BUCKETS, usage.total_input_tokens() as f64);
+                    .observe(&TOKEN_BUCKETS, usage.input_tokens as f64);
                 totals
                     .output_token_usage
                     .observe(&TOKEN_BUCKETS, usage.output_tokens as f64);
@@ -457,6 +480,10 @@ impl RequestSeries {
             totals.cache_hits += 1;
         }
         totals.cost_usd += observation.cost_usd;
+        if observation.cost_estimated {
+            totals.estimated_cost_usd += observation.cost_usd;
+            totals.cost_estimated_requests += 1;
+        }
         self.recent.push(observation.nanoseconds);
     }
 }
@@ -473,6 +500,8 @@ struct RequestTotals {
     output_tokens: u64,
     cache_read_input_tokens: u64,
     cost_usd: f64,
+    estimated_cost_usd: f64,
+    cost_estimated_requests: u64,
     cache_hits: u64,
 }
 
@@ -543,6 +572,8 @@ fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {
         output_tokens: totals.output_tokens,
         cache_read_input_tokens: totals.cache_read_input_tokens,
         cost_usd: totals.cost_usd,
+        estimated_cost_usd: totals.estimated_cost_usd,
+        cost_estimated_requests: totals.cost_estimated_requests,
         cache_hits: totals.cache_hits,
     }
 }

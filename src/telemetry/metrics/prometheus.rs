@@ -40,6 +40,7 @@ const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
 const CACHE_HITS: &str = "prompt_config_cache_hits_total";
 const BREAKER_STATE: &str = "prompt_config_circuit_breaker_state";
 const COST: &str = "prompt_config_cost_usd_total";
+const COST_ESTIMATED: &str = "prompt_config_cost_estimated_usd_total";
 const ERRORS: &str = "prompt_config_errors_total";
 const FEEDBACK: &str = "prompt_config_feedback";
 const REQUESTS: &str = "prompt_config_requests_total";
@@ -116,6 +117,19 @@ impl Display for Exposition<'_> {
         for (breaker, state) in &collected.breakers {
             let labels = [("prompt_config_breaker", breaker.as_str())];
             sample(out, BREAKER_STATE, "", &labels, &[], breaker_gauge(*state))?;
+        }
+
+        family(
+            out,
+            COST_ESTIMATED,
+            "counter",
+            "The part of prompt_config_cost_usd_total that was estimated because the provider did \
+             not report token usage or the model has no price.",
+        )?;
+        for request in &collected.requests {
+            let labels = label_pairs(&REQUEST_LABELS, request.key.values());
+            let estimated = Float(request.totals.estimated_cost_usd);
+            sample(out, COST_ESTIMATED, "", &labels, &[], estimated)?;
         }
 
         family(

@@ -176,8 +176,9 @@ fn the_dropped_events_total_never_decreases() {
 #[test]
 fn token_histograms_see_successes_only_and_input_includes_cached_tokens() {
     let metrics = Metrics::new();
+    // Usage's input_tokens already counts the cache reads and writes among its 111.
     let usage = Usage {
-        input_tokens: 10,
+        input_tokens: 111,
         output_tokens: 5,
         cache_read_input_tokens: 100,
         cache_creation_input_tokens: 1,
@@ -196,6 +197,29 @@ fn token_histograms_see_successes_only_and_input_includes_cached_tokens() {
     assert_eq!(totals.input_token_usage.sum, 111.0);
     assert_eq!(totals.output_token_usage.sum, 5.0);
     assert_eq!(totals.duration.count, 2);
+}
+
+#[test]
+fn estimated_costs_count_in_the_total_and_in_their_own_counter() {
+    let metrics = Metrics::new();
+    let usage = Usage::default();
+    metrics.record_call(&LABELS, None, Duration::ZERO, &usage, 0.5, false);
+    metrics.record_call(&LABELS, None, Duration::ZERO, &usage, 0.25, true);
+    let snapshot = metrics.snapshot();
+    let series = &snapshot.requests[0];
+    assert_eq!(series.cost_usd, 0.75);
+    assert_eq!(series.estimated_cost_usd, 0.25);
+    assert_eq!(series.cost_estimated_requests, 1);
+    let text = metrics.prometheus_text();
+    assert!(
+        text.contains("# TYPE prompt_config_cost_estimated_usd_total counter\n"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("prompt_config_cost_estimated_usd_total{"))
+        .expect("an estimated cost sample");
+    assert!(line.ends_with("} 0.25"), "{line}");
 }
 
 #[test]

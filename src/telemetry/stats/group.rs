@@ -1,5 +1,5 @@
 //! Figures per group of the `--by` dimensions: counts, error rate, nearest-rank latency
-//! percentiles, tokens, cost and feedback means.
+//! percentiles, tokens, cost (and how much of it is estimated) and feedback means.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,8 @@ struct Accumulator {
     latencies_ms: Vec<f64>,
     costs_usd: Vec<f64>,
     cost_usd: f64,
+    estimated_cost_usd: f64,
+    cost_estimated_requests: u64,
     input_tokens: u64,
     output_tokens: u64,
     feedback: BTreeMap<String, Vec<f64>>,
@@ -26,6 +28,10 @@ pub(super) fn summarize(selection: &Selection, by: &[String]) -> Vec<GroupStats>
         let group = groups.entry(request.key.as_slice()).or_default();
         group.requests += 1;
         group.cost_usd += request.cost_usd.unwrap_or(0.0);
+        if request.cost_estimated {
+            group.estimated_cost_usd += request.cost_usd.unwrap_or(0.0);
+            group.cost_estimated_requests += 1;
+        }
         group.input_tokens += request.input_tokens;
         group.output_tokens += request.output_tokens;
         if request.failed {
@@ -78,6 +84,8 @@ fn finish(by: &[String], key: &[String], mut group: Accumulator) -> GroupStats {
         output_tokens: group.output_tokens,
         mean_cost_usd: mean(&group.costs_usd),
         cost_usd: group.cost_usd,
+        estimated_cost_usd: group.estimated_cost_usd,
+        cost_estimated_requests: group.cost_estimated_requests,
         feedback: group
             .feedback
             .into_iter()

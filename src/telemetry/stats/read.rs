@@ -40,6 +40,8 @@ pub(super) struct Request {
     pub latency_ms: Option<f64>,
     /// `prompt_config.cost_usd`.
     pub cost_usd: Option<f64>,
+    /// `prompt_config.cost_estimated` is true: the cost is an estimate.
+    pub cost_estimated: bool,
     /// `gen_ai.usage.input_tokens`, 0 when absent.
     pub input_tokens: u64,
     /// `gen_ai.usage.output_tokens`, 0 when absent.
@@ -206,6 +208,10 @@ fn parse_line(text: &str, by: &[String]) -> Line {
             .get("prompt_config.latency_ms")
             .and_then(Value::as_f64),
         cost_usd: fields.get("prompt_config.cost_usd").and_then(Value::as_f64),
+        cost_estimated: fields
+            .get("prompt_config.cost_estimated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         input_tokens: token_count(&fields, "gen_ai.usage.input_tokens"),
         output_tokens: token_count(&fields, "gen_ai.usage.output_tokens"),
     }))

@@ -86,8 +86,13 @@ pub struct GroupStats {
     pub output_tokens: u64,
     /// Mean cost of a successful request in USD.
     pub mean_cost_usd: Option<f64>,
-    /// Cost of all requests in USD.
+    /// Cost of all requests in USD, estimates included.
     pub cost_usd: f64,
+    /// The part of `cost_usd` that is estimated (`prompt_config.cost_estimated`: the provider
+    /// reported no usage, or the model had no price).
+    pub estimated_cost_usd: f64,
+    /// Requests whose cost is estimated.
+    pub cost_estimated_requests: u64,
     /// Feedback means per metric, sorted by metric.
     pub feedback: Vec<FeedbackStats>,
 }

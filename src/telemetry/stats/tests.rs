@@ -245,6 +245,7 @@ fn request(id: &str, minute: u32, variant: &str, latency_ms: f64, cost_usd: f64)
         failed: false,
         latency_ms: Some(latency_ms),
         cost_usd: Some(cost_usd),
+        cost_estimated: false,
         input_tokens: 10,
         output_tokens: 5,
     }

@@ -46,6 +46,21 @@ impl Display for StatsReport {
             formatter,
             "latency and $/success are over successful requests; tokens and $ total over all"
         )?;
+        let estimated_requests: u64 = self
+            .groups
+            .iter()
+            .map(|group| group.cost_estimated_requests)
+            .sum();
+        if estimated_requests > 0 {
+            let total: f64 = self.groups.iter().map(|group| group.cost_usd).sum();
+            let estimated: f64 = self.groups.iter().map(|group| group.estimated_cost_usd).sum();
+            writeln!(
+                formatter,
+                "${estimated:.4} of ${total:.4} is estimated: {estimated_requests} request{} \
+                 without reported usage or price",
+                plural(estimated_requests)
+            )?;
+        }
         writeln!(formatter)?;
         if self.groups.is_empty() {
             return writeln!(formatter, "no llm.request events to report");
@@ -72,6 +87,7 @@ fn group_table(report: &StatsReport) -> Table {
         "output tok",
         "$/success",
         "$ total",
+        "$ estimated",
     ];
     header.extend(numeric.iter().map(|name| name.to_string()));
     header.push("feedback".to_string());
@@ -100,6 +116,7 @@ fn group_table(report: &StatsReport) -> Table {
                 .mean_cost_usd
                 .map_or(MISSING.to_string(), |cost| format!("{cost:.6}")),
             format!("{:.4}", group.cost_usd),
+            format!("{:.4}", group.estimated_cost_usd),
         ]);
         let feedback: Vec<String> = group
             .feedback
