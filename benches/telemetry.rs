@@ -68,6 +68,8 @@ fn request_record(sequence: u64) -> TelemetryRecord {
             attempts: 1,
             latency_ms: 2317.4,
             cost_usd: 0.011_682,
+            cost_estimated: false,
+            refusal: false,
             downgraded: false,
             input_messages: None,
             output_messages: None,

@@ -274,9 +274,16 @@ fn anthropic_error_object_in_a_200_body_keeps_its_type_and_message() {
     let server = TestServer::start(vec![Reply::json(200, &body)]);
     let error = failure(call(&anthropic(&server)));
     assert_eq!(error.kind, FailureKind::ErrorInBody);
-    assert_eq!(error.provider_error_type.as_deref(), Some("overloaded_error"));
+    assert_eq!(
+        error.provider_error_type.as_deref(),
+        Some("overloaded_error")
+    );
     assert!(error.message.contains("Overloaded"), "{}", error.message);
-    assert!(error.message.contains("overloaded_error"), "{}", error.message);
+    assert!(
+        error.message.contains("overloaded_error"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]

@@ -289,12 +289,17 @@ fn openai_error_object_in_a_200_body_keeps_its_type_and_message() {
 
 #[test]
 fn gateway_error_in_a_200_body_with_a_numeric_code_keeps_the_code_as_its_type() {
-    let body = json!({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min"}});
+    let body =
+        json!({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min"}});
     let server = TestServer::start(vec![Reply::json(200, &body)]);
     let error = failure(call(&openai(&server)));
     assert_eq!(error.kind, FailureKind::ErrorInBody);
     assert_eq!(error.provider_error_type.as_deref(), Some("429"));
-    assert!(error.message.contains("free-models-per-min"), "{}", error.message);
+    assert!(
+        error.message.contains("free-models-per-min"),
+        "{}",
+        error.message
+    );
 }
 
 #[test]

@@ -290,3 +290,63 @@ fn transport_refuses_bodies_over_sixteen_mebibytes() {
         .expect_err("too large");
     assert_eq!(error.kind, FailureKind::Malformed);
 }
+
+/// `body` compressed with gzip.
+fn gzip(body: &serde_json::Value) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(body.to_string().as_bytes())
+        .expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+/// A 200 whose JSON body is gzip-compressed, as compressing gateways send it.
+fn gzip_reply(body: &serde_json::Value) -> Reply {
+    Reply::status(200)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(body))
+}
+
+#[test]
+fn requests_ask_for_gzip() {
+    let server = TestServer::start(vec![Reply::json(200, &openai_success())]);
+    call(&openai(&server)).expect("success");
+    let accepted = server.single_request();
+    let accepted = accepted.header("accept-encoding").unwrap_or_default();
+    assert!(accepted.contains("gzip"), "accept-encoding: {accepted:?}");
+}
+
+#[test]
+fn a_gzip_compressed_openai_answer_succeeds_on_the_first_attempt() {
+    let server = TestServer::start(vec![gzip_reply(&openai_success())]);
+    let response = call(&openai(&server)).expect("a compressed answer is an answer");
+    assert_eq!(response.text, "Green.");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_gzip_compressed_anthropic_answer_succeeds_on_the_first_attempt() {
+    let server = TestServer::start(vec![gzip_reply(&anthropic_success())]);
+    let response = call(&anthropic(&server)).expect("a compressed answer is an answer");
+    assert_eq!(response.text, "Green.");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_gzip_compressed_error_body_keeps_the_provider_message() {
+    let body = json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}});
+    let reply = Reply::status(429)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(&body));
+    let server = TestServer::start(vec![reply]);
+    let error = failure(call(&openai(&server)));
+    assert_eq!(error.status, Some(429));
+    assert!(
+        error.message.contains("Rate limit reached"),
+        "{}",
+        error.message
+    );
+}

@@ -237,8 +237,8 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
         .as_deref()
         .map(FinishReason::from_anthropic);
     // A refusal stop may come with an explanation in the text blocks, or with none.
-    let refusal = (finish_reason == Some(FinishReason::Refusal) && !text.is_empty())
-        .then(|| text.clone());
+    let refusal =
+        (finish_reason == Some(FinishReason::Refusal) && !text.is_empty()).then(|| text.clone());
     let (usage, usage_reported) = message.usage.map(to_usage).unwrap_or_default();
     Ok(ProviderResponse {
         text,

@@ -64,7 +64,10 @@ pub fn max_output_tokens(model: &ModelSpec) -> u64 {
 }
 
 /// The configured prices of `model`, if it has any.
-pub fn model_pricing<'a>(providers: &'a ProvidersConfig, model: &ModelSpec) -> Option<&'a ModelPricing> {
+pub fn model_pricing<'a>(
+    providers: &'a ProvidersConfig,
+    model: &ModelSpec,
+) -> Option<&'a ModelPricing> {
     providers
         .providers
         .get(&model.provider)
@@ -206,6 +209,7 @@ pub fn call_cost(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::types::UsageReported;
 
     fn pricing() -> ModelPricing {
         ModelPricing {
@@ -252,5 +256,125 @@ mod tests {
             ..Usage::default()
         };
         assert!((cost_usd(&pricing, &usage) - 2.0).abs() < 1e-12);
+    }
+
+    fn providers() -> ProvidersConfig {
+        serde_json::from_value(serde_json::json!({"providers": {
+            "openai": {"kind": "openai", "models": {
+                "gpt-4o": {"input_per_million": 2.5, "output_per_million": 10.0},
+                "gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6}
+            }},
+            "anthropic": {"kind": "anthropic", "models": {
+                "claude": {"input_per_million": 3.0, "output_per_million": 15.0,
+                           "cached_input_per_million": 0.3, "cache_write_per_million": 3.75}
+            }}
+        }}))
+        .unwrap()
+    }
+
+    fn model(provider: &str, name: &str) -> ModelSpec {
+        ModelSpec {
+            provider: provider.into(),
+            name: name.into(),
+            parameters: crate::config::ModelParameters::default(),
+        }
+    }
+
+    fn answer(text: &str, usage: Usage, reported: UsageReported) -> ProviderResponse {
+        ProviderResponse {
+            text: text.into(),
+            finish_reason: None,
+            raw_finish_reason: None,
+            refusal: None,
+            response_id: None,
+            response_model: None,
+            usage,
+            usage_reported: reported,
+        }
+    }
+
+    fn messages() -> Vec<Message> {
+        vec![Message {
+            role: crate::prompt::Role::User,
+            content: "Name a colour.".into(),
+        }]
+    }
+
+    #[test]
+    fn the_highest_pricing_takes_the_dearest_price_of_each_kind() {
+        let highest = highest_pricing(&providers());
+        assert_eq!(highest.input_per_million, 3.0);
+        assert_eq!(highest.output_per_million, 15.0);
+        // gpt-4o has no cache prices, so its input price (2.5) is its cache price.
+        assert_eq!(highest.cached_input_per_million, Some(2.5));
+        assert_eq!(highest.cache_write_per_million, Some(3.75));
+    }
+
+    #[test]
+    fn with_no_price_anywhere_the_fallback_prices_apply() {
+        let empty: ProvidersConfig =
+            serde_json::from_value(serde_json::json!({"providers": {}})).unwrap();
+        let highest = highest_pricing(&empty);
+        assert_eq!(highest.input_per_million, FALLBACK_INPUT_PER_MILLION);
+        assert_eq!(highest.output_per_million, FALLBACK_OUTPUT_PER_MILLION);
+    }
+
+    #[test]
+    fn a_model_without_a_price_is_charged_the_highest_price_never_zero() {
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 1_000_000,
+            ..Usage::default()
+        };
+        let cost = call_cost(
+            &providers(),
+            &model("openai", "gpt-unlisted"),
+            &messages(),
+            &answer("Blue.", usage, UsageReported::ALL),
+        );
+        assert_eq!(cost.estimated, [EstimatedPart::Price]);
+        assert!((cost.cost_usd - 18.0).abs() < 1e-9, "{}", cost.cost_usd);
+    }
+
+    #[test]
+    fn the_worst_case_of_a_model_without_a_price_is_not_zero() {
+        let worst = worst_case_usd(&providers(), &model("openai", "gpt-unlisted"), 100);
+        let expected = (100.0 * 3.0 + f64::from(DEFAULT_MAX_OUTPUT_TOKENS) * 15.0) / 1e6;
+        assert!((worst - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_fully_reported_and_priced_call_is_not_estimated() {
+        let usage = Usage {
+            input_tokens: 10,
+            output_tokens: 2,
+            ..Usage::default()
+        };
+        let cost = call_cost(
+            &providers(),
+            &model("openai", "gpt-4o"),
+            &messages(),
+            &answer("Blue.", usage, UsageReported::ALL),
+        );
+        assert!(cost.estimated.is_empty());
+        assert_eq!(cost.usage, usage);
+    }
+
+    #[test]
+    fn a_refusal_without_usage_is_charged_its_refusal_text() {
+        let mut response = answer("", Usage::default(), UsageReported::default());
+        response.refusal = Some("I can't help with that.".into());
+        let cost = call_cost(
+            &providers(),
+            &model("openai", "gpt-4o"),
+            &messages(),
+            &response,
+        );
+        assert_eq!(
+            cost.estimated,
+            [EstimatedPart::InputTokens, EstimatedPart::OutputTokens]
+        );
+        assert!(cost.usage.output_tokens > 0);
+        assert!(cost.usage.output_tokens < u64::from(DEFAULT_MAX_OUTPUT_TOKENS));
     }
 }

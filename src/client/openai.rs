@@ -225,12 +225,12 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     let finish_reason = if refusal.is_some() {
         Some(FinishReason::Refusal)
     } else {
-        choice.finish_reason.as_deref().map(FinishReason::from_openai)
+        choice
+            .finish_reason
+            .as_deref()
+            .map(FinishReason::from_openai)
     };
-    let (usage, usage_reported) = completion
-        .usage
-        .map(to_usage)
-        .unwrap_or_default();
+    let (usage, usage_reported) = completion.usage.map(to_usage).unwrap_or_default();
     Ok(ProviderResponse {
         // A tool call leaves content null: an empty answer, not a fault.
         text: message.content.unwrap_or_default(),

@@ -40,9 +40,7 @@ pub fn next_step(error: &AttemptError) -> NextStep {
         },
         FailureKind::ErrorInBody => match body_error_class(error) {
             BodyErrorClass::Transient => NextStep::Retry,
-            BodyErrorClass::Misconfigured | BodyErrorClass::CallerMistake => {
-                NextStep::NextProvider
-            }
+            BodyErrorClass::Misconfigured | BodyErrorClass::CallerMistake => NextStep::NextProvider,
         },
     }
 }
@@ -85,7 +83,7 @@ fn body_error_class(error: &AttemptError) -> BodyErrorClass {
     // Gateways such as OpenRouter put the would-be HTTP status in `code`.
     if let Ok(status) = error_type.parse::<u16>() {
         return match status {
-            401 | 402 | 403 => BodyErrorClass::Misconfigured,
+            401..=403 => BodyErrorClass::Misconfigured,
             status if RETRYABLE_STATUSES.contains(&status) || status >= 500 => {
                 BodyErrorClass::Transient
             }

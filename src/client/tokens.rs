@@ -49,9 +49,7 @@ impl TokenCounter {
             return TokenCounter::UpperBound;
         }
         match get_tokenizer(model) {
-            Some(Tokenizer::O200kBase) => {
-                TokenCounter::Exact(tiktoken_rs::o200k_base_singleton())
-            }
+            Some(Tokenizer::O200kBase) => TokenCounter::Exact(tiktoken_rs::o200k_base_singleton()),
             Some(Tokenizer::Cl100kBase) => {
                 TokenCounter::Exact(tiktoken_rs::cl100k_base_singleton())
             }

@@ -53,7 +53,11 @@ impl Display for StatsReport {
             .sum();
         if estimated_requests > 0 {
             let total: f64 = self.groups.iter().map(|group| group.cost_usd).sum();
-            let estimated: f64 = self.groups.iter().map(|group| group.estimated_cost_usd).sum();
+            let estimated: f64 = self
+                .groups
+                .iter()
+                .map(|group| group.estimated_cost_usd)
+                .sum();
             writeln!(
                 formatter,
                 "${estimated:.4} of ${total:.4} is estimated: {estimated_requests} request{} \
