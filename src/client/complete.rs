@@ -13,7 +13,7 @@ use super::events::ClientEvent;
 use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
-use super::types::{AttemptError, ProviderRequest, ProviderResponse};
+use super::types::{AttemptError, ProviderRequest, ProviderResponse, UsageReported};
 use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec, ProvidersConfig};
 use crate::resolve::Resolution;
 
@@ -291,7 +291,12 @@ impl Call<'_> {
                 Ok(response) => {
                     let transition = breaker.record_success(finished, &admission);
                     self.emit(transition);
-                    let used = response.usage.total_input_tokens() + response.usage.output_tokens;
+                    // Unreported counts keep the reserved figure: conservative, like the cost.
+                    let used = if response.usage_reported == UsageReported::ALL {
+                        response.usage.input_tokens + response.usage.output_tokens
+                    } else {
+                        tokens
+                    };
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, used);
                     }

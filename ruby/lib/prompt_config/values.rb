@@ -160,11 +160,14 @@ module PromptConfig
     include Value
 
     # The text, who answered (provider, model as configured, model and id the provider
-    # reported), why generation stopped, token usage (`input_tokens`, `output_tokens`,
-    # `cache_read_input_tokens`, `cache_creation_input_tokens`), cost in USD, wall time of the
+    # reported), why generation stopped (`finish_reason`: "stop", "length", "content_filter",
+    # "refusal", "tool_calls" or "other"; the provider's word is `self[:raw_finish_reason]`), the
+    # refusal text when the model declined, token usage (`input_tokens` counts every input
+    # token, of which `cache_read_input_tokens` and `cache_creation_input_tokens` are parts),
+    # cost in USD (`self[:cost_estimated]` is true when it is an estimate), wall time of the
     # whole call, the request id, every attempt in order (Hashes) and the Resolution.
     attr_reader :text, :provider, :model, :response_model, :response_id, :finish_reason,
-                :usage, :cost_usd, :latency_ms, :request_id, :attempts, :resolution
+                :refusal, :usage, :cost_usd, :latency_ms, :request_id, :attempts, :resolution
 
     private def load(hash)
       @hash = hash
@@ -174,6 +177,7 @@ module PromptConfig
       @response_model = @hash[:response_model]
       @response_id = @hash[:response_id]
       @finish_reason = @hash[:finish_reason]
+      @refusal = @hash[:refusal]
       @usage = @hash[:usage] || EMPTY_HASH
       @cost_usd = @hash[:cost_usd]
       @latency_ms = @hash[:latency_ms]
@@ -189,10 +193,9 @@ module PromptConfig
       @downgraded
     end
 
-    # All input tokens, cached ones included.
+    # All input tokens, cached ones included (usage's `input_tokens` already counts them).
     def input_tokens
-      @usage.fetch(:input_tokens, 0) + @usage.fetch(:cache_read_input_tokens, 0) +
-        @usage.fetch(:cache_creation_input_tokens, 0)
+      @usage.fetch(:input_tokens, 0)
     end
 
     def output_tokens
