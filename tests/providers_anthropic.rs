@@ -294,3 +294,14 @@ fn anthropic_200_without_usage_reports_no_counts() {
     let response = call(&anthropic(&server)).expect("success");
     assert_eq!(response.usage_reported, UsageReported::default());
 }
+
+#[test]
+fn anthropic_empty_content_is_an_empty_answer_that_stopped() {
+    let mut body = anthropic_success();
+    body["content"] = json!([]);
+    let server = TestServer::start(vec![Reply::json(200, &body)]);
+    let response = call(&anthropic(&server)).expect("an empty answer is an answer");
+    assert_eq!(response.text, "");
+    assert_eq!(response.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(response.refusal, None);
+}

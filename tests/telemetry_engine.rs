@@ -84,6 +84,10 @@ fn a_completion_writes_one_request_line_and_one_line_per_attempt() {
         request["prompt_config.cost_usd"].as_f64().unwrap(),
         completion.cost_usd
     );
+    // The mock reports its usage and its model is priced: nothing is estimated.
+    assert!(!completion.cost_estimated);
+    assert!(request.get("prompt_config.cost_estimated").is_none());
+    assert_eq!(request["gen_ai.response.finish_reasons"], json!(["stop"]));
     let timestamp = request["timestamp"].as_str().unwrap();
     assert!(
         timestamp.ends_with('Z') && timestamp.len() == "2026-11-27T10:00:00.000Z".len(),

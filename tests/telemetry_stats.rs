@@ -589,3 +589,47 @@ fn the_command_groups_by_an_attribute_and_filters_by_date() {
         "{stdout}"
     );
 }
+
+#[test]
+fn stats_show_how_much_of_the_spend_is_estimated() {
+    // Three requests of one feature: $0.50 reported, $0.25 and $0.05 estimated (no usage).
+    let line = |id: &str, cost: f64, estimated: bool| {
+        let mut line = serde_json::json!({
+            "schema_version": 1, "timestamp": "2026-11-27T10:00:00.000Z", "event": "llm.request",
+            "request_id": id, "gen_ai.prompt.name": "summary", "gen_ai.prompt.version": "1.0.0",
+            "prompt_config.outcome": "success", "prompt_config.latency_ms": 100.0,
+            "prompt_config.cost_usd": cost,
+        });
+        if estimated {
+            line["prompt_config.cost_estimated"] = serde_json::json!(true);
+        }
+        format!("{line}\n")
+    };
+    let directory =
+        std::env::temp_dir().join(format!("telemetry-stats-estimated-{}", std::process::id()));
+    fs::create_dir_all(&directory).unwrap();
+    let path = directory.join("telemetry.jsonl");
+    let log = [
+        line("a", 0.5, false),
+        line("b", 0.25, true),
+        line("c", 0.05, true),
+    ];
+    fs::write(&path, log.concat()).unwrap();
+    let report = analyze(&[path], &StatsOptions::default()).unwrap();
+    fs::remove_dir_all(&directory).unwrap();
+
+    let summary = group(&report, &["summary", "1.0.0", "-"]);
+    assert!((summary.cost_usd - 0.8).abs() < 1e-12);
+    assert!((summary.estimated_cost_usd - 0.3).abs() < 1e-12);
+    assert_eq!(summary.cost_estimated_requests, 2);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["groups"][0]["cost_estimated_requests"], 2);
+    let text = report.to_string();
+    assert!(
+        text.contains(
+            "$0.3000 of $0.8000 is estimated: 2 requests without reported usage or price"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("$ estimated"), "{text}");
+}
