@@ -45,11 +45,18 @@ pub fn cost_usd(pricing: &ModelPricing, usage: &Usage) -> f64 {
     (input + cached + written + output) / 1_000_000.0
 }
 
-/// A cheap upper estimate of prompt tokens: about four bytes per token plus per-message overhead.
+/// The prompt tokens reserved before a call (budgets, token rate limits): four ASCII characters
+/// per token, as English prose averages, but one token per UTF-8 byte of every other character,
+/// since BPE vocabularies often split non-Latin scripts byte by byte; plus 4 per message. The
+/// reservation is corrected with the real (or conservatively estimated) usage after the call.
 pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
     messages
         .iter()
-        .map(|message| (message.content.len() as u64).div_ceil(4) + 4)
+        .map(|message| {
+            let text = message.content.as_bytes();
+            let ascii = text.iter().filter(|byte| byte.is_ascii()).count() as u64;
+            ascii.div_ceil(4) + (text.len() as u64 - ascii) + 4
+        })
         .sum()
 }
 
@@ -291,6 +298,19 @@ mod tests {
             usage,
             usage_reported: reported,
         }
+    }
+
+    #[test]
+    fn the_reservation_counts_every_byte_of_non_latin_text_as_a_token() {
+        let message = |content: &str| Message {
+            role: crate::prompt::Role::User,
+            content: content.into(),
+        };
+        // 8 ASCII characters: 2 tokens, plus 4 for the message.
+        assert_eq!(estimate_prompt_tokens(&[message("abcdefgh")]), 6);
+        // Three CJK characters of three bytes each: 9 tokens, not 9 / 4.
+        assert_eq!(estimate_prompt_tokens(&[message("日本語")]), 13);
+        assert_eq!(estimate_prompt_tokens(&[]), 0);
     }
 
     fn messages() -> Vec<Message> {
