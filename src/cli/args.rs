@@ -135,8 +135,11 @@ attribute that the logged requests carry; anything else is an error.")]
         #[arg(value_parser = Text)]
         feature: String,
         /// The released version to serve.
-        #[arg(long, value_name = "VERSION", value_parser = Text)]
-        to: String,
+        #[arg(long, value_name = "VERSION", value_parser = Text, required_unless_present = "stray")]
+        to: Option<String>,
+        /// A version given without `--to` (`rollback F 1.0.0`): caught to say `--to` is required.
+        #[arg(hide = true, value_parser = Text)]
+        stray: Option<String>,
         #[command(flatten)]
         dirs: Dirs,
     },

@@ -99,13 +99,16 @@ fn parse_failure(error: &clap::Error, json: bool) -> i32 {
     if !error.use_stderr() {
         say!("{}", text.trim_end());
     } else if json {
-        let message = text
+        // The first paragraph is the error; the rest is the usage line and the help hint.
+        let first = text.split("\n\n").next().unwrap_or_default();
+        let message = first
+            .trim_start_matches("error: ")
             .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ");
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
         let details = serde_json::json!({"usage": text});
-        output::print_json(&output::error_json("usage", message, &details));
+        output::print_json(&output::error_json("usage", &message, &details));
     } else {
         output::write_error(&text);
     }
@@ -151,7 +154,21 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             version,
             dirs,
         } => edit::release(&dirs, &feature, &version),
-        Command::Rollback { feature, to, dirs } => edit::rollback(&dirs, &feature, &to),
+        Command::Rollback {
+            feature,
+            to,
+            stray,
+            dirs,
+        } => match (to, stray) {
+            (Some(to), None) => edit::rollback(&dirs, &feature, &to),
+            (None, Some(version)) => Err(Failure::invalid_argument(format!(
+                "--to <VERSION> is required: prompt-config rollback {feature} --to {version}"
+            ))),
+            (_, stray) => Err(Failure::invalid_argument(format!(
+                "unexpected argument '{}': rollback takes FEATURE --to VERSION",
+                stray.unwrap_or_default()
+            ))),
+        },
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prompt-config", &mut script);
