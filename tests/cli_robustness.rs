@@ -344,3 +344,26 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stderr(&output), "");
 }
+
+#[test]
+fn non_utf8_environment_variables_never_make_a_panic() {
+    let fixture = Fixture::new();
+    for args in every_command() {
+        let output = command(&fixture.root)
+            .args(&args)
+            .env("PROMPT_CONFIG_DIR", latin1("/tmp/"))
+            .env("PROMPT_PROMPTS_DIR", latin1("/tmp/"))
+            .env("OPENAI_API_KEY", latin1("sk-"))
+            .env("ANTHROPIC_API_KEY", latin1("sk-"))
+            .env("OPENAI_BASE_URL", latin1("http://"))
+            .env("ANTHROPIC_BASE_URL", latin1("http://"))
+            .output()
+            .unwrap();
+        assert_no_panic(
+            output.status.code(),
+            &args,
+            "non-UTF-8 environment",
+            &stderr(&output),
+        );
+    }
+}

@@ -15,6 +15,8 @@ mod complete;
 mod demo;
 mod edit;
 mod output;
+#[cfg(all(test, unix))]
+mod properties;
 mod resolve;
 mod stats;
 

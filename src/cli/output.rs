@@ -132,6 +132,12 @@ fn round_map(map: &mut Map<String, Value>, precision: Precision) {
     }
 }
 
+/// [`round_numbers`] as JSON output applies it, for the property tests.
+#[cfg(test)]
+pub fn round_for_test(value: &mut Value) {
+    round_numbers(value, Precision::Significant);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
