@@ -42,15 +42,15 @@ fn attr_app_version_1_10_stays_a_version_string_and_passes_vgte() {
 }
 
 #[test]
-fn attr_true_is_the_string_true_not_a_boolean() {
-    let fixture = fixture_with_rule_condition(json!({"beta": "true"}));
-    let resolution = resolve(&fixture, &["--attr", "beta=true"]);
+fn attr_tier_2_is_the_string_2_not_a_number() {
+    let fixture = fixture_with_rule_condition(json!({"tier": {"$type": "string"}}));
+    let resolution = resolve(&fixture, &["--attr", "tier=2"]);
     assert_eq!(resolution["source"], "rule", "{resolution}");
 }
 
 #[test]
 fn attrs_json_gives_typed_values() {
-    let fixture = fixture_with_rule_condition(json!({"beta": true, "tier": {"$gt": 1}}));
+    let fixture = fixture_with_rule_condition(json!({"tier": {"$type": "number"}, "beta": true}));
     let resolution = resolve(&fixture, &["--attrs", r#"{"beta": true, "tier": 2}"#]);
     assert_eq!(resolution["source"], "rule", "{resolution}");
 }
