@@ -127,9 +127,12 @@ attribute that the logged requests carry; anything else is an error.")]
         #[command(flatten)]
         dirs: Dirs,
     },
-    /// Set a feature's active_version to an earlier released version.
-    #[command(after_help = "Example:
-  prompt-config rollback career_path_navigator --to 1.0.0")]
+    /// Set a feature's active_version to a released version.
+    #[command(
+        override_usage = "prompt-config rollback [OPTIONS] <FEATURE> --to <VERSION>",
+        after_help = "Example:
+  prompt-config rollback career_path_navigator --to 1.0.0"
+    )]
     Rollback {
         /// The feature.
         #[arg(value_parser = Text)]
