@@ -389,12 +389,12 @@ fn demo_stages_the_outage_and_the_budget_and_prints_the_table() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     for expected in [
-        "circuit openai: Closed -> Open (consecutive_failures)",
-        "circuit openai: HalfOpen -> Open (probe_failed)",
-        "circuit openai: HalfOpen -> Closed (probe_succeeded)",
+        "circuit openai: closed -> open (consecutive_failures)",
+        "circuit openai: half_open -> open (probe_failed)",
+        "circuit openai: half_open -> closed (probe_succeeded)",
         "budget feature:career_path_navigator day at 100%",
         "120/120",
-        "p50 ms",
+        "p50",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

@@ -1,95 +1,303 @@
-//! A small argument parser: positional words, `--flag`, `--option VALUE` / `--option=VALUE`,
-//! repeatable options. Enough for our commands without a parser dependency's compile time.
+//! The command line's grammar, declared with `clap` (derive): every command and option, their
+//! help text with examples, and the checks that make a mistake a usage error (exit 2) naming
+//! the argument at fault. Paths are taken as `OsString`/`PathBuf`, so any path the operating
+//! system allows works; text values must be UTF-8 and say which argument is not.
 
-use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::PathBuf;
 
-/// Parsed command-line arguments.
-#[derive(Debug, Default)]
-pub struct Args {
-    pub positional: Vec<String>,
-    options: HashMap<String, Vec<String>>,
-    flags: Vec<String>,
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+
+/// Text shown after the top-level help.
+const EXAMPLES: &str = "\
+Examples:
+  prompt-config demo
+  prompt-config validate --config config --prompts prompts
+  prompt-config resolve career_path_navigator --user 42 --attr sector=healthcare --vars '{...}'
+  prompt-config stats prompt_config_telemetry.jsonl --by feature,version,variant
+  prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
+
+--config defaults to $PROMPT_CONFIG_DIR, else ./config; --prompts to $PROMPT_PROMPTS_DIR, else
+./prompts. Exit codes: 0 ok, 1 the command failed, 2 a usage mistake. With --json, output and
+errors are JSON on stdout ({\"error\": {\"kind\", \"message\", \"details\"}}).";
+
+/// `prompt-config`: resolve, call and manage LLM feature configs and prompts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "prompt-config",
+    version,
+    about = "Resolve, call and manage LLM feature configs and prompts",
+    after_help = EXAMPLES,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
 }
 
-/// Options that take a value; anything else starting with `--` is a flag.
-const VALUED: &[&str] = &[
-    "config",
-    "prompts",
-    "user",
-    "attr",
-    "var",
-    "vars",
-    "version",
-    "to",
-    "telemetry",
-    "requests",
-    "by",
-    "since",
-];
+/// One command of `prompt-config`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every config file and prompt; print a one-line summary or every problem.
+    #[command(after_help = "Examples:
+  prompt-config validate
+  prompt-config validate --config ./config --prompts ./prompts --json")]
+    Validate {
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve a feature for one user: version, model chain and rendered messages.
+    #[command(after_help = "Examples:
+  prompt-config resolve career_path_navigator --user 42 --attr sector=healthcare \\
+    --vars '{\"current_role\":\"Nurse\",\"degree\":\"BSc\",\"skills\":[\"care\"],\"sector\":\"healthcare\",\"goals\":\"data\"}'
+  prompt-config resolve career_path_navigator --user 7 --version 2.0.0 --var years_experience=4 ...
+  prompt-config resolve career_path_navigator --user 7 --attrs '{\"tier\":2}' --attr app_version=1.10
 
-impl Args {
-    pub fn parse(raw: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut args = Args::default();
-        let mut raw = raw.into_iter();
-        while let Some(word) = raw.next() {
-            let Some(name) = word.strip_prefix("--") else {
-                args.positional.push(word);
-                continue;
-            };
-            let (name, inline) = match name.split_once('=') {
-                Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                None => (name.to_string(), None),
-            };
-            if VALUED.contains(&name.as_str()) {
-                let value = match inline {
-                    Some(value) => value,
-                    None => raw
-                        .next()
-                        .ok_or_else(|| format!("--{name} needs a value"))?,
-                };
-                args.options.entry(name).or_default().push(value);
-            } else if inline.is_some() {
-                return Err(format!("--{name} takes no value"));
-            } else {
-                args.flags.push(name);
+--attr values are always strings; --attrs gives typed JSON values. --attr wins over --attrs for
+the same name, --var over --vars. A --var value that parses as JSON (4, true, [\"a\"]) is JSON.")]
+    Resolve(Request),
+    /// Resolve, then call the model chain once (real providers need their API keys).
+    #[command(after_help = "Examples:
+  prompt-config complete career_path_navigator --user 42 --vars '{...}' --mock
+  prompt-config complete career_path_navigator --user 42 --vars '{...}' --json
+
+Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY.")]
+    Complete {
+        #[command(flatten)]
+        request: Request,
+        /// Route every provider to the mock provider (no key, no network).
+        #[arg(long)]
+        mock: bool,
+    },
+    /// The staged demo: traffic, an OpenAI outage with failover, a budget downgrade, a table.
+    #[command(after_help = "Examples:
+  prompt-config demo
+  prompt-config demo --requests 400 --telemetry /tmp/demo.jsonl
+
+The demo starts its telemetry file afresh on every run (default prompt_config_telemetry.jsonl),
+so each run tells the same story.")]
+    Demo {
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Requests to send, at least 40 so every phase is staged.
+        #[arg(long, value_name = "N", default_value_t = 200, value_parser = at_least_40)]
+        requests: usize,
+        /// Telemetry file to write [default: prompt_config_telemetry.jsonl].
+        #[arg(long, value_name = "FILE")]
+        telemetry: Option<PathBuf>,
+    },
+    /// Figures per group and experiment verdicts from telemetry logs.
+    #[command(after_help = "Examples:
+  prompt-config stats prompt_config_telemetry.jsonl
+  prompt-config stats log.jsonl log.jsonl.1 --by provider,model --since 2026-11-27 --json
+
+--by takes feature, version, variant, experiment, provider, model, source, or the name of an
+attribute that the logged requests carry; anything else is an error.")]
+    Stats {
+        /// Telemetry files (JSON lines), rotated ones included.
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Dimensions to group by, comma-separated or repeated.
+        #[arg(long, value_name = "DIMENSION,...", value_parser = Text)]
+        by: Vec<String>,
+        /// Only events from this RFC 3339 time or date (midnight UTC) on.
+        #[arg(long, value_name = "T", value_parser = Text)]
+        since: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark a draft version released, recording the hashes of its files.
+    #[command(after_help = "Example:
+  prompt-config release career_path_navigator 3.1.0")]
+    Release {
+        /// The feature.
+        #[arg(value_parser = Text)]
+        feature: String,
+        /// The draft version to release.
+        #[arg(value_parser = Text)]
+        version: String,
+        #[command(flatten)]
+        dirs: Dirs,
+    },
+    /// Set a feature's active_version to a released version.
+    #[command(
+        override_usage = "prompt-config rollback [OPTIONS] <FEATURE> --to <VERSION>",
+        after_help = "Example:
+  prompt-config rollback career_path_navigator --to 1.0.0"
+    )]
+    Rollback {
+        /// The feature.
+        #[arg(value_parser = Text)]
+        feature: String,
+        /// The released version to serve.
+        #[arg(long, value_name = "VERSION", value_parser = Text, required_unless_present = "stray")]
+        to: Option<String>,
+        /// A version given without `--to` (`rollback F 1.0.0`): caught to say `--to` is required.
+        #[arg(hide = true, value_parser = Text)]
+        stray: Option<String>,
+        #[command(flatten)]
+        dirs: Dirs,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
+  prompt-config completions zsh > ~/.zfunc/_prompt-config
+  prompt-config completions fish > ~/.config/fish/completions/prompt-config.fish")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where the configuration and prompts live.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Dirs {
+    /// Config directory [default: $PROMPT_CONFIG_DIR, else ./config].
+    #[arg(long, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// Prompts directory [default: $PROMPT_PROMPTS_DIR, else ./prompts].
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+}
+
+/// The arguments of `resolve` and `complete`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Request {
+    /// The feature to resolve.
+    #[arg(value_parser = Text)]
+    pub feature: String,
+    /// The subject (user) id that experiments and rollouts bucket by.
+    #[arg(long, value_name = "ID", value_parser = Text)]
+    pub user: String,
+    /// A targeting attribute; the value is always a string (repeatable).
+    #[arg(long = "attr", value_name = "NAME=VALUE", value_parser = Text)]
+    pub attr: Vec<String>,
+    /// Targeting attributes as a JSON object, with typed values.
+    #[arg(long, value_name = "JSON", value_parser = Text)]
+    pub attrs: Option<String>,
+    /// A template variable; a value that parses as JSON is JSON, else text (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = Text)]
+    pub var: Vec<String>,
+    /// Template variables as a JSON object.
+    #[arg(long, value_name = "JSON", value_parser = Text)]
+    pub vars: Option<String>,
+    /// Pin a prompt version instead of resolving one.
+    #[arg(long, value_name = "VERSION", value_parser = Text)]
+    pub version: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Append telemetry to this file.
+    #[arg(long, value_name = "FILE")]
+    pub telemetry: Option<PathBuf>,
+    #[command(flatten)]
+    pub dirs: Dirs,
+}
+
+/// A UTF-8 text value; anything else is a usage error naming the argument.
+#[derive(Debug, Clone, Copy)]
+pub struct Text;
+
+impl TypedValueParser for Text {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        argument: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        match value.to_str() {
+            Some(text) => Ok(text.to_string()),
+            None => {
+                let name = argument.map_or_else(|| "a value".to_string(), ToString::to_string);
+                let mut error = clap::Error::raw(
+                    ErrorKind::InvalidUtf8,
+                    format!(
+                        "{name} must be UTF-8 text, got \"{}\"\n",
+                        value.to_string_lossy()
+                    ),
+                );
+                error = error.with_cmd(command);
+                Err(error)
             }
         }
-        Ok(args)
+    }
+}
+
+fn at_least_40(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count >= 40 => Ok(count),
+        _ => Err("must be a whole number of at least 40, to stage every phase".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
     }
 
-    /// The last value of `--name`.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.options
-            .get(name)
-            .and_then(|values| values.last())
-            .map(String::as_str)
+    #[test]
+    fn rollback_without_to_names_the_missing_option() {
+        let error = Cli::try_parse_from(["prompt-config", "rollback", "career_path_navigator"])
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(error.to_string().contains("--to <VERSION>"), "{error}");
     }
 
-    /// Every value of a repeatable `--name`.
-    pub fn values(&self, name: &str) -> &[String] {
-        self.options
-            .get(name)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+    #[test]
+    fn demo_requests_below_40_are_refused() {
+        let error = Cli::try_parse_from(["prompt-config", "demo", "--requests", "10"]).unwrap_err();
+        assert!(error.to_string().contains("at least 40"), "{error}");
     }
 
-    pub fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|flag| flag == name)
+    #[cfg(unix)]
+    #[test]
+    fn a_non_utf8_text_value_names_its_argument() {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = OsStr::from_bytes(b"q=caf\xe9");
+        let error = Cli::try_parse_from([
+            OsStr::new("prompt-config"),
+            OsStr::new("resolve"),
+            OsStr::new("f"),
+            OsStr::new("--user"),
+            OsStr::new("1"),
+            OsStr::new("--var"),
+            bad,
+        ])
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidUtf8);
+        assert!(error.to_string().contains("--var <NAME=VALUE>"), "{error}");
     }
 
-    /// Fails on options the command does not know, so typos do not pass silently.
-    pub fn allow(&self, options: &[&str], flags: &[&str]) -> Result<(), String> {
-        let unknown_option = self
-            .options
-            .keys()
-            .find(|name| !options.contains(&name.as_str()));
-        let unknown_flag = self
-            .flags
-            .iter()
-            .find(|name| !flags.contains(&name.as_str()));
-        match unknown_option.or(unknown_flag) {
-            Some(name) => Err(format!("unknown option --{name}")),
-            None => Ok(()),
-        }
+    #[cfg(unix)]
+    #[test]
+    fn a_non_utf8_path_is_accepted() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = OsStr::from_bytes(b"/tmp/caf\xe9");
+        let cli = Cli::try_parse_from([
+            OsStr::new("prompt-config"),
+            OsStr::new("validate"),
+            OsStr::new("--config"),
+            path,
+        ])
+        .unwrap();
+        let Command::Validate { dirs, .. } = cli.command else {
+            panic!("not validate");
+        };
+        assert_eq!(dirs.config.unwrap().as_os_str(), path);
     }
 }

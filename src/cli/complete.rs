@@ -1,36 +1,18 @@
 //! `prompt-config complete`: one call through the model chain, printed for people or as JSON.
 
-use super::args::Args;
-use super::resolve::context_from_args;
-use super::{Failure, engine_options};
+use super::Failure;
+use super::args::Request;
+use super::output;
+use super::resolve::{context_from_args, request_options};
 use prompt_config::Engine;
 use prompt_config::client::{AttemptOutcome, Completion};
 
-pub fn run(args: &Args) -> Result<(), Failure> {
-    args.allow(
-        &[
-            "config",
-            "prompts",
-            "user",
-            "attr",
-            "var",
-            "vars",
-            "version",
-            "telemetry",
-        ],
-        &["json", "mock"],
-    )?;
-    let [_, feature] = args.positional.as_slice() else {
-        return Err(Failure::usage("complete needs FEATURE"));
-    };
-    let context = context_from_args(args)?;
-    let engine = Engine::open(engine_options(args).with_mock(args.flag("mock")))?;
-    let completion = engine.complete(feature, &context)?;
-    if args.flag("json") {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&completion).unwrap_or_default()
-        );
+pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
+    let context = context_from_args(request)?;
+    let engine = Engine::open(request_options(request).with_mock(mock))?;
+    let completion = engine.complete(&request.feature, &context)?;
+    if request.json {
+        output::print_json(&completion);
     } else {
         print_completion(&completion);
     }

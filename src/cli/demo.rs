@@ -3,19 +3,26 @@
 //! across users (the experiment splits, healthcare users hit the targeting rule), stages an
 //! OpenAI outage (the breaker opens, traffic fails over to Anthropic, a half-open probe fails,
 //! then recovery), runs the feature's budget past its thresholds, and prints a table per
-//! provider and version.
+//! provider, model and version.
+//!
+//! Every run tells the same story: it starts its telemetry file afresh (the engine restores
+//! budget spend from the log it opens, so an earlier run's spend would change the figures), and
+//! it rehearses silently first to learn how much simulated time the story takes, then starts
+//! its clock that long before now, so no telemetry timestamp lies in the wall clock's future.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::json;
 
-use super::args::Args;
+use super::args::Dirs;
 use super::{Failure, engine_options};
 use prompt_config::client::{
-    AttemptOutcome, ClientEvent, Clock, Completion, EventSink, ManualClock, SeededRandom,
+    AttemptOutcome, BreakerState, ClientEvent, Clock, Completion, EventSink, ManualClock,
+    SeededRandom,
 };
 use prompt_config::{Context, Engine};
 
@@ -31,21 +38,30 @@ const DEGREES: &[&str] = &[
     "BBA",
 ];
 
-/// Prints client events as they happen, stamped with simulated time since the demo began.
+/// The indentation of every line inside a numbered step.
+const INDENT: &str = "   ";
+
+/// Prints client events as they happen, stamped with simulated time since the demo began
+/// (silent during the rehearsal).
 struct PrintingSink {
     clock: Arc<ManualClock>,
+    quiet: bool,
     events: Mutex<Vec<ClientEvent>>,
 }
 
 impl EventSink for PrintingSink {
     fn emit(&self, _request_id: &str, event: &ClientEvent) {
+        self.events.lock().push(event.clone());
+        if self.quiet {
+            return;
+        }
         let at = self.clock.elapsed().as_secs_f64();
         match event {
             ClientEvent::CircuitTransition(transition) => say!(
-                "  [t={at:>6.1}s] circuit {}: {:?} -> {:?} ({}){}",
+                "{INDENT}[t={at:>6.1}s] circuit {}: {} -> {} ({}){}",
                 transition.breaker,
-                transition.from,
-                transition.to,
+                state_name(transition.from),
+                state_name(transition.to),
                 transition.reason,
                 transition
                     .open_for_ms
@@ -53,7 +69,7 @@ impl EventSink for PrintingSink {
                     .unwrap_or_default()
             ),
             ClientEvent::BudgetAlert(alert) => say!(
-                "  [t={at:>6.1}s] budget {} {} at {}%: ${:.4} of ${:.2} (policy {})",
+                "{INDENT}[t={at:>6.1}s] budget {} {} at {}%: ${:.4} of ${:.2} ({})",
                 alert.scope,
                 alert.period,
                 alert.threshold_percent,
@@ -62,11 +78,18 @@ impl EventSink for PrintingSink {
                 alert.policy
             ),
         }
-        self.events.lock().push(event.clone());
     }
 }
 
-/// Figures of one provider and version.
+/// A breaker state as telemetry spells it: `closed`, `open`, `half_open`.
+fn state_name(state: BreakerState) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{state:?}"),
+    }
+}
+
+/// Figures of one provider, model and version.
 #[derive(Default)]
 struct Row {
     calls: u64,
@@ -80,63 +103,100 @@ struct Row {
 struct Demo {
     engine: Engine,
     clock: Arc<ManualClock>,
+    /// The rehearsal prints nothing.
+    quiet: bool,
     sent: usize,
     total: usize,
     failed: usize,
     downgraded: usize,
-    rows: BTreeMap<(String, String), Row>,
+    /// Keyed by provider, model, version.
+    rows: BTreeMap<(String, String, String), Row>,
 }
 
-pub fn run(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts", "requests", "telemetry"], &[])?;
-    let total: usize = match args.value("requests") {
-        Some(text) => text
-            .parse()
-            .map_err(|_| Failure::usage("--requests needs a number"))?,
-        None => 200,
+/// Prints a line of the demo, unless it is the silent rehearsal.
+macro_rules! tell {
+    ($demo:expr, $($argument:tt)*) => {
+        if !$demo.quiet {
+            say!($($argument)*);
+        }
     };
-    if total < 40 {
-        return Err(Failure::usage(
-            "--requests must be at least 40, to stage every phase",
-        ));
-    }
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let sink = Arc::new(PrintingSink {
-        clock: Arc::clone(&clock),
-        events: Mutex::new(Vec::new()),
-    });
-    let telemetry = args
-        .value("telemetry")
-        .unwrap_or(DEFAULT_TELEMETRY)
-        .to_string();
-    let options = engine_options(args)
-        .with_telemetry(&telemetry)
-        .with_mock(true)
-        .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
-        .with_random(Arc::new(SeededRandom::new(42)))
-        .with_event_sink(Arc::clone(&sink) as Arc<dyn EventSink>);
-    let engine = Engine::open(options)?;
-    let mut demo = Demo {
-        engine,
-        clock,
-        sent: 0,
-        total,
-        failed: 0,
-        downgraded: 0,
-        rows: BTreeMap::new(),
-    };
+}
+
+/// Runs `demo [--requests N] [--telemetry FILE]`; `total` is at least 40 (the parser checks).
+pub fn run(dirs: &Dirs, total: usize, telemetry: Option<PathBuf>) -> Result<(), Failure> {
+    let telemetry = telemetry.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY));
+    let now = chrono::Utc::now();
+    let mut rehearsal = Demo::open(dirs, total, now, None)?;
+    rehearsal.stage(total)?;
+    let length = chrono::Duration::from_std(rehearsal.clock.elapsed()).unwrap_or_default();
+
+    start_afresh(&telemetry)?;
+    let mut demo = Demo::open(dirs, total, now - length, Some(&telemetry))?;
     say!("prompt-config demo: {total} requests of {FEATURE} on mock providers, in simulated time");
     demo.stage(total)?;
     demo.print_table();
     demo.engine.close();
     say!(
-        "\ntelemetry: every request, attempt, breaker transition and budget alert was appended to {telemetry}"
+        "\ntelemetry: every request, attempt, breaker transition and budget alert of this run is in"
     );
-    say!("analyse it with: prompt-config stats {telemetry} --by feature,version,variant");
+    say!(
+        "{INDENT}{} (started afresh on every run)",
+        telemetry.display()
+    );
+    say!(
+        "analyse it with: prompt-config stats {} --by feature,version,variant",
+        telemetry.display()
+    );
     Ok(())
 }
 
+/// Empties the demo's telemetry file, so this run neither reads nor adds to an earlier one.
+fn start_afresh(telemetry: &Path) -> Result<(), Failure> {
+    std::fs::File::create(telemetry).map(drop).map_err(|error| {
+        Failure::failed(
+            "io",
+            format!("cannot write {}: {error}", telemetry.display()),
+            json!({"path": telemetry.display().to_string()}),
+        )
+    })
+}
+
 impl Demo {
+    /// An engine on mock providers with a manual clock at `start`; without `telemetry` it is
+    /// the silent rehearsal.
+    fn open(
+        dirs: &Dirs,
+        total: usize,
+        start: chrono::DateTime<chrono::Utc>,
+        telemetry: Option<&Path>,
+    ) -> Result<Demo, Failure> {
+        let quiet = telemetry.is_none();
+        let clock = Arc::new(ManualClock::new(start));
+        let sink = Arc::new(PrintingSink {
+            clock: Arc::clone(&clock),
+            quiet,
+            events: Mutex::new(Vec::new()),
+        });
+        let mut options = engine_options(dirs)
+            .with_mock(true)
+            .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
+            .with_random(Arc::new(SeededRandom::new(42)))
+            .with_event_sink(Arc::clone(&sink) as Arc<dyn EventSink>);
+        if let Some(path) = telemetry {
+            options = options.with_telemetry(path);
+        }
+        Ok(Demo {
+            engine: Engine::open(options)?,
+            clock,
+            quiet,
+            sent: 0,
+            total,
+            failed: 0,
+            downgraded: 0,
+            rows: BTreeMap::new(),
+        })
+    }
+
     fn stage(&mut self, total: usize) -> Result<(), Failure> {
         // Twelve outage requests (with their simulated latencies) fit inside one 30 s open
         // period, so the half-open probe comes in step 3 as announced.
@@ -144,15 +204,17 @@ impl Demo {
         let normal = total / 2 - outage;
         let budget = total - normal - outage - recovery - 2;
 
-        say!(
-            "\n1. normal traffic: users across sectors; the experiment splits, healthcare users hit the rule"
+        tell!(
+            self,
+            "\n1. normal traffic: users across sectors; the experiment splits, healthcare users\n\
+             {INDENT}hit the rule"
         );
         self.batch(normal, Duration::from_millis(250))?;
 
         let openai = self
             .engine
             .mock_provider("openai")
-            .ok_or_else(|| Failure::usage("no openai provider"))?;
+            .ok_or_else(|| Failure::invalid_argument("the demo needs the openai provider"))?;
         let open_ms = self
             .engine
             .snapshot()
@@ -160,25 +222,34 @@ impl Demo {
             .providers
             .get("openai")
             .map_or(30_000, |spec| spec.circuit_breaker.open_ms);
-        say!("\n2. openai outage: every call returns HTTP 503; traffic fails over to anthropic");
+        tell!(
+            self,
+            "\n2. openai outage: every call returns HTTP 503; traffic fails over to anthropic"
+        );
         openai.start_outage(503);
         self.batch(outage, Duration::from_millis(250))?;
 
-        say!(
-            "\n3. {} s later, still down: the half-open probe fails and the breaker reopens for longer",
+        tell!(
+            self,
+            "\n3. {} s later, still down: the half-open probe fails and the breaker reopens for\n\
+             {INDENT}longer",
             open_ms / 1000
         );
         self.clock.advance(Duration::from_millis(open_ms));
         self.batch(1, Duration::from_secs(1))?;
 
-        say!("\n4. openai recovers: the next probe succeeds and the breaker closes");
+        tell!(
+            self,
+            "\n4. openai recovers: the next probe succeeds and the breaker closes"
+        );
         openai.end_outage();
         self.clock.advance(Duration::from_millis(open_ms * 2));
         self.batch(recovery + 1, Duration::from_millis(250))?;
 
-        say!(
-            "\n5. budget: today's spend is restored to just under the feature's daily limit; crossing 100% \
-             makes the downgrade policy move traffic to the cheaper chain"
+        tell!(
+            self,
+            "\n5. budget: today's spend is restored to just under the feature's daily limit;\n\
+             {INDENT}crossing 100% makes the downgrade policy move traffic to the cheaper chain"
         );
         if let Some(status) =
             self.engine.budget_status().into_iter().find(|status| {
@@ -188,13 +259,15 @@ impl Demo {
             let seeded = (status.limit_usd - status.settled_usd - 0.004).max(0.0);
             self.engine
                 .restore_budget_spend(&status.scope, self.clock.utc_now(), seeded);
-            say!(
-                "   restored ${seeded:.4} of spend against the ${:.2} daily limit",
+            tell!(
+                self,
+                "{INDENT}restored ${seeded:.4} of spend against the ${:.2} daily limit",
                 status.limit_usd
             );
         }
         self.batch(budget, Duration::from_millis(250))?;
-        say!(
+        tell!(
+            self,
             "\n{} requests: {} answered, {} failed, {} downgraded by the budget policy",
             self.sent,
             self.sent - self.failed,
@@ -224,8 +297,9 @@ impl Demo {
         }
         let width = 30;
         let done = width * self.sent / self.total;
-        say!(
-            "   [{}{}] {}/{}",
+        tell!(
+            self,
+            "{INDENT}[{}{}] {}/{}",
             "#".repeat(done),
             ".".repeat(width - done),
             self.sent,
@@ -275,7 +349,11 @@ impl Demo {
             }
             let row = self
                 .rows
-                .entry((attempt.provider.clone(), version.clone()))
+                .entry((
+                    attempt.provider.clone(),
+                    attempt.model.clone(),
+                    version.clone(),
+                ))
                 .or_default();
             row.calls += 1;
             row.latencies_ms.push(attempt.latency_ms);
@@ -289,26 +367,36 @@ impl Demo {
         }
     }
 
+    /// One row per provider, model and version that was tried; latencies in milliseconds.
     fn print_table(&mut self) {
+        let model_width = self
+            .rows
+            .keys()
+            .map(|(_, model, _)| model.len())
+            .max()
+            .unwrap_or(0)
+            .max("model".len());
         say!(
-            "\n{:<10} {:<8} {:>6} {:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10}",
+            "\n{:<9} {:<model_width$} {:<7} {:>5} {:>6} {:>5} {:>5} {:>5} {:>6} {:>7} {:>9}",
             "provider",
+            "model",
             "version",
             "calls",
-            "errors",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
+            "failed",
+            "p50",
+            "p95",
+            "p99",
             "in tok",
             "out tok",
             "cost $"
         );
-        for ((provider, version), row) in &mut self.rows {
+        for ((provider, model, version), row) in &mut self.rows {
             row.latencies_ms.sort_by(f64::total_cmp);
             let percentile = |p: f64| nearest_rank(&row.latencies_ms, p);
             say!(
-                "{:<10} {:<8} {:>6} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>9} {:>9} {:>10.6}",
+                "{:<9} {:<model_width$} {:<7} {:>5} {:>6} {:>5.0} {:>5.0} {:>5.0} {:>6} {:>7} {:>9.6}",
                 provider,
+                model,
                 version,
                 row.calls,
                 row.errors,
@@ -320,11 +408,20 @@ impl Demo {
                 row.cost_usd
             );
         }
+        say!(
+            "calls: attempts sent; p50/p95/p99: their latency in ms; failed: attempts that failed"
+        );
+        say!(
+            "{INDENT}and were then answered by failover to the next model of the chain \
+             ({} of {} answered).",
+            self.sent - self.failed,
+            self.sent
+        );
         let states: Vec<String> = self
             .engine
             .breaker_states()
             .into_iter()
-            .map(|(name, state)| format!("{name} {state:?}"))
+            .map(|(name, state)| format!("{name} {}", state_name(state)))
             .collect();
         say!("\nbreakers now: {}", states.join(", "));
     }

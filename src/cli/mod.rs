@@ -1,125 +1,190 @@
-//! Command dispatch for `prompt-config`. Errors go to stderr with a non-zero exit: 1 for a
-//! failed command, 2 for a usage mistake.
+//! Command dispatch for `prompt-config`. Exit codes: 0 ok, 1 the command failed, 2 a usage
+//! mistake. Errors go to stderr as `error [kind]: message`, or with `--json` to stdout as
+//! `{"error": {"kind", "message", "details"}}`, so a program reading stdout always gets JSON.
+//! Nothing here panics on any argv, environment or closed output stream.
 
-/// Prints a line to stdout; a closed pipe (`| head`) ends the program quietly, not in a panic.
+/// Prints a line to stdout; a closed pipe or full disk never panics (see [`output`]).
 macro_rules! say {
     ($($argument:tt)*) => {
-        $crate::cli::write_line(format_args!($($argument)*))
+        $crate::cli::output::write_line(format_args!($($argument)*))
     };
 }
 
 mod args;
 mod complete;
 mod demo;
+mod edit;
+mod output;
+#[cfg(all(test, unix))]
+mod properties;
 mod resolve;
 mod stats;
 
-use std::io::Write;
-
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use args::Args;
-use prompt_config::config::{release_version, rollback_active_version};
-use prompt_config::{Engine, EngineOptions};
+use clap::{CommandFactory, Parser};
+use serde_json::Value;
 
-const USAGE: &str = "\
-prompt-config: resolve, call and manage LLM feature configs and prompts
+use args::{Cli, Command, Dirs};
+use prompt_config::EngineOptions;
 
-usage:
-  prompt-config validate [--config DIR] [--prompts DIR]
-  prompt-config resolve FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
-                        [--vars JSON] [--version V] [--json]
-  prompt-config complete FEATURE --user ID [--attr KEY=VALUE]... [--var KEY=VALUE]...
-                         [--vars JSON] [--version V] [--json] [--mock]
-  prompt-config demo [--requests N] [--telemetry FILE]
-  prompt-config stats FILE... [--by feature,version,variant,provider,model,ATTRIBUTE]
-                      [--since T] [--json]
-  prompt-config release FEATURE VERSION
-  prompt-config rollback FEATURE --to VERSION
-
---config defaults to $PROMPT_CONFIG_DIR or ./config, --prompts to $PROMPT_PROMPTS_DIR or
-./prompts. VALUEs that parse as JSON (numbers, true, [\"a\",\"b\"]) are JSON, others are text.";
-
-/// A failed command: what to print and the exit code.
+/// A failed command: its error kind, message, structured details and exit code.
+#[derive(Debug)]
 pub struct Failure {
+    /// The library's `Error::kind()`, or `invalid_argument` / `io` for the CLI's own checks.
+    kind: &'static str,
     message: String,
+    /// Boxed: `Value` is large and every command returns `Result<_, Failure>`.
+    details: Box<Value>,
     code: i32,
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
+    /// A value the parser accepted but the command cannot use (bad JSON in `--vars`, an unknown
+    /// `--by` dimension): exit 2, kind `invalid_argument`, naming the argument.
+    fn invalid_argument(message: impl Into<String>) -> Failure {
         Failure {
-            message: format!("{}\n\n{USAGE}", message.into()),
+            kind: "invalid_argument",
+            message: message.into(),
+            details: Box::new(Value::Null),
             code: 2,
         }
+    }
+
+    /// A failed operation (exit 1) of the given kind.
+    fn failed(kind: &'static str, message: impl Into<String>, details: Value) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+            details: Box::new(details),
+            code: 1,
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Failure {
+        self.details = Box::new(details);
+        self
     }
 }
 
 impl From<prompt_config::Error> for Failure {
     fn from(error: prompt_config::Error) -> Failure {
         Failure {
-            message: format!("error [{}]: {error}", error.kind()),
+            kind: error.kind(),
+            message: error.to_string(),
+            details: Box::new(error.details()),
             code: 1,
         }
     }
 }
 
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure::usage(message)
-    }
-}
-
-/// Writes one line to stdout, exiting quietly when the reader has gone away.
-pub fn write_line(arguments: std::fmt::Arguments<'_>) {
-    let mut stdout = std::io::stdout().lock();
-    if let Err(error) = writeln!(stdout, "{arguments}") {
-        let code = if error.kind() == std::io::ErrorKind::BrokenPipe {
-            0
-        } else {
-            1
-        };
-        std::process::exit(code);
-    }
-}
-
-/// Runs one command line and returns the process exit code.
-pub fn run(raw: impl IntoIterator<Item = String>) -> i32 {
-    match dispatch(raw) {
-        Ok(()) => 0,
-        Err(failure) => {
-            eprintln!("{}", failure.message);
-            failure.code
-        }
-    }
-}
-
-fn dispatch(raw: impl IntoIterator<Item = String>) -> Result<(), Failure> {
-    let args = Args::parse(raw)?;
-    let Some(command) = args.positional.first() else {
-        return Err(Failure::usage("no command given"));
+/// Runs one command line (without the program name) and returns the process exit code.
+pub fn run(raw: impl IntoIterator<Item = OsString>) -> i32 {
+    let raw: Vec<OsString> = raw.into_iter().collect();
+    let json = raw.iter().any(|word| word == "--json");
+    let program = std::iter::once(OsString::from("prompt-config"));
+    let code = match Cli::try_parse_from(program.chain(raw)) {
+        Ok(cli) => match dispatch(cli.command) {
+            Ok(()) => 0,
+            Err(failure) => report(&failure, json),
+        },
+        Err(error) => parse_failure(&error, json),
     };
-    match command.as_str() {
-        "validate" => validate(&args),
-        "resolve" => resolve::run(&args),
-        "complete" => complete::run(&args),
-        "demo" => demo::run(&args),
-        "stats" => stats::run(&args),
-        "release" => release(&args),
-        "rollback" => rollback(&args),
-        "help" => {
-            say!("{USAGE}");
+    output::final_code(code)
+}
+
+/// Help and version go to stdout with exit 0; real parse errors are usage mistakes (exit 2).
+fn parse_failure(error: &clap::Error, json: bool) -> i32 {
+    let code = error.exit_code();
+    let text = error.render().to_string();
+    if !error.use_stderr() {
+        say!("{}", text.trim_end());
+    } else if json {
+        // The first paragraph is the error; the rest is the usage line and the help hint.
+        let first = text.split("\n\n").next().unwrap_or_default();
+        let message = first
+            .trim_start_matches("error: ")
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let details = serde_json::json!({"usage": text});
+        output::print_json(&output::error_json("usage", &message, &details));
+    } else {
+        output::write_error(&text);
+    }
+    code
+}
+
+fn report(failure: &Failure, json: bool) -> i32 {
+    if json {
+        output::print_json(&output::error_json(
+            failure.kind,
+            &failure.message,
+            &failure.details,
+        ));
+    } else if failure.code == 2 {
+        output::write_error(&format!(
+            "error [{}]: {}\n\nFor more information, try '--help'.",
+            failure.kind, failure.message
+        ));
+    } else {
+        output::write_error(&format!("error [{}]: {}", failure.kind, failure.message));
+    }
+    failure.code
+}
+
+fn dispatch(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Validate { dirs, json } => edit::validate(&dirs, json),
+        Command::Resolve(request) => resolve::run(&request),
+        Command::Complete { request, mock } => complete::run(&request, mock),
+        Command::Demo {
+            dirs,
+            requests,
+            telemetry,
+        } => demo::run(&dirs, requests, telemetry),
+        Command::Stats {
+            files,
+            by,
+            since,
+            json,
+        } => stats::run(&files, &by, since.as_deref(), json),
+        Command::Release {
+            feature,
+            version,
+            dirs,
+        } => edit::release(&dirs, &feature, &version),
+        Command::Rollback {
+            feature,
+            to,
+            stray,
+            dirs,
+        } => match (to, stray) {
+            (Some(to), None) => edit::rollback(&dirs, &feature, &to),
+            (None, Some(version)) => Err(Failure::invalid_argument(format!(
+                "--to <VERSION> is required: prompt-config rollback {feature} --to {version}"
+            ))),
+            (_, stray) => Err(Failure::invalid_argument(format!(
+                "unexpected argument '{}': rollback takes FEATURE --to VERSION",
+                stray.unwrap_or_default()
+            ))),
+        },
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "prompt-config", &mut script);
+            say!("{}", String::from_utf8_lossy(&script).trim_end());
             Ok(())
         }
-        other => Err(Failure::usage(format!("unknown command \"{other}\""))),
     }
 }
 
 /// `--config` / `--prompts`, else the environment, else `./config` and `./prompts`.
-fn engine_options(args: &Args) -> EngineOptions {
-    let pick = |option: &str, variable: &str, default: &str| {
-        args.value(option)
-            .map(PathBuf::from)
+fn engine_options(dirs: &Dirs) -> EngineOptions {
+    let pick = |given: &Option<PathBuf>, variable: &str, default: &str| {
+        given
+            .clone()
             .or_else(|| {
                 std::env::var_os(variable)
                     .filter(|value| !value.is_empty())
@@ -127,68 +192,29 @@ fn engine_options(args: &Args) -> EngineOptions {
             })
             .unwrap_or_else(|| PathBuf::from(default))
     };
-    let options = EngineOptions::new(
-        pick("config", "PROMPT_CONFIG_DIR", "config"),
-        pick("prompts", "PROMPT_PROMPTS_DIR", "prompts"),
-    );
-    match args.value("telemetry") {
-        Some(path) => options.with_telemetry(path),
-        None => options,
+    EngineOptions::new(
+        pick(&dirs.config, "PROMPT_CONFIG_DIR", "config"),
+        pick(&dirs.prompts, "PROMPT_PROMPTS_DIR", "prompts"),
+    )
+}
+
+/// `"1 rule"`, `"2 rules"`.
+fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("{number} {noun}")
+    } else {
+        format!("{number} {noun}s")
     }
 }
 
-fn validate(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts"], &["json"])?;
-    let options = engine_options(args);
-    let summary = Engine::validate(&options)?;
-    say!(
-        "ok: {} feature{}, {} versions, {} running experiment{}, {} rules, {} rollout{}, {} providers (revision {}) in {}",
-        summary.features,
-        plural(summary.features),
-        summary.versions,
-        summary.running_experiments,
-        plural(summary.running_experiments),
-        summary.rules,
-        summary.rollouts,
-        plural(summary.rollouts),
-        summary.providers,
-        summary.revision,
-        options.config_dir.display(),
-    );
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::count;
 
-fn release(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts"], &[])?;
-    let [_, feature, version] = args.positional.as_slice() else {
-        return Err(Failure::usage("release needs FEATURE VERSION"));
-    };
-    let outcome = release_version(&engine_options(args), feature, version)?;
-    say!(
-        "released {feature} {version}: recorded file hashes in {}",
-        outcome.file
-    );
-    Ok(())
-}
-
-fn rollback(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts", "to"], &[])?;
-    let [_, feature] = args.positional.as_slice() else {
-        return Err(Failure::usage("rollback needs FEATURE"));
-    };
-    let to = args
-        .value("to")
-        .ok_or_else(|| Failure::usage("rollback needs --to VERSION"))?;
-    let outcome = rollback_active_version(&engine_options(args), feature, to)?;
-    say!(
-        "{feature}: active_version {} -> {} in {}",
-        outcome.before,
-        outcome.after,
-        outcome.file
-    );
-    Ok(())
-}
-
-fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        assert_eq!(count(0, "rule"), "0 rules");
+        assert_eq!(count(1, "rule"), "1 rule");
+        assert_eq!(count(2, "rule"), "2 rules");
+    }
 }

@@ -2,79 +2,94 @@
 
 use serde_json::{Map, Value};
 
-use super::args::Args;
-use super::{Failure, engine_options};
+use super::args::Request;
+use super::{Failure, engine_options, output};
 use prompt_config::config::ModelSpec;
-use prompt_config::{Context, Engine, Resolution};
+use prompt_config::{Context, Engine, EngineOptions, Resolution};
 
-pub fn run(args: &Args) -> Result<(), Failure> {
-    args.allow(
-        &[
-            "config",
-            "prompts",
-            "user",
-            "attr",
-            "var",
-            "vars",
-            "version",
-            "telemetry",
-        ],
-        &["json"],
-    )?;
-    let [_, feature] = args.positional.as_slice() else {
-        return Err(Failure::usage("resolve needs FEATURE"));
-    };
-    let context = context_from_args(args)?;
-    let engine = Engine::open(engine_options(args))?;
-    let resolution = engine.resolve(feature, &context)?;
-    if args.flag("json") {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&resolution).unwrap_or_default()
-        );
+pub fn run(request: &Request) -> Result<(), Failure> {
+    let context = context_from_args(request)?;
+    let engine = Engine::open(request_options(request))?;
+    let resolution = engine.resolve(&request.feature, &context)?;
+    if request.json {
+        output::print_json(&resolution);
     } else {
         print_resolution(&resolution);
     }
     Ok(())
 }
 
-/// Builds the context from `--user`, `--attr`, `--var`, `--vars` and `--version`.
-pub fn context_from_args(args: &Args) -> Result<Context, Failure> {
-    let user = args
-        .value("user")
-        .ok_or_else(|| Failure::usage("--user ID is required"))?;
-    let attributes = pairs(args.values("attr"), "--attr")?;
-    let mut variables = match args.value("vars") {
-        Some(text) => match serde_json::from_str(text) {
-            Ok(Value::Object(map)) => map,
-            _ => return Err(Failure::usage("--vars must be a JSON object")),
-        },
-        None => Map::new(),
-    };
-    variables.extend(pairs(args.values("var"), "--var")?);
-    let mut context = Context::new(user)
+/// The engine options of `resolve` and `complete`: directories and `--telemetry`.
+pub fn request_options(request: &Request) -> EngineOptions {
+    let options = engine_options(&request.dirs);
+    match &request.telemetry {
+        Some(path) => options.with_telemetry(path),
+        None => options,
+    }
+}
+
+/// Builds the context from `--user`, `--attrs`, `--attr`, `--vars`, `--var` and `--version`.
+/// `--attr` values are strings (so `app_version=1.10` stays the version "1.10"), `--attrs`
+/// values keep their JSON types; `--attr` wins over `--attrs` and `--var` over `--vars` for the
+/// same name.
+pub fn context_from_args(request: &Request) -> Result<Context, Failure> {
+    let mut attributes = json_object(request.attrs.as_deref(), "--attrs")?;
+    for (name, value) in pairs(&request.attr, "--attr")? {
+        attributes.insert(name, Value::String(value));
+    }
+    let mut variables = json_object(request.vars.as_deref(), "--vars")?;
+    for (name, value) in pairs(&request.var, "--var")? {
+        let value = serde_json::from_str(&value).unwrap_or(Value::String(value));
+        variables.insert(name, value);
+    }
+    let mut context = Context::new(request.user.as_str())
         .with_attributes(attributes)
         .with_variables(variables);
-    if let Some(version) = args.value("version") {
-        context = context.pin_version(version);
+    if let Some(version) = &request.version {
+        context = context.pin_version(version.as_str());
     }
     Ok(context)
 }
 
-/// `KEY=VALUE` pairs; a VALUE that parses as JSON is JSON, anything else is text.
-fn pairs(raw: &[String], option: &str) -> Result<Map<String, Value>, Failure> {
-    let mut map = Map::new();
-    for pair in raw {
-        let Some((key, value)) = pair.split_once('=') else {
-            return Err(Failure::usage(format!(
-                "{option} expects KEY=VALUE, got \"{pair}\""
-            )));
-        };
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-        map.insert(key.to_string(), value);
+/// The JSON object given to `option`, or an empty one when it was not given.
+fn json_object(text: Option<&str>, option: &str) -> Result<Map<String, Value>, Failure> {
+    let Some(text) = text else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Failure::invalid_argument(format!(
+            "{option} must be a JSON object, got {}",
+            json_type(&other)
+        ))),
+        Err(error) => Err(Failure::invalid_argument(format!(
+            "{option} must be a JSON object: {error}"
+        ))),
     }
-    Ok(map)
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `NAME=VALUE` pairs, split at the first `=`; the name may not be empty.
+fn pairs(raw: &[String], option: &str) -> Result<Vec<(String, String)>, Failure> {
+    raw.iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => Err(Failure::invalid_argument(format!(
+                "{option} expects NAME=VALUE, got \"{pair}\""
+            ))
+            .with_details(serde_json::json!({"argument": option, "value": pair}))),
+        })
+        .collect()
 }
 
 fn describe_model(model: &ModelSpec) -> String {

@@ -3,41 +3,46 @@
 
 use std::path::PathBuf;
 
-use super::Failure;
-use super::args::Args;
+use serde_json::json;
+
+use super::{Failure, output};
 use prompt_config::telemetry::stats::{DEFAULT_BY, StatsError, StatsOptions, analyze, parse_since};
 
 /// Runs `stats FILE... [--by DIMENSION,...] [--since T] [--json]`.
-pub fn run(args: &Args) -> Result<(), Failure> {
-    args.allow(&["by", "since"], &["json"])?;
-    let paths: Vec<PathBuf> = args.positional.iter().skip(1).map(PathBuf::from).collect();
-    if paths.is_empty() {
-        return Err(Failure::usage("stats needs at least one telemetry FILE"));
-    }
+pub fn run(
+    files: &[PathBuf],
+    by: &[String],
+    since: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     let options = StatsOptions {
-        by: dimensions(args.values("by"))?,
-        since: args
-            .value("since")
-            .map(parse_since)
-            .transpose()
-            .map_err(|error| Failure::usage(error.to_string()))?,
+        by: dimensions(by)?,
+        since: since.map(parse_since).transpose().map_err(failure)?,
     };
-    let report = analyze(&paths, &options).map_err(|error| match error {
-        StatsError::Read { .. } => Failure {
-            message: format!("error [io]: {error}"),
-            code: 1,
-        },
-        StatsError::InvalidSince(_) => Failure::usage(error.to_string()),
-    })?;
-    if args.flag("json") {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+    let report = analyze(files, &options).map_err(failure)?;
+    if json {
+        output::print_json(&report);
     } else {
         say!("{}", report.to_string().trim_end());
     }
     Ok(())
+}
+
+/// The same kinds as the library's errors: `io` for a file, `invalid_argument` for an option.
+fn failure(error: StatsError) -> Failure {
+    match &error {
+        StatsError::Read { path, .. } => Failure::failed(
+            "io",
+            error.to_string(),
+            json!({"path": path.display().to_string()}),
+        ),
+        StatsError::InvalidSince(value) => Failure::invalid_argument(error.to_string())
+            .with_details(json!({"argument": "--since", "value": value})),
+        StatsError::UnknownDimension { name, known } => {
+            Failure::invalid_argument(error.to_string())
+                .with_details(json!({"argument": "--by", "value": name, "known": known}))
+        }
+    }
 }
 
 /// `--by` values, comma-separated and repeatable, else the default dimensions.
@@ -53,7 +58,9 @@ fn dimensions(values: &[String]) -> Result<Vec<String>, Failure> {
         .map(str::to_string)
         .collect();
     if names.is_empty() {
-        return Err(Failure::usage("--by needs at least one dimension"));
+        return Err(Failure::invalid_argument(
+            "--by needs at least one dimension",
+        ));
     }
     Ok(names)
 }

@@ -70,6 +70,18 @@ pub enum StatsError {
     /// `--since` was neither an RFC 3339 timestamp nor a date.
     #[error("--since expects an RFC 3339 timestamp or a date like 2026-11-27, got \"{0}\"")]
     InvalidSince(String),
+    /// A `--by` name that is neither a dimension nor an attribute any request in the files
+    /// carries (a typo would otherwise print a column of `-`).
+    #[error(
+        "--by \"{name}\" is not a dimension ({}) nor an attribute of any request in the files",
+        known.join(", ")
+    )]
+    UnknownDimension {
+        /// The name given.
+        name: String,
+        /// The dimensions that always exist.
+        known: Vec<String>,
+    },
 }
 
 /// Parses `--since`: an RFC 3339 timestamp, or a date meaning its midnight UTC.
@@ -84,9 +96,36 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, StatsError> {
         .ok_or_else(|| StatsError::InvalidSince(text.to_string()))
 }
 
+/// Fails on an attribute dimension that no request carries, when there are requests at all.
+fn check_dimensions(telemetry: &read::Telemetry, by: &[String]) -> Result<(), StatsError> {
+    if telemetry.requests.is_empty() {
+        return Ok(());
+    }
+    for (index, name) in by.iter().enumerate() {
+        let known = DIMENSIONS.iter().any(|(dimension, _)| dimension == name);
+        let carried = telemetry.requests.iter().any(|request| {
+            request
+                .key
+                .get(index)
+                .is_some_and(|value| value != read::MISSING)
+        });
+        if !known && !carried {
+            return Err(StatsError::UnknownDimension {
+                name: name.clone(),
+                known: DIMENSIONS
+                    .iter()
+                    .map(|(dimension, _)| dimension.to_string())
+                    .collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads `paths` and reports per group and per experiment.
 pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport, StatsError> {
     let telemetry = read::read_files(paths, &options.by)?;
+    check_dimensions(&telemetry, &options.by)?;
     let files = telemetry.files.clone();
     let selection = read::select(telemetry, options.since);
     Ok(StatsReport {

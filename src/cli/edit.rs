@@ -1,0 +1,66 @@
+//! `validate`, and the edit commands `release` and `rollback`. The edits themselves live in
+//! `prompt_config::config`; what they print is in [`print_edit`] alone.
+
+use super::args::Dirs;
+use super::{Failure, count, engine_options};
+use prompt_config::Engine;
+use prompt_config::config::{EditOutcome, release_version, rollback_active_version};
+
+/// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
+pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
+    let options = engine_options(dirs);
+    let summary = Engine::validate(&options)?;
+    if json {
+        super::output::print_json(&summary);
+        return Ok(());
+    }
+    say!(
+        "ok: {}, {}, {}, {}, {}, {} (revision {}) in {}",
+        count(summary.features, "feature"),
+        count(summary.versions, "version"),
+        count(summary.running_experiments, "running experiment"),
+        count(summary.rules, "rule"),
+        count(summary.rollouts, "rollout"),
+        count(summary.providers, "provider"),
+        summary.revision,
+        options.config_dir.display(),
+    );
+    Ok(())
+}
+
+/// `release FEATURE VERSION`.
+pub fn release(dirs: &Dirs, feature: &str, version: &str) -> Result<(), Failure> {
+    let outcome = release_version(&engine_options(dirs), feature, version)?;
+    print_edit(Edit::Release { version }, feature, &outcome);
+    Ok(())
+}
+
+/// `rollback FEATURE --to VERSION`.
+pub fn rollback(dirs: &Dirs, feature: &str, to: &str) -> Result<(), Failure> {
+    let outcome = rollback_active_version(&engine_options(dirs), feature, to)?;
+    print_edit(Edit::Rollback, feature, &outcome);
+    Ok(())
+}
+
+/// Which edit command ran.
+#[derive(Debug, Clone, Copy)]
+enum Edit<'a> {
+    Release { version: &'a str },
+    Rollback,
+}
+
+/// The one place that reports an edit's outcome to the user.
+fn print_edit(edit: Edit<'_>, feature: &str, outcome: &EditOutcome) {
+    match edit {
+        Edit::Release { version } => say!(
+            "released {feature} {version}: recorded file hashes in {}",
+            outcome.file
+        ),
+        Edit::Rollback => say!(
+            "{feature}: active_version {} -> {} in {}",
+            outcome.before,
+            outcome.after,
+            outcome.file
+        ),
+    }
+}
