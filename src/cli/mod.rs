@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use args::Args;
-use prompt_config::config::{release_version, rollback_active_version};
+use prompt_config::config::{EditOutcome, release_version, rollback_active_version};
 use prompt_config::{Engine, EngineOptions};
 
 const USAGE: &str = "\
@@ -34,8 +34,8 @@ usage:
   prompt-config demo [--requests N] [--telemetry FILE]
   prompt-config stats FILE... [--by feature,version,variant,provider,model,ATTRIBUTE]
                       [--since T] [--json]
-  prompt-config release FEATURE VERSION
-  prompt-config rollback FEATURE --to VERSION
+  prompt-config release FEATURE VERSION [--json]
+  prompt-config rollback FEATURE --to VERSION [--json]
 
 --config defaults to $PROMPT_CONFIG_DIR or ./config, --prompts to $PROMPT_PROMPTS_DIR or
 ./prompts. VALUEs that parse as JSON (numbers, true, [\"a\",\"b\"]) are JSON, others are text.";
@@ -159,34 +159,43 @@ fn validate(args: &Args) -> Result<(), Failure> {
 }
 
 fn release(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts"], &[])?;
+    args.allow(&["config", "prompts"], &["json"])?;
     let [_, feature, version] = args.positional.as_slice() else {
         return Err(Failure::usage("release needs FEATURE VERSION"));
     };
-    let outcome = release_version(&engine_options(args), feature, version)?;
-    say!(
-        "released {feature} {version}: recorded file hashes in {}",
-        outcome.file
+    print_edit(
+        args,
+        &release_version(&engine_options(args), feature, version)?,
     );
     Ok(())
 }
 
 fn rollback(args: &Args) -> Result<(), Failure> {
-    args.allow(&["config", "prompts", "to"], &[])?;
+    args.allow(&["config", "prompts", "to"], &["json"])?;
     let [_, feature] = args.positional.as_slice() else {
         return Err(Failure::usage("rollback needs FEATURE"));
     };
     let to = args
         .value("to")
         .ok_or_else(|| Failure::usage("rollback needs --to VERSION"))?;
-    let outcome = rollback_active_version(&engine_options(args), feature, to)?;
-    say!(
-        "{feature}: active_version {} -> {} in {}",
-        outcome.before,
-        outcome.after,
-        outcome.file
+    print_edit(
+        args,
+        &rollback_active_version(&engine_options(args), feature, to)?,
     );
     Ok(())
+}
+
+/// An edit's outcome: its summary (what changed, and for a rollback its reach) or, with
+/// `--json`, the same as data.
+fn print_edit(args: &Args, outcome: &EditOutcome) {
+    if args.flag("json") {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(outcome).unwrap_or_default()
+        );
+    } else {
+        say!("{outcome}");
+    }
 }
 
 fn plural(count: usize) -> &'static str {
