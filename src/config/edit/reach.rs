@@ -151,18 +151,18 @@ pub(crate) fn percent(share: f64) -> String {
 impl fmt::Display for Reach {
     /// Two or more lines: the share reached, then one line per thing taking precedence.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let share = if percent(self.share_min) == percent(self.share_max) {
-            percent(self.share_min)
+        let (share, spread) = if percent(self.share_min) == percent(self.share_max) {
+            (percent(self.share_min), "")
         } else {
-            format!(
-                "{} to {} (by the experiment conditions they meet)",
-                percent(self.share_min),
-                percent(self.share_max)
+            (
+                format!("{} to {}", percent(self.share_min), percent(self.share_max)),
+                " (fewer the more experiment conditions they meet)",
             )
         };
         write!(
             formatter,
-            "reach: {share} of subjects matching no versioned rule, pinned requests excepted"
+            "reach: {share} of subjects matching no versioned rule{spread}, pinned requests \
+             excepted"
         )?;
         if self.precedence.is_empty() {
             write!(formatter, "; nothing else takes precedence")?;
