@@ -149,26 +149,23 @@ pub(crate) fn percent(share: f64) -> String {
 }
 
 impl fmt::Display for Reach {
-    /// Two or more lines: the share reached, then one line per thing taking precedence.
+    /// The share reached (a range when experiment conditions decide it), then one line per
+    /// thing taking precedence.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (share, spread) = if percent(self.share_min) == percent(self.share_max) {
-            (percent(self.share_min), "")
+        let share = if percent(self.share_min) == percent(self.share_max) {
+            percent(self.share_min)
         } else {
-            (
-                format!("{} to {}", percent(self.share_min), percent(self.share_max)),
-                " (fewer the more experiment conditions they meet)",
-            )
+            format!("{} to {}", percent(self.share_min), percent(self.share_max))
         };
         write!(
             formatter,
-            "reach: {share} of subjects matching no versioned rule{spread}, pinned requests \
-             excepted"
+            "reach: {share} of subjects matching no versioned rule (pinned requests excepted)\n{}",
+            if self.precedence.is_empty() {
+                "nothing else takes precedence"
+            } else {
+                "still taking precedence for their users:"
+            }
         )?;
-        if self.precedence.is_empty() {
-            write!(formatter, "; nothing else takes precedence")?;
-        } else {
-            write!(formatter, "; still taking precedence for their users:")?;
-        }
         for item in &self.precedence {
             let who = match &item.condition {
                 Some(condition) => format!("subjects where {condition}"),
