@@ -269,3 +269,60 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::{JsonProblem, parse_strict};
+
+    /// Arbitrary JSON documents (objects built from maps, so without duplicate keys).
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |number| number.is_finite())
+                .prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((".{0,6}", inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn documents_without_duplicates_parse_as_serde_json_parses_them(document in json()) {
+            let text = serde_json::to_string_pretty(&document).unwrap();
+            let strict = parse_strict(text.as_bytes()).unwrap();
+            prop_assert_eq!(&strict, &serde_json::from_str::<Value>(&text).unwrap());
+            prop_assert_eq!(strict, document);
+        }
+
+        #[test]
+        fn a_repeated_key_is_always_found_at_its_pointer(
+            document in json(),
+            key in ".{0,6}",
+        ) {
+            // `{"x": [document-with-the-key-twice]}`: the repeat sits at /x/0/<key>.
+            let value = serde_json::to_string(&document).unwrap();
+            let key_json = serde_json::to_string(&key).unwrap();
+            let text = format!(r#"{{"x": [{{{key_json}: {value}, {key_json}: {value}}}]}}"#);
+            match parse_strict(text.as_bytes()) {
+                Err(JsonProblem::DuplicateKeys { pointers, .. }) => {
+                    let expected = format!("/x/0/{}", super::pointer_token(&key));
+                    prop_assert!(pointers.contains(&expected), "{:?}", pointers);
+                }
+                other => prop_assert!(false, "expected duplicates, got {:?}", other),
+            }
+        }
+    }
+}

@@ -234,3 +234,34 @@ mod tests {
         assert_eq!(error.details()["argument"], "user_id");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::canonical_subject_id;
+
+    proptest! {
+        #[test]
+        fn every_integer_is_the_same_subject_as_its_decimal_string(number in any::<i64>()) {
+            let from_number = canonical_subject_id(&json!(number)).unwrap();
+            prop_assert_eq!(&from_number, &number.to_string());
+            prop_assert_eq!(canonical_subject_id(&json!(number.to_string())).unwrap(), from_number);
+        }
+
+        #[test]
+        fn every_string_is_taken_as_given(text in ".*") {
+            prop_assert_eq!(canonical_subject_id(&Value::String(text.clone())).unwrap(), text);
+        }
+
+        #[test]
+        fn every_float_spelling_is_refused(number in any::<i32>(), exponent in 0u8..3) {
+            // `N.0` and `Ne0`-style texts are floats to every JSON reader, integral or not.
+            for text in [format!("{number}.0"), format!("{number}e{exponent}")] {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                prop_assert!(canonical_subject_id(&value).is_err(), "{}", text);
+            }
+        }
+    }
+}
