@@ -85,7 +85,19 @@ fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(_) => "a boolean".into(),
-        Value::Number(number) => format!("the number {number} (not an integer)"),
+        Value::Number(number) => {
+            // Only floats get here: serde_json reads `2.0`, `2e0` and integers past 64 bits so.
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            let hint = if float.fract() != 0.0 {
+                String::new()
+            } else if float.abs() < 9_007_199_254_740_992.0 {
+                let integer = float as i64;
+                format!(" (write {integer} or \"{integer}\")")
+            } else {
+                " (send ids past 64 bits as strings)".to_string()
+            };
+            format!("the number {number}, which is not an integer in JSON{hint}")
+        }
         Value::String(_) => "a string".into(),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
@@ -209,6 +221,7 @@ mod tests {
 
     #[test]
     fn other_json_values_are_refused_with_what_they_are() {
+        assert!(id("2.0").unwrap_err().ends_with(r#"(write 2 or "2")"#));
         assert!(id("true").unwrap_err().ends_with("not a boolean"));
         assert!(id("null").unwrap_err().ends_with("not null"));
         assert!(id("[2]").unwrap_err().ends_with("not an array"));
