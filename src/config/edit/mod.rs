@@ -136,6 +136,8 @@ pub fn rollback_active_version(
         let snapshot = Snapshot::load(options)?;
         if served_active(&snapshot).as_deref() == Some(to) {
             outcome.changed = false;
+            // Nobody's version changes, so there is no reach to state.
+            outcome.reach = None;
             return Ok(outcome);
         }
     }

@@ -201,3 +201,53 @@ impl fmt::Display for Reach {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{PrecedenceKind, Reach};
+    use crate::config::FeatureConfig;
+    use serde_json::json;
+
+    fn shipped() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/features/career_path_navigator.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn reach(document: serde_json::Value) -> Reach {
+        Reach::of(&serde_json::from_value::<FeatureConfig>(document).unwrap())
+    }
+
+    #[test]
+    fn a_paused_experiment_takes_nobody() {
+        let mut document = shipped();
+        document["experiments"][0]["status"] = json!("paused");
+        let reach = reach(document);
+        assert!(
+            reach
+                .precedence
+                .iter()
+                .all(|item| item.kind != PrecedenceKind::Experiment)
+        );
+        assert!((reach.share_min - 0.9).abs() < 1e-12);
+        assert!((reach.share_max - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_full_rollout_leaves_active_version_nobody() {
+        let mut document = shipped();
+        document["rollout"]["percentage"] = json!(100);
+        let reach = reach(document);
+        assert_eq!((reach.share_min, reach.share_max), (0.0, 0.0));
+        assert!(reach.to_string().starts_with("reach: 0% of subjects"));
+    }
+
+    #[test]
+    fn small_shares_keep_a_decimal() {
+        assert_eq!(super::percent(0.005), "0.5%");
+        assert_eq!(super::percent(0.63), "63%");
+        assert_eq!(super::percent(1.0), "100%");
+    }
+}
