@@ -453,3 +453,101 @@ fn error_details_list_the_problems_as_json() {
         Value::from("/active_version")
     );
 }
+
+/// Replaces the one occurrence of `from` in the shipped feature file's text with `to`.
+fn edit_feature_text(fixture: &Fixture, from: &str, to: &str) {
+    let text = fs::read_to_string(fixture.feature_path()).unwrap();
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
+    fs::write(fixture.feature_path(), text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn active_version_twice_fails_naming_the_file_and_pointer() {
+    // A merge left both sides' lines: serde_json alone would silently serve the last (2.0.0).
+    let fixture = Fixture::new();
+    edit_feature_text(
+        &fixture,
+        r#""active_version": "2.0.0","#,
+        "\"active_version\": \"1.0.0\",\n  \"active_version\": \"2.0.0\",",
+    );
+    let problems = assert_problem(&fixture, FEATURE, "/active_version", "duplicate key");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+}
+
+#[test]
+fn duplicate_key_deep_in_an_experiment_variant_is_reported_with_its_full_pointer() {
+    let fixture = Fixture::new();
+    edit_feature_text(
+        &fixture,
+        r#""key": "treatment","#,
+        r#""key": "treatment", "key": "json","#,
+    );
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/experiments/0/variants/1/key",
+        "duplicate key \"key\"",
+    );
+}
+
+#[test]
+fn duplicate_key_in_a_rule_condition_is_reported_beside_other_problems() {
+    let fixture = Fixture::new();
+    edit_feature_text(
+        &fixture,
+        r#""sector": "healthcare"
+      },"#,
+        r#""sector": "healthcare", "sector": "retail"
+      },"#,
+    );
+    let text = fs::read_to_string(fixture.feature_path()).unwrap();
+    fs::write(
+        fixture.feature_path(),
+        text.replace(r#""owner": "careers-team","#, r#""owner": 7,"#),
+    )
+    .unwrap();
+    let problems = assert_problem(&fixture, FEATURE, "/rules/0/condition/sector", "duplicate");
+    // The rest of the document is still checked in the same run.
+    assert!(
+        problems.iter().any(|problem| problem.pointer == "/owner"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn duplicate_key_in_providers_json_is_reported() {
+    let fixture = Fixture::new();
+    let path = fixture.config_dir().join("providers.json");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replacen("{", r#"{"client": {}, "client": {},"#, 1),
+    )
+    .unwrap();
+    assert_problem(&fixture, "providers.json", "/client", "duplicate key");
+}
+
+#[test]
+fn utf8_byte_order_mark_is_accepted() {
+    let fixture = Fixture::new();
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(fs::read(fixture.feature_path()).unwrap());
+    fs::write(fixture.feature_path(), bytes).unwrap();
+    Engine::open(fixture.options()).unwrap();
+}
+
+#[test]
+fn utf16_byte_order_mark_is_reported_as_such_not_as_a_syntax_error() {
+    let fixture = Fixture::new();
+    let text = fs::read_to_string(fixture.feature_path()).unwrap();
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    fs::write(fixture.feature_path(), bytes).unwrap();
+    let problems = assert_problem(&fixture, FEATURE, "", "UTF-16 byte-order mark");
+    assert!(
+        !problems
+            .iter()
+            .any(|problem| problem.message.contains("expected value")),
+        "{problems:?}"
+    );
+}

@@ -491,3 +491,89 @@ fn context_parses_from_the_shared_request_json() {
     assert_eq!(context.attributes()["sector"], json!("retail"));
     assert!(serde_json::from_value::<Context>(json!({"user_id": 1, "atributes": {}})).is_err());
 }
+
+/// The shipped feature resolved for a request whose `user_id` is the JSON `user_id`.
+fn resolve_request(
+    engine: &Engine,
+    user_id: serde_json::Value,
+) -> prompt_config::Result<prompt_config::Resolution> {
+    let context: Context = serde_json::from_value(json!({
+        "user_id": user_id,
+        "attributes": {"sector": "technology"},
+        "variables": profile(),
+    }))
+    .unwrap();
+    engine.resolve("career_path_navigator", &context)
+}
+
+#[test]
+fn user_id_2_and_string_2_land_in_the_same_bucket() {
+    let engine = shipped_engine();
+    let number = resolve_request(&engine, json!(2)).unwrap();
+    let text = resolve_request(&engine, json!("2")).unwrap();
+    assert_eq!(number.variant.as_deref(), Some("treatment"));
+    assert_eq!(number.bucket, Some(0.7484));
+    assert_eq!((number.variant, number.bucket), (text.variant, text.bucket));
+}
+
+#[test]
+fn float_user_ids_are_refused_rather_than_bucketed_elsewhere() {
+    // Before: 2.0 and 2e0 were accepted and landed in control (bucket 0.1424).
+    for user_id in ["2.0", "2e0", "2.5"] {
+        let request = format!(r#"{{"user_id": {user_id}}}"#);
+        let error = serde_json::from_str::<Context>(&request).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("user_id must be a string or an integer, not the number"),
+            "{user_id}: {error}"
+        );
+    }
+}
+
+#[test]
+fn the_cli_takes_user_as_the_string_given() {
+    let engine = shipped_engine();
+    let resolve_cli = |user: &str| -> serde_json::Value {
+        let root = common::project_root();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_prompt-config"))
+            .args(["resolve", "career_path_navigator", "--user", user, "--json"])
+            .args(["--attr", "sector=technology"])
+            .args(["--vars", &serde_json::Value::Object(profile()).to_string()])
+            .arg("--config")
+            .arg(root.join("config"))
+            .arg("--prompts")
+            .arg(root.join("prompts"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let number = resolve_request(&engine, json!(2)).unwrap();
+    assert_eq!(resolve_cli("2")["bucket"], json!(number.bucket));
+    // "2.0" is a string id of its own, hashed as given, as in every other door.
+    let text = resolve_request(&engine, json!("2.0")).unwrap();
+    assert_eq!(resolve_cli("2.0")["bucket"], json!(text.bucket));
+    assert_ne!(text.bucket, number.bucket);
+}
+
+#[test]
+fn a_hash_attribute_follows_the_subject_id_rule() {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|document| {
+        let experiment = &mut document["experiments"][0];
+        experiment["hash_attribute"] = json!("company_id");
+        experiment["coverage"] = json!(1.0);
+        experiment.as_object_mut().unwrap().remove("namespace");
+    });
+    let engine = Engine::open(fixture.options()).unwrap();
+    let assigned = |company: serde_json::Value| {
+        let subject = context("alice").attribute("company_id", company);
+        let resolution = engine.resolve("career_path_navigator", &subject).unwrap();
+        (resolution.variant, resolution.bucket)
+    };
+    assert!(assigned(json!(7)).0.is_some());
+    assert_eq!(assigned(json!(7)), assigned(json!("7")));
+    // A float is no id: not enrolled, rather than hashed as "7.0" into another bucket.
+    assert_eq!(assigned(json!(7.0)), (None, None));
+}

@@ -207,6 +207,7 @@ const TEST_FILES: &[&str] = &[
     "rails_test.rb",
     "puma_test.rb",
     "packaging_test.rb",
+    "subject_id_test.rb",
 ];
 
 #[test]
@@ -254,6 +255,11 @@ fn ruby_rails_integration() {
 #[test]
 fn ruby_puma_cluster() {
     run_ruby_test("puma_test.rb");
+}
+
+#[test]
+fn ruby_subject_id() {
+    run_ruby_test("subject_id_test.rb");
 }
 
 #[test]

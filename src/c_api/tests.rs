@@ -506,3 +506,56 @@ fn the_handle_is_shared_across_threads() {
     });
     unsafe { pc_engine_close(engine.0) };
 }
+
+/// `pc_resolve` with `user_id` given as the JSON text `user_id`.
+fn resolve_user(engine: *mut pc_engine, user_id: &str) -> (pc_status, Value) {
+    let mut request: Value = serde_json::from_str(request().to_str().unwrap()).unwrap();
+    request["user_id"] = Value::Null;
+    let text = request
+        .to_string()
+        .replace("\"user_id\":null", &format!("\"user_id\":{user_id}"));
+    let text = CString::new(text).unwrap();
+    let (mut out, mut error) = (ptr::null_mut(), ptr::null_mut());
+    let status = unsafe {
+        pc_resolve(
+            engine,
+            FEATURE.as_ptr(),
+            text.as_ptr(),
+            &mut out,
+            &mut error,
+        )
+    };
+    if status == pc_status::PC_OK {
+        (status, take_json(out))
+    } else {
+        (status, take_error(error))
+    }
+}
+
+#[test]
+fn integer_and_string_user_ids_share_a_bucket() {
+    let engine = open(true);
+    let (status, number) = resolve_user(engine, "2");
+    assert_eq!(status, pc_status::PC_OK);
+    let (_, text) = resolve_user(engine, "\"2\"");
+    for field in ["version", "source", "experiment", "variant", "bucket"] {
+        assert_eq!(number[field], text[field], "{field}");
+    }
+    unsafe { pc_engine_close(engine) };
+}
+
+#[test]
+fn float_user_ids_are_an_invalid_argument_naming_user_id() {
+    let engine = open(true);
+    for user_id in ["2.0", "2e0", "2.5", "true", "null", "18446744073709551616"] {
+        let (status, error) = resolve_user(engine, user_id);
+        assert_eq!(status, pc_status::PC_INVALID_ARGUMENT, "{user_id}");
+        assert_eq!(error["kind"], "invalid_argument");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("user_id must be a string or an integer"),
+            "{user_id}: {message}"
+        );
+    }
+    unsafe { pc_engine_close(engine) };
+}

@@ -126,6 +126,9 @@ attribute that the logged requests carry; anything else is an error.")]
         version: String,
         #[command(flatten)]
         dirs: Dirs,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Set a feature's active_version to a released version.
     #[command(
@@ -145,6 +148,9 @@ attribute that the logged requests carry; anything else is an error.")]
         stray: Option<String>,
         #[command(flatten)]
         dirs: Dirs,
+        /// Print the outcome (and the rollback's reach) as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a shell completion script.
     #[command(after_help = "Examples:

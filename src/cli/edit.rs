@@ -29,38 +29,29 @@ pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
 }
 
 /// `release FEATURE VERSION`.
-pub fn release(dirs: &Dirs, feature: &str, version: &str) -> Result<(), Failure> {
-    let outcome = release_version(&engine_options(dirs), feature, version)?;
-    print_edit(Edit::Release { version }, feature, &outcome);
+pub fn release(dirs: &Dirs, feature: &str, version: &str, json: bool) -> Result<(), Failure> {
+    print_edit(
+        &release_version(&engine_options(dirs), feature, version)?,
+        json,
+    );
     Ok(())
 }
 
 /// `rollback FEATURE --to VERSION`.
-pub fn rollback(dirs: &Dirs, feature: &str, to: &str) -> Result<(), Failure> {
-    let outcome = rollback_active_version(&engine_options(dirs), feature, to)?;
-    print_edit(Edit::Rollback, feature, &outcome);
+pub fn rollback(dirs: &Dirs, feature: &str, to: &str, json: bool) -> Result<(), Failure> {
+    print_edit(
+        &rollback_active_version(&engine_options(dirs), feature, to)?,
+        json,
+    );
     Ok(())
 }
 
-/// Which edit command ran.
-#[derive(Debug, Clone, Copy)]
-enum Edit<'a> {
-    Release { version: &'a str },
-    Rollback,
-}
-
-/// The one place that reports an edit's outcome to the user.
-fn print_edit(edit: Edit<'_>, feature: &str, outcome: &EditOutcome) {
-    match edit {
-        Edit::Release { version } => say!(
-            "released {feature} {version}: recorded file hashes in {}",
-            outcome.file
-        ),
-        Edit::Rollback => say!(
-            "{feature}: active_version {} -> {} in {}",
-            outcome.before,
-            outcome.after,
-            outcome.file
-        ),
+/// The one place that reports an edit's outcome: its summary (what changed or that nothing
+/// did, and for a rollback its reach) or, with `--json`, the same as data.
+fn print_edit(outcome: &EditOutcome, json: bool) {
+    if json {
+        super::output::print_json(outcome);
+    } else {
+        say!("{outcome}");
     }
 }

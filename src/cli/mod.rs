@@ -155,14 +155,16 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             feature,
             version,
             dirs,
-        } => edit::release(&dirs, &feature, &version),
+            json,
+        } => edit::release(&dirs, &feature, &version, json),
         Command::Rollback {
             feature,
             to,
             stray,
             dirs,
+            json,
         } => match (to, stray) {
-            (Some(to), None) => edit::rollback(&dirs, &feature, &to),
+            (Some(to), None) => edit::rollback(&dirs, &feature, &to, json),
             (None, Some(version)) => Err(Failure::invalid_argument(format!(
                 "--to <VERSION> is required: prompt-config rollback {feature} --to {version}"
             ))),

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::Problem;
+use super::json::{JsonProblem, parse_strict};
 use super::model::{FeatureConfig, ProvidersConfig};
 use super::references;
 use super::schema::{self, SchemaKind};
@@ -143,21 +143,20 @@ fn parse_document<T: DeserializeOwned>(
             return None;
         }
     };
-    let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+    let parsed = parse_strict(&bytes);
     sources.push((file.clone(), bytes));
     let document = match parsed {
         Ok(document) => document,
-        Err(error) => {
-            problems.push(Problem::new(
-                &file,
-                "",
-                format!(
-                    "invalid JSON at line {} column {}: {error}",
-                    error.line(),
-                    error.column()
-                ),
-            ));
-            return None;
+        Err(problem) => {
+            for (pointer, message) in problem.located() {
+                problems.push(Problem::new(&file, pointer, message));
+            }
+            // A document with duplicate keys still parsed: check the rest of it too, so one
+            // run lists every problem. It is never served (the load fails).
+            match problem {
+                JsonProblem::DuplicateKeys { document, .. } => *document,
+                _ => return None,
+            }
         }
     };
     let schema_problems = schema::check(kind, &file, &document);

@@ -4,6 +4,7 @@
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
 mod edit;
+mod json;
 mod loader;
 mod model;
 mod references;
@@ -14,7 +15,9 @@ mod span;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use edit::{EditOutcome, release_version, rollback_active_version};
+pub use edit::{
+    EditOutcome, Precedence, PrecedenceKind, Reach, release_version, rollback_active_version,
+};
 pub(crate) use loader::{LoadedFeature, load_config};
 pub use model::*;
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
@@ -105,6 +108,15 @@ pub enum ConfigError {
         /// Why it was refused.
         message: String,
     },
+    /// An edit was written but the configuration, loaded again, did not serve its value; the
+    /// original file was put back (the message says whether that worked).
+    #[error("{file}: {message}")]
+    Unverified {
+        /// The file the command changed and restored.
+        file: String,
+        /// What was served instead, and whether the original was restored.
+        message: String,
+    },
 }
 
 struct ProblemList<'a>(&'a [Problem]);
@@ -133,7 +145,9 @@ impl ConfigError {
             {
                 "prompt_integrity"
             }
-            ConfigError::Invalid { .. } | ConfigError::Rejected { .. } => "config_invalid",
+            ConfigError::Invalid { .. }
+            | ConfigError::Rejected { .. }
+            | ConfigError::Unverified { .. } => "config_invalid",
             ConfigError::Io { .. } => "io",
         }
     }
@@ -147,6 +161,9 @@ impl ConfigError {
             }
             ConfigError::Rejected { file, pointer, .. } => {
                 serde_json::json!({ "file": file, "pointer": pointer })
+            }
+            ConfigError::Unverified { file, .. } => {
+                serde_json::json!({ "file": file, "unverified": true })
             }
         }
     }

@@ -29,23 +29,78 @@ struct ContextFields {
 }
 
 impl TryFrom<ContextFields> for Context {
-    type Error = String;
+    type Error = InvalidSubjectId;
 
     fn try_from(fields: ContextFields) -> Result<Self, Self::Error> {
-        let subject_id = match fields.user_id {
-            Value::String(text) => text,
-            Value::Number(number) => number.to_string(),
-            other => {
-                return Err(format!(
-                    "user_id must be a string or an integer, not {other}"
-                ));
-            }
-        };
-        let mut context = Context::new(subject_id)
+        let mut context = Context::new(canonical_subject_id(&fields.user_id)?)
             .with_attributes(fields.attributes)
             .with_variables(fields.variables);
         context.version = fields.version;
         Ok(context)
+    }
+}
+
+/// The subject id as the text that is hashed, from the JSON value a caller gave: a string as
+/// given (no trimming, no case folding), an integer in decimal (`2` is `"2"`, `-7` is `"-7"`).
+/// Everything else is refused, floats included: `2.0`, `2e0` and `2.5` are JSON numbers
+/// that are not integers (JSON readers, serde_json among them, keep them as floats), and
+/// guessing their text would bucket them apart from `2` or lose digits past 2^53. Integers
+/// beyond 64 bits read as floats too, so they are refused; send such ids as strings.
+///
+/// This is the one rule for every door: Rust (`Context` deserialization), the C ABI (which
+/// deserializes a `Context`), the Ruby gem (which converts its argument to JSON and calls this),
+/// and the CLI (whose `--user` is a string, passed as given).
+pub fn canonical_subject_id(value: &Value) -> Result<String, InvalidSubjectId> {
+    match value {
+        Value::String(text) => Ok(text.clone()),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Ok(number.to_string()),
+        other => Err(InvalidSubjectId {
+            found: describe(other),
+        }),
+    }
+}
+
+/// A subject id that is neither a string nor an integer. Its kind is `invalid_argument`, the
+/// kind the C ABI reports bad arguments with (`PC_INVALID_ARGUMENT`); the gem raises `TypeError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("user_id must be a string or an integer, not {found}")]
+pub struct InvalidSubjectId {
+    /// What was given, described for a person (`the number 2.0`, `a boolean`, ...).
+    pub found: String,
+}
+
+impl InvalidSubjectId {
+    /// `invalid_argument`.
+    pub fn kind(&self) -> &'static str {
+        "invalid_argument"
+    }
+
+    /// The argument at fault and what it was, as JSON.
+    pub fn details(&self) -> Value {
+        serde_json::json!({ "argument": "user_id", "found": self.found })
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(number) => {
+            // Only floats get here: serde_json reads `2.0`, `2e0` and integers past 64 bits so.
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            let hint = if float.fract() != 0.0 {
+                String::new()
+            } else if float.abs() < 9_007_199_254_740_992.0 {
+                let integer = float as i64;
+                format!(" (write {integer} or \"{integer}\")")
+            } else {
+                " (send ids past 64 bits as strings)".to_string()
+            };
+            format!("the number {number}, which is not an integer in JSON{hint}")
+        }
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
     }
 }
 
@@ -125,5 +180,101 @@ impl Context {
     /// The pinned version, if any.
     pub fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, canonical_subject_id};
+    use serde_json::{Value, json};
+
+    fn id(text: &str) -> Result<String, String> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        canonical_subject_id(&value).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn integer_and_its_decimal_string_are_the_same_subject() {
+        assert_eq!(id("2").unwrap(), "2");
+        assert_eq!(id("\"2\"").unwrap(), "2");
+        assert_eq!(id("-7").unwrap(), "-7");
+        assert_eq!(id("18446744073709551615").unwrap(), "18446744073709551615");
+    }
+
+    #[test]
+    fn strings_are_taken_as_given() {
+        assert_eq!(id("\" 2.0 \"").unwrap(), " 2.0 ");
+        assert_eq!(id("\"\"").unwrap(), "");
+    }
+
+    #[test]
+    fn float_spellings_of_an_integer_are_refused_naming_user_id() {
+        for text in ["2.0", "2e0", "2E+0", "-0", "2.5", "18446744073709551616"] {
+            let message = id(text).unwrap_err();
+            assert!(
+                message.starts_with("user_id must be a string or an integer"),
+                "{message}"
+            );
+            assert!(message.contains("not an integer"), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn other_json_values_are_refused_with_what_they_are() {
+        assert!(id("2.0").unwrap_err().ends_with(r#"(write 2 or "2")"#));
+        assert!(id("true").unwrap_err().ends_with("not a boolean"));
+        assert!(id("null").unwrap_err().ends_with("not null"));
+        assert!(id("[2]").unwrap_err().ends_with("not an array"));
+        assert!(id("{}").unwrap_err().ends_with("not an object"));
+    }
+
+    #[test]
+    fn context_deserialization_uses_the_same_rule() {
+        let parse =
+            |user_id: Value| serde_json::from_value::<Context>(json!({ "user_id": user_id }));
+        assert_eq!(parse(json!(2)).unwrap(), parse(json!("2")).unwrap());
+        let error = parse(json!(2.0)).unwrap_err().to_string();
+        assert!(
+            error.contains("user_id must be a string or an integer"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn invalid_subject_id_is_an_invalid_argument_naming_user_id() {
+        let error = canonical_subject_id(&json!(2.5)).unwrap_err();
+        assert_eq!(error.kind(), "invalid_argument");
+        assert_eq!(error.details()["argument"], "user_id");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::canonical_subject_id;
+
+    proptest! {
+        #[test]
+        fn every_integer_is_the_same_subject_as_its_decimal_string(number in any::<i64>()) {
+            let from_number = canonical_subject_id(&json!(number)).unwrap();
+            prop_assert_eq!(&from_number, &number.to_string());
+            prop_assert_eq!(canonical_subject_id(&json!(number.to_string())).unwrap(), from_number);
+        }
+
+        #[test]
+        fn every_string_is_taken_as_given(text in ".*") {
+            prop_assert_eq!(canonical_subject_id(&Value::String(text.clone())).unwrap(), text);
+        }
+
+        #[test]
+        fn every_float_spelling_is_refused(number in any::<i32>(), exponent in 0u8..3) {
+            // `N.0` and `Ne0`-style texts are floats to every JSON reader, integral or not.
+            for text in [format!("{number}.0"), format!("{number}e{exponent}")] {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                prop_assert!(canonical_subject_id(&value).is_err(), "{}", text);
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub(crate) use compile::{CompiledFeature, compile_features};
-pub use context::Context;
+pub use context::{Context, InvalidSubjectId, canonical_subject_id};
 
 use crate::config::ModelSpec;
 use crate::prompt::{Message, prompt_hash};
@@ -228,7 +228,8 @@ impl CompiledFeature {
 }
 
 /// The value hashed for assignment: the subject id, or an attribute when one is configured.
-/// Subjects without a usable value are not enrolled, as in GrowthBook.
+/// Subjects without a usable value (absent, empty, or not a string or integer) are not
+/// enrolled, as in GrowthBook.
 fn hash_value<'a>(
     context: &'a Context,
     attribute: Option<&str>,
@@ -238,8 +239,8 @@ fn hash_value<'a>(
         None => Cow::Borrowed(context.subject_id()),
         Some(name) => match context.attributes().get(name)? {
             Value::String(text) => Cow::Borrowed(text.as_str()),
-            Value::Number(number) => Cow::Owned(number.to_string()),
-            _ => return None,
+            // The subject id's rule: integers in decimal; floats, booleans, ... are no id.
+            other => Cow::Owned(canonical_subject_id(other).ok()?),
         },
     };
     (!value.is_empty()).then_some(value)

@@ -5,7 +5,7 @@
 //! `TypeError`). The way back (core results to Ruby) is `serialize.rs`.
 
 use magnus::{
-    Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, TryConvert, Value,
+    Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, Value,
     prelude::*,
     r_hash::ForEach,
     value::{Qfalse, Qtrue},
@@ -142,27 +142,25 @@ fn key_string(ruby: &Ruby, key: Value) -> Result<String, Error> {
     ))
 }
 
-/// A String or Integer as text (user ids).
+/// A user id as the text the core hashes. The rule (strings as given, integers in decimal,
+/// anything else refused) is the core's `canonical_subject_id`, shared with Rust, C and the CLI;
+/// here the value only becomes JSON first (a Symbol becomes its name). Every refusal is a
+/// `TypeError` naming `what`, as for other arguments of the wrong type.
 pub fn id_string(ruby: &Ruby, value: Value, what: &str) -> Result<String, Error> {
-    if let Some(string) = RString::from_value(value) {
-        return string.to_string();
-    }
-    if let Some(integer) = Integer::from_value(value) {
-        if let Ok(number) = integer.to_i64() {
-            return Ok(number.to_string());
-        }
-        return String::try_convert(integer.funcall::<_, _, Value>("to_s", ())?);
-    }
-    if let Some(symbol) = Symbol::from_value(value) {
-        return Ok(symbol.name()?.into_owned());
-    }
-    Err(Error::new(
-        ruby.exception_type_error(),
-        format!(
-            "{what} must be a String or an Integer, not {}",
+    let type_error = |message: String| Error::new(ruby.exception_type_error(), message);
+    let json = to_json(ruby, value).map_err(|error| {
+        type_error(format!(
+            "{what} must be a String or an Integer, not {}: {error}",
             class_name(value)
-        ),
-    ))
+        ))
+    })?;
+    prompt_config_core::resolve::canonical_subject_id(&json).map_err(|error| {
+        let message = error.to_string();
+        type_error(match message.strip_prefix("user_id") {
+            Some(rest) => format!("{what}{rest}"),
+            None => message,
+        })
+    })
 }
 
 fn class_name(value: Value) -> String {
