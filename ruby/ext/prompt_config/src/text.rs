@@ -70,9 +70,18 @@ pub fn static_symbol(_ruby: &Ruby, name: &str) -> StaticSymbol {
     StaticSymbol::from(id)
 }
 
-/// A Symbol for `name` that the GC may collect (`String#to_sym`): for keys that come from
-/// data. Never cache its VALUE outside Ruby objects.
+/// The Symbol for `name`, for keys that come from data: the existing Symbol when there is one
+/// (no allocation: parameter names and the like exist already), else a new dynamic Symbol the
+/// GC may collect (`String#to_sym`). Never cache its VALUE outside Ruby objects.
 pub fn dynamic_symbol(ruby: &Ruby, name: &str) -> Result<Value, Error> {
+    let (pointer, len) = c_text(name.as_bytes());
+    // SAFETY: as in `string`; `rb_check_symbol_cstr` only looks the name up (Qnil if absent).
+    let existing =
+        unsafe { rb_sys::rb_check_symbol_cstr(pointer, len, rb_sys::rb_utf8_encoding()) };
+    if existing != rb_sys::Qnil as rb_sys::VALUE {
+        // SAFETY: a Symbol VALUE Ruby just returned.
+        return Ok(unsafe { Value::from_raw(existing) });
+    }
     let text = string(ruby, name);
     // SAFETY: `text` is a live String on this stack; `rb_str_intern` is called under
     // `rb_protect`, so an exception (none is expected for valid UTF-8) comes back as `Err`.
