@@ -1,23 +1,20 @@
 //! Runs the Ruby gem's minitest suite (`ruby/test/*_test.rb`) against the native extension
-//! built from this checkout, so `cargo test` covers the gem wherever Ruby is installed (CI
-//! installs Debian's ruby, ruby-dev, libclang-dev, ruby-railties and puma).
+//! built from this checkout, and the extension crate's own Rust tests (the serializer's
+//! property tests, in a Ruby VM embedded in the test binary), so `cargo test` covers the gem
+//! wherever Ruby is installed (CI installs Debian's ruby, ruby-dev, libclang-dev,
+//! ruby-railties and puma).
 //!
 //! The extension is compiled the way `gem install` does it: `ruby ext/prompt_config/extconf.rb`
 //! writes a Makefile and `make` runs cargo, here into `target/tmp/ruby_gem/` (cargo's own target
 //! folder for the ext crate is `target/tmp/ruby_gem/cargo`). Each test file then runs in its own
-//! Ruby process, one at a time (the GVL test measures wall time). Without `ruby`, Ruby's headers,
-//! make or libclang every test prints a notice on stderr and passes.
+//! Ruby process, one at a time (the GVL test measures wall time).
+//!
+//! Without `ruby`, Ruby's headers, make or libclang, `build.rs` says so in one notice and every
+//! test here is reported as ignored; with `CI` set they run, and fail.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-
-/// Why the suite cannot run here, or where the built extension is.
-enum Setup {
-    Skip(String),
-    Ready { native_dir: PathBuf },
-}
 
 fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,11 +28,6 @@ fn ruby() -> String {
     std::env::var("RUBY").unwrap_or_else(|_| "ruby".to_string())
 }
 
-/// Written straight to stderr: libtest captures `eprintln!`, and a skip must be visible.
-fn notice(message: &str) {
-    let _ = writeln!(std::io::stderr(), "ruby_gem: {message}");
-}
-
 fn describe(output: &Output) -> String {
     format!(
         "exit status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -45,100 +37,43 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// The directory of Ruby's C headers, or why there is none.
-fn ruby_headers() -> Result<PathBuf, String> {
-    let output = Command::new(ruby())
-        .args(["-rrbconfig", "-e", "print RbConfig::CONFIG['rubyhdrdir']"])
-        .output()
-        .map_err(|error| format!("`{}` cannot run ({error})", ruby()))?;
-    if !output.status.success() {
-        return Err(format!("`{}` failed: {}", ruby(), describe(&output)));
-    }
-    let headers = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if headers.join("ruby.h").is_file() {
-        Ok(headers)
+/// Where `cargo build` and `cargo test` of the ext crate put their output.
+fn work_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ruby_gem")
+}
+
+/// Runs `command`, failing with its output (and a hint when the program is missing).
+fn run_checked(command: &mut Command) -> Result<Output, String> {
+    let output = command.output().map_err(|error| {
+        format!(
+            "{command:?} cannot run: {error} (this suite needs ruby, Ruby's headers, make, \
+             libclang and cargo; build.rs marks it ignored when they are missing, unless CI is \
+             set)"
+        )
+    })?;
+    if output.status.success() {
+        Ok(output)
     } else {
-        Err(format!(
-            "Ruby's headers are missing ({}/ruby.h; Debian: apt-get install ruby-dev)",
-            headers.display()
-        ))
+        Err(format!("{command:?} failed: {}", describe(&output)))
     }
 }
 
-/// True when bindgen will find libclang.
-fn libclang_present() -> bool {
-    if std::env::var_os("LIBCLANG_PATH").is_some() {
-        return true;
-    }
-    let is_libclang = |path: &Path| {
-        path.file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.starts_with("libclang") && name.contains(".so"))
-    };
-    let has_libclang = |dir: &Path| {
-        std::fs::read_dir(dir)
-            .is_ok_and(|entries| entries.flatten().any(|entry| is_libclang(&entry.path())))
-    };
-    let llvm_dirs = std::fs::read_dir("/usr/lib")
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|entry| entry.path())
-                .filter(|path| {
-                    path.file_name()
-                        .and_then(|name| name.to_str())
-                        .is_some_and(|name| name.starts_with("llvm-"))
-                })
-                .map(|path| path.join("lib"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    llvm_dirs.iter().any(|dir| has_libclang(dir))
-        || [
-            "/usr/lib/x86_64-linux-gnu",
-            "/usr/lib/aarch64-linux-gnu",
-            "/usr/lib64",
-            "/usr/local/lib",
-        ]
-        .iter()
-        .any(|dir| has_libclang(Path::new(dir)))
-}
-
-/// Compiles the extension with extconf.rb and make, once per test binary.
-fn build() -> Result<Setup, String> {
-    if let Err(reason) = ruby_headers() {
-        return Ok(Setup::Skip(reason));
-    }
-    if Command::new("make").arg("--version").output().is_err() {
-        return Ok(Setup::Skip(
-            "make was not found (extconf.rb writes a Makefile; Debian: apt-get install make)"
-                .into(),
-        ));
-    }
-    if !libclang_present() {
-        return Ok(Setup::Skip(
-            "libclang was not found (bindgen needs it; Debian: apt-get install libclang-dev)"
-                .into(),
-        ));
-    }
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ruby_gem");
+/// Compiles the extension with extconf.rb and make, once per test binary; returns the
+/// directory to put on Ruby's load path.
+fn build() -> Result<PathBuf, String> {
+    let work = work_dir();
     let build_dir = work.join("build");
     std::fs::create_dir_all(&build_dir).map_err(|error| error.to_string())?;
     let extconf = ruby_root().join("ext/prompt_config/extconf.rb");
-    let run = |command: &mut Command| -> Result<(), String> {
-        let output = command
-            .current_dir(&build_dir)
-            .env("PROMPT_CONFIG_CARGO_TARGET_DIR", work.join("cargo"))
-            .env("PROMPT_CONFIG_NO_RB_SYS", "1")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET_DIR")
-            .output()
-            .map_err(|error| format!("{command:?} cannot run: {error}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!("{command:?} failed: {}", describe(&output)))
-        }
+    let run = |command: &mut Command| -> Result<Output, String> {
+        run_checked(
+            command
+                .current_dir(&build_dir)
+                .env("PROMPT_CONFIG_CARGO_TARGET_DIR", work.join("cargo"))
+                .env("PROMPT_CONFIG_NO_RB_SYS", "1")
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("CARGO_BUILD_TARGET_DIR"),
+        )
     };
     run(Command::new(ruby()).arg(&extconf))?;
     // Without --locked, so a new dependency of the core crate updates the ext crate's Cargo.lock.
@@ -151,11 +86,11 @@ fn build() -> Result<Setup, String> {
         native_dir.join("prompt_config/prompt_config.so"),
     )
     .map_err(|error| format!("copying the extension: {error}"))?;
-    Ok(Setup::Ready { native_dir })
+    Ok(native_dir)
 }
 
-fn setup() -> &'static Result<Setup, String> {
-    static SETUP: OnceLock<Result<Setup, String>> = OnceLock::new();
+fn setup() -> &'static Result<PathBuf, String> {
+    static SETUP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     SETUP.get_or_init(build)
 }
 
@@ -169,12 +104,8 @@ fn serial() -> MutexGuard<'static, ()> {
 fn run_ruby_test(file: &str) {
     let _guard = serial();
     let native_dir = match setup() {
-        Ok(Setup::Skip(reason)) => {
-            notice(&format!("skipping {file}: {reason}"));
-            return;
-        }
         Err(error) => panic!("building the Ruby extension failed:\n{error}"),
-        Ok(Setup::Ready { native_dir }) => native_dir,
+        Ok(native_dir) => native_dir,
     };
     let lib = ruby_root().join("lib");
     let rubylib = std::env::join_paths([native_dir.as_path(), lib.as_path()])
@@ -201,6 +132,7 @@ fn run_ruby_test(file: &str) {
 /// The test files below, in the order they run.
 const TEST_FILES: &[&str] = &[
     "api_test.rb",
+    "boundary_values_test.rb",
     "errors_test.rb",
     "gvl_test.rb",
     "fork_test.rb",
@@ -228,41 +160,109 @@ fn every_ruby_test_file_has_a_test_here() {
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_api() {
     run_ruby_test("api_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_boundary_values_and_gc_stress() {
+    run_ruby_test("boundary_values_test.rb");
+}
+
+/// `cargo test` of the ext crate: the serializer's property tests in an embedded Ruby VM.
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_ext_serializer_properties() {
+    let _guard = serial();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = ruby_root().join("ext/prompt_config/Cargo.toml");
+    let outcome = run_checked(
+        Command::new(cargo)
+            .arg("test")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(work_dir().join("cargo"))
+            .current_dir(ruby_root())
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR"),
+    );
+    match outcome {
+        Ok(output) => println!("{}", String::from_utf8_lossy(&output.stdout)),
+        Err(error) => panic!("the ext crate's tests failed:\n{error}"),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_errors() {
     run_ruby_test("errors_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_gvl_released_during_complete() {
     run_ruby_test("gvl_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_fork_safety() {
     run_ruby_test("fork_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_rails_integration() {
     run_ruby_test("rails_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_puma_cluster() {
     run_ruby_test("puma_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_subject_id() {
     run_ruby_test("subject_id_test.rb");
 }
 
 #[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
 fn ruby_gem_packaging() {
     run_ruby_test("packaging_test.rb");
 }

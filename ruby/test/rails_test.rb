@@ -164,6 +164,35 @@ class RailsTest < Minitest::Test
     FileUtils.rm_rf(root) if root
   end
 
+  # Issue 9: the VM crashed ([BUG] Segmentation fault) on the empty JSON pointer of this error.
+  def test_missing_default_directories_fail_the_boot_with_a_readable_message
+    root = RailsAppSupport.build_root
+    FileUtils.rm_rf(File.join(root, "config", "prompt_config"))
+    FileUtils.rm_rf(File.join(root, "app", "prompts"))
+    _stdout, stderr, status = run_app_script("boot", root)
+
+    refute stderr.include?("[BUG]"), "the VM crashed: #{stderr.lines.first(2).join}"
+    assert_equal 1, status.exitstatus, stderr
+    assert_includes stderr, "PromptConfig::ConfigError"
+    assert_includes stderr, "prompt_config: cannot boot, the configuration is invalid " \
+                            "(config: #{File.join(root, "config", "prompt_config")}"
+    assert_includes stderr, "prompt_config:validate"
+  ensure
+    FileUtils.rm_rf(root) if root
+  end
+
+  def test_a_missing_prompts_directory_fails_the_boot_with_a_readable_message
+    root = RailsAppSupport.build_root
+    FileUtils.rm_rf(File.join(root, "app", "prompts"))
+    _stdout, stderr, status = run_app_script("boot", root)
+
+    assert_equal 1, status.exitstatus, stderr
+    assert_includes stderr, "PromptConfig::ConfigError"
+    assert_includes stderr, File.join(root, "app", "prompts")
+  ensure
+    FileUtils.rm_rf(root) if root
+  end
+
   def test_the_rake_task_fails_listing_the_problems
     root = broken_root
     _stdout, stderr, status = run_app_script("rake", root)

@@ -140,7 +140,8 @@ module TestSupport
 
   # A tiny HTTP/1.1 server on 127.0.0.1 for provider tests (WEBrick is not in Ruby 3.1's
   # standard library). Each request is answered by the block: it receives
-  # `{method:, path:, headers:, body:}` and returns `[status, body_hash, delay_seconds]`.
+  # `{method:, path:, headers:, body:}` and returns `[status, body, delay_seconds]`, the body a
+  # Hash (sent as JSON) or a String (sent as is: JSON generated before `GC.stress` is on).
   # Keep-alive connections are served until the client closes them.
   class LoopbackServer
     attr_reader :requests
@@ -181,6 +182,18 @@ module TestSupport
       }
     end
 
+    # An OpenAI refusal: `content` is null and the refusal text sits beside it.
+    def self.openai_refusal_body(refusal = "I can't help with that.")
+      openai_body(nil).tap do |body|
+        body["choices"][0]["message"]["refusal"] = refusal
+      end
+    end
+
+    # An Anthropic answer with no content blocks at all.
+    def self.anthropic_empty_body
+      anthropic_body.merge("content" => [])
+    end
+
     def self.error_body(message = "boom")
       { "error" => { "message" => message, "type" => "server_error", "code" => nil } }
     end
@@ -201,7 +214,7 @@ module TestSupport
         @requests << request
         status, body, delay = @handler.call(request)
         sleep(delay) if delay&.positive?
-        payload = JSON.generate(body)
+        payload = body.is_a?(String) ? body : JSON.generate(body)
         socket.write("HTTP/1.1 #{status} X\r\ncontent-type: application/json\r\n" \
                      "content-length: #{payload.bytesize}\r\n\r\n#{payload}")
       end

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use crate::gvl::panic_message;
 use crate::serialize::{Keys, to_ruby};
+use crate::text;
 
 /// The kind reported for a panic inside the extension (a bug, never expected).
 pub const INTERNAL: &str = "internal";
@@ -42,6 +43,8 @@ fn build(ruby: &Ruby, kind: &str, message: &str, details: &Json) -> Error {
             .map_err(|error| Error::new(ruby.exception_runtime_error(), error.to_string()))?;
         let module: RModule = ruby.class_object().const_get("PromptConfig")?;
         let class: RClass = module.const_get("Error")?;
+        // Through `text::string`: an empty message must not reach Ruby as a dangling pointer.
+        let (kind, message) = (text::string(ruby, kind), text::string(ruby, message));
         class.funcall("build", (kind, message, details))
     })();
     match exception {

@@ -10,6 +10,7 @@ mod convert;
 mod errors;
 mod gvl;
 mod serialize;
+mod text;
 
 use std::sync::Arc;
 
@@ -158,8 +159,10 @@ impl NativeEngine {
     }
 
     /// `#prometheus_text`.
-    fn prometheus_text(ruby: &Ruby, rb_self: &NativeEngine) -> Result<String, Error> {
-        guard(ruby, || Ok(rb_self.engine.prometheus_text()))
+    fn prometheus_text(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
+        guard(ruby, || {
+            Ok(text::string(ruby, &rb_self.engine.prometheus_text()))
+        })
     }
 
     /// `#breaker_states`: `{"openai" => "closed", ...}`.
@@ -199,9 +202,9 @@ impl NativeEngine {
     }
 
     /// `#revision`: the config revision being served.
-    fn revision(ruby: &Ruby, rb_self: &NativeEngine) -> Result<String, Error> {
+    fn revision(ruby: &Ruby, rb_self: &NativeEngine) -> Result<Value, Error> {
         guard(ruby, || {
-            Ok(rb_self.engine.snapshot().revision().to_string())
+            Ok(text::string(ruby, rb_self.engine.snapshot().revision()))
         })
     }
 

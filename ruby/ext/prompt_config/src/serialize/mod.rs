@@ -3,23 +3,28 @@
 //! in between. The shape is serde_json's: structs and maps become Hashes, sequences Arrays,
 //! unit enum variants Strings, `None` nil.
 //!
-//! Hash keys are Symbols or Strings as asked; struct field names are interned once per thread
-//! (static symbols are never collected, so caching their VALUE is safe). Everything can be
-//! deep-frozen. Values under construction live on this thread's stack, which Ruby's GC scans.
-//! The raw `rb_hash_aset` / `rb_ary_push` calls are on new, unfrozen containers, so they cannot
-//! raise.
+//! Every String and Symbol is made by `crate::text`, which never hands Ruby a dangling pointer
+//! (empty text included). Hash keys are Symbols or Strings as asked. Struct field names are
+//! static Symbols (interned IDs, never collected), cached per thread as `StaticSymbol`s: only a
+//! static Symbol may be kept across calls; keys from data are dynamic Symbols and never cached
+//! (`keys.rs`). Everything can be deep-frozen. Values under construction live on this thread's
+//! stack, which Ruby's GC scans. The raw `rb_hash_aset` / `rb_ary_push` calls are on new,
+//! unfrozen containers, so they cannot raise.
+
+mod keys;
+#[cfg(test)]
+mod tests;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use magnus::{
-    IntoValue, Ruby, Value,
-    prelude::*,
-    rb_sys::{AsRawValue, FromRawValue},
-};
+use magnus::{IntoValue, Ruby, StaticSymbol, Value, prelude::*, rb_sys::AsRawValue};
 use serde::ser::{self, Serialize};
+
+use crate::text;
+use keys::KeySerializer;
 
 /// How map and struct keys become Ruby Hash keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +47,7 @@ pub fn to_ruby<T: Serialize + ?Sized>(
 
 /// A value the serializer cannot represent (never expected from the core's types).
 #[derive(Debug)]
-pub struct SerializeError(String);
+pub struct SerializeError(pub(crate) String);
 
 impl fmt::Display for SerializeError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,7 +88,9 @@ impl Hasher for AddressHasher {
     }
 }
 
-type SymbolCache = HashMap<(usize, usize), rb_sys::VALUE, BuildHasherDefault<AddressHasher>>;
+/// Field names by address and length. Only `StaticSymbol`s go in: their VALUE stays valid for
+/// the life of the VM, where a dynamic Symbol's could be collected while still cached here.
+type SymbolCache = HashMap<(usize, usize), StaticSymbol, BuildHasherDefault<AddressHasher>>;
 
 thread_local! {
     static FIELD_SYMBOLS: RefCell<SymbolCache> = RefCell::new(SymbolCache::default());
@@ -103,20 +110,13 @@ const INTERN_MAX: usize = 28;
 impl RubySerializer<'_> {
     fn string(self, text: &str) -> Value {
         if self.freeze && text.len() <= INTERN_MAX {
-            // SAFETY: `text` is valid UTF-8 of `len` bytes; the result is a frozen String.
-            return unsafe {
-                Value::from_raw(rb_sys::rb_enc_interned_str(
-                    text.as_ptr().cast(),
-                    text.len() as std::os::raw::c_long,
-                    rb_sys::rb_utf8_encoding(),
-                ))
-            };
+            return text::interned_string(self.ruby, text);
         }
-        let string = self.ruby.str_new(text);
+        let string = text::string(self.ruby, text);
         if self.freeze {
             string.freeze();
         }
-        string.as_value()
+        string
     }
 
     /// A key for a struct field: a cached static Symbol, or a frozen String.
@@ -126,16 +126,12 @@ impl RubySerializer<'_> {
             Keys::Symbols => {
                 let slot = (name.as_ptr() as usize, name.len());
                 let cached = FIELD_SYMBOLS.with(|cache| cache.borrow().get(&slot).copied());
-                match cached {
-                    // SAFETY: a static symbol's VALUE stays valid for the life of the VM.
-                    Some(raw) => unsafe { Value::from_raw(raw) },
-                    None => {
-                        let symbol = self.ruby.sym_new(name).as_value();
-                        FIELD_SYMBOLS
-                            .with(|cache| cache.borrow_mut().insert(slot, symbol.as_raw()));
-                        symbol
-                    }
-                }
+                let symbol = cached.unwrap_or_else(|| {
+                    let symbol = text::static_symbol(self.ruby, name);
+                    FIELD_SYMBOLS.with(|cache| cache.borrow_mut().insert(slot, symbol));
+                    symbol
+                });
+                symbol.as_value()
             }
         }
     }
@@ -241,8 +237,7 @@ impl<'r> ser::Serializer for RubySerializer<'r> {
     }
 
     fn serialize_bytes(self, value: &[u8]) -> Result<Value, SerializeError> {
-        let string = self.ruby.str_from_slice(value);
-        Ok(self.finish(string.as_value()))
+        Ok(self.finish(text::binary_string(self.ruby, value)))
     }
 
     fn serialize_none(self) -> Result<Value, SerializeError> {
@@ -501,155 +496,5 @@ impl ser::SerializeStructVariant for TaggedMapping<'_> {
         let serializer = self.mapping.serializer;
         let hash = ser::SerializeStruct::end(self.mapping)?;
         Ok(serializer.tagged(self.variant, hash))
-    }
-}
-
-/// Map keys: Symbols or Strings of their text (numbers and booleans too, as serde_json does).
-struct KeySerializer<'r> {
-    serializer: RubySerializer<'r>,
-}
-
-impl KeySerializer<'_> {
-    fn text(&self, text: &str) -> Result<Value, SerializeError> {
-        Ok(match self.serializer.keys {
-            Keys::Symbols => self.serializer.ruby.sym_new(text).as_value(),
-            Keys::Strings => self.serializer.string(text),
-        })
-    }
-}
-
-fn key_error() -> SerializeError {
-    SerializeError("map keys must be strings, numbers or booleans".into())
-}
-
-impl ser::Serializer for KeySerializer<'_> {
-    type Ok = Value;
-    type Error = SerializeError;
-    type SerializeSeq = ser::Impossible<Value, SerializeError>;
-    type SerializeTuple = ser::Impossible<Value, SerializeError>;
-    type SerializeTupleStruct = ser::Impossible<Value, SerializeError>;
-    type SerializeTupleVariant = ser::Impossible<Value, SerializeError>;
-    type SerializeMap = ser::Impossible<Value, SerializeError>;
-    type SerializeStruct = ser::Impossible<Value, SerializeError>;
-    type SerializeStructVariant = ser::Impossible<Value, SerializeError>;
-
-    fn serialize_bool(self, value: bool) -> Result<Value, SerializeError> {
-        self.text(if value { "true" } else { "false" })
-    }
-    fn serialize_i8(self, value: i8) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_i16(self, value: i16) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_i32(self, value: i32) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_i64(self, value: i64) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_u8(self, value: u8) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_u16(self, value: u16) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_u32(self, value: u32) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_u64(self, value: u64) -> Result<Value, SerializeError> {
-        self.text(&value.to_string())
-    }
-    fn serialize_f32(self, _value: f32) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_f64(self, _value: f64) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_char(self, value: char) -> Result<Value, SerializeError> {
-        self.text(value.encode_utf8(&mut [0; 4]))
-    }
-    fn serialize_str(self, value: &str) -> Result<Value, SerializeError> {
-        self.text(value)
-    }
-    fn serialize_bytes(self, _value: &[u8]) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_none(self) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, SerializeError> {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<Value, SerializeError> {
-        self.text(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<Value, SerializeError> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<Value, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, SerializeError> {
-        Err(key_error())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, SerializeError> {
-        Err(key_error())
     }
 }
