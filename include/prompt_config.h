@@ -73,6 +73,10 @@ typedef enum pc_status {
     PC_PANIC = 18,
 } pc_status;
 
+// Which counts of a response's [`Usage`] the provider actually reported. A count it did not
+// report is 0 in the response's usage, and the cost rules estimate it (see `Completion`).
+typedef struct UsageReported UsageReported;
+
 // An open engine: configuration and prompts loaded, client state and telemetry running. Opaque
 // to C; from `pc_engine_open`, freed by `pc_engine_close`. Every function taking a
 // `const pc_engine *` may be called from any number of threads at once.
@@ -140,8 +144,9 @@ enum pc_status pc_resolve(const struct pc_engine *engine,
 //
 // The request is as for `pc_resolve`. On success `*result_json` is the completion as JSON (the
 // shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
-// `response_id`, `finish_reason`, `usage`, `cost_usd`, `latency_ms`, `request_id`,
-// `downgraded`, `resolution`, `attempts`), to free with `pc_string_free`; on failure it is
+// `response_id`, `finish_reason`, `raw_finish_reason`, `refusal`, `usage`, `cost_usd`,
+// `cost_estimated`, `cost_estimated_parts`, `latency_ms`, `request_id`, `downgraded`,
+// `resolution`, `attempts`), to free with `pc_string_free`; on failure it is
 // NULL. Statuses: those of `pc_resolve`, and `PC_PROVIDER_ERROR`, `PC_RATE_LIMITED`,
 // `PC_TIMEOUT`, `PC_ALL_PROVIDERS_FAILED`, `PC_CIRCUIT_OPEN`, `PC_BUDGET_EXCEEDED`,
 // `PC_MISSING_API_KEY` (the error's `details` list every attempt).

@@ -101,8 +101,9 @@ pub unsafe extern "C" fn pc_resolve(
 ///
 /// The request is as for `pc_resolve`. On success `*result_json` is the completion as JSON (the
 /// shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
-/// `response_id`, `finish_reason`, `usage`, `cost_usd`, `latency_ms`, `request_id`,
-/// `downgraded`, `resolution`, `attempts`), to free with `pc_string_free`; on failure it is
+/// `response_id`, `finish_reason`, `raw_finish_reason`, `refusal`, `usage`, `cost_usd`,
+/// `cost_estimated`, `cost_estimated_parts`, `latency_ms`, `request_id`, `downgraded`,
+/// `resolution`, `attempts`), to free with `pc_string_free`; on failure it is
 /// NULL. Statuses: those of `pc_resolve`, and `PC_PROVIDER_ERROR`, `PC_RATE_LIMITED`,
 /// `PC_TIMEOUT`, `PC_ALL_PROVIDERS_FAILED`, `PC_CIRCUIT_OPEN`, `PC_BUDGET_EXCEEDED`,
 /// `PC_MISSING_API_KEY` (the error's `details` list every attempt).
