@@ -73,10 +73,6 @@ typedef enum pc_status {
     PC_PANIC = 18,
 } pc_status;
 
-// Which counts of a response's [`Usage`] the provider actually reported. A count it did not
-// report is 0 in the response's usage, and the cost rules estimate it (see `Completion`).
-typedef struct UsageReported UsageReported;
-
 // An open engine: configuration and prompts loaded, client state and telemetry running. Opaque
 // to C; from `pc_engine_open`, freed by `pc_engine_close`. Every function taking a
 // `const pc_engine *` may be called from any number of threads at once.
