@@ -96,9 +96,9 @@ impl Output {
                 self.shared.record_error(error.to_string());
                 // The records are lost: count them so a later drop report accounts for them,
                 // and hand back the drops this batch's report lines carried, to report again.
-                self.shared
-                    .dropped
-                    .fetch_add(batch.records, Ordering::AcqRel);
+                if batch.records > 0 {
+                    self.shared.note_drops(batch.records);
+                }
                 self.shared
                     .unreported_drops
                     .fetch_add(batch.reported_drops, Ordering::AcqRel);

@@ -1,6 +1,7 @@
-//! The writer's serializing thread: it drains the queue, serializes records into batches of
-//! whole JSON lines no longer than `max_batch_bytes`, reports drops once the queue has drained,
-//! and hands each batch to the output thread, which writes it while the next one fills.
+//! The writer's serializing thread: it drains the queue, writes records straight into batches
+//! of whole JSON lines no longer than `max_batch_bytes`, reports drops once the queue has
+//! drained and at least every `drop_report_interval` while drops go on, and hands each batch
+//! to the output thread, which writes it while the next one fills.
 
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
@@ -8,12 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
-
-use serde::Serialize;
+use std::time::{Instant, SystemTime};
 
 use super::output::{self, Batch, Output};
-use super::{Record, Shared, WriterOptions};
+use super::{DropReport, Record, Shared, WriterOptions};
 
 /// How many queued messages the thread handles between two looks at the clock.
 const MESSAGES_PER_CLOCK_CHECK: u32 = 64;
@@ -22,8 +21,8 @@ const BATCHES_IN_FLIGHT: usize = 1;
 
 /// What travels through the queue.
 pub(super) enum Message<R> {
-    /// A record to write.
-    Record(R),
+    /// A record to write, with the bytes it reserved in the queue.
+    Record(R, usize),
     /// Write what is buffered, then acknowledge.
     Flush(SyncSender<()>),
     /// Write what is buffered, fsync and stop; the gate guarantees nothing follows it.
@@ -130,6 +129,8 @@ pub(super) struct Worker<R: Record> {
     deadline: Instant,
     /// Drops accounted for by report lines already batched.
     reported_drops: u64,
+    /// When the latest drop report was batched (or the thread started).
+    last_drop_report: Instant,
 }
 
 impl<R: Record> Worker<R> {
@@ -147,6 +148,7 @@ impl<R: Record> Worker<R> {
             batch: Batch::default(),
             deadline: Instant::now(),
             reported_drops: 0,
+            last_drop_report: Instant::now(),
         }
     }
 
@@ -169,6 +171,7 @@ impl<R: Record> Worker<R> {
             if !running {
                 break;
             }
+            self.report_when_due();
             self.send_when_due();
         }
         self.report_drops();
@@ -193,10 +196,12 @@ impl<R: Record> Worker<R> {
                 }
                 Err(TryRecvError::Disconnected) => return false,
             }
-            // A queue that never empties must not hold lines back past the interval.
+            // A queue that never empties must not hold lines or drop reports back past their
+            // intervals.
             since_clock_check += 1;
             if since_clock_check == MESSAGES_PER_CLOCK_CHECK {
                 since_clock_check = 0;
+                self.report_when_due();
                 self.send_when_due();
             }
         }
@@ -204,8 +209,10 @@ impl<R: Record> Worker<R> {
 
     fn handle(&mut self, message: Message<R>) -> bool {
         match message {
-            Message::Record(record) => {
+            Message::Record(record, size) => {
                 self.push(&record, Line::Record);
+                drop(record);
+                self.shared.release(size);
                 true
             }
             Message::Flush(acknowledge) => {
@@ -219,6 +226,7 @@ impl<R: Record> Worker<R> {
         }
     }
 
+    /// Reports the drops since the previous report, if any.
     fn report_drops(&mut self) {
         // Drops whose report line could not be written are reported again.
         self.reported_drops -= self.shared.unreported_drops.swap(0, Ordering::AcqRel);
@@ -226,22 +234,37 @@ impl<R: Record> Worker<R> {
         if dropped > self.reported_drops {
             let count = dropped - self.reported_drops;
             self.reported_drops = dropped;
-            self.push(&R::dropped(count), Line::DropReport(count));
+            let now = SystemTime::now();
+            let (first_at, last_at) = self.shared.take_drop_times().unwrap_or((now, now));
+            let report = DropReport {
+                count,
+                total: dropped,
+                first_at,
+                last_at,
+            };
+            self.push(&R::dropped(&report), Line::DropReport(count));
+            self.last_drop_report = Instant::now();
         }
     }
 
-    /// Appends `value` as one line, sending batches so none outgrows `max_batch_bytes`.
-    fn push<T: Serialize>(&mut self, value: &T, line: Line) {
+    /// Reports drops when the last report is `drop_report_interval` old, so drops that go on
+    /// while the queue never drains are still reported where they happen.
+    fn report_when_due(&mut self) {
+        if self.last_drop_report.elapsed() >= self.options.drop_report_interval {
+            self.report_drops();
+        }
+    }
+
+    /// Appends `record` as one line, sending batches so none outgrows `max_batch_bytes`.
+    fn push(&mut self, record: &R, line: Line) {
         let start = self.batch.bytes.len();
         let bytes = &mut self.batch.bytes;
         // A panicking `Serialize` impl must cost its own record, not the thread and the queue.
-        let serialized = panic::catch_unwind(AssertUnwindSafe(|| {
-            serde_json::to_writer(&mut *bytes, value)
-        }));
+        let serialized = panic::catch_unwind(AssertUnwindSafe(|| record.write_json(bytes)));
         if !matches!(serialized, Ok(Ok(()))) {
             self.batch.bytes.truncate(start);
             if let Line::Record = line {
-                self.shared.dropped.fetch_add(1, Ordering::AcqRel);
+                self.shared.note_drops(1);
             }
             // A drop report that cannot be serialized would fail again: it is given up.
             return;
@@ -301,9 +324,9 @@ impl<R: Record> Worker<R> {
     fn send(&mut self, batch: Batch) {
         if let Some(lost) = self.sink.send(batch) {
             // Only a panic ends the output thread early; its batches are lost, and counted.
-            self.shared
-                .dropped
-                .fetch_add(lost.records, Ordering::AcqRel);
+            if lost.records > 0 {
+                self.shared.note_drops(lost.records);
+            }
             self.shared
                 .unreported_drops
                 .fetch_add(lost.reported_drops, Ordering::AcqRel);
