@@ -57,9 +57,12 @@ impl Drop for Scratch {
     }
 }
 
+/// A writer whose queue holds `queue_capacity` records whatever their size: these benches
+/// measure accepted records, not drops.
 fn open(path: &Path, queue_capacity: usize) -> TelemetryWriter<TelemetryRecord> {
     TelemetryWriter::open(WriterOptions {
         queue_capacity,
+        max_queue_bytes: usize::MAX,
         rotate_bytes: None,
         ..WriterOptions::new(path)
     })
@@ -214,6 +217,10 @@ struct FeedRun {
     written: u64,
     dropped: u64,
     peak_heap_bytes: usize,
+    /// CPU time of everything but the feeders (the writer's threads), per event fed.
+    writer_cpu_per_event: Duration,
+    /// The writer's own account of its queue's peak (its size estimates).
+    peak_estimated_bytes: usize,
 }
 
 /// Feeds 40,000 completions' events per second for `FEED_TIME` from `FEEDERS` threads into a
@@ -229,38 +236,63 @@ fn feed_run(path: &Path) -> FeedRun {
     let per_feeder = completions / FEEDERS;
     let tick = Duration::from_nanos(FEEDERS * BURST * 1_000_000_000 / COMPLETIONS_PER_SECOND);
     let heap_before = heap::reset_peak();
+    let process_cpu_before = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
     let start = Instant::now();
-    thread::scope(|scope| {
-        for feeder in 0..FEEDERS {
-            let writer = &writer;
-            scope.spawn(move || {
-                let first = feeder * per_feeder;
-                let mut next_tick = start;
-                for burst_start in (first..first + per_feeder).step_by(BURST as usize) {
-                    for sequence in burst_start..(burst_start + BURST).min(first + per_feeder) {
-                        // Built on the caller's thread, as the engine builds them.
-                        writer.enqueue(resolve_record(sequence));
-                        writer.enqueue(attempt_record(sequence));
-                        writer.enqueue(request_record(sequence));
+    let feeders_cpu: Duration = thread::scope(|scope| {
+        let feeders: Vec<_> = (0..FEEDERS)
+            .map(|feeder| {
+                let writer = &writer;
+                scope.spawn(move || {
+                    let first = feeder * per_feeder;
+                    let mut next_tick = start;
+                    for burst_start in (first..first + per_feeder).step_by(BURST as usize) {
+                        for sequence in burst_start..(burst_start + BURST).min(first + per_feeder) {
+                            // Built on the caller's thread, as the engine builds them.
+                            writer.enqueue(resolve_record(sequence));
+                            writer.enqueue(attempt_record(sequence));
+                            writer.enqueue(request_record(sequence));
+                        }
+                        next_tick += tick;
+                        // A feeder that fell behind catches up without sleeping.
+                        if let Some(wait) = next_tick.checked_duration_since(Instant::now()) {
+                            thread::sleep(wait);
+                        }
                     }
-                    next_tick += tick;
-                    // A feeder that fell behind catches up without sleeping.
-                    if let Some(wait) = next_tick.checked_duration_since(Instant::now()) {
-                        thread::sleep(wait);
-                    }
-                }
-            });
-        }
+                    cpu_time(libc::CLOCK_THREAD_CPUTIME_ID)
+                })
+            })
+            .collect();
+        feeders
+            .into_iter()
+            .map(|feeder| feeder.join().expect("a feeder panicked"))
+            .sum()
     });
     writer.close();
     let elapsed = start.elapsed();
+    let fed = per_feeder * FEEDERS * EVENTS_PER_COMPLETION;
+    let writer_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+        .saturating_sub(process_cpu_before)
+        .saturating_sub(feeders_cpu);
     FeedRun {
         elapsed,
-        fed: per_feeder * FEEDERS * EVENTS_PER_COMPLETION,
+        fed,
+        writer_cpu_per_event: writer_cpu / fed.max(1) as u32,
         written: writer.written(),
         dropped: writer.dropped(),
         peak_heap_bytes: heap::peak().saturating_sub(heap_before),
+        peak_estimated_bytes: writer.peak_queued_bytes(),
     }
+}
+
+/// The CPU time `clock` has counted.
+fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(clock, &mut time) };
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
 /// Events written per second under a steady feed of 40,000 completions per second, with the
@@ -304,11 +336,22 @@ fn fed_at_40k_completions_per_second(group: &mut BenchmarkGroup<'_, WallTime>, s
             .map(|run| run.peak_heap_bytes as f64 / f64::from(1 << 20))
             .collect(),
     );
+    let estimated_mib = median(
+        runs.iter()
+            .map(|run| run.peak_estimated_bytes as f64 / f64::from(1 << 20))
+            .collect(),
+    );
+    let writer_ns = median(
+        runs.iter()
+            .map(|run| run.writer_cpu_per_event.as_nanos() as f64)
+            .collect(),
+    );
     let runs_without_drops = runs.iter().filter(|run| run.dropped == 0).count();
     println!(
         "telemetry/fed_40k_completions_per_second: medians of {} runs: {written_per_second:.0} \
-         events/s written, {dropped_percent:.2}% dropped, peak queue heap {peak_mib:.1} MiB; \
-         {runs_without_drops} runs without drops",
+         events/s written, {dropped_percent:.2}% dropped, peak queue heap {peak_mib:.1} MiB \
+         (writer's estimate {estimated_mib:.1} MiB), writer threads' CPU {writer_ns:.0} ns per \
+         event; {runs_without_drops} runs without drops",
         runs.len()
     );
 }
