@@ -8,7 +8,9 @@
 //! `queue_capacity` slots. A record that would take the queue past either bound is dropped and
 //! counted (with the time of the drop); a record larger than the whole byte bound is accepted
 //! only into an empty queue, so the queue never holds more than the bound plus one record. The
-//! reservation is returned once the record is written (or lost).
+//! serializing thread returns the reservations of the records it has written into its batch
+//! every 64 records and whenever the queue drains (one atomic subtraction for many records), so
+//! the count errs on the full side for a moment, never on the empty side.
 //!
 //! **Drop reports.** While records are being dropped, one `R::dropped(report)` line reports the
 //! drops since the previous report, with the times of the first and the last of them, at least

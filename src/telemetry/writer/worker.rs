@@ -139,6 +139,10 @@ pub(super) struct Worker<R: Record> {
     last_drop_report: Instant,
     /// Messages the latest `drain` took, the one that woke it included.
     drained: usize,
+    /// Queue bytes of records already written into batches, returned to the queue's bound in
+    /// one atomic subtraction every few dozen records: one per record would bounce the counter's
+    /// cache line between this thread and the callers at every enqueue.
+    unreleased: usize,
 }
 
 impl<R: Record> Worker<R> {
@@ -158,6 +162,7 @@ impl<R: Record> Worker<R> {
             reported_drops: 0,
             last_drop_report: Instant::now(),
             drained: 0,
+            unreleased: 0,
         }
     }
 
@@ -204,6 +209,7 @@ impl<R: Record> Worker<R> {
                 }
                 Err(()) => false,
             };
+            self.release();
             if !running {
                 break;
             }
@@ -229,6 +235,7 @@ impl<R: Record> Worker<R> {
                 }
                 Err(TryRecvError::Empty) => {
                     // The queue has drained: the moment to account for what it dropped.
+                    self.release();
                     self.report_drops();
                     return true;
                 }
@@ -239,6 +246,7 @@ impl<R: Record> Worker<R> {
             since_clock_check += 1;
             if since_clock_check == MESSAGES_PER_CLOCK_CHECK {
                 since_clock_check = 0;
+                self.release();
                 self.report_when_due();
                 self.send_when_due();
             }
@@ -250,10 +258,11 @@ impl<R: Record> Worker<R> {
             Message::Record(record, size) => {
                 self.push(&record, Line::Record);
                 drop(record);
-                self.shared.release(size);
+                self.unreleased += size;
                 true
             }
             Message::Flush(acknowledge) => {
+                self.release();
                 self.report_drops();
                 // Sent even when empty: the acknowledgement must follow every earlier batch.
                 self.batch.acknowledge = Some(acknowledge);
@@ -261,6 +270,13 @@ impl<R: Record> Worker<R> {
                 true
             }
             Message::Shutdown => false,
+        }
+    }
+
+    /// Returns the queue bytes of the records written since the last call.
+    fn release(&mut self) {
+        if self.unreleased > 0 {
+            self.shared.release(mem::take(&mut self.unreleased));
         }
     }
 
