@@ -347,11 +347,16 @@ fn fed_at_40k_completions_per_second(group: &mut BenchmarkGroup<'_, WallTime>, s
             .collect(),
     );
     let runs_without_drops = runs.iter().filter(|run| run.dropped == 0).count();
+    let worst_dropped_percent = runs
+        .iter()
+        .map(|run| 100.0 * run.dropped as f64 / run.fed as f64)
+        .fold(0.0, f64::max);
     println!(
         "telemetry/fed_40k_completions_per_second: medians of {} runs: {written_per_second:.0} \
          events/s written, {dropped_percent:.2}% dropped, peak queue heap {peak_mib:.1} MiB \
          (writer's estimate {estimated_mib:.1} MiB), writer threads' CPU {writer_ns:.0} ns per \
-         event; {runs_without_drops} runs without drops",
+         event; {runs_without_drops} runs without drops (worst {worst_dropped_percent:.2}% \
+         dropped)",
         runs.len()
     );
 }

@@ -23,7 +23,12 @@
 //! `max_batch_bytes` (a single longer line goes alone), when `flush_interval` has passed since
 //! its first line, and on `flush` and `close`. The output thread writes each batch with one
 //! `write_all` and recycles its buffer, so serializing the next batch overlaps writing this one
-//! and a slow disk stalls neither the callers nor the draining of the queue. The file is opened
+//! and a slow disk stalls neither the callers nor the draining of the queue. It also frees the
+//! records already serialized, handed over 64 at a time when it has room (freeing what the
+//! callers allocated is a large part of a record's cost, and this thread is mostly idle); those
+//! few lists are outside the queue's byte bound. Under steady traffic the serializing thread
+//! naps 1 ms between drains rather than being woken, at a syscall's cost, by each `enqueue`.
+//! The file is opened
 //! with `O_APPEND`, so each batch of whole lines lands at the end of the file in one piece even
 //! when several processes append to it (on local filesystems), and a `SIGKILL` can tear at most
 //! the last line. `close` writes everything and `fsync`s.

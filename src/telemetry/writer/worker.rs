@@ -11,13 +11,18 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::output::{self, Batch, Output};
+use super::output::{self, Batch, Output, ToOutput};
 use super::{DropReport, Record, Shared, WriterOptions};
 
 /// How many queued messages the thread handles between two looks at the clock.
 const MESSAGES_PER_CLOCK_CHECK: u32 = 64;
-/// Batches handed over but not yet written: one queued while another is being written.
-const BATCHES_IN_FLIGHT: usize = 1;
+/// Messages to the output thread not yet taken, besides the batch being written: one batch
+/// queued while another is written, and room for a list of records to free.
+const BATCHES_IN_FLIGHT: usize = 2;
+/// Records written into batches that are handed to the output thread together to be freed:
+/// freeing what callers allocated is much of a record's cost, and the output thread is mostly
+/// idle. At most `BATCHES_IN_FLIGHT + 1` such lists exist, so what they hold stays small.
+const RECORDS_PER_FREE: usize = 64;
 /// Messages taken in one go (the first and what was queued behind it) that mean steady
 /// traffic, which the thread then polls for instead of waiting to be woken.
 const STEADY_MESSAGES: usize = 8;
@@ -53,10 +58,10 @@ impl Line {
 }
 
 /// Where full batches go.
-enum Sink {
+enum Sink<R> {
     /// To the output thread, with its emptied buffers coming back for reuse.
     Thread {
-        batches: SyncSender<Batch>,
+        batches: SyncSender<ToOutput<R>>,
         spare: Receiver<Vec<u8>>,
         thread: JoinHandle<()>,
     },
@@ -64,7 +69,7 @@ enum Sink {
     Here(Output),
 }
 
-impl Sink {
+impl<R: Send + 'static> Sink<R> {
     fn start(output: Output) -> Self {
         let (batches, batches_receiver) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let (spare_sender, spare) = mpsc::sync_channel(BATCHES_IN_FLIGHT + 1);
@@ -95,11 +100,23 @@ impl Sink {
     fn send(&mut self, mut batch: Batch) -> Option<Batch> {
         match self {
             // Blocks while the output thread is busy: the queue absorbs the wait.
-            Self::Thread { batches, .. } => batches.send(batch).err().map(|returned| returned.0),
+            Self::Thread { batches, .. } => match batches.send(ToOutput::Batch(batch)) {
+                Ok(()) => None,
+                Err(mpsc::SendError(ToOutput::Batch(batch))) => Some(batch),
+                Err(_) => None,
+            },
             Self::Here(output) => {
                 output.write(&mut batch);
                 None
             }
+        }
+    }
+
+    /// Has the output thread free `records` when it has room; frees them here otherwise.
+    fn free(&mut self, records: Vec<R>) {
+        if let Self::Thread { batches, .. } = self {
+            // Returned, and so freed here, when the output thread is busy or gone.
+            let _ = batches.try_send(ToOutput::Free(records));
         }
     }
 
@@ -127,7 +144,7 @@ impl Sink {
 /// The state of the serializing thread.
 pub(super) struct Worker<R: Record> {
     receiver: Receiver<Message<R>>,
-    sink: Sink,
+    sink: Sink<R>,
     shared: Arc<Shared>,
     options: Arc<WriterOptions>,
     batch: Batch,
@@ -139,6 +156,8 @@ pub(super) struct Worker<R: Record> {
     last_drop_report: Instant,
     /// Messages the latest `drain` took, the one that woke it included.
     drained: usize,
+    /// Records already written into the batch, to be freed by the output thread.
+    spent: Vec<R>,
     /// Queue bytes of records already written into batches, returned to the queue's bound in
     /// one atomic subtraction every few dozen records: one per record would bounce the counter's
     /// cache line between this thread and the callers at every enqueue.
@@ -162,6 +181,7 @@ impl<R: Record> Worker<R> {
             reported_drops: 0,
             last_drop_report: Instant::now(),
             drained: 0,
+            spent: Vec::with_capacity(RECORDS_PER_FREE),
             unreleased: 0,
         }
     }
@@ -257,8 +277,12 @@ impl<R: Record> Worker<R> {
         match message {
             Message::Record(record, size) => {
                 self.push(&record, Line::Record);
-                drop(record);
                 self.unreleased += size;
+                self.spent.push(record);
+                if self.spent.len() == RECORDS_PER_FREE {
+                    let spent = mem::replace(&mut self.spent, Vec::with_capacity(RECORDS_PER_FREE));
+                    self.sink.free(spent);
+                }
                 true
             }
             Message::Flush(acknowledge) => {
