@@ -7,7 +7,7 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,8 +21,11 @@ const MESSAGES_PER_CLOCK_CHECK: u32 = 64;
 const BATCHES_IN_FLIGHT: usize = 2;
 /// Records written into batches that are handed to the output thread together to be freed:
 /// freeing what callers allocated is much of a record's cost, and the output thread is mostly
-/// idle. At most `BATCHES_IN_FLIGHT + 1` such lists exist, so what they hold stays small.
+/// idle. At most `BATCHES_IN_FLIGHT` lists wait in the channel and `MAX_RECORDS_TO_FREE`
+/// records here, so what they hold stays small.
 const RECORDS_PER_FREE: usize = 64;
+/// The most written records kept waiting for the output thread to have room to free them.
+const MAX_RECORDS_TO_FREE: usize = 512;
 /// Messages taken in one go (the first and what was queued behind it) that mean steady
 /// traffic, which the thread then polls for instead of waiting to be woken.
 const STEADY_MESSAGES: usize = 8;
@@ -112,11 +115,16 @@ impl<R: Send + 'static> Sink<R> {
         }
     }
 
-    /// Has the output thread free `records` when it has room; frees them here otherwise.
-    fn free(&mut self, records: Vec<R>) {
-        if let Self::Thread { batches, .. } = self {
-            // Returned, and so freed here, when the output thread is busy or gone.
-            let _ = batches.try_send(ToOutput::Free(records));
+    /// Has the output thread free `records` when it has room; returns them otherwise.
+    fn free(&mut self, records: Vec<R>) -> Option<Vec<R>> {
+        match self {
+            Self::Thread { batches, .. } => match batches.try_send(ToOutput::Free(records)) {
+                Ok(()) => None,
+                Err(TrySendError::Full(ToOutput::Free(records))) => Some(records),
+                // The output thread is gone: they are freed here.
+                Err(_) => None,
+            },
+            Self::Here(_) => None,
         }
     }
 
@@ -279,9 +287,18 @@ impl<R: Record> Worker<R> {
                 self.push(&record, Line::Record);
                 self.unreleased += size;
                 self.spent.push(record);
-                if self.spent.len() == RECORDS_PER_FREE {
-                    let spent = mem::replace(&mut self.spent, Vec::with_capacity(RECORDS_PER_FREE));
-                    self.sink.free(spent);
+                if self.spent.len() % RECORDS_PER_FREE == 0 {
+                    let spent = mem::take(&mut self.spent);
+                    // While the output thread is busy the list grows, up to a limit past which
+                    // this thread frees it itself.
+                    if let Some(returned) = self.sink.free(spent)
+                        && returned.len() < MAX_RECORDS_TO_FREE
+                    {
+                        self.spent = returned;
+                    }
+                    if self.spent.capacity() == 0 {
+                        self.spent.reserve(RECORDS_PER_FREE);
+                    }
                 }
                 true
             }
