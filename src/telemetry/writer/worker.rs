@@ -287,7 +287,7 @@ impl<R: Record> Worker<R> {
                 self.push(&record, Line::Record);
                 self.unreleased += size;
                 self.spent.push(record);
-                if self.spent.len() % RECORDS_PER_FREE == 0 {
+                if self.spent.len().is_multiple_of(RECORDS_PER_FREE) {
                     let spent = mem::take(&mut self.spent);
                     // While the output thread is busy the list grows, up to a limit past which
                     // this thread frees it itself.
