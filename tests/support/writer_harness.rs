@@ -399,3 +399,15 @@ pub fn options(path: &Path) -> WriterOptions {
 pub fn open(options: WriterOptions) -> TelemetryWriter<TestRecord> {
     TelemetryWriter::open(options).unwrap()
 }
+
+/// Asserts no file is larger than `limit` bytes.
+pub fn assert_sizes_within(files: &[PathBuf], limit: u64) {
+    for file in files {
+        let size = fs::metadata(file).unwrap().len();
+        assert!(
+            size <= limit,
+            "{} has {size} bytes, over {limit}",
+            file.display()
+        );
+    }
+}
