@@ -1,13 +1,19 @@
 //! The telemetry record: one JSON object per line, with OpenTelemetry GenAI attribute names
 //! (semantic conventions v1.41.0) where one exists and `prompt_config.*` names for ours. Records
 //! are built on the caller's thread from owned data and serialized on the writer's thread, so
-//! the caller pays for a few string copies, not for JSON.
+//! the caller pays for a few string copies, not for JSON. The writer thread writes the three
+//! events of every call (`prompt.resolve`, `llm.attempt`, `llm.request`) by hand, straight into
+//! its batch buffer ([`TelemetryRecord::write_line`]); the line is byte for byte the one the
+//! `Serialize` impl gives, which writes every other event.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+
+use super::writer::json::{self, JsonObject};
 
 /// The version of the line format; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -34,6 +40,184 @@ fn rfc3339_milliseconds<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&timestamp.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+impl TelemetryRecord {
+    /// Appends the record as one JSON object (no newline): the same bytes as
+    /// `serde_json::to_writer(out, self)`, written field by field for the events every call
+    /// sends, with no intermediate value, map or string per field.
+    pub fn write_line(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let body = match &self.body {
+            EventBody::Resolve(_) | EventBody::Request(_) | EventBody::Attempt(_) => &self.body,
+            _ => return serde_json::to_writer(out, self),
+        };
+        let timestamp = cached_timestamp(&self.timestamp).unwrap_or_else(|| {
+            let mut bytes = Vec::new();
+            let formatted = self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true);
+            json::write_str(&mut bytes, &formatted);
+            Timestamp::Other(bytes)
+        });
+        let mut object = JsonObject::begin(out);
+        object.value("schema_version", &self.schema_version)?;
+        object.raw("timestamp", timestamp.as_bytes());
+        object.str("event", self.event);
+        object.str("request_id", &self.request_id);
+        match body {
+            EventBody::Resolve(fields) => {
+                write_feature(&mut object, &fields.feature)?;
+                object.str("gen_ai.provider.name", &fields.provider);
+                object.str("gen_ai.request.model", &fields.model);
+                if let Some(messages) = &fields.input_messages {
+                    object.value("gen_ai.input.messages", messages)?;
+                }
+            }
+            EventBody::Request(fields) => write_request(&mut object, fields)?,
+            EventBody::Attempt(fields) => write_attempt(&mut object, fields)?,
+            _ => {}
+        }
+        object.end();
+        Ok(())
+    }
+}
+
+/// A timestamp as a JSON string: formatted in place, or by chrono for the rare odd one.
+enum Timestamp {
+    /// `"YYYY-MM-DDTHH:MM:SS.mmmZ"`, quotes included.
+    Formatted([u8; 26]),
+    Other(Vec<u8>),
+}
+
+impl Timestamp {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Timestamp::Formatted(bytes) => bytes,
+            Timestamp::Other(bytes) => bytes,
+        }
+    }
+}
+
+thread_local! {
+    /// The second last formatted on this thread and its `YYYY-MM-DDTHH:MM:SS`: consecutive
+    /// records mostly share their second, so chrono formats each second once.
+    static LAST_SECOND: Cell<Option<(i64, [u8; 19])>> = const { Cell::new(None) };
+}
+
+/// The RFC 3339 form with milliseconds that chrono gives, when the year has four digits and
+/// the instant is no leap second (`None` otherwise: chrono formats those).
+fn cached_timestamp(timestamp: &DateTime<Utc>) -> Option<Timestamp> {
+    let nanos = timestamp.timestamp_subsec_nanos();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let second = timestamp.timestamp();
+    let prefix = match LAST_SECOND.get() {
+        Some((cached, prefix)) if cached == second => prefix,
+        _ => {
+            let formatted = timestamp.to_rfc3339_opts(SecondsFormat::Secs, true);
+            let bytes = formatted.as_bytes();
+            if bytes.len() != 20 || bytes[19] != b'Z' {
+                return None;
+            }
+            let mut prefix = [0; 19];
+            prefix.copy_from_slice(&bytes[..19]);
+            LAST_SECOND.set(Some((second, prefix)));
+            prefix
+        }
+    };
+    let millis = nanos / 1_000_000;
+    let mut bytes = [0; 26];
+    bytes[0] = b'"';
+    bytes[1..20].copy_from_slice(&prefix);
+    bytes[20] = b'.';
+    bytes[21] = b'0' + (millis / 100) as u8;
+    bytes[22] = b'0' + (millis / 10 % 10) as u8;
+    bytes[23] = b'0' + (millis % 10) as u8;
+    bytes[24] = b'Z';
+    bytes[25] = b'"';
+    Some(Timestamp::Formatted(bytes))
+}
+
+/// [`FeatureFields`] in its `Serialize` order.
+fn write_feature(object: &mut JsonObject<'_>, fields: &FeatureFields) -> serde_json::Result<()> {
+    object.str("gen_ai.prompt.name", &fields.feature);
+    object.str("gen_ai.prompt.version", &fields.version);
+    object.str("prompt_config.source", fields.source);
+    object.opt_str("prompt_config.experiment", fields.experiment.as_deref());
+    object.opt_str("prompt_config.variant", fields.variant.as_deref());
+    object.opt_str("prompt_config.rule", fields.rule.as_deref());
+    if let Some(bucket) = fields.bucket {
+        object.value("prompt_config.bucket", &bucket)?;
+    }
+    object.str("prompt_config.subject_id", &fields.subject_id);
+    if !fields.attributes.is_empty() {
+        object.value("prompt_config.attributes", &fields.attributes)?;
+    }
+    object.str("prompt_config.prompt_hash", &fields.prompt_hash);
+    object.str("prompt_config.config_revision", &fields.config_revision);
+    Ok(())
+}
+
+/// [`RequestFields`] in its `Serialize` order.
+fn write_request(object: &mut JsonObject<'_>, fields: &RequestFields) -> serde_json::Result<()> {
+    object.str("gen_ai.operation.name", fields.operation);
+    write_feature(object, &fields.feature)?;
+    object.str("gen_ai.provider.name", &fields.provider);
+    object.str("gen_ai.request.model", &fields.model);
+    object.opt_str("gen_ai.response.model", fields.response_model.as_deref());
+    object.opt_str("gen_ai.response.id", fields.response_id.as_deref());
+    if !fields.finish_reasons.is_empty() {
+        object.value("gen_ai.response.finish_reasons", &fields.finish_reasons)?;
+    }
+    object.value("gen_ai.usage.input_tokens", &fields.input_tokens)?;
+    object.value("gen_ai.usage.output_tokens", &fields.output_tokens)?;
+    object.value(
+        "gen_ai.usage.cache_read.input_tokens",
+        &fields.cache_read_input_tokens,
+    )?;
+    object.value(
+        "gen_ai.usage.cache_creation.input_tokens",
+        &fields.cache_creation_input_tokens,
+    )?;
+    object.str("prompt_config.outcome", fields.outcome);
+    object.opt_str("error.type", fields.error_type.as_deref());
+    object.value("prompt_config.attempts", &fields.attempts)?;
+    object.value("prompt_config.latency_ms", &fields.latency_ms)?;
+    object.value("prompt_config.cost_usd", &fields.cost_usd)?;
+    for (flag, key) in [
+        (fields.cost_estimated, "prompt_config.cost_estimated"),
+        (fields.refusal, "prompt_config.refusal"),
+        (fields.downgraded, "prompt_config.downgraded"),
+    ] {
+        if flag {
+            object.raw(key, b"true");
+        }
+    }
+    if let Some(messages) = &fields.input_messages {
+        object.value("gen_ai.input.messages", messages)?;
+    }
+    if let Some(messages) = &fields.output_messages {
+        object.value("gen_ai.output.messages", messages)?;
+    }
+    Ok(())
+}
+
+/// [`AttemptFields`] in its `Serialize` order.
+fn write_attempt(object: &mut JsonObject<'_>, fields: &AttemptFields) -> serde_json::Result<()> {
+    object.str("gen_ai.operation.name", fields.operation);
+    object.str("gen_ai.prompt.name", &fields.feature);
+    object.str("gen_ai.prompt.version", &fields.version);
+    object.str("gen_ai.provider.name", &fields.provider);
+    object.str("gen_ai.request.model", &fields.model);
+    object.value("prompt_config.attempt", &fields.attempt)?;
+    object.str("prompt_config.outcome", fields.outcome);
+    object.opt_str("error.type", fields.error_type.as_deref());
+    if let Some(status) = fields.status {
+        object.value("http.response.status_code", &status)?;
+    }
+    object.value("prompt_config.latency_ms", &fields.latency_ms)?;
+    object.value("prompt_config.wait_ms", &fields.wait_ms)?;
+    object.str("prompt_config.breaker_state", fields.breaker_state);
+    Ok(())
 }
 
 /// The fields of each kind of event.
@@ -366,10 +550,26 @@ pub struct FeedbackContext {
     pub variant: Option<String>,
 }
 
-/// `telemetry.dropped` fields.
+/// `telemetry.dropped` fields: written at least once a second while events are being dropped,
+/// and once the queue drains, so the gaps in the log are marked where they happen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DroppedFields {
     /// Events dropped since the previous `telemetry.dropped` line.
     #[serde(rename = "prompt_config.dropped_events")]
     pub dropped_events: u64,
+    /// Events this process's writer dropped since it started, this line's included.
+    #[serde(rename = "prompt_config.dropped.total")]
+    pub dropped_total: u64,
+    /// When the first of this line's drops happened (RFC 3339 UTC with milliseconds).
+    #[serde(
+        rename = "prompt_config.dropped.first_at",
+        serialize_with = "rfc3339_milliseconds"
+    )]
+    pub first_at: DateTime<Utc>,
+    /// When the last of this line's drops happened.
+    #[serde(
+        rename = "prompt_config.dropped.last_at",
+        serialize_with = "rfc3339_milliseconds"
+    )]
+    pub last_at: DateTime<Utc>,
 }

@@ -2,16 +2,33 @@
 //! append them to a JSON Lines file, so a request never waits on the disk.
 //!
 //! **The caller's side** never blocks and does no I/O: [`TelemetryWriter::enqueue`] checks the
-//! pid, passes a gate (one atomic counter) and `try_send`s into a `sync_channel`. A full queue
-//! drops the record and counts it; later one `R::dropped(n)` line reports the `n` records
-//! dropped since the previous report, as soon as the serializing thread finds the queue empty.
+//! pid, passes a gate (one atomic counter), reserves the record's approximate size
+//! ([`Record::approximate_size`], an estimate from its string lengths, not a serialization)
+//! against `max_queue_bytes` with one atomic add, and `try_send`s into a `sync_channel` of
+//! `queue_capacity` slots. A record that would take the queue past either bound is dropped and
+//! counted (with the time of the drop); a record larger than the whole byte bound is accepted
+//! only into an empty queue, so the queue never holds more than the bound plus one record. The
+//! serializing thread returns the reservations of the records it has written into its batch
+//! every 64 records and whenever the queue drains (one atomic subtraction for many records), so
+//! the count errs on the full side for a moment, never on the empty side.
 //!
-//! **The background threads** are two per writer. The serializing thread turns each record
-//! into one line of a batch, and hands the batch on when the next line would take it past
+//! **Drop reports.** While records are being dropped, one `R::dropped(report)` line reports the
+//! drops since the previous report, with the times of the first and the last of them, at least
+//! every `drop_report_interval` (1 s) even when the queue never drains, and as soon as the
+//! serializing thread finds the queue empty. Every drop is counted exactly once: the reports of
+//! a writer add up to [`TelemetryWriter::dropped`].
+//!
+//! **The background threads** are two per writer. The serializing thread writes each record
+//! as one line straight into the batch buffer ([`Record::write_json`]), and hands the batch on when the next line would take it past
 //! `max_batch_bytes` (a single longer line goes alone), when `flush_interval` has passed since
 //! its first line, and on `flush` and `close`. The output thread writes each batch with one
 //! `write_all` and recycles its buffer, so serializing the next batch overlaps writing this one
-//! and a slow disk stalls neither the callers nor the draining of the queue. The file is opened
+//! and a slow disk stalls neither the callers nor the draining of the queue. It also frees the
+//! records already serialized, handed over 64 at a time when it has room (freeing what the
+//! callers allocated is a large part of a record's cost, and this thread is mostly idle); those
+//! few lists are outside the queue's byte bound. Under steady traffic the serializing thread
+//! naps 1 ms between drains rather than being woken, at a syscall's cost, by each `enqueue`.
+//! The file is opened
 //! with `O_APPEND`, so each batch of whole lines lands at the end of the file in one piece even
 //! when several processes append to it (on local filesystems), and a `SIGKILL` can tear at most
 //! the last line. `close` writes everything and `fsync`s.
@@ -54,6 +71,7 @@
 //! a failed rotation keeps writing to the current file, and the latest error is kept for
 //! [`TelemetryWriter::last_error`].
 
+pub(crate) mod json;
 mod log_file;
 mod output;
 mod worker;
@@ -66,10 +84,10 @@ use std::io;
 use std::path::PathBuf;
 use std::process;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -80,6 +98,10 @@ use worker::{Message, Worker};
 
 /// The default number of records the queue holds.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// The default bound on the approximate bytes of the records in the queue: 16 MiB.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 << 20;
+/// The default longest time between two drop reports while records are being dropped.
+pub const DEFAULT_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// The default longest time a record waits in memory before it is written.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// The default largest single write: 1 MiB.
@@ -92,12 +114,40 @@ pub const DEFAULT_ROTATED_FILES: u32 = 5;
 /// How long `flush` waits at most, so a stuck disk cannot hang a caller forever.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the writer needs from a record type: JSON serialization, and a record that reports drops.
-pub trait Record: Serialize + Send + 'static {
-    /// The record reporting that `count` records were dropped since the previous report.
-    fn dropped(count: u64) -> Self;
+/// What the writer needs from a record type: JSON serialization, a record that reports drops,
+/// and an estimate of the memory a queued record holds.
+pub trait Record: Serialize + Send + Sized + 'static {
+    /// The record reporting the drops of `report`.
+    fn dropped(report: &DropReport) -> Self;
+
+    /// The approximate bytes the record holds while queued (itself and what it owns on the
+    /// heap), counted against `max_queue_bytes`. Called on the caller's thread, so it must be
+    /// cheap: an estimate from string lengths, never a serialization. The default counts only
+    /// the record's own size.
+    fn approximate_size(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+
+    /// Appends the record as one JSON object, without the newline. The default goes through
+    /// `Serialize`; a type may write its common records by hand, faster, to the same bytes.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        serde_json::to_writer(out, self)
+    }
 }
 
+/// What a drop report says: the drops since the previous report and when they happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropReport {
+    /// Records dropped since the previous report.
+    pub count: u64,
+    /// Records this process's writer dropped since it started, `count` included.
+    pub total: u64,
+    /// When the first of the `count` drops happened (the report's time when unknown, as for
+    /// drops whose earlier report line was lost to a failed write and are reported again).
+    pub first_at: SystemTime,
+    /// When the last of them happened.
+    pub last_at: SystemTime,
+}
 /// Where and how a [`TelemetryWriter`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
@@ -105,6 +155,13 @@ pub struct WriterOptions {
     pub path: PathBuf,
     /// How many records the queue holds before `enqueue` drops (default 65,536).
     pub queue_capacity: usize,
+    /// The most approximate bytes ([`Record::approximate_size`]) the queued records may hold
+    /// before `enqueue` drops (default 16 MiB); a record larger than this is accepted only into
+    /// an empty queue.
+    pub max_queue_bytes: usize,
+    /// The longest time between two `telemetry.dropped` lines while records are being dropped
+    /// (default 1 s).
+    pub drop_report_interval: Duration,
     /// The longest a record waits in memory before it is written (default 200 ms).
     pub flush_interval: Duration,
     /// The largest single write in bytes (default 1 MiB); a longer line is written alone.
@@ -121,6 +178,8 @@ impl WriterOptions {
         Self {
             path: path.into(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            drop_report_interval: DEFAULT_DROP_REPORT_INTERVAL,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
@@ -169,6 +228,20 @@ impl<R: Record> TelemetryWriter<R> {
     pub fn dropped(&self) -> u64 {
         self.own_generation().map_or(0, |generation| {
             generation.shared.dropped.load(Ordering::Acquire)
+        })
+    }
+
+    /// The approximate bytes of the records now queued by this process.
+    pub fn queued_bytes(&self) -> usize {
+        self.own_generation().map_or(0, |generation| {
+            generation.shared.queued_bytes.load(Ordering::Acquire)
+        })
+    }
+
+    /// The most approximate bytes this process's queue has held at once.
+    pub fn peak_queued_bytes(&self) -> usize {
+        self.own_generation().map_or(0, |generation| {
+            generation.shared.peak_queued_bytes.load(Ordering::Acquire)
         })
     }
 
@@ -309,25 +382,74 @@ impl<R: Record> Drop for TelemetryWriter<R> {
 }
 
 /// What the callers and the writer thread share within one generation.
-#[derive(Default)]
 struct Shared {
     /// Records refused by a full queue or lost to a failed write.
     dropped: AtomicU64,
     written: AtomicU64,
     /// Drops whose report line was lost to a failed write, to be reported again.
     unreported_drops: AtomicU64,
+    /// The first and the last drop since the last report, in nanoseconds since the Unix epoch
+    /// (`u64::MAX` and 0 when none).
+    first_drop: AtomicU64,
+    last_drop: AtomicU64,
+    /// The approximate bytes reserved by queued records, and the most ever reserved at once.
+    queued_bytes: AtomicUsize,
+    peak_queued_bytes: AtomicUsize,
     last_error: Mutex<Option<String>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            unreported_drops: AtomicU64::new(0),
+            first_drop: AtomicU64::new(u64::MAX),
+            last_drop: AtomicU64::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            peak_queued_bytes: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
 }
 
 impl Shared {
     fn record_error(&self, message: String) {
         *self.last_error.lock() = Some(message);
     }
+
+    /// Counts `count` records as dropped now. The time goes in before the count, so a report
+    /// that sees the count finds its time (a drop racing with a report may have its time in
+    /// the report before the one that counts it; the counts stay exact).
+    fn note_drops(&self, count: u64) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+            });
+        self.first_drop.fetch_min(now, Ordering::AcqRel);
+        self.last_drop.fetch_max(now, Ordering::AcqRel);
+        self.dropped.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// Takes the first and last drop times noted since the previous call, if any.
+    fn take_drop_times(&self) -> Option<(SystemTime, SystemTime)> {
+        let first = self.first_drop.swap(u64::MAX, Ordering::AcqRel);
+        let last = self.last_drop.swap(0, Ordering::AcqRel);
+        let at = |nanos: u64| UNIX_EPOCH + Duration::from_nanos(nanos);
+        (first <= last).then(|| (at(first), at(last)))
+    }
+
+    /// Returns the reservation of a record that left the queue.
+    fn release(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 /// One writer thread with its queue, started by (and only usable in) process `pid`.
 struct Generation<R: Record> {
     pid: u32,
+    max_queue_bytes: usize,
     sender: SyncSender<Message<R>>,
     gate: Gate,
     shared: Arc<Shared>,
@@ -340,6 +462,7 @@ impl<R: Record> Generation<R> {
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
         let generation = Self {
             pid: process::id(),
+            max_queue_bytes: options.max_queue_bytes,
             sender,
             gate: Gate::default(),
             shared: Arc::default(),
@@ -349,20 +472,45 @@ impl<R: Record> Generation<R> {
     }
 
     fn offer(&self, record: R) -> bool {
+        // Estimated before the gate: the time spent inside it is what `close` waits for.
+        let size = record.approximate_size();
         if !self.gate.enter() {
             return false;
         }
-        let refused = match self.sender.try_send(Message::Record(record)) {
-            Ok(()) => None,
-            Err(TrySendError::Full(message)) => {
-                // Counted before leaving the gate, so `close` sees it and the last report has it.
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                Some(message)
+        let shared = &self.shared;
+        let before = shared.queued_bytes.fetch_add(size, Ordering::AcqRel);
+        let queued = before.saturating_add(size);
+        // Only an empty queue takes a record larger than the whole bound.
+        let outcome = if before > 0 && queued > self.max_queue_bytes {
+            Err((Message::Record(record, size), true))
+        } else {
+            match self.sender.try_send(Message::Record(record, size)) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(message)) => Err((message, true)),
+                Err(TrySendError::Disconnected(message)) => Err((message, false)),
             }
-            Err(TrySendError::Disconnected(message)) => Some(message),
+        };
+        let (accepted, refused) = match outcome {
+            Ok(()) => {
+                if queued > shared.peak_queued_bytes.load(Ordering::Relaxed) {
+                    shared.peak_queued_bytes.fetch_max(queued, Ordering::AcqRel);
+                }
+                (true, None)
+            }
+            Err((message, dropped)) => {
+                shared.release(size);
+                if dropped {
+                    // Counted before leaving the gate, so `close` sees it and the last report
+                    // has it.
+                    shared.note_drops(1);
+                }
+                (false, Some(message))
+            }
         };
         self.gate.leave();
-        refused.is_none()
+        // Freed outside the gate, which `close` waits on.
+        drop(refused);
+        accepted
     }
 
     fn flush(&self, timeout: Duration) {

@@ -17,6 +17,14 @@ use super::{Shared, WriterOptions};
 /// the process) loses before `close`.
 const BACKGROUND_SYNC_BYTES: u64 = 16 << 20;
 
+/// What the serializing thread hands the output thread.
+pub(super) enum ToOutput<R> {
+    /// Lines to write.
+    Batch(Batch),
+    /// Records already written into a batch, to free here rather than on the busier thread.
+    Free(Vec<R>),
+}
+
 /// Whole lines to write in one write, with what they account for.
 #[derive(Default)]
 pub(super) struct Batch {
@@ -96,9 +104,9 @@ impl Output {
                 self.shared.record_error(error.to_string());
                 // The records are lost: count them so a later drop report accounts for them,
                 // and hand back the drops this batch's report lines carried, to report again.
-                self.shared
-                    .dropped
-                    .fetch_add(batch.records, Ordering::AcqRel);
+                if batch.records > 0 {
+                    self.shared.note_drops(batch.records);
+                }
                 self.shared
                     .unreported_drops
                     .fetch_add(batch.reported_drops, Ordering::AcqRel);
@@ -154,10 +162,21 @@ impl BackgroundSync {
 
 /// The output thread: writes batches in order until the serializer hangs up, then fsyncs.
 /// Emptied buffers go back through `spare`, so steady writing allocates no new ones.
-pub(super) fn run(mut output: Output, batches: Receiver<Batch>, spare: SyncSender<Vec<u8>>) {
+pub(super) fn run<R>(
+    mut output: Output,
+    messages: Receiver<ToOutput<R>>,
+    spare: SyncSender<Vec<u8>>,
+) {
     // A buffer that grew around one oversized line is freed rather than kept for reuse.
     let largest_kept = output.options.max_batch_bytes.saturating_mul(2);
-    for mut batch in batches {
+    for message in messages {
+        let mut batch = match message {
+            ToOutput::Batch(batch) => batch,
+            ToOutput::Free(records) => {
+                drop(records);
+                continue;
+            }
+        };
         output.write(&mut batch);
         batch.bytes.clear();
         if batch.bytes.capacity() <= largest_kept {

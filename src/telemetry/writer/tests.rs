@@ -1,6 +1,6 @@
 //! Unit tests of the writer's parts: options, the closing gate, and the log file's rotation.
 //! The writer as a whole, across threads and processes, is specified in
-//! `tests/telemetry_writer.rs`.
+//! the `tests/telemetry_writer*.rs` binaries.
 
 use std::fs;
 use std::path::{Path, PathBuf};
