@@ -130,6 +130,49 @@ fn complete(criterion: &mut Criterion) {
                 .unwrap()
         })
     });
+    // Interleaved: each iteration is one bare POST (other traffic on the same server) followed
+    // by the call measured; the overhead of complete() interleaved is
+    // `then_engine_complete - then_bare_post`.
+    let bare_post = || {
+        let mut response = agent
+            .post(&url)
+            .header("authorization", "Bearer sk-bench-not-a-real-key")
+            .header("content-type", "application/json")
+            .send(black_box(body.as_bytes()))
+            .unwrap();
+        let text = response.body_mut().read_to_string().unwrap();
+        black_box(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+    };
+    group.bench_function("interleaved/then_bare_post", |bencher| {
+        bencher.iter(|| {
+            bare_post();
+            bare_post()
+        })
+    });
+    group.bench_function("interleaved/then_bare_post_with_timeout", |bencher| {
+        bencher.iter(|| {
+            bare_post();
+            let mut response = agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(std::time::Duration::from_millis(20_000)))
+                .build()
+                .header("authorization", "Bearer sk-bench-not-a-real-key")
+                .header("content-type", "application/json")
+                .send(black_box(body.as_bytes()))
+                .unwrap();
+            let text = response.body_mut().read_to_string().unwrap();
+            black_box(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+        })
+    });
+    group.bench_function("interleaved/then_engine_complete", |bencher| {
+        bencher.iter(|| {
+            bare_post();
+            engine
+                .complete(black_box("bench"), black_box(&context))
+                .unwrap()
+        })
+    });
     group.finish();
 
     let mock_root = root.with_extension("mock");
