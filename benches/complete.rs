@@ -1,8 +1,10 @@
 //! What `complete()` adds over a bare HTTP call: the same POST (same body, same agent settings)
 //! to the same loopback server, through a bare `ureq` agent without and with the per-request
-//! timeout the library sets (ureq's timeout handling alone costs tens of microseconds per call
-//! here), and through `Engine::complete` (resolve, render, budgets, breaker, limiter, parsing,
-//! cost); plus `complete()` on the mock provider with no simulated latency.
+//! timeout the library sets (with a timeout, ureq's default resolver looks the host up on a new
+//! thread before every request, pooled connection or not; the library's transport resolves IP
+//! literals in place instead), and through `Engine::complete` (resolve, render, budgets,
+//! breaker, limiter, parsing, cost), alone and interleaved with other traffic (a bare POST
+//! before each measured call); plus `complete()` on the mock provider with no simulated latency.
 
 #[path = "../tests/support/http_server.rs"]
 mod http_server;

@@ -429,6 +429,34 @@ mod tests {
         );
     }
 
+    /// Undoes `percent_encode`, for the property below.
+    fn percent_decode(text: &str) -> Vec<u8> {
+        let bytes = text.as_bytes();
+        let mut decoded = Vec::new();
+        let mut index = 0;
+        while index < bytes.len() {
+            if bytes[index] == b'%' {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap();
+                decoded.push(u8::from_str_radix(hex, 16).unwrap());
+                index += 3;
+            } else {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+        decoded
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_value_is_encoded_to_safe_characters_and_decodes_back(value in ".*") {
+            let encoded = percent_encode(&value);
+            proptest::prop_assert!(encoded.bytes().all(|byte| byte.is_ascii_alphanumeric()
+                || b"-_.~%".contains(&byte)));
+            proptest::prop_assert_eq!(percent_decode(&encoded), value.into_bytes());
+        }
+    }
+
     #[test]
     fn a_url_with_a_query_gets_more_parameters_after_an_ampersand() {
         let query = [("b".to_string(), "2".to_string())];
