@@ -225,9 +225,8 @@ fn read_error(error: Option<&Value>, body: &[u8], _in_body: bool) -> ProviderErr
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+    use crate::client::endpoint::test_request;
     use crate::config::ModelParameters;
     use crate::prompt::Message;
 
@@ -246,13 +245,7 @@ mod tests {
             message(Role::User, "Hello"),
         ];
         let parameters = ModelParameters::default();
-        let request = ProviderRequest {
-            model: "claude-sonnet-4-5",
-            messages: &messages,
-            parameters: &parameters,
-            request_id: "request-1",
-            timeout: Duration::from_secs(1),
-        };
+        let request = test_request("claude-sonnet-4-5", &messages, &parameters);
         let body = serde_json::to_value(MessagesRequest::from_request(&request)).unwrap();
         assert_eq!(
             body,

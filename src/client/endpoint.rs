@@ -379,6 +379,22 @@ fn percent_encode(text: &str) -> String {
     encoded
 }
 
+/// A request for `model` with `messages` and `parameters`, as the wire formats' unit tests build.
+#[cfg(test)]
+pub(crate) fn test_request<'a>(
+    model: &'a str,
+    messages: &'a [Message],
+    parameters: &'a ModelParameters,
+) -> ProviderRequest<'a> {
+    ProviderRequest {
+        model,
+        messages,
+        parameters,
+        request_id: "request-1",
+        timeout: Duration::from_secs(1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -283,9 +283,8 @@ fn read_error(error: Option<&Value>, body: &[u8], in_body: bool) -> ProviderErro
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+    use crate::client::endpoint::test_request;
     use crate::config::ModelParameters;
     use crate::prompt::{Message, Role};
 
@@ -296,13 +295,7 @@ mod tests {
             content: "hi".into(),
         }];
         let parameters = ModelParameters::default();
-        let request = ProviderRequest {
-            model: "gpt-4o-mini",
-            messages: &messages,
-            parameters: &parameters,
-            request_id: "request-1",
-            timeout: Duration::from_secs(1),
-        };
+        let request = test_request("gpt-4o-mini", &messages, &parameters);
         let body = serde_json::to_value(ChatRequest::from_request(&request)).unwrap();
         assert_eq!(
             body,
