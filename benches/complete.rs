@@ -1,8 +1,10 @@
 //! What `complete()` adds over a bare HTTP call: the same POST (same body, same agent settings)
 //! to the same loopback server, through a bare `ureq` agent without and with the per-request
-//! timeout the library sets (ureq's timeout handling alone costs tens of microseconds per call
-//! here), and through `Engine::complete` (resolve, render, budgets, breaker, limiter, parsing,
-//! cost); plus `complete()` on the mock provider with no simulated latency.
+//! timeout the library sets (with a timeout, ureq's default resolver looks the host up on a new
+//! thread before every request, pooled connection or not; the library's transport resolves IP
+//! literals in place instead), and through `Engine::complete` (resolve, render, budgets,
+//! breaker, limiter, parsing, cost), alone and interleaved with other traffic (a bare POST
+//! before each measured call); plus `complete()` on the mock provider with no simulated latency.
 
 #[path = "../tests/support/http_server.rs"]
 mod http_server;
@@ -125,6 +127,49 @@ fn complete(criterion: &mut Criterion) {
     });
     group.bench_function("engine_complete", |bencher| {
         bencher.iter(|| {
+            engine
+                .complete(black_box("bench"), black_box(&context))
+                .unwrap()
+        })
+    });
+    // Interleaved: each iteration is one bare POST (other traffic on the same server) followed
+    // by the call measured; the overhead of complete() interleaved is
+    // `then_engine_complete - then_bare_post`.
+    let bare_post = || {
+        let mut response = agent
+            .post(&url)
+            .header("authorization", "Bearer sk-bench-not-a-real-key")
+            .header("content-type", "application/json")
+            .send(black_box(body.as_bytes()))
+            .unwrap();
+        let text = response.body_mut().read_to_string().unwrap();
+        black_box(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+    };
+    group.bench_function("interleaved/then_bare_post", |bencher| {
+        bencher.iter(|| {
+            bare_post();
+            bare_post()
+        })
+    });
+    group.bench_function("interleaved/then_bare_post_with_timeout", |bencher| {
+        bencher.iter(|| {
+            bare_post();
+            let mut response = agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(std::time::Duration::from_millis(20_000)))
+                .build()
+                .header("authorization", "Bearer sk-bench-not-a-real-key")
+                .header("content-type", "application/json")
+                .send(black_box(body.as_bytes()))
+                .unwrap();
+            let text = response.body_mut().read_to_string().unwrap();
+            black_box(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+        })
+    });
+    group.bench_function("interleaved/then_engine_complete", |bencher| {
+        bencher.iter(|| {
+            bare_post();
             engine
                 .complete(black_box("bench"), black_box(&context))
                 .unwrap()

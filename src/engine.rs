@@ -77,6 +77,7 @@ impl Engine {
                 clock: Arc::clone(&options.clock),
             }),
             transport: Arc::new(HttpTransport::new()),
+            kinds: options.provider_kinds.clone(),
         };
         let client = ClientRuntime::build(
             &snapshot.providers,

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::client::{Clock, EventSink, NullSink, Random, SeededRandom, SystemClock};
+use crate::client::{
+    Clock, EventSink, NullSink, ProviderFactory, ProviderKinds, Random, SeededRandom, SystemClock,
+};
 use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
@@ -24,6 +26,9 @@ pub struct EngineOptions {
     pub event_sink: Arc<dyn EventSink>,
     /// The telemetry log and its writer settings; no log when `None`.
     pub telemetry: Option<WriterOptions>,
+    /// The provider kinds `providers.json` may name: the built-in ones and those registered
+    /// with [`EngineOptions::with_provider_kind`].
+    pub(crate) provider_kinds: ProviderKinds,
 }
 
 impl EngineOptions {
@@ -37,6 +42,7 @@ impl EngineOptions {
             random: Arc::new(SeededRandom::from_entropy()),
             event_sink: Arc::new(NullSink),
             telemetry: None,
+            provider_kinds: ProviderKinds::builtin(),
         }
     }
 
@@ -69,6 +75,27 @@ impl EngineOptions {
         self.event_sink = sink;
         self
     }
+
+    /// Lets `providers.json` entries of `kind` be built by `factory`, which gets the entry's
+    /// name and compiled settings (its own settings in `options`) and the engine's clock,
+    /// randomness and HTTP transport, and returns the [`Provider`](crate::client::Provider)
+    /// that serves them; such a provider gets breakers, limits, retries, budgets, prices and
+    /// telemetry like a built-in one. Registering a built-in name (`openai`, `anthropic`,
+    /// `openai_compatible`, `mock`) replaces it; mock mode builds every provider with the
+    /// factory registered as `mock`. An entry of a kind never registered is refused at load.
+    pub fn with_provider_kind(
+        mut self,
+        kind: impl Into<String>,
+        factory: impl ProviderFactory + 'static,
+    ) -> Self {
+        self.provider_kinds.register(kind, factory);
+        self
+    }
+
+    /// The provider kinds this engine can build.
+    pub fn provider_kinds(&self) -> &ProviderKinds {
+        &self.provider_kinds
+    }
 }
 
 impl Default for EngineOptions {
@@ -85,6 +112,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("config_dir", &self.config_dir)
             .field("prompts_dir", &self.prompts_dir)
             .field("mock", &self.mock)
+            .field("provider_kinds", &self.provider_kinds)
             .field(
                 "telemetry",
                 &self.telemetry.as_ref().map(|writer| &writer.path),

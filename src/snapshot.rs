@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BudgetSettings, ConfigError, ProvidersConfig, load_config};
+use crate::client::ProviderTable;
+use crate::config::{BudgetSettings, ConfigError, load_config};
 use crate::prompt::compile_prompts;
 use crate::resolve::{CompiledFeature, compile_features};
 
@@ -37,7 +38,7 @@ pub struct Summary {
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) features: HashMap<String, CompiledFeature>,
-    pub(crate) providers: ProvidersConfig,
+    pub(crate) providers: ProviderTable,
     /// Feature budgets by feature name.
     pub(crate) budgets: HashMap<String, BudgetSettings>,
     pub(crate) revision: String,
@@ -66,6 +67,12 @@ impl Snapshot {
             &mut loaded.sources,
         );
         let features = compile_features(&loaded.features, &prompts, &mut problems);
+        let kinds = &options.provider_kinds;
+        let providers = ProviderTable::compile(
+            &loaded.providers,
+            &|kind| kinds.contains(kind),
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
@@ -82,7 +89,7 @@ impl Snapshot {
         Ok(Snapshot {
             budgets,
             features,
-            providers: loaded.providers,
+            providers,
             revision: revision(&loaded.sources),
         })
     }
@@ -92,8 +99,8 @@ impl Snapshot {
         &self.revision
     }
 
-    /// The providers and their models.
-    pub fn providers(&self) -> &ProvidersConfig {
+    /// The providers and their models, compiled.
+    pub fn providers(&self) -> &ProviderTable {
         &self.providers
     }
 

@@ -13,14 +13,15 @@ use super::events::ClientEvent;
 use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
+use super::table::ProviderTable;
 use super::types::{AttemptError, ProviderRequest, ProviderResponse, UsageReported};
-use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec, ProvidersConfig};
+use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
 use crate::resolve::Resolution;
 
 /// Runs one `complete()` for an already resolved feature.
 pub(crate) fn complete(
     runtime: &ClientRuntime,
-    providers: &ProvidersConfig,
+    providers: &ProviderTable,
     options: &ClientOptions,
     resolution: &Resolution,
 ) -> Result<Completion, CompleteError> {

@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use super::table::{Prices, ProviderTable};
 use super::tokens::TokenCounter;
 use super::types::{ProviderResponse, Usage};
 use crate::config::{ModelPricing, ModelSpec, ProvidersConfig};
@@ -32,17 +33,7 @@ pub const FALLBACK_OUTPUT_PER_MILLION: f64 = 75.0;
 /// `cached_input_per_million` and cache writes at `cache_write_per_million` (each defaulting to
 /// the input price), the rest at the input price.
 pub fn cost_usd(pricing: &ModelPricing, usage: &Usage) -> f64 {
-    let cached_price = pricing
-        .cached_input_per_million
-        .unwrap_or(pricing.input_per_million);
-    let write_price = pricing
-        .cache_write_per_million
-        .unwrap_or(pricing.input_per_million);
-    let input = usage.uncached_input_tokens() as f64 * pricing.input_per_million;
-    let cached = usage.cache_read_input_tokens as f64 * cached_price;
-    let written = usage.cache_creation_input_tokens as f64 * write_price;
-    let output = usage.output_tokens as f64 * pricing.output_per_million;
-    (input + cached + written + output) / 1_000_000.0
+    Prices::of(pricing).cost_usd(usage)
 }
 
 /// The prompt tokens reserved before a call (budgets, token rate limits): four ASCII characters
@@ -68,17 +59,6 @@ pub fn max_output_tokens(model: &ModelSpec) -> u64 {
             .max_tokens
             .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
     )
-}
-
-/// The configured prices of `model`, if it has any.
-pub fn model_pricing<'a>(
-    providers: &'a ProvidersConfig,
-    model: &ModelSpec,
-) -> Option<&'a ModelPricing> {
-    providers
-        .providers
-        .get(&model.provider)
-        .and_then(|provider| provider.models.get(&model.name))
 }
 
 /// The price used for a model without one: for each kind of token the highest price any
@@ -126,16 +106,16 @@ pub fn highest_pricing(providers: &ProvidersConfig) -> ModelPricing {
 
 /// The most a call to `model` can cost with a prompt of `prompt_tokens`; a model without a
 /// price is reserved at [`highest_pricing`].
-pub fn worst_case_usd(providers: &ProvidersConfig, model: &ModelSpec, prompt_tokens: u64) -> f64 {
+pub fn worst_case_usd(providers: &ProviderTable, model: &ModelSpec, prompt_tokens: u64) -> f64 {
     let usage = Usage {
         input_tokens: prompt_tokens,
         output_tokens: max_output_tokens(model),
         ..Usage::default()
     };
-    match model_pricing(providers, model) {
-        Some(pricing) => cost_usd(pricing, &usage),
-        None => cost_usd(&highest_pricing(providers), &usage),
-    }
+    providers
+        .prices(model)
+        .unwrap_or(&providers.unpriced)
+        .cost_usd(&usage)
 }
 
 /// A part of a call's cost that had to be estimated.
@@ -166,7 +146,7 @@ pub struct CallCost {
 /// The cost of `response` from `model` for `messages`, filling unknown counts and prices by the
 /// rules of this module's documentation.
 pub fn call_cost(
-    providers: &ProvidersConfig,
+    providers: &ProviderTable,
     model: &ModelSpec,
     messages: &[Message],
     response: &ProviderResponse,
@@ -176,7 +156,7 @@ pub fn call_cost(
     let kind = providers
         .providers
         .get(&model.provider)
-        .map(|provider| provider.kind);
+        .and_then(|provider| provider.builtin);
     let counter = || TokenCounter::for_model(kind, &model.name);
     // No request has zero input tokens: a 0 is a gateway's placeholder, not a count.
     if !response.usage_reported.input_tokens || usage.input_tokens == 0 {
@@ -199,11 +179,11 @@ pub fn call_cost(
             estimated.push(EstimatedPart::OutputTokensMax);
         }
     }
-    let cost_usd = match model_pricing(providers, model) {
-        Some(pricing) => cost_usd(pricing, &usage),
+    let cost_usd = match providers.prices(model) {
+        Some(prices) => prices.cost_usd(&usage),
         None => {
             estimated.push(EstimatedPart::Price);
-            cost_usd(&highest_pricing(providers), &usage)
+            providers.unpriced.cost_usd(&usage)
         }
     };
     CallCost {
@@ -263,6 +243,10 @@ mod tests {
             ..Usage::default()
         };
         assert!((cost_usd(&pricing, &usage) - 2.0).abs() < 1e-12);
+    }
+
+    fn table() -> ProviderTable {
+        ProviderTable::compile(&providers(), &|_| true, &mut Vec::new())
     }
 
     fn providers() -> ProvidersConfig {
@@ -347,7 +331,7 @@ mod tests {
             ..Usage::default()
         };
         let cost = call_cost(
-            &providers(),
+            &table(),
             &model("openai", "gpt-unlisted"),
             &messages(),
             &answer("Blue.", usage, UsageReported::ALL),
@@ -358,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_worst_case_of_a_model_without_a_price_is_not_zero() {
-        let worst = worst_case_usd(&providers(), &model("openai", "gpt-unlisted"), 100);
+        let worst = worst_case_usd(&table(), &model("openai", "gpt-unlisted"), 100);
         let expected = (100.0 * 3.0 + f64::from(DEFAULT_MAX_OUTPUT_TOKENS) * 15.0) / 1e6;
         assert!((worst - expected).abs() < 1e-12);
     }
@@ -371,7 +355,7 @@ mod tests {
             ..Usage::default()
         };
         let cost = call_cost(
-            &providers(),
+            &table(),
             &model("openai", "gpt-4o"),
             &messages(),
             &answer("Blue.", usage, UsageReported::ALL),
@@ -384,12 +368,7 @@ mod tests {
     fn a_refusal_without_usage_is_charged_its_refusal_text() {
         let mut response = answer("", Usage::default(), UsageReported::default());
         response.refusal = Some("I can't help with that.".into());
-        let cost = call_cost(
-            &providers(),
-            &model("openai", "gpt-4o"),
-            &messages(),
-            &response,
-        );
+        let cost = call_cost(&table(), &model("openai", "gpt-4o"), &messages(), &response);
         assert_eq!(
             cost.estimated,
             [EstimatedPart::InputTokens, EstimatedPart::OutputTokens]

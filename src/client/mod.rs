@@ -10,6 +10,7 @@ mod budget;
 mod clock;
 mod complete;
 mod cost;
+mod endpoint;
 mod events;
 mod http;
 mod mock;
@@ -17,12 +18,13 @@ mod openai;
 mod outcome;
 mod policy;
 mod rate_limit;
+mod registry;
 mod runtime;
 mod secret;
+mod table;
 mod tokens;
 mod types;
 
-pub use anthropic::AnthropicProvider;
 pub use backoff::{backoff_delay, parse_retry_after};
 pub use breaker::{Admission, BreakerFailure, BreakerRejection, BreakerState, CircuitBreaker};
 pub use budget::{BudgetBook, BudgetExceeded, BudgetStatus, Reservation, ReserveOutcome};
@@ -32,15 +34,17 @@ pub use cost::{
     CallCost, EstimatedPart, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing,
     worst_case_usd,
 };
+pub use endpoint::{AnthropicProvider, ChatCompletions, HttpProvider, Messages, OpenAiProvider};
 pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
-pub use openai::OpenAiProvider;
 pub use outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
 pub use policy::{NextStep, breaker_failure, next_step};
 pub use rate_limit::RateLimiter;
+pub use registry::{ProviderFactory, ProviderKinds, ProviderSetup};
 pub(crate) use runtime::{ClientOptions, ClientRuntime};
 pub use secret::ApiKey;
+pub use table::{CompiledModel, CompiledProvider, Prices, ProviderTable};
 pub use tokens::{TokenCounter, upper_bound_tokens};
 pub use types::{
     AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,

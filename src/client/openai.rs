@@ -4,146 +4,122 @@
 //! answer from a compatible gateway, become classified [`AttemptError`]s, context-length
 //! overflows included.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::backoff::parse_retry_after;
-use super::http::{self, HttpResponse, HttpTransport};
-use super::secret::{ApiKey, key_variable, with_api_key};
+use super::endpoint::{
+    ApiDefaults, ChatCompletions, KeyHeader, KeyUse, OpenAiProvider, ProviderError, Route,
+    Sampling, WireFormat, WireMessage, decode, with_query,
+};
+use super::http;
+use super::secret::{ApiKey, key_variable};
 use super::types::{
-    AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
+    AttemptError, FailureKind, FinishReason, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
 };
-use crate::config::ProviderSpec;
+use crate::config::{ProviderKind, ProviderSpec};
 
-/// The public endpoint, used when neither the config nor the environment names another.
-const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// The header the key travels in unless `auth_header` names another.
+const DEFAULT_AUTH_HEADER: &str = "authorization";
 
-/// The environment variable that overrides the endpoint when the config does not.
-const BASE_URL_VARIABLE: &str = "OPENAI_BASE_URL";
+impl WireFormat for ChatCompletions {
+    const DEFAULTS: ApiDefaults = ApiDefaults {
+        base_url: "https://api.openai.com/v1",
+        base_url_variable: "OPENAI_BASE_URL",
+        key_variable: "OPENAI_API_KEY",
+    };
 
-/// The environment variable holding the key when the config does not name one.
-const DEFAULT_KEY_VARIABLE: &str = "OPENAI_API_KEY";
-
-/// A provider speaking OpenAI's Chat Completions API.
-#[derive(Debug)]
-pub struct OpenAiProvider {
-    base_url: String,
-    api_key_variable: String,
-    api_key: Option<ApiKey>,
-    attempt_limit: Duration,
-    transport: Arc<HttpTransport>,
-}
-
-impl OpenAiProvider {
-    /// A provider for `spec`, reading its key from the environment now.
-    pub fn new(spec: &ProviderSpec, transport: Arc<HttpTransport>) -> OpenAiProvider {
-        let api_key = ApiKey::from_env(&key_variable(
-            spec.api_key_env.as_deref(),
-            DEFAULT_KEY_VARIABLE,
-        ));
-        OpenAiProvider::with_api_key(spec, transport, api_key)
+    fn base_url(spec: &ProviderSpec) -> String {
+        if is_compatible(spec) {
+            // A compatible server has no default and is never redirected by OPENAI_BASE_URL,
+            // which is meant for the OpenAI provider.
+            return http::choose_base_url(spec.base_url.as_deref(), None, "");
+        }
+        let from_environment = std::env::var(Self::DEFAULTS.base_url_variable).ok();
+        OpenAiProvider::choose_base_url(spec.base_url.as_deref(), from_environment.as_deref())
     }
 
-    /// A provider for `spec` with a key obtained elsewhere (`None` behaves as an unset variable).
-    pub fn with_api_key(
-        spec: &ProviderSpec,
-        transport: Arc<HttpTransport>,
-        api_key: Option<ApiKey>,
-    ) -> OpenAiProvider {
-        let from_environment = std::env::var(BASE_URL_VARIABLE).ok();
-        OpenAiProvider {
-            base_url: OpenAiProvider::choose_base_url(
-                spec.base_url.as_deref(),
-                from_environment.as_deref(),
-            ),
-            api_key_variable: key_variable(spec.api_key_env.as_deref(), DEFAULT_KEY_VARIABLE),
-            api_key,
-            attempt_limit: Duration::from_millis(spec.timeout_ms),
-            transport,
+    /// The configured variable, else `OPENAI_API_KEY` for `openai`; an `openai_compatible`
+    /// provider without `api_key_env` sends no key.
+    fn key_variable(spec: &ProviderSpec) -> Option<String> {
+        if is_compatible(spec) {
+            let configured = spec.api_key_env.as_deref().map(str::trim);
+            configured
+                .filter(|variable| !variable.is_empty())
+                .map(str::to_string)
+        } else {
+            Some(key_variable(
+                spec.api_key_env.as_deref(),
+                Self::DEFAULTS.key_variable,
+            ))
         }
     }
 
-    /// The endpoint: the configured one, else `OPENAI_BASE_URL`, else the public API.
-    pub fn choose_base_url(configured: Option<&str>, from_environment: Option<&str>) -> String {
-        http::choose_base_url(configured, from_environment, DEFAULT_BASE_URL)
-    }
-
-    /// The endpoint this provider calls, without the `/chat/completions` path.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    fn error_from(&self, response: &HttpResponse) -> AttemptError {
-        let mut error = error_from_response(response);
-        error.retry_after = parse_retry_after(
-            response.header("retry-after-ms"),
-            response.header("retry-after"),
-            Utc::now(),
-        );
-        error
-    }
-
-    fn attempt(
-        &self,
-        request: &ProviderRequest<'_>,
-        api_key: &ApiKey,
-    ) -> Result<ProviderResponse, AttemptError> {
-        let body = serde_json::to_vec(&ChatRequest::from_request(request)).map_err(|error| {
-            AttemptError::new(
-                FailureKind::Malformed,
-                format!("could not encode the request: {error}"),
-            )
-        })?;
-        let authorization = format!("Bearer {}", api_key.expose());
-        let headers = [
-            ("authorization", authorization.as_str()),
-            ("content-type", "application/json"),
-            ("x-request-id", request.request_id),
-        ];
-        let url = format!("{}/chat/completions", self.base_url);
-        let timeout = request.timeout.min(self.attempt_limit);
-        let response = self.transport.post_json(&url, &headers, &body, timeout)?;
-        if !response.is_success() {
-            return Err(self.error_from(&response));
+    fn route(spec: &ProviderSpec, base_url: &str, api_key: Option<ApiKey>) -> Route {
+        let header = key_header(spec);
+        let required = !is_compatible(spec) || spec.api_key_required != Some(false);
+        let key = match ChatCompletions::key_variable(spec) {
+            Some(variable) if required => KeyUse::Required {
+                variable,
+                key: api_key,
+                header,
+            },
+            _ => KeyUse::Optional {
+                key: api_key,
+                header,
+            },
+        };
+        Route {
+            url: with_query(format!("{base_url}/chat/completions"), &spec.query),
+            headers: spec.headers.clone().into_iter().collect(),
+            key,
+            request_id_header: Some("x-request-id"),
         }
-        parse_completion(&response.body)
     }
+
+    const ENCODE: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>> =
+        |request| serde_json::to_vec(&ChatRequest::from_request(request));
+    const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError> = parse_completion;
+    const READ_ERROR: fn(Option<&Value>, &[u8], bool) -> ProviderError = read_error;
 }
 
-impl Provider for OpenAiProvider {
-    fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
-        with_api_key(self.api_key.as_ref(), &self.api_key_variable, |api_key| {
-            self.attempt(request, api_key)
-        })
-    }
+fn is_compatible(spec: &ProviderSpec) -> bool {
+    ProviderKind::from_name(&spec.kind) == Some(ProviderKind::OpenaiCompatible)
+}
+
+/// `auth_header` (default `authorization`) with `auth_scheme`; the scheme defaults to `Bearer`
+/// for the `authorization` header and to none for any other (Azure's `api-key`), and an empty
+/// scheme sends the bare key.
+fn key_header(spec: &ProviderSpec) -> KeyHeader {
+    let name = spec
+        .auth_header
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or(DEFAULT_AUTH_HEADER)
+        .to_ascii_lowercase();
+    let scheme = match spec.auth_scheme.as_deref().map(str::trim) {
+        Some("") => None,
+        Some(scheme) => Some(scheme.to_string()),
+        None if name == DEFAULT_AUTH_HEADER => Some("Bearer".to_string()),
+        None => None,
+    };
+    KeyHeader { name, scheme }
 }
 
 /// The Chat Completions request body; absent parameters are left out, not sent as null.
 #[derive(Serialize)]
 struct ChatRequest<'a> {
     model: &'a str,
-    messages: Vec<ChatMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(flatten)]
+    sampling: Sampling,
     // `max_tokens` rather than `max_completion_tokens`: chat models still accept it, and
     // OpenAI-compatible gateways often know only this name.
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     stop: Option<&'a [String]>,
-}
-
-#[derive(Serialize)]
-struct ChatMessage<'a> {
-    role: &'static str,
-    content: &'a str,
 }
 
 impl<'a> ChatRequest<'a> {
@@ -151,17 +127,9 @@ impl<'a> ChatRequest<'a> {
         let parameters = request.parameters;
         ChatRequest {
             model: request.model,
-            messages: request
-                .messages
-                .iter()
-                .map(|message| ChatMessage {
-                    role: message.role.as_str(),
-                    content: &message.content,
-                })
-                .collect(),
-            temperature: parameters.temperature,
+            messages: request.messages.iter().map(WireMessage::from).collect(),
+            sampling: Sampling::from(parameters),
             max_tokens: parameters.max_tokens,
-            top_p: parameters.top_p,
             stop: Some(parameters.stop.as_slice()).filter(|stop| !stop.is_empty()),
         }
     }
@@ -202,14 +170,9 @@ struct PromptTokensDetails {
 }
 
 fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
-    let completion: ChatCompletion = serde_json::from_slice(body).map_err(|error| {
-        AttemptError::new(
-            FailureKind::Malformed,
-            format!("response is not a chat completion: {error}"),
-        )
-    })?;
+    let completion: ChatCompletion = decode(body, "a chat completion")?;
     if let Some(error) = completion.error.as_ref().filter(|error| !error.is_null()) {
-        return Err(error_in_body(error, body));
+        return Err(read_error(Some(error), body, true).into_error_in_body());
     }
     let malformed = |what: &str| AttemptError::new(FailureKind::Malformed, what.to_string());
     let choice = completion
@@ -295,76 +258,35 @@ fn error_parts(error: Option<&Value>) -> ErrorParts {
     }
 }
 
-/// An error object inside a 2xx body: kept with its type and message, judged by the type.
-fn error_in_body(error: &Value, body: &[u8]) -> AttemptError {
-    let parts = error_parts(Some(error));
-    let message = parts
-        .message
-        .clone()
-        .unwrap_or_else(|| http::body_excerpt(body));
-    let described = match &parts.error_type {
-        Some(error_type) => format!("error in a 2xx response ({error_type}): {message}"),
-        None => format!("error in a 2xx response: {message}"),
-    };
-    let mut attempt_error =
-        AttemptError::new(FailureKind::ErrorInBody, http::truncate_message(&described));
-    if is_context_length(parts.code.as_deref(), &message) {
-        attempt_error.kind = FailureKind::ContextLength;
-    }
-    attempt_error.provider_error_type = parts.error_type;
-    attempt_error
-}
-
 fn is_context_length(code: Option<&str>, message: &str) -> bool {
     code == Some("context_length_exceeded")
         || message.to_lowercase().contains("maximum context length")
 }
 
-/// Classifies an error status from OpenAI's `{"error": {"message", "type", "code", "param"}}`.
-fn error_from_response(response: &HttpResponse) -> AttemptError {
-    let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
-    let parts = error_parts(parsed.as_ref().and_then(|body| body.get("error")));
+/// Reads OpenAI's `{"error": {"message", "type", "code", "param"}}`; an error status's message
+/// names the code too when it says more than the type.
+fn read_error(error: Option<&Value>, body: &[u8], in_body: bool) -> ProviderError {
+    let parts = error_parts(error);
     let message = match (&parts.message, &parts.code) {
-        (Some(text), Some(code)) if Some(code) != parts.error_type.as_ref() => {
+        (Some(text), Some(code)) if !in_body && Some(code) != parts.error_type.as_ref() => {
             format!("{text} (code: {code})")
         }
         (Some(text), _) => text.clone(),
-        (None, _) => http::body_excerpt(&response.body),
+        (None, _) => http::body_excerpt(body),
     };
-    let context_length =
-        response.status == 400 && is_context_length(parts.code.as_deref(), &message);
-    let mut attempt_error = AttemptError::http(response.status, http::truncate_message(&message));
-    attempt_error.provider_error_type = parts.error_type;
-    if context_length {
-        attempt_error.kind = FailureKind::ContextLength;
+    ProviderError {
+        context_length: is_context_length(parts.code.as_deref(), &message),
+        error_type: parts.error_type,
+        message,
     }
-    attempt_error
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::endpoint::test_request;
     use crate::config::ModelParameters;
     use crate::prompt::{Message, Role};
-
-    #[test]
-    fn configured_base_url_wins_over_the_environment() {
-        let chosen =
-            OpenAiProvider::choose_base_url(Some("http://gateway/v1/"), Some("http://env/v1"));
-        assert_eq!(chosen, "http://gateway/v1");
-    }
-
-    #[test]
-    fn environment_base_url_wins_over_the_default() {
-        let chosen = OpenAiProvider::choose_base_url(None, Some("http://env/v1/"));
-        assert_eq!(chosen, "http://env/v1");
-    }
-
-    #[test]
-    fn empty_base_urls_fall_through_to_the_default() {
-        let chosen = OpenAiProvider::choose_base_url(Some(""), Some(" "));
-        assert_eq!(chosen, DEFAULT_BASE_URL);
-    }
 
     #[test]
     fn request_body_omits_absent_parameters() {
@@ -373,13 +295,7 @@ mod tests {
             content: "hi".into(),
         }];
         let parameters = ModelParameters::default();
-        let request = ProviderRequest {
-            model: "gpt-4o-mini",
-            messages: &messages,
-            parameters: &parameters,
-            request_id: "request-1",
-            timeout: Duration::from_secs(1),
-        };
+        let request = test_request("gpt-4o-mini", &messages, &parameters);
         let body = serde_json::to_value(ChatRequest::from_request(&request)).unwrap();
         assert_eq!(
             body,

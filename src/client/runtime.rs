@@ -3,20 +3,24 @@
 //! settings did not change keeps its breaker state and limiter buckets, and budget spend carries
 //! over, so a reload in the middle of an outage does not send traffic to a broken provider.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::anthropic::AnthropicProvider;
 use super::breaker::CircuitBreaker;
 use super::budget::BudgetBook;
 use super::clock::{Clock, Random};
 use super::events::EventSink;
 use super::http::HttpTransport;
 use super::mock::MockProvider;
-use super::openai::OpenAiProvider;
 use super::rate_limit::RateLimiter;
-use super::types::Provider;
-use crate::config::{ClientSettings, ProviderKind, ProviderSpec, ProvidersConfig};
+use super::registry::{ProviderKinds, ProviderSetup};
+use super::table::{CompiledProvider, ProviderTable};
+use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse};
+use crate::config::ClientSettings;
+
+/// The kind mock mode builds every provider with.
+const MOCK_KIND: &str = "mock";
 
 /// What the client needs from the engine's options.
 #[derive(Clone)]
@@ -26,45 +30,52 @@ pub(crate) struct ClientOptions {
     pub random: Arc<dyn Random>,
     pub event_sink: Arc<dyn EventSink>,
     pub transport: Arc<HttpTransport>,
+    /// The factories providers are built with, by kind.
+    pub kinds: ProviderKinds,
+}
+
+impl ClientOptions {
+    /// The kind `spec` is built as: its own, or `mock` in mock mode.
+    fn kind_of<'a>(&self, spec: &'a CompiledProvider) -> &'a str {
+        if self.mock { MOCK_KIND } else { &spec.kind }
+    }
 }
 
 /// One provider with its health and limits.
 pub(crate) struct ProviderRuntime {
     pub name: String,
-    pub spec: ProviderSpec,
+    pub spec: CompiledProvider,
     pub provider: Arc<dyn Provider>,
     pub mock: Option<Arc<MockProvider>>,
     breaker: CircuitBreaker,
     model_breakers: HashMap<String, CircuitBreaker>,
     limiter: Option<RateLimiter>,
     model_limiters: HashMap<String, RateLimiter>,
-    /// Whether this runtime was built as a mock, so a change of mode rebuilds it.
-    mocked: bool,
+    /// The kind it was built as, so a change of mode rebuilds it.
+    built_as: String,
 }
 
 impl ProviderRuntime {
-    fn build(name: &str, spec: &ProviderSpec, options: &ClientOptions) -> ProviderRuntime {
+    fn build(name: &str, spec: &CompiledProvider, options: &ClientOptions) -> ProviderRuntime {
         let now = options.clock.now();
-        let mocked = options.mock || spec.kind == ProviderKind::Mock;
-        let (provider, mock): (Arc<dyn Provider>, Option<Arc<MockProvider>>) = if mocked {
-            let mock = Arc::new(MockProvider::new(
-                name,
-                spec.mock.clone(),
-                Arc::clone(&options.clock),
-                Arc::clone(&options.random),
-            ));
-            (Arc::clone(&mock) as Arc<dyn Provider>, Some(mock))
-        } else if spec.kind == ProviderKind::Anthropic {
-            (
-                Arc::new(AnthropicProvider::new(spec, Arc::clone(&options.transport))),
-                None,
-            )
-        } else {
-            (
-                Arc::new(OpenAiProvider::new(spec, Arc::clone(&options.transport))),
-                None,
-            )
+        let built_as = options.kind_of(spec).to_string();
+        let setup = ProviderSetup {
+            name,
+            spec,
+            clock: &options.clock,
+            random: &options.random,
+            transport: &options.transport,
         };
+        let provider: Arc<dyn Provider> = match options.kinds.get(&built_as) {
+            Some(factory) => factory.build(&setup),
+            // Loading refuses unknown kinds; this only guards an engine whose kinds changed.
+            None => Arc::new(UnknownKind(built_as.clone())),
+        };
+        // The mock's fault script is reachable through `Engine::mock_provider`, whichever
+        // factory built it.
+        let mock = (Arc::clone(&provider) as Arc<dyn Any + Send + Sync>)
+            .downcast::<MockProvider>()
+            .ok();
         let model_breakers = if spec.circuit_breaker.per_model {
             spec.models
                 .keys()
@@ -82,10 +93,10 @@ impl ProviderRuntime {
         let model_limiters = spec
             .models
             .iter()
-            .filter_map(|(model, pricing)| {
+            .filter_map(|(model, compiled)| {
                 Some((
                     model.clone(),
-                    RateLimiter::new(pricing.rate_limit.as_ref()?, now),
+                    RateLimiter::new(compiled.rate_limit.as_ref()?, now),
                 ))
             })
             .collect();
@@ -101,7 +112,7 @@ impl ProviderRuntime {
                 .as_ref()
                 .map(|settings| RateLimiter::new(settings, now)),
             model_limiters,
-            mocked,
+            built_as,
         }
     }
 
@@ -126,27 +137,26 @@ pub(crate) struct ClientRuntime {
     pub providers: HashMap<String, Arc<ProviderRuntime>>,
     pub settings: ClientSettings,
     pub budgets: Arc<BudgetBook>,
-    budget_settings: String,
+    budget_settings: BudgetKey,
 }
 
 impl ClientRuntime {
-    /// Builds the runtime for `config`, reusing what `previous` had for unchanged providers.
+    /// Builds the runtime for `table`, keeping what `previous` had for every provider whose
+    /// compiled entry is equal and that is built as the same kind.
     pub fn build(
-        config: &ProvidersConfig,
+        table: &ProviderTable,
         feature_budgets: HashMap<String, crate::config::BudgetSettings>,
         options: &ClientOptions,
         previous: Option<&ClientRuntime>,
     ) -> ClientRuntime {
-        let providers = config
+        let providers = table
             .providers
             .iter()
             .map(|(name, spec)| {
                 let reusable = previous
                     .and_then(|previous| previous.providers.get(name))
                     .filter(|existing| {
-                        existing.mocked == (options.mock || spec.kind == ProviderKind::Mock)
-                            && serde_json::to_value(&existing.spec).ok()
-                                == serde_json::to_value(spec).ok()
+                        existing.built_as == options.kind_of(spec) && existing.spec == *spec
                     });
                 let runtime = match reusable {
                     Some(existing) => Arc::clone(existing),
@@ -155,13 +165,15 @@ impl ClientRuntime {
                 (name.clone(), runtime)
             })
             .collect();
-        let budget_settings =
-            serde_json::to_string(&(&config.budget, &sorted(&feature_budgets))).unwrap_or_default();
+        let budget_settings = BudgetKey {
+            overall: table.budget.clone(),
+            features: feature_budgets.clone(),
+        };
         let budgets = match previous.filter(|previous| previous.budget_settings == budget_settings)
         {
             Some(previous) => Arc::clone(&previous.budgets),
             None => {
-                let book = BudgetBook::new(config.budget.clone(), feature_budgets);
+                let book = BudgetBook::new(table.budget.clone(), feature_budgets);
                 if let Some(previous) = previous {
                     carry_over_spend(&previous.budgets, &book, options.clock.utc_now());
                 }
@@ -170,10 +182,29 @@ impl ClientRuntime {
         };
         ClientRuntime {
             providers,
-            settings: config.client.clone(),
+            settings: table.client.clone(),
             budgets,
             budget_settings,
         }
+    }
+}
+
+/// The budget settings a book was built from, compared on reload.
+#[derive(PartialEq)]
+struct BudgetKey {
+    overall: Option<crate::config::BudgetSettings>,
+    features: HashMap<String, crate::config::BudgetSettings>,
+}
+
+/// What a provider of a kind the engine cannot build answers: every attempt fails at once.
+struct UnknownKind(String);
+
+impl Provider for UnknownKind {
+    fn call(&self, _request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
+        Err(AttemptError::new(
+            FailureKind::Connect,
+            format!("no provider kind \"{}\" is registered", self.0),
+        ))
     }
 }
 
@@ -195,10 +226,4 @@ fn carry_over_spend(previous: &BudgetBook, book: &BudgetBook, now: chrono::DateT
         };
         book.restore_periods(scope, now, settled("day"), settled("month"));
     }
-}
-
-fn sorted<T>(map: &HashMap<String, T>) -> Vec<(&String, &T)> {
-    let mut entries: Vec<(&String, &T)> = map.iter().collect();
-    entries.sort_by(|left, right| left.0.cmp(right.0));
-    entries
 }

@@ -255,8 +255,12 @@ impl fmt::Display for AttemptError {
     }
 }
 
-/// A model API: turns one request into one response or one classified failure.
-pub trait Provider: Send + Sync {
-    /// Performs one attempt; never retries by itself.
+/// A model API: turns one request into one response or one classified failure. Implement it
+/// and register a factory with `EngineOptions::with_provider_kind` to serve a kind of your own
+/// (see the README's *Your own provider*); the engine adds retries, failover, breakers, rate
+/// limits, budgets and telemetry around it. `Any` lets the engine recognise its own mock.
+pub trait Provider: std::any::Any + Send + Sync {
+    /// Performs one attempt; never retries by itself. `request.timeout` is the most the attempt
+    /// may take; a blocking implementation must give up by then (as a `timeout` failure).
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError>;
 }

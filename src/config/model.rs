@@ -14,7 +14,9 @@ use super::settings::{
 use crate::targeting::Namespace;
 
 /// `config/providers.json`: every provider a feature may name, with its models and prices.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// This is the file as parsed; the client works from its compiled form,
+/// [`ProviderTable`](crate::client::ProviderTable).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ProvidersConfig {
     /// Providers by name (`openai`, `anthropic`, `mock`, ...).
     pub providers: BTreeMap<String, ProviderSpec>,
@@ -27,10 +29,11 @@ pub struct ProvidersConfig {
 }
 
 /// One provider: which API it speaks, where its key lives, and its models.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ProviderSpec {
-    /// The wire protocol: `openai`, `anthropic` or `mock`.
-    pub kind: ProviderKind,
+    /// The provider kind: a built-in one (`openai`, `anthropic`, `openai_compatible`, `mock`,
+    /// see [`ProviderKind`]) or one registered with `EngineOptions::with_provider_kind`.
+    pub kind: String,
     /// The environment variable holding the API key (never the key itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
@@ -57,26 +60,80 @@ pub struct ProviderSpec {
     /// Latency of the mock provider.
     #[serde(default)]
     pub mock: MockSettings,
+    /// The header the key is sent in (`openai`, `openai_compatible`; default `authorization`,
+    /// Azure OpenAI uses `api-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_header: Option<String>,
+    /// What precedes the key in that header: `Bearer` for `authorization` and nothing for any
+    /// other header when absent; an empty string sends the bare key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_scheme: Option<String>,
+    /// Query parameters added to the URL (`openai`, `openai_compatible`; Azure's `api-version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// Headers sent with every call (OpenRouter's `HTTP-Referer` and `X-Title`). Not for
+    /// secrets: keys come from `api_key_env` only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `openai_compatible` only: whether a call fails with `missing_api_key` when the variable
+    /// named by `api_key_env` is unset (true); false sends the call without a key. A provider
+    /// without `api_key_env` never sends a key (Ollama, a local vLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_required: Option<bool>,
+    /// Settings of a registered custom kind, passed to its factory as they are.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub options: serde_json::Map<String, Value>,
 }
 
 fn default_timeout_ms() -> u64 {
     20_000
 }
 
-/// The wire protocol a provider speaks.
+/// The built-in provider kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProviderKind {
     /// OpenAI Chat Completions.
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// Chat Completions at another base URL with another key header (Azure OpenAI, vLLM,
+    /// Ollama, OpenRouter).
+    OpenaiCompatible,
     /// The built-in offline provider.
     Mock,
 }
 
+impl ProviderKind {
+    /// Every built-in kind.
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::Openai,
+        ProviderKind::Anthropic,
+        ProviderKind::OpenaiCompatible,
+        ProviderKind::Mock,
+    ];
+
+    /// The kind's name in `providers.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiCompatible => "openai_compatible",
+            ProviderKind::Mock => "mock",
+        }
+    }
+
+    /// The built-in kind named `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
 /// Prices of one model in USD per million tokens.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct ModelPricing {
     /// Price per million input (prompt) tokens.
     pub input_per_million: f64,
