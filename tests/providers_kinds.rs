@@ -380,3 +380,38 @@ fn an_error_attempt_never_shows_the_key() {
         "{message}"
     );
 }
+
+#[test]
+fn a_fallback_without_its_key_does_not_cost_the_primary_its_retries() {
+    // A 503 then a success: with a callable fallback the client fails over at once, but a
+    // fallback whose key is missing could only fail, so the primary is retried instead.
+    let server = TestServer::start(vec![
+        Reply::json(503, &json!({"error": {"message": "overloaded"}})),
+        Reply::json(200, &openai_success()),
+    ]);
+    let mut primary = compatible(&server, "/v1", json!({"api_key_env": KEY_VARIABLE}));
+    primary["retry"] = json!({"max_attempts": 3, "base_delay_ms": 1, "max_delay_ms": 2});
+    let keyless = compatible(
+        &server,
+        "/v1",
+        json!({"api_key_env": "PROMPT_CONFIG_TEST_KEY_THAT_IS_NEVER_SET"}),
+    );
+    let config = OneFeature::new(
+        &json!({"providers": {"primary": primary, "keyless": keyless}}),
+        "primary",
+        "m",
+    );
+    let feature_file = config.root.join("config/features/ask.json");
+    let mut feature: Value =
+        serde_json::from_str(&std::fs::read_to_string(&feature_file).unwrap()).unwrap();
+    feature["fallbacks"] = json!([{"provider": "keyless", "name": "m"}]);
+    std::fs::write(&feature_file, feature.to_string()).unwrap();
+
+    let completion = Engine::open(config.options())
+        .unwrap()
+        .complete("ask", &asking("hi"))
+        .unwrap();
+    assert_eq!(completion.provider, "primary");
+    assert_eq!(completion.attempts.len(), 2);
+    assert_eq!(server.requests().len(), 2);
+}

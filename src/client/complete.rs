@@ -206,7 +206,9 @@ impl Call<'_> {
         Err(false)
     }
 
-    /// The next model is worth failing over to at once: another breaker, and closed.
+    /// The next model is worth failing over to at once: another breaker, closed, and a
+    /// provider that can send (a fallback without its API key would only fail, so the current
+    /// model keeps its retries).
     fn healthy_alternative(
         &self,
         current: &ProviderRuntime,
@@ -218,7 +220,9 @@ impl Call<'_> {
         };
         let current_breaker = current.breaker(&model.name);
         let next_breaker = next_provider.breaker(&next.name);
-        !std::ptr::eq(current_breaker, next_breaker) && next_breaker.state() == BreakerState::Closed
+        !std::ptr::eq(current_breaker, next_breaker)
+            && next_breaker.state() == BreakerState::Closed
+            && next_provider.provider.is_available()
     }
 
     fn try_model(

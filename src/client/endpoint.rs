@@ -330,6 +330,10 @@ impl<W: WireFormat> Provider for HttpProvider<W> {
             KeyUse::Optional { key: None, .. } => self.exchange(request, None),
         }
     }
+
+    fn is_available(&self) -> bool {
+        !matches!(&self.route.key, KeyUse::Required { key: None, .. })
+    }
 }
 
 impl<W> fmt::Debug for HttpProvider<W> {

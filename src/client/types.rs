@@ -263,4 +263,11 @@ pub trait Provider: std::any::Any + Send + Sync {
     /// Performs one attempt; never retries by itself. `request.timeout` is the most the attempt
     /// may take; a blocking implementation must give up by then (as a `timeout` failure).
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError>;
+
+    /// Whether an attempt could be sent at all, without sending one (false when a required API
+    /// key is missing). The failover loop only fails over at once, instead of retrying the
+    /// current model, to a next model whose provider is available. Defaults to `true`.
+    fn is_available(&self) -> bool {
+        true
+    }
 }
