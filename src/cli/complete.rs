@@ -22,7 +22,7 @@ pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
 fn print_completion(completion: &Completion) {
     let resolution = &completion.resolution;
     say!(
-        "{} {} ({}) via {}/{} in {:.0} ms, {} in + {} out tokens, ${:.6}{}",
+        "{} {} ({}) via {}/{} in {:.0} ms, {} in + {} out tokens, ${:.6}{}{}",
         resolution.feature,
         resolution.version,
         resolution.source.as_str(),
@@ -32,6 +32,11 @@ fn print_completion(completion: &Completion) {
         completion.usage.total_input_tokens(),
         completion.usage.output_tokens,
         completion.cost_usd,
+        if completion.cost_estimated {
+            " (estimated: the provider did not report usage or the model has no price)"
+        } else {
+            ""
+        },
         if completion.downgraded {
             " (budget downgrade)"
         } else {
@@ -39,6 +44,17 @@ fn print_completion(completion: &Completion) {
         },
     );
     say!("request: {}", completion.request_id);
+    // A refusal, a cut-off or tool calls change what the text means: say why it stopped.
+    match (&completion.finish_reason, &completion.raw_finish_reason) {
+        (Some(reason), Some(raw)) if reason.as_str() != raw => {
+            say!("finish reason: {} ({raw})", reason.as_str())
+        }
+        (Some(reason), _) => say!("finish reason: {}", reason.as_str()),
+        (None, _) => {}
+    }
+    if let Some(refusal) = &completion.refusal {
+        say!("refusal: {refusal}");
+    }
     for attempt in &completion.attempts {
         let outcome = match attempt.outcome {
             AttemptOutcome::Success => "ok".to_string(),

@@ -96,6 +96,9 @@ pub(crate) fn complete(
     let attempts = call.attempts;
     match outcome {
         Ok((model, response)) => {
+            // Taken before the cost: counting tokens of a response without usage (and, once
+            // per process, loading a tokenizer's tables) is our work, not the call's latency.
+            let latency = options.clock.now().saturating_duration_since(started);
             // A response that does not say what it cost is estimated, never free: the
             // budget settles the estimate.
             let cost = call_cost(providers, model, &resolution.messages, &response);
@@ -119,7 +122,7 @@ pub(crate) fn complete(
                 cost_usd: cost.cost_usd,
                 cost_estimated: !cost.estimated.is_empty(),
                 cost_estimated_parts: cost.estimated,
-                latency_ms: milliseconds(options.clock.now().saturating_duration_since(started)),
+                latency_ms: milliseconds(latency),
                 request_id,
                 downgraded,
                 resolution: resolution.clone(),
