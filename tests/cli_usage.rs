@@ -377,3 +377,19 @@ fn completion_json_keeps_milliseconds_to_three_decimals() {
     let latency = value["latency_ms"].as_f64().unwrap();
     assert_eq!((latency * 1000.0).round() / 1000.0, latency);
 }
+
+#[test]
+fn a_negative_user_id_is_a_value_not_an_option() {
+    let fixture = Fixture::new();
+    let resolve = |user: &[&str]| {
+        let mut args = vec!["resolve", "career_path_navigator"];
+        args.extend(user);
+        args.extend(["--vars", PROFILE, "--json"]);
+        let output = run_in(&fixture.root, &args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let mut resolution: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        resolution["request_id"] = Value::Null;
+        resolution
+    };
+    assert_eq!(resolve(&["--user", "-1"]), resolve(&["--user=-1"]));
+}

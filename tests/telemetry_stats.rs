@@ -627,7 +627,7 @@ fn stats_show_how_much_of_the_spend_is_estimated() {
     let text = report.to_string();
     assert!(
         text.contains(
-            "$0.3000 of $0.8000 is estimated: 2 requests without reported usage or price"
+            "$0.300000 of $0.800000 is estimated: 2 requests without reported usage or price"
         ),
         "{text}"
     );

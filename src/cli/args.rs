@@ -180,8 +180,8 @@ pub struct Request {
     /// The feature to resolve.
     #[arg(value_parser = Text)]
     pub feature: String,
-    /// The subject (user) id that experiments and rollouts bucket by.
-    #[arg(long, value_name = "ID", value_parser = Text)]
+    /// The subject (user) id that experiments and rollouts bucket by (`--user -1` works).
+    #[arg(long, value_name = "ID", value_parser = Text, allow_negative_numbers = true)]
     pub user: String,
     /// A targeting attribute; the value is always a string (repeatable).
     #[arg(long = "attr", value_name = "NAME=VALUE", value_parser = Text)]

@@ -60,7 +60,7 @@ impl Display for StatsReport {
                 .sum();
             writeln!(
                 formatter,
-                "${estimated:.4} of ${total:.4} is estimated: {estimated_requests} request{} \
+                "${estimated:.6} of ${total:.6} is estimated: {estimated_requests} request{} \
                  without reported usage or price",
                 plural(estimated_requests)
             )?;
@@ -119,8 +119,8 @@ fn group_table(report: &StatsReport) -> Table {
             group
                 .mean_cost_usd
                 .map_or(MISSING.to_string(), |cost| format!("{cost:.6}")),
-            format!("{:.4}", group.cost_usd),
-            format!("{:.4}", group.estimated_cost_usd),
+            format!("{:.6}", group.cost_usd),
+            format!("{:.6}", group.estimated_cost_usd),
         ]);
         let feedback: Vec<String> = group
             .feedback
