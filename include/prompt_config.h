@@ -24,53 +24,58 @@
 
 // What a call of the C ABI ended with. `PC_OK` is 0; every other value is a failure whose
 // error JSON (when the caller passed an `error` out-parameter) has the `kind` named in the
-// value's comment. Values 1 to 16 follow the crate's error kinds in order, then come the two
-// ABI-only statuses; a future error kind would take the value after `PC_INVALID_FEEDBACK` and
-// move the ABI-only ones up, so compile against the header of the library you load.
+// value's comment. The values are fixed codes, grouped by area with gaps (1xx configuration,
+// 2xx resolving and rendering, 3xx providers, 4xx budgets, 5xx reserved, 6xx files and
+// telemetry, 9xx the ABI's own failures): a value never changes once shipped and is never
+// reused, and a new kind adds a value without moving the others. Values 1 to 99 are retired
+// (the dense numbering of the first releases) and never returned. Treat a value you do not
+// know as a failure and read its `kind` from the error JSON or `pc_status_kind`.
 typedef enum pc_status {
     // Success.
     PC_OK = 0,
     // `config_invalid`: the configuration has problems (each `file: /pointer: message` in
     // `details.problems`).
-    PC_CONFIG_INVALID = 1,
+    PC_CONFIG_INVALID = 101,
     // `prompt_integrity`: the only problems are released prompt files that changed.
-    PC_PROMPT_INTEGRITY = 2,
-    // `io`: a file could not be read or written (for example the telemetry log).
-    PC_IO = 3,
+    PC_PROMPT_INTEGRITY = 102,
     // `unknown_feature`: no feature of that name.
-    PC_UNKNOWN_FEATURE = 4,
+    PC_UNKNOWN_FEATURE = 201,
     // `unknown_version`: the pinned `version` does not exist.
-    PC_UNKNOWN_VERSION = 5,
+    PC_UNKNOWN_VERSION = 202,
     // `missing_variable`: required template variables are missing (all named in `details`).
-    PC_MISSING_VARIABLE = 6,
+    PC_MISSING_VARIABLE = 203,
     // `invalid_variable`: variables do not match their declared schema (all named).
-    PC_INVALID_VARIABLE = 7,
+    PC_INVALID_VARIABLE = 204,
     // `render_failed`: a template failed while rendering.
-    PC_RENDER_FAILED = 8,
+    PC_RENDER_FAILED = 205,
     // `provider_error`: the only provider tried failed (details carry status and attempts).
-    PC_PROVIDER_ERROR = 9,
-    // `rate_limited`: every attempt was rate limited.
-    PC_RATE_LIMITED = 10,
-    // `timeout`: the call's deadline passed, or every attempt timed out.
-    PC_TIMEOUT = 11,
+    // Retryable.
+    PC_PROVIDER_ERROR = 301,
+    // `rate_limited`: every attempt was rate limited. Retryable.
+    PC_RATE_LIMITED = 302,
+    // `timeout`: the call's deadline passed, or every attempt timed out. Retryable.
+    PC_TIMEOUT = 303,
     // `all_providers_failed`: every provider of the chain failed (details list the attempts).
-    PC_ALL_PROVIDERS_FAILED = 12,
-    // `circuit_open`: every provider of the chain has an open circuit breaker.
-    PC_CIRCUIT_OPEN = 13,
-    // `budget_exceeded`: a `block` budget would be passed.
-    PC_BUDGET_EXCEEDED = 14,
+    // Retryable.
+    PC_ALL_PROVIDERS_FAILED = 304,
+    // `circuit_open`: every provider of the chain has an open circuit breaker. Retryable.
+    PC_CIRCUIT_OPEN = 305,
     // `missing_api_key`: no provider of the chain has its key in the environment.
-    PC_MISSING_API_KEY = 15,
+    PC_MISSING_API_KEY = 306,
+    // `budget_exceeded`: a `block` budget would be passed.
+    PC_BUDGET_EXCEEDED = 401,
+    // `io`: a file could not be read or written (for example the telemetry log).
+    PC_IO = 601,
     // `invalid_feedback`: feedback without a request id or metric, or with a value that is not
     // a boolean, number or short string.
-    PC_INVALID_FEEDBACK = 16,
-    // `invalid_argument` (ABI only): a required pointer was NULL, a string was not UTF-8, a
-    // JSON argument did not parse or had the wrong shape (`details.argument` names the
-    // parameter, `details.reason` is `null`, `invalid_utf8`, `invalid_json` or `wrong_shape`).
-    PC_INVALID_ARGUMENT = 17,
-    // `panic` (ABI only): the library failed internally (a panic was caught at the boundary).
-    // The process goes on and the engine stays usable; please report it.
-    PC_PANIC = 18,
+    PC_INVALID_FEEDBACK = 602,
+    // `invalid_argument`: a required pointer was NULL, a string was not UTF-8, a JSON argument
+    // did not parse or had the wrong shape (`details.argument` names the parameter,
+    // `details.reason` is `null`, `invalid_utf8`, `invalid_json` or `wrong_shape`).
+    PC_INVALID_ARGUMENT = 901,
+    // `panic`: the library failed internally (a panic was caught at the boundary). The
+    // process goes on and the engine stays usable; please report it.
+    PC_PANIC = 902,
 } pc_status;
 
 // An open engine: configuration and prompts loaded, client state and telemetry running. Opaque
@@ -214,7 +219,8 @@ void pc_engine_close(struct pc_engine *engine);
 
 // The `kind` name of a status as a static NUL-terminated string (`"ok"`, `"config_invalid"`,
 // ..., `"invalid_argument"`, `"panic"`), the same name the error JSON carries; NULL for a value
-// that is no status. Never free it. Takes an `int` so any value is safe to pass.
+// that is no status (a retired code included). Never free it. Takes an `int` so any value is
+// safe to pass.
 const char *pc_status_kind(int status);
 
 #ifdef __cplusplus

@@ -19,7 +19,7 @@ pub mod targeting;
 pub mod telemetry;
 
 pub use engine::Engine;
-pub use error::{ERROR_KINDS, Error, Result};
+pub use error::{Error, ErrorKind, RETIRED_CODES, Result};
 pub use prompt::{Message, PromptError, Role};
 pub use resolve::{Context, Resolution, ResolveError, Source};
 pub use snapshot::{EngineOptions, Snapshot, Summary};

@@ -15,7 +15,7 @@ fn problems(fixture: &Fixture) -> (Vec<Problem>, &'static str) {
     match Engine::open(fixture.options()) {
         Ok(_) => panic!("the broken configuration loaded"),
         Err(error) => {
-            let kind = error.kind();
+            let kind = error.kind().as_str();
             let Error::Config(config) = error else {
                 panic!("not a config error: {error}")
             };

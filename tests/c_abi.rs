@@ -77,8 +77,8 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         "typedef struct pc_engine pc_engine;",
         "typedef enum pc_status {",
         "PC_OK = 0,",
-        "PC_INVALID_ARGUMENT = 17,",
-        "PC_PANIC = 18,",
+        "PC_INVALID_ARGUMENT = 901,",
+        "PC_PANIC = 902,",
         "// Opens an engine",
     ] {
         assert!(header.contains(needle), "the header lacks {needle:?}");
@@ -103,9 +103,9 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         );
     }
     assert!(!header.contains("pc_test_panic"), "the test hook stays out");
-    // Every status and the crate's error kinds stay one to one, in order.
-    for (index, kind) in prompt_config::ERROR_KINDS.iter().enumerate() {
-        let name = format!("PC_{} = {},", kind.to_uppercase(), index + 1);
+    // Every error kind has its status, numbered by the kind's fixed code.
+    for kind in prompt_config::ErrorKind::ALL {
+        let name = format!("PC_{} = {},", kind.as_str().to_uppercase(), kind.code());
         assert!(header.contains(&name), "the header lacks {name}");
     }
 }
@@ -124,7 +124,12 @@ struct Libraries {
 /// `target/<profile>/deps/` beside the `.rlib` this test links, but are copied up to
 /// `target/<profile>/` only by `cargo build`. So the fresh ones in `deps/` are preferred, then
 /// those of `target/<profile>/` when they are not older than the `.rlib`; failing both,
-/// `cargo build --lib` builds them.
+/// `cargo build --lib --features test-hooks` builds them.
+///
+/// The C programs and the fiddle script call the test hook `pc_test_panic`, which only the
+/// `test-hooks` feature exports (`cargo test` turns it on through the crate's dev-dependency on
+/// itself). A plain `cargo build` writes the same unhashed file names in `deps/` without it, so a
+/// library that lacks the hook is never used: it is rebuilt with the feature.
 fn libraries() -> &'static Libraries {
     static LIBRARIES: OnceLock<Libraries> = OnceLock::new();
     LIBRARIES.get_or_init(|| {
@@ -138,7 +143,11 @@ fn libraries() -> &'static Libraries {
                 modified(&dir.join("libprompt_config.so")),
                 modified(&dir.join("libprompt_config.a")),
             );
-            shared.is_some() && archive.is_some() && shared >= rlib && archive >= rlib
+            shared.is_some()
+                && archive.is_some()
+                && shared >= rlib
+                && archive >= rlib
+                && has_test_hooks(&dir.join("libprompt_config.so"))
         };
         let dir = if fresh(deps) {
             deps
@@ -167,6 +176,22 @@ fn libraries() -> &'static Libraries {
     })
 }
 
+/// Whether the shared library exports `pc_test_panic` (its `.a` comes from the same build). When
+/// `nm` is missing the library is taken as it is.
+fn has_test_hooks(shared: &Path) -> bool {
+    match Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(shared)
+        .stderr(Stdio::null())
+        .output()
+    {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).contains(" pc_test_panic")
+        }
+        _ => true,
+    }
+}
+
 fn modified(path: &Path) -> Option<std::time::SystemTime> {
     fs::metadata(path)
         .and_then(|metadata| metadata.modified())
@@ -174,10 +199,14 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
 }
 
 fn build_libraries(profile_dir: &Path) {
-    notice("building the shared and static libraries with `cargo build --lib`");
+    notice(
+        "building the shared and static libraries with `cargo build --lib --features test-hooks`",
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(root()).args(["build", "--lib"]);
+    command
+        .current_dir(root())
+        .args(["build", "--lib", "--features", "test-hooks"]);
     match profile_dir.file_name().and_then(|name| name.to_str()) {
         Some("debug") | None => {}
         Some("release") => {
@@ -253,7 +282,11 @@ fn compile(compiler: &str, source: &Path, linkage: Linkage, output: &Path, flags
                 .arg("-L")
                 .arg(&libraries.dir)
                 .arg("-lprompt_config")
-                .arg(format!("-Wl,-rpath,{}", libraries.dir.display()));
+                .arg(format!("-Wl,-rpath,{}", libraries.dir.display()))
+                // DT_RPATH, searched before LD_LIBRARY_PATH: `cargo test` puts
+                // `target/<profile>/` on it, where a `cargo build` library without the test
+                // hooks may sit.
+                .arg("-Wl,--disable-new-dtags");
         }
         Linkage::Static => {
             command.arg(&libraries.archive).args(NATIVE_STATIC_LIBS);

@@ -19,7 +19,7 @@ use prompt_config::client::AttemptOutcome::{Failed, SkippedCircuitOpen, Success}
 use prompt_config::client::{
     Attempt, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion, EventSink,
 };
-use prompt_config::{Context, Engine, EngineOptions};
+use prompt_config::{Context, Engine, EngineOptions, ErrorKind};
 use serde_json::{Value, json};
 
 const OPENAI_KEY_VARIABLE: &str = "PROMPT_CONFIG_FAULT_TEST_OPENAI_KEY";
@@ -388,7 +388,7 @@ fn final_statuses_are_not_retried_even_without_a_fallback() {
             let kind = result.as_ref().err().map(prompt_config::Error::kind);
             let observed = (status, kind, rows_of(&result), openai.requests().len());
             let once = vec![http_failed("openai", status)];
-            (observed, (status, Some("provider_error"), once, 1))
+            (observed, (status, Some(ErrorKind::ProviderError), once, 1))
         })
         .unzip();
     assert_eq!(observed, expected);

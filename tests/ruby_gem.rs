@@ -71,6 +71,8 @@ fn build() -> Result<PathBuf, String> {
                 .current_dir(&build_dir)
                 .env("PROMPT_CONFIG_CARGO_TARGET_DIR", work.join("cargo"))
                 .env("PROMPT_CONFIG_NO_RB_SYS", "1")
+                // `Native.panic_for_tests` and `.sleep_released` exist only with this feature.
+                .env("PROMPT_CONFIG_CARGO_FEATURES", "test-hooks")
                 .env_remove("CARGO_TARGET_DIR")
                 .env_remove("CARGO_BUILD_TARGET_DIR"),
         )

@@ -186,7 +186,7 @@ fn a_failed_completion_writes_an_error_request_line() {
     let records = lines(&path);
     let request = events(&records, "llm.request")[0];
     assert_eq!(request["prompt_config.outcome"], "error");
-    assert_eq!(request["error.type"], error.kind());
+    assert_eq!(request["error.type"], error.kind().as_str());
     assert_eq!(
         request["prompt_config.attempts"].as_u64().unwrap() as usize,
         events(&records, "llm.attempt").len()

@@ -118,10 +118,14 @@ module PromptConfig
       engine.metrics
     end
 
-    # The live metrics in the Prometheus text exposition format.
-    def prometheus
+    # The live metrics in the Prometheus text exposition format (the C ABI's
+    # `pc_prometheus_text`, Rust's `Engine::prometheus_text`).
+    def prometheus_text
       engine.prometheus_text
     end
+
+    # The former name of `prometheus_text`, kept so existing callers work.
+    alias prometheus prometheus_text
 
     # Circuit breaker states by name: `{"openai" => "closed", ...}`.
     def breaker_states
@@ -174,11 +178,15 @@ module PromptConfig
       nil
     end
 
-    # Writes queued telemetry and stops the writer; later events are not logged.
-    def shutdown
+    # Writes queued telemetry and stops the writer; later events are not logged (the C ABI's
+    # `pc_engine_close`, the native engine's `close`).
+    def close
       @engine&.close
       nil
     end
+
+    # The former name of `close`, kept so existing callers (and `at_exit` hooks) work.
+    alias shutdown close
 
     # Drops the engine (closing it) and the configuration; for tests.
     def reset!

@@ -177,6 +177,13 @@ class ApiTest < Minitest::Test
     assert(PromptConfig.budget_status.any? { |ledger| ledger[:scope] == "feature:#{FEATURE}" })
   end
 
+  def test_method_names_match_the_c_abi_and_the_old_names_stay_aliases
+    assert_includes PromptConfig.prometheus_text, "prompt_config_requests_total"
+    assert_equal PromptConfig.method(:prometheus_text).unbind, PromptConfig.method(:prometheus).unbind
+    assert_equal PromptConfig.method(:close).unbind, PromptConfig.method(:shutdown).unbind
+    assert_nil PromptConfig.close
+  end
+
   def test_validate_reload_and_reload_if_changed
     summary = PromptConfig.validate!
     assert_equal 1, summary[:features]

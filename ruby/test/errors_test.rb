@@ -48,7 +48,8 @@ class ErrorsTest < Minitest::Test
       "provider_error" => PromptConfig::ProviderError, "rate_limited" => PromptConfig::RateLimited,
       "timeout" => PromptConfig::Timeout, "all_providers_failed" => PromptConfig::AllProvidersFailed,
       "circuit_open" => PromptConfig::CircuitOpen, "budget_exceeded" => PromptConfig::BudgetExceeded,
-      "missing_api_key" => PromptConfig::MissingApiKey, "invalid_feedback" => PromptConfig::InvalidFeedback
+      "missing_api_key" => PromptConfig::MissingApiKey, "invalid_feedback" => PromptConfig::InvalidFeedback,
+      "invalid_argument" => PromptConfig::InvalidArgument, "panic" => PromptConfig::InternalError
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|
@@ -61,6 +62,10 @@ class ErrorsTest < Minitest::Test
       assert error.details.frozen?
     end
     assert_equal "timeout", PromptConfig::Timeout.new("x").kind
+    assert_equal 303, PromptConfig::Timeout.new("x").code
+    assert PromptConfig::Timeout.new("x").retryable?
+    refute PromptConfig::ConfigError.new("x").retryable?
+    assert_equal 901, PromptConfig::InvalidArgument.new("x").code
     assert_equal PromptConfig::Error, PromptConfig::Error.class_for("something_new")
   end
 
@@ -219,12 +224,25 @@ class ErrorsTest < Minitest::Test
     use_shipped_config
     [true, false].each do |released|
       error = assert_raises(PromptConfig::InternalError) { PromptConfig::Native.panic_for_tests(released) }
-      assert_equal "internal", error.kind
+      assert_equal "panic", error.kind, "the kind the C ABI reports a panic with"
       assert_includes error.message, "test panic"
       assert_kind_of StandardError, error
     end
     # The process and the engine carry on.
     assert_equal "1.0.0", PromptConfig.resolve(FEATURE, user_id: 1, variables: PROFILE, version: "1.0.0").version
+  end
+
+  def test_engine_options_that_do_not_parse_are_an_invalid_argument_as_in_c
+    error = assert_raises(PromptConfig::InvalidArgument) { PromptConfig::Native.validate("{") }
+    assert_equal "invalid_argument", error.kind
+    assert_equal "options", error.argument
+    assert_equal "wrong_shape", error.reason
+  end
+
+  def test_engine_options_with_an_unknown_key_are_an_invalid_argument
+    error = assert_raises(PromptConfig::InvalidArgument) { PromptConfig::Native.validate('{"confg_dir": "x"}') }
+    assert_equal "invalid_argument", error.kind
+    assert_includes error.message, "confg_dir"
   end
 
   def test_errors_can_be_rescued_by_their_base_class

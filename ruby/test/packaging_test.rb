@@ -48,7 +48,8 @@ class PackagingTest < Minitest::Test
     refute(files.any? { |file| file.end_with?(".so") }, "no build product is packaged")
 
     cold = ENV["PROMPT_CONFIG_PACKAGING_COLD"].to_s =~ /\A(1|true|yes)\z/
-    env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home }
+    # As `gem install` runs for a user: no cargo features, so no test hooks.
+    env = { "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home, "PROMPT_CONFIG_CARGO_FEATURES" => nil }
     env["PROMPT_CONFIG_CARGO_TARGET_DIR"] = File.join(RUBY_ROOT, "tmp", "target-gem") unless cold
     started = monotonic
     run!(env, "gem", "install", "--local", "--no-document", File.basename(gem_file), chdir: @dir)
@@ -69,14 +70,16 @@ class PackagingTest < Minitest::Test
         variables: { current_role: "Nurse", degree: "BSc", skills: ["Excel"], sector: "health", goals: "data" })
       puts resolution.version
       puts $LOADED_FEATURES.grep(/prompt_config(\\/prompt_config)?\\.(so|bundle)\\z/)
+      puts PromptConfig::Native.respond_to?(:panic_for_tests) || PromptConfig::Native.respond_to?(:sleep_released)
     RUBY
     clean_env = { "PATH" => ENV.fetch("PATH"), "HOME" => ENV.fetch("HOME", @dir),
                   "GEM_HOME" => @gem_home, "GEM_PATH" => @gem_home }
     output, status = Open3.capture2e(clean_env, RbConfig.ruby, "-e", script, chdir: @dir, unsetenv_others: true)
     assert status.success?, output
-    version, native = output.split("\n")
+    version, native, hooks = output.split("\n")
     assert_match(/\A\d+\.\d+\.\d+\z/, version)
     assert native.start_with?(@gem_home), "the native extension comes from the installed gem: #{native}"
+    assert_equal "false", hooks, "the installed gem has no test hooks (panic_for_tests, sleep_released)"
 
     size = Dir.glob("#{installed}/**/*").sum { |path| File.file?(path) ? File.size(path) : 0 }
     puts "\n  packaging: gem #{(File.size(gem_file) / 1024.0).round} KiB, install #{install_seconds.round(1)} s " \

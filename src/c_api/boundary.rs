@@ -8,7 +8,8 @@ use std::ptr;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::status::{INVALID_ARGUMENT_KIND, PANIC_KIND, pc_status};
+use super::status::pc_status;
+use crate::ErrorKind;
 
 /// Why an export failed.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub(crate) enum Failure {
         reason: &'static str,
         message: String,
     },
-    /// Something the library cannot do that is no caller's fault (a caught panic, say).
+    /// Something the library cannot do that is no caller's fault (a caught panic): kind `panic`.
     Internal { message: String },
 }
 
@@ -47,8 +48,8 @@ impl Failure {
     fn status(&self) -> pc_status {
         match self {
             Failure::Core(error) => pc_status::from_kind(error.kind()),
-            Failure::InvalidArgument { .. } => pc_status::PC_INVALID_ARGUMENT,
-            Failure::Internal { .. } => pc_status::PC_PANIC,
+            Failure::InvalidArgument { .. } => pc_status::from_kind(ErrorKind::InvalidArgument),
+            Failure::Internal { .. } => pc_status::from_kind(ErrorKind::Panic),
         }
     }
 
@@ -65,12 +66,12 @@ impl Failure {
                 reason,
                 message,
             } => json!({
-                "kind": INVALID_ARGUMENT_KIND,
+                "kind": ErrorKind::InvalidArgument,
                 "message": message,
                 "details": {"argument": argument, "reason": reason},
             }),
             Failure::Internal { message } => json!({
-                "kind": PANIC_KIND,
+                "kind": ErrorKind::Panic,
                 "message": message,
                 "details": {},
             }),

@@ -18,7 +18,8 @@
 //!   `pc_string_free(NULL)` and `pc_engine_close(NULL)` do nothing.
 //! - Every export catches panics: a panic becomes `PC_PANIC` and the process goes on.
 //!
-//! `pc_test_panic` is a test hook, left out of the header: it panics inside the boundary so C
+//! `pc_test_panic` is a test hook, left out of the header and, behind the `test-hooks` cargo
+//! feature, out of release builds: it panics inside the boundary so C
 //! and Ruby tests can see a panic become `PC_PANIC`. No other export has a path that panics on
 //! purpose; unit tests use a `cfg(test)` hook to make each export panic.
 
@@ -78,12 +79,14 @@ pub unsafe extern "C" fn pc_string_free(string: *mut c_char) {
     });
 }
 
-/// Test hook (not in the header): panics inside the export boundary, so tests in C and Ruby can
-/// check that a panic becomes `PC_PANIC` with an error JSON of kind `panic` and the process
-/// lives. Declare it yourself: `pc_status pc_test_panic(char **error);`.
+/// Test hook (not in the header, only with the `test-hooks` cargo feature, which `cargo test`
+/// turns on and release builds never have): panics inside the export boundary, so tests in C
+/// and Ruby can check that a panic becomes `PC_PANIC` with an error JSON of kind `panic` and the
+/// process lives. Declare it yourself: `pc_status pc_test_panic(char **error);`.
 ///
 /// # Safety
 /// `error` is NULL or writable.
+#[cfg(any(test, feature = "test-hooks"))]
 #[doc(hidden)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pc_test_panic(error: *mut *mut c_char) -> pc_status {

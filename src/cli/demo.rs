@@ -154,7 +154,7 @@ pub fn run(dirs: &Dirs, total: usize, telemetry: Option<PathBuf>) -> Result<(), 
 fn start_afresh(telemetry: &Path) -> Result<(), Failure> {
     std::fs::File::create(telemetry).map(drop).map_err(|error| {
         Failure::failed(
-            "io",
+            prompt_config::ErrorKind::Io,
             format!("cannot write {}: {error}", telemetry.display()),
             json!({"path": telemetry.display().to_string()}),
         )

@@ -27,13 +27,13 @@ use clap::{CommandFactory, Parser};
 use serde_json::Value;
 
 use args::{Cli, Command, Dirs};
-use prompt_config::EngineOptions;
+use prompt_config::{EngineOptions, ErrorKind};
 
 /// A failed command: its error kind, message, structured details and exit code.
 #[derive(Debug)]
 pub struct Failure {
-    /// The library's `Error::kind()`, or `invalid_argument` / `io` for the CLI's own checks.
-    kind: &'static str,
+    /// The library's `Error::kind()`, or `InvalidArgument` / `Io` for the CLI's own checks.
+    kind: ErrorKind,
     message: String,
     /// Boxed: `Value` is large and every command returns `Result<_, Failure>`.
     details: Box<Value>,
@@ -45,7 +45,7 @@ impl Failure {
     /// `--by` dimension): exit 2, kind `invalid_argument`, naming the argument.
     fn invalid_argument(message: impl Into<String>) -> Failure {
         Failure {
-            kind: "invalid_argument",
+            kind: ErrorKind::InvalidArgument,
             message: message.into(),
             details: Box::new(Value::Null),
             code: 2,
@@ -53,7 +53,7 @@ impl Failure {
     }
 
     /// A failed operation (exit 1) of the given kind.
-    fn failed(kind: &'static str, message: impl Into<String>, details: Value) -> Failure {
+    fn failed(kind: ErrorKind, message: impl Into<String>, details: Value) -> Failure {
         Failure {
             kind,
             message: message.into(),
@@ -120,7 +120,7 @@ fn parse_failure(error: &clap::Error, json: bool) -> i32 {
 fn report(failure: &Failure, json: bool) -> i32 {
     if json {
         output::print_json(&output::error_json(
-            failure.kind,
+            failure.kind.as_str(),
             &failure.message,
             &failure.details,
         ));

@@ -32,7 +32,7 @@ pub fn run(
 fn failure(error: StatsError) -> Failure {
     match &error {
         StatsError::Read { path, .. } => Failure::failed(
-            "io",
+            prompt_config::ErrorKind::Io,
             error.to_string(),
             json!({"path": path.display().to_string()}),
         ),

@@ -15,6 +15,7 @@ use super::policy::{NextStep, breaker_failure, next_step};
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
 use super::types::{AttemptError, ProviderRequest, ProviderResponse, UsageReported};
+use crate::ErrorKind;
 use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
 use crate::resolve::Resolution;
 
@@ -497,7 +498,7 @@ fn failure(
     let status = attempts.iter().rev().find_map(|attempt| attempt.status);
     let (kind, summary) = if deadline_reached {
         (
-            "timeout",
+            ErrorKind::Timeout,
             format!(
                 "deadline of {deadline_ms} ms reached after {} attempts",
                 attempts.len()
@@ -505,30 +506,36 @@ fn failure(
         )
     } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
         (
-            "circuit_open",
+            ErrorKind::CircuitOpen,
             format!("every provider of the chain has an open circuit breaker ({provider_list})"),
         )
     } else if all(&|attempt| error_type(attempt, "missing_api_key")) {
-        ("missing_api_key", format!("no API key for {provider_list}"))
+        (
+            ErrorKind::MissingApiKey,
+            format!("no API key for {provider_list}"),
+        )
     } else if all(&|attempt| {
         attempt.outcome == AttemptOutcome::SkippedRateLimited || attempt.status == Some(429)
     }) {
-        ("rate_limited", format!("rate limited by {provider_list}"))
+        (
+            ErrorKind::RateLimited,
+            format!("rate limited by {provider_list}"),
+        )
     } else if all(&|attempt| error_type(attempt, "timeout")) {
         (
-            "timeout",
+            ErrorKind::Timeout,
             format!("every attempt timed out ({provider_list})"),
         )
     } else if providers.len() == 1 {
-        ("provider_error", format!("{provider_list} failed"))
+        (ErrorKind::ProviderError, format!("{provider_list} failed"))
     } else if attempts.is_empty() {
         (
-            "all_providers_failed",
+            ErrorKind::AllProvidersFailed,
             "no provider of the chain could be called".to_string(),
         )
     } else {
         (
-            "all_providers_failed",
+            ErrorKind::AllProvidersFailed,
             format!("every provider of the chain failed ({provider_list})"),
         )
     };

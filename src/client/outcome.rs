@@ -110,8 +110,9 @@ pub enum CompleteError {
     /// The chain failed; `kind` says how (see [`CompleteError::kind`]).
     #[error("{summary}{}", describe_attempts(.attempts))]
     Failed {
-        /// `provider_error`, `rate_limited`, `timeout`, `all_providers_failed`, `circuit_open` or `missing_api_key`.
-        kind: &'static str,
+        /// `ProviderError`, `RateLimited`, `Timeout`, `AllProvidersFailed`, `CircuitOpen` or
+        /// `MissingApiKey`.
+        kind: crate::ErrorKind,
         /// One line saying what happened.
         summary: String,
         /// The last HTTP status seen, if any.
@@ -139,10 +140,10 @@ fn describe_attempts(attempts: &[Attempt]) -> String {
 
 impl CompleteError {
     /// The crate-level error kind.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            CompleteError::BudgetExceeded { .. } => "budget_exceeded",
-            CompleteError::Failed { kind, .. } => kind,
+            CompleteError::BudgetExceeded { .. } => crate::ErrorKind::BudgetExceeded,
+            CompleteError::Failed { kind, .. } => *kind,
         }
     }
 

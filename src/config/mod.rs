@@ -138,17 +138,17 @@ impl fmt::Display for ProblemList<'_> {
 
 impl ConfigError {
     /// `prompt_integrity` when every problem is a changed released file, else `config_invalid`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
             ConfigError::Invalid { problems }
                 if !problems.is_empty() && problems.iter().all(|p| p.integrity) =>
             {
-                "prompt_integrity"
+                crate::ErrorKind::PromptIntegrity
             }
             ConfigError::Invalid { .. }
             | ConfigError::Rejected { .. }
-            | ConfigError::Unverified { .. } => "config_invalid",
-            ConfigError::Io { .. } => "io",
+            | ConfigError::Unverified { .. } => crate::ErrorKind::ConfigInvalid,
+            ConfigError::Io { .. } => crate::ErrorKind::Io,
         }
     }
 

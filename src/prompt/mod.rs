@@ -122,14 +122,16 @@ fn plural(count: usize) -> &'static str {
 
 impl PromptError {
     /// `missing_variable`, `invalid_variable` or `render_failed`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            PromptError::Variables { missing, .. } if !missing.is_empty() => "missing_variable",
-            PromptError::Variables { .. } => "invalid_variable",
+            PromptError::Variables { missing, .. } if !missing.is_empty() => {
+                crate::ErrorKind::MissingVariable
+            }
+            PromptError::Variables { .. } => crate::ErrorKind::InvalidVariable,
             PromptError::Render {
                 undefined: true, ..
-            } => "missing_variable",
-            PromptError::Render { .. } => "render_failed",
+            } => crate::ErrorKind::MissingVariable,
+            PromptError::Render { .. } => crate::ErrorKind::RenderFailed,
         }
     }
 

@@ -71,8 +71,8 @@ pub struct InvalidSubjectId {
 
 impl InvalidSubjectId {
     /// `invalid_argument`.
-    pub fn kind(&self) -> &'static str {
-        "invalid_argument"
+    pub fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::InvalidArgument
     }
 
     /// The argument at fault and what it was, as JSON.

@@ -102,10 +102,10 @@ pub enum ResolveError {
 
 impl ResolveError {
     /// `unknown_feature` or `unknown_version`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            ResolveError::UnknownFeature { .. } => "unknown_feature",
-            ResolveError::UnknownVersion { .. } => "unknown_version",
+            ResolveError::UnknownFeature { .. } => crate::ErrorKind::UnknownFeature,
+            ResolveError::UnknownVersion { .. } => crate::ErrorKind::UnknownVersion,
         }
     }
 

@@ -400,8 +400,13 @@ impl Telemetry {
             provider,
             model,
         };
-        self.metrics
-            .record_request(&labels, Some(error.kind()), latency, &Usage::default(), 0.0);
+        self.metrics.record_request(
+            &labels,
+            Some(error.kind().as_str()),
+            latency,
+            &Usage::default(),
+            0.0,
+        );
         if self.writer.is_none() {
             return;
         }
@@ -419,7 +424,7 @@ impl Telemetry {
             cache_read_input_tokens: 0,
             cache_creation_input_tokens: 0,
             outcome: "error",
-            error_type: Some(error.kind().to_string()),
+            error_type: Some(error.kind().as_str().to_string()),
             attempts: attempts.len() as u32,
             latency_ms: latency.as_secs_f64() * 1000.0,
             cost_usd: 0.0,

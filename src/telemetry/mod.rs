@@ -34,10 +34,10 @@ pub enum TelemetryError {
 
 impl TelemetryError {
     /// `io` or `invalid_feedback`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            TelemetryError::Io { .. } => "io",
-            TelemetryError::InvalidFeedback { .. } => "invalid_feedback",
+            TelemetryError::Io { .. } => crate::ErrorKind::Io,
+            TelemetryError::InvalidFeedback { .. } => crate::ErrorKind::InvalidFeedback,
         }
     }
 

@@ -254,11 +254,29 @@ int main(int argc, char **argv) {
     pc_string_free(result);
     pc_string_free(error);
 
-    /* status names */
-    for (value = 0; value <= PC_PANIC; value++) {
-        cases++;
-        CHECK(pc_status_kind(value) != NULL, "pc_status_kind of each status");
+    /* status names: every value of the header's enum has one (the values are fixed codes with
+       gaps, not dense) */
+    {
+        static const pc_status every[] = {
+            PC_OK, PC_CONFIG_INVALID, PC_PROMPT_INTEGRITY, PC_UNKNOWN_FEATURE,
+            PC_UNKNOWN_VERSION, PC_MISSING_VARIABLE, PC_INVALID_VARIABLE, PC_RENDER_FAILED,
+            PC_PROVIDER_ERROR, PC_RATE_LIMITED, PC_TIMEOUT, PC_ALL_PROVIDERS_FAILED,
+            PC_CIRCUIT_OPEN, PC_MISSING_API_KEY, PC_BUDGET_EXCEEDED, PC_IO, PC_INVALID_FEEDBACK,
+            PC_INVALID_ARGUMENT, PC_PANIC};
+        size_t index;
+        for (index = 0; index < sizeof every / sizeof every[0]; index++) {
+            cases++;
+            CHECK(pc_status_kind(every[index]) != NULL, "pc_status_kind of each status");
+        }
     }
+    /* the retired dense numbering (1-99) names nothing */
+    for (value = 1; value < 100; value++) {
+        cases++;
+        CHECK(pc_status_kind(value) == NULL, "pc_status_kind of a retired code");
+    }
+    CHECK(strcmp(pc_status_kind(PC_PANIC), "panic") == 0, "pc_status_kind(PC_PANIC)");
+    CHECK(PC_TIMEOUT == 303 && PC_INVALID_ARGUMENT == 901 && PC_PANIC == 902,
+          "statuses are the kinds' fixed codes");
     CHECK(strcmp(pc_status_kind(PC_OK), "ok") == 0, "pc_status_kind(PC_OK)");
     CHECK(strcmp(pc_status_kind(PC_UNKNOWN_FEATURE), "unknown_feature") == 0,
           "pc_status_kind(PC_UNKNOWN_FEATURE)");

@@ -15,6 +15,8 @@
 #   PROMPT_CONFIG_CARGO_TARGET_DIR  cargo's target folder (kept after install; default: ./target,
 #                                   removed after `make install` to keep the installed gem small)
 #   PROMPT_CONFIG_CARGO_PROFILE     release (default) or dev
+#   PROMPT_CONFIG_CARGO_FEATURES    cargo features of the extension, comma-separated (the test
+#                                   suites set `test-hooks`; the installed gem has none)
 #   CARGO                           the cargo binary
 
 require "rbconfig"
@@ -96,6 +98,7 @@ end
 if use_rb_sys
   create_rust_makefile("prompt_config/prompt_config") do |r|
     r.profile = ENV.fetch("PROMPT_CONFIG_CARGO_PROFILE", "release").to_sym
+    r.features = ENV.fetch("PROMPT_CONFIG_CARGO_FEATURES", "").split(",").map(&:strip).reject(&:empty?)
     r.ext_dir = "."
   end
   # Our cdylib is named prompt_config_ext (the core crate's library is prompt_config).
@@ -111,6 +114,8 @@ end
 
 profile = ENV.fetch("PROMPT_CONFIG_CARGO_PROFILE", "release")
 profile_dir = profile == "dev" ? "debug" : profile
+features = ENV.fetch("PROMPT_CONFIG_CARGO_FEATURES", "").split(",").map(&:strip).reject(&:empty?)
+features_flag = features.empty? ? "" : " --features #{Shellwords.escape(features.join(","))}"
 shared_target = ENV.fetch("PROMPT_CONFIG_CARGO_TARGET_DIR", "")
 target_dir = shared_target.empty? ? File.join(Dir.pwd, "target") : File.expand_path(shared_target)
 dlext = RbConfig::CONFIG["DLEXT"]
@@ -142,7 +147,7 @@ File.write("Makefile", <<~MAKE)
   all: $(DLLIB)
 
   $(DLLIB): FORCE
-  \t$(CARGO) build --profile $(PROFILE) $(CARGO_LOCKED) --manifest-path $(MANIFEST) --target-dir $(TARGET_DIR)
+  \t$(CARGO) build --profile $(PROFILE)#{features_flag} $(CARGO_LOCKED) --manifest-path $(MANIFEST) --target-dir $(TARGET_DIR)
   \tcp $(RUSTLIB) $(DLLIB)
 
   install: $(DLLIB)

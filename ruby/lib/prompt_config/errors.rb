@@ -13,6 +13,18 @@ module PromptConfig
       @details = details.frozen? ? details : details.dup.freeze
     end
 
+    # The kind's fixed numeric code, the C ABI's `pc_status` value (`303` for "timeout"); nil
+    # for a kind this build does not know.
+    def code
+      Native::ERROR_CODES[kind]
+    end
+
+    # Whether the same call may succeed if made again later, unchanged (rate limits, timeouts,
+    # open circuit breakers, provider errors); the core's `ErrorKind::is_retryable`.
+    def retryable?
+      Native::RETRYABLE_KINDS.include?(kind)
+    end
+
     # The request id when the failure belongs to a request (complete, budget).
     def request_id
       details[:request_id]
@@ -157,12 +169,24 @@ module PromptConfig
     def self.default_kind = "invalid_feedback"
   end
 
-  # A bug: the native extension panicked. The process is fine and the call can be retried.
-  class InternalError < Error
-    def self.default_kind = "internal"
+  # A bad argument the core cannot use: engine options that do not parse or have the wrong
+  # shape (the C ABI's `PC_INVALID_ARGUMENT`). `argument` names it, `reason` says how.
+  # (A subject id of the wrong type is still Ruby's `TypeError`.)
+  class InvalidArgument < Error
+    def self.default_kind = "invalid_argument"
+
+    def argument = details[:argument]
+    def reason = details[:reason]
   end
 
-  # Every core error kind and the class raised for it.
+  # A bug: the native extension panicked (kind `panic`, the C ABI's `PC_PANIC`). The process is
+  # fine and the call can be retried.
+  class InternalError < Error
+    def self.default_kind = "panic"
+  end
+
+  # Every core error kind (`PromptConfig::Native::ERROR_KINDS`, the core's `ErrorKind::ALL`) and
+  # the class raised for it; `src/error/tests.rs` (cargo test --lib) fails until a new kind is listed here.
   Error::KINDS = {
     "config_invalid" => ConfigError,
     "prompt_integrity" => ConfigError,
@@ -180,6 +204,7 @@ module PromptConfig
     "budget_exceeded" => BudgetExceeded,
     "missing_api_key" => MissingApiKey,
     "invalid_feedback" => InvalidFeedback,
-    "internal" => InternalError
+    "invalid_argument" => InvalidArgument,
+    "panic" => InternalError
   }.freeze
 end

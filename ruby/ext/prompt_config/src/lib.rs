@@ -15,7 +15,7 @@ mod text;
 use std::sync::Arc;
 
 use magnus::{Error, RModule, Ruby, Value, function, method, prelude::*};
-use prompt_config_core::{Context, ERROR_KINDS, Engine, EngineOptions};
+use prompt_config_core::{Context, Engine, EngineOptions, ErrorKind};
 
 use convert::{id_string, to_json, to_json_object};
 use serialize::{Keys, to_ruby};
@@ -42,9 +42,13 @@ fn released<R>(ruby: &Ruby, work: impl FnOnce() -> R) -> Result<R, Error> {
     }
 }
 
+/// Engine options from the JSON `lib/` builds. Options that do not parse are a bad argument,
+/// `PromptConfig::InvalidArgument` (kind `invalid_argument`), as `pc_engine_open` reports them
+/// with `PC_INVALID_ARGUMENT`, not a configuration problem.
 fn parse_options(ruby: &Ruby, options_json: &str) -> Result<EngineOptions, Error> {
-    EngineOptions::from_json(options_json)
-        .map_err(|error| errors::core_error(ruby, &prompt_config_core::Error::from(error)))
+    EngineOptions::from_json(options_json).map_err(|error| {
+        errors::invalid_argument(ruby, "options", "wrong_shape", &error.to_string())
+    })
 }
 
 /// Converts a core value to Ruby (the core's types always convert).
@@ -57,7 +61,7 @@ fn serialized<T: serde::Serialize>(
     to_ruby(ruby, value, keys, freeze).map_err(|error| {
         errors::kind_error(
             ruby,
-            errors::INTERNAL,
+            ErrorKind::Panic,
             &format!("conversion failed: {error}"),
         )
     })
@@ -246,6 +250,8 @@ fn validate(ruby: &Ruby, options_json: String) -> Result<Value, Error> {
 
 /// `PromptConfig::Native.panic_for_tests(released)`: panics inside the extension, with the GVL
 /// held or released, so the tests can check a panic arrives as `PromptConfig::InternalError`.
+/// A test hook: only with the `test-hooks` cargo feature, never in the installed gem.
+#[cfg(feature = "test-hooks")]
 fn panic_for_tests(ruby: &Ruby, released_gvl: bool) -> Result<(), Error> {
     guard(ruby, || {
         if released_gvl {
@@ -259,7 +265,8 @@ fn panic_for_tests(ruby: &Ruby, released_gvl: bool) -> Result<(), Error> {
 }
 
 /// `PromptConfig::Native.sleep_released(ms)`: blocks in native code with the GVL released
-/// (a probe for the GVL tests, independent of any network).
+/// (a probe for the GVL tests, independent of any network). A test hook, as `panic_for_tests`.
+#[cfg(feature = "test-hooks")]
 fn sleep_released(ruby: &Ruby, milliseconds: u64) -> Result<(), Error> {
     guard(ruby, || {
         released(ruby, move || {
@@ -273,13 +280,32 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let module: RModule = ruby.define_module("PromptConfig")?;
     let native = module.define_module("Native")?;
 
-    let kinds = ruby.ary_from_iter(ERROR_KINDS.iter().map(|kind| ruby.str_new(kind)));
+    let kinds = ruby.ary_from_iter(ErrorKind::ALL.iter().map(|kind| ruby.str_new(kind.as_str())));
     kinds.freeze();
     native.const_set("ERROR_KINDS", kinds)?;
+    // Each kind's fixed code (the C ABI's `pc_status` value) and whether a retry may help, for
+    // `PromptConfig::Error#code` and `#retryable?`.
+    let codes = ruby.hash_new();
+    for kind in ErrorKind::ALL {
+        codes.aset(ruby.str_new(kind.as_str()), kind.code())?;
+    }
+    codes.freeze();
+    native.const_set("ERROR_CODES", codes)?;
+    let retryable = ruby.ary_from_iter(
+        ErrorKind::ALL
+            .iter()
+            .filter(|kind| kind.is_retryable())
+            .map(|kind| ruby.str_new(kind.as_str())),
+    );
+    retryable.freeze();
+    native.const_set("RETRYABLE_KINDS", retryable)?;
     native.const_set("CORE_VERSION", ruby.str_new(env!("CARGO_PKG_VERSION")))?;
     native.define_module_function("validate", function!(validate, 1))?;
-    native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
-    native.define_module_function("sleep_released", function!(sleep_released, 1))?;
+    #[cfg(feature = "test-hooks")]
+    {
+        native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
+        native.define_module_function("sleep_released", function!(sleep_released, 1))?;
+    }
 
     let class = native.define_class("Engine", ruby.class_object())?;
     class.define_singleton_method("open", function!(NativeEngine::open, 1))?;
