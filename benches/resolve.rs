@@ -73,8 +73,9 @@ fn many_features(root: &Path) -> EngineOptions {
         config.join("providers.json"),
     )
     .expect("copy providers.json");
-    let feature = std::fs::read_to_string(shipped.join("config/features/career_path_navigator.json"))
-        .expect("shipped feature");
+    let feature =
+        std::fs::read_to_string(shipped.join("config/features/career_path_navigator.json"))
+            .expect("shipped feature");
     let versions = shipped.join("prompts/career_path_navigator");
     for index in 0..MANY {
         let name = format!("feature_{index:04}");
@@ -83,10 +84,16 @@ fn many_features(root: &Path) -> EngineOptions {
             feature.replace("career_path_navigator", &name),
         )
         .expect("write feature");
-        for version in std::fs::read_dir(&versions).expect("shipped prompts").flatten() {
+        for version in std::fs::read_dir(&versions)
+            .expect("shipped prompts")
+            .flatten()
+        {
             let target = prompts.join(&name).join(version.file_name());
             std::fs::create_dir_all(&target).expect("temp prompts dir");
-            for file in std::fs::read_dir(version.path()).expect("version dir").flatten() {
+            for file in std::fs::read_dir(version.path())
+                .expect("version dir")
+                .flatten()
+            {
                 std::fs::copy(file.path(), target.join(file.file_name())).expect("copy template");
             }
         }

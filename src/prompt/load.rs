@@ -17,7 +17,30 @@ struct PendingVersion {
     feature: String,
     version: String,
     messages: Vec<(Role, String)>,
-    variables: jsonschema::Validator,
+    variables: Arc<jsonschema::Validator>,
+}
+
+/// Variable validators by schema text, so versions (of one feature or of many) that declare the
+/// same variables share one compiled validator: compiling one costs hundreds of microseconds and
+/// tens of kilobytes, and most versions of a feature keep their predecessor's variables.
+#[derive(Default)]
+struct ValidatorCache(HashMap<String, Result<Arc<jsonschema::Validator>, String>>);
+
+impl ValidatorCache {
+    /// The compiled validator for `schema`, or jsonschema's description of why it does not compile.
+    fn get(&mut self, schema: &serde_json::Value) -> Result<Arc<jsonschema::Validator>, String> {
+        // Key order is kept (`preserve_order`), so the text is the schema as written; two schemas
+        // that differ only in key order compile twice, which is merely a missed share.
+        let key = schema.to_string();
+        self.0
+            .entry(key)
+            .or_insert_with(|| {
+                jsonschema::validator_for(schema)
+                    .map(Arc::new)
+                    .map_err(|error| error.to_string())
+            })
+            .clone()
+    }
 }
 
 /// Compiles the templates of every version of `features`; problems are pushed, file bytes are
@@ -41,6 +64,7 @@ pub(crate) fn compile_prompts(
     }
 
     let mut pending = Vec::new();
+    let mut validators = ValidatorCache::default();
     for feature in features {
         for (version, spec) in &feature.config.versions {
             let mut compiler = VersionCompiler {
@@ -51,6 +75,7 @@ pub(crate) fn compile_prompts(
                 base: format!("/versions/{}", pointer_token(version)),
                 problems: &mut *problems,
                 sources: &mut *sources,
+                validators: &mut validators,
             };
             if let Some(version) = compiler.compile(&mut environment) {
                 pending.push(version);
@@ -119,6 +144,7 @@ struct VersionCompiler<'a> {
     base: String,
     problems: &'a mut Vec<Problem>,
     sources: &'a mut Vec<(String, Vec<u8>)>,
+    validators: &'a mut ValidatorCache,
 }
 
 impl VersionCompiler<'_> {
@@ -128,7 +154,7 @@ impl VersionCompiler<'_> {
     }
 
     fn compile(&mut self, environment: &mut Environment<'static>) -> Option<PendingVersion> {
-        let variables = match jsonschema::validator_for(&self.spec.variables) {
+        let variables = match self.validators.get(&self.spec.variables) {
             Ok(validator) => Some(validator),
             Err(error) => {
                 self.problem(

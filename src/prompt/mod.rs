@@ -169,7 +169,8 @@ pub(crate) struct CompiledPrompt {
     feature: String,
     version: String,
     messages: Vec<CompiledMessage>,
-    variables: jsonschema::Validator,
+    /// Shared with every version whose variables schema is the same text.
+    variables: Arc<jsonschema::Validator>,
     environment: Arc<minijinja::Environment<'static>>,
 }
 
