@@ -10,33 +10,29 @@ use super::breaker::{Admission, BreakerState};
 use super::budget::ReserveOutcome;
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
 use super::events::ClientEvent;
-use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
+use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError};
 use super::policy::{NextStep, breaker_failure, next_step};
+use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
-use super::types::{AttemptError, ProviderRequest, ProviderResponse, UsageReported};
+use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported};
 use crate::ErrorKind;
 use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
-use crate::resolve::Resolution;
 
-/// Runs one `complete()` for an already resolved feature.
+/// Runs one `complete()` call; the engine attaches the resolution to the answer.
 pub(crate) fn complete(
     runtime: &ClientRuntime,
     providers: &ProviderTable,
     options: &ClientOptions,
-    resolution: &Resolution,
-) -> Result<Completion, CompleteError> {
+    request: &CallRequest<'_>,
+) -> Result<Answer, CompleteError> {
     let started = options.clock.now();
-    let deadline = started + Duration::from_millis(runtime.settings.deadline_ms);
-    let request_id = if resolution.request_id.is_empty() {
-        new_request_id(&*options.random)
-    } else {
-        resolution.request_id.clone()
-    };
-    let prompt_tokens = estimate_prompt_tokens(&resolution.messages);
+    let deadline = started + request.deadline;
+    let request_id = request.request_id.to_string();
+    let prompt_tokens = estimate_prompt_tokens(request.messages);
 
-    let mut chain: Vec<ModelSpec> = std::iter::once(resolution.model.clone())
-        .chain(resolution.fallbacks.iter().cloned())
+    let mut chain: Vec<ModelSpec> = std::iter::once(request.model.clone())
+        .chain(request.fallbacks.iter().cloned())
         .collect();
     let worst_case = |chain: &[ModelSpec]| {
         chain
@@ -53,7 +49,7 @@ pub(crate) fn complete(
         for enforce in [true, false] {
             match runtime
                 .budgets
-                .reserve(&resolution.feature, worst_case(&chain), now, enforce)
+                .reserve(request.feature, worst_case(&chain), now, enforce)
             {
                 ReserveOutcome::Granted {
                     reservation: granted,
@@ -87,8 +83,7 @@ pub(crate) fn complete(
     let mut call = Call {
         runtime,
         options,
-        resolution,
-        request_id: &request_id,
+        request,
         prompt_tokens,
         deadline,
         attempts: Vec::new(),
@@ -102,7 +97,7 @@ pub(crate) fn complete(
             let latency = options.clock.now().saturating_duration_since(started);
             // A response that does not say what it cost is estimated, never free: the
             // budget settles the estimate.
-            let cost = call_cost(providers, model, &resolution.messages, &response);
+            let cost = call_cost(providers, model, request.messages, &response);
             if let Some(reservation) = reservation {
                 emit_alerts(
                     options,
@@ -110,7 +105,7 @@ pub(crate) fn complete(
                     runtime.budgets.settle(reservation, cost.cost_usd),
                 );
             }
-            Ok(Completion {
+            Ok(Answer {
                 text: response.text,
                 provider: model.provider.clone(),
                 model: model.name.clone(),
@@ -126,7 +121,6 @@ pub(crate) fn complete(
                 latency_ms: milliseconds(latency),
                 request_id,
                 downgraded,
-                resolution: resolution.clone(),
                 attempts,
             })
         }
@@ -137,7 +131,7 @@ pub(crate) fn complete(
             Err(failure(
                 attempts,
                 deadline_reached,
-                runtime.settings.deadline_ms,
+                request.deadline,
                 request_id,
             ))
         }
@@ -156,8 +150,7 @@ enum ModelResult {
 struct Call<'a> {
     runtime: &'a ClientRuntime,
     options: &'a ClientOptions,
-    resolution: &'a Resolution,
-    request_id: &'a str,
+    request: &'a CallRequest<'a>,
     prompt_tokens: u64,
     deadline: Instant,
     attempts: Vec<Attempt>,
@@ -254,13 +247,11 @@ impl Call<'_> {
                     }
                     Err(_) => {
                         if attempt_number == 1 {
-                            self.skip(
-                                provider,
-                                model,
-                                AttemptOutcome::SkippedCircuitOpen,
-                                "circuit_open",
-                                waited,
+                            let error = AttemptError::new(
+                                FailureKind::CircuitOpen,
+                                format!("circuit breaker of {} is open", provider.name),
                             );
+                            self.skip(provider, model, &error, waited);
                         }
                         return ModelResult::Next;
                     }
@@ -270,13 +261,14 @@ impl Call<'_> {
                 Ok(rate_wait) => waited += rate_wait,
                 Err(()) => {
                     breaker.release(&admission);
-                    self.skip(
-                        provider,
-                        model,
-                        AttemptOutcome::SkippedRateLimited,
-                        "rate_limited_locally",
-                        waited,
+                    let error = AttemptError::new(
+                        FailureKind::RateLimitedLocally,
+                        format!(
+                            "client-side rate limit of {}/{} exhausted",
+                            provider.name, model.name
+                        ),
                     );
+                    self.skip(provider, model, &error, waited);
                     return ModelResult::Next;
                 }
             }
@@ -288,9 +280,9 @@ impl Call<'_> {
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
-                messages: &self.resolution.messages,
+                messages: self.request.messages,
                 parameters: &model.parameters,
-                request_id: self.request_id,
+                request_id: self.request.request_id,
                 timeout,
             };
             let result = provider.provider.call(&request);
@@ -430,27 +422,23 @@ impl Call<'_> {
         &mut self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
-        outcome: AttemptOutcome,
-        error_type: &str,
+        error: &AttemptError,
         waited: Duration,
     ) {
-        let message = match outcome {
-            AttemptOutcome::SkippedCircuitOpen => {
-                format!("circuit breaker of {} is open", provider.name)
-            }
-            _ => format!(
-                "client-side rate limit of {}/{} exhausted",
-                provider.name, model.name
-            ),
+        // A skip is a failure the client made up itself: its kind says which skip it was.
+        let outcome = if error.kind == FailureKind::CircuitOpen {
+            AttemptOutcome::SkippedCircuitOpen
+        } else {
+            AttemptOutcome::SkippedRateLimited
         };
         self.attempts.push(Attempt {
             number: self.attempts.len() as u32 + 1,
             provider: provider.name.clone(),
             model: model.name.clone(),
             outcome,
-            error_type: Some(error_type.to_string()),
+            error_type: Some(error.error_type()),
             status: None,
-            message: Some(message),
+            message: Some(error.message.clone()),
             latency_ms: 0.0,
             wait_ms: milliseconds(waited),
             breaker_state: provider.breaker(&model.name).state(),
@@ -463,9 +451,10 @@ impl Call<'_> {
 
     fn emit(&self, transition: Option<super::events::CircuitTransition>) {
         if let Some(transition) = transition {
-            self.options
-                .event_sink
-                .emit(self.request_id, &ClientEvent::CircuitTransition(transition));
+            self.options.event_sink.emit(
+                self.request.request_id,
+                &ClientEvent::CircuitTransition(transition),
+            );
         }
     }
 }
@@ -482,9 +471,10 @@ fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::eve
 fn failure(
     attempts: Vec<Attempt>,
     deadline_reached: bool,
-    deadline_ms: u64,
+    deadline: Duration,
     request_id: String,
 ) -> CompleteError {
+    let deadline_ms = deadline.as_millis();
     let all = |predicate: &dyn Fn(&Attempt) -> bool| {
         !attempts.is_empty() && attempts.iter().all(predicate)
     };
