@@ -9,8 +9,8 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::client::{
-    CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink, HttpTransport,
-    MockProvider, complete, new_request_id,
+    AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
+    HttpTransport, MockProvider, complete, new_request_id,
 };
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{EngineOptions, Fingerprint, Snapshot, Summary};
@@ -405,5 +405,10 @@ impl EventSink for TelemetrySink {
         self.telemetry
             .client_event(self.clock.utc_now(), request_id, event);
         self.caller.emit(request_id, event);
+    }
+
+    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+        self.telemetry.attempt_ended(request_id, ended);
+        self.caller.attempt_ended(request_id, ended);
     }
 }

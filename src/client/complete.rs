@@ -5,11 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use super::backoff::backoff_delay;
 use super::breaker::{Admission, BreakerState};
 use super::budget::ReserveOutcome;
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
-use super::events::ClientEvent;
+use super::events::{AttemptEnded, ClientEvent};
 use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::request::CallRequest;
@@ -277,6 +279,7 @@ impl Call<'_> {
                 breaker.release(&admission);
                 return ModelResult::DeadlineReached;
             }
+            let started_at = clock.utc_now();
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
@@ -301,7 +304,15 @@ impl Call<'_> {
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, used);
                     }
-                    self.record(provider, model, None, latency, waited, breaker.state());
+                    self.record(
+                        provider,
+                        model,
+                        None,
+                        started_at,
+                        latency,
+                        waited,
+                        breaker.state(),
+                    );
                     return ModelResult::Success(response);
                 }
                 Err(error) => {
@@ -319,6 +330,7 @@ impl Call<'_> {
                         provider,
                         model,
                         Some(&error),
+                        started_at,
                         latency,
                         waited,
                         breaker.state(),
@@ -396,26 +408,30 @@ impl Call<'_> {
         provider: &ProviderRuntime,
         model: &ModelSpec,
         error: Option<&AttemptError>,
+        started_at: DateTime<Utc>,
         latency: Duration,
         waited: Duration,
         breaker_state: BreakerState,
     ) {
-        self.attempts.push(Attempt {
-            number: self.attempts.len() as u32 + 1,
-            provider: provider.name.clone(),
-            model: model.name.clone(),
-            outcome: if error.is_some() {
-                AttemptOutcome::Failed
-            } else {
-                AttemptOutcome::Success
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome: if error.is_some() {
+                    AttemptOutcome::Failed
+                } else {
+                    AttemptOutcome::Success
+                },
+                error_type: error.map(AttemptError::error_type),
+                status: error.and_then(|error| error.status),
+                message: error.map(ToString::to_string),
+                latency_ms: milliseconds(latency),
+                wait_ms: milliseconds(waited),
+                breaker_state,
             },
-            error_type: error.map(AttemptError::error_type),
-            status: error.and_then(|error| error.status),
-            message: error.map(ToString::to_string),
-            latency_ms: milliseconds(latency),
-            wait_ms: milliseconds(waited),
-            breaker_state,
-        });
+        );
     }
 
     fn skip(
@@ -425,24 +441,42 @@ impl Call<'_> {
         error: &AttemptError,
         waited: Duration,
     ) {
+        let started_at = self.options.clock.utc_now();
         // A skip is a failure the client made up itself: its kind says which skip it was.
         let outcome = if error.kind == FailureKind::CircuitOpen {
             AttemptOutcome::SkippedCircuitOpen
         } else {
             AttemptOutcome::SkippedRateLimited
         };
-        self.attempts.push(Attempt {
-            number: self.attempts.len() as u32 + 1,
-            provider: provider.name.clone(),
-            model: model.name.clone(),
-            outcome,
-            error_type: Some(error.error_type()),
-            status: None,
-            message: Some(error.message.clone()),
-            latency_ms: 0.0,
-            wait_ms: milliseconds(waited),
-            breaker_state: provider.breaker(&model.name).state(),
-        });
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome,
+                error_type: Some(error.error_type()),
+                status: None,
+                message: Some(error.message.clone()),
+                latency_ms: 0.0,
+                wait_ms: milliseconds(waited),
+                breaker_state: provider.breaker(&model.name).state(),
+            },
+        );
+    }
+
+    /// Keeps `attempt` for the answer and reports it to the event sink as it ends.
+    fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
+        let ended = AttemptEnded {
+            feature: self.request.feature.to_string(),
+            version: self.request.version.to_string(),
+            started_at,
+            attempt,
+        };
+        self.options
+            .event_sink
+            .attempt_ended(self.request.request_id, &ended);
+        self.attempts.push(ended.attempt);
     }
 
     fn emit_transition(&self, admission: &Admission) {

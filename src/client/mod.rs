@@ -36,7 +36,7 @@ pub use cost::{
     worst_case_usd,
 };
 pub use endpoint::{AnthropicProvider, ChatCompletions, HttpProvider, Messages, OpenAiProvider};
-pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
+pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
 pub use outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
