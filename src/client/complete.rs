@@ -304,15 +304,7 @@ impl Call<'_> {
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, used);
                     }
-                    self.record(
-                        provider,
-                        model,
-                        None,
-                        started_at,
-                        latency,
-                        waited,
-                        breaker.state(),
-                    );
+                    self.record(provider, model, None, started_at, latency, waited);
                     return ModelResult::Success(response);
                 }
                 Err(error) => {
@@ -326,15 +318,7 @@ impl Call<'_> {
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, 0);
                     }
-                    self.record(
-                        provider,
-                        model,
-                        Some(&error),
-                        started_at,
-                        latency,
-                        waited,
-                        breaker.state(),
-                    );
+                    self.record(provider, model, Some(&error), started_at, latency, waited);
                     match next_step(&error) {
                         NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
                         NextStep::Retry
@@ -411,7 +395,6 @@ impl Call<'_> {
         started_at: DateTime<Utc>,
         latency: Duration,
         waited: Duration,
-        breaker_state: BreakerState,
     ) {
         self.ended(
             started_at,
@@ -429,7 +412,7 @@ impl Call<'_> {
                 message: error.map(ToString::to_string),
                 latency_ms: milliseconds(latency),
                 wait_ms: milliseconds(waited),
-                breaker_state,
+                breaker_state: provider.breaker(&model.name).state(),
             },
         );
     }
