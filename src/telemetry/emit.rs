@@ -186,11 +186,7 @@ pub(crate) struct Telemetry {
 
 /// The state name as it appears in events and metrics.
 pub(crate) fn state_name(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half_open",
-    }
+    state.as_str()
 }
 
 fn outcome_name(outcome: AttemptOutcome) -> &'static str {
