@@ -24,6 +24,18 @@ pub enum AttemptOutcome {
     SkippedRateLimited,
 }
 
+impl AttemptOutcome {
+    /// The outcome's name in telemetry and JSON, matching the serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
+            AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
+        }
+    }
+}
+
 /// One attempt of a `complete()` call, in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
@@ -238,6 +250,36 @@ impl CompleteError {
             } => {
                 serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::types::FailureKind;
+    use super::AttemptOutcome;
+
+    #[test]
+    fn outcome_and_failure_kind_names_are_their_serialized_names() {
+        use AttemptOutcome::*;
+        for outcome in [Success, Failed, SkippedCircuitOpen, SkippedRateLimited] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+        use FailureKind::*;
+        let kinds = [
+            Connect,
+            Timeout,
+            Http,
+            Malformed,
+            ContextLength,
+            MissingApiKey,
+            RateLimitedLocally,
+            CircuitOpen,
+            Injected,
+            ErrorInBody,
+        ];
+        for kind in kinds {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }
 }

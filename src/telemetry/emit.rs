@@ -19,8 +19,7 @@ use super::metrics::{Metrics, RequestLabels};
 use super::recent::RecentRequests;
 use super::writer::{DropReport, Record, TelemetryWriter};
 use crate::client::{
-    AttemptEnded, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion,
-    FinishReason, Usage,
+    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
 };
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
@@ -187,15 +186,6 @@ pub(crate) struct Telemetry {
 /// The state name as it appears in events and metrics.
 pub(crate) fn state_name(state: BreakerState) -> &'static str {
     state.as_str()
-}
-
-fn outcome_name(outcome: AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Success => "success",
-        AttemptOutcome::Failed => "failed",
-        AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
-        AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
-    }
 }
 
 /// The fields every event about `resolution` carries.
@@ -450,7 +440,7 @@ impl Telemetry {
             provider: attempt.provider.clone(),
             model: attempt.model.clone(),
             attempt: attempt.number,
-            outcome: outcome_name(attempt.outcome),
+            outcome: attempt.outcome.as_str(),
             error_type: attempt.error_type.clone(),
             status: attempt.status,
             latency_ms: attempt.latency_ms,
