@@ -4,12 +4,13 @@
 //! reports every problem.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::client::{
-    ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink, HttpTransport, MockProvider,
-    complete, new_request_id,
+    AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
+    HttpTransport, MockProvider, complete, new_request_id,
 };
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{EngineOptions, Fingerprint, Snapshot, Summary};
@@ -148,13 +149,24 @@ impl Engine {
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
         let started = self.options.clock.now();
-        match complete(
+        let request = CallRequest {
+            feature: &resolution.feature,
+            version: &resolution.version,
+            messages: &resolution.messages,
+            model: &resolution.model,
+            fallbacks: &resolution.fallbacks,
+            request_id: &resolution.request_id,
+            deadline: Duration::from_millis(state.client.settings.deadline_ms),
+        };
+        let answer = complete(
             &state.client,
             &state.snapshot.providers,
             &self.client_options,
-            &resolution,
-        ) {
-            Ok(completion) => {
+            &request,
+        );
+        match answer {
+            Ok(answer) => {
+                let completion = answer.with_resolution(resolution);
                 self.telemetry.completed(
                     self.options.clock.utc_now(),
                     &completion,
@@ -393,5 +405,10 @@ impl EventSink for TelemetrySink {
         self.telemetry
             .client_event(self.clock.utc_now(), request_id, event);
         self.caller.emit(request_id, event);
+    }
+
+    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+        self.telemetry.attempt_ended(request_id, ended);
+        self.caller.attempt_ended(request_id, ended);
     }
 }

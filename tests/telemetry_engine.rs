@@ -361,3 +361,49 @@ fn live_metrics_count_requests_and_render_prometheus_text() {
     assert!(text.contains("gen_ai_client_operation_duration_seconds_bucket"));
     assert!(text.contains("prompt_config_requests_total"));
 }
+
+#[test]
+fn attempt_lines_carry_each_attempts_own_start_on_the_engines_clock() {
+    let fixture = Fixture::new();
+    let path = fixture.root.join("telemetry.jsonl");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(start));
+    let options = fixture.options().with_mock(true).with_clock(clock.clone());
+    let engine = Engine::open(options.with_telemetry(&path)).unwrap();
+    // openai fails once (after its simulated latency), so anthropic is tried next.
+    engine.mock_provider("openai").unwrap().fail_next(1, 500);
+    let completion = engine
+        .complete("career_path_navigator", &context("42"))
+        .unwrap();
+    engine.close();
+    assert_eq!(completion.attempts.len(), 2);
+    let records = lines(&path);
+    let stamps: Vec<&str> = events(&records, "llm.attempt")
+        .iter()
+        .map(|line| line["timestamp"].as_str().unwrap())
+        .collect();
+    // Each attempt starts when the one before ended plus what it waited.
+    let first = start;
+    let second = first
+        + chrono::Duration::milliseconds(
+            (completion.attempts[0].latency_ms + completion.attempts[1].wait_ms) as i64,
+        );
+    let expected: Vec<String> = [first, second]
+        .iter()
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .collect();
+    assert_eq!(stamps, expected);
+    assert_ne!(stamps[0], stamps[1], "attempts do not share one timestamp");
+    let request_at = events(&records, "llm.request")[0]["timestamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request_at.as_str() > stamps[1],
+        "the request line is stamped when the call ends"
+    );
+    let position = |name: &str| records.iter().rposition(|r| r["event"] == name).unwrap();
+    assert!(position("llm.attempt") < position("llm.request"));
+}

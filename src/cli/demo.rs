@@ -82,11 +82,8 @@ impl EventSink for PrintingSink {
 }
 
 /// A breaker state as telemetry spells it: `closed`, `open`, `half_open`.
-fn state_name(state: BreakerState) -> String {
-    match serde_json::to_value(state) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => format!("{state:?}"),
-    }
+fn state_name(state: BreakerState) -> &'static str {
+    state.as_str()
 }
 
 /// Figures of one provider, model and version.

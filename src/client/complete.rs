@@ -5,38 +5,36 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use super::backoff::backoff_delay;
 use super::breaker::{Admission, BreakerState};
 use super::budget::ReserveOutcome;
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
-use super::events::ClientEvent;
-use super::outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
+use super::events::{AttemptEnded, ClientEvent};
+use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError};
 use super::policy::{NextStep, breaker_failure, next_step};
+use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
-use super::types::{AttemptError, ProviderRequest, ProviderResponse, UsageReported};
+use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported};
 use crate::ErrorKind;
 use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
-use crate::resolve::Resolution;
 
-/// Runs one `complete()` for an already resolved feature.
+/// Runs one `complete()` call; the engine attaches the resolution to the answer.
 pub(crate) fn complete(
     runtime: &ClientRuntime,
     providers: &ProviderTable,
     options: &ClientOptions,
-    resolution: &Resolution,
-) -> Result<Completion, CompleteError> {
+    request: &CallRequest<'_>,
+) -> Result<Answer, CompleteError> {
     let started = options.clock.now();
-    let deadline = started + Duration::from_millis(runtime.settings.deadline_ms);
-    let request_id = if resolution.request_id.is_empty() {
-        new_request_id(&*options.random)
-    } else {
-        resolution.request_id.clone()
-    };
-    let prompt_tokens = estimate_prompt_tokens(&resolution.messages);
+    let deadline = started + request.deadline;
+    let request_id = request.request_id.to_string();
+    let prompt_tokens = estimate_prompt_tokens(request.messages);
 
-    let mut chain: Vec<ModelSpec> = std::iter::once(resolution.model.clone())
-        .chain(resolution.fallbacks.iter().cloned())
+    let mut chain: Vec<ModelSpec> = std::iter::once(request.model.clone())
+        .chain(request.fallbacks.iter().cloned())
         .collect();
     let worst_case = |chain: &[ModelSpec]| {
         chain
@@ -53,7 +51,7 @@ pub(crate) fn complete(
         for enforce in [true, false] {
             match runtime
                 .budgets
-                .reserve(&resolution.feature, worst_case(&chain), now, enforce)
+                .reserve(request.feature, worst_case(&chain), now, enforce)
             {
                 ReserveOutcome::Granted {
                     reservation: granted,
@@ -87,8 +85,7 @@ pub(crate) fn complete(
     let mut call = Call {
         runtime,
         options,
-        resolution,
-        request_id: &request_id,
+        request,
         prompt_tokens,
         deadline,
         attempts: Vec::new(),
@@ -102,7 +99,7 @@ pub(crate) fn complete(
             let latency = options.clock.now().saturating_duration_since(started);
             // A response that does not say what it cost is estimated, never free: the
             // budget settles the estimate.
-            let cost = call_cost(providers, model, &resolution.messages, &response);
+            let cost = call_cost(providers, model, request.messages, &response);
             if let Some(reservation) = reservation {
                 emit_alerts(
                     options,
@@ -110,7 +107,7 @@ pub(crate) fn complete(
                     runtime.budgets.settle(reservation, cost.cost_usd),
                 );
             }
-            Ok(Completion {
+            Ok(Answer {
                 text: response.text,
                 provider: model.provider.clone(),
                 model: model.name.clone(),
@@ -126,7 +123,6 @@ pub(crate) fn complete(
                 latency_ms: milliseconds(latency),
                 request_id,
                 downgraded,
-                resolution: resolution.clone(),
                 attempts,
             })
         }
@@ -137,7 +133,7 @@ pub(crate) fn complete(
             Err(failure(
                 attempts,
                 deadline_reached,
-                runtime.settings.deadline_ms,
+                request.deadline,
                 request_id,
             ))
         }
@@ -156,8 +152,7 @@ enum ModelResult {
 struct Call<'a> {
     runtime: &'a ClientRuntime,
     options: &'a ClientOptions,
-    resolution: &'a Resolution,
-    request_id: &'a str,
+    request: &'a CallRequest<'a>,
     prompt_tokens: u64,
     deadline: Instant,
     attempts: Vec<Attempt>,
@@ -254,13 +249,11 @@ impl Call<'_> {
                     }
                     Err(_) => {
                         if attempt_number == 1 {
-                            self.skip(
-                                provider,
-                                model,
-                                AttemptOutcome::SkippedCircuitOpen,
-                                "circuit_open",
-                                waited,
+                            let error = AttemptError::new(
+                                FailureKind::CircuitOpen,
+                                format!("circuit breaker of {} is open", provider.name),
                             );
+                            self.skip(provider, model, &error, waited);
                         }
                         return ModelResult::Next;
                     }
@@ -270,13 +263,14 @@ impl Call<'_> {
                 Ok(rate_wait) => waited += rate_wait,
                 Err(()) => {
                     breaker.release(&admission);
-                    self.skip(
-                        provider,
-                        model,
-                        AttemptOutcome::SkippedRateLimited,
-                        "rate_limited_locally",
-                        waited,
+                    let error = AttemptError::new(
+                        FailureKind::RateLimitedLocally,
+                        format!(
+                            "client-side rate limit of {}/{} exhausted",
+                            provider.name, model.name
+                        ),
                     );
+                    self.skip(provider, model, &error, waited);
                     return ModelResult::Next;
                 }
             }
@@ -285,12 +279,13 @@ impl Call<'_> {
                 breaker.release(&admission);
                 return ModelResult::DeadlineReached;
             }
+            let started_at = clock.utc_now();
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
-                messages: &self.resolution.messages,
+                messages: self.request.messages,
                 parameters: &model.parameters,
-                request_id: self.request_id,
+                request_id: self.request.request_id,
                 timeout,
             };
             let result = provider.provider.call(&request);
@@ -309,7 +304,7 @@ impl Call<'_> {
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, used);
                     }
-                    self.record(provider, model, None, latency, waited, breaker.state());
+                    self.record(provider, model, None, started_at, latency, waited);
                     return ModelResult::Success(response);
                 }
                 Err(error) => {
@@ -323,14 +318,7 @@ impl Call<'_> {
                     for limiter in provider.limiters(&model.name) {
                         limiter.settle(finished, tokens, 0);
                     }
-                    self.record(
-                        provider,
-                        model,
-                        Some(&error),
-                        latency,
-                        waited,
-                        breaker.state(),
-                    );
+                    self.record(provider, model, Some(&error), started_at, latency, waited);
                     match next_step(&error) {
                         NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
                         NextStep::Retry
@@ -404,57 +392,74 @@ impl Call<'_> {
         provider: &ProviderRuntime,
         model: &ModelSpec,
         error: Option<&AttemptError>,
+        started_at: DateTime<Utc>,
         latency: Duration,
         waited: Duration,
-        breaker_state: BreakerState,
     ) {
-        self.attempts.push(Attempt {
-            number: self.attempts.len() as u32 + 1,
-            provider: provider.name.clone(),
-            model: model.name.clone(),
-            outcome: if error.is_some() {
-                AttemptOutcome::Failed
-            } else {
-                AttemptOutcome::Success
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome: if error.is_some() {
+                    AttemptOutcome::Failed
+                } else {
+                    AttemptOutcome::Success
+                },
+                error_type: error.map(AttemptError::error_type),
+                status: error.and_then(|error| error.status),
+                message: error.map(ToString::to_string),
+                latency_ms: milliseconds(latency),
+                wait_ms: milliseconds(waited),
+                breaker_state: provider.breaker(&model.name).state(),
             },
-            error_type: error.map(AttemptError::error_type),
-            status: error.and_then(|error| error.status),
-            message: error.map(ToString::to_string),
-            latency_ms: milliseconds(latency),
-            wait_ms: milliseconds(waited),
-            breaker_state,
-        });
+        );
     }
 
     fn skip(
         &mut self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
-        outcome: AttemptOutcome,
-        error_type: &str,
+        error: &AttemptError,
         waited: Duration,
     ) {
-        let message = match outcome {
-            AttemptOutcome::SkippedCircuitOpen => {
-                format!("circuit breaker of {} is open", provider.name)
-            }
-            _ => format!(
-                "client-side rate limit of {}/{} exhausted",
-                provider.name, model.name
-            ),
+        let started_at = self.options.clock.utc_now();
+        // A skip is a failure the client made up itself: its kind says which skip it was.
+        let outcome = if error.kind == FailureKind::CircuitOpen {
+            AttemptOutcome::SkippedCircuitOpen
+        } else {
+            AttemptOutcome::SkippedRateLimited
         };
-        self.attempts.push(Attempt {
-            number: self.attempts.len() as u32 + 1,
-            provider: provider.name.clone(),
-            model: model.name.clone(),
-            outcome,
-            error_type: Some(error_type.to_string()),
-            status: None,
-            message: Some(message),
-            latency_ms: 0.0,
-            wait_ms: milliseconds(waited),
-            breaker_state: provider.breaker(&model.name).state(),
-        });
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome,
+                error_type: Some(error.error_type()),
+                status: None,
+                message: Some(error.message.clone()),
+                latency_ms: 0.0,
+                wait_ms: milliseconds(waited),
+                breaker_state: provider.breaker(&model.name).state(),
+            },
+        );
+    }
+
+    /// Keeps `attempt` for the answer and reports it to the event sink as it ends.
+    fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
+        let ended = AttemptEnded {
+            feature: self.request.feature.to_string(),
+            version: self.request.version.to_string(),
+            started_at,
+            attempt,
+        };
+        self.options
+            .event_sink
+            .attempt_ended(self.request.request_id, &ended);
+        self.attempts.push(ended.attempt);
     }
 
     fn emit_transition(&self, admission: &Admission) {
@@ -463,9 +468,10 @@ impl Call<'_> {
 
     fn emit(&self, transition: Option<super::events::CircuitTransition>) {
         if let Some(transition) = transition {
-            self.options
-                .event_sink
-                .emit(self.request_id, &ClientEvent::CircuitTransition(transition));
+            self.options.event_sink.emit(
+                self.request.request_id,
+                &ClientEvent::CircuitTransition(transition),
+            );
         }
     }
 }
@@ -482,9 +488,10 @@ fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::eve
 fn failure(
     attempts: Vec<Attempt>,
     deadline_reached: bool,
-    deadline_ms: u64,
+    deadline: Duration,
     request_id: String,
 ) -> CompleteError {
+    let deadline_ms = deadline.as_millis();
     let all = |predicate: &dyn Fn(&Attempt) -> bool| {
         !attempts.is_empty() && attempts.iter().all(predicate)
     };

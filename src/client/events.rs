@@ -2,15 +2,24 @@
 //! transitions, budget alerts) to whoever listens, the telemetry writer above all. Emitting must
 //! be cheap and must never fail the call that emits.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::breaker::BreakerState;
+use super::outcome::Attempt;
 
 /// Receives client events. Implementations must not block for long: they run on the caller's
 /// thread.
 pub trait EventSink: Send + Sync {
     /// Handles one event of the request `request_id`.
     fn emit(&self, request_id: &str, event: &ClientEvent);
+
+    /// Handles one attempt of the request `request_id` as it ends (succeeded, failed or was
+    /// skipped), before the call returns, so each carries its own start time. Ignored unless
+    /// overridden: the attempts also come back with the call's result.
+    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+        let _ = (request_id, ended);
+    }
 }
 
 /// A sink that drops everything.
@@ -31,6 +40,19 @@ pub enum ClientEvent {
     /// A budget crossed a threshold.
     #[serde(rename = "budget.alert")]
     BudgetAlert(BudgetAlert),
+}
+
+/// One attempt of a `complete()` call, reported when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptEnded {
+    /// The feature called.
+    pub feature: String,
+    /// The prompt version called.
+    pub version: String,
+    /// When the attempt started (for a skip, when it was skipped), from the engine's clock.
+    pub started_at: DateTime<Utc>,
+    /// The attempt; its `latency_ms` is its duration on the same clock.
+    pub attempt: Attempt,
 }
 
 /// A breaker's change of state.

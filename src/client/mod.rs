@@ -19,6 +19,7 @@ mod outcome;
 mod policy;
 mod rate_limit;
 mod registry;
+mod request;
 mod runtime;
 mod secret;
 mod table;
@@ -35,13 +36,14 @@ pub use cost::{
     worst_case_usd,
 };
 pub use endpoint::{AnthropicProvider, ChatCompletions, HttpProvider, Messages, OpenAiProvider};
-pub use events::{BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
+pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
 pub use outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
 pub use policy::{NextStep, breaker_failure, next_step};
 pub use rate_limit::RateLimiter;
 pub use registry::{ProviderFactory, ProviderKinds, ProviderSetup};
+pub(crate) use request::CallRequest;
 pub(crate) use runtime::{ClientOptions, ClientRuntime};
 pub use secret::ApiKey;
 pub use table::{CompiledModel, CompiledProvider, Prices, ProviderTable};

@@ -24,6 +24,18 @@ pub enum AttemptOutcome {
     SkippedRateLimited,
 }
 
+impl AttemptOutcome {
+    /// The outcome's name in telemetry and JSON, matching the serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
+            AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
+        }
+    }
+}
+
 /// One attempt of a `complete()` call, in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attempt {
@@ -90,6 +102,72 @@ pub struct Completion {
     pub resolution: Resolution,
     /// Every attempt, the successful one last.
     pub attempts: Vec<Attempt>,
+}
+
+/// A successful call as the client returns it, before the engine attaches the resolution.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The generated text.
+    pub text: String,
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered (as configured).
+    pub model: String,
+    /// The model the provider reports, when it says.
+    pub response_model: Option<String>,
+    /// The provider's response id.
+    pub response_id: Option<String>,
+    /// Why generation stopped: `stop`, `length`, `content_filter`, `refusal`, `tool_calls` or
+    /// `other` (see `raw_finish_reason`); absent when the provider did not say.
+    pub finish_reason: Option<FinishReason>,
+    /// The provider's own word for why generation stopped (`end_turn`, `stop`, `pause_turn`, ...).
+    pub raw_finish_reason: Option<String>,
+    /// The model's refusal message when it declined (then `finish_reason` is `refusal`).
+    pub refusal: Option<String>,
+    /// Token counts charged. `input_tokens` counts every input token, cache reads and writes
+    /// included (they are parts of it); counts the provider did not report are estimated (see
+    /// `cost_estimated`).
+    pub usage: Usage,
+    /// Cost of the successful call in USD; estimated, never zero, when tokens or price were
+    /// unknown.
+    pub cost_usd: f64,
+    /// True when any part of `cost_usd` was estimated rather than reported and priced.
+    pub cost_estimated: bool,
+    /// What was estimated: `input_tokens`, `output_tokens`, `output_tokens_max`, `price`.
+    pub cost_estimated_parts: Vec<EstimatedPart>,
+    /// Wall time of the whole `complete()` in milliseconds.
+    pub latency_ms: f64,
+    /// Our id for the request, for feedback and telemetry.
+    pub request_id: String,
+    /// True when a budget's downgrade policy replaced the model chain.
+    pub downgraded: bool,
+    /// Every attempt, the successful one last.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Answer {
+    /// The completion of `resolution`, the one the call was made from.
+    pub(crate) fn with_resolution(self, resolution: Resolution) -> Completion {
+        Completion {
+            text: self.text,
+            provider: self.provider,
+            model: self.model,
+            response_model: self.response_model,
+            response_id: self.response_id,
+            finish_reason: self.finish_reason,
+            raw_finish_reason: self.raw_finish_reason,
+            refusal: self.refusal,
+            usage: self.usage,
+            cost_usd: self.cost_usd,
+            cost_estimated: self.cost_estimated,
+            cost_estimated_parts: self.cost_estimated_parts,
+            latency_ms: self.latency_ms,
+            request_id: self.request_id,
+            downgraded: self.downgraded,
+            resolution,
+            attempts: self.attempts,
+        }
+    }
 }
 
 /// Why `complete()` failed.
@@ -172,6 +250,36 @@ impl CompleteError {
             } => {
                 serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::types::FailureKind;
+    use super::AttemptOutcome;
+
+    #[test]
+    fn outcome_and_failure_kind_names_are_their_serialized_names() {
+        use AttemptOutcome::*;
+        for outcome in [Success, Failed, SkippedCircuitOpen, SkippedRateLimited] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), outcome.as_str());
+        }
+        use FailureKind::*;
+        let kinds = [
+            Connect,
+            Timeout,
+            Http,
+            Malformed,
+            ContextLength,
+            MissingApiKey,
+            RateLimitedLocally,
+            CircuitOpen,
+            Injected,
+            ErrorInBody,
+        ];
+        for kind in kinds {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }
 }

@@ -198,6 +198,25 @@ pub enum FailureKind {
     ErrorInBody,
 }
 
+impl FailureKind {
+    /// The kind's name in `error.type` and JSON (`connect`, `rate_limited_locally`, ...),
+    /// matching the serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Http => "http",
+            FailureKind::Malformed => "malformed",
+            FailureKind::ContextLength => "context_length",
+            FailureKind::MissingApiKey => "missing_api_key",
+            FailureKind::RateLimitedLocally => "rate_limited_locally",
+            FailureKind::CircuitOpen => "circuit_open",
+            FailureKind::Injected => "injected",
+            FailureKind::ErrorInBody => "error_in_body",
+        }
+    }
+}
+
 /// One failed attempt.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttemptError {
@@ -238,10 +257,7 @@ impl AttemptError {
     pub fn error_type(&self) -> String {
         match (self.kind, self.status) {
             (FailureKind::Http, Some(status)) => status.to_string(),
-            (kind, _) => serde_json::to_value(kind)
-                .ok()
-                .and_then(|value| value.as_str().map(str::to_string))
-                .unwrap_or_else(|| "unknown".into()),
+            (kind, _) => kind.as_str().to_string(),
         }
     }
 }

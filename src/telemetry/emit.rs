@@ -19,8 +19,7 @@ use super::metrics::{Metrics, RequestLabels};
 use super::recent::RecentRequests;
 use super::writer::{DropReport, Record, TelemetryWriter};
 use crate::client::{
-    Attempt, AttemptOutcome, BreakerState, ClientEvent, CompleteError, Completion, FinishReason,
-    Usage,
+    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
 };
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
@@ -186,20 +185,7 @@ pub(crate) struct Telemetry {
 
 /// The state name as it appears in events and metrics.
 pub(crate) fn state_name(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half_open",
-    }
-}
-
-fn outcome_name(outcome: AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Success => "success",
-        AttemptOutcome::Failed => "failed",
-        AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
-        AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
-    }
+    state.as_str()
 }
 
 /// The fields every event about `resolution` carries.
@@ -330,7 +316,6 @@ impl Telemetry {
         if self.writer.is_none() {
             return;
         }
-        self.attempts(now, resolution, &completion.attempts);
         let output_messages = settings.record_text.then(|| match &completion.refusal {
             Some(refusal) => serde_json::json!([
                 { "role": "assistant", "content": completion.text, "refusal": refusal }
@@ -410,7 +395,6 @@ impl Telemetry {
         if self.writer.is_none() {
             return;
         }
-        self.attempts(now, resolution, attempts);
         let fields = RequestFields {
             operation: "chat",
             feature: feature_fields(resolution, context, settings),
@@ -442,29 +426,33 @@ impl Telemetry {
         );
     }
 
-    fn attempts(&self, now: DateTime<Utc>, resolution: &Resolution, attempts: &[Attempt]) {
-        for attempt in attempts {
-            let fields = AttemptFields {
-                operation: "chat",
-                feature: resolution.feature.clone(),
-                version: resolution.version.clone(),
-                provider: attempt.provider.clone(),
-                model: attempt.model.clone(),
-                attempt: attempt.number,
-                outcome: outcome_name(attempt.outcome),
-                error_type: attempt.error_type.clone(),
-                status: attempt.status,
-                latency_ms: attempt.latency_ms,
-                wait_ms: attempt.wait_ms,
-                breaker_state: state_name(attempt.breaker_state),
-            };
-            self.write(
-                now,
-                "llm.attempt",
-                &resolution.request_id,
-                EventBody::Attempt(Box::new(fields)),
-            );
+    /// One `llm.attempt` line, stamped with the attempt's own start: attempts arrive through
+    /// the event sink as they end, so their lines precede their call's `llm.request` line.
+    pub fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+        if self.writer.is_none() {
+            return;
         }
+        let attempt = &ended.attempt;
+        let fields = AttemptFields {
+            operation: "chat",
+            feature: ended.feature.clone(),
+            version: ended.version.clone(),
+            provider: attempt.provider.clone(),
+            model: attempt.model.clone(),
+            attempt: attempt.number,
+            outcome: attempt.outcome.as_str(),
+            error_type: attempt.error_type.clone(),
+            status: attempt.status,
+            latency_ms: attempt.latency_ms,
+            wait_ms: attempt.wait_ms,
+            breaker_state: state_name(attempt.breaker_state),
+        };
+        self.write(
+            ended.started_at,
+            "llm.attempt",
+            request_id,
+            EventBody::Attempt(Box::new(fields)),
+        );
     }
 
     /// A breaker transition or budget alert from the client.

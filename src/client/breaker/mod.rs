@@ -29,6 +29,18 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// The state's name in telemetry lines, metrics labels and JSON (`closed`, `open`,
+    /// `half_open`): the one place it is spelled, matching the serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// How a failed call counts against the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerFailure {

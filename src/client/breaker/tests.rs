@@ -486,3 +486,10 @@ fn concurrent_failures_open_it_exactly_once() {
     assert_eq!(on_eight_threads(&fixture, fail_if_admitted), 1);
     assert_eq!(fixture.breaker.state(), Open);
 }
+
+#[test]
+fn each_state_name_is_its_serialized_name() {
+    for state in [Closed, Open, HalfOpen] {
+        assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+    }
+}

@@ -230,7 +230,7 @@ impl Metrics {
                 .into_iter()
                 .map(|(breaker, state)| BreakerSnapshot {
                     breaker,
-                    state: breaker_state_name(state).to_owned(),
+                    state: state.as_str().to_owned(),
                     gauge: breaker_gauge(state),
                 })
                 .collect(),
@@ -584,14 +584,5 @@ fn breaker_gauge(state: BreakerState) -> u8 {
         BreakerState::Closed => 0,
         BreakerState::HalfOpen => 1,
         BreakerState::Open => 2,
-    }
-}
-
-/// The state's name as `BreakerState` serializes it.
-fn breaker_state_name(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "closed",
-        BreakerState::HalfOpen => "half_open",
-        BreakerState::Open => "open",
     }
 }

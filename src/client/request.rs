@@ -1,0 +1,27 @@
+//! What the client is asked to call: the part of a resolution `complete()` needs, so the client
+//! does not depend on how features are resolved.
+
+use std::time::Duration;
+
+use crate::config::ModelSpec;
+use crate::prompt::Message;
+
+/// One `complete()` call as the engine hands it to the client, borrowed from the resolution it
+/// was built from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallRequest<'a> {
+    /// The feature, for budgets and attempt telemetry.
+    pub feature: &'a str,
+    /// The prompt version, for attempt telemetry.
+    pub version: &'a str,
+    /// The rendered messages sent to every model of the chain.
+    pub messages: &'a [Message],
+    /// The primary model.
+    pub model: &'a ModelSpec,
+    /// The fallbacks, in order, after the primary.
+    pub fallbacks: &'a [ModelSpec],
+    /// The request id the engine made for this call (never empty).
+    pub request_id: &'a str,
+    /// How long the whole call may take, from when the client starts it.
+    pub deadline: Duration,
+}
