@@ -407,7 +407,7 @@ impl EventSink for TelemetrySink {
         self.caller.emit(request_id, event);
     }
 
-    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded<'_>) {
         self.telemetry.attempt_ended(request_id, ended);
         self.caller.attempt_ended(request_id, ended);
     }

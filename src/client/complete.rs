@@ -448,18 +448,19 @@ impl Call<'_> {
         );
     }
 
-    /// Keeps `attempt` for the answer and reports it to the event sink as it ends.
+    /// Reports `attempt` to the event sink as it ends, then keeps it for the answer. The sink
+    /// borrows it: a call without a telemetry log copies nothing for it.
     fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
         let ended = AttemptEnded {
-            feature: self.request.feature.to_string(),
-            version: self.request.version.to_string(),
+            feature: self.request.feature,
+            version: self.request.version,
             started_at,
-            attempt,
+            attempt: &attempt,
         };
         self.options
             .event_sink
             .attempt_ended(self.request.request_id, &ended);
-        self.attempts.push(ended.attempt);
+        self.attempts.push(attempt);
     }
 
     fn emit_transition(&self, admission: &Admission) {

@@ -17,7 +17,7 @@ pub trait EventSink: Send + Sync {
     /// Handles one attempt of the request `request_id` as it ends (succeeded, failed or was
     /// skipped), before the call returns, so each carries its own start time. Ignored unless
     /// overridden: the attempts also come back with the call's result.
-    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+    fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded<'_>) {
         let _ = (request_id, ended);
     }
 }
@@ -44,15 +44,15 @@ pub enum ClientEvent {
 
 /// One attempt of a `complete()` call, reported when it ends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AttemptEnded {
+pub struct AttemptEnded<'a> {
     /// The feature called.
-    pub feature: String,
+    pub feature: &'a str,
     /// The prompt version called.
-    pub version: String,
+    pub version: &'a str,
     /// When the attempt started (for a skip, when it was skipped), from the engine's clock.
     pub started_at: DateTime<Utc>,
     /// The attempt; its `latency_ms` is its duration on the same clock.
-    pub attempt: Attempt,
+    pub attempt: &'a Attempt,
 }
 
 /// A breaker's change of state.

@@ -428,15 +428,15 @@ impl Telemetry {
 
     /// One `llm.attempt` line, stamped with the attempt's own start: attempts arrive through
     /// the event sink as they end, so their lines precede their call's `llm.request` line.
-    pub fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded) {
+    pub fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded<'_>) {
         if self.writer.is_none() {
             return;
         }
         let attempt = &ended.attempt;
         let fields = AttemptFields {
             operation: "chat",
-            feature: ended.feature.clone(),
-            version: ended.version.clone(),
+            feature: ended.feature.to_string(),
+            version: ended.version.to_string(),
             provider: attempt.provider.clone(),
             model: attempt.model.clone(),
             attempt: attempt.number,
