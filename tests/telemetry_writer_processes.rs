@@ -8,8 +8,7 @@
 //! harness's threads could hold locks (output capture, their own state) at the instant of the
 //! fork, so the forked child here does nothing but use the writer and `_exit`.
 
-#[path = "support/writer_harness.rs"]
-mod writer_harness;
+mod support;
 
 use std::fs::{self, File};
 use std::panic::{self, AssertUnwindSafe};
@@ -19,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use prompt_config::telemetry::writer::WriterOptions;
-use writer_harness::{
+use support::writer_harness::{
     Log, PATIENCE, TempDir, TestRecord, assert_sizes_within, first, log_files, numbered_ids, open,
     options, wait_until,
 };

@@ -1,13 +1,9 @@
 //! `--attr NAME=VALUE` values are strings, always; `--attrs JSON` gives typed values; `--attr`
 //! wins over `--attrs` for the same name.
 
-mod common;
-#[path = "support/cli.rs"]
-mod support;
-
-use common::Fixture;
+use crate::support::cli::{PROFILE, run_in, stderr, stdout};
+use crate::support::fixture::Fixture;
 use serde_json::{Value, json};
-use support::{PROFILE, run_in, stderr, stdout};
 
 /// The shipped targeting rule, with `condition` instead of `sector: healthcare`.
 fn fixture_with_rule_condition(condition: Value) -> Fixture {

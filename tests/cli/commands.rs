@@ -1,12 +1,10 @@
 //! The `prompt-config` command line: exit codes, output, and the file edits of release and
 //! rollback.
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Output};
 
-use common::Fixture;
+use crate::support::fixture::Fixture;
 use serde_json::Value;
 
 fn run(fixture: &Fixture, args: &[&str]) -> Output {

@@ -2,15 +2,9 @@
 //! the answer means: a refusal and its text, why generation stopped, and an estimated cost.
 //! The provider is a loopback server speaking Chat Completions.
 
-#[path = "support/cli.rs"]
-mod cli;
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/one_feature.rs"]
-mod one_feature;
-
-use http_server::{Reply, TestServer};
-use one_feature::OneFeature;
+use crate::support::cli;
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::one_feature::OneFeature;
 use serde_json::json;
 
 /// Runs `complete ask` against a configuration whose only provider is the server, keyless.

@@ -2,16 +2,12 @@
 //! timestamps in the future, breaker states spelt as in telemetry, a table that shows the
 //! model and says what its columns count, within 100 columns.
 
-mod common;
-#[path = "support/cli.rs"]
-mod support;
-
 use std::fs;
 
+use crate::support::cli::{run_in, stderr, stdout};
+use crate::support::fixture::Fixture;
 use chrono::{DateTime, Utc};
-use common::Fixture;
 use serde_json::Value;
-use support::{run_in, stderr, stdout};
 
 fn demo(fixture: &Fixture, extra: &[&str]) -> String {
     let mut args = vec!["demo"];

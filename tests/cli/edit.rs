@@ -2,12 +2,10 @@
 //! write nothing, edits are refused on a file the engine would refuse, unknown features use the
 //! same error kind as `resolve`, and a rollback says whom it reaches.
 
-mod common;
-
 use std::fs;
 use std::process::{Command, Output};
 
-use common::Fixture;
+use crate::support::fixture::Fixture;
 use serde_json::{Value, json};
 
 fn run(fixture: &Fixture, args: &[&str]) -> Output {

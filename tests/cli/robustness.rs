@@ -1,18 +1,14 @@
 //! The command line never panics (exit 101): not on non-UTF-8 arguments, not when stdout or
 //! stderr is a closed pipe or a full disk. Every run ends with 0, 1 or 2.
 
-mod common;
-#[path = "support/cli.rs"]
-mod support;
-
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::process::Stdio;
 
-use common::Fixture;
-use support::{PROFILE, command, run_in, stderr, stdout};
+use crate::support::cli::{PROFILE, command, run_in, stderr, stdout};
+use crate::support::fixture::Fixture;
 
 /// `caf\xe9`: Latin-1, not UTF-8.
 fn latin1(prefix: &str) -> OsString {

@@ -1,15 +1,11 @@
 //! The command line helps: `--help`/`-h` on every command with examples, `--version`, exact
 //! usage errors (exit 2), shell completions, plurals, and JSON errors and numbers with `--json`.
 
-mod common;
-#[path = "support/cli.rs"]
-mod support;
-
 use std::fs;
 
-use common::Fixture;
+use crate::support::cli::{PROFILE, run_in, stderr, stdout};
+use crate::support::fixture::Fixture;
 use serde_json::Value;
-use support::{PROFILE, run_in, stderr, stdout};
 
 const COMMANDS: &[&str] = &[
     "validate",

@@ -1,11 +1,9 @@
 //! A corpus of broken configurations, one per kind of mistake, each checked for the exact file
 //! and JSON pointer of the problem it must produce.
 
-mod common;
-
 use std::fs;
 
-use common::Fixture;
+use crate::support::fixture::Fixture;
 use prompt_config::config::Problem;
 use prompt_config::{Engine, Error};
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@ use std::error::Error;
 
 /// This file's own text, to find the example in it.
 const SOURCE: &str = include_str!("readme_example.rs");
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 // README: Using the library from Rust
 #[rustfmt::skip]

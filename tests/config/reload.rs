@@ -1,13 +1,11 @@
 //! Reloading: atomic swaps, keeping the old snapshot on errors, change detection, and readers
 //! that never fail while reloads happen.
 
-mod common;
-
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Fixture, context};
+use crate::support::fixture::{Fixture, context};
 use prompt_config::{Engine, Source};
 use serde_json::json;
 

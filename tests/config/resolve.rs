@@ -1,14 +1,12 @@
 //! Resolution: precedence, determinism, proportions, variables and rendering, on the shipped
 //! feature and on small variations of it.
 
-mod common;
-
-use common::{Fixture, context, profile};
+use crate::support::fixture::{Fixture, context, profile, project_root};
 use prompt_config::{Context, Engine, EngineOptions, Role, Source};
 use serde_json::json;
 
 fn shipped_engine() -> Engine {
-    let root = common::project_root();
+    let root = project_root();
     Engine::open(EngineOptions::new(
         root.join("config"),
         root.join("prompts"),
@@ -535,7 +533,7 @@ fn float_user_ids_are_refused_rather_than_bucketed_elsewhere() {
 fn the_cli_takes_user_as_the_string_given() {
     let engine = shipped_engine();
     let resolve_cli = |user: &str| -> serde_json::Value {
-        let root = common::project_root();
+        let root = project_root();
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_prompt-config"))
             .args(["resolve", "career_path_navigator", "--user", user, "--json"])
             .args(["--attr", "sector=technology"])

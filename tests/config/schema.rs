@@ -1,11 +1,9 @@
 //! The JSON Schemas: compiled into the library exactly as shipped, valid 2020-12 documents,
 //! documented on every property, and named by the shipped configs.
 
-mod common;
-
 use std::fs;
 
-use common::project_root;
+use crate::support::fixture::project_root;
 use prompt_config::config::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
 use serde_json::Value;
 

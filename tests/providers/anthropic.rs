@@ -2,24 +2,19 @@
 //! `/v1/messages`, how it reads a message and its cache usage, how error statuses, prompt-too-long
 //! errors and Retry-After headers become attempt errors. Nothing leaves 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/provider_fixtures.rs"]
-mod provider_fixtures;
-
 use std::time::Duration;
 
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::provider_fixtures::{
+    FAKE_KEY, all_parameters, anthropic, anthropic_error, anthropic_success, call, call_with,
+    failure, fake_key, fresh_transport, spec,
+};
 use chrono::Utc;
-use http_server::{Reply, TestServer};
 use prompt_config::client::{
     AnthropicProvider, FailureKind, FinishReason, Provider, ProviderRequest, Usage, UsageReported,
 };
 use prompt_config::config::ModelParameters;
 use prompt_config::{Message, Role};
-use provider_fixtures::{
-    FAKE_KEY, all_parameters, anthropic, anthropic_error, anthropic_success, call, call_with,
-    failure, fake_key, fresh_transport, spec,
-};
 use serde_json::json;
 
 #[test]

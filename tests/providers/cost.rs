@@ -4,15 +4,12 @@
 //! settled against a `block` budget; partial counts estimate only the missing part; cache writes
 //! are priced; refusals reach the caller and the log. Nothing leaves 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use http_server::{Reply, TestServer};
+use crate::support::http_server::{Reply, TestServer};
 use prompt_config::client::{
     Completion, EstimatedPart, FinishReason, TokenCounter, upper_bound_tokens,
 };

@@ -4,16 +4,13 @@
 //! requests sent, key secrecy and connection reuse. Real clock, small settings; nothing leaves
 //! 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use http_server::{Reply, TestServer};
+use crate::support::http_server::{Reply, TestServer};
 use parking_lot::Mutex;
 use prompt_config::client::AttemptOutcome::{Failed, SkippedCircuitOpen, Success};
 use prompt_config::client::{

@@ -3,19 +3,14 @@
 //! the key never shows in debug output or errors, even when a server echoes it. Nothing leaves
 //! 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/provider_fixtures.rs"]
-mod provider_fixtures;
-
 use std::sync::Arc;
 
-use http_server::{Reply, TestServer};
-use prompt_config::client::{AnthropicProvider, ApiKey, FailureKind, OpenAiProvider};
-use provider_fixtures::{
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::provider_fixtures::{
     FAKE_KEY, anthropic, anthropic_error, call, failure, fresh_transport, openai, openai_error,
     spec,
 };
+use prompt_config::client::{AnthropicProvider, ApiKey, FailureKind, OpenAiProvider};
 use serde_json::json;
 
 #[test]

@@ -3,24 +3,17 @@
 //! `openai_compatible` kind reaches servers that speak Chat Completions at another base URL with
 //! another key header (Azure OpenAI, Ollama, vLLM, OpenRouter), checked against loopback servers.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/one_feature.rs"]
-mod one_feature;
-#[path = "support/provider_fixtures.rs"]
-mod provider_fixtures;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http_server::{Reply, TestServer};
-use one_feature::{OneFeature, asking};
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::one_feature::{OneFeature, asking};
+use crate::support::provider_fixtures::openai_success;
 use prompt_config::client::{
     AttemptError, CompleteError, Completion, FinishReason, Provider, ProviderRequest,
     ProviderResponse, ProviderSetup, Usage, UsageReported,
 };
 use prompt_config::{Engine, Error};
-use provider_fixtures::openai_success;
 use serde_json::{Value, json};
 
 /// The key every test that sends one reads: cargo sets `CARGO_PKG_NAME` for the test process,

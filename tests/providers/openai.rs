@@ -2,18 +2,13 @@
 //! `/chat/completions`, how it reads a completion and its usage, how error statuses, context-length
 //! errors and Retry-After headers become attempt errors. Nothing leaves 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/provider_fixtures.rs"]
-mod provider_fixtures;
-
 use std::time::Duration;
 
-use http_server::{Reply, TestServer};
-use prompt_config::client::{FailureKind, FinishReason, Usage, UsageReported};
-use provider_fixtures::{
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::provider_fixtures::{
     all_parameters, call, call_with, failure, openai, openai_error, openai_success,
 };
+use prompt_config::client::{FailureKind, FinishReason, Usage, UsageReported};
 use serde_json::{Value, json};
 
 #[test]

@@ -3,21 +3,16 @@
 //! connections are reused and shared, and what the transport itself sends and accepts. Nothing
 //! leaves 127.0.0.1.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/provider_fixtures.rs"]
-mod provider_fixtures;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_server::{Reply, TestServer};
-use prompt_config::client::{AnthropicProvider, FailureKind, HttpTransport, OpenAiProvider};
-use prompt_config::config::ModelParameters;
-use provider_fixtures::{
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::provider_fixtures::{
     anthropic, anthropic_success, call, call_with, failure, fake_key, fresh_transport, openai,
     openai_success, spec,
 };
+use prompt_config::client::{AnthropicProvider, FailureKind, HttpTransport, OpenAiProvider};
+use prompt_config::config::ModelParameters;
 use serde_json::json;
 
 #[test]

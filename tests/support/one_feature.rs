@@ -1,11 +1,6 @@
 //! A minimal configuration in a temporary directory: one feature, `ask`, whose one released
 //! version renders a single user message, calling the model a test names, with the
 //! `providers.json` the test writes. For tests that exercise providers through an `Engine`.
-//!
-//! ```text
-//! #[path = "support/one_feature.rs"]
-//! mod one_feature;
-//! ```
 
 #![allow(dead_code)]
 

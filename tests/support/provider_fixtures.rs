@@ -1,14 +1,7 @@
-//! Fixtures shared by the `providers_*` integration tests: a fake API key, provider specs and
-//! providers pointed at a scripted [`TestServer`], a five-message conversation, calls with default
-//! or full parameters, and success and error bodies shaped as OpenAI and Anthropic send them. A
-//! test file includes it next to the scripted server, whose module it expects at the crate root:
-//!
-//! ```text
-//! #[path = "support/http_server.rs"]
-//! mod http_server;
-//! #[path = "support/provider_fixtures.rs"]
-//! mod provider_fixtures;
-//! ```
+//! Fixtures shared by the provider tests (`tests/providers/`): a fake API key, provider specs and
+//! providers pointed at a scripted [`TestServer`] (the sibling module `http_server`), a
+//! five-message conversation, calls with default or full parameters, and success and error
+//! bodies shaped as OpenAI and Anthropic send them.
 
 #![allow(dead_code)]
 
@@ -23,7 +16,7 @@ use prompt_config::config::{ModelParameters, ProviderSpec};
 use prompt_config::{Message, Role};
 use serde_json::{Value, json};
 
-use crate::http_server::TestServer;
+use super::http_server::TestServer;
 
 /// The API key every fixture provider sends; no output may ever show it.
 pub const FAKE_KEY: &str = "sk-test-SECRET-1234";

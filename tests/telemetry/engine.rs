@@ -2,15 +2,13 @@
 //! transition, a budget alert, a reload and feedback write, with which fields; text only when a
 //! feature opts in; keys never; budgets rebuilt from the log after a restart; live metrics.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use prompt_config::client::ManualClock;
 
-use common::{Fixture, context, profile};
+use crate::support::fixture::{Fixture, context, profile};
 use prompt_config::{Context, Engine};
 use serde_json::{Value, json};
 

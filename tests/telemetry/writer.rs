@@ -4,20 +4,17 @@
 //! in `telemetry_writer_processes.rs`; the queue's byte bound and periodic drop reports in
 //! `telemetry_writer_load.rs`; the lines of engine records in `telemetry_writer_lines.rs`.
 
-#[path = "support/writer_harness.rs"]
-mod writer_harness;
-
 use std::fs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use prompt_config::telemetry::writer::{TelemetryWriter, WriterOptions};
-use writer_harness::{
+use crate::support::writer_harness::{
     Gate, Log, TempDir, TestRecord, assert_sizes_within, log_files, numbered_ids, open, options,
     wait_until,
 };
+use prompt_config::telemetry::writer::{TelemetryWriter, WriterOptions};
 
 // ---------------------------------------------------------------------------------------------
 // Exact counts and drops

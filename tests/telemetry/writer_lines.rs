@@ -2,19 +2,16 @@
 //! (`Record::write_json`) gives byte for byte what `serde_json` gives for the same record, for
 //! every event kind and every optional field; and drop reports carry their counts and span.
 
-#[path = "support/telemetry_records.rs"]
-mod telemetry_records;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::support::telemetry_records::{attempt_record, request_record, resolve_record};
 use chrono::{DateTime, TimeZone, Utc};
 use prompt_config::telemetry::event::{
     CircuitFields, EventBody, FeedbackFields, ReloadFields, TelemetryRecord,
 };
 use prompt_config::telemetry::writer::{DropReport, Record};
 use serde_json::{Value, json};
-use telemetry_records::{attempt_record, request_record, resolve_record};
 
 fn assert_same_line(record: &TelemetryRecord) {
     let mut fast = Vec::new();

@@ -3,20 +3,17 @@
 //! go on are reported at least once a second with exact counts and the span of the drops, and
 //! every record accepted is written exactly once whatever is dropped around it.
 
-#[path = "support/writer_harness.rs"]
-mod writer_harness;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use prompt_config::telemetry::writer::{
-    DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_MAX_QUEUE_BYTES, WriterOptions,
-};
-use writer_harness::{
+use crate::support::writer_harness::{
     DropLine, Gate, Log, RECORD_BASE_BYTES, TempDir, TestRecord, epoch_ms, numbered_ids, open,
     options,
+};
+use prompt_config::telemetry::writer::{
+    DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_MAX_QUEUE_BYTES, WriterOptions,
 };
 
 /// Slack for a report that is due: the writer looks at the clock every 64 records (64 ms at

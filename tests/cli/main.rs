@@ -1,0 +1,13 @@
+//! The `prompt-config` command line, run as a user runs it in a private copy of the shipped
+//! configuration: one module per area of the command line.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod attributes;
+mod commands;
+mod complete;
+mod demo;
+mod edit;
+mod robustness;
+mod usage;

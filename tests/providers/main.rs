@@ -1,0 +1,15 @@
+//! The model providers and the failover client: each HTTP provider against a scripted loopback
+//! server, the transport under them, keys, provider kinds, cost estimation, the failover client
+//! on mock providers, and the fault matrix of `Engine::complete`. Nothing leaves 127.0.0.1.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod anthropic;
+mod cost;
+mod failover;
+mod fault_matrix;
+mod keys;
+mod kinds;
+mod openai;
+mod transport;

@@ -1,0 +1,13 @@
+//! Code shared by the integration tests, one module per kind of helper. Each test binary
+//! declares it once (`#[path = "../support/mod.rs"] mod support;` from `tests/AREA/main.rs`,
+//! `mod support;` from a binary at `tests/NAME.rs`) and imports what it uses from
+//! `crate::support::...`. The benches include `http_server.rs` and `telemetry_records.rs` by
+//! path, so those two depend on no other module here.
+
+pub mod cli;
+pub mod fixture;
+pub mod http_server;
+pub mod one_feature;
+pub mod provider_fixtures;
+pub mod telemetry_records;
+pub mod writer_harness;
