@@ -8,6 +8,7 @@ pub mod cli;
 pub mod fixture;
 pub mod http_server;
 pub mod one_feature;
+pub mod prometheus;
 pub mod provider_fixtures;
 pub mod telemetry_records;
 pub mod writer_harness;
