@@ -18,9 +18,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use prompt_config::telemetry::writer::WriterOptions;
+use support::temp_dir::TempDir;
 use support::writer_harness::{
-    Log, PATIENCE, TempDir, TestRecord, assert_sizes_within, first, log_files, numbered_ids, open,
-    options, wait_until,
+    Log, PATIENCE, TestRecord, assert_sizes_within, first, log_files, numbered_ids, open, options,
+    wait_until,
 };
 
 /// Set, to the log's path, in a re-executed child; the child tests do nothing without it.

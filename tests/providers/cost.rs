@@ -7,9 +7,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::http_server::{Reply, TestServer};
+use crate::support::temp_dir::TempDir;
 use prompt_config::client::{
     Completion, EstimatedPart, FinishReason, TokenCounter, upper_bound_tokens,
 };
@@ -54,22 +54,15 @@ enum Api {
 /// optionally with a daily `block` budget; removed on drop.
 struct Setup {
     root: PathBuf,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
+    /// Removes `root` on drop.
+    _directory: TempDir,
 }
 
 impl Setup {
     fn new(api: Api, server: &TestServer, model: &str, daily_budget: Option<f64>) -> Setup {
         set_keys();
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("prompt_config_cost_{}_{unique}", std::process::id());
-        let root = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&root);
+        let directory = TempDir::new("cost");
+        let root = directory.0.clone();
         fs::create_dir_all(root.join("config/features")).unwrap();
         fs::create_dir_all(root.join("prompts/summary/1.0.0")).unwrap();
         let (provider, kind, base_url, key) = match api {
@@ -119,7 +112,10 @@ impl Setup {
         write("config/features/summary.json", &feature.to_string());
         write("prompts/summary/1.0.0/system.j2", SYSTEM_TEMPLATE);
         write("prompts/summary/1.0.0/user.j2", USER_TEMPLATE);
-        Setup { root }
+        Setup {
+            root,
+            _directory: directory,
+        }
     }
 
     fn telemetry_path(&self) -> PathBuf {

@@ -4,7 +4,6 @@
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::TimeZone;
@@ -14,6 +13,8 @@ use prompt_config::client::{
 };
 use prompt_config::{Context, Engine, EngineOptions, Error};
 use serde_json::{Value, json};
+
+use crate::support::temp_dir::TempDir;
 
 /// Collects every client event.
 #[derive(Default)]
@@ -59,14 +60,10 @@ impl Events {
 /// with `openai/gpt-test` primary and `anthropic/claude-test` fallback.
 struct Setup {
     root: PathBuf,
+    /// Removes `root` on drop.
+    _directory: TempDir,
     clock: Arc<ManualClock>,
     events: Arc<Events>,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
 }
 
 fn providers_json() -> Value {
@@ -113,13 +110,8 @@ impl Setup {
         edit_providers: impl FnOnce(&mut Value),
         edit_feature: impl FnOnce(&mut Value),
     ) -> Setup {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "prompt_config_failover_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&root);
+        let directory = TempDir::new("failover");
+        let root = directory.0.clone();
         fs::create_dir_all(root.join("config/features")).unwrap();
         fs::create_dir_all(root.join("prompts/summary/1.0.0")).unwrap();
         let mut providers = providers_json();
@@ -138,6 +130,7 @@ impl Setup {
             .unwrap();
         Setup {
             root,
+            _directory: directory,
             clock: Arc::new(ManualClock::new(start)),
             events: Arc::new(Events::default()),
         }

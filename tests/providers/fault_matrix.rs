@@ -6,11 +6,11 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use crate::support::http_server::{Reply, TestServer};
+use crate::support::temp_dir::TempDir;
 use parking_lot::Mutex;
 use prompt_config::client::AttemptOutcome::{Failed, SkippedCircuitOpen, Success};
 use prompt_config::client::{
@@ -147,23 +147,16 @@ fn feature(chain: &[(&str, &str)]) -> Value {
 /// A private configuration directory, removed on drop, and the events of its engines.
 struct Setup {
     root: PathBuf,
+    /// Removes `root` on drop.
+    _directory: TempDir,
     events: Arc<Events>,
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
 }
 
 impl Setup {
     fn new(providers: Value, chain: &[(&str, &str)]) -> Setup {
         set_keys();
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("prompt_config_fault_matrix_{}_{unique}", std::process::id());
-        let root = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&root);
+        let directory = TempDir::new("fault_matrix");
+        let root = directory.0.clone();
         fs::create_dir_all(root.join("config/features")).unwrap();
         fs::create_dir_all(root.join("prompts/summary/1.0.0")).unwrap();
         let write = |path: &str, text: &str| fs::write(root.join(path), text).unwrap();
@@ -172,7 +165,11 @@ impl Setup {
         write("prompts/summary/1.0.0/system.j2", SYSTEM_TEMPLATE);
         write("prompts/summary/1.0.0/user.j2", USER_TEMPLATE);
         let events = Arc::new(Events::default());
-        Setup { root, events }
+        Setup {
+            root,
+            _directory: directory,
+            events,
+        }
     }
 
     /// `openai` primary, `anthropic` fallback.

@@ -5,10 +5,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prompt_config::{Context, EngineOptions};
 use serde_json::Value;
+
+use super::temp_dir::TempDir;
 
 /// The crate root, where the shipped `config/` and `prompts/` live.
 pub fn project_root() -> PathBuf {
@@ -18,20 +19,20 @@ pub fn project_root() -> PathBuf {
 /// A temporary copy of the shipped configuration, deleted on drop.
 pub struct Fixture {
     pub root: PathBuf,
+    /// Removes `root` on drop.
+    _directory: TempDir,
 }
 
 impl Fixture {
     pub fn new() -> Fixture {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "prompt_config_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&root);
+        let directory = TempDir::new("fixture");
+        let root = directory.0.clone();
         copy_dir(&project_root().join("config"), &root.join("config"));
         copy_dir(&project_root().join("prompts"), &root.join("prompts"));
-        Fixture { root }
+        Fixture {
+            root,
+            _directory: directory,
+        }
     }
 
     pub fn options(&self) -> EngineOptions {
@@ -77,12 +78,6 @@ impl Fixture {
     /// Edits the shipped feature document.
     pub fn edit_feature(&self, edit: impl FnOnce(&mut Value)) {
         self.edit_json(&self.feature_path(), edit);
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 

@@ -6,10 +6,11 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prompt_config::{Context, EngineOptions};
 use serde_json::{Value, json};
+
+use super::temp_dir::TempDir;
 
 /// The user message the feature renders, for `Context::new("u").variable("question", ...)`.
 pub const TEMPLATE: &str = "Question: {{ question }}";
@@ -17,18 +18,15 @@ pub const TEMPLATE: &str = "Question: {{ question }}";
 /// A configuration directory deleted on drop.
 pub struct OneFeature {
     pub root: PathBuf,
+    /// Removes `root` on drop.
+    _directory: TempDir,
 }
 
 impl OneFeature {
     /// `providers` as `providers.json`; the feature calls `provider`/`model`.
     pub fn new(providers: &Value, provider: &str, model: &str) -> OneFeature {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "prompt_config_one_feature_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&root);
+        let directory = TempDir::new("one_feature");
+        let root = directory.0.clone();
         fs::create_dir_all(root.join("config/features")).unwrap();
         fs::create_dir_all(root.join("prompts/ask/1.0.0")).unwrap();
         fs::write(root.join("prompts/ask/1.0.0/user.j2"), TEMPLATE).unwrap();
@@ -42,7 +40,10 @@ impl OneFeature {
                 "variables": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}
             }}
         });
-        let one = OneFeature { root };
+        let one = OneFeature {
+            root,
+            _directory: directory,
+        };
         one.write_providers(providers);
         fs::write(
             one.root.join("config/features/ask.json"),
@@ -64,12 +65,6 @@ impl OneFeature {
     /// Options reading this configuration.
     pub fn options(&self) -> EngineOptions {
         EngineOptions::new(self.root.join("config"), self.root.join("prompts"))
-    }
-}
-
-impl Drop for OneFeature {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 }
 

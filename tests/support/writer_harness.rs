@@ -1,14 +1,13 @@
 //! The telemetry writer's test harness: a numbered test record (that can hold the writer
 //! thread at a gate, slow it down, or fail to serialize), a reader that parses logs back into
-//! records and drop reports, and temp-dir and writer fixtures. Shared by the
-//! `telemetry_writer*` test binaries.
+//! records and drop reports, and writer fixtures (their directories are `temp_dir::TempDir`s). Shared by
+//! the writer tests of `tests/telemetry/` and `tests/telemetry_writer_processes.rs`.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -361,33 +360,6 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
-
-/// A directory under the system temp dir, unique to one test run, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "prompt-config-telemetry-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    pub fn log(&self) -> PathBuf {
-        self.0.join("events.jsonl")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 pub fn options(path: &Path) -> WriterOptions {
     WriterOptions {

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use crate::support::temp_dir::TempDir;
 use crate::support::writer_harness::{
-    Gate, Log, TempDir, TestRecord, assert_sizes_within, log_files, numbered_ids, open, options,
-    wait_until,
+    Gate, Log, TestRecord, assert_sizes_within, log_files, numbered_ids, open, options, wait_until,
 };
 use prompt_config::telemetry::writer::{TelemetryWriter, WriterOptions};
 

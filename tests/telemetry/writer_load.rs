@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::temp_dir::TempDir;
 use crate::support::writer_harness::{
-    DropLine, Gate, Log, RECORD_BASE_BYTES, TempDir, TestRecord, epoch_ms, numbered_ids, open,
-    options,
+    DropLine, Gate, Log, RECORD_BASE_BYTES, TestRecord, epoch_ms, numbered_ids, open, options,
 };
 use prompt_config::telemetry::writer::{
     DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_MAX_QUEUE_BYTES, WriterOptions,
