@@ -2,30 +2,11 @@
 //! rollback.
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use crate::support::cli::{PROFILE, run, stderr, stdout};
 use crate::support::fixture::Fixture;
 use serde_json::Value;
-
-fn run(fixture: &Fixture, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prompt-config"))
-        .args(args)
-        .current_dir(&fixture.root)
-        .env_remove("PROMPT_CONFIG_DIR")
-        .env_remove("PROMPT_PROMPTS_DIR")
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-const PROFILE: &str = r#"{"current_role":"Nurse","degree":"BSc Nursing","skills":["care"],"sector":"healthcare","goals":"data"}"#;
 
 #[test]
 fn validate_prints_a_one_line_summary_and_exits_zero() {

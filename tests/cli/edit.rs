@@ -3,28 +3,11 @@
 //! same error kind as `resolve`, and a rollback says whom it reaches.
 
 use std::fs;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use crate::support::cli::{run, stderr, stdout};
 use crate::support::fixture::Fixture;
 use serde_json::{Value, json};
-
-fn run(fixture: &Fixture, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_prompt-config"))
-        .args(args)
-        .current_dir(&fixture.root)
-        .env_remove("PROMPT_CONFIG_DIR")
-        .env_remove("PROMPT_PROMPTS_DIR")
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 const FEATURE: &str = "career_path_navigator";
 

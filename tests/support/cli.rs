@@ -7,6 +7,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use super::fixture::Fixture;
+
 /// A profile with every variable the shipped feature's templates need.
 pub const PROFILE: &str = r#"{"current_role":"Nurse","degree":"BSc Nursing","skills":["care"],"sector":"healthcare","goals":"data"}"#;
 
@@ -28,6 +30,11 @@ pub fn run_in<S: AsRef<OsStr>>(folder: &Path, args: &[S]) -> Output {
         .args(args)
         .output()
         .expect("the binary runs")
+}
+
+/// Runs the binary with `args` in the fixture's folder.
+pub fn run(fixture: &Fixture, args: &[&str]) -> Output {
+    run_in(&fixture.root, args)
 }
 
 pub fn stdout(output: &Output) -> String {
