@@ -34,8 +34,10 @@ const MAX_TOKENS: u64 = 5000;
 fn set_keys() {
     static KEYS: Once = Once::new();
     KEYS.call_once(|| {
-        // SAFETY: every test calls this first and `Once` holds the others back until it is
-        // done, so nothing in this process reads the environment while it is written.
+        // SAFETY: every test of this module calls this first and `Once` holds the others back
+        // until it is done. Tests of other modules of this binary may be running: they read the
+        // environment only through `std::env` (engines reading keys, `Command`), which takes the
+        // lock `set_var` takes, and nothing through libc (servers are IP literals: no lookups).
         unsafe {
             std::env::set_var(OPENAI_KEY_VARIABLE, "sk-cost-test");
             std::env::set_var(ANTHROPIC_KEY_VARIABLE, "sk-ant-cost-test");
