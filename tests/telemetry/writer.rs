@@ -1,8 +1,8 @@
 //! The telemetry writer, specified from the outside, within one process: exact counts under
 //! concurrency, drops counted and reported exactly, whole-line batches, rotation under concurrent
 //! threads, and the close, flush and drop contract. Several processes, SIGKILL and `fork()` are
-//! in `telemetry_writer_processes.rs`; the queue's byte bound and periodic drop reports in
-//! `telemetry_writer_load.rs`; the lines of engine records in `telemetry_writer_lines.rs`.
+//! in `tests/telemetry_writer_processes.rs`; the queue's byte bound and periodic drop reports
+//! in `writer_load.rs`; the lines of engine records in `writer_lines.rs`.
 
 use std::fs;
 use std::sync::Arc;
