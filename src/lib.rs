@@ -9,9 +9,13 @@
 pub mod c_api;
 pub mod client;
 pub mod config;
+pub mod edit;
 mod engine;
 mod error;
+#[cfg(test)]
+mod layers;
 mod options;
+mod paths;
 pub mod prompt;
 pub mod resolve;
 mod snapshot;
@@ -19,7 +23,10 @@ pub mod targeting;
 pub mod telemetry;
 
 pub use engine::Engine;
-pub use error::{Error, ErrorKind, RETIRED_CODES, Result};
+pub use error::kind::{ErrorKind, RETIRED_CODES};
+pub use error::{Error, Result};
+pub use options::EngineOptions;
+pub use paths::Paths;
 pub use prompt::{Message, PromptError, Role};
 pub use resolve::{Context, Resolution, ResolveError, Source};
-pub use snapshot::{EngineOptions, Snapshot, Summary};
+pub use snapshot::{Snapshot, Summary};

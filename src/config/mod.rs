@@ -3,7 +3,6 @@
 //! models, weights, conditions) before anything is served. Every problem found is reported at
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
-mod edit;
 mod json;
 mod loader;
 mod model;
@@ -15,13 +14,12 @@ mod span;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use edit::{
-    EditOutcome, Precedence, PrecedenceKind, Reach, release_version, rollback_active_version,
-};
+pub(crate) use json::{UTF8_BOM, parse_strict};
 pub(crate) use loader::{LoadedFeature, load_config};
 pub use model::*;
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
 pub use settings::*;
+pub(crate) use span::value_span;
 
 /// One thing wrong with the configuration, located by file and JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
