@@ -14,6 +14,7 @@ use kind::ErrorKind;
 
 /// Any failure the library reports.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Loading or validating configs and prompts failed.
     #[error(transparent)]

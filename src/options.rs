@@ -13,6 +13,7 @@ use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct EngineOptions {
     /// Where the configuration and the prompts are read from.
     pub paths: Paths,

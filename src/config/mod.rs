@@ -17,6 +17,7 @@ use std::path::PathBuf;
 pub(crate) use json::{UTF8_BOM, parse_strict};
 pub(crate) use loader::{LoadedFeature, load_config};
 pub use model::*;
+#[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
 pub use settings::*;
 pub(crate) use span::value_span;
@@ -81,6 +82,7 @@ pub fn pointer_token(token: &str) -> String {
 
 /// Errors of loading the configuration or editing its files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The configuration has problems; nothing from it is served.
     #[error("{}", ProblemList(.problems))]

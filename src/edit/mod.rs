@@ -6,9 +6,9 @@
 //! is the one intended; if not, it puts the original bytes back and fails. An edit that would
 //! change nothing writes nothing and says so.
 //!
-//! This module sits above [`Snapshot`](crate::Snapshot) (it loads the configuration to check its
+//! This module sits above [`Snapshot`] (it loads the configuration to check its
 //! own effect), so it is not part of `config`, which the snapshot is built from. It needs only
-//! the two directories, a [`Paths`](crate::Paths).
+//! the two directories, a [`Paths`].
 
 mod reach;
 

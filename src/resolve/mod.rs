@@ -20,6 +20,7 @@ use crate::targeting;
 /// Why a version was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
     /// The caller pinned the version.
     Pinned,
@@ -79,6 +80,7 @@ pub struct Resolution {
 
 /// Errors of resolving a feature.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// No feature config has this name.
     #[error("unknown feature \"{feature}\" (configured: {})", .known.join(", "))]

@@ -390,10 +390,7 @@ impl Drop for TempDir {
 }
 
 pub fn options(path: &Path) -> WriterOptions {
-    WriterOptions {
-        flush_interval: Duration::from_millis(10),
-        ..WriterOptions::new(path)
-    }
+    WriterOptions::new(path).with_flush_interval(Duration::from_millis(10))
 }
 
 pub fn open(options: WriterOptions) -> TelemetryWriter<TestRecord> {
