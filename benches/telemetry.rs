@@ -60,12 +60,12 @@ impl Drop for Scratch {
 /// A writer whose queue holds `queue_capacity` records whatever their size: these benches
 /// measure accepted records, not drops.
 fn open(path: &Path, queue_capacity: usize) -> TelemetryWriter<TelemetryRecord> {
-    TelemetryWriter::open(WriterOptions {
-        queue_capacity,
-        max_queue_bytes: usize::MAX,
-        rotate_bytes: None,
-        ..WriterOptions::new(path)
-    })
+    TelemetryWriter::open(
+        WriterOptions::new(path)
+            .with_queue_capacity(queue_capacity)
+            .with_max_queue_bytes(usize::MAX)
+            .with_rotate_bytes(None),
+    )
     .expect("the bench log opens")
 }
 
@@ -227,11 +227,8 @@ struct FeedRun {
 /// writer with the default options, then closes it; the time runs from the first event to the
 /// end of `close`, so a writer that keeps up takes `FEED_TIME` plus its last flush.
 fn feed_run(path: &Path) -> FeedRun {
-    let writer = TelemetryWriter::open(WriterOptions {
-        rotate_bytes: None,
-        ..WriterOptions::new(path)
-    })
-    .expect("the bench log opens");
+    let writer = TelemetryWriter::open(WriterOptions::new(path).with_rotate_bytes(None))
+        .expect("the bench log opens");
     let completions = COMPLETIONS_PER_SECOND * FEED_TIME.as_millis() as u64 / 1000;
     let per_feeder = completions / FEEDERS;
     let tick = Duration::from_nanos(FEEDERS * BURST * 1_000_000_000 / COMPLETIONS_PER_SECOND);

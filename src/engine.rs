@@ -12,8 +12,9 @@ use crate::client::{
     AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
     HttpTransport, MockProvider, complete, new_request_id,
 };
+use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
-use crate::snapshot::{EngineOptions, Fingerprint, Snapshot, Summary};
+use crate::snapshot::{Fingerprint, Snapshot, Summary};
 use crate::telemetry::emit::Telemetry;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::recent::RecentRequests;
@@ -52,8 +53,8 @@ impl Engine {
     /// Loads and validates the configuration; fails listing every problem.
     pub fn open(options: EngineOptions) -> crate::Result<Engine> {
         // Scanned before reading, so a file changed during the load still counts as changed.
-        let last_seen = Mutex::new(Fingerprint::scan(&options));
-        let snapshot = Snapshot::load(&options)?;
+        let last_seen = Mutex::new(Fingerprint::scan(&options.paths));
+        let snapshot = Snapshot::load_with_kinds(&options.paths, &options.provider_kinds)?;
         let writer = match &options.telemetry {
             Some(writer_options) => Some(TelemetryWriter::open(writer_options.clone()).map_err(
                 |source| TelemetryError::Io {
@@ -112,7 +113,7 @@ impl Engine {
 
     /// Validates a configuration without keeping it.
     pub fn validate(options: &EngineOptions) -> crate::Result<Summary> {
-        Ok(Snapshot::load(options)?.summary())
+        Ok(Snapshot::load_with_kinds(&options.paths, &options.provider_kinds)?.summary())
     }
 
     /// The options the engine was opened with.
@@ -318,33 +319,34 @@ impl Engine {
     /// previous snapshot keeps serving until the files change again.
     pub fn reload_if_changed(&self) -> crate::Result<bool> {
         let mut last_seen = self.last_seen.lock();
-        if Fingerprint::scan(&self.options) == *last_seen {
+        if Fingerprint::scan(&self.options.paths) == *last_seen {
             return Ok(false);
         }
         self.reload_locked(&mut last_seen).map(|_| true)
     }
 
     fn reload_locked(&self, last_seen: &mut Fingerprint) -> crate::Result<Summary> {
-        *last_seen = Fingerprint::scan(&self.options);
+        *last_seen = Fingerprint::scan(&self.options.paths);
         let now = self.options.clock.utc_now();
-        let snapshot = match Snapshot::load(&self.options) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                let problems = error
-                    .problems()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>();
-                let problems = if problems.is_empty() {
-                    vec![error.to_string()]
-                } else {
-                    problems
-                };
-                self.telemetry
-                    .reloaded(now, self.state().snapshot.revision(), problems);
-                return Err(error.into());
-            }
-        };
+        let snapshot =
+            match Snapshot::load_with_kinds(&self.options.paths, &self.options.provider_kinds) {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    let problems = error
+                        .problems()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>();
+                    let problems = if problems.is_empty() {
+                        vec![error.to_string()]
+                    } else {
+                        problems
+                    };
+                    self.telemetry
+                        .reloaded(now, self.state().snapshot.revision(), problems);
+                    return Err(error.into());
+                }
+            };
         let summary = snapshot.summary();
         self.telemetry.reloaded(now, &summary.revision, Vec::new());
         let previous = self.state();

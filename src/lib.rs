@@ -6,20 +6,57 @@
 //! prompt version and model chain a user gets, by pin, experiment, targeting rule, rollout or the
 //! active version, with the messages already rendered.
 
-pub mod c_api;
+#![warn(missing_docs)]
+
+/// Declares a module the library uses internally: `pub(crate)`, or, with the `test-hooks` cargo
+/// feature (which only this crate's own tests and benchmarks turn on), `pub` and hidden from the
+/// documentation, so integration tests can reach what users need not see.
+macro_rules! internal_mod {
+    ($name:ident) => {
+        #[cfg(feature = "test-hooks")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "test-hooks"))]
+        pub(crate) mod $name;
+    };
+}
+
+/// Re-exports items the library uses internally as `internal_mod!` declares modules: public
+/// and hidden only with the `test-hooks` feature.
+macro_rules! internal_use {
+    ($($path:tt)*) => {
+        #[cfg(feature = "test-hooks")]
+        #[doc(hidden)]
+        pub use $($path)*;
+        #[cfg(not(feature = "test-hooks"))]
+        #[allow(unused_imports)]
+        pub(crate) use $($path)*;
+    };
+}
+
+mod c_api;
 pub mod client;
-pub mod config;
+internal_mod!(config);
+pub mod edit;
 mod engine;
 mod error;
+#[cfg(test)]
+mod layers;
 mod options;
-pub mod prompt;
+mod paths;
+internal_mod!(prompt);
 pub mod resolve;
 mod snapshot;
-pub mod targeting;
+internal_mod!(targeting);
 pub mod telemetry;
 
+pub use config::{ConfigError, ModelParameters, ModelSpec, Problem};
 pub use engine::Engine;
-pub use error::{Error, ErrorKind, RETIRED_CODES, Result};
-pub use prompt::{Message, PromptError, Role};
-pub use resolve::{Context, Resolution, ResolveError, Source};
-pub use snapshot::{EngineOptions, Snapshot, Summary};
+pub use error::kind::{ErrorKind, RETIRED_CODES};
+pub use error::{Error, Result};
+pub use options::EngineOptions;
+pub use paths::Paths;
+pub use prompt::{InvalidVariable, Message, PromptError, Role};
+pub use resolve::{Context, InvalidSubjectId, Resolution, ResolveError, Source};
+pub use snapshot::{Snapshot, Summary};
+pub use telemetry::TelemetryError;

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::paths::Paths;
+
 use crate::client::{
     Clock, EventSink, NullSink, ProviderFactory, ProviderKinds, Random, SeededRandom, SystemClock,
 };
@@ -11,11 +13,10 @@ use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct EngineOptions {
-    /// The directory holding `providers.json` and `features/`.
-    pub config_dir: PathBuf,
-    /// The directory holding `<feature>/<version>/` template folders.
-    pub prompts_dir: PathBuf,
+    /// Where the configuration and the prompts are read from.
+    pub paths: Paths,
     /// Route every provider to an offline mock (no keys, no network).
     pub mock: bool,
     /// Time for deadlines, breakers, rate limits and budgets.
@@ -34,9 +35,13 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Options reading `config_dir` and `prompts_dir`, with real time and no event sink.
     pub fn new(config_dir: impl Into<PathBuf>, prompts_dir: impl Into<PathBuf>) -> Self {
+        EngineOptions::from_paths(Paths::new(config_dir, prompts_dir))
+    }
+
+    /// Options reading the directories of `paths`, with real time and no event sink.
+    pub fn from_paths(paths: Paths) -> Self {
         EngineOptions {
-            config_dir: config_dir.into(),
-            prompts_dir: prompts_dir.into(),
+            paths,
             mock: false,
             clock: Arc::new(SystemClock),
             random: Arc::new(SeededRandom::from_entropy()),
@@ -109,8 +114,7 @@ impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("EngineOptions")
-            .field("config_dir", &self.config_dir)
-            .field("prompts_dir", &self.prompts_dir)
+            .field("paths", &self.paths)
             .field("mock", &self.mock)
             .field("provider_kinds", &self.provider_kinds)
             .field(
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn empty_json_gives_the_defaults() {
         let options = EngineOptions::from_json("{}").unwrap();
-        assert_eq!(options.config_dir, std::path::PathBuf::from("config"));
+        assert_eq!(options.paths.config_dir, std::path::PathBuf::from("config"));
         assert!(!options.mock && options.telemetry.is_none());
     }
 

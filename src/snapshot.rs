@@ -8,12 +8,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::client::ProviderTable;
+use crate::client::{ProviderKinds, ProviderTable};
 use crate::config::{BudgetSettings, ConfigError, load_config};
+use crate::paths::Paths;
 use crate::prompt::compile_prompts;
 use crate::resolve::{CompiledFeature, compile_features};
-
-pub use crate::options::EngineOptions;
 
 /// Counts of what a snapshot holds, for `validate` and reload reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,34 +44,43 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Loads and validates everything under `options`; every problem is reported at once.
-    pub fn load(options: &EngineOptions) -> Result<Snapshot, ConfigError> {
-        Snapshot::load_with_overrides(options, &[])
+    /// Loads and validates everything under `paths`; every problem is reported at once
+    /// (`ConfigError::Invalid`, each problem naming its file and JSON pointer). Provider kinds
+    /// are checked against the built-in ones (`openai`, `anthropic`, `openai_compatible`,
+    /// `mock`); an engine with kinds of its own checks against those when it opens.
+    pub fn load(paths: &Paths) -> Result<Snapshot, ConfigError> {
+        let kinds = ProviderKinds::builtin();
+        Snapshot::load_checked(paths, &|kind| kinds.contains(kind), &[])
     }
 
-    /// Loads as [`Snapshot::load`] would if the files in `overrides` had the given content.
-    pub(crate) fn load_with_overrides(
-        options: &EngineOptions,
+    /// Loads as [`Snapshot::load`] does, accepting the provider kinds of `kinds`.
+    pub(crate) fn load_with_kinds(
+        paths: &Paths,
+        kinds: &ProviderKinds,
+    ) -> Result<Snapshot, ConfigError> {
+        Snapshot::load_checked(paths, &|kind| kinds.contains(kind), &[])
+    }
+
+    /// Loads as [`Snapshot::load`] would if the files in `overrides` had the given content,
+    /// accepting the provider kinds `is_known_kind` accepts.
+    pub(crate) fn load_checked(
+        paths: &Paths,
+        is_known_kind: &dyn Fn(&str) -> bool,
         overrides: &[(PathBuf, Vec<u8>)],
     ) -> Result<Snapshot, ConfigError> {
         let mut problems = Vec::new();
-        let loaded = load_config(&options.config_dir, overrides, &mut problems);
+        let loaded = load_config(&paths.config_dir, overrides, &mut problems);
         let Some(mut loaded) = loaded else {
             return Err(ConfigError::Invalid { problems });
         };
         let prompts = compile_prompts(
-            &options.prompts_dir,
+            &paths.prompts_dir,
             &loaded.features,
             &mut problems,
             &mut loaded.sources,
         );
         let features = compile_features(&loaded.features, &prompts, &mut problems);
-        let kinds = &options.provider_kinds;
-        let providers = ProviderTable::compile(
-            &loaded.providers,
-            &|kind| kinds.contains(kind),
-            &mut problems,
-        );
+        let providers = ProviderTable::compile(&loaded.providers, is_known_kind, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }
@@ -153,10 +161,10 @@ fn revision(sources: &[(String, Vec<u8>)]) -> String {
 pub(crate) struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
 
 impl Fingerprint {
-    pub(crate) fn scan(options: &EngineOptions) -> Fingerprint {
+    pub(crate) fn scan(paths: &Paths) -> Fingerprint {
         let mut entries = Vec::new();
-        collect(&options.config_dir, &mut entries, 0);
-        collect(&options.prompts_dir, &mut entries, 0);
+        collect(&paths.config_dir, &mut entries, 0);
+        collect(&paths.prompts_dir, &mut entries, 0);
         entries.sort();
         Fingerprint(entries)
     }

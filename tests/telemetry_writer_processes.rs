@@ -198,13 +198,13 @@ fn child_appends_numbered_records() {
     let source: u32 = child_setting(CHILD_SOURCE).unwrap().parse().unwrap();
     let peers: usize = child_setting(CHILD_PEERS).unwrap().parse().unwrap();
     let rotate_bytes = child_setting(CHILD_ROTATE_BYTES).map(|bytes| bytes.parse().unwrap());
-    let writer = open(WriterOptions {
-        queue_capacity: CHILD_RECORDS as usize,
-        max_batch_bytes: CHILD_BATCH_BYTES,
-        rotate_bytes,
-        rotated_files: 1000,
-        ..options(&path)
-    });
+    let writer = open(
+        options(&path)
+            .with_queue_capacity(CHILD_RECORDS as usize)
+            .with_max_batch_bytes(CHILD_BATCH_BYTES)
+            .with_rotate_bytes(rotate_bytes)
+            .with_rotated_files(1000),
+    );
 
     // Start together, so the two processes' writes overlap.
     let directory = path.parent().unwrap();
@@ -271,11 +271,11 @@ fn child_writes_until_killed() {
     let Some(path) = child_setting(CHILD_LOG) else {
         return;
     };
-    let writer = open(WriterOptions {
-        flush_interval: Duration::from_millis(2),
-        max_batch_bytes: 256 * 1024,
-        ..WriterOptions::new(path)
-    });
+    let writer = open(
+        WriterOptions::new(path)
+            .with_flush_interval(Duration::from_millis(2))
+            .with_max_batch_bytes(256 * 1024),
+    );
     // A bound in case the parent dies: the child must not outlive the test run for long.
     let deadline = Instant::now() + PATIENCE;
     let mut id = 0;
@@ -326,10 +326,7 @@ fn child_forks_and_both_sides_write() {
         return;
     };
     let explicit = child_setting(CHILD_FORK_MODE).as_deref() == Some("after_fork");
-    let writer = open(WriterOptions {
-        queue_capacity: 10_000,
-        ..options(Path::new(&path))
-    });
+    let writer = open(options(Path::new(&path)).with_queue_capacity(10_000));
     for id in 0..2000 {
         assert!(writer.enqueue(TestRecord::new(0, id)));
     }

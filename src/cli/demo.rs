@@ -77,6 +77,8 @@ impl EventSink for PrintingSink {
                 alert.limit_usd,
                 alert.policy
             ),
+            // Kinds of event a later library version adds: the demo narrates these two.
+            _ => {}
         }
     }
 }

@@ -1,10 +1,10 @@
 //! `validate`, and the edit commands `release` and `rollback`. The edits themselves live in
-//! `prompt_config::config`; what they print is in [`print_edit`] alone.
+//! `prompt_config::edit`; what they print is in [`print_edit`] alone.
 
 use super::args::Dirs;
 use super::{Failure, count, engine_options};
 use prompt_config::Engine;
-use prompt_config::config::{EditOutcome, release_version, rollback_active_version};
+use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
 
 /// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
 pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
@@ -23,7 +23,7 @@ pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
         count(summary.rollouts, "rollout"),
         count(summary.providers, "provider"),
         summary.revision,
-        options.config_dir.display(),
+        options.paths.config_dir.display(),
     );
     Ok(())
 }
@@ -31,7 +31,7 @@ pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
 /// `release FEATURE VERSION`.
 pub fn release(dirs: &Dirs, feature: &str, version: &str, json: bool) -> Result<(), Failure> {
     print_edit(
-        &release_version(&engine_options(dirs), feature, version)?,
+        &release_version(&engine_options(dirs).paths, feature, version)?,
         json,
     );
     Ok(())
@@ -40,7 +40,7 @@ pub fn release(dirs: &Dirs, feature: &str, version: &str, json: bool) -> Result<
 /// `rollback FEATURE --to VERSION`.
 pub fn rollback(dirs: &Dirs, feature: &str, to: &str, json: bool) -> Result<(), Failure> {
     print_edit(
-        &rollback_active_version(&engine_options(dirs), feature, to)?,
+        &rollback_active_version(&engine_options(dirs).paths, feature, to)?,
         json,
     );
     Ok(())

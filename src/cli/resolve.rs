@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::args::Request;
 use super::{Failure, engine_options, output};
-use prompt_config::config::ModelSpec;
+use prompt_config::ModelSpec;
 use prompt_config::{Context, Engine, EngineOptions, Resolution};
 
 pub fn run(request: &Request) -> Result<(), Failure> {

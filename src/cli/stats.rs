@@ -15,10 +15,9 @@ pub fn run(
     since: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let options = StatsOptions {
-        by: dimensions(by)?,
-        since: since.map(parse_since).transpose().map_err(failure)?,
-    };
+    let options = StatsOptions::default()
+        .with_by(dimensions(by)?)
+        .with_since(since.map(parse_since).transpose().map_err(failure)?);
     let report = analyze(files, &options).map_err(failure)?;
     if json {
         output::print_json(&report);
@@ -42,6 +41,8 @@ fn failure(error: StatsError) -> Failure {
             Failure::invalid_argument(error.to_string())
                 .with_details(json!({"argument": "--by", "value": name, "known": known}))
         }
+        // `StatsError` is `#[non_exhaustive]`; every kind it has today is matched above.
+        _ => Failure::invalid_argument(error.to_string()),
     }
 }
 

@@ -32,6 +32,7 @@ pub const FALLBACK_OUTPUT_PER_MILLION: f64 = 75.0;
 /// The cost of `usage` in USD. Of the input tokens, cache reads are billed at
 /// `cached_input_per_million` and cache writes at `cache_write_per_million` (each defaulting to
 /// the input price), the rest at the input price.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub fn cost_usd(pricing: &ModelPricing, usage: &Usage) -> f64 {
     Prices::of(pricing).cost_usd(usage)
 }
@@ -121,6 +122,7 @@ pub fn worst_case_usd(providers: &ProviderTable, model: &ModelSpec, prompt_token
 /// A part of a call's cost that had to be estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EstimatedPart {
     /// Input tokens: the provider did not report them; the rendered messages were counted.
     InputTokens,

@@ -211,6 +211,7 @@ pub(crate) struct Route {
 /// A provider speaking an HTTP API in wire format `W` over the shared send path; see
 /// [`OpenAiProvider`] and [`AnthropicProvider`].
 pub struct HttpProvider<W> {
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     base_url: String,
     route: Route,
     /// The provider's per-attempt timeout; the call's remaining deadline can shorten it.
@@ -260,6 +261,7 @@ impl<W: WireFormat> HttpProvider<W> {
 
     /// The endpoint this provider calls, without the API's path (`/chat/completions`,
     /// `/v1/messages`).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -33,6 +33,7 @@ impl EventSink for NullSink {
 /// Something the client reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event")]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// A circuit breaker changed state.
     #[serde(rename = "circuit.transition")]

@@ -26,28 +26,34 @@ mod table;
 mod tokens;
 mod types;
 
-pub use backoff::{backoff_delay, parse_retry_after};
-pub use breaker::{Admission, BreakerFailure, BreakerRejection, BreakerState, CircuitBreaker};
-pub use budget::{BudgetBook, BudgetExceeded, BudgetStatus, Reservation, ReserveOutcome};
+// What a user needs is `pub`; the machinery only this crate's tests reach is `internal_use!`
+// (public and hidden with the `test-hooks` feature, crate-private otherwise).
+internal_use!(backoff::{backoff_delay, parse_retry_after});
+internal_use!(breaker::{Admission, BreakerFailure, BreakerRejection, CircuitBreaker});
+pub use breaker::BreakerState;
+internal_use!(budget::{BudgetBook, BudgetExceeded, Reservation, ReserveOutcome});
+pub use budget::BudgetStatus;
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
 pub(crate) use complete::{complete, new_request_id};
-pub use cost::{
-    CallCost, EstimatedPart, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing,
-    worst_case_usd,
-};
-pub use endpoint::{AnthropicProvider, ChatCompletions, HttpProvider, Messages, OpenAiProvider};
+internal_use!(cost::{
+    CallCost, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing, worst_case_usd,
+});
+pub use cost::EstimatedPart;
+internal_use!(endpoint::{
+    AnthropicProvider, ChatCompletions, HttpProvider, Messages, OpenAiProvider,
+});
 pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
 pub use outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
-pub use policy::{NextStep, breaker_failure, next_step};
-pub use rate_limit::RateLimiter;
+internal_use!(policy::{NextStep, breaker_failure, next_step});
+internal_use!(rate_limit::RateLimiter);
 pub use registry::{ProviderFactory, ProviderKinds, ProviderSetup};
 pub(crate) use request::CallRequest;
 pub(crate) use runtime::{ClientOptions, ClientRuntime};
 pub use secret::ApiKey;
 pub use table::{CompiledModel, CompiledProvider, Prices, ProviderTable};
-pub use tokens::{TokenCounter, upper_bound_tokens};
+internal_use!(tokens::{TokenCounter, upper_bound_tokens});
 pub use types::{
     AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
     UsageReported,

@@ -13,6 +13,7 @@ use crate::resolve::Resolution;
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// The provider answered.
     Success,
@@ -172,6 +173,7 @@ impl Answer {
 
 /// Why `complete()` failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompleteError {
     /// A budget with the `block` policy is exhausted.
     #[error(

@@ -129,8 +129,8 @@ pub struct ProviderTable {
     pub client: ClientSettings,
     /// The overall budget across features.
     pub budget: Option<BudgetSettings>,
-    /// For each kind of token, the highest price any model has (see
-    /// [`highest_pricing`](super::highest_pricing)): what an unpriced model is charged.
+    /// For each kind of token, the highest price any model has: what an unpriced model is
+    /// charged.
     pub unpriced: Prices,
 }
 

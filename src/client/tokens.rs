@@ -58,6 +58,7 @@ impl TokenCounter {
     }
 
     /// Whether counts are the model's own.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn is_exact(&self) -> bool {
         matches!(self, TokenCounter::Exact(_))
     }

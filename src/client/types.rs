@@ -173,6 +173,7 @@ pub struct ProviderResponse {
 /// What went wrong in one attempt, as far as the failure policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureKind {
     /// Could not connect, or the connection broke before a status line.
     Connect,

@@ -3,7 +3,6 @@
 //! models, weights, conditions) before anything is served. Every problem found is reported at
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
-mod edit;
 mod json;
 mod loader;
 mod model;
@@ -15,13 +14,13 @@ mod span;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use edit::{
-    EditOutcome, Precedence, PrecedenceKind, Reach, release_version, rollback_active_version,
-};
+pub(crate) use json::{UTF8_BOM, parse_strict};
 pub(crate) use loader::{LoadedFeature, load_config};
 pub use model::*;
+#[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
 pub use settings::*;
+pub(crate) use span::value_span;
 
 /// One thing wrong with the configuration, located by file and JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,6 +82,7 @@ pub fn pointer_token(token: &str) -> String {
 
 /// Errors of loading the configuration or editing its files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The configuration has problems; nothing from it is served.
     #[error("{}", ProblemList(.problems))]

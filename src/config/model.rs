@@ -206,6 +206,7 @@ pub struct ModelSpec {
 
 /// Sampling parameters sent with a request.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct ModelParameters {
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{Error, ErrorKind, RETIRED_CODES};
+use super::Error;
+use crate::{ErrorKind, RETIRED_CODES};
 
 fn read(relative: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);

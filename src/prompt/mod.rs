@@ -19,6 +19,7 @@ pub use paths::safe_template_path;
 /// The role of one chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Role {
     /// Instructions to the model.
     System,
@@ -68,6 +69,7 @@ pub struct InvalidVariable {
 
 /// Errors of validating variables and rendering a prompt version.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PromptError {
     /// Some declared variables are missing or do not match their schema.
     #[error("{feature} {version}: {}", describe_variables(.missing, .invalid))]

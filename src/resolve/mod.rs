@@ -14,12 +14,13 @@ pub(crate) use compile::{CompiledFeature, compile_features};
 pub use context::{Context, InvalidSubjectId, canonical_subject_id};
 
 use crate::config::ModelSpec;
-use crate::prompt::{Message, prompt_hash};
+use crate::prompt::{Message, PromptError, prompt_hash};
 use crate::targeting;
 
 /// Why a version was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Source {
     /// The caller pinned the version.
     Pinned,
@@ -79,6 +80,7 @@ pub struct Resolution {
 
 /// Errors of resolving a feature.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// No feature config has this name.
     #[error("unknown feature \"{feature}\" (configured: {})", .known.join(", "))]
@@ -126,6 +128,28 @@ impl ResolveError {
     }
 }
 
+/// Why [`CompiledFeature::resolve`] failed: choosing the version, or rendering it. The crate's
+/// `Error` wraps either (`From`), so this layer need not name that type, which sits above it.
+#[derive(Debug)]
+pub(crate) enum ResolveFailure {
+    /// An unknown pinned version.
+    Resolve(ResolveError),
+    /// The variables did not fit the version, or rendering failed.
+    Prompt(PromptError),
+}
+
+impl From<ResolveError> for ResolveFailure {
+    fn from(error: ResolveError) -> Self {
+        ResolveFailure::Resolve(error)
+    }
+}
+
+impl From<PromptError> for ResolveFailure {
+    fn from(error: PromptError) -> Self {
+        ResolveFailure::Prompt(error)
+    }
+}
+
 /// Which route a subject takes, before rendering.
 struct Decision<'a> {
     route: &'a compile::Route,
@@ -142,7 +166,7 @@ impl CompiledFeature {
         &self,
         context: &Context,
         config_revision: &str,
-    ) -> crate::Result<Resolution> {
+    ) -> Result<Resolution, ResolveFailure> {
         let decision = self.decide(context)?;
         let messages = decision.route.prompt.render(context.variables_value())?;
         let prompt_hash = prompt_hash(&messages);

@@ -4,17 +4,29 @@
 //! Prometheus text exposition. `stats` reads the logs back for A/B analysis.
 
 pub(crate) mod emit;
-pub mod event;
-pub mod metrics;
-pub mod rebuild;
-pub mod recent;
+internal_mod!(event);
+internal_mod!(metrics);
+pub(crate) mod rebuild;
+pub(crate) mod recent;
 pub mod stats;
-pub mod writer;
+internal_mod!(writer);
+
+pub use metrics::{
+    BreakerSnapshot, DURATION_BUCKETS_SECONDS, FeedbackSnapshot, LatencyPercentiles,
+    MetricsSnapshot, RECENT_DURATIONS, RequestLabels, RequestSnapshot, ResolveSnapshot,
+    TOKEN_BUCKETS,
+};
+pub use writer::{
+    DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY, DEFAULT_ROTATE_BYTES, DEFAULT_ROTATED_FILES,
+    WriterOptions,
+};
 
 use std::path::PathBuf;
 
 /// Errors of the telemetry layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TelemetryError {
     /// The telemetry file could not be opened.
     #[error("telemetry file {}: {source}", .path.display())]

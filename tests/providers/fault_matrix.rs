@@ -75,7 +75,8 @@ impl Events {
                 "{}: {:?} -> {:?} ({}, {:?})",
                 t.breaker, t.from, t.to, t.reason, t.open_for_ms
             )),
-            ClientEvent::BudgetAlert(_) => None,
+            // `ClientEvent` is `#[non_exhaustive]`: alerts and later kinds are not transitions.
+            _ => None,
         };
         self.0.lock().iter().filter_map(describe).collect()
     }

@@ -66,12 +66,13 @@ pub fn conversation() -> Vec<Message> {
 
 /// Every model parameter set: temperature, max tokens, top-p and two stop sequences.
 pub fn all_parameters() -> ModelParameters {
-    ModelParameters {
-        temperature: Some(0.2),
-        max_tokens: Some(300),
-        top_p: Some(0.9),
-        stop: vec!["\n\n".into(), "END".into()],
-    }
+    // `ModelParameters` is `#[non_exhaustive]`: built from its default, field by field.
+    let mut parameters = ModelParameters::default();
+    parameters.temperature = Some(0.2);
+    parameters.max_tokens = Some(300);
+    parameters.top_p = Some(0.9);
+    parameters.stop = vec!["\n\n".into(), "END".into()];
+    parameters
 }
 
 /// Calls `test-model` with the conversation, as request `request-42`.

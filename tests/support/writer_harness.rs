@@ -362,10 +362,7 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 // Fixtures
 
 pub fn options(path: &Path) -> WriterOptions {
-    WriterOptions {
-        flush_interval: Duration::from_millis(10),
-        ..WriterOptions::new(path)
-    }
+    WriterOptions::new(path).with_flush_interval(Duration::from_millis(10))
 }
 
 pub fn open(options: WriterOptions) -> TelemetryWriter<TestRecord> {

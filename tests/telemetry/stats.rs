@@ -40,10 +40,9 @@ fn fixture() -> PathBuf {
 }
 
 fn analyze_fixture(by: &[&str], since: Option<&str>) -> StatsReport {
-    let options = StatsOptions {
-        by: by.iter().map(|name| name.to_string()).collect(),
-        since: since.map(|text| parse_since(text).unwrap()),
-    };
+    let options = StatsOptions::default()
+        .with_by(by.iter().map(|name| name.to_string()).collect())
+        .with_since(since.map(|text| parse_since(text).unwrap()));
     analyze(&[fixture()], &options).unwrap()
 }
 

@@ -22,10 +22,7 @@ use prompt_config::telemetry::writer::{TelemetryWriter, WriterOptions};
 #[test]
 fn every_record_from_eight_threads_is_written_exactly_once() {
     let directory = TempDir::new("eight-threads");
-    let writer = open(WriterOptions {
-        queue_capacity: 200_000,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(200_000));
     thread::scope(|scope| {
         for source in 0..8 {
             let writer = &writer;
@@ -48,10 +45,7 @@ fn every_record_from_eight_threads_is_written_exactly_once() {
 #[test]
 fn a_full_queue_refuses_records_and_counts_exactly_those_it_refused() {
     let directory = TempDir::new("full-queue");
-    let writer = open(WriterOptions {
-        queue_capacity: 10,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(10));
     let gate = Arc::new(Gate::default());
     assert!(writer.enqueue(TestRecord::gated(1, 0, &gate)));
     gate.wait_until_held();
@@ -73,10 +67,7 @@ fn a_full_queue_refuses_records_and_counts_exactly_those_it_refused() {
 #[test]
 fn a_drop_report_is_written_once_the_queue_drains_without_flush_or_close() {
     let directory = TempDir::new("drop-report");
-    let writer = open(WriterOptions {
-        queue_capacity: 2,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(2));
     let gate = Arc::new(Gate::default());
     assert!(writer.enqueue(TestRecord::gated(1, 0, &gate)));
     gate.wait_until_held();
@@ -96,10 +87,7 @@ fn a_drop_report_is_written_once_the_queue_drains_without_flush_or_close() {
 #[test]
 fn drops_under_contention_are_counted_exactly_and_reported_in_the_file() {
     let directory = TempDir::new("contention");
-    let writer = open(WriterOptions {
-        queue_capacity: 10,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(10));
     let (accepted, refused): (Vec<Vec<(u32, u64)>>, Vec<u64>) = thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
             .map(|source| {
@@ -172,13 +160,13 @@ fn every_write_is_whole_lines_within_max_batch_bytes_unless_it_is_one_longer_lin
     // Rotating before every batch puts each write in a file of its own, to be measured.
     let directory = TempDir::new("batches");
     let path = directory.log();
-    let writer = open(WriterOptions {
-        flush_interval: Duration::from_secs(60),
-        max_batch_bytes: 1024,
-        rotate_bytes: Some(1),
-        rotated_files: 10_000,
-        ..WriterOptions::new(&path)
-    });
+    let writer = open(
+        WriterOptions::new(&path)
+            .with_flush_interval(Duration::from_secs(60))
+            .with_max_batch_bytes(1024)
+            .with_rotate_bytes(Some(1))
+            .with_rotated_files(10_000),
+    );
     for id in 0..300 {
         let padding = if id == 150 { 5000 } else { 100 };
         assert!(writer.enqueue(TestRecord::padded(0, id, padding)));
@@ -221,10 +209,8 @@ fn every_write_is_whole_lines_within_max_batch_bytes_unless_it_is_one_longer_lin
 #[test]
 fn flush_makes_enqueued_records_visible() {
     let directory = TempDir::new("flush");
-    let writer = open(WriterOptions {
-        flush_interval: Duration::from_secs(60),
-        ..WriterOptions::new(directory.log())
-    });
+    let writer =
+        open(WriterOptions::new(directory.log()).with_flush_interval(Duration::from_secs(60)));
     for id in 0..100 {
         assert!(writer.enqueue(TestRecord::new(0, id)));
     }
@@ -236,10 +222,8 @@ fn flush_makes_enqueued_records_visible() {
 #[test]
 fn records_are_written_within_the_flush_interval_without_flush() {
     let directory = TempDir::new("interval");
-    let writer = open(WriterOptions {
-        flush_interval: Duration::from_millis(20),
-        ..WriterOptions::new(directory.log())
-    });
+    let writer =
+        open(WriterOptions::new(directory.log()).with_flush_interval(Duration::from_millis(20)));
     for id in 0..5 {
         assert!(writer.enqueue(TestRecord::new(0, id)));
     }
@@ -284,10 +268,8 @@ fn enqueue_after_close_returns_false_and_writes_nothing() {
 #[test]
 fn dropping_the_writer_closes_it_and_loses_nothing() {
     let directory = TempDir::new("drop");
-    let writer = open(WriterOptions {
-        flush_interval: Duration::from_secs(60),
-        ..WriterOptions::new(directory.log())
-    });
+    let writer =
+        open(WriterOptions::new(directory.log()).with_flush_interval(Duration::from_secs(60)));
     for id in 0..1000 {
         assert!(writer.enqueue(TestRecord::new(0, id)));
     }
@@ -386,13 +368,13 @@ fn rotation_under_concurrent_threads_keeps_every_record_exactly_once() {
     let directory = TempDir::new("rotation-threads");
     let path = directory.log();
     let (rotate_bytes, max_batch_bytes) = (64 * 1024, 8 * 1024);
-    let writer = open(WriterOptions {
-        queue_capacity: 100_000,
-        max_batch_bytes,
-        rotate_bytes: Some(rotate_bytes),
-        rotated_files: 1000,
-        ..options(&path)
-    });
+    let writer = open(
+        options(&path)
+            .with_queue_capacity(100_000)
+            .with_max_batch_bytes(max_batch_bytes)
+            .with_rotate_bytes(Some(rotate_bytes))
+            .with_rotated_files(1000),
+    );
     thread::scope(|scope| {
         for source in 0..4 {
             let writer = &writer;

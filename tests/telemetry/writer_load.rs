@@ -32,10 +32,7 @@ fn options_default_to_a_16_mib_queue_and_a_report_every_second() {
 #[test]
 fn a_queue_at_its_byte_bound_refuses_records_and_counts_them() {
     let directory = TempDir::new("byte-bound");
-    let writer = open(WriterOptions {
-        max_queue_bytes: 10_000,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_max_queue_bytes(10_000));
     let gate = Arc::new(Gate::default());
     assert!(writer.enqueue(TestRecord::gated(1, 0, &gate)));
     gate.wait_until_held();
@@ -60,10 +57,7 @@ fn a_queue_at_its_byte_bound_refuses_records_and_counts_them() {
 #[test]
 fn a_record_larger_than_the_bound_is_accepted_only_into_an_empty_queue() {
     let directory = TempDir::new("oversized");
-    let writer = open(WriterOptions {
-        max_queue_bytes: 1000,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_max_queue_bytes(1000));
     let gate = Arc::new(Gate::default());
     assert!(writer.enqueue(TestRecord::gated(1, 0, &gate)));
     gate.wait_until_held();
@@ -83,10 +77,7 @@ fn a_record_larger_than_the_bound_is_accepted_only_into_an_empty_queue() {
 fn concurrent_callers_never_take_the_queue_past_its_bound_by_more_than_one_record() {
     let directory = TempDir::new("byte-bound-threads");
     let bound = 20_000;
-    let writer = open(WriterOptions {
-        max_queue_bytes: bound,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_max_queue_bytes(bound));
     let (accepted, refused) = feed(&writer, 4, 3000, |source, id| {
         // Sizes from 64 to 463 bytes, and a writer slower than four callers.
         let mut record = TestRecord::padded(source, id, (id % 400) as usize);
@@ -113,10 +104,7 @@ fn concurrent_callers_never_take_the_queue_past_its_bound_by_more_than_one_recor
 #[test]
 fn drops_that_go_on_are_reported_at_least_once_a_second_with_exact_counts() {
     let directory = TempDir::new("periodic-reports");
-    let writer = open(WriterOptions {
-        queue_capacity: 4,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(4));
     let started = SystemTime::now();
     let (accepted, refused) = feed_for(&writer, Duration::from_millis(3500));
     let fed_until = epoch_ms(SystemTime::now());
@@ -141,11 +129,11 @@ fn drops_that_go_on_are_reported_at_least_once_a_second_with_exact_counts() {
 #[test]
 fn a_shorter_drop_report_interval_reports_more_often() {
     let directory = TempDir::new("short-interval");
-    let writer = open(WriterOptions {
-        queue_capacity: 4,
-        drop_report_interval: Duration::from_millis(200),
-        ..options(&directory.log())
-    });
+    let writer = open(
+        options(&directory.log())
+            .with_queue_capacity(4)
+            .with_drop_report_interval(Duration::from_millis(200)),
+    );
     let (accepted, refused) = feed_for(&writer, Duration::from_millis(1500));
     let fed_until = epoch_ms(SystemTime::now());
     writer.close();
@@ -165,10 +153,7 @@ fn a_shorter_drop_report_interval_reports_more_often() {
 #[test]
 fn a_drop_report_spans_the_first_to_the_last_drop_it_counts() {
     let directory = TempDir::new("drop-span");
-    let writer = open(WriterOptions {
-        queue_capacity: 1,
-        ..options(&directory.log())
-    });
+    let writer = open(options(&directory.log()).with_queue_capacity(1));
     let gate = Arc::new(Gate::default());
     assert!(writer.enqueue(TestRecord::gated(1, 0, &gate)));
     gate.wait_until_held();

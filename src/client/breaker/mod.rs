@@ -20,6 +20,7 @@ use window::{Bucket, WINDOW_BUCKETS};
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BreakerState {
     /// Traffic flows.
     Closed,

@@ -63,6 +63,7 @@ pub struct Reservation {
 
 impl Reservation {
     /// The amount held on each of its ledgers, in USD.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn reserved_usd(&self) -> f64 {
         to_usd(self.amount)
     }

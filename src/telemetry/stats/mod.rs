@@ -9,7 +9,7 @@ mod compare;
 mod group;
 mod read;
 mod report;
-pub mod significance;
+internal_mod!(significance);
 #[cfg(test)]
 mod tests;
 mod text;
@@ -40,6 +40,7 @@ pub const DIMENSIONS: &[(&str, &str)] = &[
 
 /// What to analyze and how to cut it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StatsOptions {
     /// Dimensions to group by, in order: names from [`DIMENSIONS`] or attribute names.
     pub by: Vec<String>,
@@ -56,8 +57,23 @@ impl Default for StatsOptions {
     }
 }
 
+impl StatsOptions {
+    /// Groups by `by`, in order: names from [`DIMENSIONS`] or attribute names.
+    pub fn with_by(mut self, by: Vec<String>) -> Self {
+        self.by = by;
+        self
+    }
+
+    /// Leaves out events older than `since` (`None`: keep every event).
+    pub fn with_since(mut self, since: Option<DateTime<Utc>>) -> Self {
+        self.since = since;
+        self
+    }
+}
+
 /// Why an analysis could not run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StatsError {
     /// A telemetry file could not be opened or read.
     #[error("cannot read {}: {source}", path.display())]

@@ -201,6 +201,7 @@ impl VariantComparison {
 /// The test behind a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StatisticalTest {
     /// Pooled two-proportion z-test.
     TwoProportionZ,

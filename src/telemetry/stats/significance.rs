@@ -8,6 +8,7 @@
 pub const ALPHA: f64 = 0.05;
 
 /// The power sample-size estimates aim for.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub const POWER: f64 = 0.8;
 
 /// The standard normal quantile at 1 - ALPHA / 2.
@@ -35,6 +36,7 @@ pub fn erfc(x: f64) -> f64 {
 }
 
 /// The standard normal cumulative distribution function.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub fn normal_cdf(x: f64) -> f64 {
     0.5 * erfc(-x / std::f64::consts::SQRT_2)
 }
@@ -114,6 +116,7 @@ fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
 }
 
 /// Student's t cumulative distribution function with `degrees_of_freedom > 0`.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub fn student_t_cdf(t: f64, degrees_of_freedom: f64) -> f64 {
     let tail = 0.5 * two_sided_t_p_value(t, degrees_of_freedom);
     if t > 0.0 { 1.0 - tail } else { tail }

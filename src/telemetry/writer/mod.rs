@@ -148,14 +148,16 @@ pub struct DropReport {
     /// When the last of them happened.
     pub last_at: SystemTime,
 }
-/// Where and how a [`TelemetryWriter`] writes.
+/// Where and how the telemetry writer writes (the engine's
+/// [`EngineOptions::telemetry`](crate::EngineOptions::telemetry)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriterOptions {
     /// The log file; its directory must exist.
     pub path: PathBuf,
     /// How many records the queue holds before `enqueue` drops (default 65,536).
     pub queue_capacity: usize,
-    /// The most approximate bytes ([`Record::approximate_size`]) the queued records may hold
+    /// The most approximate bytes (each record's `approximate_size`) the queued records may hold
     /// before `enqueue` drops (default 16 MiB); a record larger than this is accepted only into
     /// an empty queue.
     pub max_queue_bytes: usize,
@@ -185,6 +187,48 @@ impl WriterOptions {
             rotate_bytes: Some(DEFAULT_ROTATE_BYTES),
             rotated_files: DEFAULT_ROTATED_FILES,
         }
+    }
+
+    /// Sets [`queue_capacity`](Self::queue_capacity) (records).
+    pub fn with_queue_capacity(mut self, records: usize) -> Self {
+        self.queue_capacity = records;
+        self
+    }
+
+    /// Sets [`max_queue_bytes`](Self::max_queue_bytes).
+    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets [`drop_report_interval`](Self::drop_report_interval).
+    pub fn with_drop_report_interval(mut self, interval: Duration) -> Self {
+        self.drop_report_interval = interval;
+        self
+    }
+
+    /// Sets [`flush_interval`](Self::flush_interval).
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Sets [`max_batch_bytes`](Self::max_batch_bytes).
+    pub fn with_max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`rotate_bytes`](Self::rotate_bytes) (`None`: never rotate).
+    pub fn with_rotate_bytes(mut self, bytes: Option<u64>) -> Self {
+        self.rotate_bytes = bytes;
+        self
+    }
+
+    /// Sets [`rotated_files`](Self::rotated_files).
+    pub fn with_rotated_files(mut self, files: u32) -> Self {
+        self.rotated_files = files;
+        self
     }
 }
 
@@ -232,6 +276,7 @@ impl<R: Record> TelemetryWriter<R> {
     }
 
     /// The approximate bytes of the records now queued by this process.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn queued_bytes(&self) -> usize {
         self.own_generation().map_or(0, |generation| {
             generation.shared.queued_bytes.load(Ordering::Acquire)
@@ -239,6 +284,7 @@ impl<R: Record> TelemetryWriter<R> {
     }
 
     /// The most approximate bytes this process's queue has held at once.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn peak_queued_bytes(&self) -> usize {
         self.own_generation().map_or(0, |generation| {
             generation.shared.peak_queued_bytes.load(Ordering::Acquire)
@@ -253,6 +299,7 @@ impl<R: Record> TelemetryWriter<R> {
     }
 
     /// The latest I/O error of the background threads, if any, naming the file.
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn last_error(&self) -> Option<String> {
         self.own_generation()
             .and_then(|generation| generation.shared.last_error.lock().clone())

@@ -5,6 +5,10 @@
 //! Then it loads the configuration again as the engine would and checks that the served value
 //! is the one intended; if not, it puts the original bytes back and fails. An edit that would
 //! change nothing writes nothing and says so.
+//!
+//! This module sits above [`Snapshot`] (it loads the configuration to check its
+//! own effect), so it is not part of `config`, which the snapshot is built from. It needs only
+//! the two directories, a [`Paths`].
 
 mod reach;
 
@@ -18,12 +22,14 @@ use serde_json::Value;
 
 pub use reach::{Precedence, PrecedenceKind, Reach};
 
-use super::json::{UTF8_BOM, parse_strict};
-use super::span::value_span;
-use super::{ConfigError, FeatureConfig, Problem, VersionStatus, load_config, pointer_token};
+use crate::config::{
+    ConfigError, FeatureConfig, Problem, UTF8_BOM, VersionStatus, load_config, parse_strict,
+    pointer_token, value_span,
+};
+use crate::paths::Paths;
 use crate::prompt::{safe_template_path, sha256_hex};
 use crate::resolve::ResolveError;
-use crate::snapshot::{EngineOptions, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// What an edit did. `Display` gives the summary the CLI prints; the fields are the same facts
 /// as data (the CLI's `--json`).
@@ -90,11 +96,11 @@ impl fmt::Display for EditOutcome {
 /// missing or a draft, the configuration (with the edit) does not load, or the re-loaded
 /// configuration does not serve `to` (the original file is then restored).
 pub fn rollback_active_version(
-    options: &EngineOptions,
+    paths: &Paths,
     feature: &str,
     to: &str,
 ) -> crate::Result<EditOutcome> {
-    let source = read_feature(options, feature)?;
+    let source = read_feature(paths, feature)?;
     let file = source.path.display().to_string();
     let reject = |pointer: &str, message: String| ConfigError::Rejected {
         file: file.clone(),
@@ -133,7 +139,7 @@ pub fn rollback_active_version(
     };
     if before == to {
         // Say "nothing changed" only if that is what is served: a broken configuration fails.
-        let snapshot = Snapshot::load(options)?;
+        let snapshot = load(paths, &[])?;
         if served_active(&snapshot).as_deref() == Some(to) {
             outcome.changed = false;
             // Nobody's version changes, so there is no reach to state.
@@ -150,7 +156,7 @@ pub fn rollback_active_version(
         replacement,
         &source.text[span.end..]
     );
-    commit(options, &source, edited, |snapshot| {
+    commit(paths, &source, edited, |snapshot| {
         let served = served_active(snapshot);
         (served.as_deref() == Some(to))
             .then_some(())
@@ -167,12 +173,8 @@ pub fn rollback_active_version(
 /// Marks the draft `version` of `feature` released, recording its files' SHA-256 hashes. Fails
 /// as [`rollback_active_version`] does; releasing a released version is refused (it is
 /// immutable).
-pub fn release_version(
-    options: &EngineOptions,
-    feature: &str,
-    version: &str,
-) -> crate::Result<EditOutcome> {
-    let source = read_feature(options, feature)?;
+pub fn release_version(paths: &Paths, feature: &str, version: &str) -> crate::Result<EditOutcome> {
+    let source = read_feature(paths, feature)?;
     let file = source.path.display().to_string();
     let version_pointer = format!("/versions/{}", pointer_token(version));
     let reject = |message: String| ConfigError::Rejected {
@@ -200,8 +202,8 @@ pub fn release_version(
         let Some(template) = message.get("template").and_then(Value::as_str) else {
             continue;
         };
-        let template_path = safe_template_path(&options.prompts_dir, feature, version, template)
-            .map_err(&reject)?;
+        let template_path =
+            safe_template_path(&paths.prompts_dir, feature, version, template).map_err(&reject)?;
         let bytes = fs::read(&template_path).map_err(|source| ConfigError::Io {
             path: template_path,
             source,
@@ -221,10 +223,10 @@ pub fn release_version(
     let rendered = pretty(&Value::Object(spec), &unit).replace('\n', &format!("\n{indent}"));
     let edited = format!("{}{}{}", &text[..span.start], rendered, &text[span.end..]);
     let path = source.path.clone();
-    commit(options, &source, edited, |_| {
+    commit(paths, &source, edited, |_| {
         // The snapshot loaded, so the hashes hold; the status must read back as released.
         let mut problems = Vec::new();
-        let status = load_config(&options.config_dir, &[], &mut problems).and_then(|loaded| {
+        let status = load_config(&paths.config_dir, &[], &mut problems).and_then(|loaded| {
             let file = path.display().to_string();
             let loaded = loaded.features.into_iter().find(|item| item.file == file)?;
             Some(loaded.config.versions.get(version)?.status)
@@ -257,8 +259,8 @@ struct FeatureSource {
     config: FeatureConfig,
 }
 
-fn read_feature(options: &EngineOptions, feature: &str) -> crate::Result<FeatureSource> {
-    let features_dir = options.config_dir.join("features");
+fn read_feature(paths: &Paths, feature: &str) -> crate::Result<FeatureSource> {
+    let features_dir = paths.config_dir.join("features");
     let known = feature_names(&features_dir)?;
     // Only names of existing files: a name like `../providers` is no feature either.
     if !known.iter().any(|name| name == feature) {
@@ -332,7 +334,7 @@ fn feature_names(features_dir: &Path) -> Result<Vec<String>, ConfigError> {
 /// loads everything again from disk and runs `check` on it. If that load fails or `check`
 /// does, the original bytes are put back and the edit fails.
 fn commit(
-    options: &EngineOptions,
+    paths: &Paths,
     source: &FeatureSource,
     edited: String,
     check: impl FnOnce(&Snapshot) -> Result<(), String>,
@@ -344,13 +346,13 @@ fn commit(
         Vec::new()
     };
     bytes.extend_from_slice(edited.as_bytes());
-    Snapshot::load_with_overrides(options, &[(path.clone(), bytes.clone())])?;
+    load(paths, &[(path.clone(), bytes.clone())])?;
     replace_file(path, &bytes).map_err(|source| ConfigError::Io {
         path: path.clone(),
         source,
     })?;
     test_hook::after_write(path);
-    let verdict = match Snapshot::load(options) {
+    let verdict = match load(paths, &[]) {
         Ok(snapshot) => check(&snapshot),
         Err(error) => Err(format!("the configuration no longer loads: {error}")),
     };
@@ -366,6 +368,15 @@ fn commit(
         message: format!("the edit did not take effect: {reason}; {restored}"),
     }
     .into())
+}
+
+/// Loads the configuration as the engine would, with `overrides` in place of those files'
+/// content. Any provider kind name is accepted: an edit changes a feature file, never a
+/// provider, and which kinds exist is up to the engine that serves the files (a Rust service
+/// may register its own with `EngineOptions::with_provider_kind`), which checks them when it
+/// opens or reloads; `prompt-config validate` checks them against the built-in kinds.
+fn load(paths: &Paths, overrides: &[(PathBuf, Vec<u8>)]) -> Result<Snapshot, ConfigError> {
+    Snapshot::load_checked(paths, &|_| true, overrides)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.

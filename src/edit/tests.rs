@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{release_version, rollback_active_version, test_hook};
 use crate::Error;
 use crate::config::ConfigError;
-use crate::snapshot::EngineOptions;
+use crate::paths::Paths;
 
 /// A private copy of the shipped `config/` and `prompts/`, removed on drop.
 struct Copy(PathBuf);
@@ -23,8 +23,8 @@ impl Copy {
         Copy(root)
     }
 
-    fn options(&self) -> EngineOptions {
-        EngineOptions::new(self.0.join("config"), self.0.join("prompts"))
+    fn paths(&self) -> Paths {
+        Paths::new(self.0.join("config"), self.0.join("prompts"))
     }
 
     fn feature_path(&self) -> PathBuf {
@@ -66,7 +66,7 @@ fn rollback_whose_value_is_not_served_after_the_write_restores_the_original_byte
     let other_writer = original.clone();
     test_hook::set_after_write(move |path| fs::write(path, &other_writer).unwrap());
     let error =
-        rollback_active_version(&copy.options(), "career_path_navigator", "1.0.0").unwrap_err();
+        rollback_active_version(&copy.paths(), "career_path_navigator", "1.0.0").unwrap_err();
     assert_eq!(error.kind(), "config_invalid");
     let message = unverified_message(error);
     assert!(
@@ -87,7 +87,7 @@ fn edit_after_which_the_configuration_no_longer_loads_is_undone() {
     // A template of the just-released version changes before the check: its hash no longer holds.
     let template = copy.0.join("prompts/career_path_navigator/3.1.0/system.j2");
     test_hook::set_after_write(move |_| fs::write(template, "changed\n").unwrap());
-    let error = release_version(&copy.options(), "career_path_navigator", "3.1.0").unwrap_err();
+    let error = release_version(&copy.paths(), "career_path_navigator", "3.1.0").unwrap_err();
     let message = unverified_message(error);
     assert!(message.contains("no longer loads"), "{message}");
     assert!(message.contains("system.j2"), "{message}");
@@ -97,9 +97,24 @@ fn edit_after_which_the_configuration_no_longer_loads_is_undone() {
 #[test]
 fn a_verified_rollback_keeps_the_new_file() {
     let copy = Copy::new("rollback_verified");
-    let outcome =
-        rollback_active_version(&copy.options(), "career_path_navigator", "1.0.0").unwrap();
+    let outcome = rollback_active_version(&copy.paths(), "career_path_navigator", "1.0.0").unwrap();
     assert!(outcome.changed);
     let text = fs::read_to_string(copy.feature_path()).unwrap();
     assert!(text.contains(r#""active_version": "1.0.0""#));
+}
+
+#[test]
+fn an_edit_accepts_a_provider_kind_only_an_engine_registers() {
+    // A Rust service may register kinds of its own; editing a feature must not refuse them.
+    let copy = Copy::new("custom_kind");
+    let providers = copy.0.join("config/providers.json");
+    let text = fs::read_to_string(&providers).unwrap();
+    fs::write(
+        &providers,
+        text.replacen(r#""kind": "openai""#, r#""kind": "in_house""#, 1),
+    )
+    .unwrap();
+    assert!(crate::Snapshot::load(&copy.paths()).is_err());
+    let outcome = rollback_active_version(&copy.paths(), "career_path_navigator", "1.0.0").unwrap();
+    assert!(outcome.changed);
 }
