@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub use edit::{
     EditOutcome, Precedence, PrecedenceKind, Reach, release_version, rollback_active_version,
 };
-pub(crate) use loader::{LoadedFeature, load_config};
+pub(crate) use loader::{FileDigest, LoadedFeature, load_config};
 pub use model::*;
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};
 pub use settings::*;
