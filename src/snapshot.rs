@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::client::{ProviderKinds, ProviderTable};
-use crate::config::{BudgetSettings, ConfigError, load_config};
+use crate::config::{BudgetSettings, ConfigError, FileDigest, load_config};
 use crate::paths::Paths;
 use crate::prompt::compile_prompts;
 use crate::resolve::{CompiledFeature, compile_features};
@@ -137,15 +137,17 @@ impl Snapshot {
     }
 }
 
-fn revision(sources: &[(String, Vec<u8>)]) -> String {
-    let mut sorted: Vec<&(String, Vec<u8>)> = sources.iter().collect();
-    sorted.sort_by(|left, right| left.0.cmp(&right.0));
+/// The first 12 hex digits of a SHA-256 over every file read, in path order: each file's path,
+/// a zero byte, its length (u64, little-endian) and its own SHA-256.
+fn revision(sources: &[FileDigest]) -> String {
+    let mut sorted: Vec<&FileDigest> = sources.iter().collect();
+    sorted.sort_by(|left, right| left.path.cmp(&right.path));
     let mut hasher = Sha256::new();
-    for (path, bytes) in sorted {
-        hasher.update(path.as_bytes());
+    for file in sorted {
+        hasher.update(file.path.as_bytes());
         hasher.update([0]);
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
+        hasher.update(file.len.to_le_bytes());
+        hasher.update(file.sha256);
     }
     let digest = hasher.finalize();
     digest

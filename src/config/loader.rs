@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use super::Problem;
 use super::json::{JsonProblem, parse_strict};
@@ -21,14 +22,37 @@ pub(crate) struct LoadedFeature {
     pub config: FeatureConfig,
 }
 
-/// The configuration directory as read: typed documents plus the bytes of every file, which
+/// One file a snapshot read, as the config revision needs it. Only the digest is kept, not the
+/// bytes: a thousand features' files would otherwise be held until the load ends.
+#[derive(Debug, Clone)]
+pub(crate) struct FileDigest {
+    /// The file as displayed in problems.
+    pub path: String,
+    /// Its length in bytes.
+    pub len: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: [u8; 32],
+}
+
+impl FileDigest {
+    /// The digest of `bytes`, read from `path`.
+    pub(crate) fn of(path: String, bytes: &[u8]) -> FileDigest {
+        FileDigest {
+            path,
+            len: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+        }
+    }
+}
+
+/// The configuration directory as read: typed documents plus the digest of every file, which
 /// feed the config revision.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedConfig {
     pub providers: ProvidersConfig,
     pub features: Vec<LoadedFeature>,
-    /// `(display path, bytes)` of each file read, in a stable order.
-    pub sources: Vec<(String, Vec<u8>)>,
+    /// Each file read, in a stable order.
+    pub sources: Vec<FileDigest>,
 }
 
 /// Reads and checks the config directory. Returns `None` when a problem stops typed loading
@@ -129,7 +153,7 @@ fn parse_document<T: DeserializeOwned>(
     content: std::io::Result<Vec<u8>>,
     kind: SchemaKind,
     problems: &mut Vec<Problem>,
-    sources: &mut Vec<(String, Vec<u8>)>,
+    sources: &mut Vec<FileDigest>,
 ) -> Option<T> {
     let file = path.display().to_string();
     let bytes = match content {
@@ -144,7 +168,8 @@ fn parse_document<T: DeserializeOwned>(
         }
     };
     let parsed = parse_strict(&bytes);
-    sources.push((file.clone(), bytes));
+    sources.push(FileDigest::of(file.clone(), &bytes));
+    drop(bytes);
     let document = match parsed {
         Ok(document) => document,
         Err(problem) => {

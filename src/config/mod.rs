@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub(crate) use json::{UTF8_BOM, parse_strict};
-pub(crate) use loader::{LoadedFeature, load_config};
+pub(crate) use loader::{FileDigest, LoadedFeature, load_config};
 pub use model::*;
 #[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
 pub use schema::{FEATURE_SCHEMA, PROVIDERS_SCHEMA};

@@ -1,14 +1,22 @@
-//! Compiles every version's templates into one MiniJinja environment, checking paths, hashes,
-//! syntax and declared variables, and pre-rendering templates that use no variables.
+//! Checks every version's templates (paths, hashes, syntax, declared variables) and builds the
+//! one MiniJinja environment they render from, pre-rendering templates that use no variables.
+//!
+//! Memory: MiniJinja reserves room for 256 instructions and 128 line and span records for every
+//! template it compiles and never gives it back, about 12 KiB per template however short it
+//! is. So the serving environment keeps only each template's text (shared between templates
+//! with the same text) and compiles a template the first time it renders; loading compiles
+//! each distinct text once, in a scratch environment that is emptied as it goes.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::{CompiledMessage, CompiledPrompt, MessageBody, Role, safe_template_path, sha256_hex};
-use crate::config::{LoadedFeature, Problem, VersionSpec, VersionStatus, pointer_token};
+use super::{CompiledMessage, CompiledPrompt, MessageBody, Role, hex};
+use crate::config::{
+    FileDigest, LoadedFeature, Problem, VersionSpec, VersionStatus, pointer_token,
+};
 
 /// Compiled prompts by feature, then version.
 pub(crate) type PromptTable = HashMap<String, HashMap<String, Arc<CompiledPrompt>>>;
@@ -16,8 +24,191 @@ pub(crate) type PromptTable = HashMap<String, HashMap<String, Arc<CompiledPrompt
 struct PendingVersion {
     feature: String,
     version: String,
-    messages: Vec<(Role, String)>,
+    messages: Vec<(Role, String, Arc<Checked>)>,
     variables: Arc<jsonschema::Validator>,
+}
+
+/// What compiling one template text showed; shared by every template with that text.
+struct Checked {
+    /// The text, shared with the serving environment's loader.
+    source: Arc<str>,
+    /// The variables it reads.
+    used: HashSet<String>,
+    /// For a template that reads no variable: its output, or why rendering failed (then the
+    /// message names this template, so a failure is never shared).
+    rendered: Option<Result<Arc<str>, String>>,
+}
+
+/// The environment every template is compiled in: strict undefined, no auto-escaping, block
+/// tags on lines of their own leave no blank lines behind.
+fn environment() -> Environment<'static> {
+    let mut environment = Environment::new();
+    environment.set_undefined_behavior(UndefinedBehavior::Strict);
+    environment.set_auto_escape_callback(|_| AutoEscape::None);
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build()
+    {
+        environment.set_syntax(syntax);
+    }
+    environment
+}
+
+/// Compiles template texts once each, in a scratch environment emptied after each compile.
+struct TemplateChecker {
+    scratch: Environment<'static>,
+    globals: BTreeSet<String>,
+    by_text: HashMap<Arc<str>, Arc<Checked>>,
+}
+
+impl TemplateChecker {
+    fn new() -> TemplateChecker {
+        let scratch = environment();
+        let globals = scratch
+            .globals()
+            .map(|(global, _)| global.to_string())
+            .collect();
+        TemplateChecker {
+            scratch,
+            globals,
+            by_text: HashMap::new(),
+        }
+    }
+
+    /// What `text` uses and renders to; an error is MiniJinja's message naming `name`.
+    fn check(&mut self, name: &str, text: &str) -> Result<Arc<Checked>, String> {
+        if let Some(checked) = self.by_text.get(text) {
+            return Ok(Arc::clone(checked));
+        }
+        let result = self.compile(name, text);
+        self.scratch.remove_template(name);
+        let checked = Arc::new(result?);
+        if !matches!(checked.rendered, Some(Err(_))) {
+            self.by_text
+                .insert(Arc::clone(&checked.source), Arc::clone(&checked));
+        }
+        Ok(checked)
+    }
+
+    fn compile(&mut self, name: &str, text: &str) -> Result<Checked, String> {
+        self.scratch
+            .add_template_owned(name.to_string(), text.to_string())
+            .map_err(|error| format!("template syntax error: {error:#}"))?;
+        let template = self
+            .scratch
+            .get_template(name)
+            .map_err(|error| format!("{error:#}"))?;
+        let used = template.undeclared_variables(false);
+        // Templates that use no variable render the same every time, so they render once here.
+        let rendered = used.is_empty().then(|| {
+            template
+                .render(minijinja::context! {})
+                .map(Arc::from)
+                .map_err(|error| format!("{error:#}"))
+        });
+        Ok(Checked {
+            source: Arc::from(text),
+            used,
+            rendered,
+        })
+    }
+}
+
+/// Compiles the templates of every version of `features`; problems are pushed, file digests are
+/// appended to `sources` for the config revision.
+pub(crate) fn compile_prompts(
+    prompts_dir: &Path,
+    features: &[LoadedFeature],
+    problems: &mut Vec<Problem>,
+    sources: &mut Vec<FileDigest>,
+) -> PromptTable {
+    // Canonicalized once for every template's containment check, not once per template.
+    let root = prompts_dir.canonicalize().map_err(|error| {
+        format!(
+            "prompts directory {} cannot be opened: {error}",
+            prompts_dir.display()
+        )
+    });
+    let mut checker = TemplateChecker::new();
+    let mut pending = Vec::new();
+    let mut validators = ValidatorCache::default();
+    for feature in features {
+        for (version, spec) in &feature.config.versions {
+            let mut compiler = VersionCompiler {
+                prompts_dir,
+                root: &root,
+                feature,
+                version,
+                spec,
+                base: format!("/versions/{}", pointer_token(version)),
+                problems: &mut *problems,
+                sources: &mut *sources,
+                validators: &mut validators,
+            };
+            if let Some(version) = compiler.compile(&mut checker) {
+                pending.push(version);
+            }
+        }
+    }
+    drop(checker);
+
+    // Templates that read variables, by name: the serving environment compiles each from its
+    // shared text the first time it renders.
+    let mut templates: HashMap<String, Arc<str>> = HashMap::new();
+    let mut ready = Vec::with_capacity(pending.len());
+    for version in pending {
+        let messages: Vec<CompiledMessage> = version
+            .messages
+            .into_iter()
+            .map(|(role, name, checked)| {
+                let body = match &checked.rendered {
+                    Some(Ok(text)) => MessageBody::Static(Arc::clone(text)),
+                    other => {
+                        if let Some(Err(message)) = other {
+                            problems.push(Problem::new(name.as_str(), "", message.clone()));
+                        }
+                        templates.insert(name.clone(), Arc::clone(&checked.source));
+                        MessageBody::Template { name }
+                    }
+                };
+                CompiledMessage { role, body }
+            })
+            .collect();
+        ready.push((
+            version.feature,
+            version.version,
+            messages,
+            version.variables,
+        ));
+    }
+
+    let environment = Arc::new(serving_environment(templates));
+    let mut table = PromptTable::new();
+    for (feature, version, messages, variables) in ready {
+        let compiled = CompiledPrompt {
+            feature: feature.clone(),
+            version: version.clone(),
+            messages,
+            variables,
+            environment: Arc::clone(&environment),
+        };
+        table
+            .entry(feature)
+            .or_default()
+            .insert(version, Arc::new(compiled));
+    }
+    table
+}
+
+/// The environment prompts render from: it holds only template texts and compiles each on its
+/// first render (MiniJinja caches the result, so later renders find it compiled).
+fn serving_environment(templates: HashMap<String, Arc<str>>) -> Environment<'static> {
+    let mut environment = environment();
+    // Texts never change within a snapshot (a reload builds a new one): no staleness checks.
+    environment.set_auto_reload(false);
+    environment.set_loader(move |name| Ok(templates.get(name).map(|text| text.to_string())));
+    environment
 }
 
 /// Variable validators by schema text, so versions (of one feature or of many) that declare the
@@ -43,107 +234,16 @@ impl ValidatorCache {
     }
 }
 
-/// Compiles the templates of every version of `features`; problems are pushed, file bytes are
-/// appended to `sources` for the config revision.
-pub(crate) fn compile_prompts(
-    prompts_dir: &Path,
-    features: &[LoadedFeature],
-    problems: &mut Vec<Problem>,
-    sources: &mut Vec<(String, Vec<u8>)>,
-) -> PromptTable {
-    let mut environment = Environment::new();
-    environment.set_undefined_behavior(UndefinedBehavior::Strict);
-    environment.set_auto_escape_callback(|_| AutoEscape::None);
-    // Block tags on lines of their own leave no blank lines behind in the prompt.
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .build()
-    {
-        environment.set_syntax(syntax);
-    }
-
-    let mut pending = Vec::new();
-    let mut validators = ValidatorCache::default();
-    for feature in features {
-        for (version, spec) in &feature.config.versions {
-            let mut compiler = VersionCompiler {
-                prompts_dir,
-                feature,
-                version,
-                spec,
-                base: format!("/versions/{}", pointer_token(version)),
-                problems: &mut *problems,
-                sources: &mut *sources,
-                validators: &mut validators,
-            };
-            if let Some(version) = compiler.compile(&mut environment) {
-                pending.push(version);
-            }
-        }
-    }
-
-    let static_bodies = prerender_static(&environment, &pending, problems);
-    let environment = Arc::new(environment);
-    let mut table = PromptTable::new();
-    for version in pending {
-        let messages = version
-            .messages
-            .into_iter()
-            .map(|(role, name)| CompiledMessage {
-                role,
-                body: match static_bodies.get(&name) {
-                    Some(text) => MessageBody::Static(text.clone()),
-                    None => MessageBody::Template { name },
-                },
-            })
-            .collect();
-        let compiled = CompiledPrompt {
-            feature: version.feature.clone(),
-            version: version.version.clone(),
-            messages,
-            variables: version.variables,
-            environment: Arc::clone(&environment),
-        };
-        table
-            .entry(version.feature)
-            .or_default()
-            .insert(version.version, Arc::new(compiled));
-    }
-    table
-}
-
-/// Templates that use no variable render the same every time, so they are rendered once here.
-fn prerender_static(
-    environment: &Environment<'static>,
-    pending: &[PendingVersion],
-    problems: &mut Vec<Problem>,
-) -> HashMap<String, String> {
-    let mut bodies = HashMap::new();
-    for (_, name) in pending.iter().flat_map(|version| &version.messages) {
-        let Ok(template) = environment.get_template(name) else {
-            continue;
-        };
-        if template.undeclared_variables(false).is_empty() {
-            match template.render(minijinja::context! {}) {
-                Ok(text) => {
-                    bodies.insert(name.clone(), text);
-                }
-                Err(error) => problems.push(Problem::new(name.as_str(), "", format!("{error:#}"))),
-            }
-        }
-    }
-    bodies
-}
-
 struct VersionCompiler<'a> {
     prompts_dir: &'a Path,
+    /// The canonical prompts directory, or why it cannot be opened.
+    root: &'a Result<PathBuf, String>,
     feature: &'a LoadedFeature,
     version: &'a str,
     spec: &'a VersionSpec,
     base: String,
     problems: &'a mut Vec<Problem>,
-    sources: &'a mut Vec<(String, Vec<u8>)>,
+    sources: &'a mut Vec<FileDigest>,
     validators: &'a mut ValidatorCache,
 }
 
@@ -153,7 +253,7 @@ impl VersionCompiler<'_> {
             .push(Problem::new(&self.feature.file, pointer, message));
     }
 
-    fn compile(&mut self, environment: &mut Environment<'static>) -> Option<PendingVersion> {
+    fn compile(&mut self, checker: &mut TemplateChecker) -> Option<PendingVersion> {
         let variables = match self.validators.get(&self.spec.variables) {
             Ok(validator) => Some(validator),
             Err(error) => {
@@ -175,10 +275,10 @@ impl VersionCompiler<'_> {
         let mut messages = Vec::new();
         let mut complete = true;
         for (index, message) in self.spec.messages.iter().enumerate() {
-            match self.compile_message(environment, index, &message.template, &declared) {
-                Some(name) => {
+            match self.compile_message(checker, index, &message.template, &declared) {
+                Some((name, checked)) => {
                     let role = Role::parse(&message.role).unwrap_or(Role::User);
-                    messages.push((role, name));
+                    messages.push((role, name, checked));
                 }
                 None => complete = false,
             }
@@ -194,17 +294,24 @@ impl VersionCompiler<'_> {
         .filter(|_| complete)
     }
 
-    /// Reads, verifies and compiles one template; returns its name in the environment.
+    /// Reads, verifies and compiles one template; returns its name in the environment and
+    /// what compiling its text showed.
     fn compile_message(
         &mut self,
-        environment: &mut Environment<'static>,
+        checker: &mut TemplateChecker,
         index: usize,
         template: &str,
         declared: &BTreeSet<&str>,
-    ) -> Option<String> {
+    ) -> Option<(String, Arc<Checked>)> {
         let feature = &self.feature.config.feature;
         let pointer = format!("{}/messages/{index}/template", self.base);
-        let path = match safe_template_path(self.prompts_dir, feature, self.version, template) {
+        let path = match super::paths::safe_template_path_under(
+            self.prompts_dir,
+            self.root,
+            feature,
+            self.version,
+            template,
+        ) {
             Ok(path) => path,
             Err(message) => {
                 self.problem(pointer, message);
@@ -219,39 +326,32 @@ impl VersionCompiler<'_> {
                 return None;
             }
         };
-        self.check_integrity(template, &display, &bytes);
-        let source = match String::from_utf8(bytes.clone()) {
-            Ok(source) => source,
+        // One hash serves both the release check and the config revision.
+        let digest = FileDigest::of(display.clone(), &bytes);
+        self.check_integrity(template, &display, &digest.sha256);
+        let name = format!("{feature}/{}/{template}", self.version);
+        let checked = match std::str::from_utf8(&bytes) {
+            Ok(text) => checker.check(&name, text),
             Err(_) => {
                 self.problems
                     .push(Problem::new(&display, "", "template is not valid UTF-8"));
                 return None;
             }
         };
-        self.sources.push((display.clone(), bytes));
-
-        let name = format!("{feature}/{}/{template}", self.version);
-        if let Err(error) = environment.add_template_owned(name.clone(), source) {
-            self.problems.push(Problem::new(
-                &display,
-                "",
-                format!("template syntax error: {error:#}"),
-            ));
-            return None;
-        }
-        let used = match environment.get_template(&name) {
-            Ok(compiled) => compiled.undeclared_variables(false),
-            Err(error) => {
-                self.problems
-                    .push(Problem::new(&display, "", format!("{error:#}")));
+        self.sources.push(digest);
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(message) => {
+                self.problems.push(Problem::new(&display, "", message));
                 return None;
             }
         };
-        let globals: BTreeSet<&str> = environment.globals().map(|(global, _)| global).collect();
-        let mut undeclared: Vec<&String> = used
+        let mut undeclared: Vec<&String> = checked
+            .used
             .iter()
             .filter(|variable| {
-                !declared.contains(variable.as_str()) && !globals.contains(variable.as_str())
+                !declared.contains(variable.as_str())
+                    && !checker.globals.contains(variable.as_str())
             })
             .collect();
         undeclared.sort();
@@ -261,14 +361,14 @@ impl VersionCompiler<'_> {
                 format!("template {display} uses variable \"{variable}\", which this version does not declare"),
             );
         }
-        Some(name)
+        Some((name, checked))
     }
 
-    fn check_integrity(&mut self, template: &str, display: &str, bytes: &[u8]) {
+    fn check_integrity(&mut self, template: &str, display: &str, sha256: &[u8; 32]) {
         if self.spec.status != VersionStatus::Released {
             return;
         }
-        let actual = sha256_hex(bytes);
+        let actual = hex(sha256);
         match self.spec.sha256.get(template) {
             None => self.problem(
                 format!("{}/sha256", self.base),

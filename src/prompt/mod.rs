@@ -153,10 +153,11 @@ impl PromptError {
     }
 }
 
-/// One message of a compiled version: pre-rendered when it uses no variables.
+/// One message of a compiled version: pre-rendered when it uses no variables (the text shared
+/// by every message whose template has the same text).
 #[derive(Debug)]
 enum MessageBody {
-    Static(String),
+    Static(Arc<str>),
     Template { name: String },
 }
 
@@ -198,7 +199,7 @@ impl CompiledPrompt {
             .iter()
             .map(|message| {
                 let content = match &message.body {
-                    MessageBody::Static(text) => text.clone(),
+                    MessageBody::Static(text) => text.to_string(),
                     MessageBody::Template { name } => self.render_template(name, &context)?,
                 };
                 Ok(Message {
@@ -270,7 +271,7 @@ pub fn prompt_hash(messages: &[Message]) -> String {
     hex(&hasher.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

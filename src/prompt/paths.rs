@@ -10,6 +10,24 @@ pub fn safe_template_path(
     version: &str,
     template: &str,
 ) -> Result<PathBuf, String> {
+    let root = prompts_dir.canonicalize().map_err(|error| {
+        format!(
+            "prompts directory {} cannot be opened: {error}",
+            prompts_dir.display()
+        )
+    });
+    safe_template_path_under(prompts_dir, &root, feature, version, template)
+}
+
+/// [`safe_template_path`] with the prompts directory already canonicalized (`root`, or why it
+/// could not be), so loading thousands of templates resolves it once.
+pub(crate) fn safe_template_path_under(
+    prompts_dir: &Path,
+    root: &Result<PathBuf, String>,
+    feature: &str,
+    version: &str,
+    template: &str,
+) -> Result<PathBuf, String> {
     let relative = Path::new(template);
     for component in relative.components() {
         match component {
@@ -28,13 +46,8 @@ pub fn safe_template_path(
     let resolved = path
         .canonicalize()
         .map_err(|error| format!("template file {} cannot be opened: {error}", path.display()))?;
-    let root = prompts_dir.canonicalize().map_err(|error| {
-        format!(
-            "prompts directory {} cannot be opened: {error}",
-            prompts_dir.display()
-        )
-    })?;
-    if !resolved.starts_with(&root) {
+    let root = root.as_ref().map_err(Clone::clone)?;
+    if !resolved.starts_with(root) {
         return Err(format!(
             "template file {} resolves to {}, outside the prompts directory",
             path.display(),

@@ -1,6 +1,7 @@
 //! Turns validated feature documents and compiled prompts into the structures `resolve` walks:
 //! conditions and regexes compiled, bucket ranges computed, model chains built, all once per load.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -15,6 +16,27 @@ use crate::targeting::{self, Condition, Namespace};
 pub(crate) struct ModelChain {
     pub model: ModelSpec,
     pub fallbacks: Vec<ModelSpec>,
+}
+
+/// One shared copy of each distinct model chain in a snapshot: routes of one feature mostly
+/// repeat the feature's chain, and features often name the same models.
+#[derive(Default)]
+struct ChainInterner(HashMap<String, Arc<ModelChain>>);
+
+impl ChainInterner {
+    fn intern(&mut self, model: &ModelSpec, fallbacks: &[ModelSpec]) -> Arc<ModelChain> {
+        let chain = || {
+            Arc::new(ModelChain {
+                model: model.clone(),
+                fallbacks: fallbacks.to_vec(),
+            })
+        };
+        // The JSON text is the chain's identity: models and parameters as they were written.
+        match serde_json::to_string(&(model, fallbacks)) {
+            Ok(key) => Arc::clone(self.0.entry(key).or_insert_with(chain)),
+            Err(_) => chain(),
+        }
+    }
 }
 
 /// A version ready to serve: its prompt and the model chain that goes with it.
@@ -100,6 +122,7 @@ pub(crate) fn compile_features(
     problems: &mut Vec<Problem>,
 ) -> HashMap<String, CompiledFeature> {
     let mut compiled = HashMap::new();
+    let chains = RefCell::new(ChainInterner::default());
     for feature in features {
         let Some(feature_prompts) = prompts.get(&feature.config.feature) else {
             continue;
@@ -108,6 +131,7 @@ pub(crate) fn compile_features(
             config: &feature.config,
             file: &feature.file,
             prompts: feature_prompts,
+            chains: &chains,
         };
         if let Some(result) = builder.build(problems) {
             compiled.insert(feature.config.feature.clone(), result);
@@ -120,6 +144,7 @@ struct FeatureBuilder<'a> {
     config: &'a FeatureConfig,
     file: &'a str,
     prompts: &'a HashMap<String, Arc<CompiledPrompt>>,
+    chains: &'a RefCell<ChainInterner>,
 }
 
 impl FeatureBuilder<'_> {
@@ -143,10 +168,7 @@ impl FeatureBuilder<'_> {
                 None => (&self.config.model, self.config.fallbacks.as_slice()),
             },
         };
-        Arc::new(ModelChain {
-            model: model.clone(),
-            fallbacks: fallbacks.to_vec(),
-        })
+        self.chains.borrow_mut().intern(model, fallbacks)
     }
 
     fn route(

@@ -283,6 +283,42 @@ fn template_syntax_error_names_the_template_file() {
 }
 
 #[test]
+fn a_syntax_error_is_reported_for_each_template_with_that_text() {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|feature| {
+        let draft = feature["versions"]["3.1.0"].clone();
+        feature["versions"]["3.2.0"] = draft;
+    });
+    let copy = fixture.prompts_dir().join("career_path_navigator/3.2.0");
+    fs::create_dir_all(&copy).unwrap();
+    for file in ["system.j2", "assistant_example.j2"] {
+        fs::copy(fixture.prompt_path("3.1.0", file), copy.join(file)).unwrap();
+    }
+    let broken = "Role: {{ current_role }\n";
+    fs::write(fixture.prompt_path("3.1.0", "user.j2"), broken).unwrap();
+    fs::write(copy.join("user.j2"), broken).unwrap();
+    assert_problem(&fixture, "3.1.0/user.j2", "", "syntax error");
+    assert_problem(&fixture, "3.2.0/user.j2", "", "syntax error");
+}
+
+#[test]
+fn a_template_without_variables_that_cannot_render_fails_to_load_naming_it() {
+    let fixture = Fixture::new();
+    // Reads no variable, so it is rendered at load, where strict undefined fails it.
+    fs::write(
+        fixture.prompt_path("3.1.0", "system.j2"),
+        "{% set items = [] %}{{ items.missing }}\n",
+    )
+    .unwrap();
+    assert_problem(
+        &fixture,
+        "career_path_navigator/3.1.0/system.j2",
+        "",
+        "undefined",
+    );
+}
+
+#[test]
 fn template_using_an_undeclared_variable_fails_to_load() {
     let fixture = Fixture::new();
     fs::write(

@@ -575,3 +575,61 @@ fn a_hash_attribute_follows_the_subject_id_rule() {
     // A float is no id: not enrolled, rather than hashed as "7.0" into another bucket.
     assert_eq!(assigned(json!(7.0)), (None, None));
 }
+
+/// Adds draft `3.2.0`, a copy of draft `3.1.0` (spec and template files), so two versions share
+/// every template text.
+fn with_a_copy_of_the_draft(fixture: &Fixture) {
+    fixture.edit_feature(|feature| {
+        let draft = feature["versions"]["3.1.0"].clone();
+        feature["versions"]["3.2.0"] = draft;
+    });
+    let copy = fixture.prompts_dir().join("career_path_navigator/3.2.0");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["system.j2", "user.j2", "assistant_example.j2"] {
+        std::fs::copy(fixture.prompt_path("3.1.0", file), copy.join(file)).unwrap();
+    }
+}
+
+#[test]
+fn versions_with_the_same_template_text_render_the_same_messages() {
+    let fixture = Fixture::new();
+    with_a_copy_of_the_draft(&fixture);
+    let engine = Engine::open(fixture.options()).unwrap();
+    let render = |version: &str| {
+        engine
+            .resolve("career_path_navigator", &context("1").pin_version(version))
+            .unwrap()
+            .messages
+    };
+    let draft = render("3.1.0");
+    assert_eq!(draft.len(), 3);
+    assert_eq!(render("3.2.0"), draft);
+}
+
+#[test]
+fn a_render_failure_names_its_own_template_and_line_when_another_version_shares_the_text() {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|feature| {
+        feature["versions"]["3.1.0"]["variables"]["properties"]["nickname"] =
+            json!({"type": "string"});
+    });
+    // Line 2 reads an optional variable without a guard: strict undefined fails the render.
+    std::fs::write(
+        fixture.prompt_path("3.1.0", "user.j2"),
+        "Role: {{ current_role }}\nNickname: {{ nickname }}\n",
+    )
+    .unwrap();
+    with_a_copy_of_the_draft(&fixture);
+    let engine = Engine::open(fixture.options()).unwrap();
+    let fail = |version: &str| {
+        engine
+            .resolve("career_path_navigator", &context("1").pin_version(version))
+            .unwrap_err()
+    };
+    let first = fail("3.1.0");
+    assert_eq!(first.kind(), "missing_variable");
+    assert!(first.to_string().contains("3.1.0/user.j2:2"), "{first}");
+    let copy = fail("3.2.0").to_string();
+    assert!(copy.contains("3.2.0/user.j2:2"), "{copy}");
+    assert!(!copy.contains("3.1.0"), "{copy}");
+}
