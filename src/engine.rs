@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::client::{
     AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
-    HttpTransport, MockProvider, complete, new_request_id,
+    Failure, HttpTransport, MockProvider, complete, new_request_id,
 };
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{EngineOptions, Fingerprint, Snapshot, Summary};
@@ -148,7 +148,6 @@ impl Engine {
     pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
-        let started = self.options.clock.now();
         let request = CallRequest {
             feature: &resolution.feature,
             version: &resolution.version,
@@ -175,11 +174,9 @@ impl Engine {
                 );
                 Ok(completion)
             }
-            Err(error) => {
-                let latency = self.options.clock.now().saturating_duration_since(started);
-                let now = self.options.clock.utc_now();
+            Err(Failure { error, latency }) => {
                 self.telemetry.failed(
-                    now,
+                    self.options.clock.utc_now(),
                     &resolution,
                     &error,
                     latency,

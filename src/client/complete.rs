@@ -9,33 +9,102 @@ use chrono::{DateTime, Utc};
 
 use super::backoff::backoff_delay;
 use super::breaker::{Admission, BreakerState};
-use super::budget::ReserveOutcome;
+use super::budget::{Reservation, ReserveOutcome};
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
 use super::events::{AttemptEnded, ClientEvent};
-use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError};
+use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError, failure};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
 use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported};
-use crate::ErrorKind;
 use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
 
-/// Runs one `complete()` call; the engine attaches the resolution to the answer.
+/// A failed `complete()` with its latency, measured where a successful call's is.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What went wrong.
+    pub error: CompleteError,
+    /// From the start of the call to its failure, on the engine's clock.
+    pub latency: Duration,
+}
+
+/// What the chain led to, before the call's latency is taken.
+struct Called<'m> {
+    model: &'m ModelSpec,
+    response: ProviderResponse,
+    reservation: Option<Reservation>,
+    downgraded: bool,
+    attempts: Vec<Attempt>,
+}
+
+/// Runs one `complete()` call; the engine attaches the resolution to the answer. The call's
+/// latency is measured here, once, from the injected clock, for successes and failures alike.
 pub(crate) fn complete(
     runtime: &ClientRuntime,
     providers: &ProviderTable,
     options: &ClientOptions,
     request: &CallRequest<'_>,
-) -> Result<Answer, CompleteError> {
+) -> Result<Answer, Failure> {
     let started = options.clock.now();
+    let mut chain = Vec::new();
+    let called = call(runtime, providers, options, request, started, &mut chain);
+    // Taken before the cost: counting tokens of a response without usage (and, once per
+    // process, loading a tokenizer's tables) is our work, not the call's latency.
+    let latency = options.clock.now().saturating_duration_since(started);
+    let Called {
+        model,
+        response,
+        reservation,
+        downgraded,
+        attempts,
+    } = called.map_err(|error| Failure { error, latency })?;
+    // A response that does not say what it cost is estimated, never free: the budget settles
+    // the estimate.
+    let cost = call_cost(providers, model, request.messages, &response);
+    if let Some(reservation) = reservation {
+        emit_alerts(
+            options,
+            request.request_id,
+            runtime.budgets.settle(reservation, cost.cost_usd),
+        );
+    }
+    Ok(Answer {
+        text: response.text,
+        provider: model.provider.clone(),
+        model: model.name.clone(),
+        response_model: response.response_model,
+        response_id: response.response_id,
+        finish_reason: response.finish_reason,
+        raw_finish_reason: response.raw_finish_reason,
+        refusal: response.refusal,
+        usage: cost.usage,
+        cost_usd: cost.cost_usd,
+        cost_estimated: !cost.estimated.is_empty(),
+        cost_estimated_parts: cost.estimated,
+        latency_ms: milliseconds(latency),
+        request_id: request.request_id.to_string(),
+        downgraded,
+        attempts,
+    })
+}
+
+/// Reserves the worst case against budgets (downgrading the chain when a budget says so), then
+/// walks the chain; a failure has released its reservation. `chain` holds the models tried,
+/// which the answer borrows.
+fn call<'m>(
+    runtime: &ClientRuntime,
+    providers: &ProviderTable,
+    options: &ClientOptions,
+    request: &CallRequest<'_>,
+    started: Instant,
+    chain: &'m mut Vec<ModelSpec>,
+) -> Result<Called<'m>, CompleteError> {
     let deadline = started + request.deadline;
-    let request_id = request.request_id.to_string();
+    let request_id = request.request_id;
     let prompt_tokens = estimate_prompt_tokens(request.messages);
 
-    let mut chain: Vec<ModelSpec> = std::iter::once(request.model.clone())
-        .chain(request.fallbacks.iter().cloned())
-        .collect();
+    chain.extend(std::iter::once(request.model.clone()).chain(request.fallbacks.iter().cloned()));
     let worst_case = |chain: &[ModelSpec]| {
         chain
             .iter()
@@ -51,29 +120,31 @@ pub(crate) fn complete(
         for enforce in [true, false] {
             match runtime
                 .budgets
-                .reserve(request.feature, worst_case(&chain), now, enforce)
+                .reserve(request.feature, worst_case(chain), now, enforce)
             {
                 ReserveOutcome::Granted {
                     reservation: granted,
                     alerts,
                 } => {
-                    emit_alerts(options, &request_id, alerts);
+                    emit_alerts(options, request_id, alerts);
                     reservation = Some(granted);
                     break;
                 }
                 ReserveOutcome::Exceeded { exceeded, alerts } => {
-                    emit_alerts(options, &request_id, alerts);
+                    emit_alerts(options, request_id, alerts);
                     match (&exceeded.policy, &exceeded.downgrade) {
                         (BudgetPolicy::Downgrade, Some(cheaper)) if enforce => {
-                            chain = std::iter::once(cheaper.model.clone())
-                                .chain(cheaper.fallbacks.iter().cloned())
-                                .collect();
+                            chain.clear();
+                            chain.extend(
+                                std::iter::once(cheaper.model.clone())
+                                    .chain(cheaper.fallbacks.iter().cloned()),
+                            );
                             downgraded = true;
                         }
                         _ => {
                             return Err(CompleteError::BudgetExceeded {
                                 exceeded: Box::new(exceeded),
-                                request_id,
+                                request_id: request_id.to_string(),
                             });
                         }
                     }
@@ -90,51 +161,24 @@ pub(crate) fn complete(
         deadline,
         attempts: Vec::new(),
     };
-    let outcome = call.run(&chain);
-    let attempts = call.attempts;
-    match outcome {
-        Ok((model, response)) => {
-            // Taken before the cost: counting tokens of a response without usage (and, once
-            // per process, loading a tokenizer's tables) is our work, not the call's latency.
-            let latency = options.clock.now().saturating_duration_since(started);
-            // A response that does not say what it cost is estimated, never free: the
-            // budget settles the estimate.
-            let cost = call_cost(providers, model, request.messages, &response);
-            if let Some(reservation) = reservation {
-                emit_alerts(
-                    options,
-                    &request_id,
-                    runtime.budgets.settle(reservation, cost.cost_usd),
-                );
-            }
-            Ok(Answer {
-                text: response.text,
-                provider: model.provider.clone(),
-                model: model.name.clone(),
-                response_model: response.response_model,
-                response_id: response.response_id,
-                finish_reason: response.finish_reason,
-                raw_finish_reason: response.raw_finish_reason,
-                refusal: response.refusal,
-                usage: cost.usage,
-                cost_usd: cost.cost_usd,
-                cost_estimated: !cost.estimated.is_empty(),
-                cost_estimated_parts: cost.estimated,
-                latency_ms: milliseconds(latency),
-                request_id,
-                downgraded,
-                attempts,
-            })
-        }
+    let chain: &'m [ModelSpec] = chain;
+    match call.run(chain) {
+        Ok((model, response)) => Ok(Called {
+            model,
+            response,
+            reservation,
+            downgraded,
+            attempts: call.attempts,
+        }),
         Err(deadline_reached) => {
             if let Some(reservation) = reservation {
                 runtime.budgets.release(reservation);
             }
             Err(failure(
-                attempts,
+                call.attempts,
                 deadline_reached,
                 request.deadline,
-                request_id,
+                request_id.to_string(),
             ))
         }
     }
@@ -407,7 +451,7 @@ impl Call<'_> {
                 } else {
                     AttemptOutcome::Success
                 },
-                error_type: error.map(AttemptError::error_type),
+                failure: error.map(|error| error.kind),
                 status: error.and_then(|error| error.status),
                 message: error.map(ToString::to_string),
                 latency_ms: milliseconds(latency),
@@ -438,7 +482,7 @@ impl Call<'_> {
                 provider: provider.name.clone(),
                 model: model.name.clone(),
                 outcome,
-                error_type: Some(error.error_type()),
+                failure: Some(error.kind),
                 status: None,
                 message: Some(error.message.clone()),
                 latency_ms: 0.0,
@@ -482,77 +526,6 @@ fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::eve
         options
             .event_sink
             .emit(request_id, &ClientEvent::BudgetAlert(alert));
-    }
-}
-
-/// The error for a chain where nothing succeeded, named after what the attempts have in common.
-fn failure(
-    attempts: Vec<Attempt>,
-    deadline_reached: bool,
-    deadline: Duration,
-    request_id: String,
-) -> CompleteError {
-    let deadline_ms = deadline.as_millis();
-    let all = |predicate: &dyn Fn(&Attempt) -> bool| {
-        !attempts.is_empty() && attempts.iter().all(predicate)
-    };
-    let error_type =
-        |attempt: &Attempt, wanted: &str| attempt.error_type.as_deref() == Some(wanted);
-    let providers: std::collections::BTreeSet<&str> = attempts
-        .iter()
-        .map(|attempt| attempt.provider.as_str())
-        .collect();
-    let provider_list = providers.iter().copied().collect::<Vec<_>>().join(", ");
-    let status = attempts.iter().rev().find_map(|attempt| attempt.status);
-    let (kind, summary) = if deadline_reached {
-        (
-            ErrorKind::Timeout,
-            format!(
-                "deadline of {deadline_ms} ms reached after {} attempts",
-                attempts.len()
-            ),
-        )
-    } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
-        (
-            ErrorKind::CircuitOpen,
-            format!("every provider of the chain has an open circuit breaker ({provider_list})"),
-        )
-    } else if all(&|attempt| error_type(attempt, "missing_api_key")) {
-        (
-            ErrorKind::MissingApiKey,
-            format!("no API key for {provider_list}"),
-        )
-    } else if all(&|attempt| {
-        attempt.outcome == AttemptOutcome::SkippedRateLimited || attempt.status == Some(429)
-    }) {
-        (
-            ErrorKind::RateLimited,
-            format!("rate limited by {provider_list}"),
-        )
-    } else if all(&|attempt| error_type(attempt, "timeout")) {
-        (
-            ErrorKind::Timeout,
-            format!("every attempt timed out ({provider_list})"),
-        )
-    } else if providers.len() == 1 {
-        (ErrorKind::ProviderError, format!("{provider_list} failed"))
-    } else if attempts.is_empty() {
-        (
-            ErrorKind::AllProvidersFailed,
-            "no provider of the chain could be called".to_string(),
-        )
-    } else {
-        (
-            ErrorKind::AllProvidersFailed,
-            format!("every provider of the chain failed ({provider_list})"),
-        )
-    };
-    CompleteError::Failed {
-        kind,
-        summary,
-        status,
-        request_id,
-        attempts,
     }
 }
 

@@ -30,7 +30,7 @@ pub use backoff::{backoff_delay, parse_retry_after};
 pub use breaker::{Admission, BreakerFailure, BreakerRejection, BreakerState, CircuitBreaker};
 pub use budget::{BudgetBook, BudgetExceeded, BudgetStatus, Reservation, ReserveOutcome};
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
-pub(crate) use complete::{complete, new_request_id};
+pub(crate) use complete::{Failure, complete, new_request_id};
 pub use cost::{
     CallCost, EstimatedPart, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing,
     worst_case_usd,

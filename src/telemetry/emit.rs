@@ -3,6 +3,7 @@
 //! metrics (always). Everything here runs on the caller's thread, so it only copies what a
 //! record needs and hands it to the writer's queue.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::mem;
 use std::time::Duration;
@@ -441,7 +442,7 @@ impl Telemetry {
             model: attempt.model.clone(),
             attempt: attempt.number,
             outcome: attempt.outcome.as_str(),
-            error_type: attempt.error_type.clone(),
+            error_type: attempt.error_type().map(Cow::into_owned),
             status: attempt.status,
             latency_ms: attempt.latency_ms,
             wait_ms: attempt.wait_ms,
