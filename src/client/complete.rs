@@ -18,7 +18,7 @@ use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
 use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported};
-use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
+use crate::config::{AllOpenPolicy, BudgetPolicy, DowngradeChain, ModelSpec};
 
 /// A failed `complete()` with its latency, measured where a successful call's is.
 #[derive(Debug)]
@@ -47,8 +47,15 @@ pub(crate) fn complete(
     request: &CallRequest<'_>,
 ) -> Result<Answer, Failure> {
     let started = options.clock.now();
-    let mut chain = Vec::new();
-    let called = call(runtime, providers, options, request, started, &mut chain);
+    let mut downgrade = None;
+    let called = call(
+        runtime,
+        providers,
+        options,
+        request,
+        started,
+        &mut downgrade,
+    );
     // Taken before the cost: counting tokens of a response without usage (and, once per
     // process, loading a tokenizer's tables) is our work, not the call's latency.
     let latency = options.clock.now().saturating_duration_since(started);
@@ -89,28 +96,54 @@ pub(crate) fn complete(
     })
 }
 
+/// A model chain, borrowed from the request or from a budget's downgrade: the primary, then its
+/// fallbacks. Never copied: a call walks the models where they are.
+#[derive(Clone, Copy)]
+struct Chain<'m> {
+    primary: &'m ModelSpec,
+    fallbacks: &'m [ModelSpec],
+}
+
+impl<'m> Chain<'m> {
+    fn iter(self) -> impl Iterator<Item = &'m ModelSpec> {
+        std::iter::once(self.primary).chain(self.fallbacks)
+    }
+
+    fn get(self, index: usize) -> Option<&'m ModelSpec> {
+        match index {
+            0 => Some(self.primary),
+            _ => self.fallbacks.get(index - 1),
+        }
+    }
+}
+
 /// Reserves the worst case against budgets (downgrading the chain when a budget says so), then
-/// walks the chain; a failure has released its reservation. `chain` holds the models tried,
-/// which the answer borrows.
+/// walks the chain; a failure has released its reservation. `downgrade` keeps the cheaper chain
+/// of a downgrade, which the answer may borrow.
 fn call<'m>(
     runtime: &ClientRuntime,
     providers: &ProviderTable,
     options: &ClientOptions,
-    request: &CallRequest<'_>,
+    request: &CallRequest<'m>,
     started: Instant,
-    chain: &'m mut Vec<ModelSpec>,
+    downgrade: &'m mut Option<DowngradeChain>,
 ) -> Result<Called<'m>, CompleteError> {
     let deadline = started + request.deadline;
     let request_id = request.request_id;
     let prompt_tokens = estimate_prompt_tokens(request.messages);
 
-    chain.extend(std::iter::once(request.model.clone()).chain(request.fallbacks.iter().cloned()));
-    let worst_case = |chain: &[ModelSpec]| {
+    let mut chain = Chain {
+        primary: request.model,
+        fallbacks: request.fallbacks,
+    };
+    let worst_case = |chain: Chain<'_>| {
         chain
             .iter()
             .map(|model| worst_case_usd(providers, model, prompt_tokens))
             .fold(0.0, f64::max)
     };
+    // Taken at most once (a downgrade only happens in the enforced round).
+    let mut downgrade = Some(downgrade);
     let mut downgraded = false;
     let mut reservation = None;
     if !runtime.budgets.is_empty() {
@@ -130,18 +163,23 @@ fn call<'m>(
                     reservation = Some(granted);
                     break;
                 }
-                ReserveOutcome::Exceeded { exceeded, alerts } => {
+                ReserveOutcome::Exceeded {
+                    mut exceeded,
+                    alerts,
+                } => {
                     emit_alerts(options, request_id, alerts);
-                    match (&exceeded.policy, &exceeded.downgrade) {
-                        (BudgetPolicy::Downgrade, Some(cheaper)) if enforce => {
-                            chain.clear();
-                            chain.extend(
-                                std::iter::once(cheaper.model.clone())
-                                    .chain(cheaper.fallbacks.iter().cloned()),
-                            );
+                    let downgrades = enforce && exceeded.policy == BudgetPolicy::Downgrade;
+                    match (downgrades, exceeded.downgrade.take(), downgrade.take()) {
+                        (true, Some(cheaper), Some(slot)) => {
+                            let cheaper: &'m DowngradeChain = slot.insert(cheaper);
+                            chain = Chain {
+                                primary: &cheaper.model,
+                                fallbacks: &cheaper.fallbacks,
+                            };
                             downgraded = true;
                         }
-                        _ => {
+                        (_, cheaper, _) => {
+                            exceeded.downgrade = cheaper;
                             return Err(CompleteError::BudgetExceeded {
                                 exceeded: Box::new(exceeded),
                                 request_id: request_id.to_string(),
@@ -161,7 +199,6 @@ fn call<'m>(
         deadline,
         attempts: Vec::new(),
     };
-    let chain: &'m [ModelSpec] = chain;
     match call.run(chain) {
         Ok((model, response)) => Ok(Called {
             model,
@@ -204,10 +241,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     /// Walks the chain; `Err(true)` when the deadline ended it.
-    fn run<'m>(
-        &mut self,
-        chain: &'m [ModelSpec],
-    ) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
+    fn run<'m>(&mut self, chain: Chain<'m>) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
         for (index, model) in chain.iter().enumerate() {
             let Some(provider) = self.runtime.providers.get(&model.provider) else {
                 continue;
@@ -281,12 +315,15 @@ impl Call<'_> {
         let tokens = self.prompt_tokens + max_output_tokens(model);
         let mut waited = Duration::ZERO;
         for attempt_number in 1..=retry.max_attempts.max(1) {
-            if clock.now() >= self.deadline {
+            // One reading serves the deadline, the breaker and the limiters; the clock is read
+            // again only after a wait.
+            let now = clock.now();
+            if now >= self.deadline {
                 return ModelResult::DeadlineReached;
             }
             let admission = match forced.take() {
                 Some(admission) => admission,
-                None => match breaker.try_acquire(clock.now()) {
+                None => match breaker.try_acquire(now) {
                     Ok(admission) => {
                         self.emit_transition(&admission);
                         admission
@@ -303,8 +340,8 @@ impl Call<'_> {
                     }
                 },
             };
-            match self.acquire_rate_limits(provider, model, tokens) {
-                Ok(rate_wait) => waited += rate_wait,
+            let rate_wait = match self.acquire_rate_limits(provider, model, tokens, now) {
+                Ok(rate_wait) => rate_wait,
                 Err(()) => {
                     breaker.release(&admission);
                     let error = AttemptError::new(
@@ -317,8 +354,13 @@ impl Call<'_> {
                     self.skip(provider, model, &error, waited);
                     return ModelResult::Next;
                 }
-            }
-            let now = clock.now();
+            };
+            waited += rate_wait;
+            let now = if rate_wait.is_zero() {
+                now
+            } else {
+                clock.now()
+            };
             if now >= self.deadline {
                 breaker.release(&admission);
                 return ModelResult::DeadlineReached;
@@ -390,18 +432,18 @@ impl Call<'_> {
         ModelResult::Next
     }
 
-    /// Takes capacity from every limiter of the model, waiting up to their bound; `Err` when
-    /// the wait would be too long or pass the deadline.
+    /// Takes capacity from every limiter of the model at `now`, waiting up to their bound;
+    /// `Err` when the wait would be too long or pass the deadline.
     fn acquire_rate_limits(
         &self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
         tokens: u64,
+        mut now: Instant,
     ) -> Result<Duration, ()> {
         let clock = &self.options.clock;
         let mut waited = Duration::ZERO;
         loop {
-            let now = clock.now();
             let mut taken = Vec::new();
             let mut shortfall = None;
             for limiter in provider.limiters(&model.name) {
@@ -428,6 +470,7 @@ impl Call<'_> {
             }
             clock.sleep(wait);
             waited += wait;
+            now = clock.now();
         }
     }
 
