@@ -13,11 +13,10 @@ use serde_json::Value;
 
 use super::event::{
     AttemptFields, BudgetFields, CircuitFields, DroppedFields, EventBody, FeatureFields,
-    FeedbackContext, FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION,
-    TelemetryRecord,
+    FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION, TelemetryRecord,
 };
 use super::metrics::{Metrics, RequestLabels};
-use super::recent::RecentRequests;
+use super::recent::{RecentRequests, RequestFacts};
 use super::writer::{DropReport, Record, TelemetryWriter};
 use crate::client::{
     AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
@@ -246,13 +245,13 @@ impl Telemetry {
     }
 
     fn remember(&self, resolution: &Resolution) {
-        self.recent.remember(
+        self.recent.remember_facts(
             &resolution.request_id,
-            FeedbackContext {
-                feature: resolution.feature.clone(),
-                version: resolution.version.clone(),
-                experiment: resolution.experiment.clone(),
-                variant: resolution.variant.clone(),
+            RequestFacts {
+                feature: &resolution.feature,
+                version: &resolution.version,
+                experiment: resolution.experiment.as_deref(),
+                variant: resolution.variant.as_deref(),
             },
         );
     }
