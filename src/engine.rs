@@ -135,7 +135,7 @@ impl Engine {
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
         self.telemetry.resolved(
-            self.options.clock.utc_now(),
+            || self.options.clock.utc_now(),
             &resolution,
             context,
             &compiled.telemetry,
@@ -167,7 +167,7 @@ impl Engine {
             Ok(answer) => {
                 let completion = answer.with_resolution(resolution);
                 self.telemetry.completed(
-                    self.options.clock.utc_now(),
+                    || self.options.clock.utc_now(),
                     &completion,
                     context,
                     &compiled.telemetry,
@@ -176,7 +176,7 @@ impl Engine {
             }
             Err(Failure { error, latency }) => {
                 self.telemetry.failed(
-                    self.options.clock.utc_now(),
+                    || self.options.clock.utc_now(),
                     &resolution,
                     &error,
                     latency,

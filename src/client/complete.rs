@@ -46,16 +46,13 @@ pub(crate) fn complete(
     options: &ClientOptions,
     request: &CallRequest<'_>,
 ) -> Result<Answer, Failure> {
-    let started = options.clock.now();
+    let start = Start {
+        at: options.clock.now(),
+        utc: options.clock.utc_now(),
+    };
+    let started = start.at;
     let mut downgrade = None;
-    let called = call(
-        runtime,
-        providers,
-        options,
-        request,
-        started,
-        &mut downgrade,
-    );
+    let called = call(runtime, providers, options, request, start, &mut downgrade);
     // Taken before the cost: counting tokens of a response without usage (and, once per
     // process, loading a tokenizer's tables) is our work, not the call's latency.
     let latency = options.clock.now().saturating_duration_since(started);
@@ -117,6 +114,25 @@ impl<'m> Chain<'m> {
     }
 }
 
+/// When a call started, on both of the clock's scales: the wall-clock time of a later moment of
+/// the call is derived from its monotonic reading, so a call reads the wall clock once.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    at: Instant,
+    utc: DateTime<Utc>,
+}
+
+impl Start {
+    /// The wall-clock time of `instant`, a moment of this call.
+    fn utc_at(self, instant: Instant) -> DateTime<Utc> {
+        let elapsed = instant.saturating_duration_since(self.at);
+        chrono::Duration::from_std(elapsed)
+            .ok()
+            .and_then(|elapsed| self.utc.checked_add_signed(elapsed))
+            .unwrap_or(self.utc)
+    }
+}
+
 /// Reserves the worst case against budgets (downgrading the chain when a budget says so), then
 /// walks the chain; a failure has released its reservation. `downgrade` keeps the cheaper chain
 /// of a downgrade, which the answer may borrow.
@@ -125,10 +141,10 @@ fn call<'m>(
     providers: &ProviderTable,
     options: &ClientOptions,
     request: &CallRequest<'m>,
-    started: Instant,
+    start: Start,
     downgrade: &'m mut Option<DowngradeChain>,
 ) -> Result<Called<'m>, CompleteError> {
-    let deadline = started + request.deadline;
+    let deadline = start.at + request.deadline;
     let request_id = request.request_id;
     let prompt_tokens = estimate_prompt_tokens(request.messages);
 
@@ -147,7 +163,7 @@ fn call<'m>(
     let mut downgraded = false;
     let mut reservation = None;
     if !runtime.budgets.is_empty() {
-        let now = options.clock.utc_now();
+        let now = start.utc;
         // The second round only runs after a downgrade refusal, on the cheaper chain and with
         // downgrade budgets no longer enforced (block budgets still are).
         for enforce in [true, false] {
@@ -195,6 +211,7 @@ fn call<'m>(
         runtime,
         options,
         request,
+        start,
         prompt_tokens,
         deadline,
         attempts: Vec::new(),
@@ -234,6 +251,7 @@ struct Call<'a> {
     runtime: &'a ClientRuntime,
     options: &'a ClientOptions,
     request: &'a CallRequest<'a>,
+    start: Start,
     prompt_tokens: u64,
     deadline: Instant,
     attempts: Vec<Attempt>,
@@ -365,7 +383,7 @@ impl Call<'_> {
                 breaker.release(&admission);
                 return ModelResult::DeadlineReached;
             }
-            let started_at = clock.utc_now();
+            let started_at = self.start.utc_at(now);
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
@@ -511,7 +529,7 @@ impl Call<'_> {
         error: &AttemptError,
         waited: Duration,
     ) {
-        let started_at = self.options.clock.utc_now();
+        let started_at = self.start.utc_at(self.options.clock.now());
         // A skip is a failure the client made up itself: its kind says which skip it was.
         let outcome = if error.kind == FailureKind::CircuitOpen {
             AttemptOutcome::SkippedCircuitOpen

@@ -256,10 +256,11 @@ impl Telemetry {
         );
     }
 
-    /// A resolve that succeeded.
+    /// A resolve that succeeded. `now` is read only when a line is written: the wall clock is
+    /// not read for metrics alone.
     pub fn resolved(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         resolution: &Resolution,
         context: &Context,
         settings: &TelemetrySettings,
@@ -280,7 +281,7 @@ impl Telemetry {
             input_messages: input_messages(resolution, settings),
         };
         self.write(
-            now,
+            now(),
             "prompt.resolve",
             &resolution.request_id,
             EventBody::Resolve(Box::new(fields)),
@@ -290,7 +291,7 @@ impl Telemetry {
     /// A `complete()` that succeeded.
     pub fn completed(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         completion: &Completion,
         context: &Context,
         settings: &TelemetrySettings,
@@ -355,7 +356,7 @@ impl Telemetry {
             output_messages,
         };
         self.write(
-            now,
+            now(),
             "llm.request",
             &resolution.request_id,
             EventBody::Request(Box::new(fields)),
@@ -365,7 +366,7 @@ impl Telemetry {
     /// A `complete()` that failed after resolving.
     pub fn failed(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         resolution: &Resolution,
         error: &CompleteError,
         latency: Duration,
@@ -419,7 +420,7 @@ impl Telemetry {
             output_messages: None,
         };
         self.write(
-            now,
+            now(),
             "llm.request",
             &resolution.request_id,
             EventBody::Request(Box::new(fields)),
