@@ -3,9 +3,9 @@
 //! answer, in events and in live metrics.
 //!
 //! Every `complete()` writes one entry, so the memory is a ring of slots overwritten oldest
-//! first, in place: once full, remembering a request copies its strings into buffers the slot
-//! already owns and allocates nothing. An index of slot positions, hashed by request id, finds
-//! them again.
+//! first, in place: once full, remembering a request copies its strings into the buffer the
+//! slot already owns and allocates nothing (unless they are longer than the slot's last ones).
+//! An index of slot positions, hashed by request id, finds them again.
 
 use std::hash::BuildHasher;
 
@@ -46,34 +46,71 @@ struct Ring {
     next: usize,
 }
 
+/// One remembered request. Its id and facts share one buffer (`text`, cut at `ends`), so
+/// overwriting a slot writes one heap block, next to the slot's neighbours in the ring's order
+/// of first use, rather than five blocks scattered over the heap.
 #[derive(Debug)]
 struct Slot {
     hash: u64,
-    request_id: String,
-    context: FeedbackContext,
-}
-
-/// Copies `from` into `into`, reusing the buffer `into` holds.
-fn copy_into(into: &mut String, from: &str) {
-    into.clear();
-    into.push_str(from);
-}
-
-fn copy_option_into(into: &mut Option<String>, from: Option<&str>) {
-    match (into.as_mut(), from) {
-        (Some(buffer), Some(from)) => copy_into(buffer, from),
-        _ => *into = from.map(str::to_owned),
-    }
+    text: String,
+    /// Where the id, feature, version, experiment and variant end in `text`.
+    ends: [usize; 5],
+    has_experiment: bool,
+    has_variant: bool,
 }
 
 impl Slot {
+    fn new(hash: u64, request_id: &str, facts: RequestFacts<'_>) -> Slot {
+        let mut slot = Slot {
+            hash,
+            text: String::new(),
+            ends: [0; 5],
+            has_experiment: false,
+            has_variant: false,
+        };
+        slot.fill(hash, request_id, facts);
+        slot
+    }
+
     fn fill(&mut self, hash: u64, request_id: &str, facts: RequestFacts<'_>) {
         self.hash = hash;
-        copy_into(&mut self.request_id, request_id);
-        copy_into(&mut self.context.feature, facts.feature);
-        copy_into(&mut self.context.version, facts.version);
-        copy_option_into(&mut self.context.experiment, facts.experiment);
-        copy_option_into(&mut self.context.variant, facts.variant);
+        self.text.clear();
+        let parts = [
+            request_id,
+            facts.feature,
+            facts.version,
+            facts.experiment.unwrap_or_default(),
+            facts.variant.unwrap_or_default(),
+        ];
+        for (end, part) in self.ends.iter_mut().zip(parts) {
+            self.text.push_str(part);
+            *end = self.text.len();
+        }
+        self.has_experiment = facts.experiment.is_some();
+        self.has_variant = facts.variant.is_some();
+    }
+
+    fn part(&self, index: usize) -> &str {
+        let start = index
+            .checked_sub(1)
+            .and_then(|before| self.ends.get(before))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    fn request_id(&self) -> &str {
+        self.part(0)
+    }
+
+    fn context(&self) -> FeedbackContext {
+        FeedbackContext {
+            feature: self.part(1).to_owned(),
+            version: self.part(2).to_owned(),
+            experiment: self.has_experiment.then(|| self.part(3).to_owned()),
+            variant: self.has_variant.then(|| self.part(4).to_owned()),
+        }
     }
 }
 
@@ -84,7 +121,7 @@ impl Ring {
             .find(hash, |&position| {
                 slots
                     .get(position as usize)
-                    .is_some_and(|slot| slot.request_id == request_id)
+                    .is_some_and(|slot| slot.request_id() == request_id)
             })
             .map(|&position| position as usize)
     }
@@ -103,16 +140,7 @@ impl Ring {
             index, slots, next, ..
         } = self;
         let position = if slots.len() < REMEMBERED_REQUESTS {
-            slots.push(Slot {
-                hash,
-                request_id: request_id.to_owned(),
-                context: FeedbackContext {
-                    feature: facts.feature.to_owned(),
-                    version: facts.version.to_owned(),
-                    experiment: facts.experiment.map(str::to_owned),
-                    variant: facts.variant.map(str::to_owned),
-                },
-            });
+            slots.push(Slot::new(hash, request_id, facts));
             slots.len() - 1
         } else {
             let position = *next;
@@ -158,7 +186,7 @@ impl RecentRequests {
         let ring = self.inner.lock();
         let hash = ring.hasher.hash_one(request_id);
         let position = ring.position(hash, request_id)?;
-        ring.slots.get(position).map(|slot| slot.context.clone())
+        ring.slots.get(position).map(Slot::context)
     }
 }
 
