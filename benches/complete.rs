@@ -12,9 +12,13 @@ mod http_server;
 use std::fs;
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_server::{Reply, TestServer};
+use prompt_config::client::Usage;
+use prompt_config::telemetry::metrics::{Metrics, RequestLabels};
+use prompt_config::telemetry::recent::{REMEMBERED_REQUESTS, RecentRequests, RequestFacts};
 use prompt_config::{Context, Engine, EngineOptions};
 use serde_json::json;
 
@@ -195,5 +199,58 @@ fn complete(criterion: &mut Criterion) {
     let _ = fs::remove_dir_all(&mock_root);
 }
 
-criterion_group!(benches, complete);
+/// What each piece `complete()` gained after commit 1aeb093 costs on its own, on the mock
+/// bench's figures: live metrics (one request series recorded), the memory of recent requests
+/// for feedback (full, as it is under sustained load) and the cost of a call with reported usage.
+fn parts(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("complete_parts");
+    let metrics = Metrics::new();
+    let labels = RequestLabels {
+        feature: "bench",
+        version: "1.0.0",
+        variant: None,
+        provider: "openai",
+        model: "gpt-4o-mini",
+    };
+    let usage = Usage {
+        input_tokens: 60,
+        output_tokens: 61,
+        ..Usage::default()
+    };
+    group.bench_function("metrics_record_call", |bencher| {
+        bencher.iter(|| {
+            metrics.record_call(
+                black_box(&labels),
+                None,
+                Duration::from_micros(5),
+                &usage,
+                1.2e-5,
+                false,
+            )
+        })
+    });
+    let recent = RecentRequests::default();
+    let ids: Vec<String> = (0..2 * REMEMBERED_REQUESTS)
+        .map(|index| format!("req_{index:026x}"))
+        .collect();
+    let facts = RequestFacts {
+        feature: "bench",
+        version: "1.0.0",
+        experiment: None,
+        variant: None,
+    };
+    for id in &ids[..REMEMBERED_REQUESTS] {
+        recent.remember_facts(id, facts);
+    }
+    let mut next = 0;
+    group.bench_function("recent_requests_remember_when_full", |bencher| {
+        bencher.iter(|| {
+            next = (next + 1) % ids.len();
+            recent.remember_facts(black_box(&ids[next]), facts)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, complete, parts);
 criterion_main!(benches);

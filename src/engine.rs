@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::client::{
     AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
-    HttpTransport, MockProvider, complete, new_request_id,
+    Failure, HttpTransport, MockProvider, complete, new_request_id,
 };
 use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
@@ -136,7 +136,7 @@ impl Engine {
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
         self.telemetry.resolved(
-            self.options.clock.utc_now(),
+            || self.options.clock.utc_now(),
             &resolution,
             context,
             &compiled.telemetry,
@@ -149,7 +149,6 @@ impl Engine {
     pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
-        let started = self.options.clock.now();
         let request = CallRequest {
             feature: &resolution.feature,
             version: &resolution.version,
@@ -169,18 +168,16 @@ impl Engine {
             Ok(answer) => {
                 let completion = answer.with_resolution(resolution);
                 self.telemetry.completed(
-                    self.options.clock.utc_now(),
+                    || self.options.clock.utc_now(),
                     &completion,
                     context,
                     &compiled.telemetry,
                 );
                 Ok(completion)
             }
-            Err(error) => {
-                let latency = self.options.clock.now().saturating_duration_since(started);
-                let now = self.options.clock.utc_now();
+            Err(Failure { error, latency }) => {
                 self.telemetry.failed(
-                    now,
+                    || self.options.clock.utc_now(),
                     &resolution,
                     &error,
                     latency,

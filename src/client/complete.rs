@@ -9,71 +9,196 @@ use chrono::{DateTime, Utc};
 
 use super::backoff::backoff_delay;
 use super::breaker::{Admission, BreakerState};
-use super::budget::ReserveOutcome;
+use super::budget::{Reservation, ReserveOutcome};
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
 use super::events::{AttemptEnded, ClientEvent};
-use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError};
+use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError, failure};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
 use super::table::ProviderTable;
 use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported};
-use crate::ErrorKind;
-use crate::config::{AllOpenPolicy, BudgetPolicy, ModelSpec};
+use crate::config::{AllOpenPolicy, BudgetPolicy, DowngradeChain, ModelSpec};
 
-/// Runs one `complete()` call; the engine attaches the resolution to the answer.
+/// A failed `complete()` with its latency, measured where a successful call's is.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What went wrong.
+    pub error: CompleteError,
+    /// From the start of the call to its failure, on the engine's clock.
+    pub latency: Duration,
+}
+
+/// What the chain led to, before the call's latency is taken.
+struct Called<'m> {
+    model: &'m ModelSpec,
+    response: ProviderResponse,
+    reservation: Option<Reservation>,
+    downgraded: bool,
+    attempts: Vec<Attempt>,
+}
+
+/// Runs one `complete()` call; the engine attaches the resolution to the answer. The call's
+/// latency is measured here, once, from the injected clock, for successes and failures alike.
 pub(crate) fn complete(
     runtime: &ClientRuntime,
     providers: &ProviderTable,
     options: &ClientOptions,
     request: &CallRequest<'_>,
-) -> Result<Answer, CompleteError> {
-    let started = options.clock.now();
-    let deadline = started + request.deadline;
-    let request_id = request.request_id.to_string();
+) -> Result<Answer, Failure> {
+    let start = Start {
+        at: options.clock.now(),
+        utc: options.clock.utc_now(),
+    };
+    let started = start.at;
+    let mut downgrade = None;
+    let called = call(runtime, providers, options, request, start, &mut downgrade);
+    // Taken before the cost: counting tokens of a response without usage (and, once per
+    // process, loading a tokenizer's tables) is our work, not the call's latency.
+    let latency = options.clock.now().saturating_duration_since(started);
+    let Called {
+        model,
+        response,
+        reservation,
+        downgraded,
+        attempts,
+    } = called.map_err(|error| Failure { error, latency })?;
+    // A response that does not say what it cost is estimated, never free: the budget settles
+    // the estimate.
+    let cost = call_cost(providers, model, request.messages, &response);
+    if let Some(reservation) = reservation {
+        emit_alerts(
+            options,
+            request.request_id,
+            runtime.budgets.settle(reservation, cost.cost_usd),
+        );
+    }
+    Ok(Answer {
+        text: response.text,
+        provider: model.provider.clone(),
+        model: model.name.clone(),
+        response_model: response.response_model,
+        response_id: response.response_id,
+        finish_reason: response.finish_reason,
+        raw_finish_reason: response.raw_finish_reason,
+        refusal: response.refusal,
+        usage: cost.usage,
+        cost_usd: cost.cost_usd,
+        cost_estimated: !cost.estimated.is_empty(),
+        cost_estimated_parts: cost.estimated,
+        latency_ms: milliseconds(latency),
+        request_id: request.request_id.to_string(),
+        downgraded,
+        attempts,
+    })
+}
+
+/// A model chain, borrowed from the request or from a budget's downgrade: the primary, then its
+/// fallbacks. Never copied: a call walks the models where they are.
+#[derive(Clone, Copy)]
+struct Chain<'m> {
+    primary: &'m ModelSpec,
+    fallbacks: &'m [ModelSpec],
+}
+
+impl<'m> Chain<'m> {
+    fn iter(self) -> impl Iterator<Item = &'m ModelSpec> {
+        std::iter::once(self.primary).chain(self.fallbacks)
+    }
+
+    fn get(self, index: usize) -> Option<&'m ModelSpec> {
+        match index {
+            0 => Some(self.primary),
+            _ => self.fallbacks.get(index - 1),
+        }
+    }
+}
+
+/// When a call started, on both of the clock's scales: the wall-clock time of a later moment of
+/// the call is derived from its monotonic reading, so a call reads the wall clock once.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    at: Instant,
+    utc: DateTime<Utc>,
+}
+
+impl Start {
+    /// The wall-clock time of `instant`, a moment of this call.
+    fn utc_at(self, instant: Instant) -> DateTime<Utc> {
+        let elapsed = instant.saturating_duration_since(self.at);
+        chrono::Duration::from_std(elapsed)
+            .ok()
+            .and_then(|elapsed| self.utc.checked_add_signed(elapsed))
+            .unwrap_or(self.utc)
+    }
+}
+
+/// Reserves the worst case against budgets (downgrading the chain when a budget says so), then
+/// walks the chain; a failure has released its reservation. `downgrade` keeps the cheaper chain
+/// of a downgrade, which the answer may borrow.
+fn call<'m>(
+    runtime: &ClientRuntime,
+    providers: &ProviderTable,
+    options: &ClientOptions,
+    request: &CallRequest<'m>,
+    start: Start,
+    downgrade: &'m mut Option<DowngradeChain>,
+) -> Result<Called<'m>, CompleteError> {
+    let deadline = start.at + request.deadline;
+    let request_id = request.request_id;
     let prompt_tokens = estimate_prompt_tokens(request.messages);
 
-    let mut chain: Vec<ModelSpec> = std::iter::once(request.model.clone())
-        .chain(request.fallbacks.iter().cloned())
-        .collect();
-    let worst_case = |chain: &[ModelSpec]| {
+    let mut chain = Chain {
+        primary: request.model,
+        fallbacks: request.fallbacks,
+    };
+    let worst_case = |chain: Chain<'_>| {
         chain
             .iter()
             .map(|model| worst_case_usd(providers, model, prompt_tokens))
             .fold(0.0, f64::max)
     };
+    // Taken at most once (a downgrade only happens in the enforced round).
+    let mut downgrade = Some(downgrade);
     let mut downgraded = false;
     let mut reservation = None;
     if !runtime.budgets.is_empty() {
-        let now = options.clock.utc_now();
+        let now = start.utc;
         // The second round only runs after a downgrade refusal, on the cheaper chain and with
         // downgrade budgets no longer enforced (block budgets still are).
         for enforce in [true, false] {
             match runtime
                 .budgets
-                .reserve(request.feature, worst_case(&chain), now, enforce)
+                .reserve(request.feature, worst_case(chain), now, enforce)
             {
                 ReserveOutcome::Granted {
                     reservation: granted,
                     alerts,
                 } => {
-                    emit_alerts(options, &request_id, alerts);
+                    emit_alerts(options, request_id, alerts);
                     reservation = Some(granted);
                     break;
                 }
-                ReserveOutcome::Exceeded { exceeded, alerts } => {
-                    emit_alerts(options, &request_id, alerts);
-                    match (&exceeded.policy, &exceeded.downgrade) {
-                        (BudgetPolicy::Downgrade, Some(cheaper)) if enforce => {
-                            chain = std::iter::once(cheaper.model.clone())
-                                .chain(cheaper.fallbacks.iter().cloned())
-                                .collect();
+                ReserveOutcome::Exceeded {
+                    mut exceeded,
+                    alerts,
+                } => {
+                    emit_alerts(options, request_id, alerts);
+                    let downgrades = enforce && exceeded.policy == BudgetPolicy::Downgrade;
+                    match (downgrades, exceeded.downgrade.take(), downgrade.take()) {
+                        (true, Some(cheaper), Some(slot)) => {
+                            let cheaper: &'m DowngradeChain = slot.insert(cheaper);
+                            chain = Chain {
+                                primary: &cheaper.model,
+                                fallbacks: &cheaper.fallbacks,
+                            };
                             downgraded = true;
                         }
-                        _ => {
+                        (_, cheaper, _) => {
+                            exceeded.downgrade = cheaper;
                             return Err(CompleteError::BudgetExceeded {
                                 exceeded: Box::new(exceeded),
-                                request_id,
+                                request_id: request_id.to_string(),
                             });
                         }
                     }
@@ -86,55 +211,28 @@ pub(crate) fn complete(
         runtime,
         options,
         request,
+        start,
         prompt_tokens,
         deadline,
         attempts: Vec::new(),
     };
-    let outcome = call.run(&chain);
-    let attempts = call.attempts;
-    match outcome {
-        Ok((model, response)) => {
-            // Taken before the cost: counting tokens of a response without usage (and, once
-            // per process, loading a tokenizer's tables) is our work, not the call's latency.
-            let latency = options.clock.now().saturating_duration_since(started);
-            // A response that does not say what it cost is estimated, never free: the
-            // budget settles the estimate.
-            let cost = call_cost(providers, model, request.messages, &response);
-            if let Some(reservation) = reservation {
-                emit_alerts(
-                    options,
-                    &request_id,
-                    runtime.budgets.settle(reservation, cost.cost_usd),
-                );
-            }
-            Ok(Answer {
-                text: response.text,
-                provider: model.provider.clone(),
-                model: model.name.clone(),
-                response_model: response.response_model,
-                response_id: response.response_id,
-                finish_reason: response.finish_reason,
-                raw_finish_reason: response.raw_finish_reason,
-                refusal: response.refusal,
-                usage: cost.usage,
-                cost_usd: cost.cost_usd,
-                cost_estimated: !cost.estimated.is_empty(),
-                cost_estimated_parts: cost.estimated,
-                latency_ms: milliseconds(latency),
-                request_id,
-                downgraded,
-                attempts,
-            })
-        }
+    match call.run(chain) {
+        Ok((model, response)) => Ok(Called {
+            model,
+            response,
+            reservation,
+            downgraded,
+            attempts: call.attempts,
+        }),
         Err(deadline_reached) => {
             if let Some(reservation) = reservation {
                 runtime.budgets.release(reservation);
             }
             Err(failure(
-                attempts,
+                call.attempts,
                 deadline_reached,
                 request.deadline,
-                request_id,
+                request_id.to_string(),
             ))
         }
     }
@@ -153,6 +251,7 @@ struct Call<'a> {
     runtime: &'a ClientRuntime,
     options: &'a ClientOptions,
     request: &'a CallRequest<'a>,
+    start: Start,
     prompt_tokens: u64,
     deadline: Instant,
     attempts: Vec<Attempt>,
@@ -160,10 +259,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     /// Walks the chain; `Err(true)` when the deadline ended it.
-    fn run<'m>(
-        &mut self,
-        chain: &'m [ModelSpec],
-    ) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
+    fn run<'m>(&mut self, chain: Chain<'m>) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
         for (index, model) in chain.iter().enumerate() {
             let Some(provider) = self.runtime.providers.get(&model.provider) else {
                 continue;
@@ -237,12 +333,15 @@ impl Call<'_> {
         let tokens = self.prompt_tokens + max_output_tokens(model);
         let mut waited = Duration::ZERO;
         for attempt_number in 1..=retry.max_attempts.max(1) {
-            if clock.now() >= self.deadline {
+            // One reading serves the deadline, the breaker and the limiters; the clock is read
+            // again only after a wait.
+            let now = clock.now();
+            if now >= self.deadline {
                 return ModelResult::DeadlineReached;
             }
             let admission = match forced.take() {
                 Some(admission) => admission,
-                None => match breaker.try_acquire(clock.now()) {
+                None => match breaker.try_acquire(now) {
                     Ok(admission) => {
                         self.emit_transition(&admission);
                         admission
@@ -259,8 +358,8 @@ impl Call<'_> {
                     }
                 },
             };
-            match self.acquire_rate_limits(provider, model, tokens) {
-                Ok(rate_wait) => waited += rate_wait,
+            let rate_wait = match self.acquire_rate_limits(provider, model, tokens, now) {
+                Ok(rate_wait) => rate_wait,
                 Err(()) => {
                     breaker.release(&admission);
                     let error = AttemptError::new(
@@ -273,13 +372,18 @@ impl Call<'_> {
                     self.skip(provider, model, &error, waited);
                     return ModelResult::Next;
                 }
-            }
-            let now = clock.now();
+            };
+            waited += rate_wait;
+            let now = if rate_wait.is_zero() {
+                now
+            } else {
+                clock.now()
+            };
             if now >= self.deadline {
                 breaker.release(&admission);
                 return ModelResult::DeadlineReached;
             }
-            let started_at = clock.utc_now();
+            let started_at = self.start.utc_at(now);
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
@@ -346,18 +450,18 @@ impl Call<'_> {
         ModelResult::Next
     }
 
-    /// Takes capacity from every limiter of the model, waiting up to their bound; `Err` when
-    /// the wait would be too long or pass the deadline.
+    /// Takes capacity from every limiter of the model at `now`, waiting up to their bound;
+    /// `Err` when the wait would be too long or pass the deadline.
     fn acquire_rate_limits(
         &self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
         tokens: u64,
+        mut now: Instant,
     ) -> Result<Duration, ()> {
         let clock = &self.options.clock;
         let mut waited = Duration::ZERO;
         loop {
-            let now = clock.now();
             let mut taken = Vec::new();
             let mut shortfall = None;
             for limiter in provider.limiters(&model.name) {
@@ -384,6 +488,7 @@ impl Call<'_> {
             }
             clock.sleep(wait);
             waited += wait;
+            now = clock.now();
         }
     }
 
@@ -407,7 +512,7 @@ impl Call<'_> {
                 } else {
                     AttemptOutcome::Success
                 },
-                error_type: error.map(AttemptError::error_type),
+                failure: error.map(|error| error.kind),
                 status: error.and_then(|error| error.status),
                 message: error.map(ToString::to_string),
                 latency_ms: milliseconds(latency),
@@ -424,7 +529,7 @@ impl Call<'_> {
         error: &AttemptError,
         waited: Duration,
     ) {
-        let started_at = self.options.clock.utc_now();
+        let started_at = self.start.utc_at(self.options.clock.now());
         // A skip is a failure the client made up itself: its kind says which skip it was.
         let outcome = if error.kind == FailureKind::CircuitOpen {
             AttemptOutcome::SkippedCircuitOpen
@@ -438,7 +543,7 @@ impl Call<'_> {
                 provider: provider.name.clone(),
                 model: model.name.clone(),
                 outcome,
-                error_type: Some(error.error_type()),
+                failure: Some(error.kind),
                 status: None,
                 message: Some(error.message.clone()),
                 latency_ms: 0.0,
@@ -482,77 +587,6 @@ fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::eve
         options
             .event_sink
             .emit(request_id, &ClientEvent::BudgetAlert(alert));
-    }
-}
-
-/// The error for a chain where nothing succeeded, named after what the attempts have in common.
-fn failure(
-    attempts: Vec<Attempt>,
-    deadline_reached: bool,
-    deadline: Duration,
-    request_id: String,
-) -> CompleteError {
-    let deadline_ms = deadline.as_millis();
-    let all = |predicate: &dyn Fn(&Attempt) -> bool| {
-        !attempts.is_empty() && attempts.iter().all(predicate)
-    };
-    let error_type =
-        |attempt: &Attempt, wanted: &str| attempt.error_type.as_deref() == Some(wanted);
-    let providers: std::collections::BTreeSet<&str> = attempts
-        .iter()
-        .map(|attempt| attempt.provider.as_str())
-        .collect();
-    let provider_list = providers.iter().copied().collect::<Vec<_>>().join(", ");
-    let status = attempts.iter().rev().find_map(|attempt| attempt.status);
-    let (kind, summary) = if deadline_reached {
-        (
-            ErrorKind::Timeout,
-            format!(
-                "deadline of {deadline_ms} ms reached after {} attempts",
-                attempts.len()
-            ),
-        )
-    } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
-        (
-            ErrorKind::CircuitOpen,
-            format!("every provider of the chain has an open circuit breaker ({provider_list})"),
-        )
-    } else if all(&|attempt| error_type(attempt, "missing_api_key")) {
-        (
-            ErrorKind::MissingApiKey,
-            format!("no API key for {provider_list}"),
-        )
-    } else if all(&|attempt| {
-        attempt.outcome == AttemptOutcome::SkippedRateLimited || attempt.status == Some(429)
-    }) {
-        (
-            ErrorKind::RateLimited,
-            format!("rate limited by {provider_list}"),
-        )
-    } else if all(&|attempt| error_type(attempt, "timeout")) {
-        (
-            ErrorKind::Timeout,
-            format!("every attempt timed out ({provider_list})"),
-        )
-    } else if providers.len() == 1 {
-        (ErrorKind::ProviderError, format!("{provider_list} failed"))
-    } else if attempts.is_empty() {
-        (
-            ErrorKind::AllProvidersFailed,
-            "no provider of the chain could be called".to_string(),
-        )
-    } else {
-        (
-            ErrorKind::AllProvidersFailed,
-            format!("every provider of the chain failed ({provider_list})"),
-        )
-    };
-    CompleteError::Failed {
-        kind,
-        summary,
-        status,
-        request_id,
-        attempts,
     }
 }
 

@@ -34,7 +34,7 @@ pub use breaker::BreakerState;
 internal_use!(budget::{BudgetBook, BudgetExceeded, Reservation, ReserveOutcome});
 pub use budget::BudgetStatus;
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
-pub(crate) use complete::{complete, new_request_id};
+pub(crate) use complete::{Failure, complete, new_request_id};
 internal_use!(cost::{
     CallCost, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing, worst_case_usd,
 });

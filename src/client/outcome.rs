@@ -1,13 +1,18 @@
 //! What `complete()` returns: the completion with its attempts, or a `CompleteError` that
 //! carries every attempt's failure in order.
 
+use std::borrow::Cow;
+use std::time::Duration;
+
 use serde::Serialize;
+use serde::ser::SerializeStruct;
 use serde_json::Value;
 
 use super::breaker::BreakerState;
 use super::budget::BudgetExceeded;
 use super::cost::EstimatedPart;
-use super::types::{FinishReason, Usage};
+use super::types::{FailureKind, FinishReason, Usage};
+use crate::ErrorKind;
 use crate::resolve::Resolution;
 
 /// How one attempt ended.
@@ -37,8 +42,9 @@ impl AttemptOutcome {
     }
 }
 
-/// One attempt of a `complete()` call, in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One attempt of a `complete()` call, in order. Serialized with `error_type` (see
+/// [`Attempt::error_type`]) in place of `failure`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     /// 1-based position in the call.
     pub number: u32,
@@ -48,8 +54,9 @@ pub struct Attempt {
     pub model: String,
     /// How it ended.
     pub outcome: AttemptOutcome,
-    /// The OpenTelemetry `error.type`: an HTTP status, or `timeout`, `connect`, `circuit_open`, ...
-    pub error_type: Option<String>,
+    /// How it failed, or `None` when it succeeded. A skip carries the kind that made it
+    /// (`CircuitOpen`, `RateLimitedLocally`).
+    pub failure: Option<FailureKind>,
     /// The HTTP status, when there was one.
     pub status: Option<u16>,
     /// The failure's description.
@@ -60,6 +67,43 @@ pub struct Attempt {
     pub wait_ms: f64,
     /// The breaker's state after the attempt.
     pub breaker_state: BreakerState,
+}
+
+impl Attempt {
+    /// The OpenTelemetry `error.type`: the HTTP status for an HTTP error (`"503"`), else the
+    /// failure kind's name (`timeout`, `connect`, `circuit_open`, ...); `None` for a success.
+    /// Borrowed except for a status, which is the only name written at run time.
+    pub fn error_type(&self) -> Option<Cow<'static, str>> {
+        Some(error_type_of(self.failure?, self.status))
+    }
+}
+
+/// The `error.type` of a failure of `kind` with `status`: the status code for HTTP errors, else
+/// the kind's name.
+pub(crate) fn error_type_of(kind: FailureKind, status: Option<u16>) -> Cow<'static, str> {
+    match (kind, status) {
+        (FailureKind::Http, Some(status)) => Cow::Owned(status.to_string()),
+        (kind, _) => Cow::Borrowed(kind.as_str()),
+    }
+}
+
+/// The JSON bindings and `CompleteError::details` have always shown: the typed failure travels
+/// as its `error_type` string, in the place the string field had.
+impl Serialize for Attempt {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut state = serializer.serialize_struct("Attempt", 10)?;
+        state.serialize_field("number", &self.number)?;
+        state.serialize_field("provider", &self.provider)?;
+        state.serialize_field("model", &self.model)?;
+        state.serialize_field("outcome", &self.outcome)?;
+        state.serialize_field("error_type", &self.error_type())?;
+        state.serialize_field("status", &self.status)?;
+        state.serialize_field("message", &self.message)?;
+        state.serialize_field("latency_ms", &self.latency_ms)?;
+        state.serialize_field("wait_ms", &self.wait_ms)?;
+        state.serialize_field("breaker_state", &self.breaker_state)?;
+        state.end()
+    }
 }
 
 /// A successful `complete()`.
@@ -256,10 +300,159 @@ impl CompleteError {
     }
 }
 
+/// The error for a chain where nothing succeeded, named after what the attempts have in common.
+pub(crate) fn failure(
+    attempts: Vec<Attempt>,
+    deadline_reached: bool,
+    deadline: Duration,
+    request_id: String,
+) -> CompleteError {
+    let deadline_ms = deadline.as_millis();
+    let all = |predicate: &dyn Fn(&Attempt) -> bool| {
+        !attempts.is_empty() && attempts.iter().all(predicate)
+    };
+    let failed_with = |attempt: &Attempt, kind: FailureKind| attempt.failure == Some(kind);
+    let providers: std::collections::BTreeSet<&str> = attempts
+        .iter()
+        .map(|attempt| attempt.provider.as_str())
+        .collect();
+    let provider_list = providers.iter().copied().collect::<Vec<_>>().join(", ");
+    let status = attempts.iter().rev().find_map(|attempt| attempt.status);
+    let (kind, summary) = if deadline_reached {
+        (
+            ErrorKind::Timeout,
+            format!(
+                "deadline of {deadline_ms} ms reached after {} attempts",
+                attempts.len()
+            ),
+        )
+    } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
+        (
+            ErrorKind::CircuitOpen,
+            format!("every provider of the chain has an open circuit breaker ({provider_list})"),
+        )
+    } else if all(&|attempt| failed_with(attempt, FailureKind::MissingApiKey)) {
+        (
+            ErrorKind::MissingApiKey,
+            format!("no API key for {provider_list}"),
+        )
+    } else if all(&|attempt| {
+        attempt.outcome == AttemptOutcome::SkippedRateLimited || attempt.status == Some(429)
+    }) {
+        (
+            ErrorKind::RateLimited,
+            format!("rate limited by {provider_list}"),
+        )
+    } else if all(&|attempt| failed_with(attempt, FailureKind::Timeout)) {
+        (
+            ErrorKind::Timeout,
+            format!("every attempt timed out ({provider_list})"),
+        )
+    } else if providers.len() == 1 {
+        (ErrorKind::ProviderError, format!("{provider_list} failed"))
+    } else if attempts.is_empty() {
+        (
+            ErrorKind::AllProvidersFailed,
+            "no provider of the chain could be called".to_string(),
+        )
+    } else {
+        (
+            ErrorKind::AllProvidersFailed,
+            format!("every provider of the chain failed ({provider_list})"),
+        )
+    };
+    CompleteError::Failed {
+        kind,
+        summary,
+        status,
+        request_id,
+        attempts,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::breaker::BreakerState;
     use super::super::types::FailureKind;
-    use super::AttemptOutcome;
+    use super::{Attempt, AttemptOutcome};
+
+    fn attempt(failure: Option<FailureKind>, status: Option<u16>) -> Attempt {
+        Attempt {
+            number: 1,
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            outcome: if failure.is_some() {
+                AttemptOutcome::Failed
+            } else {
+                AttemptOutcome::Success
+            },
+            failure,
+            status,
+            message: failure.map(|_| "HTTP 503: busy".into()),
+            latency_ms: 12.5,
+            wait_ms: 0.0,
+            breaker_state: BreakerState::Closed,
+        }
+    }
+
+    #[test]
+    fn an_http_failure_serializes_its_status_as_the_error_type_in_the_string_fields_place() {
+        let json = serde_json::to_string(&attempt(Some(FailureKind::Http), Some(503))).unwrap();
+        assert_eq!(
+            json,
+            r#"{"number":1,"provider":"openai","model":"gpt-4o-mini","outcome":"failed","error_type":"503","status":503,"message":"HTTP 503: busy","latency_ms":12.5,"wait_ms":0.0,"breaker_state":"closed"}"#
+        );
+    }
+
+    #[test]
+    fn other_failures_serialize_their_kind_name_and_a_success_none() {
+        let timeout = attempt(Some(FailureKind::Timeout), None);
+        assert_eq!(timeout.error_type().as_deref(), Some("timeout"));
+        let json = serde_json::to_value(&timeout).unwrap();
+        assert_eq!(json["error_type"], "timeout");
+        let success = serde_json::to_value(attempt(None, None)).unwrap();
+        assert_eq!(success["error_type"], serde_json::Value::Null);
+    }
+
+    fn failed(provider: &str, failure: FailureKind, status: Option<u16>) -> Attempt {
+        Attempt {
+            provider: provider.into(),
+            ..attempt(Some(failure), status)
+        }
+    }
+
+    fn kind_of(attempts: Vec<Attempt>) -> crate::ErrorKind {
+        super::failure(attempts, false, Duration::from_secs(30), "req_1".into()).kind()
+    }
+
+    #[test]
+    fn a_chain_where_every_attempt_lacked_its_key_fails_as_missing_api_key() {
+        let attempts = vec![
+            failed("openai", FailureKind::MissingApiKey, None),
+            failed("anthropic", FailureKind::MissingApiKey, None),
+        ];
+        assert_eq!(kind_of(attempts), crate::ErrorKind::MissingApiKey);
+    }
+
+    #[test]
+    fn a_chain_where_every_attempt_timed_out_fails_as_timeout() {
+        let attempts = vec![
+            failed("openai", FailureKind::Timeout, None),
+            failed("anthropic", FailureKind::Timeout, None),
+        ];
+        assert_eq!(kind_of(attempts), crate::ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn mixed_failures_across_providers_fail_as_all_providers_failed() {
+        let attempts = vec![
+            failed("openai", FailureKind::Timeout, None),
+            failed("anthropic", FailureKind::Http, Some(500)),
+        ];
+        assert_eq!(kind_of(attempts), crate::ErrorKind::AllProvidersFailed);
+    }
 
     #[test]
     fn outcome_and_failure_kind_names_are_their_serialized_names() {

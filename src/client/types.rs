@@ -256,10 +256,7 @@ impl AttemptError {
 
     /// The OpenTelemetry `error.type` value: the status code for HTTP errors, else the kind.
     pub fn error_type(&self) -> String {
-        match (self.kind, self.status) {
-            (FailureKind::Http, Some(status)) => status.to_string(),
-            (kind, _) => kind.as_str().to_string(),
-        }
+        super::outcome::error_type_of(self.kind, self.status).into_owned()
     }
 }
 

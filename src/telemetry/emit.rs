@@ -3,6 +3,7 @@
 //! metrics (always). Everything here runs on the caller's thread, so it only copies what a
 //! record needs and hands it to the writer's queue.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::mem;
 use std::time::Duration;
@@ -12,11 +13,10 @@ use serde_json::Value;
 
 use super::event::{
     AttemptFields, BudgetFields, CircuitFields, DroppedFields, EventBody, FeatureFields,
-    FeedbackContext, FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION,
-    TelemetryRecord,
+    FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION, TelemetryRecord,
 };
 use super::metrics::{Metrics, RequestLabels};
-use super::recent::RecentRequests;
+use super::recent::{RecentRequests, RequestFacts};
 use super::writer::{DropReport, Record, TelemetryWriter};
 use crate::client::{
     AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
@@ -245,21 +245,22 @@ impl Telemetry {
     }
 
     fn remember(&self, resolution: &Resolution) {
-        self.recent.remember(
+        self.recent.remember_facts(
             &resolution.request_id,
-            FeedbackContext {
-                feature: resolution.feature.clone(),
-                version: resolution.version.clone(),
-                experiment: resolution.experiment.clone(),
-                variant: resolution.variant.clone(),
+            RequestFacts {
+                feature: &resolution.feature,
+                version: &resolution.version,
+                experiment: resolution.experiment.as_deref(),
+                variant: resolution.variant.as_deref(),
             },
         );
     }
 
-    /// A resolve that succeeded.
+    /// A resolve that succeeded. `now` is read only when a line is written: the wall clock is
+    /// not read for metrics alone.
     pub fn resolved(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         resolution: &Resolution,
         context: &Context,
         settings: &TelemetrySettings,
@@ -280,7 +281,7 @@ impl Telemetry {
             input_messages: input_messages(resolution, settings),
         };
         self.write(
-            now,
+            now(),
             "prompt.resolve",
             &resolution.request_id,
             EventBody::Resolve(Box::new(fields)),
@@ -290,7 +291,7 @@ impl Telemetry {
     /// A `complete()` that succeeded.
     pub fn completed(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         completion: &Completion,
         context: &Context,
         settings: &TelemetrySettings,
@@ -355,7 +356,7 @@ impl Telemetry {
             output_messages,
         };
         self.write(
-            now,
+            now(),
             "llm.request",
             &resolution.request_id,
             EventBody::Request(Box::new(fields)),
@@ -365,7 +366,7 @@ impl Telemetry {
     /// A `complete()` that failed after resolving.
     pub fn failed(
         &self,
-        now: DateTime<Utc>,
+        now: impl FnOnce() -> DateTime<Utc>,
         resolution: &Resolution,
         error: &CompleteError,
         latency: Duration,
@@ -419,7 +420,7 @@ impl Telemetry {
             output_messages: None,
         };
         self.write(
-            now,
+            now(),
             "llm.request",
             &resolution.request_id,
             EventBody::Request(Box::new(fields)),
@@ -441,7 +442,7 @@ impl Telemetry {
             model: attempt.model.clone(),
             attempt: attempt.number,
             outcome: attempt.outcome.as_str(),
-            error_type: attempt.error_type.clone(),
+            error_type: attempt.error_type().map(Cow::into_owned),
             status: attempt.status,
             latency_ms: attempt.latency_ms,
             wait_ms: attempt.wait_ms,

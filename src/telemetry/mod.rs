@@ -7,7 +7,7 @@ pub(crate) mod emit;
 internal_mod!(event);
 internal_mod!(metrics);
 pub(crate) mod rebuild;
-pub(crate) mod recent;
+internal_mod!(recent);
 pub mod stats;
 internal_mod!(writer);
 

@@ -211,7 +211,7 @@ fn failure(result: prompt_config::Result<Completion>) -> CompleteError {
 type Row = (String, AttemptOutcome, Option<u16>, Option<String>);
 
 fn rows(attempts: &[Attempt]) -> Vec<Row> {
-    let to_row = |a: &Attempt| row(&a.provider, a.outcome, a.status, a.error_type.as_deref());
+    let to_row = |a: &Attempt| row(&a.provider, a.outcome, a.status, a.error_type().as_deref());
     attempts.iter().map(to_row).collect()
 }
 

@@ -120,7 +120,7 @@ fn a_custom_kind_serves_as_a_fallback_behind_a_built_in_one() {
     let completion = engine.complete("ask", &asking("ok?")).unwrap();
     assert_eq!(completion.provider, "house");
     assert_eq!(
-        completion.attempts[0].error_type.as_deref(),
+        completion.attempts[0].error_type().as_deref(),
         Some("missing_api_key")
     );
 }
@@ -294,7 +294,7 @@ fn a_required_key_that_is_unset_fails_without_network_naming_its_variable() {
     );
     let error = failed(complete_with(providers_with("vllm", entry), "vllm"));
     let attempt = &error.attempts()[0];
-    assert_eq!(attempt.error_type.as_deref(), Some("missing_api_key"));
+    assert_eq!(attempt.error_type().as_deref(), Some("missing_api_key"));
     assert_eq!(
         attempt.message.as_deref(),
         Some("PROMPT_CONFIG_TEST_KEY_THAT_IS_NEVER_SET is not set")

@@ -191,6 +191,57 @@ fn a_failed_completion_writes_an_error_request_line() {
     );
 }
 
+/// Milliseconds the attempts of a call spent calling and waiting, on the engine's clock.
+fn attempts_time(attempts: &[prompt_config::client::Attempt]) -> f64 {
+    attempts
+        .iter()
+        .map(|attempt| attempt.latency_ms + attempt.wait_ms)
+        .sum()
+}
+
+#[test]
+fn a_failed_completions_latency_is_its_attempts_time_on_the_engines_clock() {
+    let fixture = Fixture::new();
+    let (engine, path) = engine_with_log(&fixture);
+    engine.mock_provider("openai").unwrap().fail_next(10, 503);
+    engine
+        .mock_provider("anthropic")
+        .unwrap()
+        .fail_next(10, 503);
+    let error = engine
+        .complete("career_path_navigator", &context("7"))
+        .unwrap_err();
+    engine.close();
+    let records = lines(&path);
+    let latency = events(&records, "llm.request")[0]["prompt_config.latency_ms"]
+        .as_f64()
+        .unwrap();
+    let prompt_config::Error::Complete(error) = error else {
+        panic!("not a completion error: {error}");
+    };
+    let spent = attempts_time(error.attempts());
+    assert!(spent > 0.0);
+    assert!((latency - spent).abs() < 1e-6, "{latency} != {spent}");
+}
+
+#[test]
+fn a_successful_completions_latency_is_its_attempts_time_on_the_engines_clock() {
+    let fixture = Fixture::new();
+    let (engine, path) = engine_with_log(&fixture);
+    engine.mock_provider("openai").unwrap().fail_next(1, 503);
+    let completion = engine
+        .complete("career_path_navigator", &context("8"))
+        .unwrap();
+    engine.close();
+    let records = lines(&path);
+    let latency = events(&records, "llm.request")[0]["prompt_config.latency_ms"]
+        .as_f64()
+        .unwrap();
+    let spent = attempts_time(&completion.attempts);
+    assert!((completion.latency_ms - spent).abs() < 1e-6);
+    assert_eq!(latency, completion.latency_ms);
+}
+
 #[test]
 fn breaker_transitions_and_budget_alerts_become_lines() {
     let fixture = Fixture::new();

@@ -69,12 +69,17 @@ impl RequestLabels<'_> {
     }
 }
 
+/// Series by label values, hashed with foldhash rather than SipHash: every request and resolve
+/// hashes its labels here. foldhash is seeded at random per map, as SipHash is in std, which
+/// keeps collisions hard to plan from outside.
+type SeriesMap<const N: usize, V> = HashMap<SeriesKey<N>, V, hashbrown::DefaultHashBuilder>;
+
 /// Live counters, histograms and gauges of one engine; cheap to record into from any thread.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<SeriesKey<5>, RequestSeries>>,
-    resolves: Mutex<HashMap<SeriesKey<3>, u64>>,
-    feedback: Mutex<HashMap<SeriesKey<4>, FeedbackTotals>>,
+    requests: Mutex<SeriesMap<5, RequestSeries>>,
+    resolves: Mutex<SeriesMap<3, u64>>,
+    feedback: Mutex<SeriesMap<4, FeedbackTotals>>,
     breakers: Mutex<BTreeMap<String, BreakerState>>,
     dropped_events: AtomicU64,
 }

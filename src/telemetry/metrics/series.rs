@@ -4,7 +4,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use super::{BUCKET_COUNT, RECENT_DURATIONS};
 
@@ -67,8 +67,8 @@ impl<'a, const N: usize> Borrow<dyn LabelView<N> + 'a> for SeriesKey<N> {
 }
 
 /// Applies `update` to the series with these labels, creating it first only when it is new.
-pub(super) fn update_series<const N: usize, V>(
-    series: &mut HashMap<SeriesKey<N>, V>,
+pub(super) fn update_series<const N: usize, V, S: BuildHasher>(
+    series: &mut HashMap<SeriesKey<N>, V, S>,
     labels: [Option<&str>; N],
     create: impl FnOnce() -> V,
     update: impl FnOnce(&mut V),
