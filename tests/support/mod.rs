@@ -10,6 +10,7 @@ pub mod http_server;
 pub mod one_feature;
 pub mod prometheus;
 pub mod provider_fixtures;
+pub mod redis_server;
 pub mod telemetry_records;
 pub mod temp_dir;
 pub mod writer_harness;

@@ -1,0 +1,11 @@
+//! Shared fleet state (issue 11) against real Redis servers that each test starts on its own
+//! loopback port (tests/support/redis_server.rs): the test servers themselves, and the budget
+//! primitives on one server and on a 3-master cluster.
+//!
+//! Every test here needs `redis-server` and `redis-cli`: build.rs marks them ignored when those
+//! are missing (`pc_missing_redis`), unless `CI` is set, where they fail instead.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod servers;
