@@ -6,6 +6,7 @@ use crate::client::CompleteError;
 use crate::config::ConfigError;
 use crate::prompt::PromptError;
 use crate::resolve::ResolveError;
+use crate::state::StateError;
 use crate::telemetry::TelemetryError;
 
 /// Any failure the library reports.
@@ -26,6 +27,9 @@ pub enum Error {
     /// The telemetry file could not be opened, or feedback was unusable.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// The shared state backend was misconfigured or unavailable.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// Shorthand for results carrying the crate-level [`Error`].
@@ -41,6 +45,7 @@ impl Error {
             Error::Prompt(error) => error.kind(),
             Error::Complete(error) => error.kind(),
             Error::Telemetry(error) => error.kind(),
+            Error::State(error) => error.kind(),
         }
     }
 
@@ -52,6 +57,7 @@ impl Error {
             Error::Prompt(error) => error.details(),
             Error::Complete(error) => error.details(),
             Error::Telemetry(error) => error.details(),
+            Error::State(error) => error.details(),
         }
     }
 }
@@ -76,7 +82,7 @@ macro_rules! error_kinds {
         /// | 200-299 | resolving a feature and rendering its prompt |
         /// | 300-399 | calling providers |
         /// | 400-499 | budgets and limits |
-        /// | 500-599 | shared state (reserved) |
+        /// | 500-599 | shared state (Redis) |
         /// | 600-699 | files and telemetry |
         /// | 900-999 | the bindings' own failures (a bad argument, a caught panic) |
         ///
@@ -163,6 +169,8 @@ error_kinds! {
     MissingApiKey = 306, "missing_api_key", retryable: false;
     /// A `block` budget would be passed.
     BudgetExceeded = 401, "budget_exceeded", retryable: false;
+    /// The shared state (Redis) could not be reached or did not answer within its timeouts.
+    StateUnavailable = 501, "state_unavailable", retryable: true;
     /// A file could not be read or written (the telemetry log, an edit).
     Io = 601, "io", retryable: false;
     /// Feedback without a request id or metric, or with an unusable value.

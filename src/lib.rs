@@ -15,6 +15,7 @@ mod options;
 pub mod prompt;
 pub mod resolve;
 mod snapshot;
+pub mod state;
 pub mod targeting;
 pub mod telemetry;
 

@@ -18,7 +18,13 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use prompt_config::state::{RedisSettings, RedisState};
+
 use super::temp_dir::TempDir;
+
+/// Timeouts for tests that assert on the state, not on its speed: generous, since the test
+/// machine is shared and a loaded server may take far longer than a production one.
+pub const PATIENT: Duration = Duration::from_secs(5);
 
 /// The server binary: `$REDIS_SERVER` or `redis-server` on `PATH`.
 fn server_binary() -> String {
@@ -80,6 +86,16 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A [`RedisState`] on this server with `PATIENT` timeouts and a prefix of its own.
+    pub fn state(&self) -> RedisState {
+        RedisState::new(
+            RedisSettings::new(&self.url())
+                .unwrap()
+                .with_timeouts(PATIENT, PATIENT),
+        )
+        .unwrap()
     }
 
     /// The process id of the running server.
@@ -292,6 +308,16 @@ impl RedisCluster {
     /// The nodes, each a master owning about a third of the slots.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// A cluster [`RedisState`] seeded with every node, with `PATIENT` timeouts.
+    pub fn state(&self) -> RedisState {
+        RedisState::new(
+            RedisSettings::new(&self.urls().join(","))
+                .unwrap()
+                .with_timeouts(PATIENT, PATIENT),
+        )
+        .unwrap()
     }
 
     /// One `redis://127.0.0.1:PORT/` per node: the seed list for a cluster client.
