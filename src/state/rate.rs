@@ -12,7 +12,7 @@ static GCRA: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/rate_gcra.lua")));
 
 /// One shared limit: `limit` units per `period` under the name `name` (for example
-/// `provider:openai:rpm` or `model:gpt-4o-mini:tpm`).
+/// `provider:openai:rpm` or `model:gpt-4o-mini:tpm`), at most `burst` of them at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     /// What is limited; names the key, so every process using the same name shares it.
@@ -21,6 +21,29 @@ pub struct RateLimit {
     pub limit: u64,
     /// The period (a minute for RPM and TPM).
     pub period: Duration,
+    /// Units allowed at once after an idle stretch (1 to `limit`). With `limit`, any stretch
+    /// of one period right after an idle one may see up to twice the limit; a tenth of it
+    /// keeps every period within 10% of the limit. A call costing more than `burst` is
+    /// [`RateDecision::TooLarge`].
+    pub burst: u64,
+}
+
+impl RateLimit {
+    /// `limit` units per `period`, the whole limit allowed at once (`burst = limit`).
+    pub fn new(name: impl Into<String>, limit: u64, period: Duration) -> RateLimit {
+        RateLimit {
+            name: name.into(),
+            limit,
+            period,
+            burst: limit,
+        }
+    }
+
+    /// The same limit allowing at most `burst` units at once (kept within 1 to `limit`).
+    pub fn with_burst(mut self, burst: u64) -> RateLimit {
+        self.burst = burst.clamp(1, self.limit.max(1));
+        self
+    }
 }
 
 /// What [`RedisState::acquire`] decided.
@@ -31,31 +54,32 @@ pub enum RateDecision {
     Allowed,
     /// Not now: the same call would be allowed after this wait (nothing was counted).
     Wait(Duration),
-    /// Never: the call alone costs more than the limit allows in a period.
+    /// Never: the call alone costs more than the burst (or the limit) allows.
     TooLarge,
 }
 
 impl RedisState {
     /// Takes `cost` units of `limit` at `now_ms` (the engine clock, Unix ms), atomically for the
-    /// fleet: at most `limit` units in any stretch of `period` that follows an idle one, and a
-    /// steady `limit` per `period` under sustained load.
+    /// fleet: at most `burst` units at once after an idle stretch, and a steady `limit` per
+    /// `period` under sustained load.
     pub fn acquire(
         &self,
         limit: &RateLimit,
         cost: u64,
         now_ms: i64,
     ) -> Result<RateDecision, StateError> {
-        if limit.limit == 0 || cost > limit.limit {
+        if limit.limit == 0 || cost > limit.burst.min(limit.limit) {
             return Ok(RateDecision::TooLarge);
         }
         let period_ms = limit.period.as_secs_f64() * 1000.0;
         let interval_ms = period_ms / limit.limit as f64;
+        let tolerance_ms = interval_ms * limit.burst.min(limit.limit) as f64;
         let key = self.keys().key("rate", &[&limit.name], "tat");
         let (allowed, wait_ms): (i64, i64) = self.with_connection(|connection| {
             GCRA.key(&key)
                 .arg(now_ms)
                 .arg(format!("{interval_ms:.6}"))
-                .arg(format!("{period_ms:.3}"))
+                .arg(format!("{tolerance_ms:.3}"))
                 .arg(cost)
                 .invoke(connection)
         })?;

@@ -26,14 +26,15 @@ enum Client {
 
 enum Connection {
     Single(redis::Connection),
-    Cluster(redis::cluster::ClusterConnection),
+    // Boxed: a cluster connection is four times a plain one, and the pool moves them around.
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl Connection {
     fn as_dyn(&mut self) -> &mut dyn ConnectionLike {
         match self {
             Connection::Single(connection) => connection,
-            Connection::Cluster(connection) => connection,
+            Connection::Cluster(connection) => connection.as_mut(),
         }
     }
 }
@@ -136,7 +137,7 @@ impl RedisState {
                 connection
                     .set_write_timeout(timeout)
                     .map_err(|error| self.unavailable(&error))?;
-                Ok(Connection::Cluster(connection))
+                Ok(Connection::Cluster(Box::new(connection)))
             }
         }
     }
