@@ -1,5 +1,5 @@
 //! Finds the tools the binding test suites need (Ruby and what builds the gem, a C and a C++
-//! compiler, valgrind) and tells the tests which are missing, so a suite that cannot run is
+//! compiler, valgrind, and `redis-server` / `redis-cli` for the shared-state tests) and tells the tests which are missing, so a suite that cannot run is
 //! reported as `ignored` in cargo's summary instead of passing without running (issue 9).
 //!
 //! For each missing tool it sets a `pc_missing_*` cfg, which the tests use as
@@ -22,11 +22,21 @@ const CFGS: &[&str] = &[
     "pc_missing_cc",
     "pc_missing_cxx",
     "pc_missing_valgrind",
+    "pc_missing_redis",
 ];
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    for variable in ["CI", "PATH", "RUBY", "CC", "CXX", "LIBCLANG_PATH"] {
+    for variable in [
+        "CI",
+        "PATH",
+        "RUBY",
+        "CC",
+        "CXX",
+        "LIBCLANG_PATH",
+        "REDIS_SERVER",
+        "REDIS_CLI",
+    ] {
         println!("cargo::rerun-if-env-changed={variable}");
     }
     for cfg in CFGS {
@@ -81,6 +91,20 @@ fn main() {
             &["pc_missing_valgrind"],
             "valgrind was not found (Debian: apt-get install valgrind)".to_string(),
             "the leak checks of tests/c_abi.rs",
+        ));
+    }
+
+    // The shared-state tests start their own servers (tests/support/redis_server.rs).
+    let redis_server = env_or("REDIS_SERVER", "redis-server");
+    let redis_cli = env_or("REDIS_CLI", "redis-cli");
+    if !runs(&redis_server, "--version") || !runs(&redis_cli, "--version") {
+        missing.push((
+            &["pc_missing_redis"],
+            format!(
+                "`{redis_server}` or `{redis_cli}` was not found (set REDIS_SERVER / REDIS_CLI; \
+                 Debian: apt-get install redis-server redis-tools)"
+            ),
+            "the Redis tests of tests/state",
         ));
     }
 

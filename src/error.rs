@@ -6,6 +6,7 @@ use crate::client::CompleteError;
 use crate::config::ConfigError;
 use crate::prompt::PromptError;
 use crate::resolve::{ResolveError, ResolveFailure};
+use crate::state::StateError;
 use crate::telemetry::TelemetryError;
 
 pub(crate) mod kind;
@@ -31,6 +32,9 @@ pub enum Error {
     /// The telemetry file could not be opened, or feedback was unusable.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// The shared state backend was misconfigured or unavailable.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// Shorthand for results carrying the crate-level [`Error`].
@@ -55,6 +59,7 @@ impl Error {
             Error::Prompt(error) => error.kind(),
             Error::Complete(error) => error.kind(),
             Error::Telemetry(error) => error.kind(),
+            Error::State(error) => error.kind(),
         }
     }
 
@@ -66,6 +71,7 @@ impl Error {
             Error::Prompt(error) => error.details(),
             Error::Complete(error) => error.details(),
             Error::Telemetry(error) => error.details(),
+            Error::State(error) => error.details(),
         }
     }
 }

@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["prompt"],
     &["resolve"],
+    &["state"],
     &["client"],
     &["telemetry"],
     &["options", "snapshot"],

@@ -48,6 +48,7 @@ internal_mod!(prompt);
 pub mod resolve;
 mod snapshot;
 internal_mod!(targeting);
+pub mod state;
 pub mod telemetry;
 
 pub use config::{ConfigError, ModelParameters, ModelSpec, Problem};

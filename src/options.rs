@@ -9,6 +9,7 @@ use crate::paths::Paths;
 use crate::client::{
     Clock, EventSink, NullSink, ProviderFactory, ProviderKinds, Random, SeededRandom, SystemClock,
 };
+use crate::state::StateBackend;
 use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
@@ -27,6 +28,9 @@ pub struct EngineOptions {
     pub event_sink: Arc<dyn EventSink>,
     /// The telemetry log and its writer settings; no log when `None`.
     pub telemetry: Option<WriterOptions>,
+    /// Where fleet state lives: [`StateBackend::Memory`] (the default, per process) or
+    /// [`StateBackend::Redis`]. Not used by `complete()` yet (issue 11 wires it next).
+    pub state: StateBackend,
     /// The provider kinds `providers.json` may name: the built-in ones and those registered
     /// with [`EngineOptions::with_provider_kind`].
     pub(crate) provider_kinds: ProviderKinds,
@@ -47,6 +51,7 @@ impl EngineOptions {
             random: Arc::new(SeededRandom::from_entropy()),
             event_sink: Arc::new(NullSink),
             telemetry: None,
+            state: StateBackend::Memory,
             provider_kinds: ProviderKinds::builtin(),
         }
     }
@@ -54,6 +59,12 @@ impl EngineOptions {
     /// Writes telemetry to `path` (JSON Lines) with the writer's default settings.
     pub fn with_telemetry(mut self, path: impl Into<PathBuf>) -> Self {
         self.telemetry = Some(WriterOptions::new(path.into()));
+        self
+    }
+
+    /// Keeps fleet state in `state` (see [`StateBackend`]).
+    pub fn with_state(mut self, state: StateBackend) -> Self {
+        self.state = state;
         self
     }
 
@@ -117,6 +128,7 @@ impl std::fmt::Debug for EngineOptions {
             .field("paths", &self.paths)
             .field("mock", &self.mock)
             .field("provider_kinds", &self.provider_kinds)
+            .field("state", &self.state)
             .field(
                 "telemetry",
                 &self.telemetry.as_ref().map(|writer| &writer.path),
@@ -137,6 +149,8 @@ struct OptionsJson {
     mock: bool,
     #[serde(default)]
     telemetry: Option<TelemetryJson>,
+    #[serde(default)]
+    state: Option<serde_json::Value>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -161,9 +175,11 @@ struct TelemetrySettingsJson {
 }
 
 impl EngineOptions {
-    /// Options from the JSON bindings pass: `{"config_dir", "prompts_dir", "mock", "telemetry"}`,
-    /// every key optional (`./config`, `./prompts`, no mock, no telemetry); `telemetry` is a path
-    /// or `{"path", "queue_capacity", "flush_interval_ms", "rotate_bytes", "rotated_files"}`.
+    /// Options from the JSON bindings pass: `{"config_dir", "prompts_dir", "mock", "telemetry",
+    /// "state"}`, every key optional (`./config`, `./prompts`, no mock, no telemetry, memory
+    /// state); `telemetry` is a path or `{"path", "queue_capacity", "flush_interval_ms",
+    /// "rotate_bytes", "rotated_files"}`; `state` is `"memory"` or `{"backend": "redis", "url",
+    /// ...}` (see [`StateBackend::from_json`]).
     pub fn from_json(json: &str) -> Result<EngineOptions, crate::config::ConfigError> {
         let parsed: OptionsJson =
             serde_json::from_str(json).map_err(|error| crate::config::ConfigError::Rejected {
@@ -178,6 +194,22 @@ impl EngineOptions {
                 .unwrap_or_else(|| PathBuf::from("prompts")),
         )
         .with_mock(parsed.mock);
+        if let Some(state) = &parsed.state {
+            options.state = StateBackend::from_json(state).map_err(|error| match error {
+                crate::state::StateError::InvalidSettings { setting, message } => {
+                    crate::config::ConfigError::Rejected {
+                        file: "engine options".into(),
+                        pointer: setting,
+                        message,
+                    }
+                }
+                other => crate::config::ConfigError::Rejected {
+                    file: "engine options".into(),
+                    pointer: "/state".into(),
+                    message: other.to_string(),
+                },
+            })?;
+        }
         options.telemetry = parsed.telemetry.map(|telemetry| match telemetry {
             TelemetryJson::Path(path) => WriterOptions::new(path),
             TelemetryJson::Settings(settings) => {
@@ -224,6 +256,33 @@ mod tests {
             EngineOptions::from_json(r#"{"telemetry": {"path": "t.jsonl", "rotated_files": 2}}"#)
                 .unwrap();
         assert_eq!(options.telemetry.unwrap().rotated_files, 2);
+    }
+
+    #[test]
+    fn state_defaults_to_memory_and_may_name_a_redis_server() {
+        use crate::state::StateBackend;
+        assert_eq!(
+            EngineOptions::from_json("{}").unwrap().state,
+            StateBackend::Memory
+        );
+        let options = EngineOptions::from_json(
+            r#"{"state": {"backend": "redis", "url": "redis://127.0.0.1:6379/", "pool_size": 2}}"#,
+        )
+        .unwrap();
+        let StateBackend::Redis(settings) = options.state else {
+            panic!("not redis: {:?}", options.state)
+        };
+        assert_eq!(settings.pool_size, 2);
+    }
+
+    #[test]
+    fn a_bad_state_setting_names_its_pointer() {
+        let error = EngineOptions::from_json(
+            r#"{"state": {"backend": "redis", "url": "redis://h/", "pool_size": -1}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), "config_invalid");
+        assert!(error.to_string().contains("/state/pool_size"), "{error}");
     }
 
     #[test]

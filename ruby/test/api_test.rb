@@ -237,6 +237,18 @@ class ApiTest < Minitest::Test
     end
   end
 
+  def test_redis_selects_the_shared_state_backend_and_a_down_redis_fails_no_call
+    use_shipped_config(redis: "redis://127.0.0.1:1/", redis_options: { pool_size: 2 })
+    assert_equal({ "backend" => "redis", "url" => "redis://127.0.0.1:1/", "pool_size" => 2 },
+                 PromptConfig.configuration.to_options["state"])
+    assert_kind_of PromptConfig::Completion,
+                   PromptConfig.complete(FEATURE, user_id: 2, variables: PROFILE)
+    assert_raises(ArgumentError) do
+      PromptConfig.configure { |c| c.redis_options = { pool: 2 } }
+      PromptConfig.engine
+    end
+  end
+
   def test_telemetry_reaches_the_log
     Dir.mktmpdir do |dir|
       path = File.join(dir, "telemetry.jsonl")

@@ -49,7 +49,8 @@ class ErrorsTest < Minitest::Test
       "timeout" => PromptConfig::Timeout, "all_providers_failed" => PromptConfig::AllProvidersFailed,
       "circuit_open" => PromptConfig::CircuitOpen, "budget_exceeded" => PromptConfig::BudgetExceeded,
       "missing_api_key" => PromptConfig::MissingApiKey, "invalid_feedback" => PromptConfig::InvalidFeedback,
-      "invalid_argument" => PromptConfig::InvalidArgument, "panic" => PromptConfig::InternalError
+      "invalid_argument" => PromptConfig::InvalidArgument, "panic" => PromptConfig::InternalError,
+      "state_unavailable" => PromptConfig::StateUnavailable
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|

@@ -10,7 +10,7 @@ use crate::ErrorKind;
 /// What a call of the C ABI ended with. `PC_OK` is 0; every other value is a failure whose
 /// error JSON (when the caller passed an `error` out-parameter) has the `kind` named in the
 /// value's comment. The values are fixed codes, grouped by area with gaps (1xx configuration,
-/// 2xx resolving and rendering, 3xx providers, 4xx budgets, 5xx reserved, 6xx files and
+/// 2xx resolving and rendering, 3xx providers, 4xx budgets, 5xx shared state, 6xx files and
 /// telemetry, 9xx the ABI's own failures): a value never changes once shipped and is never
 /// reused, and a new kind adds a value without moving the others. Values 1 to 99 are retired
 /// (the dense numbering of the first releases) and never returned. Treat a value you do not
@@ -52,6 +52,9 @@ pub enum pc_status {
     PC_MISSING_API_KEY = 306,
     /// `budget_exceeded`: a `block` budget would be passed.
     PC_BUDGET_EXCEEDED = 401,
+    /// `state_unavailable`: the shared state (Redis) could not be reached or did not answer
+    /// within its timeouts. Retryable.
+    PC_STATE_UNAVAILABLE = 501,
     /// `io`: a file could not be read or written (for example the telemetry log).
     PC_IO = 601,
     /// `invalid_feedback`: feedback without a request id or metric, or with a value that is not
@@ -85,6 +88,7 @@ impl pc_status {
             ErrorKind::CircuitOpen => pc_status::PC_CIRCUIT_OPEN,
             ErrorKind::MissingApiKey => pc_status::PC_MISSING_API_KEY,
             ErrorKind::BudgetExceeded => pc_status::PC_BUDGET_EXCEEDED,
+            ErrorKind::StateUnavailable => pc_status::PC_STATE_UNAVAILABLE,
             ErrorKind::Io => pc_status::PC_IO,
             ErrorKind::InvalidFeedback => pc_status::PC_INVALID_FEEDBACK,
             ErrorKind::InvalidArgument => pc_status::PC_INVALID_ARGUMENT,

@@ -559,3 +559,32 @@ fn float_user_ids_are_an_invalid_argument_naming_user_id() {
     }
     unsafe { pc_engine_close(engine) };
 }
+
+#[test]
+fn engine_options_may_switch_the_state_backend_to_redis() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let options = |state: Value| {
+        CString::new(
+            json!({
+                "config_dir": format!("{root}/config"),
+                "prompts_dir": format!("{root}/prompts"),
+                "mock": true,
+                "state": state,
+            })
+            .to_string(),
+        )
+        .unwrap()
+    };
+    // Opening connects to nothing: an engine starts while Redis is down.
+    let redis = options(json!({"backend": "redis", "url": "redis://127.0.0.1:1/"}));
+    let (mut engine, mut error) = (ptr::null_mut(), ptr::null_mut());
+    let status = unsafe { pc_engine_open(redis.as_ptr(), &mut engine, &mut error) };
+    assert_eq!(status, pc_status::PC_OK);
+    unsafe { pc_engine_close(engine) };
+
+    let bad = options(json!({"backend": "redis", "url": "redis://h/", "pool_size": 0}));
+    let mut handle = ptr::null_mut();
+    let status = unsafe { pc_engine_open(bad.as_ptr(), &mut handle, &mut error) };
+    assert_invalid(status, error, "options_json", "wrong_shape");
+    assert!(handle.is_null());
+}

@@ -204,6 +204,11 @@ pub struct Request {
     /// Append telemetry to this file.
     #[arg(long, value_name = "FILE")]
     pub telemetry: Option<PathBuf>,
+    /// Keep fleet state (budgets, limits) in this Redis (redis://host:6379/, or comma-separated
+    /// cluster seeds) [default: $PROMPT_CONFIG_REDIS_URL, else in memory]. Not used by calls
+    /// yet.
+    #[arg(long, value_name = "URL", value_parser = Text)]
+    pub redis: Option<String>,
     #[command(flatten)]
     pub dirs: Dirs,
 }

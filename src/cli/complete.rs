@@ -9,7 +9,7 @@ use prompt_config::client::{AttemptOutcome, Completion};
 
 pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
     let context = context_from_args(request)?;
-    let engine = Engine::open(request_options(request).with_mock(mock))?;
+    let engine = Engine::open(request_options(request)?.with_mock(mock))?;
     let completion = engine.complete(&request.feature, &context)?;
     if request.json {
         output::print_json(&completion);

@@ -5,11 +5,12 @@ use serde_json::{Map, Value};
 use super::args::Request;
 use super::{Failure, engine_options, output};
 use prompt_config::ModelSpec;
+use prompt_config::state::{RedisSettings, StateBackend, StateError};
 use prompt_config::{Context, Engine, EngineOptions, Resolution};
 
 pub fn run(request: &Request) -> Result<(), Failure> {
     let context = context_from_args(request)?;
-    let engine = Engine::open(request_options(request))?;
+    let engine = Engine::open(request_options(request)?)?;
     let resolution = engine.resolve(&request.feature, &context)?;
     if request.json {
         output::print_json(&resolution);
@@ -19,13 +20,31 @@ pub fn run(request: &Request) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The engine options of `resolve` and `complete`: directories and `--telemetry`.
-pub fn request_options(request: &Request) -> EngineOptions {
-    let options = engine_options(&request.dirs);
-    match &request.telemetry {
-        Some(path) => options.with_telemetry(path),
-        None => options,
+/// The engine options of `resolve` and `complete`: directories, `--telemetry` and the state
+/// backend (`--redis`, else `$PROMPT_CONFIG_REDIS_URL`, else memory). A URL that does not
+/// parse is a usage error naming where it came from (its password masked).
+pub fn request_options(request: &Request) -> Result<EngineOptions, Failure> {
+    let mut options = engine_options(&request.dirs);
+    if let Some(path) = &request.telemetry {
+        options = options.with_telemetry(path);
     }
+    let redis = match &request.redis {
+        Some(url) => Some(("--redis", url.clone())),
+        None => std::env::var("PROMPT_CONFIG_REDIS_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .map(|url| ("PROMPT_CONFIG_REDIS_URL", url)),
+    };
+    if let Some((source, url)) = redis {
+        let settings = RedisSettings::new(&url).map_err(|error| match error {
+            StateError::InvalidSettings { message, .. } => {
+                Failure::invalid_argument(format!("{source}: {message}"))
+            }
+            other => Failure::invalid_argument(format!("{source}: {other}")),
+        })?;
+        options = options.with_state(StateBackend::Redis(settings));
+    }
+    Ok(options)
 }
 
 /// Builds the context from `--user`, `--attrs`, `--attr`, `--vars`, `--var` and `--version`.

@@ -22,7 +22,7 @@ macro_rules! error_kinds {
         /// | 200-299 | resolving a feature and rendering its prompt |
         /// | 300-399 | calling providers |
         /// | 400-499 | budgets and limits |
-        /// | 500-599 | shared state (reserved) |
+        /// | 500-599 | shared state (Redis) |
         /// | 600-699 | files and telemetry |
         /// | 900-999 | the bindings' own failures (a bad argument, a caught panic) |
         ///
@@ -109,6 +109,8 @@ error_kinds! {
     MissingApiKey = 306, "missing_api_key", retryable: false;
     /// A `block` budget would be passed.
     BudgetExceeded = 401, "budget_exceeded", retryable: false;
+    /// The shared state (Redis) could not be reached or did not answer within its timeouts.
+    StateUnavailable = 501, "state_unavailable", retryable: true;
     /// A file could not be read or written (the telemetry log, an edit).
     Io = 601, "io", retryable: false;
     /// Feedback without a request id or metric, or with an unusable value.

@@ -10,4 +10,5 @@ mod complete;
 mod demo;
 mod edit;
 mod robustness;
+mod state;
 mod usage;

@@ -12,13 +12,15 @@ use super::fixture::Fixture;
 /// A profile with every variable the shipped feature's templates need.
 pub const PROFILE: &str = r#"{"current_role":"Nurse","degree":"BSc Nursing","skills":["care"],"sector":"healthcare","goals":"data"}"#;
 
-/// The binary, to run in `folder` with no `PROMPT_*_DIR` from the test's environment.
+/// The binary, to run in `folder` with no `PROMPT_*_DIR`, Redis URL or API key from the
+/// test's environment.
 pub fn command(folder: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_prompt-config"));
     command
         .current_dir(folder)
         .env_remove("PROMPT_CONFIG_DIR")
         .env_remove("PROMPT_PROMPTS_DIR")
+        .env_remove("PROMPT_CONFIG_REDIS_URL")
         .env_remove("OPENAI_API_KEY")
         .env_remove("ANTHROPIC_API_KEY");
     command

@@ -2,7 +2,8 @@
 //! declares it once (`#[path = "../support/mod.rs"] mod support;` from `tests/AREA/main.rs`,
 //! `mod support;` from a binary at `tests/NAME.rs`) and imports what it uses from
 //! `crate::support::...`. The benches include `http_server.rs` and `telemetry_records.rs` by
-//! path, so those two depend on no other module here.
+//! path, so those two depend on no other module here; `redis_server.rs` (also included by a
+//! bench) depends only on `temp_dir.rs`, which that bench includes beside it.
 
 pub mod cli;
 pub mod fixture;
@@ -10,6 +11,7 @@ pub mod http_server;
 pub mod one_feature;
 pub mod prometheus;
 pub mod provider_fixtures;
+pub mod redis_server;
 pub mod telemetry_records;
 pub mod temp_dir;
 pub mod writer_harness;

@@ -30,6 +30,13 @@ module PromptConfig
     attr_accessor :instrumenter
     # A Logger for reloads and boot messages, or nil.
     attr_accessor :logger
+    # The Redis that keeps fleet state (budgets, rate limits), as a URL ("redis://host:6379/",
+    # or comma-separated cluster seeds), or nil for per-process state in memory. Default:
+    # $PROMPT_CONFIG_REDIS_URL. Not used by calls yet (issue 11 wires it next).
+    attr_accessor :redis
+    # Redis settings: `cluster`, `key_prefix`, `connect_timeout_ms`, `command_timeout_ms`,
+    # `pool_size`.
+    attr_accessor :redis_options
 
     def initialize
       @config_dir = ENV.fetch("PROMPT_CONFIG_DIR", "config")
@@ -39,9 +46,12 @@ module PromptConfig
       @mock = %w[1 true yes].include?(ENV.fetch("PROMPT_CONFIG_MOCK", "").downcase)
       @instrumenter = nil
       @logger = nil
+      @redis = ENV["PROMPT_CONFIG_REDIS_URL"].then { |url| url.to_s.strip.empty? ? nil : url }
+      @redis_options = {}
     end
 
     TELEMETRY_KEYS = %i[queue_capacity flush_interval_ms rotate_bytes rotated_files].freeze
+    REDIS_KEYS = %i[cluster key_prefix connect_timeout_ms command_timeout_ms pool_size].freeze
 
     # The options document the native engine opens from (absolute paths).
     def to_options
@@ -60,11 +70,25 @@ module PromptConfig
         options["telemetry"] = { "path" => File.expand_path(telemetry.to_s) }
                                .merge(settings.transform_keys(&:to_s))
       end
+      options["state"] = state_options if redis
       options
     end
 
     def to_options_json
       JSON.generate(to_options)
+    end
+
+    private
+
+    # The core's `state` option for `redis` and `redis_options`.
+    def state_options
+      settings = (redis_options || {}).transform_keys(&:to_sym)
+      unknown = settings.keys - REDIS_KEYS
+      unless unknown.empty?
+        raise ArgumentError, "unknown redis option(s) #{unknown.join(", ")} " \
+                             "(known: #{REDIS_KEYS.join(", ")})"
+      end
+      { "backend" => "redis", "url" => redis.to_s }.merge(settings.transform_keys(&:to_s))
     end
   end
 end

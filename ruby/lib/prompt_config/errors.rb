@@ -164,6 +164,12 @@ module PromptConfig
     def budget = details[:budget]
   end
 
+  # The shared state (Redis) could not be reached or did not answer within its timeouts.
+  # Retryable.
+  class StateUnavailable < Error
+    def self.default_kind = "state_unavailable"
+  end
+
   # Feedback without a request id or metric, or with an unusable value.
   class InvalidFeedback < Error
     def self.default_kind = "invalid_feedback"
@@ -203,6 +209,7 @@ module PromptConfig
     "circuit_open" => CircuitOpen,
     "budget_exceeded" => BudgetExceeded,
     "missing_api_key" => MissingApiKey,
+    "state_unavailable" => StateUnavailable,
     "invalid_feedback" => InvalidFeedback,
     "invalid_argument" => InvalidArgument,
     "panic" => InternalError
