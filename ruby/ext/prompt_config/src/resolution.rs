@@ -1,0 +1,196 @@
+//! `PromptConfig::Native::Resolution`: the core's `Resolution`, kept in Rust, whose fields
+//! become Ruby values only when read.
+//!
+//! Why: building the whole deep-frozen Hash (13 keys, the model and fallback Hashes, every
+//! message Hash and String) was more than half of a native resolve, and most callers read only
+//! a few fields (`version`, `messages`, `model`). Each field is converted on first read with
+//! the same serializer and shapes as before (deep-frozen, Symbol keys), then kept: later reads
+//! return the same object, and `to_h` reuses the fields already built.
+//!
+//! GC safety: the built values are referenced only from this object, so `mark` marks them
+//! (`rb_gc_mark` pins them, so compaction cannot move them under the stored VALUEs). A value
+//! under construction lives on this thread's stack, which Ruby scans. Ruby methods run with the
+//! GVL held, so the cells are never touched by two threads at once.
+
+use std::cell::Cell;
+
+use magnus::{
+    DataTypeFunctions, Error, Ruby, Symbol, TypedData, Value,
+    gc::Marker,
+    prelude::*,
+    rb_sys::{AsRawValue, FromRawValue},
+};
+use prompt_config_core::Resolution;
+use serde::Serialize;
+
+use crate::serialize::Keys;
+
+/// The fields of `Resolution` in declaration order: the Hash keys of `to_h`, as the core
+/// serializes them (checked by `fields_match_the_core_serialization` in the tests).
+pub const FIELDS: [&str; 13] = [
+    "feature",
+    "version",
+    "source",
+    "experiment",
+    "variant",
+    "rule",
+    "bucket",
+    "model",
+    "fallbacks",
+    "messages",
+    "prompt_hash",
+    "config_revision",
+    "request_id",
+];
+
+/// Slot of the whole Hash, after the fields.
+const HASH_SLOT: usize = FIELDS.len();
+
+/// A resolution whose Ruby values are built on first read.
+#[derive(TypedData)]
+#[magnus(
+    class = "PromptConfig::Native::Resolution",
+    free_immediately,
+    size,
+    mark
+)]
+pub struct NativeResolution {
+    resolution: Resolution,
+    /// The Ruby value of each field once built, then the whole Hash. Raw VALUEs: a magnus
+    /// `Value` is not `Send`, and these are only read under the GVL and marked below.
+    built: [Cell<Option<rb_sys::VALUE>>; FIELDS.len() + 1],
+}
+
+impl DataTypeFunctions for NativeResolution {
+    fn mark(&self, marker: &Marker) {
+        for cell in &self.built {
+            if let Some(raw) = cell.get() {
+                // SAFETY: a VALUE this object stored and keeps alive by marking it here.
+                marker.mark(unsafe { Value::from_raw(raw) });
+            }
+        }
+    }
+}
+
+impl NativeResolution {
+    /// Wraps a core resolution; nothing is converted yet.
+    pub fn new(resolution: Resolution) -> Self {
+        NativeResolution {
+            resolution,
+            built: Default::default(),
+        }
+    }
+
+    /// The Ruby value of field `index` of `FIELDS`, built on first read.
+    fn field(&self, ruby: &Ruby, index: usize) -> Result<Value, Error> {
+        if let Some(raw) = self.built[index].get() {
+            // SAFETY: a VALUE stored by this object and marked by it since.
+            return Ok(unsafe { Value::from_raw(raw) });
+        }
+        let resolution = &self.resolution;
+        let value = match index {
+            0 => convert(ruby, &resolution.feature),
+            1 => convert(ruby, &resolution.version),
+            2 => convert(ruby, &resolution.source),
+            3 => convert(ruby, &resolution.experiment),
+            4 => convert(ruby, &resolution.variant),
+            5 => convert(ruby, &resolution.rule),
+            6 => convert(ruby, &resolution.bucket),
+            7 => convert(ruby, &resolution.model),
+            8 => convert(ruby, &resolution.fallbacks),
+            9 => convert(ruby, &resolution.messages),
+            10 => convert(ruby, &resolution.prompt_hash),
+            11 => convert(ruby, &resolution.config_revision),
+            _ => convert(ruby, &resolution.request_id),
+        }?;
+        self.built[index].set(Some(value.as_raw()));
+        Ok(value)
+    }
+
+    /// `#[](key)`: the field named by Symbol `key` (deep-frozen, Symbol keys), or nil for a
+    /// name that is not a field, as a Hash answers.
+    fn fetch(ruby: &Ruby, rb_self: &Self, key: Symbol) -> Result<Value, Error> {
+        crate::guard(ruby, || {
+            let name = key.name()?;
+            match FIELDS.iter().position(|field| *field == name) {
+                Some(index) => rb_self.field(ruby, index),
+                None => Ok(ruby.qnil().as_value()),
+            }
+        })
+    }
+
+    /// `#to_h`: every field as a deep-frozen Hash with Symbol keys, the shape the eager
+    /// conversion gave (built once, sharing the fields already read).
+    fn to_h(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
+        crate::guard(ruby, || {
+            if let Some(raw) = rb_self.built[HASH_SLOT].get() {
+                // SAFETY: as in `field`.
+                return Ok(unsafe { Value::from_raw(raw) });
+            }
+            let hash = ruby.hash_new();
+            for (index, name) in FIELDS.iter().enumerate() {
+                let value = rb_self.field(ruby, index)?;
+                hash.aset(crate::text::static_symbol(ruby, name), value)?;
+            }
+            hash.freeze();
+            rb_self.built[HASH_SLOT].set(Some(hash.as_raw()));
+            Ok(hash.as_value())
+        })
+    }
+}
+
+/// A core value as a deep-frozen Ruby value with Symbol keys.
+fn convert<T: Serialize>(ruby: &Ruby, value: &T) -> Result<Value, Error> {
+    crate::serialized(ruby, value, Keys::Symbols, true)
+}
+
+/// Defines `PromptConfig::Native::Resolution` (no `new`: only `Engine#resolve` makes one).
+pub fn define(ruby: &Ruby, native: magnus::RModule) -> Result<(), Error> {
+    let class = native.define_class("Resolution", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_method("[]", magnus::method!(NativeResolution::fetch, 1))?;
+    class.define_method("to_h", magnus::method!(NativeResolution::to_h, 0))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use prompt_config_core::{Context, Engine, EngineOptions};
+    use serde_json::json;
+
+    use super::FIELDS;
+
+    /// `FIELDS` lists every field the core serializes, in its order: a field added to the
+    /// core's `Resolution` must be added here too, or `to_h` and `[]` would miss it.
+    #[test]
+    fn fields_match_the_core_serialization() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+        let options = json!({
+            "config_dir": root.join("config"),
+            "prompts_dir": root.join("prompts"),
+            "mock": true,
+        });
+        let engine =
+            Engine::open(EngineOptions::from_json(&options.to_string()).expect("options parse"))
+                .expect("the shipped config opens");
+        let variables = json!({
+            "current_role": "Registered Nurse", "degree": "BSc Nursing",
+            "skills": ["patient care"], "sector": "healthcare", "goals": "Move into data",
+        });
+        let context = Context::new("1".to_string())
+            .with_variables(variables.as_object().cloned().unwrap_or_default());
+        let resolution = engine
+            .resolve("career_path_navigator", &context)
+            .expect("the shipped feature resolves");
+        let serialized = serde_json::to_value(&resolution).expect("a resolution serializes");
+        let keys: Vec<&str> = serialized
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, FIELDS);
+    }
+}
