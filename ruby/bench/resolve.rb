@@ -8,9 +8,11 @@
 # Both see the same subjects; the script first checks that both pick the same version and render
 # byte-identical messages (same prompt hash) for every subject.
 #
-#   cd ruby && rake compile && ruby -Ilib bench/resolve.rb [--rounds 15] [--iterations 20000]
+#   cd ruby && rake compile && ruby -Ilib bench/resolve.rb [--rounds 15] [--iterations 20000] [--clock cpu]
 #
-# Prints the median, p10 and p90 of the per-round microseconds per resolve.
+# Prints the median, p10 and p90 of the per-round microseconds per resolve. `--clock cpu` times
+# with this thread's CPU clock instead of the wall clock: on a shared, loaded machine it leaves out
+# the time the thread waited for a core (the same work either way; on an idle machine both agree).
 #
 # Before/after comparisons: PROMPT_CONFIG_BENCH_LIB=/other/checkout/ruby/lib runs the same script
 # against another build of the gem (its lib/ with the compiled prompt_config.so); alternate the
@@ -30,11 +32,12 @@ CONFIG_DIR = File.join(ROOT, "config")
 PROMPTS_DIR = File.join(ROOT, "prompts")
 FEATURE = "career_path_navigator"
 
-options = { rounds: 15, iterations: 20_000, subjects: 1_000 }
+options = { rounds: 15, iterations: 20_000, subjects: 1_000, clock: "wall" }
 OptionParser.new do |parser|
   parser.on("--rounds N", Integer) { |value| options[:rounds] = value }
   parser.on("--iterations N", Integer) { |value| options[:iterations] = value }
   parser.on("--subjects N", Integer) { |value| options[:subjects] = value }
+  parser.on("--clock NAME", %w[wall cpu]) { |value| options[:clock] = value }
 end.parse!
 
 # The plain-Ruby resolver.
@@ -281,12 +284,14 @@ inputs.each do |input|
   sources[native.source] += 1
 end
 
+CLOCK = options[:clock] == "cpu" ? Process::CLOCK_THREAD_CPUTIME_ID : Process::CLOCK_MONOTONIC
+
 def measure(rounds, iterations, inputs)
   count = inputs.size
   Array.new(rounds) do
-    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    started = Process.clock_gettime(CLOCK)
     iterations.times { |i| yield inputs[i % count] }
-    (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) * 1e6 / iterations
+    (Process.clock_gettime(CLOCK) - started) * 1e6 / iterations
   end.sort
 end
 
@@ -326,7 +331,7 @@ options[:rounds].times do
 end
 
 puts "prompt_config resolve benchmark: Ruby #{RUBY_VERSION}, #{options[:rounds]} rounds x " \
-     "#{options[:iterations]} resolves, #{inputs.size} subjects (sources: " \
+     "#{options[:iterations]} resolves, #{options[:clock]} clock, #{inputs.size} subjects (sources: " \
      "#{sources.sort.map { |source, count| "#{source} #{count}" }.join(", ")})"
 puts format("%-66s %10s %10s %10s", "µs per resolve", "median", "p10", "p90")
 results.each do |name, samples|

@@ -13,9 +13,10 @@
 //! GVL held, so the cells are never touched by two threads at once.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 
 use magnus::{
-    DataTypeFunctions, Error, Ruby, Symbol, TypedData, Value,
+    DataTypeFunctions, Error, Ruby, TypedData, Value,
     gc::Marker,
     prelude::*,
     rb_sys::{AsRawValue, FromRawValue},
@@ -45,6 +46,12 @@ pub const FIELDS: [&str; 13] = [
 
 /// Slot of the whole Hash, after the fields.
 const HASH_SLOT: usize = FIELDS.len();
+
+/// The static Symbols of `FIELDS` as raw VALUEs, made once at load (`define`). A static Symbol
+/// is an interned ID Ruby never collects or moves, so its VALUE may be kept; and any Symbol of
+/// the same name is this one, so `[]` finds a field by comparing VALUEs (no name lookup) and
+/// `to_h` reuses them as keys (no interning per call).
+static FIELD_KEYS: OnceLock<[rb_sys::VALUE; FIELDS.len()]> = OnceLock::new();
 
 /// A resolution whose Ruby values are built on first read.
 #[derive(TypedData)]
@@ -107,12 +114,12 @@ impl NativeResolution {
         Ok(value)
     }
 
-    /// `#[](key)`: the field named by Symbol `key` (deep-frozen, Symbol keys), or nil for a
-    /// name that is not a field, as a Hash answers.
-    fn fetch(ruby: &Ruby, rb_self: &Self, key: Symbol) -> Result<Value, Error> {
+    /// `#[](key)`: the field named by Symbol `key` (deep-frozen, Symbol keys), or nil for
+    /// anything else, as a Hash answers.
+    fn fetch(ruby: &Ruby, rb_self: &Self, key: Value) -> Result<Value, Error> {
         crate::guard(ruby, || {
-            let name = key.name()?;
-            match FIELDS.iter().position(|field| *field == name) {
+            let raw = key.as_raw();
+            match field_keys().iter().position(|field| *field == raw) {
                 Some(index) => rb_self.field(ruby, index),
                 None => Ok(ruby.qnil().as_value()),
             }
@@ -128,15 +135,22 @@ impl NativeResolution {
                 return Ok(unsafe { Value::from_raw(raw) });
             }
             let hash = ruby.hash_new();
-            for (index, name) in FIELDS.iter().enumerate() {
+            for (index, key) in field_keys().iter().enumerate() {
                 let value = rb_self.field(ruby, index)?;
-                hash.aset(crate::text::static_symbol(ruby, name), value)?;
+                // SAFETY: `hash` is new and unfrozen, the key a static Symbol: this cannot
+                // raise (magnus' `aset` would pay for an `rb_protect` per key).
+                unsafe { rb_sys::rb_hash_aset(hash.as_raw(), *key, value.as_raw()) };
             }
             hash.freeze();
             rb_self.built[HASH_SLOT].set(Some(hash.as_raw()));
             Ok(hash.as_value())
         })
     }
+}
+
+/// The static Symbols of `FIELDS` (set by `define`, which runs before any resolution exists).
+fn field_keys() -> &'static [rb_sys::VALUE; FIELDS.len()] {
+    FIELD_KEYS.get_or_init(|| [rb_sys::Qundef as rb_sys::VALUE; FIELDS.len()])
 }
 
 /// A core value as a deep-frozen Ruby value with Symbol keys.
@@ -146,6 +160,9 @@ fn convert<T: Serialize>(ruby: &Ruby, value: &T) -> Result<Value, Error> {
 
 /// Defines `PromptConfig::Native::Resolution` (no `new`: only `Engine#resolve` makes one).
 pub fn define(ruby: &Ruby, native: magnus::RModule) -> Result<(), Error> {
+    FIELD_KEYS.get_or_init(|| {
+        FIELDS.map(|name| crate::text::static_symbol(ruby, name).as_value().as_raw())
+    });
     let class = native.define_class("Resolution", ruby.class_object())?;
     class.undef_default_alloc_func();
     class.define_method("[]", magnus::method!(NativeResolution::fetch, 1))?;
