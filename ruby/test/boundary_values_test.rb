@@ -215,7 +215,9 @@ class BoundaryValuesTest < Minitest::Test
     PromptConfig.engine
     resolution = PromptConfig.resolve(FEATURE, user_id: "", attributes: { "" => "" },
                                                variables: PROFILE.merge(goals: AWKWARD, degree: ""), version: "1.0.0")
+    untouched = PromptConfig.resolve(FEATURE, user_id: 7, variables: PROFILE.merge(goals: AWKWARD), version: "1.0.0")
     messages, model = under_gc_stress { [resolution.messages, resolution.model, resolution.fallbacks] }
+    untouched_hash = under_gc_stress { untouched.to_h } # to_h first: one pass, fields taken from it
     messages_id = messages.object_id
     messages = model = nil # only the native object refers to the fields now
     hash = under_gc_stress { resolution.to_h }
@@ -230,6 +232,9 @@ class BoundaryValuesTest < Minitest::Test
     assert_equal "1.0.0", resolution.version
     assert_instance_of PromptConfig::ModelSpec, resolution.model
     assert_deep_frozen_utf8(resolution.model.to_h)
+    assert_deep_frozen_utf8(untouched.to_h)
+    assert_same untouched_hash[:messages], untouched.messages
+    assert_includes untouched.messages.last[:content], AWKWARD
   end
 
   def test_complete_with_empty_answers_under_gc_stress

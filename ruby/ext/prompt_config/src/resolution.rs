@@ -134,16 +134,33 @@ impl NativeResolution {
                 // SAFETY: as in `field`.
                 return Ok(unsafe { Value::from_raw(raw) });
             }
-            let hash = ruby.hash_new();
-            for (index, key) in field_keys().iter().enumerate() {
-                let value = rb_self.field(ruby, index)?;
-                // SAFETY: `hash` is new and unfrozen, the key a static Symbol: this cannot
-                // raise (magnus' `aset` would pay for an `rb_protect` per key).
-                unsafe { rb_sys::rb_hash_aset(hash.as_raw(), *key, value.as_raw()) };
-            }
-            hash.freeze();
+            let keys = field_keys();
+            let none_built = rb_self.built[..FIELDS.len()]
+                .iter()
+                .all(|cell| cell.get().is_none());
+            let hash = if none_built {
+                // Nothing read yet: one serializer pass over the whole resolution (as the eager
+                // conversion did), then each field is taken from the Hash, so later reads share
+                // it. `rb_hash_aref` with a Symbol key runs no Ruby code.
+                let hash = convert(ruby, &rb_self.resolution)?;
+                for (cell, key) in rb_self.built.iter().zip(keys) {
+                    // SAFETY: `hash` is a live Hash on this stack.
+                    cell.set(Some(unsafe { rb_sys::rb_hash_aref(hash.as_raw(), *key) }));
+                }
+                hash
+            } else {
+                let hash = ruby.hash_new();
+                for (index, key) in keys.iter().enumerate() {
+                    let value = rb_self.field(ruby, index)?;
+                    // SAFETY: `hash` is new and unfrozen, the key a static Symbol: this cannot
+                    // raise (magnus' `aset` would pay for an `rb_protect` per key).
+                    unsafe { rb_sys::rb_hash_aset(hash.as_raw(), *key, value.as_raw()) };
+                }
+                hash.freeze();
+                hash.as_value()
+            };
             rb_self.built[HASH_SLOT].set(Some(hash.as_raw()));
-            Ok(hash.as_value())
+            Ok(hash)
         })
     }
 }
