@@ -172,11 +172,14 @@ module PromptConfig
       nil
     end
 
-    # Waits until every telemetry event so far is written.
-    def flush
+    # Waits until every telemetry event so far is written (Rust's `Engine::flush_telemetry`).
+    def flush_telemetry
       @engine&.flush_telemetry
       nil
     end
+
+    # The shorter name of `flush_telemetry`, kept so existing callers work.
+    alias flush flush_telemetry
 
     # Writes queued telemetry and stops the writer; later events are not logged (the C ABI's
     # `pc_engine_close`, the native engine's `close`).
@@ -233,7 +236,7 @@ module PromptConfig
       return if @exit_hook
 
       @exit_hook = true
-      at_exit { PromptConfig.flush }
+      at_exit { PromptConfig.flush_telemetry }
     end
 
     # A context Hash (String or Symbol keys) under the keywords; keywords win.

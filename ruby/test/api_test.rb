@@ -28,7 +28,8 @@ class ApiTest < Minitest::Test
     assert_match(/\A\d+\.\d+\.\d+\z/, resolution.version)
     assert_includes %i[pinned experiment rule rollout active], resolution.source
     assert_includes %w[openai anthropic], resolution.provider
-    assert_kind_of String, resolution.model
+    assert_instance_of PromptConfig::ModelSpec, resolution.model
+    assert_kind_of String, resolution.model_name
     assert_kind_of Hash, resolution.parameters
     assert_equal 0.4, resolution.parameters[:temperature]
     assert_kind_of Array, resolution.fallbacks
@@ -132,6 +133,103 @@ class ApiTest < Minitest::Test
                  resolution.chat_messages.first(1)
   end
 
+  # Issue 10, item 6: Rust's `Resolution.model` is a `ModelSpec`, and so is Ruby's.
+  def test_resolution_model_is_a_model_spec_as_in_rust
+    resolution = PromptConfig.resolve(FEATURE, user_id: 5, attributes: { sector: "healthcare" }, variables: PROFILE)
+    model = resolution.model
+
+    assert_instance_of PromptConfig::ModelSpec, model
+    assert model.frozen?
+    assert_equal "anthropic", model.provider
+    assert_equal resolution.to_h[:model][:name], model.name
+    assert_equal resolution.to_h[:model][:parameters], model.parameters
+    assert_equal resolution.to_h[:model], model.to_h
+    assert_equal model.name, model[:name], "Hash-style access still works"
+    assert_equal resolution.primary, model
+  end
+
+  # The old meaning of `Resolution#model` (the name) stays reachable.
+  def test_resolution_model_name_is_the_name_model_returned_before
+    resolution = resolve
+
+    assert_equal resolution.to_h[:model][:name], resolution.model_name
+    assert_equal resolution.model_name, "#{resolution.model}", "to_s is the name, so interpolation reads as before"
+    assert_equal resolution.model.provider, resolution.provider
+  end
+
+  # Rust's `Resolution.fallbacks` is a `Vec<ModelSpec>`: Ruby's fallbacks and chain are ModelSpecs.
+  def test_resolution_fallbacks_and_chain_are_model_specs
+    resolution = resolve
+
+    refute_empty resolution.fallbacks
+    resolution.fallbacks.each { |spec| assert_instance_of PromptConfig::ModelSpec, spec }
+    assert_equal resolution.to_h[:fallbacks], resolution.fallbacks.map(&:to_h)
+    assert_equal resolution.to_h[:fallbacks].first[:name], resolution.fallbacks.first[:name]
+    assert_equal [resolution.model, *resolution.fallbacks], resolution.chain
+    assert resolution.chain.frozen?
+  end
+
+  def test_model_spec_value_semantics
+    spec = PromptConfig::ModelSpec.new("provider" => "openai", "name" => "gpt-4o-mini",
+                                       "parameters" => { "temperature" => 0.2 })
+
+    assert_equal PromptConfig::ModelSpec.new(provider: "openai", name: "gpt-4o-mini", parameters: { temperature: 0.2 }), spec
+    assert_equal({ temperature: 0.2 }, spec.parameters)
+    assert_equal({}, PromptConfig::ModelSpec.new(provider: "openai", name: "x").parameters)
+    assert_equal "#<PromptConfig::ModelSpec openai/gpt-4o-mini>", spec.inspect
+    case spec
+    in { provider: "openai", name: }
+      assert_equal "gpt-4o-mini", name
+    end
+  end
+
+  # Fields are converted when first read (the resolution stays in the native engine until then)
+  # and kept: later reads and `to_h` give the same objects.
+  def test_resolution_fields_are_built_once_and_shared_with_to_h
+    resolution = resolve
+
+    assert_same resolution.messages, resolution.messages
+    assert_same resolution.request_id, resolution.request_id
+    assert_same resolution.messages, resolution.to_h[:messages]
+    assert_same resolution.to_h, resolution.to_h
+    assert_equal resolution.to_h.keys, %i[feature version source experiment variant rule bucket model fallbacks
+                                          messages prompt_hash config_revision request_id]
+  end
+
+  def test_a_resolution_from_the_engine_reads_as_one_built_from_its_hash
+    resolution = resolve
+    copy = PromptConfig::Resolution.new(resolution.to_h)
+
+    %i[feature version source experiment variant rule bucket model model_name provider parameters fallbacks
+       chain messages prompt_hash config_revision request_id].each do |reader|
+      assert_equal [resolution.public_send(reader)], [copy.public_send(reader)], reader
+    end
+    assert_nil resolution[:no_such_field]
+    assert_nil copy[:no_such_field]
+  end
+
+  # Rails.cache and DRb marshal values: the native part is not dumped, the Hash is.
+  def test_a_resolution_survives_marshal
+    resolution = resolve
+    loaded = Marshal.load(Marshal.dump(resolution))
+
+    assert_equal resolution, loaded
+    assert loaded.frozen?
+    assert_equal resolution.model, loaded.model
+  end
+
+  # Issue 10, item 6: module methods carry the Rust / C names (`prometheus_text`, `close`,
+  # `flush_telemetry`); the older Ruby names remain as aliases.
+  def test_module_methods_carry_the_rust_and_c_names
+    { prometheus_text: :prometheus, close: :shutdown, flush_telemetry: :flush }.each do |name, old|
+      assert_respond_to PromptConfig, name
+      assert_equal PromptConfig.method(name), PromptConfig.method(old)
+    end
+    %i[resolve complete feedback metrics breaker_states budget_status after_fork reload_if_changed].each do |name|
+      assert_respond_to PromptConfig, name
+    end
+  end
+
   def test_complete_returns_a_frozen_completion
     completion = PromptConfig.complete(FEATURE, user_id: 3, attributes: { sector: "technology" }, variables: PROFILE)
 
@@ -153,6 +251,18 @@ class ApiTest < Minitest::Test
     assert_equal completion.request_id, completion.resolution.request_id
     assert completion.attempts.frozen?
     assert_equal completion, PromptConfig::Completion.new(completion.to_h)
+  end
+
+  # Every field of Rust's `Completion` has a reader (`downgraded?` and `cost_estimated?` as
+  # predicates), and its resolution reads as one from `resolve`.
+  def test_completion_readers_cover_the_rust_fields
+    completion = PromptConfig.complete(FEATURE, user_id: 3, attributes: { sector: "technology" }, variables: PROFILE)
+
+    assert_equal completion.to_h[:raw_finish_reason], completion.raw_finish_reason
+    assert_equal completion.to_h[:cost_estimated], completion.cost_estimated?
+    assert_equal completion.to_h[:cost_estimated_parts], completion.cost_estimated_parts
+    assert_instance_of PromptConfig::ModelSpec, completion.resolution.model
+    assert_equal completion.model, completion.resolution.model_name
   end
 
   def test_feedback_metrics_and_prometheus

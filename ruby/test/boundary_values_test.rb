@@ -207,6 +207,36 @@ class BoundaryValuesTest < Minitest::Test
     assert_includes resolutions.last.messages.last[:content], AWKWARD
   end
 
+  # A resolution converts its fields on first read and keeps them only in the native object:
+  # they must survive full GCs and compaction (the object marks and pins them), whether read
+  # one by one or all at once through `to_h`, with the reads themselves under GC.stress.
+  def test_resolution_fields_read_under_gc_stress_survive_gc_and_compaction
+    use_shipped_config
+    PromptConfig.engine
+    resolution = PromptConfig.resolve(FEATURE, user_id: "", attributes: { "" => "" },
+                                               variables: PROFILE.merge(goals: AWKWARD, degree: ""), version: "1.0.0")
+    untouched = PromptConfig.resolve(FEATURE, user_id: 7, variables: PROFILE.merge(goals: AWKWARD), version: "1.0.0")
+    messages, model = under_gc_stress { [resolution.messages, resolution.model, resolution.fallbacks] }
+    untouched_hash = under_gc_stress { untouched.to_h } # to_h first: one pass, fields taken from it
+    messages_id = messages.object_id
+    messages = model = nil # only the native object refers to the fields now
+    hash = under_gc_stress { resolution.to_h }
+    GC.start(full_mark: true, immediate_sweep: true)
+    GC.compact if GC.respond_to?(:compact)
+    GC.start(full_mark: true, immediate_sweep: true)
+
+    assert_equal messages_id, resolution.messages.object_id, "the first conversion is kept"
+    assert_deep_frozen_utf8(resolution.to_h)
+    assert_same hash, resolution.to_h
+    assert_includes resolution.messages.last[:content], AWKWARD
+    assert_equal "1.0.0", resolution.version
+    assert_instance_of PromptConfig::ModelSpec, resolution.model
+    assert_deep_frozen_utf8(resolution.model.to_h)
+    assert_deep_frozen_utf8(untouched.to_h)
+    assert_same untouched_hash[:messages], untouched.messages
+    assert_includes untouched.messages.last[:content], AWKWARD
+  end
+
   def test_complete_with_empty_answers_under_gc_stress
     # JSON generated before the stress starts keeps the loopback server's share of it small.
     use_provider(openai: JSON.generate(LoopbackServer.openai_refusal_body),

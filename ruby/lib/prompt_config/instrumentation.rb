@@ -20,7 +20,7 @@ module PromptConfig
       payload[:variant] = resolution.variant
       payload[:rule] = resolution.rule
       payload[:provider] = resolution.provider
-      payload[:model] = resolution.model
+      payload[:model] = resolution.model_name
       payload[:prompt_hash] = resolution.prompt_hash
       payload[:request_id] = resolution.request_id
       payload

@@ -78,58 +78,102 @@ module PromptConfig
     end
   end
 
+  # A model with its sampling parameters, as Rust's `ModelSpec`: `provider` ("openai"), `name`
+  # ("gpt-4o-mini") and `parameters` (`temperature`, `max_tokens`, `top_p`, `stop`; a Hash,
+  # empty when none are set). Frozen; `[]`, `to_h` and pattern matching see the Hash
+  # `{provider:, name:, parameters:}`. `to_s` is the name, so `"#{resolution.model}"` reads as
+  # the model name did before `Resolution#model` returned this object.
+  class ModelSpec
+    include Value
+
+    def provider
+      @hash[:provider]
+    end
+
+    def name
+      @hash[:name]
+    end
+
+    def parameters
+      @hash[:parameters] || EMPTY_HASH
+    end
+
+    def to_s
+      name.to_s
+    end
+
+    def inspect
+      "#<PromptConfig::ModelSpec #{provider}/#{name}>"
+    end
+
+    private
+
+    def load(hash)
+      @hash = hash
+      freeze
+    end
+  end
+
   # What `PromptConfig.resolve` returns: which prompt version and model chain a subject gets,
   # why, and the rendered messages. Frozen.
+  #
+  # Field names and shapes follow Rust's `Resolution`: `model` is the primary `ModelSpec` and
+  # `fallbacks` the ones after it. From `PromptConfig.resolve` the fields stay in the native
+  # engine until read (`PromptConfig::Native::Resolution`: each is converted to a deep-frozen
+  # Ruby value on first read and kept); `Resolution.new(hash)` and a Completion's resolution
+  # hold a Hash. Both answer `[]` and `to_h` the same way.
   class Resolution
     include Value
 
-    # Readers look into the frozen Hash: nothing is copied when the object is built.
-    {
-      feature: :feature, version: :version, experiment: :experiment, variant: :variant, rule: :rule,
-      bucket: :bucket, prompt_hash: :prompt_hash, config_revision: :config_revision,
-      request_id: :request_id, primary: :model
-    }.each do |reader, key|
-      define_method(reader) { @hash[key] }
+    # Readers of the fields kept as they are (Strings, a Float, nil).
+    %i[feature version experiment variant rule bucket prompt_hash config_revision request_id].each do |key|
+      define_method(key) { @data[key] }
     end
 
-    # The feature, the version chosen, the experiment/variant/rule that decided, the bucket
-    # ([0, 1)), the rendered messages (`[{role:, content:}]`), their SHA-256, the config revision
-    # and the request id are readers above; `primary` is the primary model as
-    # `{provider:, name:, parameters:}`.
-
-    # Models to try after the primary, as `{provider:, name:, parameters:}` Hashes.
-    def fallbacks
-      @hash[:fallbacks] || EMPTY_ARRAY
+    # The primary model, a `ModelSpec` (`provider`, `name`, `parameters`), as Rust's
+    # `Resolution.model`. `model_name` is its name (what `model` returned before).
+    def model
+      spec = @data[:model]
+      spec && ModelSpec.from_native(spec)
     end
-
-    # The rendered chat messages: `[{role: "system", content: "..."}, ...]`.
-    def messages
-      @hash[:messages] || EMPTY_ARRAY
-    end
-
-    # Why the version was chosen: :pinned, :experiment, :rule, :rollout or :active.
-    def source
-      @hash[:source]&.to_sym
-    end
+    alias primary model
 
     # The primary model's name, e.g. "gpt-4o-mini".
-    def model
-      @hash[:model]&.fetch(:name, nil)
+    def model_name
+      @data[:model]&.fetch(:name, nil)
     end
 
     # The primary model's provider, e.g. "openai".
     def provider
-      @hash[:model]&.fetch(:provider, nil)
+      @data[:model]&.fetch(:provider, nil)
     end
 
     # The primary model's parameters (`temperature`, `max_tokens`, `top_p`, `stop`).
     def parameters
-      @hash[:model]&.fetch(:parameters, nil) || EMPTY_HASH
+      @data[:model]&.fetch(:parameters, nil) || EMPTY_HASH
     end
 
-    # The whole chain, primary first, as `{provider:, name:, parameters:}` Hashes.
+    # Models to try after the primary, as `ModelSpec`s.
+    def fallbacks
+      specs = @data[:fallbacks]
+      return EMPTY_ARRAY if specs.nil? || specs.empty?
+
+      specs.map { |spec| ModelSpec.from_native(spec) }.freeze
+    end
+
+    # The whole chain, primary first, as `ModelSpec`s.
     def chain
-      [primary, *fallbacks].compact
+      [model, *fallbacks].compact.freeze
+    end
+
+    # The rendered chat messages: `[{role: "system", content: "..."}, ...]`.
+    def messages
+      @data[:messages] || EMPTY_ARRAY
+    end
+
+    # Why the version was chosen: :pinned, :experiment, :rule, :rollout or :active.
+    def source
+      @data[:source]&.to_sym
     end
 
     def experiment?
@@ -141,15 +185,35 @@ module PromptConfig
       messages.map { |message| { "role" => message[:role], "content" => message[:content] } }
     end
 
+    # The field `key` (Symbol or String) as in `to_h`.
+    def [](key)
+      @data[key.to_sym]
+    end
+
+    # Every field as a deep-frozen Hash with Symbol keys (`model` and `fallbacks` as Hashes).
+    def to_h
+      @data.to_h
+    end
+
+    # Marshal (Rails.cache, DRb) stores the Hash: the native part cannot be dumped.
+    def marshal_dump
+      to_h
+    end
+
+    def marshal_load(hash)
+      load(Value.normalize(hash))
+    end
+
     def inspect
       "#<PromptConfig::Resolution #{feature} #{version} (#{source}" \
-        "#{variant ? " #{experiment}/#{variant}" : ""}) #{provider}/#{model}>"
+        "#{variant ? " #{experiment}/#{variant}" : ""}) #{provider}/#{model_name}>"
     end
 
     private
 
-    def load(hash)
-      @hash = hash
+    # `data`: a deep-frozen Hash with Symbol keys, or a `PromptConfig::Native::Resolution`.
+    def load(data)
+      @data = data
       freeze
     end
   end
@@ -161,13 +225,14 @@ module PromptConfig
 
     # The text, who answered (provider, model as configured, model and id the provider
     # reported), why generation stopped (`finish_reason`: "stop", "length", "content_filter",
-    # "refusal", "tool_calls" or "other"; the provider's word is `self[:raw_finish_reason]`), the
+    # "refusal", "tool_calls" or "other"; the provider's word is `raw_finish_reason`), the
     # refusal text when the model declined, token usage (`input_tokens` counts every input
     # token, of which `cache_read_input_tokens` and `cache_creation_input_tokens` are parts),
-    # cost in USD (`self[:cost_estimated]` is true when it is an estimate), wall time of the
+    # cost in USD (`cost_estimated?` is true when it is an estimate), wall time of the
     # whole call, the request id, every attempt in order (Hashes) and the Resolution.
     attr_reader :text, :provider, :model, :response_model, :response_id, :finish_reason,
-                :refusal, :usage, :cost_usd, :latency_ms, :request_id, :attempts, :resolution
+                :raw_finish_reason, :refusal, :usage, :cost_usd, :cost_estimated_parts,
+                :latency_ms, :request_id, :attempts, :resolution
 
     private def load(hash)
       @hash = hash
@@ -177,15 +242,24 @@ module PromptConfig
       @response_model = @hash[:response_model]
       @response_id = @hash[:response_id]
       @finish_reason = @hash[:finish_reason]
+      @raw_finish_reason = @hash[:raw_finish_reason]
       @refusal = @hash[:refusal]
       @usage = @hash[:usage] || EMPTY_HASH
       @cost_usd = @hash[:cost_usd]
+      @cost_estimated = @hash[:cost_estimated] ? true : false
+      @cost_estimated_parts = @hash[:cost_estimated_parts] || EMPTY_ARRAY
       @latency_ms = @hash[:latency_ms]
       @request_id = @hash[:request_id]
       @downgraded = @hash[:downgraded] ? true : false
       @attempts = @hash[:attempts] || EMPTY_ARRAY
       @resolution = @hash[:resolution] && Resolution.from_native(@hash[:resolution])
       freeze
+    end
+
+    # True when `cost_usd` is an estimate (some part was priced from a guess; which ones:
+    # `cost_estimated_parts`), as Rust's `Completion.cost_estimated`.
+    def cost_estimated?
+      @cost_estimated
     end
 
     # True when a budget's downgrade policy replaced the model chain.

@@ -16,7 +16,12 @@ use crate::text;
 
 /// The Ruby exception for a core error.
 pub fn core_error(ruby: &Ruby, error: &prompt_config_core::Error) -> Error {
-    build(ruby, error.kind().as_str(), &error.to_string(), &error.details())
+    build(
+        ruby,
+        error.kind().as_str(),
+        &error.to_string(),
+        &error.details(),
+    )
 }
 
 /// The Ruby exception for a panic caught in the extension.
