@@ -183,6 +183,14 @@ fn collect(directory: &Path, entries: &mut Vec<(PathBuf, u64, Option<SystemTime>
     };
     for entry in read.flatten() {
         let path = entry.path();
+        // A directory entry that is itself a directory (not a symlink to one) needs no stat:
+        // the type comes with the listing, which saves thousands of calls for 1,000 features.
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            if depth < MAX_DEPTH {
+                collect(&path, entries, depth + 1);
+            }
+            continue;
+        }
         let Ok(metadata) = std::fs::metadata(&path) else {
             continue;
         };

@@ -138,6 +138,12 @@ pub(crate) fn compile_prompts(
             let mut compiler = VersionCompiler {
                 prompts_dir,
                 root: &root,
+                version_root: super::paths::version_root(
+                    prompts_dir,
+                    &root,
+                    &feature.config.feature,
+                    version,
+                ),
                 feature,
                 version,
                 spec,
@@ -238,6 +244,8 @@ struct VersionCompiler<'a> {
     prompts_dir: &'a Path,
     /// The canonical prompts directory, or why it cannot be opened.
     root: &'a Result<PathBuf, String>,
+    /// The canonical version folder when it lies inside the prompts directory.
+    version_root: Option<PathBuf>,
     feature: &'a LoadedFeature,
     version: &'a str,
     spec: &'a VersionSpec,
@@ -305,13 +313,22 @@ impl VersionCompiler<'_> {
     ) -> Option<(String, Arc<Checked>)> {
         let feature = &self.feature.config.feature;
         let pointer = format!("{}/messages/{index}/template", self.base);
-        let path = match super::paths::safe_template_path_under(
+        let fast = super::paths::plain_template_path(
             self.prompts_dir,
-            self.root,
+            self.version_root.as_deref(),
             feature,
             self.version,
             template,
-        ) {
+        );
+        let path = match fast.map(Ok).unwrap_or_else(|| {
+            super::paths::safe_template_path_under(
+                self.prompts_dir,
+                self.root,
+                feature,
+                self.version,
+                template,
+            )
+        }) {
             Ok(path) => path,
             Err(message) => {
                 self.problem(pointer, message);

@@ -59,3 +59,42 @@ pub(crate) fn safe_template_path_under(
     }
     Ok(path)
 }
+
+/// The canonical folder of one version when it lies inside the canonical prompts directory
+/// `root`: resolved once per version, so [`plain_template_path`] needs one `lstat` per template
+/// instead of resolving every component of every template path.
+pub(crate) fn version_root(
+    prompts_dir: &Path,
+    root: &Result<PathBuf, String>,
+    feature: &str,
+    version: &str,
+) -> Option<PathBuf> {
+    let root = root.as_ref().ok()?;
+    let resolved = prompts_dir.join(feature).join(version).canonicalize().ok()?;
+    resolved.starts_with(root).then_some(resolved)
+}
+
+/// The path [`safe_template_path_under`] would return, when `template` is one plain file name
+/// and names a regular file (not a symlink) in a version folder known to resolve inside the
+/// prompts directory (`version_root`, from [`version_root`]): such a file resolves inside it
+/// too. `None` for anything else (subfolders, symlinks, missing files), which then takes the
+/// full check and its error messages.
+pub(crate) fn plain_template_path(
+    prompts_dir: &Path,
+    version_root: Option<&Path>,
+    feature: &str,
+    version: &str,
+    template: &str,
+) -> Option<PathBuf> {
+    version_root?;
+    let mut components = Path::new(template).components();
+    if !matches!(
+        (components.next(), components.next()),
+        (Some(Component::Normal(_)), None)
+    ) {
+        return None;
+    }
+    let path = prompts_dir.join(feature).join(version).join(template);
+    let metadata = std::fs::symlink_metadata(&path).ok()?;
+    metadata.file_type().is_file().then_some(path)
+}

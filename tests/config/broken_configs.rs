@@ -272,6 +272,25 @@ fn template_symlink_out_of_the_prompts_directory_is_refused() {
 }
 
 #[test]
+fn version_folder_symlinked_out_of_the_prompts_directory_is_refused() {
+    let fixture = Fixture::new();
+    let folder = fixture.prompt_path("3.1.0", "");
+    let outside = fixture.root.join("outside_version");
+    fs::rename(&folder, &outside).unwrap();
+    std::os::unix::fs::symlink(
+        &outside,
+        folder.components().collect::<std::path::PathBuf>(),
+    )
+    .unwrap();
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/versions/3.1.0/messages/0/template",
+        "outside the prompts directory",
+    );
+}
+
+#[test]
 fn template_syntax_error_names_the_template_file() {
     let fixture = Fixture::new();
     fs::write(
