@@ -29,7 +29,7 @@ end
 # checkout; extconf.rb builds against whichever is present.
 core_root = File.expand_path("..", gem_root)
 vendor_root = File.join(gem_root, "vendor", "prompt_config")
-core_patterns = ["Cargo.toml", "build.rs", "src/**/*.rs", "benches/*.rs", "config/schema/*.json"]
+core_patterns = ["Cargo.toml", "build.rs", "src/**/*.rs", "src/**/*.lua", "benches/*.rs", "config/schema/*.json"]
 core_manifest = File.join(core_root, "Cargo.toml")
 if File.file?(core_manifest) && File.read(core_manifest).match?(/^name\s*=\s*"prompt_config"\s*$/)
   wanted = core_patterns.flat_map { |pattern| Dir.glob(pattern, base: core_root) }.sort
