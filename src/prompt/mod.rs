@@ -273,9 +273,7 @@ impl minijinja::value::Object for TemplateVariables {
     }
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<minijinja::Value> {
-        self.map()?
-            .get(key)
-            .map(|value| minijinja::Value::from(minijinja::value::Serde(value)))
+        self.map()?.get(key).map(template_value)
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
@@ -288,6 +286,27 @@ impl minijinja::value::Object for TemplateVariables {
             .collect();
         names.sort();
         minijinja::value::Enumerator::Values(names)
+    }
+}
+
+/// `value` as MiniJinja's serde conversion makes it (`value::Serde`), built directly for
+/// scalars and arrays: JSON integers that fit `u64` become `U64` and the other (negative)
+/// ones `I64`, as serde_json serializes them; arrays become a sequence object of their items.
+/// Objects, rare in variables, still take the serde route.
+fn template_value(value: &Value) -> minijinja::Value {
+    match value {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(flag) => minijinja::Value::from(*flag),
+        Value::String(text) => minijinja::Value::from(text.as_str()),
+        Value::Number(number) => match (number.as_u64(), number.as_i64()) {
+            (Some(unsigned), _) => minijinja::Value::from(unsigned),
+            (None, Some(signed)) => minijinja::Value::from(signed),
+            (None, None) => minijinja::Value::from(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Array(items) => {
+            minijinja::Value::from_object(items.iter().map(template_value).collect::<Vec<_>>())
+        }
+        Value::Object(_) => minijinja::Value::from(minijinja::value::Serde(value)),
     }
 }
 
