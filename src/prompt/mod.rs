@@ -190,11 +190,11 @@ impl std::fmt::Debug for CompiledPrompt {
 
 impl CompiledPrompt {
     /// Validates `variables` against the version's declaration and renders every message.
-    pub(crate) fn render(&self, variables: &Value) -> Result<Vec<Message>, PromptError> {
+    pub(crate) fn render(&self, variables: &Arc<Value>) -> Result<Vec<Message>, PromptError> {
         if !self.variables.is_valid(variables) {
             return Err(self.variable_errors(variables));
         }
-        let context = minijinja::Value::from(minijinja::value::Serde(variables));
+        let context = minijinja::Value::from_object(TemplateVariables(Arc::clone(variables)));
         self.messages
             .iter()
             .map(|message| {
@@ -254,6 +254,62 @@ impl CompiledPrompt {
     }
 }
 
+/// The template context: the caller's variables object, read in place. Converting the whole
+/// object to MiniJinja values up front cost a deep copy per resolve (a map, every string, every
+/// array); a template reads a few names, and each is converted when it is looked up, with the
+/// same conversion (`value::Serde`), so rendering prints the same text.
+#[derive(Debug)]
+struct TemplateVariables(Arc<Value>);
+
+impl TemplateVariables {
+    fn map(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.0.as_object()
+    }
+}
+
+impl minijinja::value::Object for TemplateVariables {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<minijinja::Value> {
+        self.map()?.get(key).map(template_value)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        // In name order, as the converted map (a BTreeMap in MiniJinja's build) listed them.
+        let mut names: Vec<minijinja::Value> = self
+            .map()
+            .into_iter()
+            .flat_map(|map| map.keys())
+            .map(|name| minijinja::Value::from(name.as_str()))
+            .collect();
+        names.sort();
+        minijinja::value::Enumerator::Values(names)
+    }
+}
+
+/// `value` as MiniJinja's serde conversion makes it (`value::Serde`), built directly for
+/// scalars and arrays: JSON integers that fit `u64` become `U64` and the other (negative)
+/// ones `I64`, as serde_json serializes them; arrays become a sequence object of their items.
+/// Objects, rare in variables, still take the serde route.
+fn template_value(value: &Value) -> minijinja::Value {
+    match value {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(flag) => minijinja::Value::from(*flag),
+        Value::String(text) => minijinja::Value::from(text.as_str()),
+        Value::Number(number) => match (number.as_u64(), number.as_i64()) {
+            (Some(unsigned), _) => minijinja::Value::from(unsigned),
+            (None, Some(signed)) => minijinja::Value::from(signed),
+            (None, None) => minijinja::Value::from(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Array(items) => {
+            minijinja::Value::from_object(items.iter().map(template_value).collect::<Vec<_>>())
+        }
+        Value::Object(_) => minijinja::Value::from(minijinja::value::Serde(value)),
+    }
+}
+
 /// SHA-256 of `bytes` as lower-case hex, the form recorded in feature configs.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -279,4 +335,80 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         text.push(DIGITS[usize::from(byte & 0x0f)] as char);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use minijinja::{Environment, UndefinedBehavior};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::TemplateVariables;
+
+    /// Renders `template` with `variables` read in place and converted up front (the former
+    /// context), strict undefined as in serving; both results, errors as their text.
+    fn both_ways(template: &str, variables: Value) -> (Result<String, String>, Result<String, String>) {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        environment.add_template("t", template).unwrap();
+        let template = environment.get_template("t").unwrap();
+        let shared = Arc::new(variables);
+        let in_place = minijinja::Value::from_object(TemplateVariables(Arc::clone(&shared)));
+        let converted = minijinja::Value::from(minijinja::value::Serde(&*shared));
+        let render = |context| template.render(context).map_err(|error| format!("{error:#}"));
+        (render(in_place), render(converted))
+    }
+
+    #[test]
+    fn variables_read_in_place_render_as_the_converted_object_did() {
+        let (in_place, converted) = both_ways(
+            "{{ role }}|{{ skills | join(', ') }}|{% if years is defined %}{{ years }}{% endif %}\
+             |{{ nested.a[1] }}|{{ ratio }}|{{ flag }}|{{ nothing }}|{{ skills | length }}",
+            json!({
+                "role": "Data {{ Analyst }}", "skills": ["SQL", "Excel"], "years": 4,
+                "nested": { "a": [1, 2.5] }, "ratio": 0.1, "flag": true, "nothing": null,
+            }),
+        );
+        assert_eq!(in_place.unwrap(), converted.unwrap());
+    }
+
+    #[test]
+    fn an_undefined_variable_fails_with_the_same_error_as_before() {
+        let (in_place, converted) = both_ways("line one\n{{ missing }}", json!({ "present": 1 }));
+        assert_eq!(in_place.unwrap_err(), converted.unwrap_err());
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_variable_value_renders_as_the_converted_object_did(
+            value in json_value(),
+            other in json_value(),
+        ) {
+            let (in_place, converted) = both_ways(
+                "{{ v }}|{{ v | length if v is iterable else 0 }}|{% for x in w %}{{ x }};{% endfor %}",
+                json!({ "v": value, "w": [other] }),
+            );
+            prop_assert_eq!(in_place, converted);
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The per-request input of a resolve: who the subject is, what we know about them, the
 //! template variables, and an optional pinned version.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -10,8 +12,9 @@ use serde_json::{Map, Value};
 pub struct Context {
     subject_id: String,
     attributes: Map<String, Value>,
-    /// Always an object; kept as a `Value` so validation and rendering need no copy.
-    variables: Value,
+    /// Always an object; kept as a shared `Value` so validation needs no copy and rendering
+    /// reads it in place (the template context holds a reference, not a converted copy).
+    variables: Arc<Value>,
     version: Option<String>,
 }
 
@@ -106,7 +109,7 @@ fn describe(value: &Value) -> String {
 
 impl From<Context> for ContextFields {
     fn from(context: Context) -> Self {
-        let variables = match context.variables {
+        let variables = match Arc::unwrap_or_clone(context.variables) {
             Value::Object(map) => map,
             _ => Map::new(),
         };
@@ -125,7 +128,7 @@ impl Context {
         Context {
             subject_id: subject_id.into(),
             attributes: Map::new(),
-            variables: Value::Object(Map::new()),
+            variables: Arc::new(Value::Object(Map::new())),
             version: None,
         }
     }
@@ -144,7 +147,7 @@ impl Context {
 
     /// Adds one template variable.
     pub fn variable(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        if let Value::Object(map) = &mut self.variables {
+        if let Value::Object(map) = Arc::make_mut(&mut self.variables) {
             map.insert(name.into(), value.into());
         }
         self
@@ -152,7 +155,7 @@ impl Context {
 
     /// Replaces all template variables.
     pub fn with_variables(mut self, variables: Map<String, Value>) -> Self {
-        self.variables = Value::Object(variables);
+        self.variables = Arc::new(Value::Object(variables));
         self
     }
 
@@ -174,6 +177,11 @@ impl Context {
 
     /// The template variables as a JSON object.
     pub fn variables_value(&self) -> &Value {
+        &self.variables
+    }
+
+    /// The template variables, shared (a reference count, no copy).
+    pub(crate) fn variables_shared(&self) -> &Arc<Value> {
         &self.variables
     }
 

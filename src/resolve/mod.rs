@@ -168,7 +168,7 @@ impl CompiledFeature {
         config_revision: &str,
     ) -> Result<Resolution, ResolveFailure> {
         let decision = self.decide(context)?;
-        let messages = decision.route.prompt.render(context.variables_value())?;
+        let messages = decision.route.prompt.render(context.variables_shared())?;
         let prompt_hash = prompt_hash(&messages);
         let chain = &decision.route.chain;
         Ok(Resolution {
