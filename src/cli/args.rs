@@ -207,7 +207,7 @@ pub struct Request {
     /// Keep fleet state (budgets, limits) in this Redis (redis://host:6379/, or comma-separated
     /// cluster seeds) [default: $PROMPT_CONFIG_REDIS_URL, else in memory]. Not used by calls
     /// yet.
-    #[arg(long, value_name = "URL", value_parser = Text)]
+    #[arg(long, value_name = "URL", value_parser = SecretText)]
     pub redis: Option<String>,
     #[command(flatten)]
     pub dirs: Dirs,
@@ -239,6 +239,36 @@ impl TypedValueParser for Text {
                 );
                 error = error.with_cmd(command);
                 Err(error)
+            }
+        }
+    }
+}
+
+/// A UTF-8 text value that may hold a secret (a Redis URL with its password): a value that is
+/// not UTF-8 is a usage error naming the argument without quoting the value.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretText;
+
+impl TypedValueParser for SecretText {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        argument: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        match value.to_str() {
+            Some(text) => Ok(text.to_string()),
+            None => {
+                let name = argument.map_or_else(|| "a value".to_string(), ToString::to_string);
+                let error = clap::Error::raw(
+                    ErrorKind::InvalidUtf8,
+                    format!(
+                        "{name} must be UTF-8 text (the value is not shown: it may hold a password)\n"
+                    ),
+                );
+                Err(error.with_cmd(command))
             }
         }
     }

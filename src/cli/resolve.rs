@@ -30,10 +30,18 @@ pub fn request_options(request: &Request) -> Result<EngineOptions, Failure> {
     }
     let redis = match &request.redis {
         Some(url) => Some(("--redis", url.clone())),
-        None => std::env::var("PROMPT_CONFIG_REDIS_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .map(|url| ("PROMPT_CONFIG_REDIS_URL", url)),
+        None => match std::env::var("PROMPT_CONFIG_REDIS_URL") {
+            Ok(url) if url.trim().is_empty() => None,
+            Ok(url) => Some(("PROMPT_CONFIG_REDIS_URL", url)),
+            Err(std::env::VarError::NotPresent) => None,
+            // Falling back to memory here would silently drop the fleet's shared limits.
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Failure::invalid_argument(
+                    "PROMPT_CONFIG_REDIS_URL must be UTF-8 text (the value is not shown: it may \
+                     hold a password)",
+                ));
+            }
+        },
     };
     if let Some((source, url)) = redis {
         let settings = RedisSettings::new(&url).map_err(|error| match error {

@@ -89,11 +89,6 @@ impl StateBackend {
             other => other,
         })?;
         for (key, value) in object {
-            let whole = |value: &Value| {
-                value
-                    .as_u64()
-                    .ok_or_else(|| invalid(&format!("/{key}"), "expected a whole number".into()))
-            };
             match key.as_str() {
                 "backend" | "url" => {}
                 "cluster" => {
@@ -111,18 +106,24 @@ impl StateBackend {
                         .map_err(|message| invalid("/key_prefix", message))?;
                 }
                 "connect_timeout_ms" => {
-                    settings.connect_timeout = positive_ms(whole(value)?)
-                        .ok_or_else(|| invalid("/connect_timeout_ms", "must be over 0".into()))?;
+                    settings.connect_timeout = timeout_ms(value)
+                        .ok_or_else(|| invalid("/connect_timeout_ms", TIMEOUT_RANGE.into()))?;
                 }
                 "command_timeout_ms" => {
-                    settings.command_timeout = positive_ms(whole(value)?)
-                        .ok_or_else(|| invalid("/command_timeout_ms", "must be over 0".into()))?;
+                    settings.command_timeout = timeout_ms(value)
+                        .ok_or_else(|| invalid("/command_timeout_ms", TIMEOUT_RANGE.into()))?;
                 }
                 "pool_size" => {
-                    settings.pool_size = usize::try_from(whole(value)?)
-                        .ok()
-                        .filter(|size| *size > 0)
-                        .ok_or_else(|| invalid("/pool_size", "must be over 0".into()))?;
+                    settings.pool_size = value
+                        .as_u64()
+                        .filter(|size| (1..=MAX_POOL_SIZE).contains(size))
+                        .and_then(|size| usize::try_from(size).ok())
+                        .ok_or_else(|| {
+                            invalid(
+                                "/pool_size",
+                                format!("expected a whole number from 1 to {MAX_POOL_SIZE}"),
+                            )
+                        })?;
                 }
                 other => {
                     return Err(invalid(
@@ -138,8 +139,19 @@ impl StateBackend {
     }
 }
 
-fn positive_ms(ms: u64) -> Option<Duration> {
-    (ms > 0).then(|| Duration::from_millis(ms))
+/// The longest connect or command timeout: shared state is meant to answer in milliseconds, and
+/// a call waits for it at most this long.
+const MAX_TIMEOUT_MS: u64 = 60_000;
+const TIMEOUT_RANGE: &str = "expected a whole number of milliseconds from 1 to 60000";
+/// The most idle connections a process keeps: far above any useful pool, low enough that a
+/// typo cannot hold thousands of sockets.
+const MAX_POOL_SIZE: u64 = 1024;
+
+fn timeout_ms(value: &Value) -> Option<Duration> {
+    value
+        .as_u64()
+        .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+        .map(Duration::from_millis)
 }
 
 /// How to reach Redis. Built with [`RedisSettings::new`], which checks the URL; the `Debug`
@@ -179,15 +191,31 @@ impl RedisSettings {
         if urls.is_empty() {
             return Err(invalid("no URL given (redis://host:6379/)".into()));
         }
-        for one in &urls {
+        // A URL that does not parse is never echoed, not even masked: where the password sits
+        // in a malformed URL is unknowable (`redis:/:pw@host/`, `?pass=pw`), so the message
+        // names only which URL and the client library's reason, without its detail.
+        for (index, one) in urls.iter().enumerate() {
+            let which = if urls.len() == 1 {
+                "the URL".to_string()
+            } else {
+                format!("URL {} of {}", index + 1, urls.len())
+            };
             if one.starts_with("rediss://") {
                 return Err(invalid(format!(
-                    "{}: TLS (rediss://) is not supported by this build",
-                    mask_password(one)
+                    "{which}: TLS (rediss://) is not supported by this build"
                 )));
             }
-            redis::IntoConnectionInfo::into_connection_info(*one)
-                .map_err(|error| invalid(format!("{}: {error}", mask_password(one))))?;
+            if one.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(invalid(format!(
+                    "{which} contains whitespace or a control character; expected {URL_FORM}"
+                )));
+            }
+            redis::IntoConnectionInfo::into_connection_info(*one).map_err(|error| {
+                invalid(format!(
+                    "{which} does not parse ({}); expected {URL_FORM}",
+                    redis_reason(&error)
+                ))
+            })?;
         }
         Ok(RedisSettings {
             url: url.trim().to_string(),
@@ -261,6 +289,21 @@ impl std::fmt::Debug for RedisSettings {
             .field("pool_size", &self.pool_size)
             .finish()
     }
+}
+
+/// The shape of a Redis URL, for error messages.
+const URL_FORM: &str = "redis://[user:password@]host:port[/db]";
+
+/// The client library's description of a failure without its detail, which may quote the
+/// URL's parts ("Invalid database number - InvalidClientConfig: x" -> "invalid database number").
+fn redis_reason(error: &redis::RedisError) -> String {
+    let text = error.to_string();
+    let description = text.split(" - ").next().unwrap_or_default();
+    let mut reason = description.to_lowercase();
+    if reason.is_empty() {
+        reason = error.category().to_string();
+    }
+    reason
 }
 
 fn split_urls(url: &str) -> Vec<&str> {
@@ -362,5 +405,53 @@ mod tests {
         assert!(!format!("{settings:?}").contains("s3cret"));
         let error = RedisSettings::new("rediss://app:s3cret@host/").unwrap_err();
         assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_never_echoed_so_its_password_cannot_leak() {
+        for url in [
+            "redis:/:s3cret@host/",
+            "redis+unix:///tmp/nosock?pass=s3cret&db=x",
+            "redis://127.0.0.1:1/?password=s3cret&protocol=bad",
+            "redis://:pw@host:1/0,redis//:s3cret@x",
+            "redis://:s3cret@127.0.0.1:1/\u{1}",
+            "redis://:s3cret pw@host/",
+            "not-a-url-s3cret",
+        ] {
+            let error = RedisSettings::new(url).unwrap_err().to_string();
+            assert!(!error.contains("s3cret"), "{url}: {error}");
+            assert!(
+                error.contains("redis://[user:password@]host:port[/db]"),
+                "{url}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeouts_and_pool_sizes_out_of_range_are_refused_naming_their_pointer() {
+        for (key, value) in [
+            ("connect_timeout_ms", json!(-5)),
+            ("connect_timeout_ms", json!(0)),
+            ("command_timeout_ms", json!(60_001)),
+            ("command_timeout_ms", json!(u64::MAX)),
+            ("pool_size", json!(0)),
+            ("pool_size", json!(4_000_000_000u64)),
+            ("pool_size", json!(1.5)),
+        ] {
+            let json = json!({"backend": "redis", "url": "redis://h/", key: value});
+            let error = StateBackend::from_json(&json).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("/state/{key}: expected")),
+                "{json}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_seed_of_several_is_named_by_its_position() {
+        let error = RedisSettings::new("redis://h:1/,redis//x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("URL 2 of 2 does not parse"), "{error}");
     }
 }

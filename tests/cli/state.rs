@@ -61,3 +61,47 @@ fn a_call_does_not_fail_because_the_named_redis_is_down() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn a_malformed_url_is_not_echoed_so_its_password_cannot_leak() {
+    let fixture = Fixture::new();
+    for url in [
+        "redis:/:s3cret@cache/",
+        "redis://127.0.0.1:1/?password=s3cret&protocol=bad",
+    ] {
+        let output = run(&fixture, &resolve_args(&["--redis", url, "--json"]));
+        let (out, error) = (String::from_utf8_lossy(&output.stdout), stderr(&output));
+        assert_eq!(output.status.code(), Some(2), "{url}: {error}");
+        assert!(
+            !out.contains("s3cret") && !error.contains("s3cret"),
+            "{url}: {out}{error}"
+        );
+    }
+}
+
+#[test]
+fn a_redis_url_that_is_not_utf8_is_refused_without_quoting_it() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::new();
+    let url = OsStr::from_bytes(b"redis://:s3cret@127.0.0.1:1/\xff");
+    let from_argument = command(&fixture.root)
+        .args(resolve_args(&[]))
+        .arg("--redis")
+        .arg(url)
+        .output()
+        .unwrap();
+    let from_environment = command(&fixture.root)
+        .args(resolve_args(&[]))
+        .env("PROMPT_CONFIG_REDIS_URL", url)
+        .output()
+        .unwrap();
+    for output in [from_argument, from_environment] {
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{error}");
+        assert!(
+            error.contains("UTF-8") && !error.contains("s3cret"),
+            "{error}"
+        );
+    }
+}
