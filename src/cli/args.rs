@@ -226,21 +226,7 @@ impl TypedValueParser for Text {
         argument: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<String, clap::Error> {
-        match value.to_str() {
-            Some(text) => Ok(text.to_string()),
-            None => {
-                let name = argument.map_or_else(|| "a value".to_string(), ToString::to_string);
-                let mut error = clap::Error::raw(
-                    ErrorKind::InvalidUtf8,
-                    format!(
-                        "{name} must be UTF-8 text, got \"{}\"\n",
-                        value.to_string_lossy()
-                    ),
-                );
-                error = error.with_cmd(command);
-                Err(error)
-            }
-        }
+        utf8_text(command, argument, value, true)
     }
 }
 
@@ -258,20 +244,31 @@ impl TypedValueParser for SecretText {
         argument: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<String, clap::Error> {
-        match value.to_str() {
-            Some(text) => Ok(text.to_string()),
-            None => {
-                let name = argument.map_or_else(|| "a value".to_string(), ToString::to_string);
-                let error = clap::Error::raw(
-                    ErrorKind::InvalidUtf8,
-                    format!(
-                        "{name} must be UTF-8 text (the value is not shown: it may hold a password)\n"
-                    ),
-                );
-                Err(error.with_cmd(command))
-            }
-        }
+        utf8_text(command, argument, value, false)
     }
+}
+
+/// `value` as text, or a usage error naming the argument (quoting the value lossily only when
+/// `quote` is set: a secret is never shown).
+fn utf8_text(
+    command: &clap::Command,
+    argument: Option<&clap::Arg>,
+    value: &OsStr,
+    quote: bool,
+) -> Result<String, clap::Error> {
+    if let Some(text) = value.to_str() {
+        return Ok(text.to_string());
+    }
+    let name = argument.map_or_else(|| "a value".to_string(), ToString::to_string);
+    let message = if quote {
+        format!(
+            "{name} must be UTF-8 text, got \"{}\"\n",
+            value.to_string_lossy()
+        )
+    } else {
+        format!("{name} must be UTF-8 text (the value is not shown: it may hold a password)\n")
+    };
+    Err(clap::Error::raw(ErrorKind::InvalidUtf8, message).with_cmd(command))
 }
 
 fn at_least_40(text: &str) -> Result<usize, String> {
