@@ -45,7 +45,7 @@ internal_use!(endpoint::{
 pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
-pub use outcome::{Attempt, AttemptOutcome, CompleteError, Completion};
+pub use outcome::{Attempt, AttemptOutcome, CacheHit, CompleteError, Completion};
 internal_use!(policy::{NextStep, breaker_failure, next_step});
 internal_use!(rate_limit::RateLimiter);
 pub use registry::{ProviderFactory, ProviderKinds, ProviderSetup};

@@ -147,6 +147,20 @@ pub struct Completion {
     pub resolution: Resolution,
     /// Every attempt, the successful one last.
     pub attempts: Vec<Attempt>,
+    /// Set when the answer came from the response cache instead of a provider (then
+    /// `cost_usd` is 0 and `attempts` is empty); `None` when a provider answered.
+    pub cache: Option<CacheHit>,
+}
+
+/// How a [`Completion`] was served from the response cache.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CacheHit {
+    /// What the call cost when it was made and stored, in USD: the money this hit saved.
+    pub saved_usd: f64,
+    /// The partition the entry lives in (the allow-listed attributes' values), if the
+    /// feature partitions its cache.
+    pub partition: Option<String>,
 }
 
 /// A successful call as the client returns it, before the engine attaches the resolution.
@@ -211,6 +225,7 @@ impl Answer {
             downgraded: self.downgraded,
             resolution,
             attempts: self.attempts,
+            cache: None,
         }
     }
 }

@@ -9,10 +9,9 @@
 //!   (`src/state/scripts/`) whose keys share one Redis Cluster hash tag ([`Keyspace`]), so it
 //!   runs atomically on a single server and on a cluster alike.
 //!
-//! The primitives so far: budget reservations, settlement and once-per-fleet alert claims
-//! ([`budget`]) and a shared GCRA rate limit ([`rate`]). The client does not call them yet:
-//! wiring them into `complete()` (with degradation to local state when Redis is unavailable) is
-//! the next step of issue 11.
+//! The primitives: budget reservations, settlement and once-per-fleet alert claims
+//! ([`budget`]) and a shared GCRA rate limit ([`rate`]). The client reaches them only through
+//! [`SharedState`], which degrades to local state when Redis fails and comes back by itself.
 //!
 //! This module sits below `client` in the core's arrow order (targeting -> config -> prompt ->
 //! resolve -> state -> client -> telemetry -> engine) and uses nothing above it.
@@ -22,10 +21,14 @@ mod keys;
 pub mod rate;
 mod redis;
 mod settings;
+mod shared;
 
 pub use self::keys::Keyspace;
 pub use self::redis::RedisState;
 pub use self::settings::{RedisSettings, StateBackend};
+pub use self::shared::{
+    DEFAULT_RECONNECT_INTERVAL, Degraded, SharedState, StateChange, StateListener,
+};
 
 /// A failure of the shared state.
 #[derive(Debug, thiserror::Error)]

@@ -12,4 +12,5 @@ mod budget;
 mod cluster;
 mod rate;
 mod servers;
+mod shared;
 mod unavailable;
