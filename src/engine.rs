@@ -15,6 +15,7 @@ use crate::client::{
 use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{Fingerprint, Snapshot, Summary};
+use crate::state::{RedisState, SharedState, StateBackend, StateChange, StateListener};
 use crate::telemetry::emit::Telemetry;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::recent::RecentRequests;
@@ -69,6 +70,15 @@ impl Engine {
             metrics: Metrics::new(),
             recent: RecentRequests::default(),
         });
+        let shared = match &options.state {
+            StateBackend::Memory => None,
+            StateBackend::Redis(settings) => {
+                let redis = RedisState::new(settings.clone()).map_err(crate::Error::from)?;
+                // Telemetry for changes of health is wired by the fleet-state work of issue 11.
+                let listener: StateListener = Arc::new(|_change: &StateChange| {});
+                Some(SharedState::new(redis, listener))
+            }
+        };
         let client_options = ClientOptions {
             mock: options.mock,
             clock: Arc::clone(&options.clock),
@@ -80,6 +90,7 @@ impl Engine {
             }),
             transport: Arc::new(HttpTransport::new()),
             kinds: options.provider_kinds.clone(),
+            shared,
         };
         let client = ClientRuntime::build(
             &snapshot.providers,

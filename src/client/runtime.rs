@@ -18,6 +18,7 @@ use super::registry::{ProviderKinds, ProviderSetup};
 use super::table::{CompiledProvider, ProviderTable};
 use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse};
 use crate::config::ClientSettings;
+use crate::state::SharedState;
 
 /// The kind mock mode builds every provider with.
 const MOCK_KIND: &str = "mock";
@@ -32,6 +33,12 @@ pub(crate) struct ClientOptions {
     pub transport: Arc<HttpTransport>,
     /// The factories providers are built with, by kind.
     pub kinds: ProviderKinds,
+    /// The fleet's shared state when the backend is Redis; `None` for the memory backend.
+    #[allow(
+        dead_code,
+        reason = "read by budgets, rate limits and breakers next (issue 11)"
+    )]
+    pub shared: Option<SharedState>,
 }
 
 impl ClientOptions {
