@@ -108,6 +108,16 @@ pub enum ConfigError {
         /// Why it was refused.
         message: String,
     },
+    /// A command named a version the feature does not have.
+    #[error("{file}: {pointer}: {message}")]
+    UnknownVersion {
+        /// The feature's file.
+        file: String,
+        /// Where the version would be (`/versions` or `/versions/<version>`).
+        pointer: String,
+        /// Which version, and what the command wanted of it.
+        message: String,
+    },
     /// An edit was written but the configuration, loaded again, did not serve its value; the
     /// original file was put back (the message says whether that worked).
     #[error("{file}: {message}")]
@@ -137,7 +147,9 @@ impl fmt::Display for ProblemList<'_> {
 }
 
 impl ConfigError {
-    /// `prompt_integrity` when every problem is a changed released file, else `config_invalid`.
+    /// `prompt_integrity` when every problem is a changed released file, `unknown_version` for
+    /// an edit naming a version the feature lacks, `io` for a file that could not be read or
+    /// written, else `config_invalid`.
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             ConfigError::Invalid { problems }
@@ -148,6 +160,7 @@ impl ConfigError {
             ConfigError::Invalid { .. }
             | ConfigError::Rejected { .. }
             | ConfigError::Unverified { .. } => crate::ErrorKind::ConfigInvalid,
+            ConfigError::UnknownVersion { .. } => crate::ErrorKind::UnknownVersion,
             ConfigError::Io { .. } => crate::ErrorKind::Io,
         }
     }
@@ -159,7 +172,8 @@ impl ConfigError {
             ConfigError::Io { path, .. } => {
                 serde_json::json!({ "path": path.display().to_string() })
             }
-            ConfigError::Rejected { file, pointer, .. } => {
+            ConfigError::Rejected { file, pointer, .. }
+            | ConfigError::UnknownVersion { file, pointer, .. } => {
                 serde_json::json!({ "file": file, "pointer": pointer })
             }
             ConfigError::Unverified { file, .. } => {

@@ -92,8 +92,8 @@ impl fmt::Display for EditOutcome {
 }
 
 /// Sets `active_version` of `feature` to the released version `to`. Fails with
-/// `unknown_feature` when no feature file has that name, `config_invalid` when the version is
-/// missing or a draft, the configuration (with the edit) does not load, or the re-loaded
+/// `unknown_feature` when no feature file has that name, `unknown_version` when it has no version
+/// `to`, `config_invalid` when that version is a draft, the configuration (with the edit) does not load, or the re-loaded
 /// configuration does not serve `to` (the original file is then restored).
 pub fn rollback_active_version(
     paths: &Paths,
@@ -110,7 +110,12 @@ pub fn rollback_active_version(
     let version_pointer = format!("/versions/{}", pointer_token(to));
     match source.config.versions.get(to).map(|spec| spec.status) {
         None => {
-            return Err(reject("/versions", format!("no version \"{to}\" to roll back to")).into());
+            return Err(ConfigError::UnknownVersion {
+                file,
+                pointer: "/versions".into(),
+                message: format!("no version \"{to}\" to roll back to"),
+            }
+            .into());
         }
         Some(VersionStatus::Released) => {}
         Some(VersionStatus::Draft) => {
@@ -183,7 +188,12 @@ pub fn release_version(paths: &Paths, feature: &str, version: &str) -> crate::Re
         message,
     };
     let Some(Value::Object(spec)) = source.document.pointer(&version_pointer) else {
-        return Err(reject(format!("no version \"{version}\" to release")).into());
+        return Err(ConfigError::UnknownVersion {
+            file,
+            pointer: version_pointer,
+            message: format!("no version \"{version}\" to release"),
+        }
+        .into());
     };
     if spec.get("status").and_then(Value::as_str) != Some("draft") {
         return Err(reject(format!(

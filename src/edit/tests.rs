@@ -118,3 +118,29 @@ fn an_edit_accepts_a_provider_kind_only_an_engine_registers() {
     let outcome = rollback_active_version(&copy.paths(), "career_path_navigator", "1.0.0").unwrap();
     assert!(outcome.changed);
 }
+
+#[test]
+fn rollback_to_a_version_the_feature_lacks_is_unknown_version_naming_the_file() {
+    let copy = Copy::new("rollback_unknown");
+    let error =
+        rollback_active_version(&copy.paths(), "career_path_navigator", "0.9.0").unwrap_err();
+    assert_eq!(error.kind(), "unknown_version");
+    let message = error.to_string();
+    assert!(
+        message.contains("career_path_navigator.json: /versions: no version \"0.9.0\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn releasing_a_version_the_feature_lacks_is_unknown_version_naming_its_pointer() {
+    let copy = Copy::new("release_unknown");
+    let error = release_version(&copy.paths(), "career_path_navigator", "9.9.9").unwrap_err();
+    assert_eq!(error.kind(), "unknown_version");
+    assert!(
+        error
+            .to_string()
+            .contains("/versions/9.9.9: no version \"9.9.9\" to release"),
+        "{error}"
+    );
+}
