@@ -69,13 +69,25 @@ pub(crate) fn with_api_key<T>(
     let Some(api_key) = api_key else {
         return Err(AttemptError::new(
             FailureKind::MissingApiKey,
-            format!("{variable} is not set"),
+            why_missing(variable, std::env::var_os(variable).as_deref()),
         ));
     };
     attempt(api_key).map_err(|mut error| {
         error.message = api_key.redact(&error.message);
         error
     })
+}
+
+/// Why `variable` gave no key, as the operator needs to hear it: a key that is set but empty
+/// or not UTF-8 is a different mistake from a forgotten one. Never quotes the value.
+fn why_missing(variable: &str, value: Option<&std::ffi::OsStr>) -> String {
+    match value.map(|value| value.to_str()) {
+        None => format!("{variable} is not set"),
+        Some(None) => format!("{variable} is set but is not valid UTF-8"),
+        Some(Some(value)) if value.trim().is_empty() => format!("{variable} is set but empty"),
+        // Keys are read when the provider is built; one set since then is not seen until reload.
+        Some(Some(_)) => format!("{variable} was not set when the provider was built"),
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -89,6 +101,43 @@ mod tests {
     use super::*;
 
     const FAKE_KEY: &str = "sk-test-SECRET-1234";
+
+    #[test]
+    fn an_unset_variable_is_reported_as_not_set() {
+        assert_eq!(
+            why_missing("OPENAI_API_KEY", None),
+            "OPENAI_API_KEY is not set"
+        );
+    }
+
+    #[test]
+    fn a_blank_variable_is_reported_as_empty() {
+        let value = std::ffi::OsStr::new("  ");
+        assert_eq!(
+            why_missing("OPENAI_API_KEY", Some(value)),
+            "OPENAI_API_KEY is set but empty"
+        );
+    }
+
+    #[test]
+    fn a_variable_set_after_the_provider_was_built_says_so() {
+        let value = std::ffi::OsStr::new("sk-late");
+        let reason = why_missing("OPENAI_API_KEY", Some(value));
+        assert_eq!(
+            reason,
+            "OPENAI_API_KEY was not set when the provider was built"
+        );
+        assert!(!reason.contains("sk-late"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_non_utf8_variable_is_reported_as_such_without_its_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let value = std::ffi::OsStr::from_bytes(b"sk-\xff\xfe");
+        let reason = why_missing("ANTHROPIC_API_KEY", Some(value));
+        assert_eq!(reason, "ANTHROPIC_API_KEY is set but is not valid UTF-8");
+    }
 
     #[test]
     fn debug_output_hides_the_key() {
