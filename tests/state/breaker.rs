@@ -417,8 +417,9 @@ fn exactly_one_probe_crosses_the_fleet_at_half_open() {
     let server = RedisServer::start();
     let dir = TempDir::new("state_breaker_probe");
     let root: PathBuf = dir.path().join("app");
-    // Open 1 s; the primary answers after 300 ms, so every racer decides while the probe runs.
-    write_config(&root, 1_000, 300);
+    // Open 1 s; the primary answers after 800 ms, so every racer decides while the probe runs
+    // (even on a loaded machine).
+    write_config(&root, 1_000, 800);
     let engines = fleet(&root, &server, 4);
     let (opener, _) = &engines[0];
     opener.mock_provider("openai").unwrap().fail_next(1, 503);
@@ -571,4 +572,77 @@ fn an_engine_starting_while_the_fleet_has_a_breaker_open_skips_it_from_its_first
         BreakerState::Open,
         "the attempt shows what the call saw"
     );
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_per_model_breaker_open_for_the_fleet_skips_only_that_model() {
+    let server = RedisServer::start();
+    let dir = TempDir::new("state_breaker_per_model");
+    let root = dir.path().join("app");
+    write_config(&root, 30_000, 0);
+    let path = root.join("config/providers.json");
+    let mut providers: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    providers["providers"]["openai"]["circuit_breaker"]["per_model"] = json!(true);
+    fs::write(&path, providers.to_string()).unwrap();
+    publish_elsewhere(&server.state(), "openai/gpt-other", 30_000);
+    let b = engine(&root, &server.url(), Arc::new(Transitions::default()));
+    let untouched = b.complete("summary", &context()).unwrap();
+    assert_eq!(
+        attempts(&untouched),
+        ["openai Success"],
+        "another model's breaker"
+    );
+    publish_elsewhere(&server.state(), "openai/gpt-test", 30_000);
+    std::thread::sleep(Duration::from_millis(1_050));
+    let skipped = b.complete("summary", &context()).unwrap();
+    assert_eq!(
+        attempts(&skipped),
+        ["openai SkippedCircuitOpen", "anthropic Success"]
+    );
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn after_redis_comes_back_openings_are_shared_again() {
+    let mut server = RedisServer::start();
+    let dir = TempDir::new("state_breaker_restored");
+    let root = dir.path().join("app");
+    write_config(&root, 30_000, 0);
+    let engines = fleet(&root, &server, 2);
+    let ((a, _), (b, _)) = (&engines[0], &engines[1]);
+    server.kill();
+    // Both notice the outage (and degrade) on their first call; neither call fails.
+    assert_eq!(
+        a.complete("summary", &context()).unwrap().provider,
+        "openai"
+    );
+    assert_eq!(
+        b.complete("summary", &context()).unwrap().provider,
+        "openai"
+    );
+    server.restart();
+    // The reconnect thread pings every 500 ms; B's cached lookup is a second old at most.
+    std::thread::sleep(Duration::from_millis(1_200));
+    a.mock_provider("openai").unwrap().start_outage(503);
+    let tripped = a.complete("summary", &context()).unwrap();
+    assert_eq!(attempts(&tripped), ["openai Failed", "anthropic Success"]);
+    let started = Instant::now();
+    loop {
+        let completion = b.complete("summary", &context()).unwrap();
+        if attempts(&completion) == ["openai SkippedCircuitOpen", "anthropic Success"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "B never saw A's opening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
