@@ -83,7 +83,8 @@ pub struct BreakerRejection {
     pub retry_in: Duration,
 }
 
-/// A thread-safe circuit breaker; time is passed in, never read.
+/// A thread-safe circuit breaker; time is passed in, never read (except the Unix ms the fleet
+/// hint shares, read from the engine clock: see `fleet.rs`).
 #[derive(Debug)]
 pub struct CircuitBreaker {
     name: String,
