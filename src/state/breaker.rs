@@ -151,6 +151,22 @@ mod tests {
         assert_eq!(FleetOpen::parse("1:-5"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn what_the_publish_script_stores_parses_back(until_ms: i64, open_for_ms: u64) {
+            let stored = format!("{until_ms}:{open_for_ms}");
+            proptest::prop_assert_eq!(
+                FleetOpen::parse(&stored),
+                Some(FleetOpen { until_ms, open_for_ms })
+            );
+        }
+
+        #[test]
+        fn any_foreign_value_is_parsed_or_ignored_without_panicking(value in ".*") {
+            let _ = FleetOpen::parse(&value);
+        }
+    }
+
     #[test]
     fn the_keys_of_one_breaker_share_its_hash_tag() {
         let keys = super::super::Keyspace::new("app");
