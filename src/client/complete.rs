@@ -283,7 +283,8 @@ impl Call<'_> {
                 .iter()
                 .filter_map(|model| {
                     let provider = self.runtime.providers.get(&model.provider)?;
-                    Some((provider.breaker(&model.name).opened_at()?, provider, model))
+                    let opened_at = provider.breaker(&model.name).observed_opened_at()?;
+                    Some((opened_at, provider, model))
                 })
                 .min_by_key(|(opened_at, _, _)| *opened_at);
             if let Some((_, provider, model)) = earliest {
@@ -316,7 +317,7 @@ impl Call<'_> {
         let current_breaker = current.breaker(&model.name);
         let next_breaker = next_provider.breaker(&next.name);
         !std::ptr::eq(current_breaker, next_breaker)
-            && next_breaker.state() == BreakerState::Closed
+            && next_breaker.observed_state() == BreakerState::Closed
             && next_provider.provider.is_available()
     }
 
@@ -341,16 +342,18 @@ impl Call<'_> {
             }
             let admission = match forced.take() {
                 Some(admission) => admission,
-                None => match breaker.try_acquire(now) {
+                None => match breaker.admit(now) {
                     Ok(admission) => {
                         self.emit_transition(&admission);
                         admission
                     }
-                    Err(_) => {
+                    Err(refusal) => {
+                        self.emit(refusal.transition);
                         if attempt_number == 1 {
+                            let shared = if refusal.fleet { " for the fleet" } else { "" };
                             let error = AttemptError::new(
                                 FailureKind::CircuitOpen,
-                                format!("circuit breaker of {} is open", provider.name),
+                                format!("circuit breaker of {} is open{shared}", provider.name),
                             );
                             self.skip(provider, model, &error, waited);
                         }
@@ -517,7 +520,7 @@ impl Call<'_> {
                 message: error.map(ToString::to_string),
                 latency_ms: milliseconds(latency),
                 wait_ms: milliseconds(waited),
-                breaker_state: provider.breaker(&model.name).state(),
+                breaker_state: provider.breaker(&model.name).observed_state(),
             },
         );
     }
@@ -548,7 +551,7 @@ impl Call<'_> {
                 message: Some(error.message.clone()),
                 latency_ms: 0.0,
                 wait_ms: milliseconds(waited),
-                breaker_state: provider.breaker(&model.name).state(),
+                breaker_state: provider.breaker(&model.name).observed_state(),
             },
         );
     }

@@ -65,7 +65,10 @@ pub struct CircuitTransition {
     pub from: BreakerState,
     /// The state after.
     pub to: BreakerState,
-    /// Why (`failure_rate`, `consecutive_failures`, `misconfigured`, `rate_limited`, `probe_succeeded`, `probe_failed`, `open_timeout_elapsed`).
+    /// Why (`failure_rate`, `consecutive_failures`, `misconfigured`, `rate_limited`, `probe_succeeded`, `probe_failed`, `open_timeout_elapsed`);
+    /// with the Redis backend also `fleet_open` (another process published that the breaker is
+    /// open; the local breaker itself stays closed) and `fleet_closed` (the fleet's probe
+    /// succeeded).
     pub reason: String,
     /// How long it stays open, in milliseconds, when it opened.
     pub open_for_ms: Option<u64>,

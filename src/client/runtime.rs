@@ -6,8 +6,9 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{CircuitBreaker, Fleet};
 use super::budget::BudgetBook;
 use super::clock::{Clock, Random};
 use super::events::EventSink;
@@ -87,10 +88,7 @@ impl ProviderRuntime {
             spec.models
                 .keys()
                 .map(|model| {
-                    let breaker = CircuitBreaker::new(
-                        format!("{name}/{model}"),
-                        spec.circuit_breaker.clone(),
-                    );
+                    let breaker = new_breaker(format!("{name}/{model}"), spec, options);
                     (model.clone(), breaker)
                 })
                 .collect()
@@ -112,7 +110,7 @@ impl ProviderRuntime {
             spec: spec.clone(),
             provider,
             mock,
-            breaker: CircuitBreaker::new(name, spec.circuit_breaker.clone()),
+            breaker: new_breaker(name.to_string(), spec, options),
             model_breakers,
             limiter: spec
                 .rate_limit
@@ -136,6 +134,20 @@ impl ProviderRuntime {
     /// The rate limiters a call to `model` must pass: the provider's and the model's.
     pub fn limiters(&self, model: &str) -> impl Iterator<Item = &RateLimiter> {
         self.limiter.iter().chain(self.model_limiters.get(model))
+    }
+}
+
+/// A breaker of provider `spec`, sharing its knowledge with the fleet when the state is on
+/// Redis. Its probe lease lasts the provider's timeout and a second, so a holder that died
+/// mid-probe frees it soon after the probe would have ended anyway.
+fn new_breaker(name: String, spec: &CompiledProvider, options: &ClientOptions) -> CircuitBreaker {
+    let breaker = CircuitBreaker::new(name, spec.circuit_breaker.clone());
+    match &options.shared {
+        Some(shared) => {
+            let lease = Duration::from_millis(spec.timeout_ms.saturating_add(1_000));
+            breaker.with_fleet(Fleet::shared(shared, &options.clock, lease))
+        }
+        None => breaker,
     }
 }
 

@@ -16,6 +16,7 @@
 //! This module sits below `client` in the core's arrow order (targeting -> config -> prompt ->
 //! resolve -> state -> client -> telemetry -> engine) and uses nothing above it.
 
+pub mod breaker;
 pub mod budget;
 mod keys;
 pub mod rate;

@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod breaker;
 mod budget;
 mod cluster;
 mod rate;

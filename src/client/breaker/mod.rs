@@ -3,6 +3,7 @@
 //! through and closes when they succeed. Every admission carries the breaker's episode, so the
 //! late outcome of a call admitted before a state change cannot corrupt the new state.
 
+mod fleet;
 mod window;
 
 #[cfg(test)]
@@ -16,6 +17,8 @@ use serde::Serialize;
 use super::events::CircuitTransition;
 use crate::config::BreakerSettings;
 use window::{Bucket, WINDOW_BUCKETS};
+
+pub(crate) use fleet::Fleet;
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +70,8 @@ pub struct Admission {
     pub transition: Option<CircuitTransition>,
     /// The episode the call was admitted in; outcomes from another episode are stale.
     episode: u64,
+    /// The call holds the fleet's probe lease of this breaker (see `fleet.rs`).
+    lease: bool,
 }
 
 /// A refusal by an open or saturated half-open breaker.
@@ -78,7 +83,8 @@ pub struct BreakerRejection {
     pub retry_in: Duration,
 }
 
-/// A thread-safe circuit breaker; time is passed in, never read.
+/// A thread-safe circuit breaker; time is passed in, never read (except the Unix ms the fleet
+/// hint shares, read from the engine clock: see `fleet.rs`).
 #[derive(Debug)]
 pub struct CircuitBreaker {
     name: String,
@@ -86,6 +92,9 @@ pub struct CircuitBreaker {
     /// The window split in `WINDOW_BUCKETS` equal buckets, so it slides one bucket at a time.
     bucket_width: Duration,
     inner: Mutex<Inner>,
+    /// What the fleet shares about this breaker, with the Redis backend; `None` keeps it
+    /// purely local (the memory backend).
+    fleet: Option<Fleet>,
 }
 
 #[derive(Debug)]
@@ -136,7 +145,14 @@ impl CircuitBreaker {
                 window_origin: None,
                 buckets: [Bucket::default(); WINDOW_BUCKETS],
             }),
+            fleet: None,
         }
+    }
+
+    /// The same breaker, sharing its openings and half-open probes with the fleet.
+    pub(crate) fn with_fleet(mut self, fleet: Fleet) -> CircuitBreaker {
+        self.fleet = Some(fleet);
+        self
     }
 
     /// The breaker's name, as reported in transitions.
@@ -203,6 +219,9 @@ impl CircuitBreaker {
     /// Gives back an admission whose call was never made (or told nothing about the provider),
     /// freeing its half-open probe slot.
     pub fn release(&self, admission: &Admission) {
+        if let (true, Some(fleet)) = (admission.lease, &self.fleet) {
+            fleet.end_lease(&self.name);
+        }
         if !admission.probe {
             return;
         }
@@ -212,8 +231,18 @@ impl CircuitBreaker {
         }
     }
 
-    /// Records a successful call; closes the breaker when enough probes have succeeded.
+    /// Records a successful call; closes the breaker when enough probes have succeeded. A call
+    /// holding the fleet's probe lease frees it, and closes the fleet's breaker when this one
+    /// is closed.
     pub fn record_success(&self, now: Instant, admission: &Admission) -> Option<CircuitTransition> {
+        let transition = self.local_success(now, admission);
+        match &self.fleet {
+            Some(fleet) if admission.lease => fleet.probe_succeeded(self, now, transition),
+            _ => transition,
+        }
+    }
+
+    fn local_success(&self, now: Instant, admission: &Admission) -> Option<CircuitTransition> {
         let mut inner = self.inner.lock();
         if admission.episode != inner.episode {
             return None;
@@ -233,8 +262,26 @@ impl CircuitBreaker {
         Some(self.event(change))
     }
 
-    /// Records a failed call; opens (or reopens) the breaker when the failure warrants it.
+    /// Records a failed call; opens (or reopens) the breaker when the failure warrants it. With
+    /// the fleet, an opening (or a failed probe holding the lease) publishes `open_until`.
     pub fn record_failure(
+        &self,
+        now: Instant,
+        admission: &Admission,
+        failure: BreakerFailure,
+    ) -> Option<CircuitTransition> {
+        let transition = self.local_failure(now, admission, failure);
+        if let Some(fleet) = &self.fleet {
+            let opened_for_ms = transition
+                .as_ref()
+                .filter(|transition| transition.to == BreakerState::Open)
+                .and_then(|transition| transition.open_for_ms);
+            fleet.failed(self, now, admission.lease, opened_for_ms);
+        }
+        transition
+    }
+
+    fn local_failure(
         &self,
         now: Instant,
         admission: &Admission,
@@ -323,6 +370,7 @@ impl Admission {
             probe: false,
             transition: None,
             episode,
+            lease: false,
         }
     }
 
@@ -331,6 +379,7 @@ impl Admission {
             probe: true,
             transition,
             episode,
+            lease: false,
         }
     }
 }
