@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod fixture;
+pub mod fleet;
 pub mod http_server;
 pub mod one_feature;
 pub mod prometheus;
