@@ -50,8 +50,8 @@ const EVERY_FAMILY: [(&str, &str); 13] = [
     ("prompt_config_feedback", "summary"),
     ("prompt_config_requests_total", "counter"),
     ("prompt_config_resolves_total", "counter"),
-    ("prompt_config_state_degraded", "gauge"),
     ("prompt_config_state_degradations_total", "counter"),
+    ("prompt_config_state_degraded", "gauge"),
     ("prompt_config_telemetry_dropped_events_total", "counter"),
 ];
 

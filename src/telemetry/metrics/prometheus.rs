@@ -200,13 +200,6 @@ impl Display for Exposition<'_> {
 
         family(
             out,
-            STATE_DEGRADED,
-            "gauge",
-            "1 while the fleet's shared state (Redis) is unavailable and the process serves from local state.",
-        )?;
-        sample(out, STATE_DEGRADED, "", &[], &[], collected.state_degraded)?;
-        family(
-            out,
             STATE_DEGRADATIONS,
             "counter",
             "Times the fleet's shared state (Redis) became unavailable.",
@@ -219,6 +212,13 @@ impl Display for Exposition<'_> {
             &[],
             collected.state_degradations,
         )?;
+        family(
+            out,
+            STATE_DEGRADED,
+            "gauge",
+            "1 while the fleet's shared state (Redis) is unavailable and the process serves from local state.",
+        )?;
+        sample(out, STATE_DEGRADED, "", &[], &[], collected.state_degraded)?;
 
         family(
             out,
