@@ -204,3 +204,51 @@ fn while_degraded_local_enforces_a_block_limit_on_the_local_ledger() {
     let served = outcomes.iter().filter(|ok| **ok).count();
     assert!(served <= 4, "{outcomes:?}");
 }
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_reservation_settles_where_it_was_made_even_after_redis_comes_back() {
+    use prompt_config::client::{BudgetBook, ReserveOutcome};
+    use prompt_config::config::BudgetSettings;
+    use prompt_config::state::{
+        RedisSettings, RedisState, SharedState, StateChange, StateListener,
+    };
+
+    let mut server = RedisServer::start();
+    let redis = RedisState::new(
+        RedisSettings::new(&server.url())
+            .unwrap()
+            .with_timeouts(TIMEOUT, TIMEOUT),
+    )
+    .unwrap();
+    let listener: StateListener = std::sync::Arc::new(|_: &StateChange| {});
+    let shared = SharedState::with_reconnect_interval(redis, listener, Duration::from_millis(50));
+    let settings: BudgetSettings = serde_json::from_value(json!({"daily_usd": 1.0})).unwrap();
+    let book = BudgetBook::new(None, [("ask".to_string(), settings)].into())
+        .with_shared(Some(shared.clone()), Duration::from_secs(60));
+    let reserve = || match book.reserve("ask", 0.001, chrono::Utc::now(), true) {
+        ReserveOutcome::Granted { reservation, .. } => reservation,
+        other => panic!("{other:?}"),
+    };
+    let on_redis = reserve();
+    assert!(on_redis.is_shared());
+    let _ = book.settle(on_redis, 0.000_5);
+    assert_eq!(fleet_spent(&server), 500_000);
+
+    server.kill();
+    let _ = shared.run(|redis| redis.ping());
+    let local = reserve();
+    assert!(!local.is_shared(), "made while Redis was down");
+    server.restart();
+    wait_until("restored", || !shared.is_degraded());
+    let _ = book.settle(local, 0.000_5);
+    assert_eq!(
+        fleet_spent(&server),
+        0,
+        "a local reservation settled on Redis"
+    );
+    assert!(reserve().is_shared(), "shared again once Redis is back");
+}

@@ -99,10 +99,6 @@ impl Reservation {
 
 /// The answer to [`BudgetBook::reserve`].
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "matched at once by the caller; boxing would allocate on every refusal for nothing"
-)]
 pub enum ReserveOutcome {
     /// The cost is held on every applicable ledger.
     Granted {
