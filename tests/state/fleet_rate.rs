@@ -135,3 +135,61 @@ fn child_calls_as_fast_as_it_may() {
         .collect();
     std::fs::write(out, lines).unwrap();
 }
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn two_engines_share_one_tpm_limit_where_each_alone_would_admit_every_call() {
+    let server = RedisServer::start();
+    let dir = TempDir::new("state_fleet_tpm");
+    // Each call takes about 107 tokens (its prompt and max_tokens 100) and gives back what it
+    // did not use (it uses about 67): the burst of 1,000 admits about 15 at once.
+    let config = fleet::config(
+        None,
+        Some(json!({"tokens_per_minute": 10_000, "max_wait_ms": 0})),
+    );
+    let engines: Vec<_> = (0..2)
+        .map(|engine| {
+            fleet::engine(
+                &config.root,
+                fleet::redis(&server.url(), PATIENT),
+                &dir.path().join(format!("telemetry-{engine}.jsonl")),
+            )
+        })
+        .collect();
+    let accepted = (0..60)
+        .filter(|attempt| engines[attempt % 2].complete("ask", &asking("x")).is_ok())
+        .count();
+    // 10,000 tokens a minute refill about 2.5 calls a second on top of the burst.
+    assert!(
+        (10..=25).contains(&accepted),
+        "{accepted} of 60 calls accepted by a shared TPM of 10,000"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn while_redis_is_down_each_process_enforces_the_rpm_on_its_own_buckets() {
+    let mut server = RedisServer::start();
+    let dir = TempDir::new("state_fleet_rpm_local");
+    let config = fleet::config(
+        None,
+        Some(json!({"requests_per_minute": 5, "max_wait_ms": 0})),
+    );
+    let engine = fleet::engine(
+        &config.root,
+        fleet::redis(&server.url(), Duration::from_millis(100)),
+        &dir.path().join("telemetry.jsonl"),
+    );
+    server.kill();
+    let accepted = (0..10)
+        .filter(|_| engine.complete("ask", &asking("x")).is_ok())
+        .count();
+    assert_eq!(accepted, 5, "the local bucket holds a minute's 5 requests");
+    assert_eq!(engine.metrics().state_degraded, 1);
+}
