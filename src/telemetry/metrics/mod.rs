@@ -4,6 +4,7 @@
 //! request, so each family is a map behind its own lock that is held only for arithmetic, and
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
+mod cache;
 mod prometheus;
 mod series;
 
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+pub use cache::CacheSnapshot;
 
 use crate::client::{BreakerState, Usage};
 use series::{
@@ -82,12 +85,27 @@ pub struct Metrics {
     feedback: Mutex<SeriesMap<4, FeedbackTotals>>,
     breakers: Mutex<BTreeMap<String, BreakerState>>,
     dropped_events: AtomicU64,
+    cache: cache::CacheCounters,
 }
 
 impl Metrics {
     /// Metrics with no series yet.
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// One response cache lookup of a `complete()` for `feature`/`version` in `partition`:
+    /// a hit saving `saved_usd`, or a miss.
+    pub fn record_cache(
+        &self,
+        feature: &str,
+        version: &str,
+        partition: Option<&str>,
+        hit: bool,
+        saved_usd: f64,
+    ) {
+        self.cache
+            .record(feature, version, partition, hit, saved_usd);
     }
 
     /// One `complete()` call: a success when `error_type` is `None`, else an error of that type.
@@ -240,12 +258,16 @@ impl Metrics {
                 })
                 .collect(),
             dropped_events: collected.dropped_events,
+            cache: self.cache.snapshot(),
         }
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4.
     pub fn prometheus_text(&self) -> String {
-        prometheus::render(&self.collect(false))
+        let mut text = prometheus::render(&self.collect(false));
+        // Formatting into a String cannot fail.
+        let _ = self.cache.prometheus(&mut text);
+        text
     }
 
     /// Copies every series out, sorted, so the locks are released before any sorting or
@@ -309,6 +331,9 @@ pub struct MetricsSnapshot {
     pub breakers: Vec<BreakerSnapshot>,
     /// Telemetry events dropped because the writer's queue was full.
     pub dropped_events: u64,
+    /// Response cache lookups and savings, by feature, version and partition.
+    #[serde(default)]
+    pub cache: Vec<CacheSnapshot>,
 }
 
 impl MetricsSnapshot {
