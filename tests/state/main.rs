@@ -9,6 +9,7 @@
 mod support;
 
 mod budget;
+mod cache;
 mod cluster;
 mod rate;
 mod servers;

@@ -5,6 +5,7 @@
 //! path, so those two depend on no other module here; `redis_server.rs` (also included by a
 //! bench) depends only on `temp_dir.rs`, which that bench includes beside it.
 
+pub mod cache;
 pub mod cli;
 pub mod fixture;
 pub mod http_server;
