@@ -17,7 +17,9 @@ pub struct CacheSettings {
     /// False turns caching off (a version may turn off a feature's cache this way). Default true.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// How long an answer stays served from the cache, in seconds (at least 1).
+    /// How long an answer stays served from the cache, in seconds (at least 1); required unless
+    /// `enabled` is false (then 0).
+    #[serde(default)]
     pub ttl_seconds: u64,
     /// The variables that form the key; `None` (absent) means all of them. When set, or when
     /// `normalize` is given, the key is built from the (normalised) variables; otherwise from
@@ -101,34 +103,56 @@ impl FeatureConfig {
     }
 }
 
-/// Problems of the cache settings in `feature`: key variables and normalised variables that a
-/// version the settings apply to does not declare.
+/// Problems of the cache settings in `feature`: key variables and normalised variables that
+/// no version the settings apply to declares (a typo: the variable would never reach the key).
 pub(crate) fn check_cache(file: &str, feature: &FeatureConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
+    // Each version's own settings, then the feature's with the versions that inherit them.
+    let mut scopes: Vec<(&CacheSettings, String, Vec<&str>)> = Vec::new();
+    let mut inheriting = Vec::new();
     for (version, spec) in &feature.versions {
-        let (settings, base) = match (&spec.cache, &feature.cache) {
-            (Some(own), _) => (own, format!("/versions/{}/cache", pointer_token(version))),
-            (None, Some(shared)) => (shared, "/cache".to_string()),
-            (None, None) => continue,
+        match &spec.cache {
+            Some(own) => scopes.push((
+                own,
+                format!("/versions/{}/cache", pointer_token(version)),
+                vec![version.as_str()],
+            )),
+            None => inheriting.push(version.as_str()),
+        }
+    }
+    if let Some(shared) = &feature.cache
+        && !inheriting.is_empty()
+    {
+        scopes.push((shared, "/cache".to_string(), inheriting));
+    }
+    for (settings, base, versions) in scopes {
+        let declared_somewhere = |name: &str| {
+            versions.iter().any(|version| {
+                feature
+                    .versions
+                    .get(*version)
+                    .and_then(|spec| spec.variables.get("properties"))
+                    .and_then(|properties| properties.as_object())
+                    .is_some_and(|properties| properties.contains_key(name))
+            })
         };
-        let declared = spec.variables.get("properties").and_then(|p| p.as_object());
-        let is_declared = |name: &str| declared.is_some_and(|props| props.contains_key(name));
+        let versions = versions.join(", ");
         for (index, name) in settings.key_variables.iter().flatten().enumerate() {
-            if !is_declared(name) {
+            if !declared_somewhere(name) {
                 problems.push(Problem::new(
                     file,
                     format!("{base}/key_variables/{index}"),
-                    format!("key variable \"{name}\" is not declared by version {version}"),
+                    format!("key variable \"{name}\" is not declared by version {versions}"),
                 ));
             }
         }
         let normalized = settings.normalize.iter().flat_map(|n| n.variables.keys());
         for name in normalized {
-            if !is_declared(name) {
+            if !declared_somewhere(name) {
                 problems.push(Problem::new(
                     file,
                     format!("{base}/normalize/variables/{}", pointer_token(name)),
-                    format!("variable \"{name}\" is not declared by version {version}"),
+                    format!("variable \"{name}\" is not declared by version {versions}"),
                 ));
             }
         }
