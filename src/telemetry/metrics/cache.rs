@@ -69,15 +69,17 @@ impl CacheCounters {
             .collect()
     }
 
-    /// The two families in Prometheus text, `# HELP`/`# TYPE` always present.
-    pub(super) fn prometheus(&self, out: &mut String) -> fmt::Result {
-        let series = self.snapshot();
+}
+
+/// The two families in Prometheus text, `# HELP`/`# TYPE` always present.
+pub(super) fn render(series: &[CacheSnapshot], out: &mut impl Write) -> fmt::Result {
+    {
         writeln!(
             out,
             "# HELP {LOOKUPS} Response cache lookups of complete() by result (hit or miss); the \
              hit ratio is hits over both.\n# TYPE {LOOKUPS} counter"
         )?;
-        for entry in &series {
+        for entry in series {
             for (result, count) in [("hit", entry.hits), ("miss", entry.misses)] {
                 writeln!(out, "{LOOKUPS}{{{},result=\"{result}\"}} {count}", labels(entry))?;
             }
@@ -87,7 +89,7 @@ impl CacheCounters {
             "# HELP {SAVED} US dollars the response cache saved: the original cost of every \
              answer served from it.\n# TYPE {SAVED} counter"
         )?;
-        for entry in &series {
+        for entry in series {
             writeln!(out, "{SAVED}{{{}}} {}", labels(entry), entry.saved_usd)?;
         }
         Ok(())

@@ -258,16 +258,13 @@ impl Metrics {
                 })
                 .collect(),
             dropped_events: collected.dropped_events,
-            cache: self.cache.snapshot(),
+            cache: collected.cache,
         }
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4.
     pub fn prometheus_text(&self) -> String {
-        let mut text = prometheus::render(&self.collect(false));
-        // Formatting into a String cannot fail.
-        let _ = self.cache.prometheus(&mut text);
-        text
+        prometheus::render(&self.collect(false))
     }
 
     /// Copies every series out, sorted, so the locks are released before any sorting or
@@ -314,6 +311,7 @@ impl Metrics {
             feedback,
             breakers,
             dropped_events: self.dropped_events.load(Ordering::Relaxed),
+            cache: self.cache.snapshot(),
         }
     }
 }
@@ -571,6 +569,7 @@ struct Collected {
     feedback: Vec<(SeriesKey<4>, FeedbackTotals)>,
     breakers: Vec<(String, BreakerState)>,
     dropped_events: u64,
+    cache: Vec<CacheSnapshot>,
 }
 
 fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {

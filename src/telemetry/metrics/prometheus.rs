@@ -196,6 +196,8 @@ impl Display for Exposition<'_> {
             sample(out, RESOLVES, "", &labels, &[], *count)?;
         }
 
+        super::cache::render(&collected.cache, out)?;
+
         family(
             out,
             DROPPED_EVENTS,
