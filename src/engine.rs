@@ -257,8 +257,8 @@ impl Engine {
         Ok(self.cache.clear(feature, &versions)?)
     }
 
-    /// Live cached answers of `feature`, by version (Redis); with the memory cache, the whole
-    /// process's entry count under every version.
+    /// Live cached answers of `feature`, by version: in Redis (the fleet's), or in this
+    /// engine's memory cache.
     pub fn cache_entries(&self, feature: &str) -> crate::Result<Vec<(String, u64)>> {
         let mut entries = Vec::new();
         for version in self.cache_versions(feature, None)? {

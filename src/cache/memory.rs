@@ -77,8 +77,7 @@ impl MemoryStore {
         self.cache.insert(key, Arc::new(stored));
     }
 
-    /// Drops the entries of `feature` (of `version` only, when given); returns how many
-    /// entries the store held before, as moka counts them lazily.
+    /// Drops the entries of `feature` (of `version` only, when given).
     pub(super) fn clear(&self, feature: &str, version: Option<&str>) {
         let feature = feature.to_string();
         let version = version.map(str::to_string);
@@ -88,9 +87,11 @@ impl MemoryStore {
         });
     }
 
-    /// Entries held now (after pending maintenance).
-    pub(super) fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+    /// Live entries of `feature`/`version` (a walk over the whole store: for reports only).
+    pub(super) fn entry_count(&self, feature: &str, version: &str) -> u64 {
+        self.cache
+            .iter()
+            .filter(|(_, stored)| stored.feature == feature && stored.version == version)
+            .count() as u64
     }
 }

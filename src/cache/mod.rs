@@ -207,12 +207,11 @@ impl ResponseCache {
         }
     }
 
-    /// Live entries of `feature`/`version` (Redis), or of the whole process (memory, any
-    /// arguments).
+    /// Live entries of `feature`/`version`: in Redis (the fleet's), or in this process.
     pub fn entries(&self, feature: &str, version: &str) -> Result<u64, StateError> {
         match &self.shared {
             Some(shared) => self::redis::count(shared, feature, version),
-            None => Ok(self.memory.entry_count()),
+            None => Ok(self.memory.entry_count(feature, version)),
         }
     }
 }

@@ -250,7 +250,16 @@ fn clearing_a_feature_empties_this_process_memory_cache() {
     let feature = CachedFeature::new(hour(), Some(0.0));
     let engine = feature.engine();
     ask(&engine, "What is Rust?");
+    ask(&engine, "What is Go?");
+    assert_eq!(
+        engine.cache_entries("ask").unwrap(),
+        vec![("1.0.0".into(), 2)]
+    );
     assert_eq!(engine.cache_clear("ask", None).unwrap(), None);
+    assert_eq!(
+        engine.cache_entries("ask").unwrap(),
+        vec![("1.0.0".into(), 0)]
+    );
     assert!(!is_hit(&ask(&engine, "What is Rust?")));
 }
 
