@@ -262,7 +262,75 @@ mod tests {
         assert_eq!(normalize_text(&settings.rules_for("role"), " Ada "), "ada");
     }
 
+    fn settings(partition_by: &[&str]) -> CacheSettings {
+        CacheSettings {
+            enabled: true,
+            ttl_seconds: 60,
+            key_variables: Some(vec!["role".into()]),
+            normalize: Some(NormalizeSettings {
+                all: folding(),
+                variables: BTreeMap::new(),
+            }),
+            partition_by: partition_by.iter().map(|name| name.to_string()).collect(),
+            allow_temperature_above_zero: false,
+        }
+    }
+
+    fn key_for(settings: &CacheSettings, role: &str, sector: &str, temperature: f64) -> String {
+        let model = ModelSpec {
+            provider: "openai".into(),
+            name: "gpt-4o-mini".into(),
+            parameters: crate::config::ModelParameters {
+                temperature: Some(temperature),
+                ..Default::default()
+            },
+        };
+        let attributes: Map<String, Value> =
+            [("sector".to_string(), Value::from(sector))].into_iter().collect();
+        let partition = partition_of(settings, &attributes);
+        let variables = serde_json::json!({"role": role, "other": "ignored"});
+        cache_key(
+            settings,
+            &KeyParts {
+                feature: "career",
+                version: "1.0.0",
+                messages: &[],
+                variables: &variables,
+                model: &model,
+                fallbacks: &[],
+                partition: &partition,
+            },
+        )
+    }
+
+    #[test]
+    fn the_key_covers_the_partition_and_the_model_parameters_but_not_other_variables() {
+        let partitioned = settings(&["sector"]);
+        let base = key_for(&partitioned, "Data Analyst ", "tech", 0.0);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, key_for(&partitioned, "data analyst", "tech", 0.0));
+        assert_ne!(base, key_for(&partitioned, "data analyst", "health", 0.0));
+        assert_ne!(base, key_for(&partitioned, "data analyst", "tech", 0.5));
+        let shared = settings(&[]);
+        assert_eq!(
+            key_for(&shared, "analyst", "tech", 0.0),
+            key_for(&shared, "analyst", "health", 0.0)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn roles_equal_after_normalisation_share_a_key_and_others_do_not(
+            left in "[ a-zA-Z]{0,16}",
+            right in "[ a-zA-Z]{0,16}",
+        ) {
+            let settings = settings(&["sector"]);
+            let rules = folding();
+            let same = normalize_text(&rules, &left) == normalize_text(&rules, &right);
+            let keys_equal = key_for(&settings, &left, "tech", 0.0) == key_for(&settings, &right, "tech", 0.0);
+            prop_assert_eq!(same, keys_equal);
+        }
+
         #[test]
         fn normalising_twice_changes_nothing(text in "\\PC{0,40}") {
             let rules = folding();
