@@ -21,16 +21,35 @@ use serde_json::json;
 
 const FEATURE: &str = "career_path_navigator";
 
-/// The shipped configuration with the mock's simulated latency off and, when `cached`, the
-/// navigator's answers cached for an hour by role, degree and sector.
+/// The shipped configuration with the mock's simulated latency, rate limits and budgets off
+/// (a bench makes far more calls than they allow) and, when `cached`, the navigator's answers
+/// cached for an hour by role, degree and sector.
 fn fixture(cached: bool) -> fixture::Fixture {
     let fixture = fixture::Fixture::new();
     let providers = fixture.config_dir().join("providers.json");
     fixture.edit_json(&providers, |document| {
+        if let Some(object) = document.as_object_mut() {
+            object.remove("budget");
+        }
         if let Some(providers) = document["providers"].as_object_mut() {
             for provider in providers.values_mut() {
                 provider["mock"] = json!({"latency_ms": 0, "jitter_ms": 0});
+                if let Some(provider) = provider.as_object_mut() {
+                    provider.remove("rate_limit");
+                }
+                if let Some(models) = provider["models"].as_object_mut() {
+                    for model in models.values_mut() {
+                        if let Some(model) = model.as_object_mut() {
+                            model.remove("rate_limit");
+                        }
+                    }
+                }
             }
+        }
+    });
+    fixture.edit_feature(|feature| {
+        if let Some(object) = feature.as_object_mut() {
+            object.remove("budget");
         }
     });
     if cached {
