@@ -138,23 +138,16 @@ pub(super) fn count(shared: &SharedState, feature: &str, version: &str) -> Resul
     let members: Vec<String> = redis
         .with_connection(|connection| redis::cmd("SMEMBERS").arg(&index).query(connection))?;
     let mut alive = 0u64;
-    for chunk in members.chunks(500) {
-        let exists: Vec<bool> = redis.with_connection(|connection| {
-            let mut pipe = redis::pipe();
-            for member in chunk {
-                pipe.cmd("EXISTS").arg(member);
-            }
-            pipe.query(connection)
-        })?;
-        let dead: Vec<&String> = chunk
-            .iter()
-            .zip(&exists)
-            .filter_map(|(member, alive)| (!alive).then_some(member))
-            .collect();
-        alive += exists.iter().filter(|alive| **alive).count() as u64;
-        if !dead.is_empty() {
+    // One EXISTS per entry: the cluster client sends no pipelines, and a multi-key EXISTS only
+    // counts. A report's cost, not a call's.
+    for member in &members {
+        let exists: bool = redis
+            .with_connection(|connection| redis::cmd("EXISTS").arg(member).query(connection))?;
+        if exists {
+            alive += 1;
+        } else {
             redis.with_connection(|connection| {
-                redis::cmd("SREM").arg(&index).arg(&dead).query::<u64>(connection)
+                redis::cmd("SREM").arg(&index).arg(member).query::<u64>(connection)
             })?;
         }
     }

@@ -397,6 +397,10 @@ fn a_3_master_cluster_shares_answers_and_partitions_like_one_server() {
             .complete("ask", &asking_in("c", "Skills?", "health"))
             .unwrap()
     ));
+    assert_eq!(
+        first.cache_entries("ask").unwrap(),
+        vec![("1.0.0".into(), 2)]
+    );
     assert_eq!(second.cache_clear("ask", None).unwrap(), Some(2));
     assert!(!is_hit(
         &first
