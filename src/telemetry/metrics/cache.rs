@@ -13,8 +13,10 @@ pub(super) const LOOKUPS: &str = "prompt_config_response_cache_lookups_total";
 /// `prompt_config_response_cache_saved_usd_total`.
 pub(super) const SAVED: &str = "prompt_config_response_cache_saved_usd_total";
 
-/// Feature, version and partition (empty when the feature does not partition).
-type CacheKey = (String, String, String);
+/// Totals by feature, then version, then partition (empty when the feature does not
+/// partition): nested so recording into an existing series looks it up by `&str`, without
+/// allocating its key.
+type CacheSeries = BTreeMap<String, BTreeMap<String, BTreeMap<String, CacheTotals>>>;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct CacheTotals {
@@ -25,7 +27,7 @@ pub(super) struct CacheTotals {
 
 /// The response cache's counters.
 #[derive(Debug, Default)]
-pub(super) struct CacheCounters(Mutex<BTreeMap<CacheKey, CacheTotals>>);
+pub(super) struct CacheCounters(Mutex<CacheSeries>);
 
 impl CacheCounters {
     pub(super) fn record(
@@ -36,13 +38,22 @@ impl CacheCounters {
         hit: bool,
         saved_usd: f64,
     ) {
-        let key = (
-            feature.to_string(),
-            version.to_string(),
-            partition.unwrap_or_default().to_string(),
-        );
+        let partition = partition.unwrap_or_default();
         let mut series = self.0.lock();
-        let totals = series.entry(key).or_default();
+        let existing = series
+            .get_mut(feature)
+            .and_then(|versions| versions.get_mut(version))
+            .and_then(|partitions| partitions.get_mut(partition));
+        let totals = match existing {
+            Some(totals) => totals,
+            None => series
+                .entry(feature.to_string())
+                .or_default()
+                .entry(version.to_string())
+                .or_default()
+                .entry(partition.to_string())
+                .or_default(),
+        };
         if hit {
             totals.hits += 1;
             if saved_usd.is_finite() && saved_usd > 0.0 {
@@ -54,19 +65,24 @@ impl CacheCounters {
     }
 
     pub(super) fn snapshot(&self) -> Vec<CacheSnapshot> {
-        self.0
-            .lock()
-            .iter()
-            .map(|((feature, version, partition), totals)| CacheSnapshot {
-                feature: feature.clone(),
-                version: version.clone(),
-                partition: (!partition.is_empty()).then(|| partition.clone()),
-                hits: totals.hits,
-                misses: totals.misses,
-                hit_ratio: hit_ratio(totals.hits, totals.misses),
-                saved_usd: totals.saved_usd,
-            })
-            .collect()
+        let series = self.0.lock();
+        let mut snapshots = Vec::new();
+        for (feature, versions) in series.iter() {
+            for (version, partitions) in versions {
+                for (partition, totals) in partitions {
+                    snapshots.push(CacheSnapshot {
+                        feature: feature.clone(),
+                        version: version.clone(),
+                        partition: (!partition.is_empty()).then(|| partition.clone()),
+                        hits: totals.hits,
+                        misses: totals.misses,
+                        hit_ratio: hit_ratio(totals.hits, totals.misses),
+                        saved_usd: totals.saved_usd,
+                    });
+                }
+            }
+        }
+        snapshots
     }
 
 }
