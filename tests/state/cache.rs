@@ -135,7 +135,7 @@ fn normalised_keys_hit_for_data_analyst_with_a_space_and_in_lower_case() {
 }
 
 #[test]
-fn numbers_rounded_to_a_step_share_an_entry() {
+fn a_per_variable_rule_normalises_that_variable() {
     let feature = CachedFeature::new(
         json!({"ttl_seconds": 3600, "normalize": {"variables": {"question": {"case_fold": true}}}}),
         Some(0.0),
@@ -143,8 +143,6 @@ fn numbers_rounded_to_a_step_share_an_entry() {
     let engine = feature.engine();
     ask(&engine, "What is RUST?");
     assert!(is_hit(&ask(&engine, "what is rust?")));
-    // Rounding, on another feature shape: a number variable is not declared by `ask`, so the
-    // unit tests of the key cover it (src/cache/key.rs).
 }
 
 #[test]
