@@ -42,10 +42,9 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                 usize::from(concurrency),
             );
             print_warm(&report, engine.cache_backend(), json);
-            match report.failures.first() {
-                None => Ok(()),
-                Some(first) => Err(Failure::failed(
-                    ErrorKind::InvalidArgument,
+            match (report.failures.first(), report.first_failure_kind) {
+                (Some(first), Some(kind)) => Err(Failure::failed(
+                    kind,
                     format!(
                         "{} of {} contexts failed; first: {first}",
                         report.failures.len(),
@@ -53,6 +52,7 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                     ),
                     json!({"failures": report.failures}),
                 )),
+                _ => Ok(()),
             }
         }
         CacheCommand::Stats {
@@ -175,8 +175,10 @@ struct WarmReport {
     /// Already in the cache.
     already_cached: u64,
     cost_usd: f64,
-    /// `file:line: error`, in line order.
+    /// `file:line: [kind] error`, in line order.
     failures: Vec<String>,
+    /// The kind of the first failure by line: the run's error kind.
+    first_failure_kind: Option<ErrorKind>,
 }
 
 /// Completes every context on `concurrency` threads, each taking the next line.
@@ -210,6 +212,7 @@ fn warm(
                         }
                         Err(error) => failures.lock().push((
                             *line,
+                            error.kind(),
                             format!("{}:{line}: [{}] {error}", path.display(), error.kind()),
                         )),
                     }
@@ -221,13 +224,17 @@ fn warm(
     });
     progress.finish();
     let mut failures = failures.into_inner();
-    failures.sort_by_key(|(line, _)| *line);
+    failures.sort_by_key(|(line, _, _)| *line);
     WarmReport {
         total,
         completed: completed.into_inner(),
         already_cached: already_cached.into_inner(),
         cost_usd: cost.into_inner(),
-        failures: failures.into_iter().map(|(_, message)| message).collect(),
+        first_failure_kind: failures.first().map(|(_, kind, _)| *kind),
+        failures: failures
+            .into_iter()
+            .map(|(_, _, message)| message)
+            .collect(),
     }
 }
 
