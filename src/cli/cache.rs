@@ -358,19 +358,30 @@ fn stats(
         if figures.is_empty() {
             say!("no response cache lookups in the telemetry given");
         } else {
-            say!("feature  version  partition  lookups  hits  hit rate  $ saved");
+            let mut rows = vec![
+                [
+                    "feature",
+                    "version",
+                    "partition",
+                    "lookups",
+                    "hits",
+                    "hit rate",
+                    "$ saved",
+                ]
+                .map(str::to_string),
+            ];
             for row in &figures {
-                say!(
-                    "{}  {}  {}  {}  {}  {:.1}%  {:.6}",
-                    row.feature,
-                    row.version,
-                    row.partition,
-                    row.lookups,
-                    row.hits,
-                    row.hit_rate * 100.0,
-                    row.saved_usd
-                );
+                rows.push([
+                    row.feature.clone(),
+                    row.version.clone(),
+                    row.partition.clone(),
+                    row.lookups.to_string(),
+                    row.hits.to_string(),
+                    format!("{:.1}%", row.hit_rate * 100.0),
+                    format!("{:.6}", row.saved_usd),
+                ]);
             }
+            print_aligned(&rows);
         }
     }
     for entry in &entries {
@@ -383,4 +394,29 @@ fn stats(
         );
     }
     Ok(())
+}
+
+/// Rows as columns padded to their widest cell, text left and numbers right.
+fn print_aligned(rows: &[[String; 7]]) {
+    let mut widths = [0usize; 7];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(column, (cell, width))| {
+                if column < 3 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        say!("{}", cells.join("  ").trim_end());
+    }
 }

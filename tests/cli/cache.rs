@@ -284,6 +284,10 @@ fn stats_reads_hit_rate_and_savings_from_a_telemetry_log() {
         "{}",
         stdout(&warm)
     );
+    let text = run(&fixture, &["cache", "stats", "--telemetry", &log]);
+    let table = stdout(&text);
+    assert!(table.starts_with("feature "), "{table}");
+    assert!(table.contains("50.0%"), "{table}");
     let output = run(&fixture, &["cache", "stats", "--telemetry", &log, "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let lookups = json_of(&output)["lookups"].clone();
