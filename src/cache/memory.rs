@@ -47,6 +47,17 @@ impl Expiry<String, Arc<Stored>> for PerEntryTtl {
     ) -> Option<Duration> {
         Some(value.ttl)
     }
+
+    /// A newer answer stored under the same key (two concurrent misses) lives its own TTL.
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Arc<Stored>,
+        _updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
 }
 
 /// The in-process store.
