@@ -450,3 +450,27 @@ fn child_is_served_from_the_shared_cache() {
     assert!(is_hit(&completion), "{completion:?}");
     assert_eq!(feature.provider.calls(), 0);
 }
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_large_answer_is_stored_compressed_in_redis_and_read_back_whole() {
+    let server = RedisServer::start();
+    let feature = CachedFeature::new(hour(), Some(0.0));
+    feature.provider.response.lock().text = "a career path in data ".repeat(400);
+    let engine = feature.engine_on_redis(&server.url());
+    let stored = ask(&engine, "Tell me everything");
+    let served = ask(&engine, "Tell me everything");
+    assert!(is_hit(&served));
+    assert_eq!(served.text, stored.text);
+    let keys = server.cli(&["--raw", "keys", "*cache*"]);
+    let entry = keys.lines().find(|key| !key.ends_with(":index")).unwrap();
+    let bytes: usize = server.cli(&["strlen", entry]).trim().parse().unwrap();
+    assert!(
+        bytes < stored.text.len() / 4,
+        "{bytes} bytes stored for {}",
+        stored.text.len()
+    );
+}
