@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::cache::{CacheOutcome, CachedAnswer, Lookup, MemoryLimits, ResponseCache};
 use crate::client::{
     AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
     Failure, HttpTransport, MockProvider, complete, new_request_id,
@@ -34,6 +35,8 @@ pub struct Engine {
     options: EngineOptions,
     client_options: ClientOptions,
     telemetry: Arc<Telemetry>,
+    /// The response cache; it outlives reloads (its keys name the version and the inputs).
+    cache: ResponseCache,
     current: RwLock<Arc<State>>,
     /// The files as last seen by a reload attempt; also serialises reloads so two concurrent
     /// ones cannot swap out of order.
@@ -122,6 +125,7 @@ impl Engine {
             client: Arc::new(client),
         };
         Ok(Engine {
+            cache: ResponseCache::new(client_options.shared.clone(), MemoryLimits::default()),
             options,
             client_options,
             telemetry,
@@ -163,11 +167,41 @@ impl Engine {
         Ok(resolution)
     }
 
-    /// Resolves `feature`, then calls its model chain with retries, failover, breakers, rate
-    /// limits and budgets, inside the configured deadline.
+    /// Resolves `feature`, then answers from the response cache when the version caches and
+    /// holds an answer for these inputs (no provider call, no budget charged), else calls its
+    /// model chain with retries, failover, breakers, rate limits and budgets, inside the
+    /// configured deadline, and stores a cacheable answer.
     pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
+        let started = self.options.clock.now();
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
+        let lookup = compiled
+            .cache
+            .get(&resolution.version)
+            .and_then(|settings| Lookup::plan(settings, &resolution, context));
+        if let Some(lookup) = &lookup
+            && let Some(answer) = self.cache.get(lookup)
+        {
+            let elapsed = self.options.clock.now().saturating_duration_since(started);
+            let completion = answer.into_completion(
+                resolution,
+                lookup.partition.clone(),
+                elapsed.as_secs_f64() * 1000.0,
+            );
+            let outcome = CacheOutcome {
+                hit: true,
+                saved_usd: completion.cache.as_ref().map_or(0.0, |hit| hit.saved_usd),
+                partition: lookup.partition.clone(),
+            };
+            self.telemetry.completed(
+                || self.options.clock.utc_now(),
+                &completion,
+                context,
+                &compiled.telemetry,
+                Some(&outcome),
+            );
+            return Ok(completion);
+        }
         let request = CallRequest {
             feature: &resolution.feature,
             version: &resolution.version,
@@ -186,11 +220,19 @@ impl Engine {
         match answer {
             Ok(answer) => {
                 let completion = answer.with_resolution(resolution);
+                let outcome = lookup.map(|lookup| {
+                    // Refusals, truncated answers and estimated costs are never stored.
+                    if let Ok(stored) = CachedAnswer::of(&completion) {
+                        self.cache.put(&lookup, stored);
+                    }
+                    crate::cache::miss(lookup.partition)
+                });
                 self.telemetry.completed(
                     || self.options.clock.utc_now(),
                     &completion,
                     context,
                     &compiled.telemetry,
+                    outcome.as_ref(),
                 );
                 Ok(completion)
             }
@@ -205,6 +247,60 @@ impl Engine {
                 );
                 Err(error.into())
             }
+        }
+    }
+
+    /// The response cache's store: `memory` (this process) or `redis` (the fleet).
+    pub fn cache_backend(&self) -> &'static str {
+        self.cache.backend()
+    }
+
+    /// Removes the cached answers of `feature` (of `version` only, when given; else of every
+    /// version the current configuration lists). With Redis this clears them for the whole
+    /// fleet and returns how many were deleted; the memory cache is this process's own, so
+    /// clearing it affects only this engine (`None`: not counted).
+    pub fn cache_clear(&self, feature: &str, version: Option<&str>) -> crate::Result<Option<u64>> {
+        let versions = self.cache_versions(feature, version)?;
+        let versions: Vec<&str> = versions.iter().map(String::as_str).collect();
+        Ok(self.cache.clear(feature, &versions)?)
+    }
+
+    /// Live cached answers of `feature`, by version: in Redis (the fleet's), or in this
+    /// engine's memory cache.
+    pub fn cache_entries(&self, feature: &str) -> crate::Result<Vec<(String, u64)>> {
+        let mut entries = Vec::new();
+        for version in self.cache_versions(feature, None)? {
+            let count = self.cache.entries(feature, &version)?;
+            entries.push((version, count));
+        }
+        Ok(entries)
+    }
+
+    /// `version` checked against the feature's versions, or all of them.
+    fn cache_versions(&self, feature: &str, version: Option<&str>) -> crate::Result<Vec<String>> {
+        let snapshot = self.snapshot();
+        let Some(compiled) = snapshot.features.get(feature) else {
+            return Err(ResolveError::UnknownFeature {
+                feature: feature.to_string(),
+                known: snapshot
+                    .feature_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            }
+            .into());
+        };
+        let mut known: Vec<String> = compiled.pinnable.keys().cloned().collect();
+        known.sort();
+        match version {
+            None => Ok(known),
+            Some(version) if known.iter().any(|v| v == version) => Ok(vec![version.to_string()]),
+            Some(version) => Err(ResolveError::UnknownVersion {
+                feature: feature.to_string(),
+                version: version.to_string(),
+                known,
+            }
+            .into()),
         }
     }
 

@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["resolve"],
     &["state"],
     &["client"],
+    &["cache"],
     &["telemetry"],
     &["options", "snapshot"],
     &["error"],

@@ -34,6 +34,7 @@ macro_rules! internal_use {
     };
 }
 
+internal_mod!(cache);
 mod c_api;
 pub mod client;
 internal_mod!(config);

@@ -265,6 +265,20 @@ class ApiTest < Minitest::Test
     assert_equal completion.model, completion.resolution.model_name
   end
 
+  # Rust's `Completion.cache`: nil when a provider answered, `{saved_usd:, partition:}` on a
+  # response cache hit.
+  def test_a_completion_says_whether_it_came_from_the_response_cache
+    completion = PromptConfig.complete(FEATURE, user_id: 3, attributes: { sector: "technology" }, variables: PROFILE)
+    assert_nil completion.cache
+    refute completion.cache_hit?
+
+    hit = PromptConfig::Completion.new(completion.to_h.merge(cost_usd: 0.0, attempts: [],
+                                                             cache: { saved_usd: 0.0012, partition: "sector=technology" }))
+    assert hit.cache_hit?
+    assert_equal 0.0012, hit.cache[:saved_usd]
+    assert_equal "sector=technology", hit.cache[:partition]
+  end
+
   def test_feedback_metrics_and_prometheus
     completion = PromptConfig.complete(FEATURE, user_id: 3, variables: PROFILE, version: "1.0.0")
     assert_nil PromptConfig.feedback(completion.request_id, :thumbs_up, true)

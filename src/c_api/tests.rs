@@ -588,3 +588,69 @@ fn engine_options_may_switch_the_state_backend_to_redis() {
     assert_invalid(status, error, "options_json", "wrong_shape");
     assert!(handle.is_null());
 }
+
+/// Copies `from` into `to`, folders included.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_cache_hit_crosses_the_abi_as_a_cache_object_and_a_miss_as_null() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::env::temp_dir().join(format!("pc_c_api_cache_{}", std::process::id()));
+    copy_tree(&root.join("config"), &copy.join("config"));
+    copy_tree(&root.join("prompts"), &copy.join("prompts"));
+    let feature_path = copy.join("config/features/career_path_navigator.json");
+    let mut feature: Value =
+        serde_json::from_str(&std::fs::read_to_string(&feature_path).unwrap()).unwrap();
+    feature["cache"] = json!({
+        "ttl_seconds": 60, "partition_by": ["sector"], "allow_temperature_above_zero": true
+    });
+    std::fs::write(&feature_path, feature.to_string()).unwrap();
+    let options = CString::new(
+        json!({
+            "config_dir": copy.join("config"),
+            "prompts_dir": copy.join("prompts"),
+            "mock": true,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (mut engine, mut out, mut error) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    assert_eq!(
+        unsafe { pc_engine_open(options.as_ptr(), &mut engine, &mut error) },
+        pc_status::PC_OK
+    );
+    let request = request();
+    let mut complete = || {
+        let status = unsafe {
+            pc_complete(
+                engine,
+                FEATURE.as_ptr(),
+                request.as_ptr(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert_eq!(status, pc_status::PC_OK);
+        take_json(out)
+    };
+    let miss = complete();
+    let hit = complete();
+    unsafe { pc_engine_close(engine) };
+    let _ = std::fs::remove_dir_all(&copy);
+    assert_eq!(miss["cache"], Value::Null);
+    assert_eq!(hit["cache"]["saved_usd"], miss["cost_usd"]);
+    assert_eq!(hit["cache"]["partition"], "sector=technology");
+    assert_eq!(hit["cost_usd"], 0.0);
+    assert_eq!(hit["attempts"], json!([]));
+}

@@ -153,6 +153,10 @@ attribute that the logged requests carry; anything else is an error.")]
         json: bool,
     },
     /// Print a shell completion script.
+    // --- issue 11: response cache (kept as one block for merging) ---
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    // --- end of the response cache block ---
     #[command(after_help = "Examples:
   prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
   prompt-config completions zsh > ~/.zfunc/_prompt-config
@@ -164,6 +168,75 @@ attribute that the logged requests carry; anything else is an error.")]
 }
 
 /// Where the configuration and prompts live.
+/// `prompt-config cache ...`: the response cache (issue 11).
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Fills the cache by completing every context of a JSONL file.
+    #[command(after_help = "Examples:
+  prompt-config cache warm career_path_navigator --inputs profiles.jsonl --concurrency 4
+  prompt-config cache warm career_path_navigator --inputs profiles.jsonl --redis redis://cache:6379/
+
+One JSON object per line: {\"user\": \"42\", \"attributes\": {...}, \"variables\": {...}} (user
+required; attributes, variables and version optional). Progress goes to stderr. Without --redis
+(or PROMPT_CONFIG_REDIS_URL) the cache is this process's memory and is gone when it exits, so
+warming only helps with Redis.")]
+    Warm {
+        #[arg(value_parser = Text)]
+        feature: String,
+        #[arg(long, value_name = "FILE.jsonl")]
+        inputs: PathBuf,
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        #[arg(long)]
+        mock: bool,
+        #[arg(long, value_name = "URL", value_parser = SecretText)]
+        redis: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        telemetry: Option<PathBuf>,
+        #[command(flatten)]
+        dirs: Dirs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hit rate and savings from telemetry logs, and live entries in Redis.
+    #[command(after_help = "Examples:
+  prompt-config cache stats --telemetry prompt_config_telemetry.jsonl
+  prompt-config cache stats career_path_navigator --redis redis://cache:6379/ --json
+
+Live entries are counted in Redis only: a memory cache belongs to the process that filled it.")]
+    Stats {
+        #[arg(value_parser = Text)]
+        feature: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        telemetry: Vec<PathBuf>,
+        #[arg(long, value_name = "URL", value_parser = SecretText)]
+        redis: Option<String>,
+        #[command(flatten)]
+        dirs: Dirs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deletes a feature's cached answers (one version with --version).
+    #[command(after_help = "Examples:
+  prompt-config cache clear career_path_navigator --redis redis://cache:6379/
+  prompt-config cache clear career_path_navigator --version 2.0.0
+
+With Redis this clears the entries for the whole fleet. A memory cache lives inside each
+application process: clear it there (Engine::cache_clear); this command cannot reach it.")]
+    Clear {
+        #[arg(value_parser = Text)]
+        feature: String,
+        #[arg(long, value_name = "VERSION", value_parser = Text)]
+        version: Option<String>,
+        #[arg(long, value_name = "URL", value_parser = SecretText)]
+        redis: Option<String>,
+        #[command(flatten)]
+        dirs: Dirs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Dirs {
     /// Config directory [default: $PROMPT_CONFIG_DIR, else ./config].

@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 mod args;
+mod cache;
 mod complete;
 mod demo;
 mod edit;
@@ -173,6 +174,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
                 stray.unwrap_or_default()
             ))),
         },
+        Command::Cache(command) => cache::run(command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prompt-config", &mut script);

@@ -28,8 +28,17 @@ pub fn request_options(request: &Request) -> Result<EngineOptions, Failure> {
     if let Some(path) = &request.telemetry {
         options = options.with_telemetry(path);
     }
-    let redis = match &request.redis {
-        Some(url) => Some(("--redis", url.clone())),
+    with_redis(options, request.redis.as_deref())
+}
+
+/// `options` with the state backend of `--redis` (`redis`), else `$PROMPT_CONFIG_REDIS_URL`,
+/// else memory.
+pub fn with_redis(
+    mut options: EngineOptions,
+    redis: Option<&str>,
+) -> Result<EngineOptions, Failure> {
+    let redis = match redis {
+        Some(url) => Some(("--redis", url.to_string())),
         None => match std::env::var("PROMPT_CONFIG_REDIS_URL") {
             Ok(url) if url.trim().is_empty() => None,
             Ok(url) => Some(("PROMPT_CONFIG_REDIS_URL", url)),

@@ -3,6 +3,7 @@
 //! models, weights, conditions) before anything is served. Every problem found is reported at
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
+mod cache;
 mod json;
 mod loader;
 mod model;
@@ -14,6 +15,8 @@ mod span;
 use std::fmt;
 use std::path::PathBuf;
 
+#[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
+pub use cache::{CacheSettings, NormalizeRules, NormalizeSettings};
 pub(crate) use json::{UTF8_BOM, parse_strict};
 pub(crate) use loader::{FileDigest, LoadedFeature, load_config};
 pub use model::*;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::cache::CacheSettings;
 use super::settings::{
     BreakerSettings, BudgetSettings, ClientSettings, MockSettings, RateLimitSettings,
     RetrySettings, TelemetrySettings,
@@ -190,6 +191,9 @@ pub struct FeatureConfig {
     /// What the feature's telemetry records.
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// The response cache for every version without its own `cache`; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSettings>,
 }
 
 /// A model and the parameters sent with it.
@@ -256,6 +260,9 @@ pub struct VersionSpec {
     /// SHA-256 (lower-case hex) of each template file, by file name; required when released.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sha256: BTreeMap<String, String>,
+    /// The response cache of this version, replacing the feature's `cache` as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSettings>,
 }
 
 /// One message of a prompt version.

@@ -23,6 +23,9 @@ pub(crate) fn check_feature(
         problems: Vec::new(),
     };
     checker.check();
+    checker
+        .problems
+        .extend(super::cache::check_cache(file, feature));
     checker.problems
 }
 

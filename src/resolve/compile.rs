@@ -113,6 +113,8 @@ pub(crate) struct CompiledFeature {
     pub rollout: Option<CompiledRollout>,
     /// What this feature's telemetry records.
     pub telemetry: crate::config::TelemetrySettings,
+    /// The response cache settings in force, by version (versions without a cache absent).
+    pub cache: HashMap<String, Arc<crate::config::CacheSettings>>,
 }
 
 /// Compiles every feature whose prompts compiled; condition problems are pushed.
@@ -293,6 +295,14 @@ impl FeatureBuilder<'_> {
             rules,
             rollout,
             telemetry: config.telemetry.clone(),
+            cache: config
+                .versions
+                .keys()
+                .filter_map(|version| {
+                    let settings = config.cache_for(version)?;
+                    Some((version.clone(), Arc::new(settings.clone())))
+                })
+                .collect(),
         })
     }
 }

@@ -19,6 +19,7 @@ use super::event::{
 use super::metrics::{Metrics, RequestLabels};
 use super::recent::{RecentRequests, RequestFacts};
 use super::writer::{DropReport, Record, TelemetryWriter};
+use crate::cache::CacheOutcome;
 use crate::client::{
     AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
 };
@@ -64,6 +65,7 @@ impl Record for TelemetryRecord {
                     + optional_size(&fields.response_id)
                     + strings_size(&fields.finish_reasons)
                     + optional_size(&fields.error_type)
+                    + optional_size(&fields.cache_partition)
                     + fields.input_messages.as_ref().map_or(0, value_size)
                     + fields.output_messages.as_ref().map_or(0, value_size)
             }
@@ -298,6 +300,7 @@ impl Telemetry {
         completion: &Completion,
         context: &Context,
         settings: &TelemetrySettings,
+        cache: Option<&CacheOutcome>,
     ) {
         let resolution = &completion.resolution;
         self.remember(resolution);
@@ -317,6 +320,15 @@ impl Telemetry {
             completion.cost_usd,
             completion.cost_estimated,
         );
+        if let Some(cache) = cache {
+            self.metrics.record_cache(
+                &resolution.feature,
+                &resolution.version,
+                cache.partition.as_deref(),
+                cache.hit,
+                cache.saved_usd,
+            );
+        }
         if self.writer.is_none() {
             return;
         }
@@ -355,6 +367,9 @@ impl Telemetry {
             cost_estimated: completion.cost_estimated,
             refusal: completion.finish_reason == Some(FinishReason::Refusal),
             downgraded: completion.downgraded,
+            cache_hit: cache.map(|cache| cache.hit),
+            cache_saved_usd: cache.filter(|cache| cache.hit).map(|cache| cache.saved_usd),
+            cache_partition: cache.and_then(|cache| cache.partition.clone()),
             input_messages: input_messages(resolution, settings),
             output_messages,
         };
@@ -419,6 +434,9 @@ impl Telemetry {
             cost_estimated: false,
             refusal: false,
             downgraded: false,
+            cache_hit: None,
+            cache_saved_usd: None,
+            cache_partition: None,
             input_messages: input_messages(resolution, settings),
             output_messages: None,
         };

@@ -192,6 +192,19 @@ fn write_request(object: &mut JsonObject<'_>, fields: &RequestFields) -> serde_j
             object.raw(key, b"true");
         }
     }
+    if let Some(hit) = fields.cache_hit {
+        object.raw(
+            "prompt_config.cache.hit",
+            if hit { b"true" } else { b"false" },
+        );
+    }
+    if let Some(saved) = &fields.cache_saved_usd {
+        object.value("prompt_config.cache.saved_usd", saved)?;
+    }
+    object.opt_str(
+        "prompt_config.cache.partition",
+        fields.cache_partition.as_deref(),
+    );
     if let Some(messages) = &fields.input_messages {
         object.value("gen_ai.input.messages", messages)?;
     }
@@ -391,6 +404,25 @@ pub struct RequestFields {
         skip_serializing_if = "std::ops::Not::not"
     )]
     pub downgraded: bool,
+    /// Whether the answer came from the response cache; absent when the version has no cache
+    /// (or the chain's temperature kept it out).
+    #[serde(
+        rename = "prompt_config.cache.hit",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_hit: Option<bool>,
+    /// On a cache hit, what the original call cost in USD (the money saved); absent otherwise.
+    #[serde(
+        rename = "prompt_config.cache.saved_usd",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_saved_usd: Option<f64>,
+    /// The cache partition looked in (`sector=tech`), when the feature partitions its cache.
+    #[serde(
+        rename = "prompt_config.cache.partition",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cache_partition: Option<String>,
     /// The rendered messages, only when the feature's `telemetry.record_text` is on.
     #[serde(
         rename = "gen_ai.input.messages",

@@ -5,6 +5,7 @@
 mod support;
 
 mod attributes;
+mod cache;
 mod commands;
 mod complete;
 mod demo;

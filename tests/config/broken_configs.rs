@@ -9,7 +9,7 @@ use prompt_config::{Engine, Error};
 use serde_json::{Value, json};
 
 /// Loads the fixture and returns every problem reported.
-fn problems(fixture: &Fixture) -> (Vec<Problem>, &'static str) {
+pub(crate) fn problems(fixture: &Fixture) -> (Vec<Problem>, &'static str) {
     match Engine::open(fixture.options()) {
         Ok(_) => panic!("the broken configuration loaded"),
         Err(error) => {
@@ -23,7 +23,12 @@ fn problems(fixture: &Fixture) -> (Vec<Problem>, &'static str) {
 }
 
 /// Asserts one problem sits at `pointer` in a file ending with `file_suffix`, mentioning `text`.
-fn assert_problem(fixture: &Fixture, file_suffix: &str, pointer: &str, text: &str) -> Vec<Problem> {
+pub(crate) fn assert_problem(
+    fixture: &Fixture,
+    file_suffix: &str,
+    pointer: &str,
+    text: &str,
+) -> Vec<Problem> {
     let (problems, _) = problems(fixture);
     assert!(
         problems
@@ -40,7 +45,7 @@ fn assert_problem(fixture: &Fixture, file_suffix: &str, pointer: &str, text: &st
     problems
 }
 
-const FEATURE: &str = "features/career_path_navigator.json";
+pub(crate) const FEATURE: &str = "features/career_path_navigator.json";
 
 #[test]
 fn shipped_configuration_is_valid() {

@@ -6,6 +6,7 @@
 mod support;
 
 mod broken_configs;
+mod cache;
 mod growthbook_conformance;
 mod readme_example;
 mod reload;

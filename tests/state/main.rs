@@ -10,6 +10,7 @@ mod support;
 
 mod breaker;
 mod budget;
+mod cache;
 mod cluster;
 mod fleet_budget;
 mod fleet_degraded;

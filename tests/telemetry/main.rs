@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cache;
 mod engine;
 mod metrics;
 mod stats;

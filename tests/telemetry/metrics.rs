@@ -39,7 +39,7 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 13] = [
+const EVERY_FAMILY: [(&str, &str); 15] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     ("gen_ai_client_token_usage", "histogram"),
     ("prompt_config_cache_hits_total", "counter"),
@@ -50,6 +50,8 @@ const EVERY_FAMILY: [(&str, &str); 13] = [
     ("prompt_config_feedback", "summary"),
     ("prompt_config_requests_total", "counter"),
     ("prompt_config_resolves_total", "counter"),
+    ("prompt_config_response_cache_lookups_total", "counter"),
+    ("prompt_config_response_cache_saved_usd_total", "counter"),
     ("prompt_config_state_degradations_total", "counter"),
     ("prompt_config_state_degraded", "gauge"),
     ("prompt_config_telemetry_dropped_events_total", "counter"),
@@ -514,6 +516,8 @@ fn a_busy_exposition_parses_back_and_follows_every_rule() {
     metrics.record_feedback(Some("summarize"), Some("v2"), None, "rating", -2.5);
     metrics.set_breaker_state("openai", BreakerState::HalfOpen);
     metrics.set_dropped_events(3);
+    metrics.record_cache("summarize", "v2", Some("sector=\"tech\""), true, 0.25);
+    metrics.record_cache("summarize", "v2", None, false, 0.0);
 
     // `parse` enforces the rules; here also that every family came out with samples.
     let exposition = parse(&metrics);

@@ -230,9 +230,11 @@ module PromptConfig
     # token, of which `cache_read_input_tokens` and `cache_creation_input_tokens` are parts),
     # cost in USD (`cost_estimated?` is true when it is an estimate), wall time of the
     # whole call, the request id, every attempt in order (Hashes) and the Resolution.
+    # `cache` is `{saved_usd:, partition:}` when the answer came from the response cache
+    # (then `cost_usd` is 0 and `attempts` empty), else nil.
     attr_reader :text, :provider, :model, :response_model, :response_id, :finish_reason,
                 :raw_finish_reason, :refusal, :usage, :cost_usd, :cost_estimated_parts,
-                :latency_ms, :request_id, :attempts, :resolution
+                :latency_ms, :request_id, :attempts, :resolution, :cache
 
     private def load(hash)
       @hash = hash
@@ -252,6 +254,7 @@ module PromptConfig
       @request_id = @hash[:request_id]
       @downgraded = @hash[:downgraded] ? true : false
       @attempts = @hash[:attempts] || EMPTY_ARRAY
+      @cache = @hash[:cache]
       @resolution = @hash[:resolution] && Resolution.from_native(@hash[:resolution])
       freeze
     end
@@ -260,6 +263,11 @@ module PromptConfig
     # `cost_estimated_parts`), as Rust's `Completion.cost_estimated`.
     def cost_estimated?
       @cost_estimated
+    end
+
+    # True when the answer came from the response cache instead of a provider.
+    def cache_hit?
+      !@cache.nil?
     end
 
     # True when a budget's downgrade policy replaced the model chain.

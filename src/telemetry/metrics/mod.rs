@@ -4,6 +4,7 @@
 //! request, so each family is a map behind its own lock that is held only for arithmetic, and
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
+mod cache;
 mod prometheus;
 mod series;
 
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+
+pub use cache::CacheSnapshot;
 
 use crate::client::{BreakerState, Usage};
 use series::{
@@ -86,12 +89,27 @@ pub struct Metrics {
     state_degraded: AtomicU64,
     /// How often the shared state became degraded.
     state_degradations: AtomicU64,
+    cache: cache::CacheCounters,
 }
 
 impl Metrics {
     /// Metrics with no series yet.
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// One response cache lookup of a `complete()` for `feature`/`version` in `partition`:
+    /// a hit saving `saved_usd`, or a miss.
+    pub fn record_cache(
+        &self,
+        feature: &str,
+        version: &str,
+        partition: Option<&str>,
+        hit: bool,
+        saved_usd: f64,
+    ) {
+        self.cache
+            .record(feature, version, partition, hit, saved_usd);
     }
 
     /// One `complete()` call: a success when `error_type` is `None`, else an error of that type.
@@ -256,6 +274,7 @@ impl Metrics {
             dropped_events: collected.dropped_events,
             state_degraded: collected.state_degraded,
             state_degradations: collected.state_degradations,
+            cache: collected.cache,
         }
     }
 
@@ -310,6 +329,7 @@ impl Metrics {
             dropped_events: self.dropped_events.load(Ordering::Relaxed),
             state_degraded: self.state_degraded.load(Ordering::Relaxed),
             state_degradations: self.state_degradations.load(Ordering::Relaxed),
+            cache: self.cache.snapshot(),
         }
     }
 }
@@ -334,6 +354,9 @@ pub struct MetricsSnapshot {
     /// How often the shared state became degraded since the engine opened.
     #[serde(default)]
     pub state_degradations: u64,
+    /// Response cache lookups and savings, by feature, version and partition.
+    #[serde(default)]
+    pub cache: Vec<CacheSnapshot>,
 }
 
 impl MetricsSnapshot {
@@ -573,6 +596,7 @@ struct Collected {
     dropped_events: u64,
     state_degraded: u64,
     state_degradations: u64,
+    cache: Vec<CacheSnapshot>,
 }
 
 fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {

@@ -198,6 +198,8 @@ impl Display for Exposition<'_> {
             sample(out, RESOLVES, "", &labels, &[], *count)?;
         }
 
+        super::cache::render(&collected.cache, out)?;
+
         family(
             out,
             STATE_DEGRADATIONS,

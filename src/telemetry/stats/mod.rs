@@ -5,6 +5,7 @@
 //! tokens, cost, feedback means per group) and compares every variant of each running experiment
 //! with its control, with p-values and a plain-language verdict.
 
+mod cache;
 mod compare;
 mod group;
 mod read;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub use cache::CacheStats;
 pub use report::{
     ExperimentComparison, FeedbackStats, FileSummary, GroupStats, LatencyPercentiles,
     MetricComparison, StatisticalTest, StatsReport, VariantComparison, VariantSummary,
@@ -36,6 +38,7 @@ pub const DIMENSIONS: &[(&str, &str)] = &[
     ("provider", "gen_ai.provider.name"),
     ("model", "gen_ai.request.model"),
     ("source", "prompt_config.source"),
+    ("cache_partition", "prompt_config.cache.partition"),
 ];
 
 /// What to analyze and how to cut it.
@@ -156,5 +159,6 @@ pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport,
         dropped_before_since: selection.dropped_before_since,
         groups: group::summarize(&selection, &options.by),
         experiments: compare::compare_experiments(&selection),
+        cache: cache::summarize(&selection),
     })
 }

@@ -46,6 +46,12 @@ pub(super) struct Request {
     pub input_tokens: u64,
     /// `gen_ai.usage.output_tokens`, 0 when absent.
     pub output_tokens: u64,
+    /// `prompt_config.cache.hit`: whether a response cache lookup hit; `None` without lookup.
+    pub cache_hit: Option<bool>,
+    /// `prompt_config.cache.saved_usd`, 0 when absent.
+    pub cache_saved_usd: f64,
+    /// `prompt_config.cache.partition`.
+    pub cache_partition: Option<String>,
 }
 
 /// A feedback value as the analysis sees it.
@@ -214,6 +220,15 @@ fn parse_line(text: &str, by: &[String]) -> Line {
             .unwrap_or(false),
         input_tokens: token_count(&fields, "gen_ai.usage.input_tokens"),
         output_tokens: token_count(&fields, "gen_ai.usage.output_tokens"),
+        cache_hit: fields
+            .get("prompt_config.cache.hit")
+            .and_then(Value::as_bool),
+        cache_saved_usd: fields
+            .get("prompt_config.cache.saved_usd")
+            .and_then(Value::as_f64)
+            .filter(|usd| usd.is_finite() && *usd > 0.0)
+            .unwrap_or(0.0),
+        cache_partition: text_field(&fields, "prompt_config.cache.partition").map(str::to_string),
     }))
 }
 

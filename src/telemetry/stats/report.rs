@@ -41,6 +41,10 @@ pub struct StatsReport {
     pub groups: Vec<GroupStats>,
     /// One per experiment found on requests, sorted by feature and experiment.
     pub experiments: Vec<ExperimentComparison>,
+    /// Response cache lookups, hit rate and savings per feature, version and partition; empty
+    /// (and absent from JSON) when no request looked in a cache.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache: Vec<super::CacheStats>,
 }
 
 impl StatsReport {

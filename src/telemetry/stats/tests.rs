@@ -248,6 +248,9 @@ fn request(id: &str, minute: u32, variant: &str, latency_ms: f64, cost_usd: f64)
         cost_estimated: false,
         input_tokens: 10,
         output_tokens: 5,
+        cache_hit: None,
+        cache_saved_usd: 0.0,
+        cache_partition: None,
     }
 }
 

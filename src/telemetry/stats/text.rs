@@ -74,6 +74,36 @@ impl Display for StatsReport {
             writeln!(formatter)?;
             write_experiment(formatter, experiment)?;
         }
+        if !self.cache.is_empty() {
+            writeln!(formatter)?;
+            writeln!(formatter, "response cache")?;
+            let mut table = Table::new(
+                [
+                    "feature",
+                    "version",
+                    "partition",
+                    "lookups",
+                    "hits",
+                    "hit rate",
+                    "$ saved",
+                ]
+                .map(str::to_string)
+                .to_vec(),
+                vec![false, false, false, true, true, true, true],
+            );
+            for cache in &self.cache {
+                table.push(vec![
+                    cache.feature.clone(),
+                    cache.version.clone(),
+                    cache.partition.clone(),
+                    cache.lookups.to_string(),
+                    cache.hits.to_string(),
+                    percent(cache.hit_rate),
+                    format!("{:.6}", cache.saved_usd),
+                ]);
+            }
+            table.render(formatter, "  ")?;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,422 @@
+//! `prompt-config cache warm | stats | clear`: the response cache from the command line.
+//! `warm` completes every context of a JSONL file with bounded concurrency (progress on
+//! stderr); `stats` reads hit rate and savings from telemetry logs and counts live entries in
+//! Redis; `clear` deletes a feature's (or one version's) entries in Redis for the whole fleet.
+
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+
+use super::args::{CacheCommand, Dirs};
+use super::resolve::with_redis;
+use super::{Failure, engine_options, output};
+use prompt_config::telemetry::stats::{StatsOptions, analyze};
+use prompt_config::{Context, Engine, ErrorKind};
+
+pub fn run(command: CacheCommand) -> Result<(), Failure> {
+    match command {
+        CacheCommand::Warm {
+            feature,
+            inputs,
+            concurrency,
+            mock,
+            redis,
+            telemetry,
+            dirs,
+            json,
+        } => {
+            let contexts = read_inputs(&inputs)?;
+            let mut options = with_redis(engine_options(&dirs), redis.as_deref())?.with_mock(mock);
+            if let Some(path) = telemetry {
+                options = options.with_telemetry(path);
+            }
+            let engine = Engine::open(options)?;
+            let report = warm(
+                &engine,
+                &feature,
+                &inputs,
+                contexts,
+                usize::from(concurrency),
+            );
+            print_warm(&report, engine.cache_backend(), json);
+            match (report.failures.first(), report.first_failure_kind) {
+                (Some(first), Some(kind)) => Err(Failure::failed(
+                    kind,
+                    format!(
+                        "{} of {} contexts failed; first: {first}",
+                        report.failures.len(),
+                        report.total
+                    ),
+                    json!({"failures": report.failures}),
+                )),
+                _ => Ok(()),
+            }
+        }
+        CacheCommand::Stats {
+            feature,
+            telemetry,
+            redis,
+            dirs,
+            json,
+        } => stats(
+            feature.as_deref(),
+            &telemetry,
+            redis.as_deref(),
+            &dirs,
+            json,
+        ),
+        CacheCommand::Clear {
+            feature,
+            version,
+            redis,
+            dirs,
+            json,
+        } => {
+            let engine = Engine::open(with_redis(engine_options(&dirs), redis.as_deref())?)?;
+            match engine.cache_clear(&feature, version.as_deref())? {
+                Some(deleted) if json => output::print_json(&json!({
+                    "backend": "redis", "feature": feature, "version": version, "deleted": deleted
+                })),
+                Some(deleted) => say!(
+                    "deleted {deleted} cached answer{} of {feature}{} in Redis",
+                    if deleted == 1 { "" } else { "s" },
+                    version.map(|v| format!(" {v}")).unwrap_or_default()
+                ),
+                None => {
+                    return Err(Failure::invalid_argument(
+                        "no Redis given (--redis or PROMPT_CONFIG_REDIS_URL): a memory cache lives \
+                         inside each application process and is cleared there \
+                         (Engine::cache_clear); this command cannot reach it",
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One line of the inputs file, as a context.
+fn read_inputs(path: &Path) -> Result<Vec<(usize, Context)>, Failure> {
+    let file = std::fs::File::open(path).map_err(|error| {
+        Failure::failed(
+            ErrorKind::Io,
+            format!("cannot read {}: {error}", path.display()),
+            json!({"path": path.display().to_string()}),
+        )
+    })?;
+    let mut contexts = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let at = |message: String| {
+            Failure::invalid_argument(format!("{}:{number}: {message}", path.display()))
+                .with_details(json!({"path": path.display().to_string(), "line": number}))
+        };
+        let line = line.map_err(|error| at(format!("cannot read: {error}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value =
+            serde_json::from_str(&line).map_err(|error| at(format!("invalid JSON: {error}")))?;
+        contexts.push((number, context_of(value).map_err(at)?));
+    }
+    if contexts.is_empty() {
+        return Err(Failure::invalid_argument(format!(
+            "{}: no contexts (one JSON object per line)",
+            path.display()
+        )));
+    }
+    Ok(contexts)
+}
+
+/// `{"user", "attributes", "variables", "version"}` as a context.
+fn context_of(value: Value) -> Result<Context, String> {
+    let Value::Object(mut fields) = value else {
+        return Err("expected a JSON object {\"user\", \"attributes\", \"variables\"}".into());
+    };
+    let user = match fields.remove("user") {
+        Some(Value::String(user)) if !user.is_empty() => user,
+        Some(Value::Number(number)) => number.to_string(),
+        _ => return Err("\"user\" must be a non-empty string or a number".into()),
+    };
+    let object = |fields: &mut Map<String, Value>, name: &str| match fields.remove(name) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(_) => Err(format!("\"{name}\" must be a JSON object")),
+    };
+    let attributes = object(&mut fields, "attributes")?;
+    let variables = object(&mut fields, "variables")?;
+    let version = match fields.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(version)) => Some(version),
+        Some(_) => return Err("\"version\" must be a string".into()),
+    };
+    if let Some(unknown) = fields.keys().next() {
+        return Err(format!(
+            "unknown field \"{unknown}\" (expected user, attributes, variables, version)"
+        ));
+    }
+    let mut context = Context::new(user)
+        .with_attributes(attributes)
+        .with_variables(variables);
+    if let Some(version) = version {
+        context = context.pin_version(version);
+    }
+    Ok(context)
+}
+
+/// What a warm run did.
+struct WarmReport {
+    total: usize,
+    /// Completed by a provider (and stored when cacheable).
+    completed: u64,
+    /// Already in the cache.
+    already_cached: u64,
+    cost_usd: f64,
+    /// `file:line: [kind] error`, in line order.
+    failures: Vec<String>,
+    /// The kind of the first failure by line: the run's error kind.
+    first_failure_kind: Option<ErrorKind>,
+}
+
+/// Completes every context on `concurrency` threads, each taking the next line.
+fn warm(
+    engine: &Engine,
+    feature: &str,
+    path: &Path,
+    contexts: Vec<(usize, Context)>,
+    concurrency: usize,
+) -> WarmReport {
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let completed = AtomicU64::new(0);
+    let already_cached = AtomicU64::new(0);
+    let cost = Mutex::new(0.0f64);
+    let failures = Mutex::new(Vec::new());
+    let total = contexts.len();
+    let progress = Progress::new(total);
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.min(total) {
+            scope.spawn(|| {
+                while let Some((line, context)) = contexts.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    match engine.complete(feature, context) {
+                        Ok(completion) if completion.cache.is_some() => {
+                            already_cached.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(completion) => {
+                            completed.fetch_add(1, Ordering::Relaxed);
+                            *cost.lock() += completion.cost_usd;
+                        }
+                        Err(error) => failures.lock().push((
+                            *line,
+                            error.kind(),
+                            format!("{}:{line}: [{}] {error}", path.display(), error.kind()),
+                        )),
+                    }
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress.show(finished, failures.lock().len());
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut failures = failures.into_inner();
+    failures.sort_by_key(|(line, _, _)| *line);
+    WarmReport {
+        total,
+        completed: completed.into_inner(),
+        already_cached: already_cached.into_inner(),
+        cost_usd: cost.into_inner(),
+        first_failure_kind: failures.first().map(|(_, kind, _)| *kind),
+        failures: failures
+            .into_iter()
+            .map(|(_, _, message)| message)
+            .collect(),
+    }
+}
+
+/// A progress bar on stderr when it is a terminal; otherwise a line per tenth.
+struct Progress {
+    total: usize,
+    terminal: bool,
+    last_tenth: AtomicUsize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            last_tenth: AtomicUsize::new(0),
+        }
+    }
+
+    fn show(&self, done: u64, failed: usize) {
+        let done = usize::try_from(done).unwrap_or(usize::MAX);
+        let tenth = done * 10 / self.total.max(1);
+        if !self.terminal && self.last_tenth.fetch_max(tenth, Ordering::Relaxed) >= tenth {
+            return;
+        }
+        let filled = done * 30 / self.total.max(1);
+        let bar = format!("{}{}", "#".repeat(filled), ".".repeat(30 - filled.min(30)));
+        let text = format!("warming [{bar}] {done}/{} ({failed} failed)", self.total);
+        let mut stderr = std::io::stderr().lock();
+        // Progress is a courtesy: a closed stderr must not stop the run.
+        let _ = if self.terminal {
+            write!(stderr, "\r{text}")
+        } else {
+            writeln!(stderr, "{text}")
+        };
+        let _ = stderr.flush();
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+fn print_warm(report: &WarmReport, backend: &str, json: bool) {
+    if json {
+        output::print_json(&json!({
+            "backend": backend,
+            "contexts": report.total,
+            "completed": report.completed,
+            "already_cached": report.already_cached,
+            "failed": report.failures.len(),
+            "cost_usd": report.cost_usd,
+            "failures": report.failures,
+        }));
+        return;
+    }
+    say!(
+        "warmed {} context{} in the {backend} cache: {} completed (${:.6}), {} already cached, {} failed",
+        report.total,
+        if report.total == 1 { "" } else { "s" },
+        report.completed,
+        report.cost_usd,
+        report.already_cached,
+        report.failures.len()
+    );
+    for failure in &report.failures {
+        say!("  {failure}");
+    }
+}
+
+/// `cache stats`: telemetry figures, and live entries when the cache is in Redis.
+fn stats(
+    feature: Option<&str>,
+    telemetry: &[PathBuf],
+    redis: Option<&str>,
+    dirs: &Dirs,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut figures = Vec::new();
+    if !telemetry.is_empty() {
+        let report = analyze(telemetry, &StatsOptions::default())
+            .map_err(|error| Failure::failed(ErrorKind::Io, error.to_string(), Value::Null))?;
+        figures = report
+            .cache
+            .into_iter()
+            .filter(|row| feature.is_none_or(|feature| row.feature == feature))
+            .collect();
+    }
+    let options = with_redis(engine_options(dirs), redis)?;
+    let uses_redis = !matches!(options.state, prompt_config::state::StateBackend::Memory);
+    let mut entries = Vec::new();
+    if uses_redis {
+        let engine = Engine::open(options)?;
+        let features: Vec<String> = match feature {
+            Some(feature) => vec![feature.to_string()],
+            None => engine
+                .snapshot()
+                .feature_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        };
+        for name in features {
+            for (version, count) in engine.cache_entries(&name)? {
+                entries.push(json!({"feature": name, "version": version, "entries": count}));
+            }
+        }
+    } else if telemetry.is_empty() {
+        return Err(Failure::invalid_argument(
+            "nothing to report: give --telemetry FILE (hit rate and savings) and/or --redis URL \
+             (live entries; a memory cache belongs to its process)",
+        ));
+    }
+    if json {
+        output::print_json(&json!({"lookups": figures, "entries": entries}));
+        return Ok(());
+    }
+    if !telemetry.is_empty() {
+        if figures.is_empty() {
+            say!("no response cache lookups in the telemetry given");
+        } else {
+            let mut rows = vec![
+                [
+                    "feature",
+                    "version",
+                    "partition",
+                    "lookups",
+                    "hits",
+                    "hit rate",
+                    "$ saved",
+                ]
+                .map(str::to_string),
+            ];
+            for row in &figures {
+                rows.push([
+                    row.feature.clone(),
+                    row.version.clone(),
+                    row.partition.clone(),
+                    row.lookups.to_string(),
+                    row.hits.to_string(),
+                    format!("{:.1}%", row.hit_rate * 100.0),
+                    format!("{:.6}", row.saved_usd),
+                ]);
+            }
+            print_aligned(&rows);
+        }
+    }
+    for entry in &entries {
+        say!(
+            "{} {}: {} live entr{} in Redis",
+            entry["feature"].as_str().unwrap_or_default(),
+            entry["version"].as_str().unwrap_or_default(),
+            entry["entries"],
+            if entry["entries"] == 1 { "y" } else { "ies" }
+        );
+    }
+    Ok(())
+}
+
+/// Rows as columns padded to their widest cell, text left and numbers right.
+fn print_aligned(rows: &[[String; 7]]) {
+    let mut widths = [0usize; 7];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(column, (cell, width))| {
+                if column < 3 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        say!("{}", cells.join("  ").trim_end());
+    }
+}

@@ -1,0 +1,297 @@
+//! `prompt-config cache warm | stats | clear` (issue 11), on a copy of the shipped feature with
+//! a response cache keyed by role, degree and sector, normalised.
+
+use std::fs;
+
+use serde_json::{Value, json};
+
+use crate::support::cli::{PROFILE, run, stderr, stdout};
+use crate::support::fixture::Fixture;
+use crate::support::redis_server::RedisServer;
+
+fn cached_fixture() -> Fixture {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|feature| {
+        feature["cache"] = json!({
+            "ttl_seconds": 3600,
+            "key_variables": ["current_role", "degree", "sector"],
+            "normalize": {"trim": true, "case_fold": true, "collapse_whitespace": true},
+            "allow_temperature_above_zero": true
+        });
+    });
+    fixture
+}
+
+/// One JSONL line for `role`.
+fn line(user: &str, role: &str) -> String {
+    let mut variables: Value = serde_json::from_str(PROFILE).unwrap();
+    variables["current_role"] = role.into();
+    json!({"user": user, "attributes": {"sector": "healthcare"}, "variables": variables})
+        .to_string()
+}
+
+fn write_inputs(fixture: &Fixture, lines: &[String]) -> String {
+    let path = fixture.root.join("inputs.jsonl");
+    fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.display().to_string()
+}
+
+fn json_of(output: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(output))
+        .unwrap_or_else(|error| panic!("{error}: {}{}", stdout(output), stderr(output)))
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn warm_fills_redis_then_stats_counts_the_entries_and_clear_deletes_them() {
+    let server = RedisServer::start();
+    let fixture = cached_fixture();
+    let inputs = write_inputs(
+        &fixture,
+        &[
+            line("1", "Data Analyst "),
+            line("2", "data analyst"),
+            line("3", "Nurse"),
+        ],
+    );
+    let url = server.url();
+    let warm = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--concurrency",
+            "1",
+            "--mock",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    let report = json_of(&warm);
+    assert_eq!(report["backend"], "redis");
+    assert_eq!(
+        (
+            report["completed"].clone(),
+            report["already_cached"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    assert!(
+        stderr(&warm).contains("3/3"),
+        "progress on stderr: {}",
+        stderr(&warm)
+    );
+
+    let stats = run(
+        &fixture,
+        &[
+            "cache",
+            "stats",
+            "career_path_navigator",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(stats.status.success(), "{}", stderr(&stats));
+    let entries = json_of(&stats)["entries"].clone();
+    let total: u64 = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["entries"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 2, "{entries}");
+
+    let clear = run(
+        &fixture,
+        &[
+            "cache",
+            "clear",
+            "career_path_navigator",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(clear.status.success(), "{}", stderr(&clear));
+    assert_eq!(json_of(&clear)["deleted"], 2);
+}
+
+#[test]
+fn a_bad_inputs_line_is_named_by_file_and_line() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), "{\"user\": ".to_string()]);
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--mock",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("inputs.jsonl:2: invalid JSON"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_inputs_line_with_an_unknown_field_is_named_by_file_and_line() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[json!({"user": "1", "vars": {}}).to_string()]);
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--mock",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("inputs.jsonl:1: unknown field \"vars\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_context_that_fails_is_reported_with_its_line_and_the_run_fails() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(
+        &fixture,
+        &[
+            line("1", "Nurse"),
+            json!({"user": "2", "variables": {}}).to_string(),
+        ],
+    );
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--mock",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("inputs.jsonl:2: [missing_variable]"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stdout(&output).contains("1 completed"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn a_concurrency_of_zero_is_a_usage_error() {
+    let fixture = cached_fixture();
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            "x.jsonl",
+            "--concurrency",
+            "0",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--concurrency"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn clear_without_redis_explains_that_a_memory_cache_lives_in_its_process() {
+    let fixture = cached_fixture();
+    let output = run(&fixture, &["cache", "clear", "career_path_navigator"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("memory cache lives inside each"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn clear_of_an_unknown_version_names_the_known_ones() {
+    let fixture = cached_fixture();
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "clear",
+            "career_path_navigator",
+            "--version",
+            "9.9.9",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("9.9.9"), "{}", stderr(&output));
+}
+
+#[test]
+fn stats_reads_hit_rate_and_savings_from_a_telemetry_log() {
+    let fixture = cached_fixture();
+    let log = fixture.root.join("log.jsonl").display().to_string();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), line("2", " nurse ")]);
+    let warm = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--concurrency",
+            "1",
+            "--mock",
+            "--telemetry",
+            &log,
+        ],
+    );
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    assert!(
+        stdout(&warm).contains("in the memory cache"),
+        "{}",
+        stdout(&warm)
+    );
+    let text = run(&fixture, &["cache", "stats", "--telemetry", &log]);
+    let table = stdout(&text);
+    assert!(table.starts_with("feature "), "{table}");
+    assert!(table.contains("50.0%"), "{table}");
+    let output = run(&fixture, &["cache", "stats", "--telemetry", &log, "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lookups = json_of(&output)["lookups"].clone();
+    assert_eq!(lookups[0]["lookups"], 2, "{lookups}");
+    assert_eq!(lookups[0]["hits"], 1, "{lookups}");
+    assert!(lookups[0]["saved_usd"].as_f64().unwrap() > 0.0, "{lookups}");
+}
