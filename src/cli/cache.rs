@@ -41,9 +41,9 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                 contexts,
                 usize::from(concurrency),
             );
-            print_warm(&report, engine.cache_backend(), json);
-            match (report.failures.first(), report.first_failure_kind) {
-                (Some(first), Some(kind)) => Err(Failure::failed(
+            let summary = warm_json(&report, engine.cache_backend());
+            let failure = match (report.failures.first(), report.first_failure_kind) {
+                (Some(first), Some(kind)) => Some(Failure::failed(
                     kind,
                     format!(
                         "{} of {} contexts failed; first: {first}",
@@ -52,7 +52,24 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                     ),
                     json!({"failures": report.failures}),
                 )),
-                _ => Ok(()),
+                _ => None,
+            };
+            match failure {
+                // With --json stdout holds exactly one object: the error, whose details are
+                // the whole report.
+                Some(failure) if json => Err(failure.with_details(summary)),
+                Some(failure) => {
+                    print_warm_text(&report, engine.cache_backend());
+                    Err(failure)
+                }
+                None if json => {
+                    output::print_json(&summary);
+                    Ok(())
+                }
+                None => {
+                    print_warm_text(&report, engine.cache_backend());
+                    Ok(())
+                }
             }
         }
         CacheCommand::Stats {
@@ -280,19 +297,20 @@ impl Progress {
     }
 }
 
-fn print_warm(report: &WarmReport, backend: &str, json: bool) {
-    if json {
-        output::print_json(&json!({
-            "backend": backend,
-            "contexts": report.total,
-            "completed": report.completed,
-            "already_cached": report.already_cached,
-            "failed": report.failures.len(),
-            "cost_usd": report.cost_usd,
-            "failures": report.failures,
-        }));
-        return;
-    }
+/// The warm report as one JSON object.
+fn warm_json(report: &WarmReport, backend: &str) -> Value {
+    json!({
+        "backend": backend,
+        "contexts": report.total,
+        "completed": report.completed,
+        "already_cached": report.already_cached,
+        "failed": report.failures.len(),
+        "cost_usd": report.cost_usd,
+        "failures": report.failures,
+    })
+}
+
+fn print_warm_text(report: &WarmReport, backend: &str) {
     say!(
         "warmed {} context{} in the {backend} cache: {} completed (${:.6}), {} already cached, {} failed",
         report.total,

@@ -207,6 +207,42 @@ fn a_context_that_fails_is_reported_with_its_line_and_the_run_fails() {
 }
 
 #[test]
+fn warm_json_with_a_failing_line_prints_exactly_one_object_holding_the_error_and_the_report() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(
+        &fixture,
+        &[
+            line("1", "Nurse"),
+            json!({"user": "2", "variables": {}}).to_string(),
+        ],
+    );
+    let output = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--mock",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    // json_of parses the whole of stdout: a second object would fail it.
+    let error = json_of(&output)["error"].clone();
+    assert_eq!(error["kind"], "missing_variable", "{error}");
+    assert_eq!(error["details"]["completed"], 1, "{error}");
+    assert_eq!(error["details"]["failed"], 1, "{error}");
+    assert!(
+        error["details"]["failures"][0]
+            .as_str()
+            .is_some_and(|failure| failure.contains("inputs.jsonl:2: [missing_variable]")),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_concurrency_of_zero_is_a_usage_error() {
     let fixture = cached_fixture();
     let output = run(
