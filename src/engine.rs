@@ -220,10 +220,17 @@ impl Engine {
         match answer {
             Ok(answer) => {
                 let completion = answer.with_resolution(resolution);
+                if lookup.is_none() && compiled.cache.contains_key(&completion.resolution.version) {
+                    // The version caches, but this chain's temperature keeps it out.
+                    self.cache.note_not_cacheable();
+                }
                 let outcome = lookup.map(|lookup| {
                     // Refusals, truncated answers and estimated costs are never stored.
-                    if let Ok(stored) = CachedAnswer::of(&completion) {
-                        self.cache.put(&lookup, stored);
+                    match CachedAnswer::of(&completion) {
+                        Ok(stored) => {
+                            self.cache.put(&lookup, stored);
+                        }
+                        Err(_) => self.cache.note_not_cacheable(),
                     }
                     crate::cache::miss(lookup.partition)
                 });
@@ -248,6 +255,13 @@ impl Engine {
                 Err(error.into())
             }
         }
+    }
+
+    /// What became of the answers this engine's response cache was offered since it opened:
+    /// stored, kept out by the never-cached rule, or not taken by the store (Redis failed or
+    /// degraded). `prompt-config cache warm` reports these.
+    pub fn cache_store_counts(&self) -> crate::cache::StoreCounts {
+        self.cache.store_counts()
     }
 
     /// The response cache's store: `memory` (this process) or `redis` (the fleet).

@@ -52,6 +52,7 @@ internal_mod!(targeting);
 pub mod state;
 pub mod telemetry;
 
+pub use cache::StoreCounts as CacheStoreCounts;
 pub use config::{ConfigError, ModelParameters, ModelSpec, Problem};
 pub use engine::Engine;
 pub use error::kind::{ErrorKind, RETIRED_CODES};

@@ -15,6 +15,7 @@ mod key;
 mod memory;
 mod redis;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
@@ -95,10 +96,27 @@ pub struct CacheOutcome {
     pub partition: Option<String>,
 }
 
+/// What became of the answers a cache was offered since its engine opened: the figures behind
+/// `prompt-config cache warm`'s stored / not stored counts. Hits are not counted here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Answers stored (in memory, or in Redis).
+    pub stored: u64,
+    /// Answers the never-cached rule kept out: refusals, truncated answers, estimated costs,
+    /// and answers of a chain whose temperature is above 0 when the settings do not allow it.
+    pub not_cacheable: u64,
+    /// Cacheable answers the store did not take: Redis failed or was degraded, or the entry
+    /// was past [`MAX_ENTRY_BYTES`].
+    pub store_failed: u64,
+}
+
 /// The engine's response cache: one in-process store, or Redis when the state is shared.
 pub struct ResponseCache {
     memory: MemoryStore,
     shared: Option<SharedState>,
+    stored: AtomicU64,
+    not_cacheable: AtomicU64,
+    store_failed: AtomicU64,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -117,6 +135,9 @@ impl ResponseCache {
             // Small when unused: moka allocates as entries arrive.
             memory: MemoryStore::new(limits),
             shared,
+            stored: AtomicU64::new(0),
+            not_cacheable: AtomicU64::new(0),
+            store_failed: AtomicU64::new(0),
         }
     }
 
@@ -145,9 +166,34 @@ impl ResponseCache {
         }
     }
 
+    /// Counts an answer the never-cached rule kept out (see [`StoreCounts::not_cacheable`]).
+    pub fn note_not_cacheable(&self) {
+        self.not_cacheable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What became of the answers offered so far.
+    pub fn store_counts(&self) -> StoreCounts {
+        StoreCounts {
+            stored: self.stored.load(Ordering::Relaxed),
+            not_cacheable: self.not_cacheable.load(Ordering::Relaxed),
+            store_failed: self.store_failed.load(Ordering::Relaxed),
+        }
+    }
+
     /// Stores `answer` for `lookup`; skipped (returns false) when Redis is degraded or the
-    /// value is past [`MAX_ENTRY_BYTES`].
+    /// value is past [`MAX_ENTRY_BYTES`]. Counted in [`StoreCounts`] either way.
     pub fn put(&self, lookup: &Lookup, answer: CachedAnswer) -> bool {
+        let stored = self.store(lookup, answer);
+        let counter = if stored {
+            &self.stored
+        } else {
+            &self.store_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        stored
+    }
+
+    fn store(&self, lookup: &Lookup, answer: CachedAnswer) -> bool {
         match &self.shared {
             Some(shared) => {
                 let Some(value) = self::redis::encode(&answer) else {

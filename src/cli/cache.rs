@@ -14,7 +14,7 @@ use super::args::{CacheCommand, Dirs};
 use super::resolve::with_redis;
 use super::{Failure, engine_options, output};
 use prompt_config::telemetry::stats::{StatsOptions, analyze};
-use prompt_config::{Context, Engine, ErrorKind};
+use prompt_config::{CacheStoreCounts, Context, Engine, ErrorKind};
 
 pub fn run(command: CacheCommand) -> Result<(), Failure> {
     match command {
@@ -41,7 +41,9 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                 contexts,
                 usize::from(concurrency),
             );
-            let summary = warm_json(&report, engine.cache_backend());
+            let backend = engine.cache_backend();
+            let counts = engine.cache_store_counts();
+            let summary = warm_json(&report, &counts, backend);
             let failure = match (report.failures.first(), report.first_failure_kind) {
                 (Some(first), Some(kind)) => Some(Failure::failed(
                     kind,
@@ -52,14 +54,22 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                     ),
                     json!({"failures": report.failures}),
                 )),
-                _ => None,
+                _ => nothing_stored(&feature, &report, &counts, backend),
             };
+            if failure.is_none() && counts.stored < report.completed {
+                output::write_error(&format!(
+                    "warning: {} of {} answers were not stored: {}",
+                    report.completed - counts.stored,
+                    report.completed,
+                    why_not_stored(report.completed, &counts, backend)
+                ));
+            }
             match failure {
                 // With --json stdout holds exactly one object: the error, whose details are
                 // the whole report.
                 Some(failure) if json => Err(failure.with_details(summary)),
                 Some(failure) => {
-                    print_warm_text(&report, engine.cache_backend());
+                    print_warm_text(&report, &counts, backend);
                     Err(failure)
                 }
                 None if json => {
@@ -67,7 +77,7 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
                     Ok(())
                 }
                 None => {
-                    print_warm_text(&report, engine.cache_backend());
+                    print_warm_text(&report, &counts, backend);
                     Ok(())
                 }
             }
@@ -297,12 +307,76 @@ impl Progress {
     }
 }
 
+/// The run's failure when providers answered but not one answer was stored: warming then
+/// achieved nothing, which must not look like success.
+fn nothing_stored(
+    feature: &str,
+    report: &WarmReport,
+    counts: &CacheStoreCounts,
+    backend: &str,
+) -> Option<Failure> {
+    if report.completed == 0 || counts.stored > 0 {
+        return None;
+    }
+    let kind = if counts.store_failed > 0 {
+        ErrorKind::StateUnavailable
+    } else {
+        ErrorKind::InvalidArgument
+    };
+    Some(Failure::failed(
+        kind,
+        format!(
+            "nothing was stored in the {backend} cache: {} answer{} of {feature} completed, {}",
+            report.completed,
+            if report.completed == 1 { "" } else { "s" },
+            why_not_stored(report.completed, counts, backend)
+        ),
+        Value::Null,
+    ))
+}
+
+/// Why answers were not stored, from the engine's counts.
+fn why_not_stored(completed: u64, counts: &CacheStoreCounts, backend: &str) -> String {
+    let mut reasons = Vec::new();
+    if counts.store_failed > 0 {
+        reasons.push(format!(
+            "{} not taken by the store ({})",
+            counts.store_failed,
+            if backend == "redis" {
+                "Redis unreachable or degraded, or the answer past the entry size cap"
+            } else {
+                "the answer past the entry size cap"
+            }
+        ));
+    }
+    if counts.not_cacheable > 0 {
+        reasons.push(format!(
+            "{} not cacheable (refusals, truncated answers, estimated costs, or a chain's \
+             temperature above 0 without allow_temperature_above_zero)",
+            counts.not_cacheable
+        ));
+    }
+    // Neither counter moves for an answer of a version without a cache.
+    let uncached =
+        completed.saturating_sub(counts.stored + counts.not_cacheable + counts.store_failed);
+    if uncached > 0 {
+        reasons.push(format!(
+            "{uncached} answered by a version without an enabled `cache` in the feature config"
+        ));
+    }
+    reasons.join("; ")
+}
+
 /// The warm report as one JSON object.
-fn warm_json(report: &WarmReport, backend: &str) -> Value {
+fn warm_json(report: &WarmReport, counts: &CacheStoreCounts, backend: &str) -> Value {
     json!({
         "backend": backend,
         "contexts": report.total,
         "completed": report.completed,
+        "stored": counts.stored,
+        "not_stored": report.completed.saturating_sub(counts.stored),
+        "not_cacheable": counts.not_cacheable,
+        "store_failed": counts.store_failed,
         "already_cached": report.already_cached,
         "failed": report.failures.len(),
         "cost_usd": report.cost_usd,
@@ -310,13 +384,15 @@ fn warm_json(report: &WarmReport, backend: &str) -> Value {
     })
 }
 
-fn print_warm_text(report: &WarmReport, backend: &str) {
+fn print_warm_text(report: &WarmReport, counts: &CacheStoreCounts, backend: &str) {
     say!(
-        "warmed {} context{} in the {backend} cache: {} completed (${:.6}), {} already cached, {} failed",
+        "warmed {} context{} in the {backend} cache: {} completed (${:.6}), {} stored, {} not stored, {} already cached, {} failed",
         report.total,
         if report.total == 1 { "" } else { "s" },
         report.completed,
         report.cost_usd,
+        counts.stored,
+        report.completed.saturating_sub(counts.stored),
         report.already_cached,
         report.failures.len()
     );

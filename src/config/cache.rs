@@ -126,6 +126,19 @@ pub(crate) fn check_cache(file: &str, feature: &FeatureConfig) -> Vec<Problem> {
         scopes.push((shared, "/cache".to_string(), inheriting));
     }
     for (settings, base, versions) in scopes {
+        if settings.enabled {
+            problems.extend(check_temperature(file, feature, settings, &base, &versions));
+        }
+        // An empty list would key every input of a version alike: one answer for all of them.
+        if settings.key_variables.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(Problem::new(
+                file,
+                format!("{base}/key_variables"),
+                "key_variables is empty: every input would share one cached answer; list the \
+                 variables that make answers differ, or leave key_variables out to key on all \
+                 of them",
+            ));
+        }
         let declared_somewhere = |name: &str| {
             versions.iter().any(|version| {
                 feature
@@ -158,4 +171,59 @@ pub(crate) fn check_cache(file: &str, feature: &FeatureConfig) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// A cache that can never store: the never-cached rule (`crate::cache::temperature_allows`)
+/// keeps out every answer of a chain with a model whose temperature is above 0 or unset (the
+/// provider's default, usually 1), unless `allow_temperature_above_zero` is set. Checked on each
+/// version's own chain (its `model` and `fallbacks`, else the feature's): the one it answers
+/// with unless a rule or experiment arm names another.
+fn check_temperature(
+    file: &str,
+    feature: &FeatureConfig,
+    settings: &CacheSettings,
+    base: &str,
+    versions: &[&str],
+) -> Option<Problem> {
+    if settings.allow_temperature_above_zero {
+        return None;
+    }
+    let mut never = Vec::new();
+    let mut culprit = None;
+    for version in versions {
+        let Some(spec) = feature.versions.get(*version) else {
+            continue;
+        };
+        let (model, fallbacks) = match &spec.model {
+            Some(model) => (model, spec.fallbacks.as_deref().unwrap_or_default()),
+            None => (&feature.model, feature.fallbacks.as_slice()),
+        };
+        let hot = std::iter::once(model)
+            .chain(fallbacks)
+            .find(|model| model.parameters.temperature != Some(0.0));
+        if let Some(hot) = hot {
+            never.push(*version);
+            culprit.get_or_insert(hot);
+        }
+    }
+    let culprit = culprit?;
+    let temperature = culprit
+        .parameters
+        .temperature
+        .map_or("unset (the provider's default, usually 1)".to_string(), |t| {
+            t.to_string()
+        });
+    Some(Problem::new(
+        file,
+        base.to_string(),
+        format!(
+            "this cache can never store an answer of version {}: model {}/{} has temperature \
+             {temperature}, and answers of a chain with a temperature above 0 are never cached; \
+             set every temperature of the chain to 0, or set allow_temperature_above_zero: true \
+             to cache them anyway",
+            never.join(", "),
+            culprit.provider,
+            culprit.name,
+        ),
+    ))
 }

@@ -242,6 +242,91 @@ fn warm_json_with_a_failing_line_prints_exactly_one_object_holding_the_error_and
     );
 }
 
+fn warm(fixture: &Fixture, inputs: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cache",
+        "warm",
+        "career_path_navigator",
+        "--inputs",
+        inputs,
+        "--mock",
+    ];
+    args.extend_from_slice(extra);
+    run(fixture, &args)
+}
+
+#[test]
+fn warm_reports_how_many_answers_were_stored() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), line("2", "Astronaut")]);
+    let output = warm(&fixture, &inputs, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json_of(&output);
+    assert_eq!(report["stored"], 2, "{report}");
+    assert_eq!(report["not_stored"], 0, "{report}");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+/// The trial's example: an unreachable Redis stored nothing, yet warm said 8 completed, exit 0.
+#[test]
+fn warm_fails_when_redis_is_unreachable_and_nothing_was_stored() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), line("2", "Astronaut")]);
+    let output = warm(
+        &fixture,
+        &inputs,
+        &["--redis", "redis://127.0.0.1:1/", "--json"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let error = json_of(&output)["error"].clone();
+    assert_eq!(error["kind"], "state_unavailable", "{error}");
+    assert!(
+        error["message"].as_str().is_some_and(|message| message
+            .contains("nothing was stored in the redis cache")
+            && message.contains("Redis unreachable or degraded")),
+        "{error}"
+    );
+    assert_eq!(error["details"]["stored"], 0, "{error}");
+    assert_eq!(error["details"]["store_failed"], 2, "{error}");
+}
+
+#[test]
+fn warm_of_a_feature_without_a_cache_fails_saying_nothing_was_stored() {
+    let fixture = Fixture::new();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse")]);
+    let output = warm(&fixture, &inputs, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("nothing was stored in the memory cache")
+            && stderr(&output).contains("without an enabled `cache`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn warm_warns_on_stderr_when_some_answers_were_not_stored() {
+    let fixture = cached_fixture();
+    fixture.edit_feature(|feature| {
+        feature["versions"]["1.0.0"]["cache"] = json!({"enabled": false});
+    });
+    let mut pinned: Value = serde_json::from_str(&line("2", "Nurse")).unwrap();
+    pinned["version"] = "1.0.0".into();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), pinned.to_string()]);
+    let output = warm(&fixture, &inputs, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("1 stored, 1 not stored"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("warning: 1 of 2 answers were not stored"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn a_concurrency_of_zero_is_a_usage_error() {
     let fixture = cached_fixture();

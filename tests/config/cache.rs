@@ -108,6 +108,86 @@ fn a_normalised_variable_no_version_declares_is_named() {
     );
 }
 
+/// The trial's example: the shipped chains use temperature 0.4, so `{"ttl_seconds": 600}`
+/// could never store an answer.
+#[test]
+fn a_cache_on_a_chain_with_temperature_above_zero_is_refused_at_cache() {
+    let fixture = with_cache(json!({"ttl_seconds": 600}));
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/cache",
+        "can never store an answer of version 1.0.0",
+    );
+}
+
+#[test]
+fn a_version_cache_on_a_chain_with_an_unset_temperature_is_refused_at_the_version_cache() {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|feature| {
+        feature["versions"]["1.0.0"]["model"] =
+            json!({"provider": "openai", "name": "gpt-4o-mini"});
+        feature["versions"]["1.0.0"]["cache"] = json!({"ttl_seconds": 60});
+    });
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/versions/1.0.0/cache",
+        "temperature unset (the provider's default",
+    );
+}
+
+#[test]
+fn a_cache_on_a_chain_with_temperature_zero_everywhere_loads() {
+    let fixture = with_cache(json!({"ttl_seconds": 600}));
+    fixture.edit_feature(|feature| {
+        let text = feature
+            .to_string()
+            .replace("\"temperature\":0.4", "\"temperature\":0.0");
+        let text = text
+            .replace("\"temperature\":0.3", "\"temperature\":0.0")
+            .replace("\"temperature\":0.2", "\"temperature\":0.0");
+        *feature = serde_json::from_str(&text).unwrap();
+    });
+    Engine::open(fixture.options()).unwrap();
+}
+
+#[test]
+fn a_disabled_cache_on_a_chain_above_zero_loads() {
+    let fixture = with_cache(json!({"enabled": false}));
+    Engine::open(fixture.options()).unwrap();
+}
+
+/// The trial's example: with `[]` "Nurse" and "Astronaut" got the same cached text.
+#[test]
+fn empty_key_variables_are_refused_at_their_pointer() {
+    let fixture = with_cache(json!({
+        "ttl_seconds": 60, "key_variables": [], "allow_temperature_above_zero": true
+    }));
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/cache/key_variables",
+        "every input would share one cached answer",
+    );
+}
+
+#[test]
+fn empty_key_variables_of_a_version_cache_are_refused_at_its_pointer() {
+    let fixture = Fixture::new();
+    fixture.edit_feature(|feature| {
+        feature["versions"]["2.0.0"]["cache"] = json!({
+            "ttl_seconds": 60, "key_variables": [], "allow_temperature_above_zero": true
+        });
+    });
+    assert_problem(
+        &fixture,
+        FEATURE,
+        "/versions/2.0.0/cache/key_variables",
+        "key_variables is empty",
+    );
+}
+
 fn navigator(engine: &Engine, years: u32) -> prompt_config::client::Completion {
     let mut variables = profile();
     variables.insert("years_experience".into(), years.into());

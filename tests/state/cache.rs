@@ -145,20 +145,20 @@ fn a_per_variable_rule_normalises_that_variable() {
     assert!(is_hit(&ask(&engine, "what is rust?")));
 }
 
+/// A cache on such a chain could never store: a configuration mistake (see tests/config/cache.rs).
 #[test]
-fn a_chain_with_temperature_above_zero_is_not_cached_by_default() {
+fn a_chain_with_temperature_above_zero_keeps_the_engine_from_opening_by_default() {
     let feature = CachedFeature::new(hour(), Some(0.7));
-    let engine = feature.engine();
-    ask(&engine, "What is Rust?");
-    assert!(!is_hit(&ask(&engine, "What is Rust?")));
+    let error = Engine::open(feature.options()).unwrap_err();
+    assert_eq!(error.kind().as_str(), "config_invalid");
+    assert!(error.to_string().contains("temperature 0.7"), "{error}");
 }
 
 #[test]
 fn an_unset_temperature_counts_as_above_zero() {
     let feature = CachedFeature::new(hour(), None);
-    let engine = feature.engine();
-    ask(&engine, "What is Rust?");
-    assert!(!is_hit(&ask(&engine, "What is Rust?")));
+    let error = Engine::open(feature.options()).unwrap_err();
+    assert!(error.to_string().contains("temperature unset"), "{error}");
 }
 
 #[test]
