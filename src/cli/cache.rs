@@ -14,7 +14,7 @@ use super::args::{CacheCommand, Dirs};
 use super::resolve::with_redis;
 use super::{Failure, engine_options, output};
 use prompt_config::telemetry::stats::{StatsOptions, analyze};
-use prompt_config::{CacheStoreCounts, Context, Engine, ErrorKind};
+use prompt_config::{CacheStoreCounts, Context, Engine, ErrorKind, ResolveError};
 
 pub fn run(command: CacheCommand) -> Result<(), Failure> {
     match command {
@@ -28,12 +28,14 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
             dirs,
             json,
         } => {
-            let contexts = read_inputs(&inputs)?;
             let mut options = with_redis(engine_options(&dirs), redis.as_deref())?.with_mock(mock);
             if let Some(path) = telemetry {
                 options = options.with_telemetry(path);
             }
             let engine = Engine::open(options)?;
+            // Once, before the file: not one `unknown_feature` per line.
+            known_feature(&engine.snapshot().feature_names(), &feature)?;
+            let contexts = read_inputs(&inputs)?;
             let report = warm(
                 &engine,
                 &feature,
@@ -123,6 +125,18 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `unknown_feature` (exit 1, the known ones in its details) unless `feature` is one of `known`.
+fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
+    if known.contains(&feature) {
+        return Ok(());
+    }
+    let error = prompt_config::Error::from(ResolveError::UnknownFeature {
+        feature: feature.to_string(),
+        known: known.iter().map(|name| name.to_string()).collect(),
+    });
+    Err(error.into())
 }
 
 /// One line of the inputs file, as a context.
@@ -409,21 +423,39 @@ fn stats(
     dirs: &Dirs,
     json: bool,
 ) -> Result<(), Failure> {
+    let options = with_redis(engine_options(dirs), redis)?;
+    let uses_redis = !matches!(options.state, prompt_config::state::StateBackend::Memory);
+    if !uses_redis && telemetry.is_empty() {
+        return Err(Failure::invalid_argument(
+            "nothing to report: give --telemetry FILE (hit rate and savings) and/or --redis URL \
+             (live entries; a memory cache belongs to its process)",
+        ));
+    }
+    // The config is needed for Redis (the features' versions) and to check a feature asked
+    // for; telemetry alone is read without it.
+    let engine = if uses_redis || feature.is_some() {
+        let engine = Engine::open(options)?;
+        if let Some(feature) = feature {
+            known_feature(&engine.snapshot().feature_names(), feature)?;
+        }
+        Some(engine)
+    } else {
+        None
+    };
     let mut figures = Vec::new();
+    let mut lines = None;
     if !telemetry.is_empty() {
         let report = analyze(telemetry, &StatsOptions::default())
             .map_err(|error| Failure::failed(ErrorKind::Io, error.to_string(), Value::Null))?;
+        lines = Some((report.lines_read, report.lines_skipped, report.files.len()));
         figures = report
             .cache
             .into_iter()
             .filter(|row| feature.is_none_or(|feature| row.feature == feature))
             .collect();
     }
-    let options = with_redis(engine_options(dirs), redis)?;
-    let uses_redis = !matches!(options.state, prompt_config::state::StateBackend::Memory);
     let mut entries = Vec::new();
-    if uses_redis {
-        let engine = Engine::open(options)?;
+    if let Some(engine) = engine.filter(|_| uses_redis) {
         let features: Vec<String> = match feature {
             Some(feature) => vec![feature.to_string()],
             None => engine
@@ -438,17 +470,22 @@ fn stats(
                 entries.push(json!({"feature": name, "version": version, "entries": count}));
             }
         }
-    } else if telemetry.is_empty() {
-        return Err(Failure::invalid_argument(
-            "nothing to report: give --telemetry FILE (hit rate and savings) and/or --redis URL \
-             (live entries; a memory cache belongs to its process)",
-        ));
     }
     if json {
-        output::print_json(&json!({"lookups": figures, "entries": entries}));
+        let mut object = json!({"lookups": figures, "entries": entries});
+        if let Some((read, skipped, _)) = lines {
+            object["lines_read"] = read.into();
+            object["lines_skipped"] = skipped.into();
+        }
+        output::print_json(&object);
         return Ok(());
     }
-    if !telemetry.is_empty() {
+    if let Some((read, skipped, files)) = lines {
+        say!(
+            "read {read} line{} from {files} file{}, skipped {skipped} unparseable",
+            if read == 1 { "" } else { "s" },
+            if files == 1 { "" } else { "s" },
+        );
         if figures.is_empty() {
             say!("no response cache lookups in the telemetry given");
         } else {

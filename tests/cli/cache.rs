@@ -407,7 +407,10 @@ fn stats_reads_hit_rate_and_savings_from_a_telemetry_log() {
     );
     let text = run(&fixture, &["cache", "stats", "--telemetry", &log]);
     let table = stdout(&text);
-    assert!(table.starts_with("feature "), "{table}");
+    assert!(
+        table.starts_with("read ") && table.lines().nth(1).unwrap().starts_with("feature "),
+        "{table}"
+    );
     assert!(table.contains("50.0%"), "{table}");
     let output = run(&fixture, &["cache", "stats", "--telemetry", &log, "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -415,4 +418,76 @@ fn stats_reads_hit_rate_and_savings_from_a_telemetry_log() {
     assert_eq!(lookups[0]["lookups"], 2, "{lookups}");
     assert_eq!(lookups[0]["hits"], 1, "{lookups}");
     assert!(lookups[0]["saved_usd"].as_f64().unwrap() > 0.0, "{lookups}");
+}
+
+/// The trial's example: `cache warm nosuch` printed one `[unknown_feature]` per line.
+#[test]
+fn warm_of_an_unknown_feature_fails_once_before_reading_the_inputs() {
+    let fixture = cached_fixture();
+    // Not even a file: the feature is checked first.
+    let missing = fixture.root.join("missing.jsonl").display().to_string();
+    let output = run(
+        &fixture,
+        &["cache", "warm", "nosuch", "--inputs", &missing, "--mock"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).matches("[unknown_feature]").count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+}
+
+#[test]
+fn warm_of_an_unknown_feature_with_json_names_the_known_ones() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), line("2", "Nurse")]);
+    let output = run(
+        &fixture,
+        &[
+            "cache", "warm", "nosuch", "--inputs", &inputs, "--mock", "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = json_of(&output)["error"].clone();
+    assert_eq!(error["kind"], "unknown_feature", "{error}");
+    assert_eq!(
+        error["details"]["known"][0], "career_path_navigator",
+        "{error}"
+    );
+}
+
+/// The trial's example: `cache stats nosuch --telemetry tw.jsonl` said "no lookups", exit 0.
+#[test]
+fn stats_of_an_unknown_feature_without_redis_is_unknown_feature() {
+    let fixture = cached_fixture();
+    let log = fixture.root.join("log.jsonl");
+    fs::write(&log, "").unwrap();
+    let log = log.display().to_string();
+    let output = run(&fixture, &["cache", "stats", "nosuch", "--telemetry", &log]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("[unknown_feature]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn stats_reports_unparseable_telemetry_lines_as_skipped() {
+    let fixture = cached_fixture();
+    let log = fixture.root.join("log.jsonl");
+    fs::write(&log, "not json\n{\"half\": \n").unwrap();
+    let log = log.display().to_string();
+    let text = run(&fixture, &["cache", "stats", "--telemetry", &log]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(
+        stdout(&text).contains("skipped 2 unparseable"),
+        "{}",
+        stdout(&text)
+    );
+    let output = run(&fixture, &["cache", "stats", "--telemetry", &log, "--json"]);
+    assert_eq!(json_of(&output)["lines_skipped"], 2, "{}", stdout(&output));
 }
