@@ -3,7 +3,7 @@
 //! stderr); `stats` reads hit rate and savings from telemetry logs and counts live entries in
 //! Redis; `clear` deletes a feature's (or one version's) entries in Redis for the whole fleet.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -139,28 +139,38 @@ fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
     Err(error.into())
 }
 
-/// One line of the inputs file, as a context.
+/// The UTF-8 byte order mark some editors write at the start of a file; config files accept it,
+/// so the inputs file does too.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One line of the inputs file, as a context. A file that cannot be read is a usage error naming
+/// `--inputs` (exit 2), as `load --inputs` has it.
 fn read_inputs(path: &Path) -> Result<Vec<(usize, Context)>, Failure> {
-    let file = std::fs::File::open(path).map_err(|error| {
-        Failure::failed(
-            ErrorKind::Io,
-            format!("cannot read {}: {error}", path.display()),
-            json!({"path": path.display().to_string()}),
-        )
+    let bytes = std::fs::read(path).map_err(|error| {
+        Failure::invalid_argument(format!("--inputs {}: {error}", path.display()))
+            .with_details(json!({"argument": "--inputs", "path": path.display().to_string()}))
     })?;
+    parse_inputs(path, &bytes)
+}
+
+/// The contexts of an inputs file's bytes: one JSON object per line, blank lines skipped, a
+/// leading BOM ignored; a line that is not a context is a usage error naming `file:line`.
+fn parse_inputs(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Context)>, Failure> {
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let mut contexts = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in bytes.split(|byte| *byte == b'\n').enumerate() {
         let number = index + 1;
         let at = |message: String| {
             Failure::invalid_argument(format!("{}:{number}: {message}", path.display()))
                 .with_details(json!({"path": path.display().to_string(), "line": number}))
         };
-        let line = line.map_err(|error| at(format!("cannot read: {error}")))?;
+        let line = std::str::from_utf8(line)
+            .map_err(|error| at(format!("cannot read: not UTF-8 ({error})")))?;
         if line.trim().is_empty() {
             continue;
         }
         let value: Value =
-            serde_json::from_str(&line).map_err(|error| at(format!("invalid JSON: {error}")))?;
+            serde_json::from_str(line).map_err(|error| at(format!("invalid JSON: {error}")))?;
         contexts.push((number, context_of(value).map_err(at)?));
     }
     if contexts.is_empty() {

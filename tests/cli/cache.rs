@@ -491,3 +491,42 @@ fn stats_reports_unparseable_telemetry_lines_as_skipped() {
     let output = run(&fixture, &["cache", "stats", "--telemetry", &log, "--json"]);
     assert_eq!(json_of(&output)["lines_skipped"], 2, "{}", stdout(&output));
 }
+
+/// The trial's example: a UTF-8 BOM on line 1 was `invalid JSON`; config files accept one.
+#[test]
+fn an_inputs_file_starting_with_a_bom_is_read() {
+    let fixture = cached_fixture();
+    let path = fixture.root.join("inputs.jsonl");
+    fs::write(&path, format!("\u{FEFF}{}\n", line("1", "Nurse"))).unwrap();
+    let inputs = path.display().to_string();
+    let output = warm(&fixture, &inputs, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json_of(&output)["stored"], 1);
+}
+
+#[test]
+fn a_bom_after_the_first_line_is_still_invalid_json_named_by_line() {
+    let fixture = cached_fixture();
+    let path = fixture.root.join("inputs.jsonl");
+    let text = format!("{}\n\u{FEFF}{}\n", line("1", "Nurse"), line("2", "Nurse"));
+    fs::write(&path, text).unwrap();
+    let output = warm(&fixture, &path.display().to_string(), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("inputs.jsonl:2: invalid JSON"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_missing_inputs_file_is_a_usage_error_naming_the_argument_like_a_folder() {
+    let fixture = cached_fixture();
+    for path in [fixture.root.join("missing.jsonl"), fixture.root.clone()] {
+        let output = warm(&fixture, &path.display().to_string(), &["--json"]);
+        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+        let error = json_of(&output)["error"].clone();
+        assert_eq!(error["kind"], "invalid_argument", "{error}");
+        assert_eq!(error["details"]["argument"], "--inputs", "{error}");
+    }
+}
