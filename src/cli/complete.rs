@@ -44,6 +44,17 @@ fn print_completion(completion: &Completion) {
         },
     );
     say!("request: {}", completion.request_id);
+    // A hit costs nothing and has no attempts: say where the answer came from and what it saved.
+    if let Some(hit) = &completion.cache {
+        say!(
+            "from the response cache: saved ${:.6}{}",
+            hit.saved_usd,
+            hit.partition
+                .as_deref()
+                .map(|partition| format!(" (partition {partition})"))
+                .unwrap_or_default()
+        );
+    }
     // A refusal, a cut-off or tool calls change what the text means: say why it stopped.
     match (&completion.finish_reason, &completion.raw_finish_reason) {
         (Some(reason), Some(raw)) if reason.as_str() != raw => {

@@ -530,3 +530,72 @@ fn a_missing_inputs_file_is_a_usage_error_naming_the_argument_like_a_folder() {
         assert_eq!(error["details"]["argument"], "--inputs", "{error}");
     }
 }
+
+fn complete_on(fixture: &Fixture, url: &str) -> std::process::Output {
+    run(
+        fixture,
+        &[
+            "complete",
+            "career_path_navigator",
+            "--user",
+            "42",
+            "--vars",
+            PROFILE,
+            "--attr",
+            "sector=healthcare",
+            "--mock",
+            "--redis",
+            url,
+        ],
+    )
+}
+
+/// The trial's example: a hit printed `$0.000000` and no attempts, without saying why.
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn complete_text_says_an_answer_came_from_the_response_cache_with_the_saved_cost() {
+    let server = RedisServer::start();
+    let fixture = cached_fixture();
+    let first = complete_on(&fixture, &server.url());
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        !stdout(&first).contains("from the response cache"),
+        "{}",
+        stdout(&first)
+    );
+    let second = complete_on(&fixture, &server.url());
+    assert!(second.status.success(), "{}", stderr(&second));
+    let text = stdout(&second);
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("from the response cache: saved $"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let saved: f64 = line["from the response cache: saved $".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(saved > 0.0, "{line}");
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn complete_text_names_the_partition_of_a_cache_hit() {
+    let server = RedisServer::start();
+    let fixture = cached_fixture();
+    fixture.edit_feature(|feature| feature["cache"]["partition_by"] = json!(["sector"]));
+    complete_on(&fixture, &server.url());
+    let second = complete_on(&fixture, &server.url());
+    assert!(
+        stdout(&second).contains("(partition sector=healthcare)"),
+        "{}",
+        stdout(&second)
+    );
+}
