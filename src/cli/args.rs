@@ -152,11 +152,12 @@ attribute that the logged requests carry; anything else is an error.")]
         #[arg(long)]
         json: bool,
     },
-    /// Print a shell completion script.
     // --- issue 11: response cache (kept as one block for merging) ---
+    /// Warm, inspect or clear the response cache (warm | stats | clear).
     #[command(subcommand)]
     Cache(CacheCommand),
     // --- end of the response cache block ---
+    /// Print a shell completion script.
     #[command(after_help = "Examples:
   prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
   prompt-config completions zsh > ~/.zfunc/_prompt-config
@@ -167,7 +168,6 @@ attribute that the logged requests carry; anything else is an error.")]
     },
 }
 
-/// Where the configuration and prompts live.
 /// `prompt-config cache ...`: the response cache (issue 11).
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
@@ -181,20 +181,28 @@ required; attributes, variables and version optional). Progress goes to stderr. 
 (or PROMPT_CONFIG_REDIS_URL) the cache is this process's memory and is gone when it exits, so
 warming only helps with Redis.")]
     Warm {
+        /// The feature to warm (its versions' `cache` settings decide what is stored).
         #[arg(value_parser = Text)]
         feature: String,
+        /// The contexts to complete, one JSON object per line (a leading BOM is ignored).
         #[arg(long, value_name = "FILE.jsonl")]
         inputs: PathBuf,
+        /// How many contexts are completed at once (1-64).
         #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// Route every provider to the built-in mock (no API keys, no cost).
         #[arg(long)]
         mock: bool,
+        /// Redis holding the fleet's cache [default: $PROMPT_CONFIG_REDIS_URL; without either the
+        /// cache is this process's memory and dies with it].
         #[arg(long, value_name = "URL", value_parser = SecretText)]
         redis: Option<String>,
+        /// Append the calls' telemetry to this JSONL file.
         #[arg(long, value_name = "FILE")]
         telemetry: Option<PathBuf>,
         #[command(flatten)]
         dirs: Dirs,
+        /// Print the report (stored, not stored, failures) as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -205,14 +213,18 @@ warming only helps with Redis.")]
 
 Live entries are counted in Redis only: a memory cache belongs to the process that filled it.")]
     Stats {
+        /// Only this feature (checked against the config) [default: every feature].
         #[arg(value_parser = Text)]
         feature: Option<String>,
+        /// A telemetry log to read hit rate and savings from (repeatable).
         #[arg(long, value_name = "FILE")]
         telemetry: Vec<PathBuf>,
+        /// Redis to count live entries in [default: $PROMPT_CONFIG_REDIS_URL].
         #[arg(long, value_name = "URL", value_parser = SecretText)]
         redis: Option<String>,
         #[command(flatten)]
         dirs: Dirs,
+        /// Print lookups, entries and lines read/skipped as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -224,19 +236,24 @@ Live entries are counted in Redis only: a memory cache belongs to the process th
 With Redis this clears the entries for the whole fleet. A memory cache lives inside each
 application process: clear it there (Engine::cache_clear); this command cannot reach it.")]
     Clear {
+        /// The feature whose cached answers are deleted.
         #[arg(value_parser = Text)]
         feature: String,
+        /// Only this version's answers [default: every version of the feature].
         #[arg(long, value_name = "VERSION", value_parser = Text)]
         version: Option<String>,
+        /// Redis holding the fleet's cache [default: $PROMPT_CONFIG_REDIS_URL; required].
         #[arg(long, value_name = "URL", value_parser = SecretText)]
         redis: Option<String>,
         #[command(flatten)]
         dirs: Dirs,
+        /// Print how many answers were deleted as one JSON object.
         #[arg(long)]
         json: bool,
     },
 }
 
+/// Where the configuration and prompts live.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Dirs {
     /// Config directory [default: $PROMPT_CONFIG_DIR, else ./config].

@@ -599,3 +599,41 @@ fn complete_text_names_the_partition_of_a_cache_hit() {
         stdout(&second)
     );
 }
+
+/// The trial's example: `--help` listed `cache  Print a shell completion script` and
+/// `completions` without a description.
+#[test]
+fn top_level_help_describes_cache_and_completions_each_with_its_own_text() {
+    let fixture = Fixture::new();
+    let help = stdout(&run(&fixture, &["--help"]));
+    let described = |command: &str| {
+        help.lines()
+            .find(|line| line.trim_start().starts_with(&format!("{command} ")))
+            .map(|line| line.trim_start()[command.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    assert!(described("cache").contains("response cache"), "{help}");
+    assert!(
+        described("completions").contains("shell completion script"),
+        "{help}"
+    );
+}
+
+#[test]
+fn every_cache_subcommand_option_and_feature_argument_has_help_text() {
+    let fixture = Fixture::new();
+    for command in ["warm", "stats", "clear"] {
+        let help = stdout(&run(&fixture, &["cache", command, "--help"]));
+        let undescribed: Vec<&str> = help
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("--") || line.starts_with('<') || line.starts_with('['))
+            // clap puts the text two spaces after the option; a bare option has none.
+            .filter(|line| !line.contains("  "))
+            .collect();
+        assert!(
+            undescribed.is_empty(),
+            "cache {command}: no help for {undescribed:?}\n{help}"
+        );
+    }
+}
