@@ -474,3 +474,33 @@ fn a_large_answer_is_stored_compressed_in_redis_and_read_back_whole() {
         stored.text.len()
     );
 }
+
+#[test]
+fn the_engine_counts_answers_stored_and_kept_out_by_the_never_cached_rule() {
+    let feature = CachedFeature::new(hour(), Some(0.0));
+    let engine = feature.engine();
+    ask(&engine, "Stored");
+    feature.provider.response.lock().finish_reason = Some(FinishReason::Length);
+    ask(&engine, "Cut short");
+    let counts = engine.cache_store_counts();
+    assert_eq!(
+        (counts.stored, counts.not_cacheable, counts.store_failed),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn the_engine_counts_answers_a_dead_redis_did_not_store() {
+    let mut server = RedisServer::start();
+    let feature = CachedFeature::new(hour(), Some(0.0));
+    let engine = feature.engine_on_redis(&server.url());
+    ask(&engine, "Stored");
+    server.kill();
+    ask(&engine, "Lost");
+    let counts = engine.cache_store_counts();
+    assert_eq!((counts.stored, counts.store_failed), (1, 1));
+}
