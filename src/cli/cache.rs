@@ -561,3 +561,47 @@ fn print_aligned(rows: &[[String; 7]]) {
         say!("{}", cells.join("  ").trim_end());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn no_inputs_bytes_make_the_parser_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_inputs(Path::new("in.jsonl"), &bytes);
+        }
+
+        #[test]
+        fn every_context_line_is_read_with_its_line_number_bom_or_not(
+            users in prop::collection::vec("[a-z0-9]{1,8}", 1..6),
+            blank_after in prop::collection::vec(any::<bool>(), 6),
+            bom in any::<bool>(),
+        ) {
+            let mut text = String::new();
+            if bom {
+                text.push('\u{FEFF}');
+            }
+            let mut expected = Vec::new();
+            let mut number = 0;
+            for (index, user) in users.iter().enumerate() {
+                text.push_str(&json!({"user": user, "variables": {"n": index}}).to_string());
+                text.push('\n');
+                number += 1;
+                expected.push((number, user.clone()));
+                if blank_after[index] {
+                    text.push_str("  \r\n");
+                    number += 1;
+                }
+            }
+            let contexts = parse_inputs(Path::new("in.jsonl"), text.as_bytes()).unwrap();
+            let read: Vec<(usize, String)> = contexts
+                .iter()
+                .map(|(line, context)| (*line, context.subject_id().to_string()))
+                .collect();
+            prop_assert_eq!(read, expected);
+        }
+    }
+}
