@@ -6,6 +6,7 @@ mod support;
 
 mod attributes;
 mod cache;
+mod cache_warm;
 mod commands;
 mod complete;
 mod demo;
