@@ -266,3 +266,74 @@ fn with_redis_the_run_uses_redis_state_and_answers_every_call() {
     assert_eq!(report["requests"], 20, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
 }
+
+#[test]
+fn calls_refused_by_a_rate_limit_are_counted_under_their_error_kind() {
+    let providers = serde_json::json!({"providers": {"mock": {"kind": "mock",
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}},
+        "rate_limit": {"requests_per_minute": 2, "max_wait_ms": 0},
+        "mock": {"latency_ms": 1, "jitter_ms": 0}}}});
+    let config = OneFeature::new(&providers, "mock", "m");
+    fs::write(
+        config.root.join("in.jsonl"),
+        r#"{"user": 1, "variables": {"question": "why?"}}"#,
+    )
+    .unwrap();
+    let output = crate::support::cli::run_in(
+        &config.root,
+        &[
+            "load",
+            "ask",
+            "--rps",
+            "20",
+            "--duration",
+            "1s",
+            "--inputs",
+            "in.jsonl",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let limited = report["errors_by_kind"]["rate_limited"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(limited >= 15, "{report}");
+    assert_eq!(report["errors"].as_u64().unwrap(), limited, "{report}");
+    assert_eq!(report["requests"], 20, "{report}");
+}
+
+#[test]
+fn telemetry_records_every_call_of_the_run() {
+    let fixture = Fixture::new();
+    let log = fixture.root.join("load.jsonl");
+    let log_arg = log.to_str().unwrap();
+    load_json(
+        &fixture,
+        &["--rps", "20", "--duration", "500ms", "--telemetry", log_arg],
+    );
+    let requests = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(r#""event":"llm.request""#))
+        .count();
+    assert_eq!(requests, 10);
+}
+
+#[test]
+fn a_usage_error_with_json_is_one_json_object_on_stdout() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "0", "--duration", "1s", "--json"]),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--rps"),
+        "{error}"
+    );
+}
