@@ -178,13 +178,18 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
     // way: say so once, before sending anything.
     if let Err(error) = engine.resolve(&args.feature, &contexts[0]) {
         let mut failure = Failure::from(error);
-        if args.inputs.is_none() {
-            failure.message = format!(
+        failure.message = match &args.inputs {
+            Some(path) => format!(
+                "{} (the first context of --inputs {})",
+                failure.message,
+                path.display()
+            ),
+            None => format!(
                 "{} (the built-in load profiles fit the shipped career_path_navigator feature; \
                  give --inputs FILE.jsonl)",
                 failure.message
-            );
-        }
+            ),
+        };
         return Err(failure);
     }
 

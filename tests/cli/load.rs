@@ -337,3 +337,16 @@ fn a_usage_error_with_json_is_one_json_object_on_stdout() {
         "{error}"
     );
 }
+
+#[test]
+fn a_first_context_the_feature_refuses_names_the_inputs_file() {
+    let fixture = Fixture::new();
+    fs::write(fixture.root.join("in.jsonl"), r#"{"user_id": 1}"#).unwrap();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(error.contains("--inputs in.jsonl"), "{error}");
+}
