@@ -416,6 +416,24 @@ fn write_stderr(text: &str) {
     let _ = stderr.flush();
 }
 
+/// Answers per second between the first and the last answer: in a steady state this is the
+/// arrival rate whatever the latency (answers lag arrivals by it at both ends), and when the
+/// process cannot keep up it is the rate it managed. With fewer than two answers there is no
+/// span: answers over the whole run.
+fn throughput(
+    answered: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    elapsed: Duration,
+) -> f64 {
+    match (first, last) {
+        (Some(first), Some(last)) if answered >= 2 && last > first => {
+            (answered - 1) as f64 / last.duration_since(first).as_secs_f64()
+        }
+        _ => answered as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
+    }
+}
+
 /// The report object (`--json` prints it as is; the table reads it).
 fn report(
     args: &LoadArgs,
@@ -428,16 +446,7 @@ fn report(
     tally.latencies_ms.sort_by(f64::total_cmp);
     let answered = tally.latencies_ms.len() as u64;
     let errors: u64 = tally.errors_by_kind.values().sum();
-    // The rate of answers between the first and the last one: in a steady state this is the
-    // arrival rate whatever the latency (answers lag arrivals by it at both ends), and when the
-    // process cannot keep up it is the rate it managed. With fewer than two answers there is
-    // no span: answers over the whole run.
-    let throughput = match (tally.first_answer, tally.last_answer) {
-        (Some(first), Some(last)) if answered >= 2 && last > first => {
-            (answered - 1) as f64 / last.duration_since(first).as_secs_f64()
-        }
-        _ => answered as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
-    };
+    let throughput = throughput(answered, tally.first_answer, tally.last_answer, elapsed);
     let percentile = |p: f64| nearest_rank(&tally.latencies_ms, p);
     json!({
         "feature": args.feature,
@@ -556,6 +565,20 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn throughput_counts_answers_between_the_first_and_the_last_answer() {
+        let start = Instant::now();
+        let last = start + Duration::from_secs(2);
+        // 21 answers 100 ms apart, the first one after a second of latency: 10 per second.
+        let rate = throughput(21, Some(start), Some(last), Duration::from_secs(3));
+        assert!((rate - 10.0).abs() < 1e-9, "{rate}");
+        assert_eq!(
+            throughput(1, Some(start), Some(start), Duration::from_secs(2)),
+            0.5
+        );
+        assert_eq!(throughput(0, None, None, Duration::from_secs(2)), 0.0);
     }
 
     #[test]
