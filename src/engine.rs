@@ -74,8 +74,13 @@ impl Engine {
             StateBackend::Memory => None,
             StateBackend::Redis(settings) => {
                 let redis = RedisState::new(settings.clone()).map_err(crate::Error::from)?;
-                // Telemetry for changes of health is wired by the fleet-state work of issue 11.
-                let listener: StateListener = Arc::new(|_change: &StateChange| {});
+                // Every change of health becomes a `state.degraded` / `state.restored` line and
+                // moves the `prompt_config.state.degraded` gauge.
+                let heard = Arc::clone(&telemetry);
+                let clock = Arc::clone(&options.clock);
+                let listener: StateListener = Arc::new(move |change: &StateChange| {
+                    heard.state_changed(clock.utc_now(), change);
+                });
                 Some(SharedState::new(redis, listener))
             }
         };
@@ -98,8 +103,11 @@ impl Engine {
             &client_options,
             None,
         );
-        if let Some(writer_options) = &options.telemetry {
-            // A deploy must not reset budgets: this month's spend comes back from the log.
+        // A deploy must not reset budgets: with the memory backend, this month's spend comes
+        // back from the log. Redis keeps the fleet's spend itself, and a process's own log holds
+        // only its share of it, so nothing is rebuilt there.
+        let rebuild_spend = matches!(options.state, StateBackend::Memory);
+        if let Some(writer_options) = options.telemetry.as_ref().filter(|_| rebuild_spend) {
             let now = options.clock.utc_now();
             for ((scope, day), usd) in
                 rebuild::spend_this_month(&writer_options.path, writer_options.rotated_files, now)

@@ -12,6 +12,7 @@ use super::breaker::{Admission, BreakerState};
 use super::budget::{Reservation, ReserveOutcome};
 use super::cost::{call_cost, estimate_prompt_tokens, max_output_tokens, worst_case_usd};
 use super::events::{AttemptEnded, ClientEvent};
+use super::limits;
 use super::outcome::{Answer, Attempt, AttemptOutcome, CompleteError, failure};
 use super::policy::{NextStep, breaker_failure, next_step};
 use super::request::CallRequest;
@@ -203,6 +204,9 @@ fn call<'m>(
                         }
                     }
                 }
+                ReserveOutcome::Unavailable { scope } => {
+                    return Err(super::budget::unverifiable(&scope, request_id));
+                }
             }
         }
     }
@@ -358,8 +362,18 @@ impl Call<'_> {
                     }
                 },
             };
-            let rate_wait = match self.acquire_rate_limits(provider, model, tokens, now) {
-                Ok(rate_wait) => rate_wait,
+            let start = self.start;
+            let acquired = limits::acquire(
+                provider,
+                &model.name,
+                tokens,
+                now,
+                &**clock,
+                self.deadline,
+                |at| start.utc_at(at).timestamp_millis(),
+            );
+            let (rate_wait, taken) = match acquired {
+                Ok(acquired) => acquired,
                 Err(()) => {
                     breaker.release(&admission);
                     let error = AttemptError::new(
@@ -379,11 +393,13 @@ impl Call<'_> {
             } else {
                 clock.now()
             };
+            let started_at = self.start.utc_at(now);
             if now >= self.deadline {
                 breaker.release(&admission);
+                let now_ms = started_at.timestamp_millis();
+                limits::release(provider, &model.name, now, now_ms, tokens, taken);
                 return ModelResult::DeadlineReached;
             }
-            let started_at = self.start.utc_at(now);
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
@@ -405,9 +421,16 @@ impl Call<'_> {
                     } else {
                         tokens
                     };
-                    for limiter in provider.limiters(&model.name) {
-                        limiter.settle(finished, tokens, used);
-                    }
+                    let finished_ms = self.start.utc_at(finished).timestamp_millis();
+                    limits::settle(
+                        provider,
+                        &model.name,
+                        finished,
+                        finished_ms,
+                        tokens,
+                        used,
+                        &taken,
+                    );
                     self.record(provider, model, None, started_at, latency, waited);
                     return ModelResult::Success(response);
                 }
@@ -419,9 +442,16 @@ impl Call<'_> {
                         }
                         None => breaker.release(&admission),
                     }
-                    for limiter in provider.limiters(&model.name) {
-                        limiter.settle(finished, tokens, 0);
-                    }
+                    let finished_ms = self.start.utc_at(finished).timestamp_millis();
+                    limits::settle(
+                        provider,
+                        &model.name,
+                        finished,
+                        finished_ms,
+                        tokens,
+                        0,
+                        &taken,
+                    );
                     self.record(provider, model, Some(&error), started_at, latency, waited);
                     match next_step(&error) {
                         NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
@@ -448,48 +478,6 @@ impl Call<'_> {
             }
         }
         ModelResult::Next
-    }
-
-    /// Takes capacity from every limiter of the model at `now`, waiting up to their bound;
-    /// `Err` when the wait would be too long or pass the deadline.
-    fn acquire_rate_limits(
-        &self,
-        provider: &ProviderRuntime,
-        model: &ModelSpec,
-        tokens: u64,
-        mut now: Instant,
-    ) -> Result<Duration, ()> {
-        let clock = &self.options.clock;
-        let mut waited = Duration::ZERO;
-        loop {
-            let mut taken = Vec::new();
-            let mut shortfall = None;
-            for limiter in provider.limiters(&model.name) {
-                match limiter.try_acquire(now, tokens) {
-                    Ok(()) => taken.push(limiter),
-                    Err(wait) => {
-                        shortfall = Some((wait, limiter.max_wait()));
-                        break;
-                    }
-                }
-            }
-            let Some((wait, max_wait)) = shortfall else {
-                return Ok(waited);
-            };
-            for limiter in taken {
-                limiter.release(now, tokens);
-            }
-            if waited.saturating_add(wait) > max_wait
-                || now
-                    .checked_add(wait)
-                    .is_none_or(|ready| ready >= self.deadline)
-            {
-                return Err(());
-            }
-            clock.sleep(wait);
-            waited += wait;
-            now = clock.now();
-        }
     }
 
     fn record(

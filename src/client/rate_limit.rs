@@ -2,12 +2,33 @@
 //! continuously, so we stay under the provider's published limits instead of learning them from
 //! 429s. Levels are kept in exact integer units, so a caller that waits the returned time always
 //! finds the capacity there.
+//!
+//! With a Redis state backend (issue 11) the limits are the fleet's: each limiter asks a shared
+//! GCRA limit (`state::rate`) instead of its buckets, so every process and host draws from one
+//! RPM and one TPM per provider and per model. The buckets take over while Redis is
+//! unavailable (each process then enforces the whole limit on its own, as before).
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::config::RateLimitSettings;
+use crate::state::rate::{RateDecision, RateLimit};
+use crate::state::{Degraded, SharedState};
+
+/// The share of a shared limit allowed at once after an idle stretch. GCRA lets any one-minute
+/// span see the limit plus the burst, so a tenth keeps every minute within 10% of the limit
+/// (a call bigger than that, in tokens, is still let through when the limit has room for it).
+const FLEET_BURST_DIVISOR: u64 = 10;
+
+/// Where an acquisition was counted, so its release or settlement goes to the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// In this process's buckets.
+    Local,
+    /// In the fleet's shared limits on Redis.
+    Fleet,
+}
 
 /// Level units per whole request or token: one minute in nanoseconds. A bucket of `capacity`
 /// per minute then refills exactly `capacity` units per nanosecond, with no rounding at all.
@@ -18,6 +39,76 @@ const UNITS_PER_ITEM: i128 = 60_000_000_000;
 pub struct RateLimiter {
     buckets: Mutex<Buckets>,
     max_wait: Duration,
+    fleet: Option<FleetLimits>,
+}
+
+/// The shared limits of one provider or model on Redis.
+#[derive(Debug)]
+struct FleetLimits {
+    shared: SharedState,
+    requests: Option<RateLimit>,
+    tokens: Option<RateLimit>,
+}
+
+impl FleetLimits {
+    /// One request and `tokens` tokens from the fleet's limits at `now_ms` (Unix ms), or the
+    /// wait until both would be there; `Err(Degraded)` when Redis is unavailable.
+    fn try_acquire(&self, now_ms: i64, tokens: u64) -> Result<Result<(), Duration>, Degraded> {
+        if let Some(requests) = &self.requests {
+            let decision = self
+                .shared
+                .run(|redis| redis.acquire(requests, 1, now_ms))?;
+            if let Some(wait) = refusal(decision) {
+                return Ok(Err(wait));
+            }
+        }
+        if let Some(limit) = &self.tokens {
+            // A call bigger than the burst still goes once the limit has room for it.
+            let limit = limit.clone().with_burst(limit.burst.max(tokens));
+            let decision = self
+                .shared
+                .run(|redis| redis.acquire(&limit, tokens, now_ms));
+            let wait = match decision {
+                Ok(decision) => refusal(decision),
+                Err(Degraded) => {
+                    self.refund_request(now_ms);
+                    return Err(Degraded);
+                }
+            };
+            if let Some(wait) = wait {
+                self.refund_request(now_ms);
+                return Ok(Err(wait));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn refund_request(&self, now_ms: i64) {
+        if let Some(requests) = &self.requests {
+            let _refunded = self.shared.run(|redis| redis.refund(requests, 1, now_ms));
+        }
+    }
+
+    fn refund_tokens(&self, now_ms: i64, tokens: u64) {
+        if let Some(limit) = &self.tokens {
+            let _refunded = self.shared.run(|redis| redis.refund(limit, tokens, now_ms));
+        }
+    }
+}
+
+/// The wait a shared limit asks for, `None` when it allowed the call.
+fn refusal(decision: RateDecision) -> Option<Duration> {
+    match decision {
+        RateDecision::Allowed => None,
+        RateDecision::Wait(wait) => Some(wait),
+        RateDecision::TooLarge => Some(Duration::MAX),
+    }
+}
+
+/// A shared GCRA limit of `per_minute` units under `name`, with a tenth of it as burst.
+fn fleet_limit(name: String, per_minute: u64) -> RateLimit {
+    RateLimit::new(name, per_minute, Duration::from_secs(60))
+        .with_burst((per_minute / FLEET_BURST_DIVISOR).max(1))
 }
 
 #[derive(Debug)]
@@ -96,6 +187,75 @@ impl RateLimiter {
                     .map(|capacity| Bucket::full(capacity, now)),
             }),
             max_wait: Duration::from_millis(settings.max_wait_ms),
+            fleet: None,
+        }
+    }
+
+    /// The same limiter counting on the fleet's shared limits under `name` (`provider:openai`
+    /// or `model:openai/gpt-4o-mini`, suffixed `:rpm` and `:tpm`) while Redis answers; its own
+    /// buckets serve while it does not. With `None`, the limiter stays per process.
+    pub fn with_shared(
+        mut self,
+        shared: Option<SharedState>,
+        name: &str,
+        settings: &RateLimitSettings,
+    ) -> RateLimiter {
+        self.fleet = shared.map(|shared| FleetLimits {
+            shared,
+            requests: settings
+                .requests_per_minute
+                .map(|limit| fleet_limit(format!("{name}:rpm"), u64::from(limit))),
+            tokens: settings
+                .tokens_per_minute
+                .map(|limit| fleet_limit(format!("{name}:tpm"), limit)),
+        });
+        self
+    }
+
+    /// As [`RateLimiter::try_acquire`], on the fleet's limits when shared (`now_ms`: the same
+    /// moment in Unix ms), on this process's buckets otherwise or while Redis is unavailable.
+    /// Says where it counted, for [`RateLimiter::release_at`] and [`RateLimiter::settle_at`].
+    pub fn try_acquire_at(
+        &self,
+        now: Instant,
+        now_ms: i64,
+        tokens: u64,
+    ) -> Result<Acquired, Duration> {
+        if let Some(fleet) = &self.fleet
+            && let Ok(decision) = fleet.try_acquire(now_ms, tokens)
+        {
+            return decision.map(|()| Acquired::Fleet);
+        }
+        self.try_acquire(now, tokens).map(|()| Acquired::Local)
+    }
+
+    /// As [`RateLimiter::release`], where the acquisition was counted.
+    pub fn release_at(&self, now: Instant, now_ms: i64, tokens: u64, acquired: Acquired) {
+        match (acquired, &self.fleet) {
+            (Acquired::Fleet, Some(fleet)) => {
+                fleet.refund_request(now_ms);
+                fleet.refund_tokens(now_ms, tokens);
+            }
+            _ => self.release(now, tokens),
+        }
+    }
+
+    /// As [`RateLimiter::settle`], where the acquisition was counted. On the fleet's limits
+    /// unused tokens are given back; tokens used beyond the estimate are not charged (the
+    /// estimate, prompt plus `max_tokens`, is an upper bound whenever usage is reported).
+    pub fn settle_at(
+        &self,
+        now: Instant,
+        now_ms: i64,
+        reserved_tokens: u64,
+        actual_tokens: u64,
+        acquired: Acquired,
+    ) {
+        match (acquired, &self.fleet) {
+            (Acquired::Fleet, Some(fleet)) => {
+                fleet.refund_tokens(now_ms, reserved_tokens.saturating_sub(actual_tokens));
+            }
+            _ => self.settle(now, reserved_tokens, actual_tokens),
         }
     }
 

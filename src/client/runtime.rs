@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::breaker::CircuitBreaker;
 use super::budget::BudgetBook;
@@ -34,10 +35,6 @@ pub(crate) struct ClientOptions {
     /// The factories providers are built with, by kind.
     pub kinds: ProviderKinds,
     /// The fleet's shared state when the backend is Redis; `None` for the memory backend.
-    #[allow(
-        dead_code,
-        reason = "read by budgets, rate limits and breakers next (issue 11)"
-    )]
     pub shared: Option<SharedState>,
 }
 
@@ -97,13 +94,23 @@ impl ProviderRuntime {
         } else {
             HashMap::new()
         };
+        // With Redis, the limits are the fleet's: one per provider and one per model, named
+        // after them so every process shares them.
+        let limiter = |settings: &crate::config::RateLimitSettings, shared_name: String| {
+            RateLimiter::new(settings, now).with_shared(
+                options.shared.clone(),
+                &shared_name,
+                settings,
+            )
+        };
         let model_limiters = spec
             .models
             .iter()
             .filter_map(|(model, compiled)| {
+                let settings = compiled.rate_limit.as_ref()?;
                 Some((
                     model.clone(),
-                    RateLimiter::new(compiled.rate_limit.as_ref()?, now),
+                    limiter(settings, format!("model:{name}/{model}")),
                 ))
             })
             .collect();
@@ -117,7 +124,7 @@ impl ProviderRuntime {
             limiter: spec
                 .rate_limit
                 .as_ref()
-                .map(|settings| RateLimiter::new(settings, now)),
+                .map(|settings| limiter(settings, format!("provider:{name}"))),
             model_limiters,
             built_as,
         }
@@ -180,7 +187,12 @@ impl ClientRuntime {
         {
             Some(previous) => Arc::clone(&previous.budgets),
             None => {
-                let book = BudgetBook::new(table.budget.clone(), feature_budgets);
+                // A hold outlives the longest call by a minute: a process that dies mid-call
+                // frees it then, a live one always settles first.
+                let hold = Duration::from_millis(table.client.deadline_ms)
+                    .saturating_add(Duration::from_secs(60));
+                let book = BudgetBook::new(table.budget.clone(), feature_budgets)
+                    .with_shared(options.shared.clone(), hold);
                 if let Some(previous) = previous {
                     carry_over_spend(&previous.budgets, &book, options.clock.utc_now());
                 }

@@ -124,6 +124,37 @@ pub struct BudgetSettings {
     /// The cheaper chain used by the `downgrade` policy.
     #[serde(default)]
     pub downgrade: Option<DowngradeChain>,
+    /// What the budget does while the shared state (Redis) is unavailable: keep serving on the
+    /// process's own ledger (`local`, the default) or refuse calls (`block`). Without a Redis
+    /// backend it never applies.
+    #[serde(default)]
+    pub while_degraded: WhileDegraded,
+}
+
+/// What a budget does while the fleet's shared state is unavailable (issue 11).
+///
+/// `local` keeps the app answering but lets each process spend up to what is left of the limit
+/// on its own, so a fleet of N processes may overspend up to N times the remainder for the
+/// length of the outage; `block` keeps the limit but refuses every call of the scope
+/// (`state_unavailable`, retryable) until Redis answers again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhileDegraded {
+    /// Serve on the per-process ledger, seeded with the last fleet spend seen.
+    #[default]
+    Local,
+    /// Refuse calls this budget applies to with `state_unavailable`.
+    Block,
+}
+
+impl WhileDegraded {
+    /// The setting as written in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhileDegraded::Local => "local",
+            WhileDegraded::Block => "block",
+        }
+    }
 }
 
 fn default_policy() -> BudgetPolicy {

@@ -23,6 +23,8 @@ static RESERVE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_reserve.lua")));
 static SETTLE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_settle.lua")));
+static CLAIM: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_claim.lua")));
 
 /// Alert thresholds of a budget, in percent of its limit (issue 11: 80/90/95/100).
 pub const ALERT_THRESHOLDS: [u8; 4] = [80, 90, 95, 100];
@@ -252,6 +254,27 @@ impl RedisState {
         })
     }
 
+    /// Claims the alert at `percent` of `window` for `holder` without spending (the 100% alert
+    /// of a refused call: a `block` budget refuses before spend reaches its limit, so no settle
+    /// would claim it). True when this call claimed it, false when someone in the fleet did.
+    pub fn claim_alert(
+        &self,
+        window: &BudgetWindow,
+        percent: u8,
+        holder: &str,
+    ) -> Result<bool, StateError> {
+        let keys = self.window_keys(window);
+        let claimed: i64 = self.with_connection(|connection| {
+            CLAIM
+                .key(&keys[0])
+                .arg(percent)
+                .arg(holder)
+                .arg(window.expire_at)
+                .invoke(connection)
+        })?;
+        Ok(claimed == 1)
+    }
+
     /// The window's settled spend and what is reserved in flight.
     pub fn totals(&self, window: &BudgetWindow) -> Result<Totals, StateError> {
         let keys = self.window_keys(window);
@@ -276,7 +299,8 @@ impl RedisState {
 }
 
 /// A reservation id unique across the fleet: a random token drawn once per process (std's
-/// randomly keyed hasher) and a counter.
+/// randomly keyed hasher), the process id (a forked Puma worker inherits the token and the
+/// counter of its parent, never its pid) and a counter.
 fn reservation_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     static TOKEN: LazyLock<u64> = LazyLock::new(|| {
@@ -285,7 +309,12 @@ fn reservation_id() -> String {
         hasher.finish()
     });
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!("{:016x}-{}", *TOKEN, NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:016x}-{}-{}",
+        *TOKEN,
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn saturating_i64(value: u64) -> i64 {

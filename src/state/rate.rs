@@ -10,6 +10,8 @@ use super::{RedisState, StateError};
 
 static GCRA: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/rate_gcra.lua")));
+static REFUND: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("scripts/rate_refund.lua")));
 
 /// One shared limit: `limit` units per `period` under the name `name` (for example
 /// `provider:openai:rpm` or `model:gpt-4o-mini:tpm`), at most `burst` of them at once.
@@ -88,5 +90,25 @@ impl RedisState {
         } else {
             RateDecision::Wait(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0)))
         })
+    }
+
+    /// Gives `units` back to `limit` at `now_ms`: a call that took more tokens than it used,
+    /// or one that never went out because another limit refused. Never builds credit beyond
+    /// the burst (the theoretical arrival time does not move before now).
+    pub fn refund(&self, limit: &RateLimit, units: u64, now_ms: i64) -> Result<(), StateError> {
+        if units == 0 || limit.limit == 0 {
+            return Ok(());
+        }
+        let interval_ms = limit.period.as_secs_f64() * 1000.0 / limit.limit as f64;
+        let key = self.keys().key("rate", &[&limit.name], "tat");
+        let _moved: i64 = self.with_connection(|connection| {
+            REFUND
+                .key(&key)
+                .arg(now_ms)
+                .arg(format!("{interval_ms:.6}"))
+                .arg(units)
+                .invoke(connection)
+        })?;
+        Ok(())
     }
 }

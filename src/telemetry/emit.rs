@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::event::{
     AttemptFields, BudgetFields, CircuitFields, DroppedFields, EventBody, FeatureFields,
-    FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION, TelemetryRecord,
+    FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION, StateFields,
+    TelemetryRecord,
 };
 use super::metrics::{Metrics, RequestLabels};
 use super::recent::{RecentRequests, RequestFacts};
@@ -24,6 +25,7 @@ use crate::client::{
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
 use crate::resolve::{Context, Resolution};
+use crate::state::StateChange;
 
 impl Record for TelemetryRecord {
     fn dropped(report: &DropReport) -> Self {
@@ -97,6 +99,7 @@ impl Record for TelemetryRecord {
                     })
             }
             EventBody::Dropped(_) => 0,
+            EventBody::State(fields) => string_size(&fields.server) + optional_size(&fields.reason),
         };
         mem::size_of::<Self>() + string_size(&self.request_id) + body
     }
@@ -494,6 +497,35 @@ impl Telemetry {
                 );
             }
         }
+    }
+
+    /// A change of health of the fleet's shared state: a `state.degraded` or `state.restored`
+    /// line, and the `prompt_config.state.degraded` gauge (with the degradation counter).
+    pub fn state_changed(&self, now: DateTime<Utc>, change: &StateChange) {
+        let (event, fields) = match change {
+            StateChange::Degraded { server, reason } => {
+                self.metrics.set_state_degraded(true);
+                let fields = StateFields {
+                    server: server.clone(),
+                    reason: Some(reason.clone()),
+                    degraded_ms: None,
+                };
+                ("state.degraded", fields)
+            }
+            StateChange::Restored {
+                server,
+                degraded_ms,
+            } => {
+                self.metrics.set_state_degraded(false);
+                let fields = StateFields {
+                    server: server.clone(),
+                    reason: None,
+                    degraded_ms: Some(*degraded_ms),
+                };
+                ("state.restored", fields)
+            }
+        };
+        self.write(now, event, "", EventBody::State(fields));
     }
 
     /// A reload attempt.

@@ -240,6 +240,8 @@ pub enum EventBody {
     Feedback(Box<FeedbackFields>),
     /// `telemetry.dropped`: events dropped because the queue was full.
     Dropped(DroppedFields),
+    /// `state.degraded` / `state.restored`: the fleet's shared state (Redis) failed or is back.
+    State(StateFields),
 }
 
 /// What every event about a resolved feature carries, so results can be cut by them.
@@ -572,4 +574,25 @@ pub struct DroppedFields {
         serialize_with = "rfc3339_milliseconds"
     )]
     pub last_at: DateTime<Utc>,
+}
+
+/// `state.degraded` and `state.restored` fields (issue 11): the shared state failed and the
+/// process serves from local state, or it answers again.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateFields {
+    /// The Redis server or cluster, password masked.
+    #[serde(rename = "prompt_config.state.server")]
+    pub server: String,
+    /// What failed (`state.degraded` only; never a password).
+    #[serde(
+        rename = "prompt_config.state.reason",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reason: Option<String>,
+    /// How long the process ran on local state, in ms (`state.restored` only).
+    #[serde(
+        rename = "prompt_config.state.degraded_ms",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub degraded_ms: Option<u64>,
 }

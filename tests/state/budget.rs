@@ -348,3 +348,24 @@ fn child_spends_against_the_shared_budget() {
         .collect();
     std::fs::write(path, lines).unwrap();
 }
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_refusal_claims_the_full_alert_once_and_a_later_settle_does_not_claim_it_again() {
+    let server = RedisServer::start();
+    let state = server.state();
+    let window = window("feature:ask");
+    assert!(state.claim_alert(&window, 100, "p1").unwrap());
+    assert!(!state.claim_alert(&window, 100, "p2").unwrap());
+    let reservation = reserve(&state, &window, 100, 100).unwrap();
+    let settled = state
+        .settle(&window, &reservation, 100, Some(100), "p3")
+        .unwrap();
+    assert_eq!(settled.claimed_alerts, [80, 90, 95]);
+    let [totals, ..] = state.window_keys(&window);
+    let expire_at: i64 = server.cli(&["expiretime", &totals]).trim().parse().unwrap();
+    assert_eq!(expire_at, window.expire_at());
+}

@@ -10,6 +10,10 @@ mod support;
 
 mod budget;
 mod cluster;
+mod fleet_budget;
+mod fleet_degraded;
+mod fleet_rate;
+mod fleet_settings;
 mod rate;
 mod servers;
 mod shared;

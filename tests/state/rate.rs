@@ -142,3 +142,45 @@ fn limits_of_different_names_are_independent() {
         RateDecision::Allowed
     );
 }
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_refund_gives_units_back_for_the_next_call() {
+    let server = RedisServer::start();
+    let state = server.state();
+    let tpm = RateLimit::new("model:mock/m:tpm", 1_000, Duration::from_secs(60));
+    assert_eq!(
+        state.acquire(&tpm, 1_000, 0).unwrap(),
+        RateDecision::Allowed
+    );
+    assert!(matches!(
+        state.acquire(&tpm, 400, 0).unwrap(),
+        RateDecision::Wait(_)
+    ));
+    // The call used 600 of the 1000 it took.
+    state.refund(&tpm, 400, 0).unwrap();
+    assert_eq!(state.acquire(&tpm, 400, 0).unwrap(), RateDecision::Allowed);
+    assert!(matches!(
+        state.acquire(&tpm, 1, 0).unwrap(),
+        RateDecision::Wait(_)
+    ));
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_refund_never_builds_credit_beyond_the_burst() {
+    let server = RedisServer::start();
+    let state = server.state();
+    let limit = rpm(60).with_burst(6);
+    state.refund(&limit, 100, 0).unwrap();
+    let allowed = (0..20)
+        .filter(|_| state.acquire(&limit, 1, 0).unwrap() == RateDecision::Allowed)
+        .count();
+    assert_eq!(allowed, 6);
+}

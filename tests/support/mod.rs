@@ -3,10 +3,12 @@
 //! `mod support;` from a binary at `tests/NAME.rs`) and imports what it uses from
 //! `crate::support::...`. The benches include `http_server.rs` and `telemetry_records.rs` by
 //! path, so those two depend on no other module here; `redis_server.rs` (also included by a
-//! bench) depends only on `temp_dir.rs`, which that bench includes beside it.
+//! bench) depends only on `temp_dir.rs`, which that bench includes beside it, with
+//! `one_feature.rs` and `fleet.rs` (which uses only `one_feature.rs`).
 
 pub mod cli;
 pub mod fixture;
+pub mod fleet;
 pub mod http_server;
 pub mod one_feature;
 pub mod prometheus;

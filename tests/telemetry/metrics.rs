@@ -39,7 +39,7 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 11] = [
+const EVERY_FAMILY: [(&str, &str); 13] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     ("gen_ai_client_token_usage", "histogram"),
     ("prompt_config_cache_hits_total", "counter"),
@@ -50,6 +50,8 @@ const EVERY_FAMILY: [(&str, &str); 11] = [
     ("prompt_config_feedback", "summary"),
     ("prompt_config_requests_total", "counter"),
     ("prompt_config_resolves_total", "counter"),
+    ("prompt_config_state_degradations_total", "counter"),
+    ("prompt_config_state_degraded", "gauge"),
     ("prompt_config_telemetry_dropped_events_total", "counter"),
 ];
 

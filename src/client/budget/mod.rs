@@ -2,8 +2,14 @@
 //! month), reserved at its worst case before each LLM call and settled at its actual cost after,
 //! so concurrent calls never overspend by more than the reservations in flight. It decides which
 //! calls are refused or downgraded and which threshold alerts (80, 90, 95, 100 percent) are due,
-//! each exactly once per period; it does no I/O and hands the alerts back to the caller to emit.
+//! each exactly once per period; it hands the alerts back to the caller to emit.
+//!
+//! With a Redis state backend (issue 11) the book reserves and settles on Redis instead
+//! ([`fleet`]), so the limit holds for the whole fleet and each alert is claimed by one process;
+//! the per-process ledgers then mirror the fleet's spend and take over while Redis is
+//! unavailable (or refuse, per the budget's `while_degraded`).
 
+mod fleet;
 mod ledger;
 
 #[cfg(test)]
@@ -17,6 +23,8 @@ use serde::Serialize;
 
 use super::events::BudgetAlert;
 use crate::config::{BudgetPolicy, BudgetSettings, DowngradeChain};
+use crate::state::SharedState;
+use fleet::{Fleet, FleetHold};
 use ledger::{
     FULL_BIT, Fired, Ledger, LedgerKey, Period, open_ledger, thresholds_in, to_nanodollars, to_usd,
 };
@@ -51,14 +59,34 @@ pub struct BudgetBook {
     overall: Option<usize>,
     features: HashMap<String, usize>,
     ledgers: Mutex<HashMap<LedgerKey, Ledger>>,
+    /// The fleet's shared state, when the backend is Redis.
+    fleet: Option<Fleet>,
 }
 
 /// Worst-case cost held on ledgers until the call is settled or released.
 #[must_use = "a reservation holds budget until it is settled or released"]
 #[derive(Debug)]
 pub struct Reservation {
-    ledgers: Vec<LedgerKey>,
+    /// Where it was made: settling and releasing go to the same place, even if Redis failed
+    /// or came back in between.
+    place: Place,
     amount: i64,
+}
+
+#[derive(Debug)]
+enum Place {
+    /// On this process's ledgers.
+    Local(Vec<LedgerKey>),
+    /// On Redis, one hold per budget window.
+    Fleet(Vec<FleetHold>),
+}
+
+impl Reservation {
+    /// True when the reservation was made on the fleet's shared state (Redis).
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    pub fn is_shared(&self) -> bool {
+        matches!(self.place, Place::Fleet(_))
+    }
 }
 
 impl Reservation {
@@ -71,10 +99,6 @@ impl Reservation {
 
 /// The answer to [`BudgetBook::reserve`].
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "matched at once by the caller; boxing would allocate on every refusal for nothing"
-)]
 pub enum ReserveOutcome {
     /// The cost is held on every applicable ledger.
     Granted {
@@ -89,6 +113,12 @@ pub enum ReserveOutcome {
         exceeded: BudgetExceeded,
         /// Its 100% alert, if this was its first refusal of the period.
         alerts: Vec<BudgetAlert>,
+    },
+    /// The shared state is unavailable and a budget of this call says `while_degraded: block`:
+    /// nothing was reserved.
+    Unavailable {
+        /// The budget that blocks (`overall` or `feature:<name>`).
+        scope: String,
     },
 }
 
@@ -168,7 +198,16 @@ impl BudgetBook {
             overall,
             features: feature_scopes,
             ledgers: Mutex::default(),
+            fleet: None,
         }
+    }
+
+    /// The same book reserving and settling on the fleet's shared state (Redis), each hold
+    /// lasting `hold` (a process that dies before settling frees it then). With `None`, the
+    /// book stays per process.
+    pub fn with_shared(mut self, shared: Option<SharedState>, hold: std::time::Duration) -> Self {
+        self.fleet = shared.map(|shared| Fleet::new(shared, hold));
+        self
     }
 
     /// True when no budget has a limit, so callers can skip all budget work.
@@ -190,6 +229,21 @@ impl BudgetBook {
         self.push_targets(self.overall, now, &mut targets);
         self.push_targets(self.features.get(feature).copied(), now, &mut targets);
         let requested = to_nanodollars(worst_case_usd);
+        if let Some(fleet) = &self.fleet {
+            if let Ok(outcome) = self.reserve_shared(fleet, &targets, requested, now, enforce) {
+                return outcome;
+            }
+            // Redis is unavailable (now or by this very call): the local ledgers take over,
+            // unless a budget of this call would rather refuse.
+            let blocking = targets.iter().find(|target| {
+                target.budget.settings.while_degraded == crate::config::WhileDegraded::Block
+            });
+            if let Some(target) = blocking {
+                return ReserveOutcome::Unavailable {
+                    scope: target.budget.name.clone(),
+                };
+            }
+        }
         let mut fired = Fired::new();
         let mut refusal: Option<(Target<'_>, i64)> = None;
         {
@@ -230,7 +284,7 @@ impl BudgetBook {
         let Some((target, committed)) = refusal else {
             let ledgers = targets.iter().map(|target| target.key).collect();
             let reservation = Reservation {
-                ledgers,
+                place: Place::Local(ledgers),
                 amount: requested,
             };
             return ReserveOutcome::Granted {
@@ -254,10 +308,14 @@ impl BudgetBook {
     /// Turns the reservation into spend of `actual_usd` on the ledgers it was made on.
     pub fn settle(&self, reservation: Reservation, actual_usd: f64) -> Vec<BudgetAlert> {
         let actual = to_nanodollars(actual_usd);
+        let keys = match reservation.place {
+            Place::Local(keys) => keys,
+            Place::Fleet(holds) => return self.settle_shared(holds, actual),
+        };
         let mut fired = Fired::new();
         {
             let mut ledgers = self.ledgers.lock();
-            for key in reservation.ledgers {
+            for key in keys {
                 // Ledgers holding a reservation are never dropped, so a miss means another book's.
                 if let Some(ledger) = ledgers.get_mut(&key) {
                     ledger.reserved = ledger.reserved.saturating_sub(reservation.amount).max(0);
@@ -271,8 +329,14 @@ impl BudgetBook {
 
     /// Drops the reservation without cost: the call failed or was never made.
     pub fn release(&self, reservation: Reservation) {
-        // Settling at zero cannot alert: thresholds at or below what stays committed are marked.
-        self.settle(reservation, 0.0);
+        match reservation.place {
+            Place::Fleet(holds) => self.release_shared(holds),
+            // Settling at zero cannot alert: thresholds at or below what stays committed are
+            // marked.
+            Place::Local(_) => {
+                self.settle(reservation, 0.0);
+            }
+        }
     }
 
     /// Adds spend settled before a restart to the day and month of `scope` containing `at`.
@@ -308,7 +372,7 @@ impl BudgetBook {
         for index in 0..self.scopes.len() {
             self.push_targets(Some(index), now, &mut targets);
         }
-        let figures: Vec<(i64, i64, u8)> = {
+        let mut figures: Vec<(i64, i64, u8)> = {
             let ledgers = self.ledgers.lock();
             let figures = |ledger: &Ledger| (ledger.settled, ledger.reserved, ledger.alerts_sent);
             targets
@@ -316,6 +380,14 @@ impl BudgetBook {
                 .map(|target| ledgers.get(&target.key).map_or((0, 0, 0), figures))
                 .collect()
         };
+        if let Some(fleet) = &self.fleet {
+            // The fleet's figures when Redis answers; the local mirror otherwise.
+            for (target, figures) in targets.iter().zip(figures.iter_mut()) {
+                if let Some((settled, reserved)) = fleet.totals(target, now) {
+                    (figures.0, figures.1) = (settled, reserved);
+                }
+            }
+        }
         let rows = targets.iter().zip(figures);
         rows.map(|(target, (settled, reserved, sent))| BudgetStatus {
             scope: target.budget.name.clone(),
@@ -375,5 +447,21 @@ impl BudgetBook {
             }));
         }
         alerts
+    }
+}
+
+/// The refusal of a `while_degraded: block` budget while Redis is unavailable. Its kind is
+/// `state_unavailable` (retryable), not `budget_exceeded`: the limit was not reached, it could
+/// not be checked, and a caller should retry rather than tell the user the money ran out.
+pub(crate) fn unverifiable(scope: &str, request_id: &str) -> super::outcome::CompleteError {
+    super::outcome::CompleteError::Failed {
+        kind: crate::ErrorKind::StateUnavailable,
+        summary: format!(
+            "budget {scope} cannot be checked: the shared state (Redis) is unavailable and the \
+             budget's while_degraded is block"
+        ),
+        status: None,
+        request_id: request_id.to_string(),
+        attempts: Vec::new(),
     }
 }

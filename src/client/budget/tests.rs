@@ -21,6 +21,7 @@ fn limits(daily: Option<f64>, monthly: Option<f64>, policy: BudgetPolicy) -> Bud
         monthly_usd,
         policy,
         downgrade,
+        while_degraded: crate::config::WhileDegraded::Local,
     }
 }
 
@@ -43,13 +44,14 @@ fn granted(outcome: ReserveOutcome) -> (Reservation, Vec<BudgetAlert>) {
             alerts,
         } => (reservation, alerts),
         ReserveOutcome::Exceeded { exceeded, .. } => panic!("refused: {exceeded:?}"),
+        ReserveOutcome::Unavailable { scope } => panic!("unavailable: {scope}"),
     }
 }
 
 fn refused(outcome: ReserveOutcome) -> (BudgetExceeded, Vec<BudgetAlert>) {
     match outcome {
         ReserveOutcome::Exceeded { exceeded, alerts } => (exceeded, alerts),
-        ReserveOutcome::Granted { .. } => panic!("granted"),
+        other => panic!("not refused: {other:?}"),
     }
 }
 

@@ -82,6 +82,10 @@ pub struct Metrics {
     feedback: Mutex<SeriesMap<4, FeedbackTotals>>,
     breakers: Mutex<BTreeMap<String, BreakerState>>,
     dropped_events: AtomicU64,
+    /// 1 while the fleet's shared state is degraded, else 0.
+    state_degraded: AtomicU64,
+    /// How often the shared state became degraded.
+    state_degradations: AtomicU64,
 }
 
 impl Metrics {
@@ -192,6 +196,16 @@ impl Metrics {
         self.dropped_events.fetch_max(total, Ordering::Relaxed);
     }
 
+    /// The shared state (Redis) became degraded (`true`: gauge 1, one more degradation
+    /// counted) or was restored (`false`: gauge 0).
+    pub fn set_state_degraded(&self, degraded: bool) {
+        self.state_degraded
+            .store(u64::from(degraded), Ordering::Relaxed);
+        if degraded {
+            self.state_degradations.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Every series as plain data, sorted by labels, with latency percentiles.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let collected = self.collect(true);
@@ -240,6 +254,8 @@ impl Metrics {
                 })
                 .collect(),
             dropped_events: collected.dropped_events,
+            state_degraded: collected.state_degraded,
+            state_degradations: collected.state_degradations,
         }
     }
 
@@ -292,6 +308,8 @@ impl Metrics {
             feedback,
             breakers,
             dropped_events: self.dropped_events.load(Ordering::Relaxed),
+            state_degraded: self.state_degraded.load(Ordering::Relaxed),
+            state_degradations: self.state_degradations.load(Ordering::Relaxed),
         }
     }
 }
@@ -309,6 +327,13 @@ pub struct MetricsSnapshot {
     pub breakers: Vec<BreakerSnapshot>,
     /// Telemetry events dropped because the writer's queue was full.
     pub dropped_events: u64,
+    /// `prompt_config.state.degraded`: 1 while the fleet's shared state (Redis) is unavailable
+    /// and the process serves from local state, else 0 (always 0 with the memory backend).
+    #[serde(default)]
+    pub state_degraded: u64,
+    /// How often the shared state became degraded since the engine opened.
+    #[serde(default)]
+    pub state_degradations: u64,
 }
 
 impl MetricsSnapshot {
@@ -546,6 +571,8 @@ struct Collected {
     feedback: Vec<(SeriesKey<4>, FeedbackTotals)>,
     breakers: Vec<(String, BreakerState)>,
     dropped_events: u64,
+    state_degraded: u64,
+    state_degradations: u64,
 }
 
 fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {

@@ -46,6 +46,8 @@ const FEEDBACK: &str = "prompt_config_feedback";
 const REQUESTS: &str = "prompt_config_requests_total";
 const RESOLVES: &str = "prompt_config_resolves_total";
 const DROPPED_EVENTS: &str = "prompt_config_telemetry_dropped_events_total";
+const STATE_DEGRADED: &str = "prompt_config_state_degraded";
+const STATE_DEGRADATIONS: &str = "prompt_config_state_degradations_total";
 
 /// The exposition of everything collected.
 pub(super) fn render(collected: &Collected) -> String {
@@ -195,6 +197,28 @@ impl Display for Exposition<'_> {
             let labels = label_pairs(&RESOLVE_LABELS, key.values());
             sample(out, RESOLVES, "", &labels, &[], *count)?;
         }
+
+        family(
+            out,
+            STATE_DEGRADATIONS,
+            "counter",
+            "Times the fleet's shared state (Redis) became unavailable.",
+        )?;
+        sample(
+            out,
+            STATE_DEGRADATIONS,
+            "",
+            &[],
+            &[],
+            collected.state_degradations,
+        )?;
+        family(
+            out,
+            STATE_DEGRADED,
+            "gauge",
+            "1 while the fleet's shared state (Redis) is unavailable and the process serves from local state.",
+        )?;
+        sample(out, STATE_DEGRADED, "", &[], &[], collected.state_degraded)?;
 
         family(
             out,

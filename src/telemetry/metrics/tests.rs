@@ -255,3 +255,17 @@ fn label_values_escape_backslash_double_quote_and_newline() {
         "{text}"
     );
 }
+
+#[test]
+fn the_state_gauge_follows_degradation_and_the_counter_counts_each_one() {
+    let metrics = Metrics::new();
+    assert_eq!(metrics.snapshot().state_degraded, 0);
+    metrics.set_state_degraded(true);
+    metrics.set_state_degraded(false);
+    metrics.set_state_degraded(true);
+    let snapshot = metrics.snapshot();
+    assert_eq!((snapshot.state_degraded, snapshot.state_degradations), (1, 2));
+    let text = metrics.prometheus_text();
+    assert!(text.contains("\nprompt_config_state_degraded 1\n"), "{text}");
+    assert!(text.contains("\nprompt_config_state_degradations_total 2\n"), "{text}");
+}
