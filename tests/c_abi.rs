@@ -17,6 +17,13 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "support/redis_server.rs"]
+mod redis_server;
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
+use redis_server::RedisServer;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const HEADER: &str = "include/prompt_config.h";
 
@@ -513,6 +520,40 @@ fn c_fork_after_fork() {
 )]
 fn c_fork_under_valgrind_leaks_nothing() {
     c_program_under_valgrind("fork");
+}
+
+/// Issue 11: `"state": {"backend": "redis", ...}` in the options JSON really puts the engine's
+/// fleet state in that Redis: after three completions from C, the budget keys live under the
+/// program's key prefix (and nothing else wrote there).
+#[test]
+#[cfg_attr(
+    any(pc_missing_cc, pc_missing_redis),
+    ignore = "needs a C compiler and redis-server (see the notice from build.rs)"
+)]
+fn c_state_backend_redis_keeps_fleet_state_in_redis() {
+    let dir = scratch("redis_state");
+    for (linkage, binary) in compile_program("redis_state", &dir) {
+        let redis = RedisServer::start();
+        let prefix = format!("cabi_{linkage:?}").to_lowercase();
+        let mut command = Command::new(&binary);
+        command
+            .arg(root())
+            .arg(redis.url())
+            .arg(&prefix)
+            .current_dir(root());
+        let outcome = run(command, &binary, Duration::from_secs(120));
+        assert!(
+            outcome.success,
+            "redis_state ({linkage:?}) failed:\n{}{}",
+            outcome.stdout, outcome.stderr
+        );
+        let keys = redis.cli(&["--scan", "--pattern", &format!("{prefix}:*")]);
+        assert!(
+            keys.lines().any(|key| key.contains(":budget")),
+            "no budget key under {prefix}: in Redis after completions with the redis backend \
+             ({linkage:?}); keys: {keys:?}"
+        );
+    }
 }
 
 #[test]

@@ -140,6 +140,7 @@ const TEST_FILES: &[&str] = &[
     "fork_test.rb",
     "rails_test.rb",
     "puma_test.rb",
+    "redis_state_test.rb",
     "packaging_test.rb",
     "subject_id_test.rb",
 ];
@@ -249,6 +250,15 @@ fn ruby_rails_integration() {
 )]
 fn ruby_puma_cluster() {
     run_ruby_test("puma_test.rb");
+}
+
+#[test]
+#[cfg_attr(
+    any(pc_missing_ruby_ext_toolchain, pc_missing_redis),
+    ignore = "needs ruby, Ruby's headers, make, libclang and redis-server (see the notice from build.rs)"
+)]
+fn ruby_redis_state_backend() {
+    run_ruby_test("redis_state_test.rb");
 }
 
 #[test]

@@ -76,6 +76,17 @@ Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY
         #[arg(long)]
         mock: bool,
     },
+    /// Call a feature at a fixed arrival rate (open loop) and report throughput, latency
+    /// percentiles, errors by kind, cache hit rate and cost.
+    #[command(after_help = "Examples:
+  prompt-config load career_path_navigator --rps 50 --duration 60s --mock
+  prompt-config load career_path_navigator --rps 20 --duration 2m --inputs contexts.jsonl --json
+  prompt-config load career_path_navigator --rps 100 --duration 30s --mock --redis redis://127.0.0.1:6379/
+
+Arrival i is due at start + i/R whatever the answers do; latency counts from that due time, so
+queueing shows. An arrival that finds every worker busy and the queue (one slot per worker)
+full is counted as an error of kind `dropped`. Progress goes to stderr once a second.")]
+    Load(super::load::LoadArgs),
     /// The staged demo: traffic, an OpenAI outage with failover, a budget downgrade, a table.
     #[command(after_help = "Examples:
   prompt-config demo

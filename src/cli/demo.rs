@@ -279,7 +279,7 @@ impl Demo {
     /// Sends `count` requests, `spacing` of simulated time apart, with a progress line.
     fn batch(&mut self, count: usize, spacing: Duration) -> Result<(), Failure> {
         for _ in 0..count {
-            let context = self.context(self.sent);
+            let context = demo_context(self.sent);
             self.sent += 1;
             match self.engine.complete(FEATURE, &context) {
                 Ok(completion) => self.record(&completion),
@@ -305,20 +305,6 @@ impl Demo {
             self.total
         );
         Ok(())
-    }
-
-    fn context(&self, index: usize) -> Context {
-        let sector = SECTORS[index % SECTORS.len()];
-        let degree = DEGREES[(index / SECTORS.len()) % DEGREES.len()];
-        Context::new(format!("demo-user-{index}"))
-            .attribute("sector", sector)
-            .attribute("degree", degree)
-            .variable("current_role", "Analyst")
-            .variable("degree", degree)
-            .variable("skills", json!(["Excel", "SQL", "presenting"]))
-            .variable("sector", sector)
-            .variable("goals", "A role with more ownership within two years")
-            .variable("years_experience", (index % 12) as u64)
     }
 
     fn record(&mut self, completion: &Completion) {
@@ -426,8 +412,24 @@ impl Demo {
     }
 }
 
+/// The demo's `index`th request: users across sectors and degrees with a full profile (also
+/// the load command's default traffic).
+pub(super) fn demo_context(index: usize) -> Context {
+    let sector = SECTORS[index % SECTORS.len()];
+    let degree = DEGREES[(index / SECTORS.len()) % DEGREES.len()];
+    Context::new(format!("demo-user-{index}"))
+        .attribute("sector", sector)
+        .attribute("degree", degree)
+        .variable("current_role", "Analyst")
+        .variable("degree", degree)
+        .variable("skills", json!(["Excel", "SQL", "presenting"]))
+        .variable("sector", sector)
+        .variable("goals", "A role with more ownership within two years")
+        .variable("years_experience", (index % 12) as u64)
+}
+
 /// The nearest-rank percentile of sorted values (0 when empty).
-fn nearest_rank(sorted: &[f64], percentile: f64) -> f64 {
+pub(super) fn nearest_rank(sorted: &[f64], percentile: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

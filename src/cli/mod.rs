@@ -15,6 +15,7 @@ mod cache;
 mod complete;
 mod demo;
 mod edit;
+mod load;
 mod output;
 #[cfg(all(test, unix))]
 mod properties;
@@ -141,6 +142,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Validate { dirs, json } => edit::validate(&dirs, json),
         Command::Resolve(request) => resolve::run(&request),
         Command::Complete { request, mock } => complete::run(&request, mock),
+        Command::Load(load) => load::run(&load),
         Command::Demo {
             dirs,
             requests,

@@ -44,9 +44,22 @@ class CareerPathsController < ActionController::Base
   end
 end
 
+# One completion for the shared-budget test: its cost and the worker that served it, or
+# `blocked` when a `block` budget refused it.
+class SpendsController < ActionController::Base
+  def show
+    context = { user_id: params.require(:user_id), variables: CareerPathsController::PROFILE }
+    completion = PromptConfig.complete(:career_path_navigator, context)
+    render json: { cost_usd: completion.cost_usd, pid: Process.pid }
+  rescue PromptConfig::BudgetExceeded
+    render json: { blocked: true, pid: Process.pid }
+  end
+end
+
 def draw_test_routes
   Rails.application.routes.draw do
     get "/career_path" => "career_paths#show"
+    get "/spend" => "spends#show"
   end
 end
 

@@ -1,0 +1,352 @@
+//! `prompt-config load` (issue 11): a fixed arrival rate against `complete()`, reported as a
+//! table or one JSON object; bad arguments and inputs files are usage errors (exit 2) naming
+//! the argument or `file:line`; `--redis URL` puts the run on shared state.
+
+use std::fs;
+
+use serde_json::Value;
+
+use crate::support::cli::{PROFILE, run, stderr, stdout};
+use crate::support::fixture::Fixture;
+use crate::support::one_feature::OneFeature;
+use crate::support::redis_server::RedisServer;
+
+const FEATURE: &str = "career_path_navigator";
+
+/// `load career_path_navigator --mock` with `extra` arguments.
+fn load_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["load", FEATURE, "--mock"];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Runs a load that must succeed and returns its JSON report.
+fn load_json(fixture: &Fixture, extra: &[&str]) -> Value {
+    let mut args = load_args(extra);
+    args.push("--json");
+    let output = run(fixture, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).expect("one JSON object")
+}
+
+/// Asserts a usage error (exit 2) whose message contains every one of `needles`.
+fn assert_usage_error(fixture: &Fixture, args: &[&str], needles: &[&str]) {
+    let output = run(fixture, args);
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {error}");
+    assert!(!error.contains("panicked"), "{args:?}: {error}");
+    for needle in needles {
+        assert!(
+            error.contains(needle),
+            "{args:?} should name {needle}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_short_mock_run_sends_rps_times_duration_requests_and_reports_every_field() {
+    let fixture = Fixture::new();
+    let report = load_json(&fixture, &["--rps", "50", "--duration", "1s"]);
+    assert_eq!(report["requests"], 50, "{report}");
+    assert_eq!(report["answered"], 50, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["errors_by_kind"], serde_json::json!({}), "{report}");
+    assert!(report["throughput_rps"].as_f64().unwrap() > 0.0, "{report}");
+    for percentile in ["p50", "p95", "p99"] {
+        assert!(
+            report["latency_ms"][percentile].as_f64().unwrap() > 0.0,
+            "{report}"
+        );
+    }
+    assert_eq!(report["cache_hit_rate"], 0.0, "{report}");
+    assert!(report["cost_usd"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(report["state"], "memory", "{report}");
+}
+
+#[test]
+fn a_fractional_rate_over_a_duration_in_milliseconds_sends_the_rounded_product() {
+    let fixture = Fixture::new();
+    let report = load_json(&fixture, &["--rps", "2.5", "--duration", "1600ms"]);
+    assert_eq!(report["requests"], 4, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
+
+#[test]
+fn the_table_shows_throughput_percentiles_errors_cache_hits_and_cost() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "20", "--duration", "500ms"]),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let table = stdout(&output);
+    for row in [
+        "requests",
+        "throughput",
+        "latency p50",
+        "latency p95",
+        "latency p99",
+        "errors",
+        "cache hits",
+        "cost",
+    ] {
+        assert!(table.contains(row), "{row}: {table}");
+    }
+}
+
+#[test]
+fn progress_lines_go_to_stderr_once_a_second() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "10", "--duration", "1500ms"]),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let progress = stderr(&output);
+    assert!(progress.contains("1 s: sent"), "{progress}");
+    assert!(progress.contains("errors 0"), "{progress}");
+}
+
+#[test]
+fn an_arrival_that_finds_every_worker_busy_and_the_queue_full_counts_as_dropped() {
+    let fixture = Fixture::new();
+    // One worker and one queue slot against mock answers taking 350 ms or more.
+    let report = load_json(
+        &fixture,
+        &["--rps", "40", "--duration", "1s", "--concurrency", "1"],
+    );
+    let dropped = report["errors_by_kind"]["dropped"].as_u64().unwrap_or(0);
+    assert!(dropped > 20, "{report}");
+    assert_eq!(report["requests"], 40, "{report}");
+    assert_eq!(
+        report["answered"].as_u64().unwrap() + report["errors"].as_u64().unwrap(),
+        40,
+        "{report}"
+    );
+}
+
+#[test]
+fn rates_that_are_zero_negative_not_numbers_or_huge_are_usage_errors_naming_rps() {
+    let fixture = Fixture::new();
+    for rate in ["0", "-5", "fast", "NaN", "1e9"] {
+        assert_usage_error(
+            &fixture,
+            &load_args(&["--rps", rate, "--duration", "1s"]),
+            &["--rps"],
+        );
+    }
+}
+
+#[test]
+fn durations_that_are_zero_negative_or_unknown_are_usage_errors_naming_duration() {
+    let fixture = Fixture::new();
+    for duration in ["0s", "0", "-1s", "10 parsecs", "1d", "ms"] {
+        assert_usage_error(
+            &fixture,
+            &load_args(&["--rps", "5", "--duration", duration]),
+            &["--duration"],
+        );
+    }
+}
+
+#[test]
+fn a_concurrency_of_zero_or_a_word_is_a_usage_error_naming_concurrency() {
+    let fixture = Fixture::new();
+    for workers in ["0", "-2", "many", "100000"] {
+        assert_usage_error(
+            &fixture,
+            &load_args(&["--rps", "5", "--duration", "1s", "--concurrency", workers]),
+            &["--concurrency"],
+        );
+    }
+}
+
+#[test]
+fn a_rate_and_duration_that_send_nothing_are_a_usage_error() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "0.1", "--duration", "1s"]),
+        &["--rps", "--duration"],
+    );
+}
+
+#[test]
+fn a_missing_inputs_file_is_a_usage_error_naming_it() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "absent.jsonl"]),
+        &["--inputs", "absent.jsonl"],
+    );
+}
+
+#[test]
+fn a_line_that_is_not_json_names_the_file_and_line() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    fs::write(fixture.root.join("in.jsonl"), format!("{line}\n\n{{oops\n")).unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["in.jsonl:3", "not JSON"],
+    );
+}
+
+#[test]
+fn a_line_that_is_not_a_context_names_the_file_and_line() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    for bad in [
+        r#"{"user_id": 2.5}"#,
+        r#"{"user_id": 1, "colour": "red"}"#,
+        "[1]",
+    ] {
+        fs::write(fixture.root.join("in.jsonl"), format!("{line}\n{bad}\n")).unwrap();
+        assert_usage_error(
+            &fixture,
+            &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+            &["in.jsonl:2", "not a context"],
+        );
+    }
+}
+
+#[test]
+fn an_inputs_file_with_no_context_is_a_usage_error() {
+    let fixture = Fixture::new();
+    fs::write(fixture.root.join("in.jsonl"), "\n  \n").unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["in.jsonl", "no context"],
+    );
+}
+
+#[test]
+fn contexts_from_an_inputs_file_are_sent_in_turn() {
+    let fixture = Fixture::new();
+    let lines = [
+        format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#),
+        format!(
+            r#"{{"user": "u-2", "attributes": {{"sector": "finance"}}, "variables": {PROFILE}}}"#
+        ),
+    ];
+    fs::write(fixture.root.join("in.jsonl"), lines.join("\n")).unwrap();
+    let report = load_json(
+        &fixture,
+        &["--rps", "20", "--duration", "500ms", "--inputs", "in.jsonl"],
+    );
+    assert_eq!(report["requests"], 10, "{report}");
+    assert_eq!(report["answered"], 10, "{report}");
+}
+
+#[test]
+fn a_feature_the_built_in_profiles_do_not_fit_asks_for_inputs() {
+    let providers = serde_json::json!({"providers": {"mock": {"kind": "mock",
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}}}});
+    let config = OneFeature::new(&providers, "mock", "m");
+    let output = crate::support::cli::run_in(
+        &config.root,
+        &["load", "ask", "--rps", "5", "--duration", "1s"],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(error.contains("--inputs"), "{error}");
+}
+
+#[test]
+fn with_redis_the_run_uses_redis_state_and_answers_every_call() {
+    let redis = RedisServer::start();
+    let fixture = Fixture::new();
+    let report = load_json(
+        &fixture,
+        &["--rps", "20", "--duration", "1s", "--redis", &redis.url()],
+    );
+    assert_eq!(report["state"], "redis", "{report}");
+    assert_eq!(report["requests"], 20, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
+
+#[test]
+fn calls_refused_by_a_rate_limit_are_counted_under_their_error_kind() {
+    let providers = serde_json::json!({"providers": {"mock": {"kind": "mock",
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}},
+        "rate_limit": {"requests_per_minute": 2, "max_wait_ms": 0},
+        "mock": {"latency_ms": 1, "jitter_ms": 0}}}});
+    let config = OneFeature::new(&providers, "mock", "m");
+    fs::write(
+        config.root.join("in.jsonl"),
+        r#"{"user": 1, "variables": {"question": "why?"}}"#,
+    )
+    .unwrap();
+    let output = crate::support::cli::run_in(
+        &config.root,
+        &[
+            "load",
+            "ask",
+            "--rps",
+            "20",
+            "--duration",
+            "1s",
+            "--inputs",
+            "in.jsonl",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let limited = report["errors_by_kind"]["rate_limited"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(limited >= 15, "{report}");
+    assert_eq!(report["errors"].as_u64().unwrap(), limited, "{report}");
+    assert_eq!(report["requests"], 20, "{report}");
+}
+
+#[test]
+fn telemetry_records_every_call_of_the_run() {
+    let fixture = Fixture::new();
+    let log = fixture.root.join("load.jsonl");
+    let log_arg = log.to_str().unwrap();
+    load_json(
+        &fixture,
+        &["--rps", "20", "--duration", "500ms", "--telemetry", log_arg],
+    );
+    let requests = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(r#""event":"llm.request""#))
+        .count();
+    assert_eq!(requests, 10);
+}
+
+#[test]
+fn a_usage_error_with_json_is_one_json_object_on_stdout() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "0", "--duration", "1s", "--json"]),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--rps"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_first_context_the_feature_refuses_names_the_inputs_file() {
+    let fixture = Fixture::new();
+    fs::write(fixture.root.join("in.jsonl"), r#"{"user_id": 1}"#).unwrap();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(error.contains("--inputs in.jsonl"), "{error}");
+}
