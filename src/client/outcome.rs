@@ -261,6 +261,17 @@ pub enum CompleteError {
         /// Every attempt in order.
         attempts: Vec<Attempt>,
     },
+    /// The shared state (Redis) is unavailable and a budget of the call says
+    /// `while_degraded: block`: kind `StateUnavailable` (retryable), nothing was attempted.
+    #[error("{summary}")]
+    StateUnavailable {
+        /// One line saying which budget could not be checked.
+        summary: String,
+        /// The Redis server or cluster, password masked (`redis://:***@host:6379/`).
+        server: String,
+        /// The request id.
+        request_id: String,
+    },
 }
 
 fn describe_attempts(attempts: &[Attempt]) -> String {
@@ -283,13 +294,14 @@ impl CompleteError {
         match self {
             CompleteError::BudgetExceeded { .. } => crate::ErrorKind::BudgetExceeded,
             CompleteError::Failed { kind, .. } => *kind,
+            CompleteError::StateUnavailable { .. } => crate::ErrorKind::StateUnavailable,
         }
     }
 
     /// The attempts made before failing.
     pub fn attempts(&self) -> &[Attempt] {
         match self {
-            CompleteError::BudgetExceeded { .. } => &[],
+            CompleteError::BudgetExceeded { .. } | CompleteError::StateUnavailable { .. } => &[],
             CompleteError::Failed { attempts, .. } => attempts,
         }
     }
@@ -311,6 +323,14 @@ impl CompleteError {
             } => {
                 serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
             }
+            CompleteError::StateUnavailable {
+                server, request_id, ..
+            } => serde_json::json!({
+                "server": server,
+                "status": null,
+                "request_id": request_id,
+                "attempts": [],
+            }),
         }
     }
 }

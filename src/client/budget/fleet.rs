@@ -46,6 +46,11 @@ impl Fleet {
         Fleet { shared, hold }
     }
 
+    /// The Redis server or cluster, password masked: what a refusal while degraded names.
+    pub(super) fn server(&self) -> String {
+        self.shared.redis().settings().masked_url()
+    }
+
     /// The fleet's settled and reserved spend of `target` in nanodollars, when Redis answers.
     pub(super) fn totals(&self, target: &Target<'_>, now: DateTime<Utc>) -> Option<(i64, i64)> {
         let window = window_of(target, now);

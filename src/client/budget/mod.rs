@@ -119,6 +119,8 @@ pub enum ReserveOutcome {
     Unavailable {
         /// The budget that blocks (`overall` or `feature:<name>`).
         scope: String,
+        /// The Redis server or cluster that did not answer, password masked.
+        server: String,
     },
 }
 
@@ -241,6 +243,7 @@ impl BudgetBook {
             if let Some(target) = blocking {
                 return ReserveOutcome::Unavailable {
                     scope: target.budget.name.clone(),
+                    server: fleet.server(),
                 };
             }
         }
@@ -453,15 +456,18 @@ impl BudgetBook {
 /// The refusal of a `while_degraded: block` budget while Redis is unavailable. Its kind is
 /// `state_unavailable` (retryable), not `budget_exceeded`: the limit was not reached, it could
 /// not be checked, and a caller should retry rather than tell the user the money ran out.
-pub(crate) fn unverifiable(scope: &str, request_id: &str) -> super::outcome::CompleteError {
-    super::outcome::CompleteError::Failed {
-        kind: crate::ErrorKind::StateUnavailable,
+/// `server` (password masked) reaches the error's details, as a `StateError::Unavailable`'s do.
+pub(crate) fn unverifiable(
+    scope: &str,
+    server: &str,
+    request_id: &str,
+) -> super::outcome::CompleteError {
+    super::outcome::CompleteError::StateUnavailable {
         summary: format!(
-            "budget {scope} cannot be checked: the shared state (Redis) is unavailable and the \
-             budget's while_degraded is block"
+            "budget {scope} cannot be checked: the shared state (Redis, {server}) is \
+             unavailable and the budget's while_degraded is block"
         ),
-        status: None,
+        server: server.to_string(),
         request_id: request_id.to_string(),
-        attempts: Vec::new(),
     }
 }

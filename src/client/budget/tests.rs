@@ -44,7 +44,7 @@ fn granted(outcome: ReserveOutcome) -> (Reservation, Vec<BudgetAlert>) {
             alerts,
         } => (reservation, alerts),
         ReserveOutcome::Exceeded { exceeded, .. } => panic!("refused: {exceeded:?}"),
-        ReserveOutcome::Unavailable { scope } => panic!("unavailable: {scope}"),
+        ReserveOutcome::Unavailable { scope, .. } => panic!("unavailable: {scope}"),
     }
 }
 
