@@ -156,11 +156,9 @@ impl BudgetBook {
             .shared
             .run(|redis| redis.claim_alert(&window, FULL_PERCENT, &holder()));
         if claimed == Ok(true) {
-            alerts.push(self.alert(
-                target.key,
-                u32::from(FULL_PERCENT),
-                committed.saturating_add(requested),
-            ));
+            // The fleet's spent and reserved, as the memory backend's alert at a refusal: the
+            // refused call spent nothing, so its worst case is not part of the figure.
+            alerts.push(self.alert(target.key, u32::from(FULL_PERCENT), committed));
         }
         let exceeded = BudgetExceeded {
             scope: target.budget.name.clone(),

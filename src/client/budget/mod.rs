@@ -11,6 +11,7 @@
 
 mod fleet;
 mod ledger;
+mod money;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ use fleet::{Fleet, FleetHold};
 use ledger::{
     FULL_BIT, Fired, Ledger, LedgerKey, Period, open_ledger, thresholds_in, to_nanodollars, to_usd,
 };
+pub(crate) use money::format_usd;
 
 #[derive(Debug)]
 struct ScopeBudget {
@@ -273,7 +275,8 @@ impl BudgetBook {
                 let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
                 if ledger.alerts_sent & FULL_BIT == 0 {
                     ledger.alerts_sent |= FULL_BIT;
-                    fired.push((target.key, FULL_BIT, committed.saturating_add(requested)));
+                    // What was spent and reserved: the refused call spent nothing.
+                    fired.push((target.key, FULL_BIT, committed));
                 }
             } else {
                 for target in &targets {
