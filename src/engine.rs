@@ -81,8 +81,12 @@ impl Engine {
                 // moves the `prompt_config.state.degraded` gauge.
                 let heard = Arc::clone(&telemetry);
                 let clock = Arc::clone(&options.clock);
+                let caller = options.state_listener.clone();
                 let listener: StateListener = Arc::new(move |change: &StateChange| {
                     heard.state_changed(clock.utc_now(), change);
+                    if let Some(caller) = &caller {
+                        caller(change);
+                    }
                 });
                 Some(SharedState::new(redis, listener))
             }

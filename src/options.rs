@@ -9,7 +9,7 @@ use crate::paths::Paths;
 use crate::client::{
     Clock, EventSink, NullSink, ProviderFactory, ProviderKinds, Random, SeededRandom, SystemClock,
 };
-use crate::state::StateBackend;
+use crate::state::{StateBackend, StateListener};
 use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
@@ -29,8 +29,12 @@ pub struct EngineOptions {
     /// The telemetry log and its writer settings; no log when `None`.
     pub telemetry: Option<WriterOptions>,
     /// Where fleet state lives: [`StateBackend::Memory`] (the default, per process) or
-    /// [`StateBackend::Redis`]. Not used by `complete()` yet (issue 11 wires it next).
+    /// [`StateBackend::Redis`]: budgets, rate limits, circuit breakers and the response cache
+    /// shared by every process on the same Redis.
     pub state: StateBackend,
+    /// Also told of every change of health of the shared state (Redis down: degraded; back:
+    /// restored), after the telemetry; `None` by default. The CLI prints a warning with it.
+    pub state_listener: Option<StateListener>,
     /// The provider kinds `providers.json` may name: the built-in ones and those registered
     /// with [`EngineOptions::with_provider_kind`].
     pub(crate) provider_kinds: ProviderKinds,
@@ -52,6 +56,7 @@ impl EngineOptions {
             event_sink: Arc::new(NullSink),
             telemetry: None,
             state: StateBackend::Memory,
+            state_listener: None,
             provider_kinds: ProviderKinds::builtin(),
         }
     }
@@ -65,6 +70,14 @@ impl EngineOptions {
     /// Keeps fleet state in `state` (see [`StateBackend`]).
     pub fn with_state(mut self, state: StateBackend) -> Self {
         self.state = state;
+        self
+    }
+
+    /// Tells `listener` of every change of health of the shared state (see
+    /// [`EngineOptions::state_listener`]). It runs on the thread of the call that failed (or on
+    /// the reconnect thread), so it must be quick.
+    pub fn with_state_listener(mut self, listener: StateListener) -> Self {
+        self.state_listener = Some(listener);
         self
     }
 
@@ -195,6 +208,24 @@ impl EngineOptions {
         )
         .with_mock(parsed.mock);
         if let Some(state) = &parsed.state {
+            // A repeated key inside `state` (two `url`s) is refused as config files refuse it:
+            // serde_json would silently keep the last one.
+            if let Err(crate::config::json::JsonProblem::DuplicateKeys { pointers, .. }) =
+                crate::config::json::parse_strict(json.as_bytes())
+                && let Some(pointer) = pointers
+                    .iter()
+                    .find(|pointer| pointer.starts_with("/state/"))
+            {
+                let key = pointer.rsplit('/').next().unwrap_or_default();
+                return Err(crate::config::ConfigError::Rejected {
+                    file: "engine options".into(),
+                    pointer: pointer.clone(),
+                    message: format!(
+                        "duplicate key \"{key}\": an object may name a key only once (a JSON \
+                         reader would silently keep only the last value); remove one"
+                    ),
+                });
+            }
             options.state = StateBackend::from_json(state).map_err(|error| match error {
                 crate::state::StateError::InvalidSettings { setting, message } => {
                     crate::config::ConfigError::Rejected {
@@ -283,6 +314,27 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.kind(), "config_invalid");
         assert!(error.to_string().contains("/state/pool_size"), "{error}");
+    }
+
+    #[test]
+    fn a_duplicate_key_inside_state_is_refused_naming_its_pointer() {
+        let error = EngineOptions::from_json(
+            r#"{"state": {"backend": "redis", "url": "redis://a/", "url": "redis://b/"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), "config_invalid");
+        let text = error.to_string();
+        assert!(text.contains("/state/url"), "{text}");
+        assert!(text.contains("duplicate key \"url\""), "{text}");
+    }
+
+    #[test]
+    fn a_duplicate_key_prefix_inside_state_is_refused_too() {
+        let error = EngineOptions::from_json(
+            r#"{"state": {"backend": "redis", "url": "redis://a/", "key_prefix": "x", "key_prefix": "y"}}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("/state/key_prefix"), "{error}");
     }
 
     #[test]

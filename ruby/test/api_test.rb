@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "pp"
 
 # The Ruby API on the shipped config/ and prompts/ with mock providers.
 class ApiTest < Minitest::Test
@@ -371,6 +372,54 @@ class ApiTest < Minitest::Test
       PromptConfig.configure { |c| c.redis_options = { pool: 2 } }
       PromptConfig.engine
     end
+  end
+
+  def test_configuration_inspect_masks_the_redis_password
+    configuration = PromptConfig::Configuration.new
+    configuration.redis = "redis://:secret@127.0.0.1:6392/"
+    assert_equal "redis://:secret@127.0.0.1:6392/", configuration.to_options["state"]["url"],
+                 "only the printed form is masked"
+    configuration.redis_options = { key_prefix: "app", url: "redis://u:other@h:1/?password=third" }
+
+    [configuration.inspect, configuration.to_s, configuration.pretty_inspect].each do |shown|
+      assert_includes shown, "redis://:***@127.0.0.1:6392/"
+      assert_includes shown, "redis://u:***@h:1/?password=***"
+      %w[secret other third].each { |password| refute_includes shown, password }
+    end
+  end
+
+  def test_configuration_inspect_masks_a_password_in_the_url_query
+    configuration = PromptConfig::Configuration.new
+    configuration.redis = "redis://127.0.0.1:6392/?password=secret2&db=1"
+
+    assert_includes configuration.inspect, "redis://127.0.0.1:6392/?password=***&db=1"
+    refute_includes configuration.inspect, "secret2"
+  end
+
+  def test_redis_options_that_are_not_a_hash_are_a_type_error_naming_redis_options
+    error = assert_raises(TypeError) do
+      PromptConfig.configure { |c| c.redis = "redis://127.0.0.1:1/"; c.redis_options = [1] }
+      PromptConfig.engine
+    end
+    assert_includes error.message, "redis_options"
+  end
+
+  def test_a_redis_url_that_is_not_a_string_is_a_type_error_naming_redis
+    error = assert_raises(TypeError) do
+      PromptConfig.configure { |c| c.redis = 5 }
+      PromptConfig.engine
+    end
+    assert_includes error.message, "redis"
+  end
+
+  def test_a_redis_url_that_is_not_utf8_is_an_argument_error_naming_redis
+    bad = "redis://\xFF\xFE@127.0.0.1:1/".b
+    error = assert_raises(ArgumentError) do
+      PromptConfig.configure { |c| c.redis = bad }
+      PromptConfig.engine
+    end
+    assert_includes error.message, "redis"
+    assert_includes PromptConfig.configuration.inspect, "<not UTF-8>"
   end
 
   def test_telemetry_reaches_the_log

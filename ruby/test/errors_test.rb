@@ -221,6 +221,20 @@ class ErrorsTest < Minitest::Test
     assert_empty error.attempts
   end
 
+  def test_state_unavailable_names_the_masked_server
+    blocked = fixture.edit_feature do |feature|
+      feature["budget"] = { "daily_usd" => 1.0, "policy" => "block", "while_degraded" => "block" }
+    end
+    use_fixture(blocked, mock: true, redis: "redis://:secret@127.0.0.1:1/",
+                         redis_options: { connect_timeout_ms: 50 })
+
+    error = assert_raises(PromptConfig::StateUnavailable) { complete }
+    assert_equal "redis://:***@127.0.0.1:1/", error.server
+    assert_equal error.server, error.details[:server]
+    refute_includes error.message, "secret"
+    assert error.retryable?
+  end
+
   def test_a_panic_becomes_an_internal_error_not_fatal
     use_shipped_config
     [true, false].each do |released|

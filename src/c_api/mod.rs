@@ -105,4 +105,6 @@ pub unsafe extern "C" fn pc_test_panic(error: *mut *mut c_char) -> pc_status {
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod state_tests;
+#[cfg(test)]
 mod tests;

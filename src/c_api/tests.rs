@@ -22,7 +22,7 @@ fn options(mock: bool) -> CString {
     .unwrap()
 }
 
-fn request() -> CString {
+pub(super) fn request() -> CString {
     CString::new(
         json!({
             "user_id": "user-42",
@@ -57,7 +57,7 @@ fn take_json(pointer: *mut c_char) -> Value {
 }
 
 /// The error JSON, checked for its three keys.
-fn take_error(pointer: *mut c_char) -> Value {
+pub(super) fn take_error(pointer: *mut c_char) -> Value {
     let error = take_json(pointer);
     let object = error.as_object().expect("an object");
     assert!(object["kind"].is_string() && object["message"].is_string());
@@ -74,7 +74,7 @@ fn open(mock: bool) -> *mut pc_engine {
     engine
 }
 
-const FEATURE: &CStr = c"career_path_navigator";
+pub(super) const FEATURE: &CStr = c"career_path_navigator";
 
 #[test]
 fn resolve_complete_feedback_metrics_reload_and_close() {
@@ -590,7 +590,7 @@ fn engine_options_may_switch_the_state_backend_to_redis() {
 }
 
 /// Copies `from` into `to`, folders included.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+pub(super) fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

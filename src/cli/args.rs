@@ -305,9 +305,10 @@ pub struct Request {
     /// Append telemetry to this file.
     #[arg(long, value_name = "FILE")]
     pub telemetry: Option<PathBuf>,
-    /// Keep fleet state (budgets, limits) in this Redis (redis://host:6379/, or comma-separated
-    /// cluster seeds) [default: $PROMPT_CONFIG_REDIS_URL, else in memory]. Not used by calls
-    /// yet.
+    /// Share budgets, rate limits, circuit breakers and the response cache with the fleet
+    /// through this Redis (redis://host:6379/, or comma-separated cluster seeds) [default:
+    /// $PROMPT_CONFIG_REDIS_URL, else per process in memory]. If it does not answer, one
+    /// warning goes to stderr and the call serves from local state.
     #[arg(long, value_name = "URL", value_parser = SecretText)]
     pub redis: Option<String>,
     #[command(flatten)]

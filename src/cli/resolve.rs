@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::args::Request;
 use super::{Failure, engine_options, output};
 use prompt_config::ModelSpec;
-use prompt_config::state::{RedisSettings, StateBackend, StateError};
+use prompt_config::state::{RedisSettings, StateBackend, StateChange, StateError, StateListener};
 use prompt_config::{Context, Engine, EngineOptions, Resolution};
 
 pub fn run(request: &Request) -> Result<(), Failure> {
@@ -32,7 +32,8 @@ pub fn request_options(request: &Request) -> Result<EngineOptions, Failure> {
 }
 
 /// `options` with the state backend of `--redis` (`redis`), else `$PROMPT_CONFIG_REDIS_URL`,
-/// else memory.
+/// else memory. With Redis, the command prints one warning on stderr if the shared state
+/// degrades while it runs (see [`degraded_warning`]).
 pub fn with_redis(
     mut options: EngineOptions,
     redis: Option<&str>,
@@ -59,9 +60,36 @@ pub fn with_redis(
             }
             other => Failure::invalid_argument(format!("{source}: {other}")),
         })?;
-        options = options.with_state(StateBackend::Redis(settings));
+        options = options
+            .with_state(StateBackend::Redis(settings))
+            .with_state_listener(degraded_warning());
     }
     Ok(options)
+}
+
+/// A listener printing `warning: shared state unavailable (<server, password masked>):
+/// <reason>; serving from local state` on stderr the first time the shared state degrades
+/// during the command, and nothing after: a wrong port, password or db must not pass silently
+/// (telemetry alone is easy to miss), and a long command must not repeat it on every flap.
+pub fn degraded_warning() -> StateListener {
+    let warned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::sync::Arc::new(move |change: &StateChange| {
+        if let Some(line) = warning_line(change)
+            && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            output::write_error(&line);
+        }
+    })
+}
+
+/// The warning for a change of health, if it deserves one (a restore does not).
+fn warning_line(change: &StateChange) -> Option<String> {
+    match change {
+        StateChange::Degraded { server, reason } => Some(format!(
+            "warning: shared state unavailable ({server}): {reason}; serving from local state"
+        )),
+        _ => None,
+    }
 }
 
 /// Builds the context from `--user`, `--attrs`, `--attr`, `--vars`, `--var` and `--version`.

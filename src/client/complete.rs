@@ -204,8 +204,8 @@ fn call<'m>(
                         }
                     }
                 }
-                ReserveOutcome::Unavailable { scope } => {
-                    return Err(super::budget::unverifiable(&scope, request_id));
+                ReserveOutcome::Unavailable { scope, server } => {
+                    return Err(super::budget::unverifiable(&scope, &server, request_id));
                 }
             }
         }

@@ -9,7 +9,7 @@ use serde::ser::SerializeStruct;
 use serde_json::Value;
 
 use super::breaker::BreakerState;
-use super::budget::BudgetExceeded;
+use super::budget::{BudgetExceeded, format_usd};
 use super::cost::EstimatedPart;
 use super::types::{FailureKind, FinishReason, Usage};
 use crate::ErrorKind;
@@ -235,11 +235,7 @@ impl Answer {
 #[non_exhaustive]
 pub enum CompleteError {
     /// A budget with the `block` policy is exhausted.
-    #[error(
-        "budget exceeded: {} {} limit ${:.2} for {} would be passed (spent ${:.4}, this call up to ${:.4})",
-        .exceeded.scope, .exceeded.period, .exceeded.limit_usd, .exceeded.period_start, .exceeded.spent_usd,
-        .exceeded.requested_usd
-    )]
+    #[error("{}", describe_budget(.exceeded))]
     BudgetExceeded {
         /// The scope and period at fault (boxed: it is large and errors travel by value).
         exceeded: Box<BudgetExceeded>,
@@ -261,6 +257,33 @@ pub enum CompleteError {
         /// Every attempt in order.
         attempts: Vec<Attempt>,
     },
+    /// The shared state (Redis) is unavailable and a budget of the call says
+    /// `while_degraded: block`: kind `StateUnavailable` (retryable), nothing was attempted.
+    #[error("{summary}")]
+    StateUnavailable {
+        /// One line saying which budget could not be checked.
+        summary: String,
+        /// The Redis server or cluster, password masked (`redis://:***@host:6379/`).
+        server: String,
+        /// The request id.
+        request_id: String,
+    },
+}
+
+/// `budget exceeded: feature:ask day limit $0.0043 for 2026-11-30 would be passed (spent and
+/// reserved $0.0037, this call up to $0.0037)`. "Spent and reserved": the figure counts the
+/// calls still in flight (on Redis, other processes' too), not only finished spend.
+fn describe_budget(exceeded: &BudgetExceeded) -> String {
+    format!(
+        "budget exceeded: {} {} limit {} for {} would be passed (spent and reserved {}, this call \
+         up to {})",
+        exceeded.scope,
+        exceeded.period,
+        format_usd(exceeded.limit_usd),
+        exceeded.period_start,
+        format_usd(exceeded.spent_usd),
+        format_usd(exceeded.requested_usd),
+    )
 }
 
 fn describe_attempts(attempts: &[Attempt]) -> String {
@@ -283,13 +306,14 @@ impl CompleteError {
         match self {
             CompleteError::BudgetExceeded { .. } => crate::ErrorKind::BudgetExceeded,
             CompleteError::Failed { kind, .. } => *kind,
+            CompleteError::StateUnavailable { .. } => crate::ErrorKind::StateUnavailable,
         }
     }
 
     /// The attempts made before failing.
     pub fn attempts(&self) -> &[Attempt] {
         match self {
-            CompleteError::BudgetExceeded { .. } => &[],
+            CompleteError::BudgetExceeded { .. } | CompleteError::StateUnavailable { .. } => &[],
             CompleteError::Failed { attempts, .. } => attempts,
         }
     }
@@ -311,6 +335,14 @@ impl CompleteError {
             } => {
                 serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
             }
+            CompleteError::StateUnavailable {
+                server, request_id, ..
+            } => serde_json::json!({
+                "server": server,
+                "status": null,
+                "request_id": request_id,
+                "attempts": [],
+            }),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
 mod cache;
-mod json;
+pub(crate) mod json;
 mod loader;
 mod model;
 mod references;

@@ -181,12 +181,19 @@ impl RedisSettings {
     pub const DEFAULT_KEY_PREFIX: &'static str = "prompt_config";
 
     /// Settings for `url` (one URL, or comma-separated cluster seed URLs) with the defaults.
-    /// Errors when a URL does not parse or asks for TLS.
+    /// Errors when a URL does not parse or asks for TLS, or when the setting is longer than
+    /// [`MAX_URL_BYTES`].
     pub fn new(url: &str) -> Result<RedisSettings, StateError> {
         let invalid = |message: String| StateError::InvalidSettings {
             setting: "url".into(),
             message,
         };
+        if url.len() > MAX_URL_BYTES {
+            return Err(invalid(format!(
+                "the URL setting is {} bytes; at most {MAX_URL_BYTES} are accepted",
+                url.len()
+            )));
+        }
         let urls = split_urls(url);
         if urls.is_empty() {
             return Err(invalid("no URL given (redis://host:6379/)".into()));
@@ -234,8 +241,15 @@ impl RedisSettings {
     }
 
     /// The same settings with another key prefix; errors (with the reason) on an empty prefix
-    /// or one with `{`, `}` or whitespace, which would break the hash tags.
+    /// or one with `{`, `}` or whitespace, which would break the hash tags, and on one longer
+    /// than [`MAX_KEY_PREFIX_BYTES`].
     pub fn with_key_prefix(mut self, prefix: &str) -> Result<RedisSettings, String> {
+        if prefix.len() > MAX_KEY_PREFIX_BYTES {
+            return Err(format!(
+                "a key prefix of {} bytes; at most {MAX_KEY_PREFIX_BYTES} are accepted",
+                prefix.len()
+            ));
+        }
         if prefix.is_empty()
             || prefix
                 .chars()
@@ -291,6 +305,13 @@ impl std::fmt::Debug for RedisSettings {
     }
 }
 
+/// The longest Redis URL setting (all cluster seeds together): real URLs are a few hundred bytes
+/// at most, and the URL is written into errors and every `state.*` telemetry event, so a huge
+/// value (a 100 KB hostname) is a mistake to refuse rather than to repeat.
+pub const MAX_URL_BYTES: usize = 4096;
+/// The longest key prefix: it is repeated in every Redis key.
+pub const MAX_KEY_PREFIX_BYTES: usize = 256;
+
 /// The shape of a Redis URL, for error messages.
 const URL_FORM: &str = "redis://[user:password@]host:port[/db]";
 
@@ -313,21 +334,60 @@ fn split_urls(url: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `redis://user:secret@host:6379/` -> `redis://user:***@host:6379/`.
+/// Query parameters whose values are shown as they are: they carry no credentials. Every other
+/// parameter's value (`password`, `pass`, `user`, `username`, anything a later client version
+/// reads) is masked, so a new credential-carrying parameter cannot leak by default.
+const PLAIN_QUERY_PARAMETERS: [&str; 2] = ["db", "protocol"];
+
+/// What a URL that does not parse is shown as: nothing of it, since where its password sits is
+/// unknowable. Settings hold only URLs that parsed, so this is a safety net.
+///
+/// Query parameter names the Redis client knows are shown; any other name is masked as well,
+/// since a bare `?s3cret` puts the secret in the name.
+const KNOWN_QUERY_PARAMETERS: [&str; 6] =
+    ["db", "protocol", "user", "username", "pass", "password"];
+
+const UNPARSEABLE_URL: &str = "<a Redis URL that does not parse>";
+
+/// `redis://user:secret@host:6379/?password=x&db=1` -> `redis://user:***@host:6379/?password=***&db=1`:
+/// the password in the userinfo and the value of every query parameter but `db` and `protocol`
+/// become `***`, as does any fragment. Parsed with the same URL parser the Redis client uses, so
+/// what is masked is exactly what the client would read as a credential.
 fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return UNPARSEABLE_URL.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split_once(':').map_or("", |(user, _)| user);
-            format!("{scheme}://{user}:***{}", &rest[at..])
-        }
-        None => url.to_string(),
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        return UNPARSEABLE_URL.to_string();
     }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if PLAIN_QUERY_PARAMETERS.contains(&name.as_ref()) {
+                    value.into_owned()
+                } else {
+                    "***".to_string()
+                };
+                let name = if KNOWN_QUERY_PARAMETERS.contains(&name.as_ref()) {
+                    name.into_owned()
+                } else {
+                    "***".to_string()
+                };
+                (name, value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if parsed.fragment().is_some() {
+        parsed.set_fragment(Some("***"));
+    }
+    parsed.to_string()
 }
+
+#[cfg(test)]
+#[path = "settings_masking_tests.rs"]
+mod masking_tests;
 
 #[cfg(test)]
 mod tests {

@@ -172,6 +172,24 @@ fn while_degraded_block_refuses_with_state_unavailable_naming_the_budget() {
     pc_missing_redis,
     ignore = "needs redis-server (see the notice from build.rs)"
 )]
+fn a_while_degraded_block_refusal_names_the_masked_server_in_its_details() {
+    let (engine, server, _dir, _config) = on_a_killed_server("block");
+    let Err(error) = engine.complete("ask", &asking("x")) else {
+        panic!("a blocking budget served while Redis was down");
+    };
+    let details = error.details();
+    let masked = prompt_config::state::RedisSettings::new(&server.url())
+        .unwrap()
+        .masked_url();
+    assert_eq!(details["server"], json!(masked), "{details}");
+    assert!(error.to_string().contains(&masked), "{error}");
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
 fn while_degraded_local_serves_and_counts_on_the_local_ledger() {
     let (engine, _server, _dir, _config) = on_a_killed_server("local");
     let mut spent = 0.0;

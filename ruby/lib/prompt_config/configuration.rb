@@ -30,9 +30,10 @@ module PromptConfig
     attr_accessor :instrumenter
     # A Logger for reloads and boot messages, or nil.
     attr_accessor :logger
-    # The Redis that keeps fleet state (budgets, rate limits), as a URL ("redis://host:6379/",
-    # or comma-separated cluster seeds), or nil for per-process state in memory. Default:
-    # $PROMPT_CONFIG_REDIS_URL. Not used by calls yet (issue 11 wires it next).
+    # The Redis that keeps fleet state (budgets, rate limits, circuit breakers and the response
+    # cache, shared by every process), as a URL ("redis://host:6379/", or comma-separated cluster
+    # seeds), or nil for per-process state in memory. Default: $PROMPT_CONFIG_REDIS_URL.
+    # `inspect` shows it with its password masked.
     attr_accessor :redis
     # Redis settings: `cluster`, `key_prefix`, `connect_timeout_ms`, `command_timeout_ms`,
     # `pool_size`.
@@ -78,17 +79,82 @@ module PromptConfig
       JSON.generate(to_options)
     end
 
+    # The settings with the Redis password masked (`redis://:***@host:6379/`, `?password=***`),
+    # as the core names the server in errors and telemetry: a configuration printed in a log,
+    # a console or an exception report never shows it. `to_s` and `pp` show the same.
+    def inspect
+      fields = instance_variables.map do |name|
+        value = instance_variable_get(name)
+        value = case name
+                when :@redis then Configuration.masked_url(value)
+                when :@redis_options then masked_options(value)
+                else value
+                end
+        "#{name}=#{value.inspect}"
+      end
+      "#<#{self.class.name} #{fields.join(", ")}>"
+    end
+    alias to_s inspect
+
+    def pretty_print(printer)
+      printer.text(inspect)
+    end
+
+    # `url` with its password masked, as the core names a Redis server; nil stays nil, and
+    # what is no URL String is shown by its class only.
+    def self.masked_url(url)
+      return nil if url.nil?
+      return "<#{url.class}>" unless url.is_a?(String)
+      return "<not UTF-8>" unless utf8(url)
+
+      Native.mask_redis_url(utf8(url))
+    end
+
+    # `text` as a valid UTF-8 String, or nil when its bytes are not UTF-8.
+    def self.utf8(text)
+      copy = text.dup.force_encoding(Encoding::UTF_8)
+      copy.valid_encoding? ? copy : nil
+    end
+
     private
 
-    # The core's `state` option for `redis` and `redis_options`.
+    def masked_options(options)
+      return options unless options.is_a?(Hash)
+
+      options.to_h do |key, value|
+        [key, value.is_a?(String) && value.include?("://") ? Configuration.masked_url(value) : value]
+      end
+    end
+
+    # The core's `state` option for `redis` and `redis_options`. A URL or option of the wrong
+    # type is Ruby's TypeError, a String that is not UTF-8 an ArgumentError, each naming the
+    # setting (the core would only see JSON it cannot read).
     def state_options
-      settings = (redis_options || {}).transform_keys(&:to_sym)
+      unless redis.is_a?(String)
+        raise TypeError, "prompt_config: redis must be a URL String (or nil), got #{redis.class}"
+      end
+      url = Configuration.utf8(redis)
+      raise ArgumentError, "prompt_config: redis is not valid UTF-8" unless url
+
+      options = redis_options || {}
+      unless options.is_a?(Hash)
+        raise TypeError, "prompt_config: redis_options must be a Hash, got #{options.class}"
+      end
+      settings = options.transform_keys(&:to_sym)
       unknown = settings.keys - REDIS_KEYS
       unless unknown.empty?
         raise ArgumentError, "unknown redis option(s) #{unknown.join(", ")} " \
                              "(known: #{REDIS_KEYS.join(", ")})"
       end
-      { "backend" => "redis", "url" => redis.to_s }.merge(settings.transform_keys(&:to_s))
+      settings = settings.to_h do |key, value|
+        next [key, value] unless value.is_a?(String)
+
+        text = Configuration.utf8(value)
+        raise ArgumentError, "prompt_config: redis_options[:#{key}] is not valid UTF-8" unless text
+
+        [key, text]
+      end
+      { "backend" => "redis", "url" => url }.merge(settings.transform_keys(&:to_s))
     end
   end
 end

@@ -168,6 +168,10 @@ module PromptConfig
   # Retryable.
   class StateUnavailable < Error
     def self.default_kind = "state_unavailable"
+
+    # The Redis server or cluster that did not answer, password masked
+    # (`redis://:***@host:6379/`).
+    def server = details[:server]
   end
 
   # Feedback without a request id or metric, or with an unusable value.

@@ -46,6 +46,11 @@ impl Fleet {
         Fleet { shared, hold }
     }
 
+    /// The Redis server or cluster, password masked: what a refusal while degraded names.
+    pub(super) fn server(&self) -> String {
+        self.shared.redis().settings().masked_url()
+    }
+
     /// The fleet's settled and reserved spend of `target` in nanodollars, when Redis answers.
     pub(super) fn totals(&self, target: &Target<'_>, now: DateTime<Utc>) -> Option<(i64, i64)> {
         let window = window_of(target, now);
@@ -151,11 +156,9 @@ impl BudgetBook {
             .shared
             .run(|redis| redis.claim_alert(&window, FULL_PERCENT, &holder()));
         if claimed == Ok(true) {
-            alerts.push(self.alert(
-                target.key,
-                u32::from(FULL_PERCENT),
-                committed.saturating_add(requested),
-            ));
+            // The fleet's spent and reserved, as the memory backend's alert at a refusal: the
+            // refused call spent nothing, so its worst case is not part of the figure.
+            alerts.push(self.alert(target.key, u32::from(FULL_PERCENT), committed));
         }
         let exceeded = BudgetExceeded {
             scope: target.budget.name.clone(),

@@ -11,6 +11,7 @@
 
 mod fleet;
 mod ledger;
+mod money;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ use fleet::{Fleet, FleetHold};
 use ledger::{
     FULL_BIT, Fired, Ledger, LedgerKey, Period, open_ledger, thresholds_in, to_nanodollars, to_usd,
 };
+pub(crate) use money::format_usd;
 
 #[derive(Debug)]
 struct ScopeBudget {
@@ -119,6 +121,8 @@ pub enum ReserveOutcome {
     Unavailable {
         /// The budget that blocks (`overall` or `feature:<name>`).
         scope: String,
+        /// The Redis server or cluster that did not answer, password masked.
+        server: String,
     },
 }
 
@@ -241,6 +245,7 @@ impl BudgetBook {
             if let Some(target) = blocking {
                 return ReserveOutcome::Unavailable {
                     scope: target.budget.name.clone(),
+                    server: fleet.server(),
                 };
             }
         }
@@ -270,7 +275,8 @@ impl BudgetBook {
                 let ledger = open_ledger(&mut ledgers, target.key, target.limit_usd);
                 if ledger.alerts_sent & FULL_BIT == 0 {
                     ledger.alerts_sent |= FULL_BIT;
-                    fired.push((target.key, FULL_BIT, committed.saturating_add(requested)));
+                    // What was spent and reserved: the refused call spent nothing.
+                    fired.push((target.key, FULL_BIT, committed));
                 }
             } else {
                 for target in &targets {
@@ -453,15 +459,18 @@ impl BudgetBook {
 /// The refusal of a `while_degraded: block` budget while Redis is unavailable. Its kind is
 /// `state_unavailable` (retryable), not `budget_exceeded`: the limit was not reached, it could
 /// not be checked, and a caller should retry rather than tell the user the money ran out.
-pub(crate) fn unverifiable(scope: &str, request_id: &str) -> super::outcome::CompleteError {
-    super::outcome::CompleteError::Failed {
-        kind: crate::ErrorKind::StateUnavailable,
+/// `server` (password masked) reaches the error's details, as a `StateError::Unavailable`'s do.
+pub(crate) fn unverifiable(
+    scope: &str,
+    server: &str,
+    request_id: &str,
+) -> super::outcome::CompleteError {
+    super::outcome::CompleteError::StateUnavailable {
         summary: format!(
-            "budget {scope} cannot be checked: the shared state (Redis) is unavailable and the \
-             budget's while_degraded is block"
+            "budget {scope} cannot be checked: the shared state (Redis, {server}) is \
+             unavailable and the budget's while_degraded is block"
         ),
-        status: None,
+        server: server.to_string(),
         request_id: request_id.to_string(),
-        attempts: Vec::new(),
     }
 }

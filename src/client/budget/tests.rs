@@ -44,7 +44,7 @@ fn granted(outcome: ReserveOutcome) -> (Reservation, Vec<BudgetAlert>) {
             alerts,
         } => (reservation, alerts),
         ReserveOutcome::Exceeded { exceeded, .. } => panic!("refused: {exceeded:?}"),
-        ReserveOutcome::Unavailable { scope } => panic!("unavailable: {scope}"),
+        ReserveOutcome::Unavailable { scope, .. } => panic!("unavailable: {scope}"),
     }
 }
 
@@ -121,7 +121,7 @@ fn block_refuses_and_leaves_nothing_reserved() {
         exceeded.limit_usd,
     ];
     assert_eq!(amounts, [0.0, 1.5, 1.0]);
-    assert_eq!((thresholds(&alerts), alerts[0].spent_usd), (vec![100], 1.5));
+    assert_eq!((thresholds(&alerts), alerts[0].spent_usd), (vec![100], 0.0));
     assert!(
         book.status(at(NOON))
             .iter()
@@ -358,4 +358,32 @@ fn book_without_limits_is_empty_and_shareable_across_threads() {
     assert_send_sync::<BudgetBook>();
     assert!(book(None, limits(None, None, Block)).is_empty());
     assert!(!daily_book(1.0, Block).is_empty());
+}
+
+#[test]
+fn the_alert_at_a_refusal_records_spent_and_reserved_not_the_refused_call() {
+    let book = daily_book(1.0, Block);
+    let (_held, _) = granted(reserve(&book, 0.4, NOON));
+    assert_eq!(spend(&book, 0.3, NOON), NONE);
+    let (exceeded, alerts) = refused(reserve(&book, 0.5, NOON));
+    assert_eq!(thresholds(&alerts), [100]);
+    assert!((alerts[0].spent_usd - 0.7).abs() < 1e-9, "{alerts:?}");
+    assert!((exceeded.spent_usd - 0.7).abs() < 1e-9, "{exceeded:?}");
+}
+
+#[test]
+fn the_budget_exceeded_message_prints_a_small_limit_with_its_digits() {
+    let book = daily_book(0.0043, Block);
+    let (_held, _) = granted(reserve(&book, 0.0037, NOON));
+    let (exceeded, _) = refused(reserve(&book, 0.0037, NOON));
+    let error = crate::client::CompleteError::BudgetExceeded {
+        exceeded: Box::new(exceeded),
+        request_id: "req_1".into(),
+    };
+    let text = error.to_string();
+    assert!(text.contains("limit $0.0043 "), "{text}");
+    assert!(
+        text.contains("(spent and reserved $0.0037, this call up to $0.0037)"),
+        "{text}"
+    );
 }

@@ -257,6 +257,17 @@ fn validate(ruby: &Ruby, options_json: String) -> Result<Value, Error> {
     })
 }
 
+/// `PromptConfig::Native.mask_redis_url(url)`: the URL as the core names the server in errors
+/// and telemetry, password masked (`redis://:***@host:6379/`, `?password=***`); a URL that does
+/// not parse is shown as a placeholder, never echoed. For `Configuration#inspect`.
+fn mask_redis_url(ruby: &Ruby, url: String) -> Result<String, Error> {
+    guard(ruby, || {
+        Ok(prompt_config_core::state::RedisSettings::new(&url)
+            .map(|settings| settings.masked_url())
+            .unwrap_or_else(|_| "<a Redis URL that does not parse>".to_string()))
+    })
+}
+
 /// `PromptConfig::Native.panic_for_tests(released)`: panics inside the extension, with the GVL
 /// held or released, so the tests can check a panic arrives as `PromptConfig::InternalError`.
 /// A test hook: only with the `test-hooks` cargo feature, never in the installed gem.
@@ -314,6 +325,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.const_set("RETRYABLE_KINDS", retryable)?;
     native.const_set("CORE_VERSION", ruby.str_new(env!("CARGO_PKG_VERSION")))?;
     native.define_module_function("validate", function!(validate, 1))?;
+    native.define_module_function("mask_redis_url", function!(mask_redis_url, 1))?;
     #[cfg(feature = "test-hooks")]
     {
         native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
