@@ -58,6 +58,19 @@ class RailsTest < Minitest::Test
     assert_equal true, Rails.application.config.prompt_config.mock
   end
 
+  def test_the_railtie_passes_redis_settings_to_the_gem
+    settings = Rails.application.config.prompt_config
+    settings.redis = "redis://:s3cret@127.0.0.1:6390/"
+    settings.redis_options = { key_prefix: "myapp" }
+    configuration = PromptConfig::Railtie.configuration_for(Rails.application)
+    assert_equal "redis://:s3cret@127.0.0.1:6390/", configuration.redis
+    assert_equal({ key_prefix: "myapp" }, configuration.redis_options)
+    refute_includes configuration.inspect, "s3cret"
+  ensure
+    settings.delete(:redis)
+    settings.delete(:redis_options)
+  end
+
   def test_a_controller_action_resolves_and_completes
     body = career_path(2)
     assert_match(/\A\d+\.\d+\.\d+\z/, body["version"])

@@ -13,6 +13,8 @@ module PromptConfig
   #   config.prompt_config.telemetry        = Rails.root.join("log/prompt_config.jsonl") # false: none
   #   config.prompt_config.telemetry_options = {}   # queue_capacity, flush_interval_ms, ...
   #   config.prompt_config.mock             = false # or ENV PROMPT_CONFIG_MOCK=1
+  #   config.prompt_config.redis            = nil   # or ENV PROMPT_CONFIG_REDIS_URL: fleet state
+  #   config.prompt_config.redis_options    = {}    # key_prefix, cluster, timeouts, pool_size
   #   config.prompt_config.validate_on_boot = true  # a broken config fails the boot
   #   config.prompt_config.reload_on_change = Rails.env.development?
   #   config.prompt_config.reload_signal    = nil   # e.g. "USR2": reload in production
@@ -35,6 +37,8 @@ module PromptConfig
         telemetry: telemetry ? telemetry.to_s : nil,
         telemetry_options: settings.telemetry_options || {},
         mock: settings.key?(:mock) ? settings.mock : PromptConfig::Configuration.new.mock,
+        redis: settings.key?(:redis) ? settings.redis : PromptConfig::Configuration.new.redis,
+        redis_options: settings.redis_options || {},
         validate_on_boot: settings.key?(:validate_on_boot) ? settings.validate_on_boot : true,
         reload_on_change: settings.key?(:reload_on_change) ? settings.reload_on_change : Rails.env.development?,
         reload_signal: settings.reload_signal
@@ -45,7 +49,7 @@ module PromptConfig
     def self.configuration_for(app)
       settings = settings_for(app)
       configuration = PromptConfig::Configuration.new
-      %i[config_dir prompts_dir telemetry telemetry_options mock].each do |name|
+      %i[config_dir prompts_dir telemetry telemetry_options mock redis redis_options].each do |name|
         configuration.public_send("#{name}=", settings[name])
       end
       configuration
@@ -59,6 +63,8 @@ module PromptConfig
         c.telemetry = settings[:telemetry]
         c.telemetry_options = settings[:telemetry_options]
         c.mock = settings[:mock]
+        c.redis = settings[:redis]
+        c.redis_options = settings[:redis_options]
         c.instrumenter = ActiveSupport::Notifications
         c.logger = Rails.logger
       end
