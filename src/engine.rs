@@ -23,6 +23,10 @@ use crate::telemetry::recent::RecentRequests;
 use crate::telemetry::writer::TelemetryWriter;
 use crate::telemetry::{TelemetryError, rebuild};
 
+/// What mock mode adds to the Redis key prefix (`prompt_config:mock:...`), keeping mock state
+/// apart from the fleet's real state on the same Redis.
+const MOCK_KEY_SUFFIX: &str = "mock";
+
 /// A snapshot and the client runtime built from it, swapped together so a call never sees a
 /// provider list from one configuration and prices from another.
 struct State {
@@ -76,7 +80,14 @@ impl Engine {
         let shared = match &options.state {
             StateBackend::Memory => None,
             StateBackend::Redis(settings) => {
-                let redis = RedisState::new(settings.clone()).map_err(crate::Error::from)?;
+                let mut settings = settings.clone();
+                if options.mock {
+                    // Mock answers, spend and breaker states must never mix with the real ones
+                    // of a fleet sharing this Redis: a later real call would be served a mock
+                    // answer from the cache, and mock spend would count against real budgets.
+                    settings.key_prefix = format!("{}:{MOCK_KEY_SUFFIX}", settings.key_prefix);
+                }
+                let redis = RedisState::new(settings).map_err(crate::Error::from)?;
                 // Every change of health becomes a `state.degraded` / `state.restored` line and
                 // moves the `prompt_config.state.degraded` gauge.
                 let heard = Arc::clone(&telemetry);

@@ -42,12 +42,15 @@ pub enum NotCached {
     Truncated,
     /// Some of the cost was estimated: the saving a hit reports would be a guess.
     CostEstimated,
+    /// A budget's downgrade policy answered with its cheaper chain: the entry's key names the
+    /// version's own chain, which did not answer, and the budget may recover before the TTL.
+    Downgraded,
 }
 
 impl CachedAnswer {
     /// The stored form of `completion`, or why it must not be stored: refusals (and content
-    /// filtering), truncated answers and answers whose cost was estimated never are. Errors
-    /// never reach here.
+    /// filtering), truncated answers, answers whose cost was estimated and answers of a budget's
+    /// downgrade chain never are. Errors never reach here.
     pub fn of(completion: &Completion) -> Result<CachedAnswer, NotCached> {
         match completion.finish_reason {
             Some(FinishReason::Refusal | FinishReason::ContentFilter) => {
@@ -61,6 +64,9 @@ impl CachedAnswer {
         }
         if completion.cost_estimated {
             return Err(NotCached::CostEstimated);
+        }
+        if completion.downgraded {
+            return Err(NotCached::Downgraded);
         }
         Ok(CachedAnswer {
             text: completion.text.clone(),

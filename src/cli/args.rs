@@ -233,6 +233,10 @@ Live entries are counted in Redis only: a memory cache belongs to the process th
         /// Redis to count live entries in [default: $PROMPT_CONFIG_REDIS_URL].
         #[arg(long, value_name = "URL", value_parser = SecretText)]
         redis: Option<String>,
+        /// The mock's entries: `--mock` runs keep their own keys in Redis (`PREFIX:mock:...`),
+        /// apart from real answers.
+        #[arg(long)]
+        mock: bool,
         #[command(flatten)]
         dirs: Dirs,
         /// Print lookups, entries and lines read/skipped as one JSON object.
@@ -256,6 +260,10 @@ application process: clear it there (Engine::cache_clear); this command cannot r
         /// Redis holding the fleet's cache [default: $PROMPT_CONFIG_REDIS_URL; required].
         #[arg(long, value_name = "URL", value_parser = SecretText)]
         redis: Option<String>,
+        /// The mock's entries: `--mock` runs keep their own keys in Redis (`PREFIX:mock:...`),
+        /// apart from real answers.
+        #[arg(long)]
+        mock: bool,
         #[command(flatten)]
         dirs: Dirs,
         /// Print how many answers were deleted as one JSON object.

@@ -91,12 +91,14 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
             feature,
             telemetry,
             redis,
+            mock,
             dirs,
             json,
         } => stats(
             feature.as_deref(),
             &telemetry,
             redis.as_deref(),
+            mock,
             &dirs,
             json,
         ),
@@ -104,10 +106,12 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
             feature,
             version,
             redis,
+            mock,
             dirs,
             json,
         } => {
-            let engine = Engine::open(with_redis(engine_options(&dirs), redis.as_deref())?)?;
+            let options = with_redis(engine_options(&dirs), redis.as_deref())?.with_mock(mock);
+            let engine = Engine::open(options)?;
             match engine.cache_clear(&feature, version.as_deref())? {
                 Some(deleted) if json => output::print_json(&json!({
                     "backend": "redis", "feature": feature, "version": version, "deleted": deleted
@@ -354,10 +358,11 @@ fn stats(
     feature: Option<&str>,
     telemetry: &[PathBuf],
     redis: Option<&str>,
+    mock: bool,
     dirs: &Dirs,
     json: bool,
 ) -> Result<(), Failure> {
-    let options = with_redis(engine_options(dirs), redis)?;
+    let options = with_redis(engine_options(dirs), redis)?.with_mock(mock);
     let uses_redis = !matches!(options.state, prompt_config::state::StateBackend::Memory);
     if !uses_redis && telemetry.is_empty() {
         return Err(Failure::invalid_argument(

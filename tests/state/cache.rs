@@ -504,3 +504,72 @@ fn the_engine_counts_answers_a_dead_redis_did_not_store() {
     let counts = engine.cache_store_counts();
     assert_eq!((counts.stored, counts.store_failed), (1, 1));
 }
+
+#[test]
+fn an_answer_of_a_budget_downgrade_chain_is_not_cached() {
+    let feature = CachedFeature::new(hour(), Some(0.0));
+    let path = feature.config.root.join("config/features/ask.json");
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // A limit below one call's worst case: every call takes the (same, cheaper) downgrade chain.
+    document["budget"] = json!({
+        "daily_usd": 0.000_000_1,
+        "policy": "downgrade",
+        "downgrade": {"model": {"provider": "p", "name": "m", "parameters": {"temperature": 0}}}
+    });
+    std::fs::write(&path, document.to_string()).unwrap();
+    let engine = feature.engine();
+    let first = ask(&engine, "What is Rust?");
+    assert!(first.downgraded, "the budget downgraded the call");
+    let second = ask(&engine, "What is Rust?");
+    assert!(
+        !is_hit(&second),
+        "a downgraded answer must not be served from the cache"
+    );
+    assert_eq!(feature.provider.calls(), 2);
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn mock_answers_stay_apart_from_real_ones_on_one_redis() {
+    let server = RedisServer::start();
+    let feature = CachedFeature::new(hour(), Some(0.0));
+    let mock = Engine::open(
+        feature
+            .options()
+            .with_state(crate::support::cache::redis_backend(&server.url()))
+            .with_mock(true),
+    )
+    .unwrap();
+    ask(&mock, "What is Rust?");
+    assert!(
+        is_hit(&ask(&mock, "What is Rust?")),
+        "mock runs share their own cache"
+    );
+    let real = feature.engine_on_redis(&server.url());
+    assert!(
+        !is_hit(&ask(&real, "What is Rust?")),
+        "a real call must never be served a mock answer"
+    );
+    assert_eq!(
+        feature.provider.calls(),
+        1,
+        "only the real call reached the provider"
+    );
+    let keys = server.cli(&["--raw", "keys", "*"]);
+    let mock_keys: Vec<&str> = keys
+        .lines()
+        .filter(|key| key.starts_with("prompt_config:mock:"))
+        .collect();
+    assert!(
+        mock_keys.iter().any(|key| key.contains(":cache:")),
+        "{keys}"
+    );
+    assert!(
+        mock_keys.iter().any(|key| key.contains(":budget:")),
+        "mock spend is counted under the mock prefix: {keys}"
+    );
+}
