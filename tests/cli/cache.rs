@@ -96,6 +96,7 @@ fn warm_fills_redis_then_stats_counts_the_entries_and_clear_deletes_them() {
             "cache",
             "stats",
             "career_path_navigator",
+            "--mock",
             "--redis",
             &url,
             "--json",
@@ -117,6 +118,7 @@ fn warm_fills_redis_then_stats_counts_the_entries_and_clear_deletes_them() {
             "cache",
             "clear",
             "career_path_navigator",
+            "--mock",
             "--redis",
             &url,
             "--json",
@@ -124,6 +126,55 @@ fn warm_fills_redis_then_stats_counts_the_entries_and_clear_deletes_them() {
     );
     assert!(clear.status.success(), "{}", stderr(&clear));
     assert_eq!(json_of(&clear)["deleted"], 2);
+}
+
+#[test]
+fn entries_warmed_with_mock_are_invisible_to_stats_and_clear_without_mock() {
+    let server = RedisServer::start();
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse")]);
+    let url = server.url();
+    let warm = run(
+        &fixture,
+        &[
+            "cache",
+            "warm",
+            "career_path_navigator",
+            "--inputs",
+            &inputs,
+            "--mock",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    let clear = run(
+        &fixture,
+        &[
+            "cache",
+            "clear",
+            "career_path_navigator",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(clear.status.success(), "{}", stderr(&clear));
+    assert_eq!(json_of(&clear)["deleted"], 0, "real entries only");
+    let clear_mock = run(
+        &fixture,
+        &[
+            "cache",
+            "clear",
+            "career_path_navigator",
+            "--mock",
+            "--redis",
+            &url,
+            "--json",
+        ],
+    );
+    assert_eq!(json_of(&clear_mock)["deleted"], 1);
 }
 
 #[test]

@@ -91,6 +91,16 @@ fn write_config(root: &Path, open_ms: u64, openai_latency_ms: u64) {
     fs::write(root.join("prompts/summary/1.0.0/user.j2"), TEMPLATE).unwrap();
 }
 
+/// The Redis keys a mock engine uses: mock mode keeps its fleet state under `PREFIX:mock`.
+fn mock_state(server: &RedisServer) -> RedisState {
+    let settings = RedisSettings::new(&server.url())
+        .unwrap()
+        .with_timeouts(PATIENT, PATIENT)
+        .with_key_prefix("prompt_config:mock")
+        .unwrap();
+    RedisState::new(settings).unwrap()
+}
+
 /// A mock engine on `root`'s configuration with its fleet state on `url`, reporting to `sink`.
 fn engine(root: &Path, url: &str, sink: Arc<Transitions>) -> Engine {
     let settings = RedisSettings::new(url)
@@ -384,7 +394,7 @@ fn an_engine_starting_while_the_fleet_has_a_breaker_open_skips_it_from_its_first
     let dir = TempDir::new("state_breaker_start");
     let root = dir.path().join("app");
     write_config(&root, 30_000, 0);
-    publish_elsewhere(&server.state(), "openai", 30_000);
+    publish_elsewhere(&mock_state(&server), "openai", 30_000);
     let sink = Arc::new(Transitions::default());
     let b = engine(&root, &server.url(), Arc::clone(&sink));
     let completion = b.complete("summary", &context()).unwrap();
@@ -422,7 +432,7 @@ fn a_per_model_breaker_open_for_the_fleet_skips_only_that_model() {
     let mut providers: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     providers["providers"]["openai"]["circuit_breaker"]["per_model"] = json!(true);
     fs::write(&path, providers.to_string()).unwrap();
-    publish_elsewhere(&server.state(), "openai/gpt-other", 30_000);
+    publish_elsewhere(&mock_state(&server), "openai/gpt-other", 30_000);
     let b = engine(&root, &server.url(), Arc::new(Transitions::default()));
     let untouched = b.complete("summary", &context()).unwrap();
     assert_eq!(
@@ -430,7 +440,7 @@ fn a_per_model_breaker_open_for_the_fleet_skips_only_that_model() {
         ["openai Success"],
         "another model's breaker"
     );
-    publish_elsewhere(&server.state(), "openai/gpt-test", 30_000);
+    publish_elsewhere(&mock_state(&server), "openai/gpt-test", 30_000);
     std::thread::sleep(Duration::from_millis(1_050));
     let skipped = b.complete("summary", &context()).unwrap();
     assert_eq!(
