@@ -350,3 +350,35 @@ fn a_first_context_the_feature_refuses_names_the_inputs_file() {
     assert_eq!(output.status.code(), Some(1), "{error}");
     assert!(error.contains("--inputs in.jsonl"), "{error}");
 }
+
+/// Trial 2, finding 6: `--rps 20 --concurrency 1` printed `done 19, 19 rps` after a second
+/// while about one answer a second came back: dropped arrivals were counted as done.
+#[test]
+fn progress_counts_dropped_arrivals_as_errors_not_as_done_or_answers() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "20", "--duration", "2s", "--concurrency", "1"]),
+    );
+    let progress = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{progress}");
+    let lines: Vec<&str> = progress
+        .lines()
+        .filter(|l| l.contains(" s: sent"))
+        .collect();
+    assert!(!lines.is_empty(), "{progress}");
+    for line in lines {
+        // `   1 s: sent 21, done 1, errors 18, 1 rps`
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|part| part.parse().ok())
+            .collect();
+        let [seconds, sent, done, errors, rps] = numbers[..] else {
+            panic!("{line}");
+        };
+        // One worker on mock answers of 350 ms or more: at most 3 calls back per second.
+        assert!(done <= 3 * seconds, "{line}");
+        assert!(rps <= 3, "{line}");
+        assert!(errors >= sent.saturating_sub(done + 2), "{line}");
+    }
+}

@@ -142,9 +142,15 @@ struct Tally {
 /// Counters the progress line reads while the run goes on.
 #[derive(Default)]
 struct Progress {
+    /// Arrivals scheduled so far, dropped ones included.
     sent: AtomicU64,
+    /// Calls that came back (answered or failed); a dropped arrival never ran, so it is not
+    /// done: counting it would show answers that never came.
     done: AtomicU64,
+    /// Failed calls and dropped arrivals.
     errors: AtomicU64,
+    /// Calls answered: the per-second rate is read from this ("answers in that second").
+    answered: AtomicU64,
 }
 
 /// Runs `prompt-config load`.
@@ -323,7 +329,6 @@ impl Run {
                 sender.try_send(Arrival { index, due })
             {
                 dropped += 1;
-                self.progress.done.fetch_add(1, Ordering::Relaxed);
                 self.progress.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -357,6 +362,7 @@ impl Run {
                     tally.last_answer = Some(now);
                     tally.cost_usd += completion.cost_usd;
                     tally.cache_hits += u64::from(completion.cache.is_some());
+                    self.progress.answered.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(error) => {
                     *tally
@@ -372,11 +378,11 @@ impl Run {
     }
 }
 
-/// Once a second until the run ends: sent, done, errors and the answer rate of the last second.
+/// Once a second until the run ends: sent, done, errors and the answers of the last second.
 /// A terminal gets one line rewritten in place; a log or pipe gets a plain line each second.
 fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
     let terminal = std::io::stderr().is_terminal();
-    let mut last_done = 0;
+    let mut last_answered = 0;
     let mut tick = 1;
     let mut printed = false;
     while !finished.load(Ordering::Relaxed) {
@@ -388,12 +394,13 @@ fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
         if finished.load(Ordering::Relaxed) {
             break;
         }
-        let done = progress.done.load(Ordering::Relaxed);
+        let answered = progress.answered.load(Ordering::Relaxed);
         let line = format!(
-            "{tick:>4} s: sent {}, done {done}, errors {}, {} rps",
+            "{tick:>4} s: sent {}, done {}, errors {}, {} rps",
             progress.sent.load(Ordering::Relaxed),
+            progress.done.load(Ordering::Relaxed),
             progress.errors.load(Ordering::Relaxed),
-            done - last_done
+            answered.saturating_sub(last_answered)
         );
         if terminal {
             write_stderr(&format!("\r{line}\x1b[K"));
@@ -401,7 +408,7 @@ fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
         } else {
             output::write_error(&line);
         }
-        last_done = done;
+        last_answered = answered;
         tick += 1;
     }
     if printed {
