@@ -131,7 +131,8 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
 }
 
 /// `unknown_feature` (exit 1, the known ones in its details) unless `feature` is one of `known`.
-fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
+/// `load` checks its feature with it too.
+pub(super) fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
     if known.contains(&feature) {
         return Ok(());
     }

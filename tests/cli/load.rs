@@ -382,3 +382,51 @@ fn progress_counts_dropped_arrivals_as_errors_not_as_done_or_answers() {
         assert!(errors >= sent.saturating_sub(done + 2), "{line}");
     }
 }
+
+/// Trial 2, finding 8: `load nosuch` said the built-in profiles fit career_path_navigator and
+/// asked for --inputs, and read the inputs before looking at the feature.
+#[test]
+fn an_unknown_feature_is_unknown_feature_naming_the_known_ones_without_an_inputs_hint() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &["load", "nosuch", "--rps", "5", "--duration", "1s", "--mock"],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(error.contains("[unknown_feature]"), "{error}");
+    assert!(error.contains(FEATURE), "{error}");
+    assert!(!error.contains("--inputs"), "{error}");
+}
+
+#[test]
+fn an_unknown_feature_is_checked_before_the_inputs_file_is_read() {
+    let fixture = Fixture::new();
+    // Not even a file: the feature is checked first.
+    let output = run(
+        &fixture,
+        &[
+            "load",
+            "nosuch",
+            "--rps",
+            "5",
+            "--duration",
+            "1s",
+            "--mock",
+            "--inputs",
+            "absent.jsonl",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(error["error"]["kind"], "unknown_feature", "{error}");
+    assert_eq!(error["error"]["details"]["known"][0], FEATURE, "{error}");
+    assert!(
+        !error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--inputs"),
+        "{error}"
+    );
+}

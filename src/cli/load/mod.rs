@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use super::args::{Dirs, Request, SecretText, Text};
+use super::cache::known_feature;
 use super::demo::{demo_context, nearest_rank};
 use super::resolve::request_options;
 use super::{Failure, output};
@@ -167,10 +168,6 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
             "--rps × --duration sends no request: raise --rps or --duration",
         ));
     }
-    let contexts = match &args.inputs {
-        Some(path) => read_inputs(path)?,
-        None => (0..300).map(demo_context).collect(),
-    };
     let concurrency = args
         .concurrency
         .unwrap_or_else(|| (args.rps.ceil() as usize).clamp(4, 256));
@@ -180,6 +177,13 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
         _ => "redis",
     };
     let engine = Arc::new(Engine::open(options)?);
+    // The feature first, as `cache warm` does: an unknown one is `unknown_feature` naming the
+    // known ones, whatever the inputs (no hint about profiles that would not help).
+    known_feature(&engine.snapshot().feature_names(), &args.feature)?;
+    let contexts = match &args.inputs {
+        Some(path) => read_inputs(path)?,
+        None => (0..300).map(demo_context).collect(),
+    };
     // A feature whose variables the demo profiles do not fill would fail every call the same
     // way: say so once, before sending anything.
     if let Err(error) = engine.resolve(&args.feature, &contexts[0]) {
