@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-mod inputs;
+/// Shared with `load --inputs`.
+pub(super) mod inputs;
 
 use self::inputs::read_inputs;
 use super::args::{CacheCommand, Dirs};

@@ -189,7 +189,7 @@ fn a_line_that_is_not_json_names_the_file_and_line() {
     assert_usage_error(
         &fixture,
         &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
-        &["in.jsonl:3", "not JSON"],
+        &["--inputs in.jsonl:3", "invalid JSON"],
     );
 }
 
@@ -197,16 +197,26 @@ fn a_line_that_is_not_json_names_the_file_and_line() {
 fn a_line_that_is_not_a_context_names_the_file_and_line() {
     let fixture = Fixture::new();
     let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
-    for bad in [
-        r#"{"user_id": 2.5}"#,
-        r#"{"user_id": 1, "colour": "red"}"#,
-        "[1]",
+    for (bad, needle) in [
+        (
+            r#"{"user_id": 2.5}"#,
+            r#""user_id" must be a string or an integer"#,
+        ),
+        (
+            r#"{"user_id": 1, "colour": "red"}"#,
+            r#"unknown field "colour""#,
+        ),
+        ("[1]", "not a context"),
+        (
+            r#"{"variables": {}}"#,
+            r#""user_id" (or "user") is missing"#,
+        ),
     ] {
         fs::write(fixture.root.join("in.jsonl"), format!("{line}\n{bad}\n")).unwrap();
         assert_usage_error(
             &fixture,
             &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
-            &["in.jsonl:2", "not a context"],
+            &["in.jsonl:2", needle],
         );
     }
 }
@@ -429,4 +439,65 @@ fn an_unknown_feature_is_checked_before_the_inputs_file_is_read() {
             .contains("--inputs"),
         "{error}"
     );
+}
+
+/// Trial 2, finding 3: a file starting with a UTF-8 BOM, which `cache warm` reads, was
+/// `not JSON` at line 1 for `load`.
+#[test]
+fn an_inputs_file_starting_with_a_bom_is_read() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    fs::write(fixture.root.join("in.jsonl"), format!("\u{FEFF}{line}\n")).unwrap();
+    let report = load_json(
+        &fixture,
+        &["--rps", "10", "--duration", "500ms", "--inputs", "in.jsonl"],
+    );
+    assert_eq!(report["answered"], 5, "{report}");
+}
+
+/// Trial 2, finding 5: a non-UTF-8 file said `stream did not contain valid UTF-8`, no line.
+#[test]
+fn a_line_that_is_not_utf8_names_the_file_and_line() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    let mut bytes = format!("{line}\n{line}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"user\": \"caf\xe9\"}\n");
+    fs::write(fixture.root.join("in.jsonl"), bytes).unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["--inputs in.jsonl:3", "not UTF-8"],
+    );
+}
+
+/// Trial 2, finding 4: a line with both `user` and `user_id` got serde's
+/// ``unknown field `user` ``.
+#[test]
+fn a_line_with_both_user_and_user_id_is_a_usage_error_saying_give_one() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.root.join("in.jsonl"),
+        format!(r#"{{"user_id": 1, "user": 1, "variables": {PROFILE}}}"#),
+    )
+    .unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["in.jsonl:1", r#"both "user_id" and "user""#],
+    );
+}
+
+#[test]
+fn an_empty_user_is_a_user_as_complete_has_it() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.root.join("in.jsonl"),
+        format!(r#"{{"user": "", "variables": {PROFILE}}}"#),
+    )
+    .unwrap();
+    let report = load_json(
+        &fixture,
+        &["--rps", "10", "--duration", "300ms", "--inputs", "in.jsonl"],
+    );
+    assert_eq!(report["answered"], 3, "{report}");
 }

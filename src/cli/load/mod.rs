@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use super::args::{Dirs, Request, SecretText, Text};
+use super::cache::inputs::read_inputs;
 use super::cache::known_feature;
 use super::demo::{demo_context, nearest_rank};
 use super::resolve::request_options;
@@ -55,8 +56,9 @@ pub struct LoadArgs {
     /// taking up to a second].
     #[arg(long, value_name = "C", value_parser = parse_concurrency, allow_negative_numbers = true)]
     pub concurrency: Option<usize>,
-    /// Contexts to send, one JSON object per line ({"user_id", "attributes", "variables",
-    /// "version"}; "user" works for "user_id"), used in turn [default: the demo's profiles].
+    /// Contexts to send, one JSON object per line ({"user_id" or "user", "attributes",
+    /// "variables", "version"}; a leading BOM is ignored; as `cache warm --inputs`), used in
+    /// turn [default: the demo's profiles].
     #[arg(long, value_name = "FILE.jsonl")]
     pub inputs: Option<PathBuf>,
     /// Route every provider to the mock provider (no key, no network).
@@ -180,8 +182,12 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
     // The feature first, as `cache warm` does: an unknown one is `unknown_feature` naming the
     // known ones, whatever the inputs (no hint about profiles that would not help).
     known_feature(&engine.snapshot().feature_names(), &args.feature)?;
-    let contexts = match &args.inputs {
-        Some(path) => read_inputs(path)?,
+    // The same file format and messages as `cache warm --inputs` (one parser).
+    let contexts: Vec<Context> = match &args.inputs {
+        Some(path) => read_inputs(path)?
+            .into_iter()
+            .map(|(_, context)| context)
+            .collect(),
         None => (0..300).map(demo_context).collect(),
     };
     // A feature whose variables the demo profiles do not fill would fail every call the same
@@ -242,53 +248,6 @@ fn as_request(args: &LoadArgs) -> Request {
         redis: args.redis.clone(),
         dirs: args.dirs.clone(),
     }
-}
-
-/// The contexts of an inputs file, one JSON object per line (blank lines skipped); a line that
-/// is not a context is a usage error naming `file:line`.
-fn read_inputs(path: &Path) -> Result<Vec<Context>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::invalid_argument(format!("--inputs {}: {error}", path.display()))
-            .with_details(json!({"argument": "--inputs", "path": path.display().to_string()}))
-    })?;
-    let mut contexts = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = format!("{}:{}", path.display(), number + 1);
-        let bad = |message: String| {
-            Failure::invalid_argument(format!("--inputs {at}: {message}")).with_details(
-                json!({"argument": "--inputs", "path": path.display().to_string(), "line": number + 1}),
-            )
-        };
-        let mut value: Value =
-            serde_json::from_str(line).map_err(|error| bad(format!("not JSON: {error}")))?;
-        // serde would read a struct from an array too (`[1]`): only an object is a context.
-        let Value::Object(object) = &mut value else {
-            return Err(bad(
-                "not a context: one JSON object per line is expected".to_string()
-            ));
-        };
-        if !object.contains_key("user_id")
-            && let Some(user) = object.remove("user")
-        {
-            object.insert("user_id".into(), user);
-        }
-        let context = serde_json::from_value::<Context>(value).map_err(|error| {
-            bad(format!(
-                "not a context ({{\"user_id\", \"attributes\", \"variables\", \"version\"}}): {error}"
-            ))
-        })?;
-        contexts.push(context);
-    }
-    if contexts.is_empty() {
-        return Err(Failure::invalid_argument(format!(
-            "--inputs {}: no context in the file (one JSON object per line)",
-            path.display()
-        )));
-    }
-    Ok(contexts)
 }
 
 /// One run's shared pieces, cloned into every worker.
