@@ -501,3 +501,27 @@ fn an_empty_user_is_a_user_as_complete_has_it() {
     );
     assert_eq!(report["answered"], 3, "{report}");
 }
+
+/// Trial 2, finding 9: `--rps 200 --duration 24h` was refused by a cap the docs never named.
+#[test]
+fn a_run_past_ten_million_requests_is_a_usage_error_naming_the_cap() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "200", "--duration", "24h"]),
+        &["--rps × --duration", "17280000", "at most 10000000 per run"],
+    );
+}
+
+#[test]
+fn the_help_of_rps_and_duration_names_the_ten_million_request_cap() {
+    let fixture = Fixture::new();
+    let output = run(&fixture, &["load", "--help"]);
+    let help = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{help}");
+    assert_eq!(
+        help.matches("at most 10,000,000 requests per run").count(),
+        2,
+        "{help}"
+    );
+}

@@ -46,10 +46,12 @@ pub struct LoadArgs {
     /// The feature to call.
     #[arg(value_parser = Text)]
     pub feature: String,
-    /// Arrivals per second (fractions allowed, e.g. 0.5), more than 0 and at most 100000.
+    /// Arrivals per second (fractions allowed, e.g. 0.5), more than 0 and at most 100000;
+    /// --rps × --duration at most 10,000,000 requests per run.
     #[arg(long, value_name = "R", value_parser = parse_rps, allow_negative_numbers = true)]
     pub rps: f64,
-    /// How long to send: 500ms, 60s, 2m, 1h (a bare number is seconds).
+    /// How long to send: 500ms, 60s, 2m, 1h (a bare number is seconds), at most 24h;
+    /// --rps × --duration at most 10,000,000 requests per run.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_negative_numbers = true)]
     pub duration: Duration,
     /// Worker threads [default: the rate rounded up, between 4 and 256: enough for answers
@@ -161,8 +163,10 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
     let requests = args.rps * args.duration.as_secs_f64();
     if requests > MAX_REQUESTS {
         return Err(Failure::invalid_argument(format!(
-            "--rps × --duration is {requests:.0} requests; at most {MAX_REQUESTS:.0} per run"
-        )));
+            "--rps × --duration is {requests:.0} requests; at most {MAX_REQUESTS:.0} per run \
+             (each keeps its latency in memory): lower --rps or --duration, or run several"
+        ))
+        .with_details(json!({"argument": "--rps", "requests": requests, "max": MAX_REQUESTS})));
     }
     let total = requests.round() as usize;
     if total == 0 {
