@@ -525,3 +525,55 @@ fn the_help_of_rps_and_duration_names_the_ten_million_request_cap() {
         "{help}"
     );
 }
+
+/// Trial 2, finding 7: `--duration -5s` got clap's `unexpected argument '-5' found` (only
+/// `--duration=-5s` reached the command's own message).
+#[test]
+fn a_negative_duration_after_a_space_gets_the_duration_message() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "-5s"]),
+        &["--duration", "must be a duration above 0"],
+    );
+}
+
+#[test]
+fn negative_rates_and_worker_counts_after_a_space_get_their_own_messages() {
+    let fixture = Fixture::new();
+    for (args, needle) in [
+        (
+            ["--rps", "-inf", "--duration", "1s"],
+            "requests per second above 0",
+        ),
+        (
+            ["--rps", "-0.5", "--duration", "1s"],
+            "requests per second above 0",
+        ),
+        (
+            ["--rps", "5", "--duration", "-1m"],
+            "must be a duration above 0",
+        ),
+    ] {
+        let output = run(&fixture, &load_args(&args));
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {error}");
+        assert!(!error.contains("unexpected argument"), "{args:?}: {error}");
+        assert!(error.contains(needle), "{args:?}: {error}");
+    }
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--concurrency", "-3"]),
+        &["--concurrency", "worker threads from 1"],
+    );
+}
+
+#[test]
+fn an_option_where_a_number_belongs_says_the_value_is_missing() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &["load", FEATURE, "--rps", "--mock", "--duration", "1s"],
+        &["--rps", "a value is required, not the option --mock"],
+    );
+}

@@ -48,15 +48,15 @@ pub struct LoadArgs {
     pub feature: String,
     /// Arrivals per second (fractions allowed, e.g. 0.5), more than 0 and at most 100000;
     /// --rps × --duration at most 10,000,000 requests per run.
-    #[arg(long, value_name = "R", value_parser = parse_rps, allow_negative_numbers = true)]
+    #[arg(long, value_name = "R", value_parser = parse_rps, allow_hyphen_values = true)]
     pub rps: f64,
     /// How long to send: 500ms, 60s, 2m, 1h (a bare number is seconds), at most 24h;
     /// --rps × --duration at most 10,000,000 requests per run.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
     /// Worker threads [default: the rate rounded up, between 4 and 256: enough for answers
     /// taking up to a second].
-    #[arg(long, value_name = "C", value_parser = parse_concurrency, allow_negative_numbers = true)]
+    #[arg(long, value_name = "C", value_parser = parse_concurrency, allow_hyphen_values = true)]
     pub concurrency: Option<usize>,
     /// Contexts to send, one JSON object per line ({"user_id" or "user", "attributes",
     /// "variables", "version"}; a leading BOM is ignored; as `cache warm --inputs`), used in
@@ -80,7 +80,21 @@ pub struct LoadArgs {
     pub dirs: Dirs,
 }
 
+// The numeric arguments take values starting with a hyphen (`allow_hyphen_values`), so that
+// `--duration -5s` or `--rps -inf` reach these parsers and get their message instead of
+// clap's `unexpected argument '-5'`. The price: `--rps --mock` reads `--mock` as the rate, so
+// a value that is an option says that the value is missing.
+
+/// The message for a value that is another option: the user left the value out.
+fn missing_value(text: &str) -> Option<String> {
+    text.starts_with("--")
+        .then(|| format!("a value is required, not the option {text}"))
+}
+
 fn parse_rps(text: &str) -> Result<f64, String> {
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     match text.trim().parse::<f64>() {
         Ok(rps) if rps.is_finite() && rps > 0.0 && rps <= MAX_RPS => Ok(rps),
         Ok(rps) if rps > MAX_RPS => Err(format!(
@@ -91,6 +105,9 @@ fn parse_rps(text: &str) -> Result<f64, String> {
 }
 
 fn parse_concurrency(text: &str) -> Result<usize, String> {
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     match text.trim().parse::<usize>() {
         Ok(workers) if (1..=MAX_CONCURRENCY).contains(&workers) => Ok(workers),
         _ => Err(format!(
@@ -102,6 +119,9 @@ fn parse_concurrency(text: &str) -> Result<usize, String> {
 /// `500ms`, `60s`, `2m`, `1h`, or a bare number of seconds; above zero, at most a day.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const HINT: &str = "must be a duration above 0 such as 500ms, 60s, 2m or 1h";
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
