@@ -577,3 +577,72 @@ fn an_option_where_a_number_belongs_says_the_value_is_missing() {
         &["--rps", "a value is required, not the option --mock"],
     );
 }
+
+/// Trial 2, finding 11: the header said "on 1 workers".
+#[test]
+fn the_header_says_one_worker_in_the_singular() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "2", "--duration", "1s", "--concurrency", "1"]),
+    );
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(table.contains(" on 1 worker, "), "{table}");
+}
+
+/// Trial 2, finding 11: with Redis down the report still said `"state": "redis"`, nothing more.
+#[test]
+fn a_run_whose_redis_is_unreachable_reports_the_state_degraded() {
+    let fixture = Fixture::new();
+    let report = load_json(
+        &fixture,
+        &[
+            "--rps",
+            "4",
+            "--duration",
+            "500ms",
+            "--redis",
+            "redis://127.0.0.1:1/",
+        ],
+    );
+    assert_eq!(report["state"], "redis", "{report}");
+    assert_eq!(report["state_degraded"], true, "{report}");
+    assert!(
+        report["state_degradations"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+}
+
+#[test]
+fn the_table_of_a_degraded_run_has_a_state_degraded_line() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&[
+            "--rps",
+            "4",
+            "--duration",
+            "500ms",
+            "--redis",
+            "redis://127.0.0.1:1/",
+        ]),
+    );
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(table.contains("state         degraded"), "{table}");
+}
+
+#[test]
+fn a_run_on_memory_state_or_a_healthy_redis_is_not_degraded() {
+    let fixture = Fixture::new();
+    let report = load_json(&fixture, &["--rps", "4", "--duration", "500ms"]);
+    assert_eq!(report["state_degraded"], false, "{report}");
+    assert_eq!(report["state_degradations"], 0, "{report}");
+    let redis = RedisServer::start();
+    let report = load_json(
+        &fixture,
+        &["--rps", "4", "--duration", "500ms", "--redis", &redis.url()],
+    );
+    assert_eq!(report["state_degraded"], false, "{report}");
+}

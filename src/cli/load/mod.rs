@@ -241,13 +241,23 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
         progress: Arc::new(Progress::default()),
     };
     let (elapsed, dropped) = run.drive(args.rps, total, concurrency);
+    // Read before close: a run on Redis that lost it served from per-process state, which the
+    // report must say (the figures then do not hold for a fleet).
+    let degradations = engine.metrics().state_degradations;
     engine.close();
 
     let mut tally = std::mem::take(&mut *run.tally.lock());
     if dropped > 0 {
         tally.errors_by_kind.insert(DROPPED.into(), dropped);
     }
-    let report = report(args, state, concurrency, total, elapsed, tally);
+    let shape = RunShape {
+        state,
+        degradations,
+        concurrency,
+        total,
+        elapsed,
+    };
+    let report = report(args, &shape, tally);
     if args.json {
         output::print_json(&report);
     } else {
@@ -428,15 +438,27 @@ fn throughput(
     }
 }
 
-/// The report object (`--json` prints it as is; the table reads it).
-fn report(
-    args: &LoadArgs,
-    state: &str,
+/// How a run went, besides the tally of its calls.
+struct RunShape {
+    /// `memory` or `redis`.
+    state: &'static str,
+    /// How often the shared state became degraded during the run (the engine's
+    /// `state_degradations` metric; always 0 with memory state).
+    degradations: u64,
     concurrency: usize,
     total: usize,
     elapsed: Duration,
-    mut tally: Tally,
-) -> Value {
+}
+
+/// The report object (`--json` prints it as is; the table reads it).
+fn report(args: &LoadArgs, shape: &RunShape, mut tally: Tally) -> Value {
+    let RunShape {
+        state,
+        degradations,
+        concurrency,
+        total,
+        elapsed,
+    } = *shape;
     tally.latencies_ms.sort_by(f64::total_cmp);
     let answered = tally.latencies_ms.len() as u64;
     let errors: u64 = tally.errors_by_kind.values().sum();
@@ -445,6 +467,8 @@ fn report(
     json!({
         "feature": args.feature,
         "state": state,
+        "state_degraded": degradations > 0,
+        "state_degradations": degradations,
         "offered_rps": args.rps,
         "duration_s": args.duration.as_secs_f64(),
         "elapsed_s": elapsed.as_secs_f64(),
@@ -479,14 +503,24 @@ fn print_table(report: &Value) {
             .unwrap_or_default()
             .to_string()
     };
+    let workers = number("/concurrency");
     say!(
-        "load {}: {} rps offered for {} s on {} workers, {} state",
+        "load {}: {} rps offered for {} s on {} worker{}, {} state",
         text("/feature"),
         number("/offered_rps"),
         number("/duration_s"),
-        number("/concurrency"),
+        workers,
+        if workers == 1.0 { "" } else { "s" },
         text("/state")
     );
+    let degradations = number("/state_degradations");
+    if degradations > 0.0 {
+        say!(
+            "state         degraded   {degradations:.0} time{}: Redis was unreachable, calls used \
+             this process's own state (rate limits, budgets and cache not shared)",
+            if degradations == 1.0 { "" } else { "s" }
+        );
+    }
     say!(
         "requests      {:>10.0}   answered {:.0}, errors {:.0}",
         number("/requests"),
