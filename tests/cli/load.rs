@@ -349,16 +349,16 @@ fn a_usage_error_with_json_is_one_json_object_on_stdout() {
 }
 
 #[test]
-fn a_first_context_the_feature_refuses_names_the_inputs_file() {
+fn a_first_context_the_feature_refuses_names_the_inputs_file_and_line() {
     let fixture = Fixture::new();
-    fs::write(fixture.root.join("in.jsonl"), r#"{"user_id": 1}"#).unwrap();
+    fs::write(fixture.root.join("in.jsonl"), "\n\n{\"user_id\": 1}").unwrap();
     let output = run(
         &fixture,
         &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
     );
     let error = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{error}");
-    assert!(error.contains("--inputs in.jsonl"), "{error}");
+    assert!(error.contains("--inputs in.jsonl:3"), "{error}");
 }
 
 /// Trial 2, finding 6: `--rps 20 --concurrency 1` printed `done 19, 19 rps` after a second

@@ -207,12 +207,16 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
     // known ones, whatever the inputs (no hint about profiles that would not help).
     known_feature(&engine.snapshot().feature_names(), &args.feature)?;
     // The same file format and messages as `cache warm --inputs` (one parser).
-    let contexts: Vec<Context> = match &args.inputs {
-        Some(path) => read_inputs(path)?
-            .into_iter()
-            .map(|(_, context)| context)
-            .collect(),
-        None => (0..300).map(demo_context).collect(),
+    let (first_line, contexts): (usize, Vec<Context>) = match &args.inputs {
+        Some(path) => {
+            let numbered = read_inputs(path)?;
+            let first_line = numbered.first().map_or(1, |(line, _)| *line);
+            (
+                first_line,
+                numbered.into_iter().map(|(_, context)| context).collect(),
+            )
+        }
+        None => (1, (0..300).map(demo_context).collect()),
     };
     // A feature whose variables the demo profiles do not fill would fail every call the same
     // way: say so once, before sending anything.
@@ -220,7 +224,7 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
         let mut failure = Failure::from(error);
         failure.message = match &args.inputs {
             Some(path) => format!(
-                "{} (the first context of --inputs {})",
+                "{} (the first context of --inputs {}:{first_line})",
                 failure.message,
                 path.display()
             ),
