@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-mod inputs;
+/// Shared with `load --inputs`.
+pub(super) mod inputs;
 
 use self::inputs::read_inputs;
 use super::args::{CacheCommand, Dirs};
@@ -135,7 +136,8 @@ pub fn run(command: CacheCommand) -> Result<(), Failure> {
 }
 
 /// `unknown_feature` (exit 1, the known ones in its details) unless `feature` is one of `known`.
-fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
+/// `load` checks its feature with it too.
+pub(super) fn known_feature(known: &[&str], feature: &str) -> Result<(), Failure> {
     if known.contains(&feature) {
         return Ok(());
     }

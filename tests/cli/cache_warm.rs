@@ -207,3 +207,73 @@ fn a_missing_inputs_file_is_a_usage_error_naming_the_argument_like_a_folder() {
         assert_eq!(error["details"]["argument"], "--inputs", "{error}");
     }
 }
+
+/// Trial 2, finding 4: `cache warm` refused `"user_id"` (which `load` and the library read)
+/// with a misleading `"user" must be a non-empty string or a number`.
+#[test]
+fn an_inputs_line_may_name_its_user_as_user_id() {
+    let fixture = cached_fixture();
+    let mut by_user_id: Value = serde_json::from_str(&line("7", "Nurse")).unwrap();
+    let user = by_user_id.as_object_mut().unwrap().remove("user").unwrap();
+    by_user_id["user_id"] = user;
+    let inputs = write_inputs(&fixture, &[line("1", "Nurse"), by_user_id.to_string()]);
+    let output = warm(&fixture, &inputs, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json_of(&output)["completed"], 2);
+}
+
+/// Trial 2, finding 4: `cache warm` refused `"user": ""`, which `load` and `complete --user ""`
+/// accept.
+#[test]
+fn an_empty_user_is_a_user_as_complete_has_it() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[line("", "Nurse")]);
+    let output = warm(&fixture, &inputs, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json_of(&output)["completed"], 1);
+}
+
+#[test]
+fn a_line_with_both_user_and_user_id_is_a_usage_error_saying_give_one() {
+    let fixture = cached_fixture();
+    let mut both: Value = serde_json::from_str(&line("1", "Nurse")).unwrap();
+    both["user_id"] = json!(1);
+    let inputs = write_inputs(&fixture, &[both.to_string()]);
+    let output = warm(&fixture, &inputs, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(r#"--inputs "#)
+            && stderr(&output).contains(r#"inputs.jsonl:1: both "user_id" and "user" given"#),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_line_without_a_user_names_both_spellings() {
+    let fixture = cached_fixture();
+    let inputs = write_inputs(&fixture, &[json!({"variables": {}}).to_string()]);
+    let output = warm(&fixture, &inputs, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(r#"inputs.jsonl:1: "user_id" (or "user") is missing"#),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_names_the_file_and_line() {
+    let fixture = cached_fixture();
+    let path = fixture.root.join("inputs.jsonl");
+    let mut bytes = format!("{}\n", line("1", "Nurse")).into_bytes();
+    bytes.extend_from_slice(b"{\"user\": \"caf\xe9\"}\n");
+    fs::write(&path, bytes).unwrap();
+    let output = warm(&fixture, &path.display().to_string(), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("inputs.jsonl:2: cannot read: not UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+}

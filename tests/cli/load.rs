@@ -189,7 +189,7 @@ fn a_line_that_is_not_json_names_the_file_and_line() {
     assert_usage_error(
         &fixture,
         &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
-        &["in.jsonl:3", "not JSON"],
+        &["--inputs in.jsonl:3", "invalid JSON"],
     );
 }
 
@@ -197,16 +197,26 @@ fn a_line_that_is_not_json_names_the_file_and_line() {
 fn a_line_that_is_not_a_context_names_the_file_and_line() {
     let fixture = Fixture::new();
     let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
-    for bad in [
-        r#"{"user_id": 2.5}"#,
-        r#"{"user_id": 1, "colour": "red"}"#,
-        "[1]",
+    for (bad, needle) in [
+        (
+            r#"{"user_id": 2.5}"#,
+            r#""user_id" must be a string or an integer"#,
+        ),
+        (
+            r#"{"user_id": 1, "colour": "red"}"#,
+            r#"unknown field "colour""#,
+        ),
+        ("[1]", "not a context"),
+        (
+            r#"{"variables": {}}"#,
+            r#""user_id" (or "user") is missing"#,
+        ),
     ] {
         fs::write(fixture.root.join("in.jsonl"), format!("{line}\n{bad}\n")).unwrap();
         assert_usage_error(
             &fixture,
             &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
-            &["in.jsonl:2", "not a context"],
+            &["in.jsonl:2", needle],
         );
     }
 }
@@ -339,14 +349,300 @@ fn a_usage_error_with_json_is_one_json_object_on_stdout() {
 }
 
 #[test]
-fn a_first_context_the_feature_refuses_names_the_inputs_file() {
+fn a_first_context_the_feature_refuses_names_the_inputs_file_and_line() {
     let fixture = Fixture::new();
-    fs::write(fixture.root.join("in.jsonl"), r#"{"user_id": 1}"#).unwrap();
+    fs::write(fixture.root.join("in.jsonl"), "\n\n{\"user_id\": 1}").unwrap();
     let output = run(
         &fixture,
         &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
     );
     let error = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{error}");
-    assert!(error.contains("--inputs in.jsonl"), "{error}");
+    assert!(error.contains("--inputs in.jsonl:3"), "{error}");
+}
+
+/// Trial 2, finding 6: `--rps 20 --concurrency 1` printed `done 19, 19 rps` after a second
+/// while about one answer a second came back: dropped arrivals were counted as done.
+#[test]
+fn progress_counts_dropped_arrivals_as_errors_not_as_done_or_answers() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "20", "--duration", "2s", "--concurrency", "1"]),
+    );
+    let progress = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{progress}");
+    let lines: Vec<&str> = progress
+        .lines()
+        .filter(|l| l.contains(" s: sent"))
+        .collect();
+    assert!(!lines.is_empty(), "{progress}");
+    for line in lines {
+        // `   1 s: sent 21, done 1, errors 18, 1 rps`
+        let numbers: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|part| part.parse().ok())
+            .collect();
+        let [seconds, sent, done, errors, rps] = numbers[..] else {
+            panic!("{line}");
+        };
+        // One worker on mock answers of 350 ms or more: at most 3 calls back per second.
+        assert!(done <= 3 * seconds, "{line}");
+        assert!(rps <= 3, "{line}");
+        assert!(errors >= sent.saturating_sub(done + 2), "{line}");
+    }
+}
+
+/// Trial 2, finding 8: `load nosuch` said the built-in profiles fit career_path_navigator and
+/// asked for --inputs, and read the inputs before looking at the feature.
+#[test]
+fn an_unknown_feature_is_unknown_feature_naming_the_known_ones_without_an_inputs_hint() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &["load", "nosuch", "--rps", "5", "--duration", "1s", "--mock"],
+    );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(error.contains("[unknown_feature]"), "{error}");
+    assert!(error.contains(FEATURE), "{error}");
+    assert!(!error.contains("--inputs"), "{error}");
+}
+
+#[test]
+fn an_unknown_feature_is_checked_before_the_inputs_file_is_read() {
+    let fixture = Fixture::new();
+    // Not even a file: the feature is checked first.
+    let output = run(
+        &fixture,
+        &[
+            "load",
+            "nosuch",
+            "--rps",
+            "5",
+            "--duration",
+            "1s",
+            "--mock",
+            "--inputs",
+            "absent.jsonl",
+            "--json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(error["error"]["kind"], "unknown_feature", "{error}");
+    assert_eq!(error["error"]["details"]["known"][0], FEATURE, "{error}");
+    assert!(
+        !error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--inputs"),
+        "{error}"
+    );
+}
+
+/// Trial 2, finding 3: a file starting with a UTF-8 BOM, which `cache warm` reads, was
+/// `not JSON` at line 1 for `load`.
+#[test]
+fn an_inputs_file_starting_with_a_bom_is_read() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    fs::write(fixture.root.join("in.jsonl"), format!("\u{FEFF}{line}\n")).unwrap();
+    let report = load_json(
+        &fixture,
+        &["--rps", "10", "--duration", "500ms", "--inputs", "in.jsonl"],
+    );
+    assert_eq!(report["answered"], 5, "{report}");
+}
+
+/// Trial 2, finding 5: a non-UTF-8 file said `stream did not contain valid UTF-8`, no line.
+#[test]
+fn a_line_that_is_not_utf8_names_the_file_and_line() {
+    let fixture = Fixture::new();
+    let line = format!(r#"{{"user_id": 1, "variables": {PROFILE}}}"#);
+    let mut bytes = format!("{line}\n{line}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"user\": \"caf\xe9\"}\n");
+    fs::write(fixture.root.join("in.jsonl"), bytes).unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["--inputs in.jsonl:3", "not UTF-8"],
+    );
+}
+
+/// Trial 2, finding 4: a line with both `user` and `user_id` got serde's
+/// ``unknown field `user` ``.
+#[test]
+fn a_line_with_both_user_and_user_id_is_a_usage_error_saying_give_one() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.root.join("in.jsonl"),
+        format!(r#"{{"user_id": 1, "user": 1, "variables": {PROFILE}}}"#),
+    )
+    .unwrap();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--inputs", "in.jsonl"]),
+        &["in.jsonl:1", r#"both "user_id" and "user""#],
+    );
+}
+
+#[test]
+fn an_empty_user_is_a_user_as_complete_has_it() {
+    let fixture = Fixture::new();
+    fs::write(
+        fixture.root.join("in.jsonl"),
+        format!(r#"{{"user": "", "variables": {PROFILE}}}"#),
+    )
+    .unwrap();
+    let report = load_json(
+        &fixture,
+        &["--rps", "10", "--duration", "300ms", "--inputs", "in.jsonl"],
+    );
+    assert_eq!(report["answered"], 3, "{report}");
+}
+
+/// Trial 2, finding 9: `--rps 200 --duration 24h` was refused by a cap the docs never named.
+#[test]
+fn a_run_past_ten_million_requests_is_a_usage_error_naming_the_cap() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "200", "--duration", "24h"]),
+        &["--rps × --duration", "17280000", "at most 10000000 per run"],
+    );
+}
+
+#[test]
+fn the_help_of_rps_and_duration_names_the_ten_million_request_cap() {
+    let fixture = Fixture::new();
+    let output = run(&fixture, &["load", "--help"]);
+    let help = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{help}");
+    assert_eq!(
+        help.matches("at most 10,000,000 requests per run").count(),
+        2,
+        "{help}"
+    );
+}
+
+/// Trial 2, finding 7: `--duration -5s` got clap's `unexpected argument '-5' found` (only
+/// `--duration=-5s` reached the command's own message).
+#[test]
+fn a_negative_duration_after_a_space_gets_the_duration_message() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "-5s"]),
+        &["--duration", "must be a duration above 0"],
+    );
+}
+
+#[test]
+fn negative_rates_and_worker_counts_after_a_space_get_their_own_messages() {
+    let fixture = Fixture::new();
+    for (args, needle) in [
+        (
+            ["--rps", "-inf", "--duration", "1s"],
+            "requests per second above 0",
+        ),
+        (
+            ["--rps", "-0.5", "--duration", "1s"],
+            "requests per second above 0",
+        ),
+        (
+            ["--rps", "5", "--duration", "-1m"],
+            "must be a duration above 0",
+        ),
+    ] {
+        let output = run(&fixture, &load_args(&args));
+        let error = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {error}");
+        assert!(!error.contains("unexpected argument"), "{args:?}: {error}");
+        assert!(error.contains(needle), "{args:?}: {error}");
+    }
+    assert_usage_error(
+        &fixture,
+        &load_args(&["--rps", "5", "--duration", "1s", "--concurrency", "-3"]),
+        &["--concurrency", "worker threads from 1"],
+    );
+}
+
+#[test]
+fn an_option_where_a_number_belongs_says_the_value_is_missing() {
+    let fixture = Fixture::new();
+    assert_usage_error(
+        &fixture,
+        &["load", FEATURE, "--rps", "--mock", "--duration", "1s"],
+        &["--rps", "a value is required, not the option --mock"],
+    );
+}
+
+/// Trial 2, finding 11: the header said "on 1 workers".
+#[test]
+fn the_header_says_one_worker_in_the_singular() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&["--rps", "2", "--duration", "1s", "--concurrency", "1"]),
+    );
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(table.contains(" on 1 worker, "), "{table}");
+}
+
+/// Trial 2, finding 11: with Redis down the report still said `"state": "redis"`, nothing more.
+#[test]
+fn a_run_whose_redis_is_unreachable_reports_the_state_degraded() {
+    let fixture = Fixture::new();
+    let report = load_json(
+        &fixture,
+        &[
+            "--rps",
+            "4",
+            "--duration",
+            "500ms",
+            "--redis",
+            "redis://127.0.0.1:1/",
+        ],
+    );
+    assert_eq!(report["state"], "redis", "{report}");
+    assert_eq!(report["state_degraded"], true, "{report}");
+    assert!(
+        report["state_degradations"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+}
+
+#[test]
+fn the_table_of_a_degraded_run_has_a_state_degraded_line() {
+    let fixture = Fixture::new();
+    let output = run(
+        &fixture,
+        &load_args(&[
+            "--rps",
+            "4",
+            "--duration",
+            "500ms",
+            "--redis",
+            "redis://127.0.0.1:1/",
+        ]),
+    );
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(table.contains("state         degraded"), "{table}");
+}
+
+#[test]
+fn a_run_on_memory_state_or_a_healthy_redis_is_not_degraded() {
+    let fixture = Fixture::new();
+    let report = load_json(&fixture, &["--rps", "4", "--duration", "500ms"]);
+    assert_eq!(report["state_degraded"], false, "{report}");
+    assert_eq!(report["state_degradations"], 0, "{report}");
+    let redis = RedisServer::start();
+    let report = load_json(
+        &fixture,
+        &["--rps", "4", "--duration", "500ms", "--redis", &redis.url()],
+    );
+    assert_eq!(report["state_degraded"], false, "{report}");
 }

@@ -1,5 +1,7 @@
-//! The inputs file of `cache warm`: one context per line as JSON (`user`, `attributes`,
-//! `variables`, `version`), blank lines skipped, a leading UTF-8 BOM ignored.
+//! The inputs file of `cache warm` and `load`: one context per line as JSON (`user_id` or
+//! `user`, `attributes`, `variables`, `version`), blank lines skipped, a leading UTF-8 BOM
+//! ignored. One parser for both commands, so a file one accepts the other accepts too, with
+//! the same messages.
 
 use std::path::Path;
 
@@ -7,14 +9,16 @@ use serde_json::{Map, Value, json};
 
 use super::super::Failure;
 use prompt_config::Context;
+use prompt_config::resolve::canonical_subject_id;
 
 /// The UTF-8 byte order mark some editors write at the start of a file; config files accept it,
 /// so the inputs file does too.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// One line of the inputs file, as a context. A file that cannot be read is a usage error naming
-/// `--inputs` (exit 2), as `load --inputs` has it.
-pub(super) fn read_inputs(path: &Path) -> Result<Vec<(usize, Context)>, Failure> {
+/// The contexts of the file given to `--inputs`, each with its line number (1-based). A file
+/// that cannot be read is a usage error naming `--inputs` (exit 2); so is a line that is not a
+/// context, named `--inputs FILE:LINE`, and a file without any context.
+pub(crate) fn read_inputs(path: &Path) -> Result<Vec<(usize, Context)>, Failure> {
     let bytes = std::fs::read(path).map_err(|error| {
         Failure::invalid_argument(format!("--inputs {}: {error}", path.display()))
             .with_details(json!({"argument": "--inputs", "path": path.display().to_string()}))
@@ -23,15 +27,20 @@ pub(super) fn read_inputs(path: &Path) -> Result<Vec<(usize, Context)>, Failure>
 }
 
 /// The contexts of an inputs file's bytes: one JSON object per line, blank lines skipped, a
-/// leading BOM ignored; a line that is not a context is a usage error naming `file:line`.
+/// leading BOM ignored; each line is decoded on its own, so a line that is not UTF-8 is named
+/// by its number like any other bad line.
 fn parse_inputs(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Context)>, Failure> {
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     let mut contexts = Vec::new();
     for (index, line) in bytes.split(|byte| *byte == b'\n').enumerate() {
         let number = index + 1;
         let at = |message: String| {
-            Failure::invalid_argument(format!("{}:{number}: {message}", path.display()))
-                .with_details(json!({"path": path.display().to_string(), "line": number}))
+            Failure::invalid_argument(format!("--inputs {}:{number}: {message}", path.display()))
+                .with_details(json!({
+                    "argument": "--inputs",
+                    "path": path.display().to_string(),
+                    "line": number,
+                }))
         };
         let line = std::str::from_utf8(line)
             .map_err(|error| at(format!("cannot read: not UTF-8 ({error})")))?;
@@ -44,23 +53,42 @@ fn parse_inputs(path: &Path, bytes: &[u8]) -> Result<Vec<(usize, Context)>, Fail
     }
     if contexts.is_empty() {
         return Err(Failure::invalid_argument(format!(
-            "{}: no contexts (one JSON object per line)",
+            "--inputs {}: no context in the file (one JSON object per line)",
             path.display()
-        )));
+        ))
+        .with_details(json!({"argument": "--inputs", "path": path.display().to_string()})));
     }
     Ok(contexts)
 }
 
-/// `{"user", "attributes", "variables", "version"}` as a context.
+/// `{"user_id" or "user", "attributes", "variables", "version"}` as a context. The id is a
+/// string (empty allowed, as `complete --user ""`) or an integer, by the library's one rule
+/// (`canonical_subject_id`); `user` is the CLI's spelling of the library's `user_id`, so
+/// either is read, and both at once is refused rather than one silently winning.
 fn context_of(value: Value) -> Result<Context, String> {
     let Value::Object(mut fields) = value else {
-        return Err("expected a JSON object {\"user\", \"attributes\", \"variables\"}".into());
+        return Err("not a context: one JSON object per line is expected \
+                    {\"user_id\" (or \"user\"), \"attributes\", \"variables\", \"version\"}"
+            .into());
     };
-    let user = match fields.remove("user") {
-        Some(Value::String(user)) if !user.is_empty() => user,
-        Some(Value::Number(number)) => number.to_string(),
-        _ => return Err("\"user\" must be a non-empty string or a number".into()),
+    let (name, id) = match (fields.remove("user_id"), fields.remove("user")) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "both \"user_id\" and \"user\" given: they name the same id, give one".into(),
+            );
+        }
+        (Some(id), None) => ("user_id", id),
+        (None, Some(id)) => ("user", id),
+        (None, None) => {
+            return Err("\"user_id\" (or \"user\") is missing: each context names its user".into());
+        }
     };
+    let user = canonical_subject_id(&id).map_err(|error| {
+        format!(
+            "\"{name}\" must be a string or an integer, not {}",
+            error.found
+        )
+    })?;
     let object = |fields: &mut Map<String, Value>, name: &str| match fields.remove(name) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
@@ -75,7 +103,7 @@ fn context_of(value: Value) -> Result<Context, String> {
     };
     if let Some(unknown) = fields.keys().next() {
         return Err(format!(
-            "unknown field \"{unknown}\" (expected user, attributes, variables, version)"
+            "unknown field \"{unknown}\" (expected user_id or user, attributes, variables, version)"
         ));
     }
     let mut context = Context::new(user)
@@ -93,7 +121,38 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn user_and_user_id_name_the_same_id_and_both_at_once_are_refused() {
+        let read = |text: &str| parse_inputs(Path::new("in.jsonl"), text.as_bytes());
+        let by_user = read(r#"{"user": 7}"#).unwrap();
+        let by_user_id = read(r#"{"user_id": "7"}"#).unwrap();
+        assert_eq!(by_user, by_user_id);
+        let error = read(r#"{"user": 7, "user_id": 7}"#).unwrap_err();
+        assert!(
+            error.message.contains("in.jsonl:1: both"),
+            "{}",
+            error.message
+        );
+        let error = read(r#"{"user": 2.5}"#).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains(r#""user" must be a string or an integer"#),
+            "{}",
+            error.message
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_id_reads_the_same_as_user_or_user_id(id in "[a-z0-9]{0,8}") {
+            let read = |field: &str| {
+                parse_inputs(Path::new("in.jsonl"), json!({field: id}).to_string().as_bytes())
+                    .unwrap()
+            };
+            prop_assert_eq!(read("user"), read("user_id"));
+        }
+
         #[test]
         fn no_inputs_bytes_make_the_parser_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_inputs(Path::new("in.jsonl"), &bytes);

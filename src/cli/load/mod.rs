@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
@@ -21,6 +21,8 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use super::args::{Dirs, Request, SecretText, Text};
+use super::cache::inputs::read_inputs;
+use super::cache::known_feature;
 use super::demo::{demo_context, nearest_rank};
 use super::resolve::request_options;
 use super::{Failure, output};
@@ -44,18 +46,21 @@ pub struct LoadArgs {
     /// The feature to call.
     #[arg(value_parser = Text)]
     pub feature: String,
-    /// Arrivals per second (fractions allowed, e.g. 0.5), more than 0 and at most 100000.
-    #[arg(long, value_name = "R", value_parser = parse_rps, allow_negative_numbers = true)]
+    /// Arrivals per second (fractions allowed, e.g. 0.5), more than 0 and at most 100000;
+    /// --rps × --duration at most 10,000,000 requests per run.
+    #[arg(long, value_name = "R", value_parser = parse_rps, allow_hyphen_values = true)]
     pub rps: f64,
-    /// How long to send: 500ms, 60s, 2m, 1h (a bare number is seconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_negative_numbers = true)]
+    /// How long to send: 500ms, 60s, 2m, 1h (a bare number is seconds), at most 24h;
+    /// --rps × --duration at most 10,000,000 requests per run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
     /// Worker threads [default: the rate rounded up, between 4 and 256: enough for answers
     /// taking up to a second].
-    #[arg(long, value_name = "C", value_parser = parse_concurrency, allow_negative_numbers = true)]
+    #[arg(long, value_name = "C", value_parser = parse_concurrency, allow_hyphen_values = true)]
     pub concurrency: Option<usize>,
-    /// Contexts to send, one JSON object per line ({"user_id", "attributes", "variables",
-    /// "version"}; "user" works for "user_id"), used in turn [default: the demo's profiles].
+    /// Contexts to send, one JSON object per line ({"user_id" or "user", "attributes",
+    /// "variables", "version"}; a leading BOM is ignored; as `cache warm --inputs`), used in
+    /// turn [default: the demo's profiles].
     #[arg(long, value_name = "FILE.jsonl")]
     pub inputs: Option<PathBuf>,
     /// Route every provider to the mock provider (no key, no network).
@@ -75,7 +80,21 @@ pub struct LoadArgs {
     pub dirs: Dirs,
 }
 
+// The numeric arguments take values starting with a hyphen (`allow_hyphen_values`), so that
+// `--duration -5s` or `--rps -inf` reach these parsers and get their message instead of
+// clap's `unexpected argument '-5'`. The price: `--rps --mock` reads `--mock` as the rate, so
+// a value that is an option says that the value is missing.
+
+/// The message for a value that is another option: the user left the value out.
+fn missing_value(text: &str) -> Option<String> {
+    text.starts_with("--")
+        .then(|| format!("a value is required, not the option {text}"))
+}
+
 fn parse_rps(text: &str) -> Result<f64, String> {
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     match text.trim().parse::<f64>() {
         Ok(rps) if rps.is_finite() && rps > 0.0 && rps <= MAX_RPS => Ok(rps),
         Ok(rps) if rps > MAX_RPS => Err(format!(
@@ -86,6 +105,9 @@ fn parse_rps(text: &str) -> Result<f64, String> {
 }
 
 fn parse_concurrency(text: &str) -> Result<usize, String> {
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     match text.trim().parse::<usize>() {
         Ok(workers) if (1..=MAX_CONCURRENCY).contains(&workers) => Ok(workers),
         _ => Err(format!(
@@ -97,6 +119,9 @@ fn parse_concurrency(text: &str) -> Result<usize, String> {
 /// `500ms`, `60s`, `2m`, `1h`, or a bare number of seconds; above zero, at most a day.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const HINT: &str = "must be a duration above 0 such as 500ms, 60s, 2m or 1h";
+    if let Some(message) = missing_value(text) {
+        return Err(message);
+    }
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -142,9 +167,15 @@ struct Tally {
 /// Counters the progress line reads while the run goes on.
 #[derive(Default)]
 struct Progress {
+    /// Arrivals scheduled so far, dropped ones included.
     sent: AtomicU64,
+    /// Calls that came back (answered or failed); a dropped arrival never ran, so it is not
+    /// done: counting it would show answers that never came.
     done: AtomicU64,
+    /// Failed calls and dropped arrivals.
     errors: AtomicU64,
+    /// Calls answered: the per-second rate is read from this ("answers in that second").
+    answered: AtomicU64,
 }
 
 /// Runs `prompt-config load`.
@@ -152,8 +183,10 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
     let requests = args.rps * args.duration.as_secs_f64();
     if requests > MAX_REQUESTS {
         return Err(Failure::invalid_argument(format!(
-            "--rps × --duration is {requests:.0} requests; at most {MAX_REQUESTS:.0} per run"
-        )));
+            "--rps × --duration is {requests:.0} requests; at most {MAX_REQUESTS:.0} per run \
+             (each keeps its latency in memory): lower --rps or --duration, or run several"
+        ))
+        .with_details(json!({"argument": "--rps", "requests": requests, "max": MAX_REQUESTS})));
     }
     let total = requests.round() as usize;
     if total == 0 {
@@ -161,10 +194,6 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
             "--rps × --duration sends no request: raise --rps or --duration",
         ));
     }
-    let contexts = match &args.inputs {
-        Some(path) => read_inputs(path)?,
-        None => (0..300).map(demo_context).collect(),
-    };
     let concurrency = args
         .concurrency
         .unwrap_or_else(|| (args.rps.ceil() as usize).clamp(4, 256));
@@ -174,13 +203,28 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
         _ => "redis",
     };
     let engine = Arc::new(Engine::open(options)?);
+    // The feature first, as `cache warm` does: an unknown one is `unknown_feature` naming the
+    // known ones, whatever the inputs (no hint about profiles that would not help).
+    known_feature(&engine.snapshot().feature_names(), &args.feature)?;
+    // The same file format and messages as `cache warm --inputs` (one parser).
+    let (first_line, contexts): (usize, Vec<Context>) = match &args.inputs {
+        Some(path) => {
+            let numbered = read_inputs(path)?;
+            let first_line = numbered.first().map_or(1, |(line, _)| *line);
+            (
+                first_line,
+                numbered.into_iter().map(|(_, context)| context).collect(),
+            )
+        }
+        None => (1, (0..300).map(demo_context).collect()),
+    };
     // A feature whose variables the demo profiles do not fill would fail every call the same
     // way: say so once, before sending anything.
     if let Err(error) = engine.resolve(&args.feature, &contexts[0]) {
         let mut failure = Failure::from(error);
         failure.message = match &args.inputs {
             Some(path) => format!(
-                "{} (the first context of --inputs {})",
+                "{} (the first context of --inputs {}:{first_line})",
                 failure.message,
                 path.display()
             ),
@@ -201,13 +245,23 @@ pub fn run(args: &LoadArgs) -> Result<(), Failure> {
         progress: Arc::new(Progress::default()),
     };
     let (elapsed, dropped) = run.drive(args.rps, total, concurrency);
+    // Read before close: a run on Redis that lost it served from per-process state, which the
+    // report must say (the figures then do not hold for a fleet).
+    let degradations = engine.metrics().state_degradations;
     engine.close();
 
     let mut tally = std::mem::take(&mut *run.tally.lock());
     if dropped > 0 {
         tally.errors_by_kind.insert(DROPPED.into(), dropped);
     }
-    let report = report(args, state, concurrency, total, elapsed, tally);
+    let shape = RunShape {
+        state,
+        degradations,
+        concurrency,
+        total,
+        elapsed,
+    };
+    let report = report(args, &shape, tally);
     if args.json {
         output::print_json(&report);
     } else {
@@ -232,53 +286,6 @@ fn as_request(args: &LoadArgs) -> Request {
         redis: args.redis.clone(),
         dirs: args.dirs.clone(),
     }
-}
-
-/// The contexts of an inputs file, one JSON object per line (blank lines skipped); a line that
-/// is not a context is a usage error naming `file:line`.
-fn read_inputs(path: &Path) -> Result<Vec<Context>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::invalid_argument(format!("--inputs {}: {error}", path.display()))
-            .with_details(json!({"argument": "--inputs", "path": path.display().to_string()}))
-    })?;
-    let mut contexts = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = format!("{}:{}", path.display(), number + 1);
-        let bad = |message: String| {
-            Failure::invalid_argument(format!("--inputs {at}: {message}")).with_details(
-                json!({"argument": "--inputs", "path": path.display().to_string(), "line": number + 1}),
-            )
-        };
-        let mut value: Value =
-            serde_json::from_str(line).map_err(|error| bad(format!("not JSON: {error}")))?;
-        // serde would read a struct from an array too (`[1]`): only an object is a context.
-        let Value::Object(object) = &mut value else {
-            return Err(bad(
-                "not a context: one JSON object per line is expected".to_string()
-            ));
-        };
-        if !object.contains_key("user_id")
-            && let Some(user) = object.remove("user")
-        {
-            object.insert("user_id".into(), user);
-        }
-        let context = serde_json::from_value::<Context>(value).map_err(|error| {
-            bad(format!(
-                "not a context ({{\"user_id\", \"attributes\", \"variables\", \"version\"}}): {error}"
-            ))
-        })?;
-        contexts.push(context);
-    }
-    if contexts.is_empty() {
-        return Err(Failure::invalid_argument(format!(
-            "--inputs {}: no context in the file (one JSON object per line)",
-            path.display()
-        )));
-    }
-    Ok(contexts)
 }
 
 /// One run's shared pieces, cloned into every worker.
@@ -323,7 +330,6 @@ impl Run {
                 sender.try_send(Arrival { index, due })
             {
                 dropped += 1;
-                self.progress.done.fetch_add(1, Ordering::Relaxed);
                 self.progress.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -357,6 +363,7 @@ impl Run {
                     tally.last_answer = Some(now);
                     tally.cost_usd += completion.cost_usd;
                     tally.cache_hits += u64::from(completion.cache.is_some());
+                    self.progress.answered.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(error) => {
                     *tally
@@ -372,11 +379,11 @@ impl Run {
     }
 }
 
-/// Once a second until the run ends: sent, done, errors and the answer rate of the last second.
+/// Once a second until the run ends: sent, done, errors and the answers of the last second.
 /// A terminal gets one line rewritten in place; a log or pipe gets a plain line each second.
 fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
     let terminal = std::io::stderr().is_terminal();
-    let mut last_done = 0;
+    let mut last_answered = 0;
     let mut tick = 1;
     let mut printed = false;
     while !finished.load(Ordering::Relaxed) {
@@ -388,12 +395,13 @@ fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
         if finished.load(Ordering::Relaxed) {
             break;
         }
-        let done = progress.done.load(Ordering::Relaxed);
+        let answered = progress.answered.load(Ordering::Relaxed);
         let line = format!(
-            "{tick:>4} s: sent {}, done {done}, errors {}, {} rps",
+            "{tick:>4} s: sent {}, done {}, errors {}, {} rps",
             progress.sent.load(Ordering::Relaxed),
+            progress.done.load(Ordering::Relaxed),
             progress.errors.load(Ordering::Relaxed),
-            done - last_done
+            answered.saturating_sub(last_answered)
         );
         if terminal {
             write_stderr(&format!("\r{line}\x1b[K"));
@@ -401,7 +409,7 @@ fn report_progress(progress: &Progress, finished: &AtomicBool, start: Instant) {
         } else {
             output::write_error(&line);
         }
-        last_done = done;
+        last_answered = answered;
         tick += 1;
     }
     if printed {
@@ -434,15 +442,27 @@ fn throughput(
     }
 }
 
-/// The report object (`--json` prints it as is; the table reads it).
-fn report(
-    args: &LoadArgs,
-    state: &str,
+/// How a run went, besides the tally of its calls.
+struct RunShape {
+    /// `memory` or `redis`.
+    state: &'static str,
+    /// How often the shared state became degraded during the run (the engine's
+    /// `state_degradations` metric; always 0 with memory state).
+    degradations: u64,
     concurrency: usize,
     total: usize,
     elapsed: Duration,
-    mut tally: Tally,
-) -> Value {
+}
+
+/// The report object (`--json` prints it as is; the table reads it).
+fn report(args: &LoadArgs, shape: &RunShape, mut tally: Tally) -> Value {
+    let RunShape {
+        state,
+        degradations,
+        concurrency,
+        total,
+        elapsed,
+    } = *shape;
     tally.latencies_ms.sort_by(f64::total_cmp);
     let answered = tally.latencies_ms.len() as u64;
     let errors: u64 = tally.errors_by_kind.values().sum();
@@ -451,6 +471,8 @@ fn report(
     json!({
         "feature": args.feature,
         "state": state,
+        "state_degraded": degradations > 0,
+        "state_degradations": degradations,
         "offered_rps": args.rps,
         "duration_s": args.duration.as_secs_f64(),
         "elapsed_s": elapsed.as_secs_f64(),
@@ -485,14 +507,24 @@ fn print_table(report: &Value) {
             .unwrap_or_default()
             .to_string()
     };
+    let workers = number("/concurrency");
     say!(
-        "load {}: {} rps offered for {} s on {} workers, {} state",
+        "load {}: {} rps offered for {} s on {} worker{}, {} state",
         text("/feature"),
         number("/offered_rps"),
         number("/duration_s"),
-        number("/concurrency"),
+        workers,
+        if workers == 1.0 { "" } else { "s" },
         text("/state")
     );
+    let degradations = number("/state_degradations");
+    if degradations > 0.0 {
+        say!(
+            "state         degraded   {degradations:.0} time{}: Redis was unreachable, calls used \
+             this process's own state (rate limits, budgets and cache not shared)",
+            if degradations == 1.0 { "" } else { "s" }
+        );
+    }
     say!(
         "requests      {:>10.0}   answered {:.0}, errors {:.0}",
         number("/requests"),
