@@ -187,10 +187,10 @@ pub enum CacheCommand {
   prompt-config cache warm career_path_navigator --inputs profiles.jsonl --concurrency 4
   prompt-config cache warm career_path_navigator --inputs profiles.jsonl --redis redis://cache:6379/
 
-One JSON object per line: {\"user\": \"42\", \"attributes\": {...}, \"variables\": {...}} (user
-required; attributes, variables and version optional). Progress goes to stderr. Without --redis
-(or PROMPT_CONFIG_REDIS_URL) the cache is this process's memory and is gone when it exits, so
-warming only helps with Redis.")]
+One JSON object per line: {\"user_id\": \"42\", \"attributes\": {...}, \"variables\": {...}}
+(\"user_id\" or \"user\" required; attributes, variables and version optional). Progress goes
+to stderr. Without --redis (or PROMPT_CONFIG_REDIS_URL) the cache is this process's memory and
+is gone when it exits, so warming only helps with Redis.")]
     Warm {
         /// The feature to warm (its versions' `cache` settings decide what is stored).
         #[arg(value_parser = Text)]
