@@ -206,8 +206,11 @@ impl ClientRuntime {
                     .with_shared(options.shared.clone(), hold);
                 if let Some(previous) = previous {
                     carry_over_spend(&previous.budgets, &book, options.clock.utc_now());
+                    book.adopt_unreconciled(&previous.budgets);
                 }
-                Arc::new(book)
+                let book = Arc::new(book);
+                book.watch_restored();
+                book
             }
         };
         ClientRuntime {

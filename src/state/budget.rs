@@ -23,6 +23,8 @@ static RESERVE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_reserve.lua")));
 static SETTLE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_settle.lua")));
+static RECONCILE: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_reconcile.lua")));
 static CLAIM: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/budget_claim.lua")));
 
@@ -161,6 +163,15 @@ pub struct Settled {
     pub claimed_alerts: Vec<u8>,
 }
 
+/// What [`RedisState::add_spent`] recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconciled {
+    /// The window's settled spend now, in nano-dollars.
+    pub spent: u64,
+    /// The alert thresholds (percent) this addition claimed, as [`Settled::claimed_alerts`].
+    pub claimed_alerts: Vec<u8>,
+}
+
 /// The totals of a window, for stats and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -247,6 +258,40 @@ impl RedisState {
             spent: non_negative(spent),
             reserved: non_negative(reserved),
             was_held: held == 1,
+            claimed_alerts: claimed
+                .into_iter()
+                .filter_map(|percent| u8::try_from(percent).ok())
+                .collect(),
+        })
+    }
+
+    /// Adds `amount` nano-dollars of spend settled without a reservation on Redis (while it
+    /// was unavailable, or restored from elsewhere) to `window` in one script, and claims the
+    /// [`ALERT_THRESHOLDS`] of `limit` the new spend reached and no one claimed before, as
+    /// [`RedisState::settle`] does. Not idempotent: the caller sends each amount once.
+    pub fn add_spent(
+        &self,
+        window: &BudgetWindow,
+        amount: u64,
+        limit: Option<u64>,
+        holder: &str,
+    ) -> Result<Reconciled, StateError> {
+        let keys = self.window_keys(window);
+        let (spent, claimed): (i64, Vec<i64>) = self.with_connection(|connection| {
+            let mut invocation = RECONCILE.prepare_invoke();
+            invocation
+                .key(&keys[0])
+                .arg(saturating_i64(amount))
+                .arg(window.expire_at)
+                .arg(limit.map_or(-1, saturating_i64))
+                .arg(holder);
+            for threshold in ALERT_THRESHOLDS {
+                invocation.arg(threshold);
+            }
+            invocation.invoke(connection)
+        })?;
+        Ok(Reconciled {
+            spent: non_negative(spent),
             claimed_alerts: claimed
                 .into_iter()
                 .filter_map(|percent| u8::try_from(percent).ok())

@@ -28,7 +28,7 @@ pub use self::keys::Keyspace;
 pub use self::redis::RedisState;
 pub use self::settings::{RedisSettings, StateBackend};
 pub use self::shared::{
-    DEFAULT_RECONNECT_INTERVAL, Degraded, SharedState, StateChange, StateListener,
+    DEFAULT_RECONNECT_INTERVAL, Degraded, OnRestored, SharedState, StateChange, StateListener,
 };
 
 /// A failure of the shared state.

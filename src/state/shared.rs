@@ -42,6 +42,13 @@ pub enum StateChange {
 /// reconnect thread (restored), never while a lock is held.
 pub type StateListener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 
+/// Something that keeps work for Redis while it is unavailable (a budget book's spend of an
+/// outage) and does it when Redis answers again.
+pub trait OnRestored: Send + Sync {
+    /// Called from the reconnect thread once calls reach Redis again, after the listener.
+    fn restored(&self);
+}
+
 /// The call was not made on Redis because the shared state is degraded (now or by this very
 /// call's failure): use local state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +67,8 @@ struct Inner {
     since: Mutex<Option<Instant>>,
     listener: StateListener,
     reconnect_interval: Duration,
+    /// Told when Redis answers again; weak, so a replaced book (on reload) goes away.
+    on_restored: Mutex<Vec<Weak<dyn OnRestored>>>,
 }
 
 impl SharedState {
@@ -81,6 +90,7 @@ impl SharedState {
                 since: Mutex::new(None),
                 listener,
                 reconnect_interval: interval,
+                on_restored: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -93,6 +103,14 @@ impl SharedState {
     /// True while calls are served from local state.
     pub fn is_degraded(&self) -> bool {
         self.inner.degraded.load(Ordering::Acquire)
+    }
+
+    /// Tells `hook` each time Redis answers again after a degradation, for as long as it
+    /// lives.
+    pub fn when_restored(&self, hook: Weak<dyn OnRestored>) {
+        let mut hooks = self.inner.on_restored.lock();
+        hooks.retain(|hook| hook.strong_count() > 0);
+        hooks.push(hook);
     }
 
     /// Runs `work` on Redis unless degraded. A failure degrades the state (reporting it and
@@ -161,6 +179,15 @@ fn reconnect(weak: Weak<Inner>) {
                 server: inner.redis.settings().masked_url(),
                 degraded_ms,
             });
+            let hooks: Vec<_> = inner
+                .on_restored
+                .lock()
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for hook in hooks {
+                hook.restored();
+            }
             return;
         }
     }

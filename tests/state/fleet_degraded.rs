@@ -269,4 +269,6 @@ fn a_reservation_settles_where_it_was_made_even_after_redis_comes_back() {
         "a local reservation settled on Redis"
     );
     assert!(reserve().is_shared(), "shared again once Redis is back");
+    // Its spend reaches Redis with that shared call (tests/state/fleet_reconcile.rs).
+    assert_eq!(fleet_spent(&server), 500_000);
 }

@@ -15,6 +15,7 @@ mod cluster;
 mod fleet_budget;
 mod fleet_degraded;
 mod fleet_rate;
+mod fleet_reconcile;
 mod fleet_refusal;
 mod fleet_settings;
 mod rate;

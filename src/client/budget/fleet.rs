@@ -7,12 +7,14 @@
 //! The per-process ledgers keep a mirror of the fleet's settled spend (the last figure Redis
 //! answered), so when Redis becomes unavailable a `local` budget carries on from what the fleet
 //! had spent rather than from zero, and thresholds the fleet already alerted do not fire again.
+//! What they settle meanwhile is added to Redis once it answers again ([`super::reconcile`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::ledger::{LedgerKey, Period, open_ledger, to_usd};
+use super::reconcile::Unreconciled;
 use super::{BudgetBook, BudgetExceeded, Place, Reservation, ReserveOutcome, Target};
 use crate::client::events::BudgetAlert;
 use crate::config::BudgetPolicy;
@@ -28,8 +30,10 @@ const FULL_PERCENT: u8 = 100;
 /// The shared state a book reserves on, and how long a hold lasts.
 #[derive(Debug)]
 pub(super) struct Fleet {
-    shared: SharedState,
+    pub(super) shared: SharedState,
     hold: Duration,
+    /// Spend settled locally while Redis was unavailable, not yet added to it.
+    pub(super) unreconciled: Unreconciled,
 }
 
 /// One budget window's part of a reservation made on Redis.
@@ -43,7 +47,11 @@ pub(super) struct FleetHold {
 
 impl Fleet {
     pub(super) fn new(shared: SharedState, hold: Duration) -> Fleet {
-        Fleet { shared, hold }
+        Fleet {
+            shared,
+            hold,
+            unreconciled: Unreconciled::default(),
+        }
     }
 
     /// The Redis server or cluster, password masked: what a refusal while degraded names.
@@ -60,11 +68,11 @@ impl Fleet {
 }
 
 /// Who claims an alert: the process (a forked worker has a pid of its own).
-fn holder() -> String {
+pub(super) fn holder() -> String {
     format!("pid:{}", std::process::id())
 }
 
-fn window_of(target: &Target<'_>, now: DateTime<Utc>) -> BudgetWindow {
+pub(super) fn window_of(target: &Target<'_>, now: DateTime<Utc>) -> BudgetWindow {
     let period = match target.key.period {
         Period::Day => fleet_budget::Period::Day,
         Period::Month => fleet_budget::Period::Month,
@@ -88,6 +96,8 @@ impl BudgetBook {
         now: DateTime<Utc>,
         enforce: bool,
     ) -> Result<ReserveOutcome, Degraded> {
+        // Spend of an outage goes to Redis before this reservation is weighed against it.
+        let reconciled = self.reconcile(fleet);
         let amount = u64::try_from(requested).unwrap_or(0);
         let now_ms = now.timestamp_millis();
         let mut holds = Vec::with_capacity(targets.len());
@@ -146,12 +156,12 @@ impl BudgetBook {
                     place: Place::Fleet(holds),
                     amount: requested,
                 },
-                alerts: Vec::new(),
+                alerts: reconciled,
             });
         };
         self.release_shared(holds);
         let committed = to_i64(committed);
-        let mut alerts = Vec::new();
+        let mut alerts = reconciled;
         let claimed = fleet
             .shared
             .run(|redis| redis.claim_alert(&window, FULL_PERCENT, &holder()));
@@ -179,7 +189,10 @@ impl BudgetBook {
     pub(super) fn settle_shared(&self, holds: Vec<FleetHold>, actual: i64) -> Vec<BudgetAlert> {
         let amount = u64::try_from(actual).unwrap_or(0);
         let holder = holder();
-        let mut alerts = Vec::new();
+        let mut alerts = match &self.fleet {
+            Some(fleet) => self.reconcile(fleet),
+            None => Vec::new(),
+        };
         for hold in holds {
             let limit = usd_to_nanos(hold.limit_usd);
             let settled = match &self.fleet {
@@ -212,6 +225,7 @@ impl BudgetBook {
                         ledger.settled = ledger.settled.saturating_add(actual);
                         (hold.key, ledger.mark_reached(), ledger.committed())
                     };
+                    self.remember_local(hold.key, actual);
                     alerts.extend(self.word_alerts(vec![fired]));
                 }
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 /// Alert thresholds in percent of a period's limit, in the order they fire.
-const THRESHOLDS: [u32; 4] = [80, 90, 95, 100];
+pub(super) const THRESHOLDS: [u32; 4] = [80, 90, 95, 100];
 
 /// The bit of the 100% threshold in a ledger's mask of sent alerts.
 pub(super) const FULL_BIT: u8 = 1 << 3;

@@ -7,11 +7,13 @@
 //! With a Redis state backend (issue 11) the book reserves and settles on Redis instead
 //! ([`fleet`]), so the limit holds for the whole fleet and each alert is claimed by one process;
 //! the per-process ledgers then mirror the fleet's spend and take over while Redis is
-//! unavailable (or refuse, per the budget's `while_degraded`).
+//! unavailable (or refuse, per the budget's `while_degraded`); what they settle meanwhile is
+//! added to Redis when it answers again ([`reconcile`]).
 
 mod fleet;
 mod ledger;
 mod money;
+mod reconcile;
 
 #[cfg(test)]
 mod tests;
@@ -330,6 +332,11 @@ impl BudgetBook {
                 }
             }
         }
+        // With Redis, a local reservation was made while it was unavailable: the spend goes
+        // to Redis when it answers again.
+        for (key, _, _) in &fired {
+            self.remember_local(*key, actual);
+        }
         self.word_alerts(fired)
     }
 
@@ -345,18 +352,45 @@ impl BudgetBook {
         }
     }
 
-    /// Adds spend settled before a restart to the day and month of `scope` containing `at`.
+    /// Adds spend settled before a restart, or elsewhere, to the day and month of `scope`
+    /// containing `at`. With Redis it is added to the fleet's windows too (now, or when Redis
+    /// answers again): it is spend the fleet has not counted, and its alerts are claimed for
+    /// the fleet without being sent, since they went out where it was spent.
     pub fn restore(&self, scope: &str, at: DateTime<Utc>, spent_usd: f64) {
         self.restore_periods(scope, at, spent_usd, spent_usd);
+        self.restore_shared(self.scope_index(scope), at, to_nanodollars(spent_usd));
+    }
+
+    /// Moves the spend `previous` has not yet added to Redis into this book, which replaces
+    /// it on reload (the local figures come over by [`BudgetBook::restore_periods`]).
+    pub fn adopt_unreconciled(&self, previous: &BudgetBook) {
+        if let (Some(from), Some(to)) = (&previous.fleet, &self.fleet) {
+            from.unreconciled.move_into(&to.unreconciled);
+        }
+    }
+
+    /// Has the fleet's shared state tell this book when Redis answers again, so the spend of
+    /// an outage reaches it without waiting for a call. Nothing with the memory backend.
+    pub fn watch_restored(self: &std::sync::Arc<Self>) {
+        if let Some(fleet) = &self.fleet {
+            let weak: std::sync::Weak<dyn crate::state::OnRestored> =
+                std::sync::Arc::downgrade(self) as _;
+            fleet.shared.when_restored(weak);
+        }
+    }
+
+    fn scope_index(&self, scope: &str) -> Option<usize> {
+        match scope.strip_prefix("feature:") {
+            Some(name) => self.features.get(name).copied(),
+            None => self.overall.filter(|_| scope == "overall"),
+        }
     }
 
     /// Adds `day_usd` to the day and `month_usd` to the month of `scope` containing `at`: what a
-    /// reload carries over, where the month holds earlier days' spend too.
+    /// reload carries over, where the month holds earlier days' spend too. Local ledgers only:
+    /// with Redis, the fleet counted it already.
     pub fn restore_periods(&self, scope: &str, at: DateTime<Utc>, day_usd: f64, month_usd: f64) {
-        let index = match scope.strip_prefix("feature:") {
-            Some(name) => self.features.get(name).copied(),
-            None => self.overall.filter(|_| scope == "overall"),
-        };
+        let index = self.scope_index(scope);
         let mut targets = Vec::new();
         self.push_targets(index, at, &mut targets);
         let mut ledgers = self.ledgers.lock();
