@@ -196,3 +196,78 @@ fn bit_of(percent: u32) -> Option<u8> {
         .position(|threshold| *threshold == percent)
         .map(|index| 1 << index)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::budget::ReserveOutcome;
+    use crate::config::{BudgetPolicy, BudgetSettings, WhileDegraded};
+    use crate::state::{RedisSettings, RedisState, SharedState, StateListener};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn settings() -> BudgetSettings {
+        BudgetSettings {
+            daily_usd: Some(1.0),
+            monthly_usd: Some(10.0),
+            policy: BudgetPolicy::Block,
+            downgrade: None,
+            while_degraded: WhileDegraded::Local,
+        }
+    }
+
+    /// A book whose Redis never answers (nothing listens on port 1).
+    fn unreachable_book() -> BudgetBook {
+        let timeout = Duration::from_millis(50);
+        let settings_ = RedisSettings::new("redis://127.0.0.1:1/")
+            .unwrap()
+            .with_timeouts(timeout, timeout);
+        let listener: StateListener = Arc::new(|_| {});
+        let shared = SharedState::new(RedisState::new(settings_).unwrap(), listener);
+        BudgetBook::new(None, [("chat".to_string(), settings())].into())
+            .with_shared(Some(shared), Duration::from_secs(60))
+    }
+
+    fn spend(book: &BudgetBook, usd: f64) {
+        match book.reserve("chat", 0.5, Utc::now(), true) {
+            ReserveOutcome::Granted { reservation, .. } => {
+                let _ = book.settle(reservation, usd);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_memory_book_keeps_nothing_for_redis() {
+        let book = BudgetBook::new(None, [("chat".to_string(), settings())].into());
+        spend(&book, 0.25);
+        assert_eq!(book.unreconciled_nanos(), 0);
+    }
+
+    #[test]
+    fn spend_settled_while_redis_is_unreachable_stays_pending_for_day_and_month() {
+        let book = unreachable_book();
+        spend(&book, 0.25);
+        // The day's and the month's windows each wait for their 0.25.
+        assert_eq!(book.unreconciled_nanos(), 500_000_000);
+        spend(&book, 0.125);
+        assert_eq!(book.unreconciled_nanos(), 750_000_000);
+    }
+
+    #[test]
+    fn a_reloaded_book_takes_over_what_the_old_one_had_pending() {
+        let old = unreachable_book();
+        spend(&old, 0.25);
+        let new = unreachable_book();
+        new.adopt_unreconciled(&old);
+        assert_eq!(old.unreconciled_nanos(), 0);
+        assert_eq!(new.unreconciled_nanos(), 500_000_000);
+    }
+
+    #[test]
+    fn thresholds_map_to_the_ledgers_alert_bits_in_order() {
+        assert_eq!(bit_of(80), Some(1));
+        assert_eq!(bit_of(100), Some(super::super::ledger::FULL_BIT));
+        assert_eq!(bit_of(85), None);
+    }
+}
