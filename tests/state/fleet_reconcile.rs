@@ -200,3 +200,70 @@ fn restored_spend_is_added_to_redis_for_the_whole_fleet() {
     let status = open("b.jsonl").budget_status();
     assert!((status[0].settled_usd - 2.5).abs() < 1e-9, "{status:?}");
 }
+
+fn reserve_on(book: &BudgetBook) -> (prompt_config::client::Reservation, Vec<u32>) {
+    match book.reserve("ask", 0.001, chrono::Utc::now(), true) {
+        ReserveOutcome::Granted {
+            reservation,
+            alerts,
+        } => {
+            let percents = alerts.iter().map(|alert| alert.threshold_percent).collect();
+            (reservation, percents)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_reconciled_amount_crossing_thresholds_claims_and_sends_their_alerts_once() {
+    let mut server = RedisServer::start();
+    let (first, shared) = book_on(&server);
+    server.kill();
+    let _ = shared.run(|redis| redis.ping());
+    let (local, _) = reserve_on(&first);
+    assert!(!local.is_shared());
+    assert!(first.settle(local, 0.5).is_empty(), "50% alerts nothing");
+    server.restart();
+    wait_until("restored", || !shared.is_degraded());
+    // Another process spends on Redis before the first one reconciles: 40% of the limit.
+    let (other, _) = book_on(&server);
+    let (held, _) = reserve_on(&other);
+    assert!(other.settle(held, 0.4).is_empty());
+    // The first process's next call adds its 50%: the fleet is at 90%.
+    let (next, alerts) = reserve_on(&first);
+    assert_eq!(alerts, [80, 90]);
+    first.release(next);
+    let (held, _) = reserve_on(&other);
+    assert!(other.settle(held, 0.01).is_empty(), "claimed by the first");
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn a_threshold_alerted_locally_while_degraded_is_claimed_for_the_fleet_but_not_sent_again() {
+    let mut server = RedisServer::start();
+    let (first, shared) = book_on(&server);
+    server.kill();
+    let _ = shared.run(|redis| redis.ping());
+    let (local, _) = reserve_on(&first);
+    let alerted: Vec<u32> = first
+        .settle(local, 0.85)
+        .iter()
+        .map(|alert| alert.threshold_percent)
+        .collect();
+    assert_eq!(alerted, [80], "the local ledger alerts while degraded");
+    server.restart();
+    wait_until("restored", || !shared.is_degraded());
+    let (next, alerts) = reserve_on(&first);
+    assert!(alerts.is_empty(), "sent again: {alerts:?}");
+    first.release(next);
+    let (other, _) = book_on(&server);
+    let (held, _) = reserve_on(&other);
+    assert!(other.settle(held, 0.01).is_empty(), "the fleet alerted 80%");
+}
