@@ -434,6 +434,9 @@ impl Engine {
 
     /// Adds spend already settled elsewhere (for example rebuilt from the telemetry log after a
     /// restart) to `scope` (`overall` or `feature:<name>`) for the day and month containing `at`.
+    /// With the Redis backend it is added to the fleet's windows on Redis too (at once, or when
+    /// Redis answers again): the fleet has not counted it. Its alert thresholds are claimed for
+    /// the fleet but not sent, as the spend alerted where it was made.
     pub fn restore_budget_spend(&self, scope: &str, at: chrono::DateTime<chrono::Utc>, usd: f64) {
         self.state().client.budgets.restore(scope, at, usd);
     }
