@@ -120,7 +120,9 @@ impl BudgetBook {
                 Ok(outcome) => outcome,
                 Err(Degraded) => {
                     // Redis just failed: the shared state is degraded, so releasing would not
-                    // reach it either; the holds expire there.
+                    // reach it either; the holds expire there. Alerts the reconciliation
+                    // claimed go out with the next shared call.
+                    fleet.unreconciled.defer_alerts(reconciled);
                     return Err(Degraded);
                 }
             };

@@ -63,6 +63,14 @@ impl Unreconciled {
         windows.drain().collect()
     }
 
+    /// Keeps alerts claimed by a reconciliation for the next shared reserve or settle to hand
+    /// out.
+    pub(super) fn defer_alerts(&self, alerts: Vec<BudgetAlert>) {
+        if !alerts.is_empty() {
+            self.due.lock().extend(alerts);
+        }
+    }
+
     /// Total nanodollars not yet on Redis, for tests.
     #[cfg(test)]
     pub(super) fn total(&self) -> i64 {
@@ -168,7 +176,7 @@ impl BudgetBook {
                 .add(target.key, window, target.limit_usd, amount);
         }
         let alerts = self.reconcile(fleet);
-        fleet.unreconciled.due.lock().extend(alerts);
+        fleet.unreconciled.defer_alerts(alerts);
     }
 
     /// Spend not yet added to Redis, in nanodollars (tests).
@@ -185,7 +193,7 @@ impl OnRestored for BudgetBook {
     fn restored(&self) {
         let Some(fleet) = &self.fleet else { return };
         let alerts = self.reconcile(fleet);
-        fleet.unreconciled.due.lock().extend(alerts);
+        fleet.unreconciled.defer_alerts(alerts);
     }
 }
 
