@@ -1,0 +1,360 @@
+//! The walk of one call's model chain, attempt by attempt: breaker admission (and the forced
+//! probe when every breaker is open), local rate limits, the provider call, retries with
+//! backoff or the provider's Retry-After, failing over at once to a healthy next model, all
+//! before the call's deadline, with an `llm.attempt` event and a breaker transition event for
+//! each step. Budgets are not its business: the parent reserves before the walk and settles
+//! or releases after it.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::{Chain, Start, milliseconds};
+use crate::client::backoff::backoff_delay;
+use crate::client::breaker::{Admission, BreakerState};
+use crate::client::cost::max_output_tokens;
+use crate::client::events::{AttemptEnded, ClientEvent};
+use crate::client::limits;
+use crate::client::outcome::{Attempt, AttemptOutcome};
+use crate::client::policy::{NextStep, breaker_failure, next_step};
+use crate::client::request::CallRequest;
+use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
+use crate::client::types::{
+    AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported,
+};
+use crate::config::{AllOpenPolicy, ModelSpec};
+
+/// What trying one model led to.
+enum ModelResult {
+    Success(ProviderResponse),
+    /// Try the next entry of the chain.
+    Next,
+    /// The deadline passed: stop the whole call.
+    DeadlineReached,
+}
+
+/// One call's walk of its chain, and the attempts it made on the way.
+pub(super) struct Call<'a> {
+    pub(super) runtime: &'a ClientRuntime,
+    pub(super) options: &'a ClientOptions,
+    pub(super) request: &'a CallRequest<'a>,
+    pub(super) start: Start,
+    pub(super) prompt_tokens: u64,
+    pub(super) deadline: Instant,
+    pub(super) attempts: Vec<Attempt>,
+}
+
+impl Call<'_> {
+    /// Walks the chain; `Err(true)` when the deadline ended it.
+    pub(super) fn run<'m>(
+        &mut self,
+        chain: Chain<'m>,
+    ) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
+        for (index, model) in chain.iter().enumerate() {
+            let Some(provider) = self.runtime.providers.get(&model.provider) else {
+                continue;
+            };
+            let next_is_healthy = chain
+                .get(index + 1)
+                .is_some_and(|next| self.healthy_alternative(provider, model, next));
+            match self.try_model(provider, model, next_is_healthy, None) {
+                ModelResult::Success(response) => return Ok((model, response)),
+                ModelResult::Next => {}
+                ModelResult::DeadlineReached => return Err(true),
+            }
+        }
+        let all_open = !self.attempts.is_empty()
+            && self
+                .attempts
+                .iter()
+                .all(|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen);
+        if all_open && self.runtime.settings.when_all_open == AllOpenPolicy::TryEarliestOpened {
+            let earliest = chain
+                .iter()
+                .filter_map(|model| {
+                    let provider = self.runtime.providers.get(&model.provider)?;
+                    let opened_at = provider.breaker(&model.name).observed_opened_at()?;
+                    Some((opened_at, provider, model))
+                })
+                .min_by_key(|(opened_at, _, _)| *opened_at);
+            if let Some((_, provider, model)) = earliest {
+                let admission = provider
+                    .breaker(&model.name)
+                    .force_probe(self.options.clock.now());
+                self.emit_transition(&admission);
+                match self.try_model(provider, model, false, Some(admission)) {
+                    ModelResult::Success(response) => return Ok((model, response)),
+                    ModelResult::Next => {}
+                    ModelResult::DeadlineReached => return Err(true),
+                }
+            }
+        }
+        Err(false)
+    }
+
+    /// The next model is worth failing over to at once: another breaker, closed, and a
+    /// provider that can send (a fallback without its API key would only fail, so the current
+    /// model keeps its retries).
+    fn healthy_alternative(
+        &self,
+        current: &ProviderRuntime,
+        model: &ModelSpec,
+        next: &ModelSpec,
+    ) -> bool {
+        let Some(next_provider) = self.runtime.providers.get(&next.provider) else {
+            return false;
+        };
+        let current_breaker = current.breaker(&model.name);
+        let next_breaker = next_provider.breaker(&next.name);
+        !std::ptr::eq(current_breaker, next_breaker)
+            && next_breaker.observed_state() == BreakerState::Closed
+            && next_provider.provider.is_available()
+    }
+
+    fn try_model(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        next_is_healthy: bool,
+        mut forced: Option<Admission>,
+    ) -> ModelResult {
+        let clock = &self.options.clock;
+        let breaker = provider.breaker(&model.name);
+        let retry = &provider.spec.retry;
+        let tokens = self.prompt_tokens + max_output_tokens(model);
+        let mut waited = Duration::ZERO;
+        for attempt_number in 1..=retry.max_attempts.max(1) {
+            // One reading serves the deadline, the breaker and the limiters; the clock is read
+            // again only after a wait.
+            let now = clock.now();
+            if now >= self.deadline {
+                return ModelResult::DeadlineReached;
+            }
+            let admission = match forced.take() {
+                Some(admission) => admission,
+                None => match breaker.admit(now) {
+                    Ok(admission) => {
+                        self.emit_transition(&admission);
+                        admission
+                    }
+                    Err(refusal) => {
+                        self.emit(refusal.transition);
+                        if attempt_number == 1 {
+                            let shared = if refusal.fleet { " for the fleet" } else { "" };
+                            let error = AttemptError::new(
+                                FailureKind::CircuitOpen,
+                                format!("circuit breaker of {} is open{shared}", provider.name),
+                            );
+                            self.skip(provider, model, &error, waited);
+                        }
+                        return ModelResult::Next;
+                    }
+                },
+            };
+            let start = self.start;
+            let acquired = limits::acquire(
+                provider,
+                &model.name,
+                tokens,
+                now,
+                &**clock,
+                self.deadline,
+                |at| start.utc_at(at).timestamp_millis(),
+            );
+            let (rate_wait, taken) = match acquired {
+                Ok(acquired) => acquired,
+                Err(()) => {
+                    breaker.release(&admission);
+                    let error = AttemptError::new(
+                        FailureKind::RateLimitedLocally,
+                        format!(
+                            "client-side rate limit of {}/{} exhausted",
+                            provider.name, model.name
+                        ),
+                    );
+                    self.skip(provider, model, &error, waited);
+                    return ModelResult::Next;
+                }
+            };
+            waited += rate_wait;
+            let now = if rate_wait.is_zero() {
+                now
+            } else {
+                clock.now()
+            };
+            let started_at = self.start.utc_at(now);
+            if now >= self.deadline {
+                breaker.release(&admission);
+                let now_ms = started_at.timestamp_millis();
+                limits::release(provider, &model.name, now, now_ms, tokens, taken);
+                return ModelResult::DeadlineReached;
+            }
+            let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
+            let request = ProviderRequest {
+                model: &model.name,
+                messages: self.request.messages,
+                parameters: &model.parameters,
+                request_id: self.request.request_id,
+                timeout,
+            };
+            let result = provider.provider.call(&request);
+            let finished = clock.now();
+            let latency = finished.saturating_duration_since(now);
+            match result {
+                Ok(response) => {
+                    let transition = breaker.record_success(finished, &admission);
+                    self.emit(transition);
+                    // Unreported counts keep the reserved figure: conservative, like the cost.
+                    let used = if response.usage_reported == UsageReported::ALL {
+                        response.usage.input_tokens + response.usage.output_tokens
+                    } else {
+                        tokens
+                    };
+                    let finished_ms = self.start.utc_at(finished).timestamp_millis();
+                    limits::settle(
+                        provider,
+                        &model.name,
+                        finished,
+                        finished_ms,
+                        tokens,
+                        used,
+                        &taken,
+                    );
+                    self.record(provider, model, None, started_at, latency, waited);
+                    return ModelResult::Success(response);
+                }
+                Err(error) => {
+                    match breaker_failure(&error) {
+                        Some(failure) => {
+                            let transition = breaker.record_failure(finished, &admission, failure);
+                            self.emit(transition);
+                        }
+                        None => breaker.release(&admission),
+                    }
+                    let finished_ms = self.start.utc_at(finished).timestamp_millis();
+                    limits::settle(
+                        provider,
+                        &model.name,
+                        finished,
+                        finished_ms,
+                        tokens,
+                        0,
+                        &taken,
+                    );
+                    self.record(provider, model, Some(&error), started_at, latency, waited);
+                    match next_step(&error) {
+                        NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
+                        NextStep::Retry
+                            if attempt_number >= retry.max_attempts || next_is_healthy =>
+                        {
+                            return ModelResult::Next;
+                        }
+                        NextStep::Retry => {}
+                    }
+                    let delay = match error.retry_after {
+                        Some(asked) if asked > Duration::from_millis(retry.max_retry_after_ms) => {
+                            return ModelResult::Next;
+                        }
+                        Some(asked) => asked,
+                        None => backoff_delay(retry, attempt_number, &*self.options.random),
+                    };
+                    if clock.now() + delay >= self.deadline {
+                        return ModelResult::Next;
+                    }
+                    clock.sleep(delay);
+                    waited = delay;
+                }
+            }
+        }
+        ModelResult::Next
+    }
+
+    fn record(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        error: Option<&AttemptError>,
+        started_at: DateTime<Utc>,
+        latency: Duration,
+        waited: Duration,
+    ) {
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome: if error.is_some() {
+                    AttemptOutcome::Failed
+                } else {
+                    AttemptOutcome::Success
+                },
+                failure: error.map(|error| error.kind),
+                status: error.and_then(|error| error.status),
+                message: error.map(ToString::to_string),
+                latency_ms: milliseconds(latency),
+                wait_ms: milliseconds(waited),
+                breaker_state: provider.breaker(&model.name).observed_state(),
+            },
+        );
+    }
+
+    fn skip(
+        &mut self,
+        provider: &ProviderRuntime,
+        model: &ModelSpec,
+        error: &AttemptError,
+        waited: Duration,
+    ) {
+        let started_at = self.start.utc_at(self.options.clock.now());
+        // A skip is a failure the client made up itself: its kind says which skip it was.
+        let outcome = if error.kind == FailureKind::CircuitOpen {
+            AttemptOutcome::SkippedCircuitOpen
+        } else {
+            AttemptOutcome::SkippedRateLimited
+        };
+        self.ended(
+            started_at,
+            Attempt {
+                number: self.attempts.len() as u32 + 1,
+                provider: provider.name.clone(),
+                model: model.name.clone(),
+                outcome,
+                failure: Some(error.kind),
+                status: None,
+                message: Some(error.message.clone()),
+                latency_ms: 0.0,
+                wait_ms: milliseconds(waited),
+                breaker_state: provider.breaker(&model.name).observed_state(),
+            },
+        );
+    }
+
+    /// Reports `attempt` to the event sink as it ends, then keeps it for the answer. The sink
+    /// borrows it: a call without a telemetry log copies nothing for it.
+    fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
+        let ended = AttemptEnded {
+            feature: self.request.feature,
+            version: self.request.version,
+            started_at,
+            attempt: &attempt,
+        };
+        self.options
+            .event_sink
+            .attempt_ended(self.request.request_id, &ended);
+        self.attempts.push(attempt);
+    }
+
+    fn emit_transition(&self, admission: &Admission) {
+        self.emit(admission.transition.clone());
+    }
+
+    fn emit(&self, transition: Option<crate::client::events::CircuitTransition>) {
+        if let Some(transition) = transition {
+            self.options.event_sink.emit(
+                self.request.request_id,
+                &ClientEvent::CircuitTransition(transition),
+            );
+        }
+    }
+}
