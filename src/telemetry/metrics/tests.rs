@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use super::prometheus::render;
+use super::series::nearest_rank_milliseconds;
 use super::*;
 
 const LABELS: RequestLabels<'static> = RequestLabels {

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::log_file::{LogFile, numbered};
-use super::{Gate, WriterOptions};
+use super::WriterOptions;
+use super::generation::Gate;
 
 /// A directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);

@@ -1,0 +1,269 @@
+//! The failover loop of `complete()`: walk the model chain, respecting each provider's breaker
+//! and rate limits, retrying transient failures with backoff (or the provider's Retry-After),
+//! failing over at once when the next provider is healthy, all inside one deadline, with the
+//! worst-case cost reserved against budgets first and settled with the real cost after.
+
+mod attempts;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::budget::{Reservation, ReserveOutcome};
+use super::cost::{call_cost, estimate_prompt_tokens, worst_case_usd};
+use super::events::ClientEvent;
+use super::outcome::{Answer, Attempt, CompleteError, failure};
+use super::request::CallRequest;
+use super::runtime::{ClientOptions, ClientRuntime};
+use super::table::ProviderTable;
+use super::types::ProviderResponse;
+use crate::config::{BudgetPolicy, DowngradeChain, ModelSpec};
+use attempts::Call;
+
+/// A failed `complete()` with its latency, measured where a successful call's is.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What went wrong.
+    pub error: CompleteError,
+    /// From the start of the call to its failure, on the engine's clock.
+    pub latency: Duration,
+}
+
+/// What the chain led to, before the call's latency is taken.
+struct Called<'m> {
+    model: &'m ModelSpec,
+    response: ProviderResponse,
+    reservation: Option<Reservation>,
+    downgraded: bool,
+    attempts: Vec<Attempt>,
+}
+
+/// Runs one `complete()` call; the engine attaches the resolution to the answer. The call's
+/// latency is measured here, once, from the injected clock, for successes and failures alike.
+pub(crate) fn complete(
+    runtime: &ClientRuntime,
+    providers: &ProviderTable,
+    options: &ClientOptions,
+    request: &CallRequest<'_>,
+) -> Result<Answer, Failure> {
+    let start = Start {
+        at: options.clock.now(),
+        utc: options.clock.utc_now(),
+    };
+    let started = start.at;
+    let mut downgrade = None;
+    let called = call(runtime, providers, options, request, start, &mut downgrade);
+    // Taken before the cost: counting tokens of a response without usage (and, once per
+    // process, loading a tokenizer's tables) is our work, not the call's latency.
+    let latency = options.clock.now().saturating_duration_since(started);
+    let Called {
+        model,
+        response,
+        reservation,
+        downgraded,
+        attempts,
+    } = called.map_err(|error| Failure { error, latency })?;
+    // A response that does not say what it cost is estimated, never free: the budget settles
+    // the estimate.
+    let cost = call_cost(providers, model, request.messages, &response);
+    if let Some(reservation) = reservation {
+        emit_alerts(
+            options,
+            request.request_id,
+            runtime.budgets.settle(reservation, cost.cost_usd),
+        );
+    }
+    Ok(Answer {
+        text: response.text,
+        provider: model.provider.clone(),
+        model: model.name.clone(),
+        response_model: response.response_model,
+        response_id: response.response_id,
+        finish_reason: response.finish_reason,
+        raw_finish_reason: response.raw_finish_reason,
+        refusal: response.refusal,
+        usage: cost.usage,
+        cost_usd: cost.cost_usd,
+        cost_estimated: !cost.estimated.is_empty(),
+        cost_estimated_parts: cost.estimated,
+        latency_ms: milliseconds(latency),
+        request_id: request.request_id.to_string(),
+        downgraded,
+        attempts,
+    })
+}
+
+/// A model chain, borrowed from the request or from a budget's downgrade: the primary, then its
+/// fallbacks. Never copied: a call walks the models where they are.
+#[derive(Clone, Copy)]
+struct Chain<'m> {
+    primary: &'m ModelSpec,
+    fallbacks: &'m [ModelSpec],
+}
+
+impl<'m> Chain<'m> {
+    fn iter(self) -> impl Iterator<Item = &'m ModelSpec> {
+        std::iter::once(self.primary).chain(self.fallbacks)
+    }
+
+    fn get(self, index: usize) -> Option<&'m ModelSpec> {
+        match index {
+            0 => Some(self.primary),
+            _ => self.fallbacks.get(index - 1),
+        }
+    }
+}
+
+/// When a call started, on both of the clock's scales: the wall-clock time of a later moment of
+/// the call is derived from its monotonic reading, so a call reads the wall clock once.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    at: Instant,
+    utc: DateTime<Utc>,
+}
+
+impl Start {
+    /// The wall-clock time of `instant`, a moment of this call.
+    fn utc_at(self, instant: Instant) -> DateTime<Utc> {
+        let elapsed = instant.saturating_duration_since(self.at);
+        chrono::Duration::from_std(elapsed)
+            .ok()
+            .and_then(|elapsed| self.utc.checked_add_signed(elapsed))
+            .unwrap_or(self.utc)
+    }
+}
+
+/// Reserves the worst case against budgets (downgrading the chain when a budget says so), then
+/// walks the chain; a failure has released its reservation. `downgrade` keeps the cheaper chain
+/// of a downgrade, which the answer may borrow.
+fn call<'m>(
+    runtime: &ClientRuntime,
+    providers: &ProviderTable,
+    options: &ClientOptions,
+    request: &CallRequest<'m>,
+    start: Start,
+    downgrade: &'m mut Option<DowngradeChain>,
+) -> Result<Called<'m>, CompleteError> {
+    let deadline = start.at + request.deadline;
+    let request_id = request.request_id;
+    let prompt_tokens = estimate_prompt_tokens(request.messages);
+
+    let mut chain = Chain {
+        primary: request.model,
+        fallbacks: request.fallbacks,
+    };
+    let worst_case = |chain: Chain<'_>| {
+        chain
+            .iter()
+            .map(|model| worst_case_usd(providers, model, prompt_tokens))
+            .fold(0.0, f64::max)
+    };
+    // Taken at most once (a downgrade only happens in the enforced round).
+    let mut downgrade = Some(downgrade);
+    let mut downgraded = false;
+    let mut reservation = None;
+    if !runtime.budgets.is_empty() {
+        let now = start.utc;
+        // The second round only runs after a downgrade refusal, on the cheaper chain and with
+        // downgrade budgets no longer enforced (block budgets still are).
+        for enforce in [true, false] {
+            match runtime
+                .budgets
+                .reserve(request.feature, worst_case(chain), now, enforce)
+            {
+                ReserveOutcome::Granted {
+                    reservation: granted,
+                    alerts,
+                } => {
+                    emit_alerts(options, request_id, alerts);
+                    reservation = Some(granted);
+                    break;
+                }
+                ReserveOutcome::Exceeded {
+                    mut exceeded,
+                    alerts,
+                } => {
+                    emit_alerts(options, request_id, alerts);
+                    let downgrades = enforce && exceeded.policy == BudgetPolicy::Downgrade;
+                    match (downgrades, exceeded.downgrade.take(), downgrade.take()) {
+                        (true, Some(cheaper), Some(slot)) => {
+                            let cheaper: &'m DowngradeChain = slot.insert(cheaper);
+                            chain = Chain {
+                                primary: &cheaper.model,
+                                fallbacks: &cheaper.fallbacks,
+                            };
+                            downgraded = true;
+                        }
+                        (_, cheaper, _) => {
+                            exceeded.downgrade = cheaper;
+                            return Err(CompleteError::BudgetExceeded {
+                                exceeded: Box::new(exceeded),
+                                request_id: request_id.to_string(),
+                            });
+                        }
+                    }
+                }
+                ReserveOutcome::Unavailable { scope, server } => {
+                    return Err(super::budget::unverifiable(&scope, &server, request_id));
+                }
+            }
+        }
+    }
+
+    let mut call = Call {
+        runtime,
+        options,
+        request,
+        start,
+        prompt_tokens,
+        deadline,
+        attempts: Vec::new(),
+    };
+    match call.run(chain) {
+        Ok((model, response)) => Ok(Called {
+            model,
+            response,
+            reservation,
+            downgraded,
+            attempts: call.attempts,
+        }),
+        Err(deadline_reached) => {
+            if let Some(reservation) = reservation {
+                runtime.budgets.release(reservation);
+            }
+            Err(failure(
+                call.attempts,
+                deadline_reached,
+                request.deadline,
+                request_id.to_string(),
+            ))
+        }
+    }
+}
+
+fn emit_alerts(options: &ClientOptions, request_id: &str, alerts: Vec<super::events::BudgetAlert>) {
+    for alert in alerts {
+        options
+            .event_sink
+            .emit(request_id, &ClientEvent::BudgetAlert(alert));
+    }
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A request id: `req_` and 26 hex digits from the engine's random source. Written by hand
+/// rather than with `format!`: it runs on every resolve.
+pub(crate) fn new_request_id(random: &dyn super::clock::Random) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(30);
+    id.push_str("req_");
+    for _ in 0..2 {
+        let bits = (random.next_f64() * (1u64 << 52) as f64) as u64;
+        for shift in (0..13).rev() {
+            id.push(DIGITS[((bits >> (shift * 4)) & 0xf) as usize] as char);
+        }
+    }
+    id
+}
