@@ -103,10 +103,11 @@ pub struct StoreCounts {
     /// Answers stored (in memory, or in Redis).
     pub stored: u64,
     /// Answers the never-cached rule kept out: refusals, truncated answers, estimated costs,
-    /// and answers of a chain whose temperature is above 0 when the settings do not allow it.
+    /// answers of a budget's downgrade chain, and answers of a chain whose temperature is above
+    /// 0 when the settings do not allow it.
     pub not_cacheable: u64,
     /// Cacheable answers the store did not take: Redis failed or was degraded, or the entry
-    /// was past [`MAX_ENTRY_BYTES`].
+    /// was past the 256 KiB cap per Redis entry (after compression).
     pub store_failed: u64,
 }
 

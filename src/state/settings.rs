@@ -182,7 +182,7 @@ impl RedisSettings {
 
     /// Settings for `url` (one URL, or comma-separated cluster seed URLs) with the defaults.
     /// Errors when a URL does not parse or asks for TLS, or when the setting is longer than
-    /// [`MAX_URL_BYTES`].
+    /// 4,096 bytes.
     pub fn new(url: &str) -> Result<RedisSettings, StateError> {
         let invalid = |message: String| StateError::InvalidSettings {
             setting: "url".into(),
@@ -242,7 +242,7 @@ impl RedisSettings {
 
     /// The same settings with another key prefix; errors (with the reason) on an empty prefix
     /// or one with `{`, `}` or whitespace, which would break the hash tags, and on one longer
-    /// than [`MAX_KEY_PREFIX_BYTES`].
+    /// than 256 bytes.
     pub fn with_key_prefix(mut self, prefix: &str) -> Result<RedisSettings, String> {
         if prefix.len() > MAX_KEY_PREFIX_BYTES {
             return Err(format!(
