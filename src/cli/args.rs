@@ -163,7 +163,7 @@ attribute that the logged requests carry; anything else is an error.")]
         #[arg(long)]
         json: bool,
     },
-    // --- issue 11: response cache (kept as one block for merging) ---
+    // --- the response cache ---
     /// Warm, inspect or clear the response cache (warm | stats | clear).
     #[command(subcommand)]
     Cache(CacheCommand),
