@@ -441,10 +441,15 @@ impl Engine {
         self.state().client.budgets.restore(scope, at, usd);
     }
 
-    /// Call in a child after `fork()`: drops the pooled connections inherited from the parent
-    /// and starts the child's own telemetry writer (the writer also notices a fork by itself).
+    /// Call in a child after `fork()`: drops the pooled HTTP and Redis connections inherited
+    /// from the parent, starts the child's own reconnect thread if the shared state was
+    /// degraded at the fork, and starts the child's own telemetry writer (the writer and the
+    /// shared state also notice a fork by themselves, by a pid check).
     pub fn after_fork(&self) {
         self.client_options.transport.reset();
+        if let Some(shared) = &self.client_options.shared {
+            shared.after_fork();
+        }
         if let Some(writer) = &self.telemetry.writer {
             writer.after_fork();
         }

@@ -1,6 +1,8 @@
 //! The Redis connection: one client (a server or a cluster), a small pool of idle
 //! connections, and timeouts on connecting and on every command.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use parking_lot::Mutex;
 use redis::ConnectionLike;
 
@@ -17,6 +19,9 @@ pub struct RedisState {
     keys: Keyspace,
     client: Client,
     idle: Mutex<Vec<Connection>>,
+    /// The process the idle connections belong to: after `fork()` a child must not use the
+    /// parent's sockets (both would read each other's replies).
+    owner: AtomicU32,
 }
 
 enum Client {
@@ -70,6 +75,7 @@ impl RedisState {
             settings,
             client,
             idle: Mutex::new(Vec::new()),
+            owner: AtomicU32::new(std::process::id()),
         })
     }
 
@@ -89,12 +95,27 @@ impl RedisState {
             .map(|_| ())
     }
 
+    /// Forgets the idle connections inherited from the parent process after `fork()`, so the
+    /// child opens its own. Called by every call (a pid check), and by `Engine::after_fork`.
+    pub fn after_fork(&self) {
+        let pid = std::process::id();
+        if self.owner.swap(pid, Ordering::AcqRel) != pid {
+            let inherited = std::mem::take(&mut *self.idle.lock());
+            // Leaked, not dropped: they are the parent's sockets, and nothing the child does
+            // may touch them (a few file descriptors, once per fork).
+            std::mem::forget(inherited);
+        }
+    }
+
     /// Runs `work` on a pooled connection; the connection goes back to the pool only if
     /// `work` succeeded. No retry: a script that timed out may still have run.
     pub(crate) fn with_connection<T>(
         &self,
         work: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, StateError> {
+        if self.owner.load(Ordering::Acquire) != std::process::id() {
+            self.after_fork();
+        }
         let mut connection = match self.idle.lock().pop() {
             Some(connection) => connection,
             None => self.open()?,

@@ -6,7 +6,7 @@
 //! at most one call one timeout per process, never a failed call, and the fleet comes back to
 //! shared state by itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,8 @@ struct Inner {
     reconnect_interval: Duration,
     /// Told when Redis answers again; weak, so a replaced book (on reload) goes away.
     on_restored: Mutex<Vec<Weak<dyn OnRestored>>>,
+    /// The process this state runs in: a forked child has no reconnect thread of its own.
+    owner: AtomicU32,
 }
 
 impl SharedState {
@@ -91,6 +93,7 @@ impl SharedState {
                 listener,
                 reconnect_interval: interval,
                 on_restored: Mutex::new(Vec::new()),
+                owner: AtomicU32::new(std::process::id()),
             }),
         }
     }
@@ -120,6 +123,9 @@ impl SharedState {
         &self,
         work: impl FnOnce(&RedisState) -> Result<T, StateError>,
     ) -> Result<T, Degraded> {
+        if self.inner.owner.load(Ordering::Acquire) != std::process::id() {
+            self.after_fork();
+        }
         if self.is_degraded() {
             return Err(Degraded);
         }
@@ -129,6 +135,33 @@ impl SharedState {
                 self.degrade(&error);
                 Err(Degraded)
             }
+        }
+    }
+
+    /// Makes a forked child's state its own: it drops the parent's pooled connections and, if
+    /// the parent was degraded at the fork, starts the child's own reconnect thread (threads
+    /// do not survive `fork()`). Runs by itself on the first call in the child (a pid check);
+    /// `Engine::after_fork` calls it at once.
+    pub fn after_fork(&self) {
+        let pid = std::process::id();
+        if self.inner.owner.swap(pid, Ordering::AcqRel) == pid {
+            return;
+        }
+        self.inner.redis.after_fork();
+        if self.is_degraded() {
+            self.spawn_reconnect();
+        }
+    }
+
+    fn spawn_reconnect(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("prompt-config-state-reconnect".into())
+            .spawn(move || reconnect(weak));
+        if spawned.is_err() {
+            // No thread to bring it back: let the next call try Redis itself instead of
+            // staying degraded for the life of the process.
+            self.inner.degraded.store(false, Ordering::Release);
         }
     }
 
@@ -151,15 +184,7 @@ impl SharedState {
             server: self.inner.redis.settings().masked_url(),
             reason,
         });
-        let weak = Arc::downgrade(&self.inner);
-        let spawned = std::thread::Builder::new()
-            .name("prompt-config-state-reconnect".into())
-            .spawn(move || reconnect(weak));
-        if spawned.is_err() {
-            // No thread to bring it back: let the next call try Redis itself instead of
-            // staying degraded for the life of the process.
-            self.inner.degraded.store(false, Ordering::Release);
-        }
+        self.spawn_reconnect();
     }
 }
 
