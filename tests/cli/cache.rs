@@ -36,6 +36,20 @@ pub(crate) fn write_inputs(fixture: &Fixture, lines: &[String]) -> String {
     path.display().to_string()
 }
 
+/// `cache warm career_path_navigator --inputs INPUTS --mock` plus `extra`.
+pub(crate) fn warm(fixture: &Fixture, inputs: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cache",
+        "warm",
+        "career_path_navigator",
+        "--inputs",
+        inputs,
+        "--mock",
+    ];
+    args.extend_from_slice(extra);
+    run(fixture, &args)
+}
+
 pub(crate) fn json_of(output: &std::process::Output) -> Value {
     serde_json::from_str(&stdout(output))
         .unwrap_or_else(|error| panic!("{error}: {}{}", stdout(output), stderr(output)))
@@ -134,20 +148,7 @@ fn entries_warmed_with_mock_are_invisible_to_stats_and_clear_without_mock() {
     let fixture = cached_fixture();
     let inputs = write_inputs(&fixture, &[line("1", "Nurse")]);
     let url = server.url();
-    let warm = run(
-        &fixture,
-        &[
-            "cache",
-            "warm",
-            "career_path_navigator",
-            "--inputs",
-            &inputs,
-            "--mock",
-            "--redis",
-            &url,
-            "--json",
-        ],
-    );
+    let warm = warm(&fixture, &inputs, &["--redis", &url, "--json"]);
     assert!(warm.status.success(), "{}", stderr(&warm));
     let clear = run(
         &fixture,
@@ -181,17 +182,7 @@ fn entries_warmed_with_mock_are_invisible_to_stats_and_clear_without_mock() {
 fn a_bad_inputs_line_is_named_by_file_and_line() {
     let fixture = cached_fixture();
     let inputs = write_inputs(&fixture, &[line("1", "Nurse"), "{\"user\": ".to_string()]);
-    let output = run(
-        &fixture,
-        &[
-            "cache",
-            "warm",
-            "career_path_navigator",
-            "--inputs",
-            &inputs,
-            "--mock",
-        ],
-    );
+    let output = warm(&fixture, &inputs, &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("inputs.jsonl:2: invalid JSON"),
@@ -204,17 +195,7 @@ fn a_bad_inputs_line_is_named_by_file_and_line() {
 fn an_inputs_line_with_an_unknown_field_is_named_by_file_and_line() {
     let fixture = cached_fixture();
     let inputs = write_inputs(&fixture, &[json!({"user": "1", "vars": {}}).to_string()]);
-    let output = run(
-        &fixture,
-        &[
-            "cache",
-            "warm",
-            "career_path_navigator",
-            "--inputs",
-            &inputs,
-            "--mock",
-        ],
-    );
+    let output = warm(&fixture, &inputs, &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("inputs.jsonl:1: unknown field \"vars\""),
@@ -233,17 +214,7 @@ fn a_context_that_fails_is_reported_with_its_line_and_the_run_fails() {
             json!({"user": "2", "variables": {}}).to_string(),
         ],
     );
-    let output = run(
-        &fixture,
-        &[
-            "cache",
-            "warm",
-            "career_path_navigator",
-            "--inputs",
-            &inputs,
-            "--mock",
-        ],
-    );
+    let output = warm(&fixture, &inputs, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     assert!(
         stdout(&output).contains("inputs.jsonl:2: [missing_variable]"),

@@ -5,7 +5,7 @@ use std::fs;
 
 use serde_json::{Value, json};
 
-use super::cache::{cached_fixture, json_of, line, write_inputs};
+use super::cache::{cached_fixture, json_of, line, warm, write_inputs};
 use crate::support::cli::{run, stderr, stdout};
 use crate::support::fixture::Fixture;
 
@@ -19,18 +19,7 @@ fn warm_json_with_a_failing_line_prints_exactly_one_object_holding_the_error_and
             json!({"user": "2", "variables": {}}).to_string(),
         ],
     );
-    let output = run(
-        &fixture,
-        &[
-            "cache",
-            "warm",
-            "career_path_navigator",
-            "--inputs",
-            &inputs,
-            "--mock",
-            "--json",
-        ],
-    );
+    let output = warm(&fixture, &inputs, &["--json"]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     // json_of parses the whole of stdout: a second object would fail it.
     let error = json_of(&output)["error"].clone();
@@ -43,19 +32,6 @@ fn warm_json_with_a_failing_line_prints_exactly_one_object_holding_the_error_and
             .is_some_and(|failure| failure.contains("inputs.jsonl:2: [missing_variable]")),
         "{error}"
     );
-}
-
-fn warm(fixture: &Fixture, inputs: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "cache",
-        "warm",
-        "career_path_navigator",
-        "--inputs",
-        inputs,
-        "--mock",
-    ];
-    args.extend_from_slice(extra);
-    run(fixture, &args)
 }
 
 #[test]
