@@ -389,7 +389,9 @@ fn progress_counts_dropped_arrivals_as_errors_not_as_done_or_answers() {
         // One worker on mock answers of 350 ms or more: at most 3 calls back per second.
         assert!(done <= 3 * seconds, "{line}");
         assert!(rps <= 3, "{line}");
-        assert!(errors >= sent.saturating_sub(done + 2), "{line}");
+        // Not yet done or dropped: the call in flight, the one queued for the worker and the
+        // arrival being handed over when the line is printed.
+        assert!(errors >= sent.saturating_sub(done + 3), "{line}");
     }
 }
 
