@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prompt_config::Error;
-use prompt_config::state::budget::{BudgetWindow, Period};
 use serde_json::json;
 
 use crate::support::fleet;
+use crate::support::fleet::{fleet_spent, wait_until};
 use crate::support::one_feature::asking;
 use crate::support::redis_server::RedisServer;
 use crate::support::temp_dir::TempDir;
@@ -19,20 +19,6 @@ use crate::support::temp_dir::TempDir;
 const TIMEOUT: Duration = Duration::from_millis(100);
 /// What a loaded shared test machine may add: generous on purpose.
 const SLACK: Duration = Duration::from_millis(950);
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The feature's day budget on Redis: settled spend in nano-dollars.
-fn fleet_spent(server: &RedisServer) -> u64 {
-    let window = BudgetWindow::new("feature:ask", Period::Day, chrono::Utc::now());
-    server.state().totals(&window).unwrap().spent
-}
 
 #[test]
 #[cfg_attr(

@@ -3,35 +3,22 @@
 //! with `Engine::restore_budget_spend` (issue 11, Fleet state).
 
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prompt_config::client::{BudgetBook, ReserveOutcome};
 use prompt_config::config::BudgetSettings;
-use prompt_config::state::budget::{BudgetWindow, Period, usd_to_nanos};
+use prompt_config::state::budget::usd_to_nanos;
 use prompt_config::state::{RedisSettings, RedisState, SharedState, StateChange, StateListener};
 use serde_json::json;
 
 use crate::support::fleet;
+use crate::support::fleet::{fleet_spent, wait_until};
 use crate::support::one_feature::asking;
 use crate::support::redis_server::RedisServer;
 use crate::support::temp_dir::TempDir;
 
 /// The connect and command timeouts of these engines.
 const TIMEOUT: Duration = Duration::from_millis(100);
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The feature's day budget on Redis: settled spend in nano-dollars.
-fn fleet_spent(server: &RedisServer) -> u64 {
-    let window = BudgetWindow::new("feature:ask", Period::Day, chrono::Utc::now());
-    server.state().totals(&window).unwrap().spent
-}
 
 fn nanos(usd: f64) -> u64 {
     (usd * 1e9).round() as u64

@@ -9,6 +9,7 @@ use prompt_config::state::{
     Degraded, RedisSettings, RedisState, SharedState, StateChange, StateListener,
 };
 
+use crate::support::fleet::wait_until;
 use crate::support::redis_server::RedisServer;
 
 const TIMEOUT: Duration = Duration::from_millis(50);
@@ -26,14 +27,6 @@ fn shared(server: &RedisServer) -> (SharedState, Arc<Mutex<Vec<StateChange>>>) {
         Duration::from_millis(50),
     );
     (state, changes)
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

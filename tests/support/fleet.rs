@@ -6,13 +6,15 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prompt_config::state::budget::{BudgetWindow, Period};
 use prompt_config::state::{RedisSettings, StateBackend};
 use prompt_config::{Engine, EngineOptions};
 use serde_json::{Value, json};
 
 use super::one_feature::OneFeature;
+use super::redis_server::RedisServer;
 
 /// The mock's prices: $1 per million input tokens, $2 per million output tokens.
 const PRICES: (f64, f64) = (1.0, 2.0);
@@ -92,4 +94,20 @@ pub fn named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
 /// A file in `dir` named `name`.
 pub fn file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
+}
+
+/// Polls `done` every 20 ms until it holds, failing after 20 s (Redis restarts and reconnect
+/// threads on a loaded machine).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The feature's day budget on Redis: settled spend in nano-dollars.
+pub fn fleet_spent(server: &RedisServer) -> u64 {
+    let window = BudgetWindow::new("feature:ask", Period::Day, chrono::Utc::now());
+    server.state().totals(&window).unwrap().spent
 }
