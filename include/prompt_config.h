@@ -62,6 +62,12 @@ typedef enum pc_status {
     PC_CIRCUIT_OPEN = 305,
     // `missing_api_key`: no provider of the chain has its key in the environment.
     PC_MISSING_API_KEY = 306,
+    // `stream_incomplete`: a stream broke after its first token (cut, stalled, an `error`
+    // event, no terminal event); `details.partial_text` holds the text received. Retryable.
+    PC_STREAM_INCOMPLETE = 307,
+    // `cancelled`: the caller cancelled the call (a callback returned non-zero, or
+    // `pc_cancel`); `details.partial_text` holds any text received.
+    PC_CANCELLED = 308,
     // `budget_exceeded`: a `block` budget would be passed.
     PC_BUDGET_EXCEEDED = 401,
     // `state_unavailable`: the shared state (Redis) could not be reached or did not answer

@@ -10,8 +10,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::cache::{CacheOutcome, CachedAnswer, Lookup, MemoryLimits, ResponseCache};
 use crate::client::{
-    AttemptEnded, CallRequest, ClientEvent, ClientOptions, ClientRuntime, Completion, EventSink,
-    Failure, HttpTransport, MockProvider, complete, new_request_id,
+    AttemptEnded, CallRequest, CancelToken, ClientEvent, ClientOptions, ClientRuntime, Completion,
+    EventSink, Failure, HttpTransport, MockProvider, StreamControl, StreamEvent, complete,
+    new_request_id,
 };
 use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
@@ -270,6 +271,54 @@ impl Engine {
                 Err(error.into())
             }
         }
+    }
+
+    /// [`complete`](Engine::complete) that `cancel` can stop from another thread: the
+    /// connection being read is shut down at once, a backoff sleep wakes, and the call ends
+    /// with [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    pub fn complete_with(
+        &self,
+        feature: &str,
+        context: &Context,
+        cancel: &CancelToken,
+    ) -> crate::Result<Completion> {
+        cancel.enter(|| self.complete(feature, context))
+    }
+
+    /// Streams the answer of `feature`: resolves and renders as `complete()` does, calls the
+    /// model chain with `stream: true`, and hands each text delta to `on_event` as it arrives;
+    /// returns the full [`Completion`] (with [`StreamStats`](crate::client::StreamStats)) once
+    /// the stream ended with its terminal event.
+    ///
+    /// Before the first token every failure follows `complete()`'s policy (retry, back off,
+    /// fail over, breakers, rate limits, budgets, deadline). After it, a cut, a stall, an
+    /// `error` event or a missing terminal event is never a success: the call fails with
+    /// [`ErrorKind::StreamIncomplete`](crate::ErrorKind::StreamIncomplete) carrying the text
+    /// received so far. `on_event` returning [`StreamControl::Stop`] closes the connection and
+    /// ends the call as [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    pub fn stream(
+        &self,
+        feature: &str,
+        context: &Context,
+        on_event: impl FnMut(StreamEvent<'_>) -> StreamControl,
+    ) -> crate::Result<Completion> {
+        self.stream_with(feature, context, &CancelToken::new(), on_event)
+    }
+
+    /// [`stream`](Engine::stream) that `cancel` can also stop from another thread.
+    pub fn stream_with(
+        &self,
+        feature: &str,
+        context: &Context,
+        cancel: &CancelToken,
+        mut on_event: impl FnMut(StreamEvent<'_>) -> StreamControl,
+    ) -> crate::Result<Completion> {
+        // Interim: the whole answer as one delta, until the streaming walk lands.
+        let completion = self.complete_with(feature, context, cancel)?;
+        if !completion.text.is_empty() {
+            let _ = on_event(StreamEvent::Delta(&completion.text));
+        }
+        Ok(completion)
     }
 
     /// What became of the answers this engine's response cache was offered since it opened:

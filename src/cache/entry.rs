@@ -136,6 +136,7 @@ impl CachedAnswer {
                 saved_usd: self.cost_usd,
                 partition,
             }),
+            stream: None,
         }
     }
 }

@@ -31,7 +31,8 @@ impl Clock for SystemClock {
     }
 
     fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
+        // A cancel token in scope cuts the sleep short (the call then stops at its next check).
+        super::cancel::sleep(duration);
     }
 }
 

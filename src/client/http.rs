@@ -14,7 +14,9 @@ use parking_lot::RwLock;
 use ureq::Agent;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::NextTimeout;
+
+use super::socket::CancellableConnector;
 
 use super::types::{AttemptError, FailureKind};
 
@@ -175,7 +177,7 @@ fn build_agent() -> Agent {
         .build();
     Agent::with_parts(
         config,
-        DefaultConnector::default(),
+        CancellableConnector::default(),
         LiteralFirstResolver::default(),
     )
 }
@@ -238,6 +240,11 @@ enum Phase {
 }
 
 fn classify(error: ureq::Error, phase: Phase, timeout: Duration) -> AttemptError {
+    // A cancelled call's socket was shut down under it: whatever error that caused, the cause
+    // is the caller's cancel.
+    if super::cancel::is_cancelled() {
+        return AttemptError::new(FailureKind::Cancelled, "cancelled by the caller");
+    }
     // Messages are written here rather than taken from ureq's Display, whose text for header
     // and URI errors could quote what we sent.
     match error {

@@ -7,6 +7,7 @@ mod anthropic;
 mod backoff;
 mod breaker;
 mod budget;
+pub(crate) mod cancel;
 mod clock;
 mod complete;
 mod cost;
@@ -23,6 +24,8 @@ mod registry;
 mod request;
 mod runtime;
 mod secret;
+mod socket;
+mod stream;
 mod table;
 mod tokens;
 mod types;
@@ -34,6 +37,7 @@ internal_use!(breaker::{Admission, BreakerFailure, BreakerRejection, CircuitBrea
 pub use breaker::BreakerState;
 internal_use!(budget::{BudgetBook, BudgetExceeded, Reservation, ReserveOutcome});
 pub use budget::BudgetStatus;
+pub use cancel::CancelToken;
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
 pub(crate) use complete::{Failure, complete, new_request_id};
 internal_use!(cost::{
@@ -46,13 +50,16 @@ internal_use!(endpoint::{
 pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
 pub use mock::MockProvider;
-pub use outcome::{Attempt, AttemptOutcome, CacheHit, CompleteError, Completion};
+pub use outcome::{
+    Attempt, AttemptOutcome, CacheHit, CompleteError, Completion, Interruption, StreamStats,
+};
 internal_use!(policy::{NextStep, breaker_failure, next_step});
 internal_use!(rate_limit::{Acquired, RateLimiter});
 pub use registry::{ProviderFactory, ProviderKinds, ProviderSetup};
 pub(crate) use request::CallRequest;
 pub(crate) use runtime::{ClientOptions, ClientRuntime};
 pub use secret::ApiKey;
+pub use stream::{ProviderStream, StreamChunk, StreamControl, StreamEvent, StreamTimeouts};
 pub use table::{CompiledModel, CompiledProvider, Prices, ProviderTable};
 internal_use!(tokens::{TokenCounter, upper_bound_tokens});
 pub use types::{

@@ -67,6 +67,9 @@ pub struct Attempt {
     pub wait_ms: f64,
     /// The breaker's state after the attempt.
     pub breaker_state: BreakerState,
+    /// For an attempt of a streamed call that received text: its time to first token and
+    /// chunk count; `None` otherwise.
+    pub stream: Option<StreamStats>,
 }
 
 impl Attempt {
@@ -91,7 +94,7 @@ pub(crate) fn error_type_of(kind: FailureKind, status: Option<u16>) -> Cow<'stat
 /// as its `error_type` string, in the place the string field had.
 impl Serialize for Attempt {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut state = serializer.serialize_struct("Attempt", 10)?;
+        let mut state = serializer.serialize_struct("Attempt", 11)?;
         state.serialize_field("number", &self.number)?;
         state.serialize_field("provider", &self.provider)?;
         state.serialize_field("model", &self.model)?;
@@ -102,6 +105,11 @@ impl Serialize for Attempt {
         state.serialize_field("latency_ms", &self.latency_ms)?;
         state.serialize_field("wait_ms", &self.wait_ms)?;
         state.serialize_field("breaker_state", &self.breaker_state)?;
+        if let Some(stream) = &self.stream {
+            state.serialize_field("stream", stream)?;
+        } else {
+            state.skip_field("stream")?;
+        }
         state.end()
     }
 }
@@ -150,6 +158,20 @@ pub struct Completion {
     /// Set when the answer came from the response cache instead of a provider (then
     /// `cost_usd` is 0 and `attempts` is empty); `None` when a provider answered.
     pub cache: Option<CacheHit>,
+    /// Set for a streamed call (`Engine::stream`): time to first token and chunk count;
+    /// `None` for `complete()`.
+    pub stream: Option<StreamStats>,
+}
+
+/// What a streamed call or attempt measured: how long the first text took and how many
+/// chunks carried text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StreamStats {
+    /// From the start of the call (of the attempt, for an attempt) to the first text delta,
+    /// in milliseconds.
+    pub time_to_first_token_ms: f64,
+    /// Chunks that carried text.
+    pub chunks: u64,
 }
 
 /// How a [`Completion`] was served from the response cache.
@@ -202,6 +224,8 @@ pub(crate) struct Answer {
     pub downgraded: bool,
     /// Every attempt, the successful one last.
     pub attempts: Vec<Attempt>,
+    /// Time to first token and chunks, for a streamed call.
+    pub stream: Option<StreamStats>,
 }
 
 impl Answer {
@@ -226,6 +250,7 @@ impl Answer {
             resolution,
             attempts: self.attempts,
             cache: None,
+            stream: self.stream,
         }
     }
 }
@@ -257,6 +282,15 @@ pub enum CompleteError {
         /// Every attempt in order.
         attempts: Vec<Attempt>,
     },
+    /// A stream broke after its first token (`StreamIncomplete`) or the caller cancelled the
+    /// call (`Cancelled`): never a success, whatever arrived is in the partial text.
+    #[error("{}{}", .interruption.summary, describe_attempts(&.interruption.attempts))]
+    Interrupted {
+        /// `StreamIncomplete` or `Cancelled`.
+        kind: crate::ErrorKind,
+        /// What happened and what had arrived (boxed: errors travel by value).
+        interruption: Box<Interruption>,
+    },
     /// The shared state (Redis) is unavailable and a budget of the call says
     /// `while_degraded: block`: kind `StateUnavailable` (retryable), nothing was attempted.
     #[error("{summary}")]
@@ -268,6 +302,42 @@ pub enum CompleteError {
         /// The request id.
         request_id: String,
     },
+}
+
+/// What an interrupted call had done: see [`CompleteError::Interrupted`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Interruption {
+    /// One line saying what happened (`stream cut after 12 chunks: ...`).
+    pub summary: String,
+    /// The text received before the stream broke or was stopped (empty when none was).
+    pub partial_text: String,
+    /// What the partial answer was charged to budgets, in USD (estimated when the provider
+    /// sent no usage).
+    pub cost_usd: f64,
+    /// The request id.
+    pub request_id: String,
+    /// Every attempt in order, the interrupted one last.
+    pub attempts: Vec<Attempt>,
+}
+
+impl Interruption {
+    /// An interruption with these facts.
+    pub fn new(
+        summary: String,
+        partial_text: String,
+        cost_usd: f64,
+        request_id: String,
+        attempts: Vec<Attempt>,
+    ) -> Interruption {
+        Interruption {
+            summary,
+            partial_text,
+            cost_usd,
+            request_id,
+            attempts,
+        }
+    }
 }
 
 /// `budget exceeded: feature:ask day limit $0.0043 for 2026-11-30 would be passed (spent and
@@ -305,7 +375,7 @@ impl CompleteError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             CompleteError::BudgetExceeded { .. } => crate::ErrorKind::BudgetExceeded,
-            CompleteError::Failed { kind, .. } => *kind,
+            CompleteError::Failed { kind, .. } | CompleteError::Interrupted { kind, .. } => *kind,
             CompleteError::StateUnavailable { .. } => crate::ErrorKind::StateUnavailable,
         }
     }
@@ -315,6 +385,7 @@ impl CompleteError {
         match self {
             CompleteError::BudgetExceeded { .. } | CompleteError::StateUnavailable { .. } => &[],
             CompleteError::Failed { attempts, .. } => attempts,
+            CompleteError::Interrupted { interruption, .. } => &interruption.attempts,
         }
     }
 
@@ -335,6 +406,13 @@ impl CompleteError {
             } => {
                 serde_json::json!({ "status": status, "request_id": request_id, "attempts": attempts })
             }
+            CompleteError::Interrupted { interruption, .. } => serde_json::json!({
+                "status": null,
+                "request_id": interruption.request_id,
+                "attempts": interruption.attempts,
+                "partial_text": interruption.partial_text,
+                "cost_usd": interruption.cost_usd,
+            }),
             CompleteError::StateUnavailable {
                 server, request_id, ..
             } => serde_json::json!({
@@ -365,7 +443,16 @@ pub(crate) fn failure(
         .collect();
     let provider_list = providers.iter().copied().collect::<Vec<_>>().join(", ");
     let status = attempts.iter().rev().find_map(|attempt| attempt.status);
-    let (kind, summary) = if deadline_reached {
+    let cancelled = super::cancel::is_cancelled()
+        || attempts
+            .last()
+            .is_some_and(|attempt| failed_with(attempt, FailureKind::Cancelled));
+    let (kind, summary) = if cancelled {
+        (
+            ErrorKind::Cancelled,
+            format!("cancelled by the caller after {} attempts", attempts.len()),
+        )
+    } else if deadline_reached {
         (
             ErrorKind::Timeout,
             format!(
@@ -441,6 +528,7 @@ mod tests {
             latency_ms: 12.5,
             wait_ms: 0.0,
             breaker_state: BreakerState::Closed,
+            stream: None,
         }
     }
 
@@ -519,6 +607,7 @@ mod tests {
             CircuitOpen,
             Injected,
             ErrorInBody,
+            Cancelled,
         ];
         for kind in kinds {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());

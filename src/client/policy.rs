@@ -29,9 +29,10 @@ pub fn next_step(error: &AttemptError) -> NextStep {
         | FailureKind::Malformed
         | FailureKind::Injected => NextStep::Retry,
         FailureKind::ContextLength => NextStep::NextModel,
-        FailureKind::MissingApiKey | FailureKind::RateLimitedLocally | FailureKind::CircuitOpen => {
-            NextStep::NextProvider
-        }
+        FailureKind::MissingApiKey
+        | FailureKind::RateLimitedLocally
+        | FailureKind::CircuitOpen
+        | FailureKind::Cancelled => NextStep::NextProvider,
         FailureKind::Http => match error.status {
             Some(status) if RETRYABLE_STATUSES.contains(&status) || status >= 500 => {
                 NextStep::Retry
@@ -110,7 +111,8 @@ pub fn breaker_failure(error: &AttemptError) -> Option<BreakerFailure> {
         FailureKind::ContextLength
         | FailureKind::MissingApiKey
         | FailureKind::RateLimitedLocally
-        | FailureKind::CircuitOpen => None,
+        | FailureKind::CircuitOpen
+        | FailureKind::Cancelled => None,
         FailureKind::Http => match error.status {
             Some(401 | 403) => Some(BreakerFailure::Misconfigured),
             // A 429 that says when to come back opens the breaker until then; one that does not

@@ -197,6 +197,9 @@ pub enum FailureKind {
     /// `{"type": "error", ...}`), as OpenAI-compatible gateways send; the provider's error type
     /// is in `provider_error_type` and decides the failure policy.
     ErrorInBody,
+    /// The caller cancelled the call (a [`CancelToken`](crate::client::CancelToken), a stream
+    /// callback returning stop): never retried, never counted against the provider.
+    Cancelled,
 }
 
 impl FailureKind {
@@ -214,6 +217,7 @@ impl FailureKind {
             FailureKind::CircuitOpen => "circuit_open",
             FailureKind::Injected => "injected",
             FailureKind::ErrorInBody => "error_in_body",
+            FailureKind::Cancelled => "cancelled",
         }
     }
 }
@@ -277,6 +281,23 @@ pub trait Provider: std::any::Any + Send + Sync {
     /// Performs one attempt; never retries by itself. `request.timeout` is the most the attempt
     /// may take; a blocking implementation must give up by then (as a `timeout` failure).
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError>;
+
+    /// Opens a streamed attempt (the provider's `stream: true`). Returns once the response
+    /// headers say the stream started; a failure to connect or an error status is an `Err`
+    /// exactly as for [`call`](Provider::call). `timeouts` bound the silences of the stream
+    /// (see [`ProviderStream::next_chunk`](super::stream::ProviderStream::next_chunk)).
+    ///
+    /// The default, for a provider that cannot stream, makes one `call` and replays its text
+    /// as a single delta.
+    fn stream(
+        &self,
+        request: &ProviderRequest<'_>,
+        timeouts: super::stream::StreamTimeouts,
+    ) -> Result<Box<dyn super::stream::ProviderStream + '_>, AttemptError> {
+        let _ = timeouts;
+        let response = self.call(request)?;
+        Ok(Box::new(super::stream::Replay::new(response)))
+    }
 
     /// Whether an attempt could be sent at all, without sending one (false when a required API
     /// key is missing). The failover loop only fails over at once, instead of retrying the

@@ -107,6 +107,12 @@ error_kinds! {
     CircuitOpen = 305, "circuit_open", retryable: true;
     /// No provider of the chain has its API key in the environment.
     MissingApiKey = 306, "missing_api_key", retryable: false;
+    /// A stream broke after its first token (cut, stalled, an `error` event, no terminal
+    /// event): never reported as success; the error carries the text received so far.
+    StreamIncomplete = 307, "stream_incomplete", retryable: true;
+    /// The caller cancelled the call (a cancel token, a stream callback asking to stop, a
+    /// Ruby `break`, `Timeout` or `Thread#kill`); the error carries any text received so far.
+    Cancelled = 308, "cancelled", retryable: false;
     /// A `block` budget would be passed.
     BudgetExceeded = 401, "budget_exceeded", retryable: false;
     /// The shared state (Redis) could not be reached or did not answer within its timeouts.

@@ -122,6 +122,7 @@ fn only_failures_that_time_or_the_provider_may_fix_are_retryable() {
             "timeout",
             "all_providers_failed",
             "circuit_open",
+            "stream_incomplete",
             "state_unavailable"
         ]
     );

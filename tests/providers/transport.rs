@@ -345,3 +345,23 @@ fn a_gzip_compressed_error_body_keeps_the_provider_message() {
         error.message
     );
 }
+
+#[test]
+fn a_cancel_from_another_thread_ends_a_call_blocked_on_a_silent_server_at_once() {
+    let server = TestServer::start(vec![Reply::hang()]);
+    let provider = openai(&server);
+    let token = prompt_config::client::CancelToken::new();
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            token.cancel();
+        })
+    };
+    let started = Instant::now();
+    let error = failure(token.enter(|| call(&provider)));
+    let elapsed = started.elapsed();
+    canceller.join().unwrap();
+    assert_eq!(error.kind, FailureKind::Cancelled, "{error:?}");
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}

@@ -157,6 +157,22 @@ module PromptConfig
     def self.default_kind = "missing_api_key"
   end
 
+  # A stream broke after its first token (cut, stalled, an `error` event, no terminal event).
+  # Never a success: `partial_text` holds what arrived. Retryable.
+  class StreamIncomplete < CompletionError
+    def self.default_kind = "stream_incomplete"
+
+    def partial_text = details[:partial_text]
+  end
+
+  # The call was cancelled (`break` out of a stream block, an exception in it, `Timeout`,
+  # `Thread#kill`). `partial_text` holds any text received.
+  class Cancelled < CompletionError
+    def self.default_kind = "cancelled"
+
+    def partial_text = details[:partial_text]
+  end
+
   # A `block` budget would be passed. `budget` names the scope, period, limit and spend.
   class BudgetExceeded < CompletionError
     def self.default_kind = "budget_exceeded"
@@ -213,6 +229,8 @@ module PromptConfig
     "circuit_open" => CircuitOpen,
     "budget_exceeded" => BudgetExceeded,
     "missing_api_key" => MissingApiKey,
+    "stream_incomplete" => StreamIncomplete,
+    "cancelled" => Cancelled,
     "state_unavailable" => StateUnavailable,
     "invalid_feedback" => InvalidFeedback,
     "invalid_argument" => InvalidArgument,

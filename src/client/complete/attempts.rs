@@ -31,6 +31,8 @@ enum ModelResult {
     Next,
     /// The deadline passed: stop the whole call.
     DeadlineReached,
+    /// The caller cancelled: stop the whole call.
+    Cancelled,
 }
 
 /// One call's walk of its chain, and the attempts it made on the way.
@@ -61,6 +63,7 @@ impl Call<'_> {
                 ModelResult::Success(response) => return Ok((model, response)),
                 ModelResult::Next => {}
                 ModelResult::DeadlineReached => return Err(true),
+                ModelResult::Cancelled => return Err(false),
             }
         }
         let all_open = !self.attempts.is_empty()
@@ -86,6 +89,7 @@ impl Call<'_> {
                     ModelResult::Success(response) => return Ok((model, response)),
                     ModelResult::Next => {}
                     ModelResult::DeadlineReached => return Err(true),
+                    ModelResult::Cancelled => return Err(false),
                 }
             }
         }
@@ -124,6 +128,10 @@ impl Call<'_> {
         let tokens = self.prompt_tokens + max_output_tokens(model);
         let mut waited = Duration::ZERO;
         for attempt_number in 1..=retry.max_attempts.max(1) {
+            // A cancelled call stops before its next attempt; `failure` names it `cancelled`.
+            if crate::client::cancel::is_cancelled() {
+                return ModelResult::Cancelled;
+            }
             // One reading serves the deadline, the breaker and the limiters; the clock is read
             // again only after a wait.
             let now = clock.now();
@@ -295,6 +303,7 @@ impl Call<'_> {
                 latency_ms: milliseconds(latency),
                 wait_ms: milliseconds(waited),
                 breaker_state: provider.breaker(&model.name).observed_state(),
+                stream: None,
             },
         );
     }
@@ -326,6 +335,7 @@ impl Call<'_> {
                 latency_ms: 0.0,
                 wait_ms: milliseconds(waited),
                 breaker_state: provider.breaker(&model.name).observed_state(),
+                stream: None,
             },
         );
     }

@@ -90,6 +90,7 @@ pub(crate) fn complete(
         request_id: request.request_id.to_string(),
         downgraded,
         attempts,
+        stream: None,
     })
 }
 
