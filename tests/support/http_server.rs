@@ -2,8 +2,10 @@
 //! answers requests with a script of [`Reply`]s in order (then a fallback), records every request
 //! and counts connections, keeps connections alive between requests as real APIs do, and can
 //! misbehave on purpose: late headers, a trickling body, a body cut short, no answer at all, a
-//! connection closed without a reply, or bytes that are not HTTP. Everything it starts stops when
-//! it is dropped; every wait in it is bounded.
+//! connection closed without a reply, or bytes that are not HTTP. It also streams Server-Sent
+//! Events (chunked, one chunk per event, with delays, cut or hanging after N events) and records
+//! when the client closed a streaming connection. Everything it starts stops when it is dropped;
+//! every wait in it is bounded.
 
 #![allow(dead_code)]
 
@@ -70,6 +72,19 @@ enum Ending {
     CloseImmediately,
     /// Sends the body bytes as they are, without status line or headers, then closes.
     Raw,
+    /// Streams `events` with chunked transfer encoding, then ends as `after` says.
+    Events(EventsEnd),
+}
+
+/// How an event-stream reply ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventsEnd {
+    /// Every event, then the last chunk; the connection stays open for another request.
+    Finish,
+    /// The first N events, then the connection is closed without the last chunk.
+    Cut(usize),
+    /// The first N events, then nothing until the client closes or the server stops.
+    Hang(usize),
 }
 
 /// One scripted answer, built with chained calls.
@@ -81,6 +96,8 @@ pub struct Reply {
     delay_before_headers: Duration,
     body_chunk_interval: Option<Duration>,
     ending: Ending,
+    /// The events of an event-stream reply, each with the wait before it.
+    events: Vec<(Duration, Vec<u8>)>,
 }
 
 impl Reply {
@@ -93,7 +110,49 @@ impl Reply {
             delay_before_headers: Duration::ZERO,
             body_chunk_interval: None,
             ending: Ending::Complete,
+            events: Vec::new(),
         }
+    }
+
+    /// A 200 `text/event-stream` reply sending `events` (each the raw bytes of one event, such
+    /// as `"data: {}\n\n"`) as one chunk each, then the last chunk; the connection stays open.
+    pub fn events<E: Into<Vec<u8>>>(events: impl IntoIterator<Item = E>) -> Reply {
+        Reply {
+            ending: Ending::Events(EventsEnd::Finish),
+            events: events
+                .into_iter()
+                .map(|event| (Duration::ZERO, event.into()))
+                .collect(),
+            ..Reply::status(200).header("content-type", "text/event-stream")
+        }
+    }
+
+    /// Waits `delay` before every event.
+    pub fn event_interval(mut self, delay: Duration) -> Reply {
+        for (wait, _) in &mut self.events {
+            *wait = delay;
+        }
+        self
+    }
+
+    /// Waits `delay` before event `index` (counting from 0) only.
+    pub fn delay_before_event(mut self, index: usize, delay: Duration) -> Reply {
+        if let Some((wait, _)) = self.events.get_mut(index) {
+            *wait = delay;
+        }
+        self
+    }
+
+    /// Sends the first `count` events, then closes the connection mid-body.
+    pub fn cut_after(mut self, count: usize) -> Reply {
+        self.ending = Ending::Events(EventsEnd::Cut(count));
+        self
+    }
+
+    /// Sends the first `count` events, then nothing until the client closes the connection.
+    pub fn hang_after(mut self, count: usize) -> Reply {
+        self.ending = Ending::Events(EventsEnd::Hang(count));
+        self
     }
 
     /// A reply with `status` and `body` as `application/json`.
@@ -173,6 +232,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     connections: AtomicUsize,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// When the client closed a connection in the middle of an event-stream reply.
+    stream_closes: Mutex<Vec<Instant>>,
 }
 
 impl Shared {
@@ -222,6 +283,7 @@ impl TestServer {
             requests: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             workers: Mutex::new(Vec::new()),
+            stream_closes: Mutex::new(Vec::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -249,6 +311,21 @@ impl TestServer {
         let requests = self.requests();
         assert_eq!(requests.len(), 1, "expected exactly one request");
         requests.into_iter().next().expect("one request")
+    }
+
+    /// When the server saw the client close a connection in the middle of an event-stream
+    /// reply (while waiting to send an event, or hanging), waiting up to `within` for it.
+    pub fn wait_for_stream_close(&self, within: Duration) -> Option<Instant> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(closed) = lock(&self.shared.stream_closes).first() {
+                return Some(*closed);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// How many TCP connections were accepted so far.
@@ -398,6 +475,7 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
             let _ = stream.write_all(&reply.body);
             return false;
         }
+        Ending::Events(end) => return send_events(stream, reply, end, shared),
         Ending::Complete | Ending::Truncated => {}
     }
     if !shared.sleep(reply.delay_before_headers) {
@@ -438,6 +516,94 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
     }
     let _ = stream.flush();
     reply.ending == Ending::Complete
+}
+
+/// Streams an event-stream reply; returns whether the connection stays open.
+fn send_events(stream: &mut TcpStream, reply: &Reply, end: EventsEnd, shared: &Shared) -> bool {
+    if !shared.sleep(reply.delay_before_headers) {
+        return false;
+    }
+    let mut pending = format!(
+        "HTTP/1.1 {} {}\r\ntransfer-encoding: chunked\r\ncache-control: no-cache\r\n",
+        reply.status,
+        reason(reply.status)
+    )
+    .into_bytes();
+    for (name, value) in &reply.headers {
+        pending.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    pending.extend_from_slice(b"\r\n");
+    let sent = match end {
+        EventsEnd::Finish => reply.events.len(),
+        EventsEnd::Cut(count) | EventsEnd::Hang(count) => count.min(reply.events.len()),
+    };
+    for (wait, event) in &reply.events[..sent] {
+        // Events with no wait between them go out in one write, as a fast server's would.
+        if !wait.is_zero() {
+            if stream.write_all(&pending).is_err() {
+                return false;
+            }
+            pending.clear();
+            if !watch_for_close(stream, *wait, shared) {
+                return false;
+            }
+        }
+        pending.extend_from_slice(format!("{:x}\r\n", event.len()).as_bytes());
+        pending.extend_from_slice(event);
+        pending.extend_from_slice(b"\r\n");
+    }
+    if end == EventsEnd::Finish {
+        pending.extend_from_slice(b"0\r\n\r\n");
+    }
+    if stream.write_all(&pending).is_err() || stream.flush().is_err() {
+        return false;
+    }
+    match end {
+        EventsEnd::Finish => true,
+        EventsEnd::Cut(_) => false,
+        EventsEnd::Hang(_) => {
+            watch_for_close(stream, LONGEST_WAIT, shared);
+            false
+        }
+    }
+}
+
+/// Waits `duration` reading from the client; false (with the time recorded) as soon as the
+/// client closes the connection, or when the server stops.
+fn watch_for_close(stream: &mut TcpStream, duration: Duration, shared: &Shared) -> bool {
+    let until = Instant::now() + duration;
+    let mut scratch = [0u8; 1024];
+    while Instant::now() < until {
+        if shared.stopping() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if stream
+            .set_read_timeout(Some(POLL_INTERVAL.min(left).max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return false;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => {
+                lock(&shared.stream_closes).push(Instant::now());
+                return false;
+            }
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => {
+                lock(&shared.stream_closes).push(Instant::now());
+                return false;
+            }
+        }
+    }
+    stream.set_read_timeout(Some(POLL_INTERVAL)).is_ok()
 }
 
 fn reason(status: u16) -> &'static str {
