@@ -391,6 +391,7 @@ impl<W: WireFormat> HttpProvider<W> {
                 body,
                 first_token,
                 timeouts,
+                key.map(|(_, key)| key.clone()),
             ))),
             StreamReply::Whole(response) if !response.is_success() => {
                 Err(self.status_error(&response))

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::cancel;
 use super::http::{StreamBody, is_timeout};
+use super::secret::ApiKey;
 use super::sse::{SseError, SseEvent, SseReader};
 use super::stream::{ProviderStream, StreamChunk, StreamTimeouts};
 use super::types::{AttemptError, FailureKind, ProviderResponse};
@@ -47,12 +48,21 @@ pub(crate) struct HttpStream<D> {
     /// Text deltas handed out.
     chunks: usize,
     finished: bool,
+    /// The key sent, redacted from every error message (a server may echo it in an error event,
+    /// as `call()` errors are redacted).
+    key: Option<ApiKey>,
 }
 
 impl<D: StreamDecoder> HttpStream<D> {
     /// A stream over `body`, whose deadline is the first-token one.
-    pub(crate) fn new(body: StreamBody, first_token: Duration, timeouts: StreamTimeouts) -> Self {
+    pub(crate) fn new(
+        body: StreamBody,
+        first_token: Duration,
+        timeouts: StreamTimeouts,
+        key: Option<ApiKey>,
+    ) -> Self {
         HttpStream {
+            key,
             events: SseReader::new(body),
             decoder: D::default(),
             first_token,
@@ -79,8 +89,11 @@ impl<D: StreamDecoder> HttpStream<D> {
         }
     }
 
-    fn fail(&mut self, error: AttemptError) -> Result<StreamChunk, AttemptError> {
+    fn fail(&mut self, mut error: AttemptError) -> Result<StreamChunk, AttemptError> {
         self.finished = true;
+        if let Some(key) = &self.key {
+            error.message = key.redact(&error.message);
+        }
         Err(error)
     }
 

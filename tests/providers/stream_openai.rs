@@ -231,3 +231,17 @@ fn a_missing_key_fails_before_any_request() {
     assert_eq!(error.kind, FailureKind::MissingApiKey);
     assert_eq!(server.connections(), 0);
 }
+
+#[test]
+fn an_error_event_echoing_the_key_is_redacted() {
+    let events = vec![data(
+        &json!({"error": {"message": "Incorrect API key provided: sk-test-SECRET-1234", "type": "invalid_request_error"}}),
+    )];
+    let server = TestServer::start(vec![Reply::events(events)]);
+    let error = stream(&openai(&server)).error().clone();
+    assert!(
+        !error.message.contains("sk-test-SECRET-1234"),
+        "{}",
+        error.message
+    );
+}

@@ -222,3 +222,24 @@ fn a_stream_opened_under_a_cancelled_token_fails_without_waiting() {
     assert_eq!(read.error().kind, FailureKind::Cancelled);
     assert!(started.elapsed() < CLOSE_WITHIN);
 }
+
+#[test]
+fn a_cancel_while_waiting_for_the_headers_ends_the_stream_at_once() {
+    let reply =
+        Reply::events(openai_events(&["a"], None)).delay_before_headers(Duration::from_secs(2));
+    let server = TestServer::start(vec![reply]);
+    let provider = openai(&server);
+    let token = CancelToken::new();
+    let canceller = token.clone();
+    let cancelling = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        let at = Instant::now();
+        canceller.cancel();
+        at
+    });
+    let read = token.enter(|| stream(&provider));
+    let returned_at = Instant::now();
+    let cancelled_at = cancelling.join().expect("canceller thread");
+    assert_eq!(read.error().kind, FailureKind::Cancelled);
+    assert!(returned_at.duration_since(cancelled_at) < CLOSE_WITHIN);
+}

@@ -26,6 +26,9 @@ const LONGEST_WAIT: Duration = Duration::from_secs(30);
 /// Bytes per write of a slow body.
 const SLOW_CHUNK_BYTES: usize = 8;
 
+/// How many requests a server started with a responder records (a bench sends millions).
+pub const MAX_RECORDED: usize = 1000;
+
 /// The largest request head accepted, to keep a confused client from growing memory.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -224,11 +227,15 @@ impl Reply {
     }
 }
 
+/// Chooses the reply to a request (see [`TestServer::start_answering`]).
+type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync;
+
 /// State shared by the accept loop, the connection workers and the test.
 struct Shared {
     stopping: AtomicBool,
     script: Mutex<VecDeque<Reply>>,
     fallback: Reply,
+    responder: Option<Box<Responder>>,
     requests: Mutex<Vec<RecordedRequest>>,
     connections: AtomicUsize,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -270,6 +277,23 @@ impl TestServer {
 
     /// Starts a server answering with `script`, then with `fallback` forever.
     pub fn start_with_fallback(script: Vec<Reply>, fallback: Reply) -> TestServer {
+        TestServer::start_inner(script, fallback, None)
+    }
+
+    /// Starts a server answering every request with what `responder` returns for it (an event
+    /// stream to a request with `"stream": true` and JSON otherwise, say). Meant for benches:
+    /// only the first [`MAX_RECORDED`] requests are recorded.
+    pub fn start_answering(
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
+        TestServer::start_inner(Vec::new(), Reply::status(500), Some(Box::new(responder)))
+    }
+
+    fn start_inner(
+        script: Vec<Reply>,
+        fallback: Reply,
+        responder: Option<Box<Responder>>,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         // Non-blocking so the accept loop can notice the stop flag.
@@ -280,6 +304,7 @@ impl TestServer {
             stopping: AtomicBool::new(false),
             script: Mutex::new(script.into()),
             fallback,
+            responder,
             requests: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             workers: Mutex::new(Vec::new()),
@@ -382,10 +407,17 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared) {
     }
     let mut pending = Vec::new();
     while let Some(request) = read_request(&mut stream, &mut pending, index, shared) {
-        lock(&shared.requests).push(request);
-        let reply = lock(&shared.script)
-            .pop_front()
-            .unwrap_or_else(|| shared.fallback.clone());
+        let reply = match &shared.responder {
+            Some(responder) => responder(&request),
+            None => lock(&shared.script)
+                .pop_front()
+                .unwrap_or_else(|| shared.fallback.clone()),
+        };
+        let mut requests = lock(&shared.requests);
+        if shared.responder.is_none() || requests.len() < MAX_RECORDED {
+            requests.push(request);
+        }
+        drop(requests);
         if !send(&mut stream, &reply, shared) {
             return;
         }
