@@ -425,6 +425,65 @@ mod tests {
         assert_eq!(response.usage_reported, UsageReported::default());
     }
 
+    fn sse(event: &str, data: serde_json::Value) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.to_string(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    #[test]
+    fn the_stream_request_body_adds_only_stream_true() {
+        let messages = [message(Role::User, "Hello")];
+        let parameters = ModelParameters::default();
+        let request = test_request("claude-sonnet-4-5", &messages, &parameters);
+        let body: serde_json::Value =
+            serde_json::from_slice(&(Messages::ENCODE_STREAM)(&request).unwrap()).unwrap();
+        assert_eq!(body["stream"], serde_json::json!(true));
+        let plain: serde_json::Value =
+            serde_json::from_slice(&(Messages::ENCODE)(&request).unwrap()).unwrap();
+        assert_eq!(plain.get("stream"), None);
+    }
+
+    #[test]
+    fn a_message_delta_with_input_counts_replaces_those_of_message_start() {
+        let mut decoder = MessagesStreamDecoder::default();
+        let start = serde_json::json!({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 1}}});
+        let delta = serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 12, "output_tokens": 40}});
+        assert!(matches!(
+            decoder.event(sse("message_start", start)),
+            Ok(Step::Skip)
+        ));
+        assert!(matches!(
+            decoder.event(sse("message_delta", delta)),
+            Ok(Step::Skip)
+        ));
+        let stop = serde_json::json!({"type": "message_stop"});
+        let Ok(Step::Done(response)) = decoder.event(sse("message_stop", stop)) else {
+            panic!("message_stop ends the stream");
+        };
+        assert_eq!(response.usage.input_tokens, 17);
+        assert_eq!(response.usage.output_tokens, 40);
+        assert_eq!(response.usage.cache_read_input_tokens, 5);
+    }
+
+    #[test]
+    fn a_known_event_whose_data_is_not_json_is_malformed() {
+        let mut decoder = MessagesStreamDecoder::default();
+        let event = SseEvent {
+            event: "content_block_delta".into(),
+            data: "{not json".into(),
+            id: String::new(),
+            retry: None,
+        };
+        let Err(error) = decoder.event(event) else {
+            panic!("unreadable data of a known event fails");
+        };
+        assert_eq!(error.kind, FailureKind::Malformed);
+    }
+
     #[test]
     fn input_tokens_include_cache_reads_and_writes() {
         let (usage, reported) = to_usage(MessagesUsage {

@@ -429,6 +429,35 @@ mod tests {
     }
 
     #[test]
+    fn the_stream_request_body_asks_for_usage_in_the_last_chunk() {
+        let messages = [Message {
+            role: Role::User,
+            content: "hi".into(),
+        }];
+        let parameters = ModelParameters::default();
+        let request = test_request("gpt-4o-mini", &messages, &parameters);
+        let body: serde_json::Value =
+            serde_json::from_slice(&(ChatCompletions::ENCODE_STREAM)(&request).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+                "stream": true, "stream_options": {"include_usage": true}})
+        );
+    }
+
+    #[test]
+    fn done_with_surrounding_whitespace_still_ends_the_stream() {
+        let mut decoder = ChatStreamDecoder::default();
+        let event = SseEvent {
+            event: "message".into(),
+            data: " [DONE] ".into(),
+            id: String::new(),
+            retry: None,
+        };
+        assert!(matches!(decoder.event(event), Ok(Step::Done(_))));
+    }
+
+    #[test]
     fn cached_tokens_beyond_the_prompt_are_capped() {
         let (usage, reported) = to_usage(ChatUsage {
             prompt_tokens: Some(10),
