@@ -12,8 +12,10 @@ use prompt_config::client::{CancelToken, FailureKind, StreamChunk, StreamTimeout
 use crate::support::http_server::{Reply, TestServer};
 use crate::support::provider_fixtures::{anthropic, openai};
 use crate::support::sse_fixtures::{
-    anthropic_events, open, openai_events, relaxed, stream, stream_with,
+    anthropic_events, anthropic_start, anthropic_stop, anthropic_text, named, open, openai_events,
+    relaxed, stream, stream_with,
 };
+use serde_json::json;
 
 /// How soon the server must see the socket close after a cancel or a drop.
 const CLOSE_WITHIN: Duration = Duration::from_millis(100);
@@ -242,4 +244,16 @@ fn a_cancel_while_waiting_for_the_headers_ends_the_stream_at_once() {
     let cancelled_at = cancelling.join().expect("canceller thread");
     assert_eq!(read.error().kind, FailureKind::Cancelled);
     assert!(returned_at.duration_since(cancelled_at) < CLOSE_WITHIN);
+}
+
+#[test]
+fn pings_do_not_keep_a_stalled_stream_alive() {
+    let mut events = vec![anthropic_start(None), anthropic_text("one")];
+    events.extend((0..10).map(|_| named("ping", &json!({"type": "ping"}))));
+    events.extend([anthropic_text("two"), anthropic_stop()]);
+    let reply = Reply::events(events).event_interval(Duration::from_millis(50));
+    let server = TestServer::start(vec![reply]);
+    let read = stream_with(&anthropic(&server), limits(5000, 150));
+    assert_eq!(read.deltas, ["one"]);
+    assert_eq!(read.error().kind, FailureKind::Timeout);
 }
