@@ -10,4 +10,6 @@ mod after_first_token;
 mod before_first_token;
 mod cancellation;
 mod completion;
+mod settings;
 mod setup;
+mod telemetry;
