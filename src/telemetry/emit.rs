@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::event::{
     AttemptFields, BudgetFields, CircuitFields, DroppedFields, EventBody, FeatureFields,
     FeedbackFields, ReloadFields, RequestFields, ResolveFields, SCHEMA_VERSION, StateFields,
-    StreamFields, TelemetryRecord,
+    TelemetryRecord,
 };
 use super::metrics::{Metrics, RequestLabels};
 use super::recent::{RecentRequests, RequestFacts};
@@ -320,15 +320,7 @@ impl Telemetry {
             completion.cost_usd,
             completion.cost_estimated,
         );
-        if let Some(stats) = completion.stream.filter(|stats| stats.chunks > 0) {
-            let first = stats.time_to_first_token_ms.max(0.0);
-            let per_chunk = (stats.chunks > 1).then(|| {
-                let after_first = (completion.latency_ms - first).max(0.0);
-                Duration::from_secs_f64(after_first / (stats.chunks - 1) as f64 / 1000.0)
-            });
-            self.metrics
-                .record_stream(&labels, Duration::from_secs_f64(first / 1000.0), per_chunk);
-        }
+        super::streamed::record_metrics(&self.metrics, &labels, completion);
         if let Some(cache) = cache {
             self.metrics.record_cache(
                 &resolution.feature,
@@ -379,7 +371,7 @@ impl Telemetry {
             cache_hit: cache.map(|cache| cache.hit),
             cache_saved_usd: cache.filter(|cache| cache.hit).map(|cache| cache.saved_usd),
             cache_partition: cache.and_then(|cache| cache.partition.clone()),
-            stream: completion.stream.map(stream_fields),
+            stream: completion.stream.map(super::streamed::stream_fields),
             input_messages: input_messages(resolution, settings),
             output_messages,
         };
@@ -414,24 +406,7 @@ impl Telemetry {
             provider,
             model,
         };
-        // An interrupted stream was charged (an estimate) for what it received.
-        let (outcome, cost_usd, stream) = match error {
-            CompleteError::Interrupted { kind, interruption } => (
-                kind.as_str(),
-                interruption.cost_usd,
-                Some(StreamFields {
-                    stream: true,
-                    time_to_first_chunk: None,
-                    chunks: interruption
-                        .attempts
-                        .last()
-                        .and_then(|attempt| attempt.stream)
-                        .map_or(0, |stats| stats.chunks),
-                }),
-            ),
-            other if other.kind() == crate::ErrorKind::Cancelled => ("cancelled", 0.0, None),
-            _ => ("error", 0.0, None),
-        };
+        let (outcome, cost_usd, stream) = super::streamed::failure_fields(error);
         if cost_usd > 0.0 {
             self.metrics.record_call(
                 &labels,
@@ -508,7 +483,7 @@ impl Telemetry {
             latency_ms: attempt.latency_ms,
             wait_ms: attempt.wait_ms,
             breaker_state: state_name(attempt.breaker_state),
-            stream: attempt.stream.map(stream_fields),
+            stream: attempt.stream.map(super::streamed::stream_fields),
         };
         self.write(
             ended.started_at,
@@ -632,14 +607,5 @@ impl Telemetry {
             request_id,
             EventBody::Feedback(Box::new(fields)),
         );
-    }
-}
-
-/// The telemetry fields of a stream's figures (milliseconds become OpenTelemetry's seconds).
-fn stream_fields(stats: crate::client::StreamStats) -> StreamFields {
-    StreamFields {
-        stream: true,
-        time_to_first_chunk: (stats.chunks > 0).then(|| stats.time_to_first_token_ms / 1000.0),
-        chunks: stats.chunks,
     }
 }
