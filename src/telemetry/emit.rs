@@ -320,6 +320,7 @@ impl Telemetry {
             completion.cost_usd,
             completion.cost_estimated,
         );
+        super::streamed::record_metrics(&self.metrics, &labels, completion);
         if let Some(cache) = cache {
             self.metrics.record_cache(
                 &resolution.feature,
@@ -370,6 +371,7 @@ impl Telemetry {
             cache_hit: cache.map(|cache| cache.hit),
             cache_saved_usd: cache.filter(|cache| cache.hit).map(|cache| cache.saved_usd),
             cache_partition: cache.and_then(|cache| cache.partition.clone()),
+            stream: completion.stream.map(super::streamed::stream_fields),
             input_messages: input_messages(resolution, settings),
             output_messages,
         };
@@ -404,13 +406,25 @@ impl Telemetry {
             provider,
             model,
         };
-        self.metrics.record_request(
-            &labels,
-            Some(error.kind().as_str()),
-            latency,
-            &Usage::default(),
-            0.0,
-        );
+        let (outcome, cost_usd, stream) = super::streamed::failure_fields(error);
+        if cost_usd > 0.0 {
+            self.metrics.record_call(
+                &labels,
+                Some(error.kind().as_str()),
+                latency,
+                &Usage::default(),
+                cost_usd,
+                true,
+            );
+        } else {
+            self.metrics.record_request(
+                &labels,
+                Some(error.kind().as_str()),
+                latency,
+                &Usage::default(),
+                0.0,
+            );
+        }
         if self.writer.is_none() {
             return;
         }
@@ -426,17 +440,18 @@ impl Telemetry {
             output_tokens: 0,
             cache_read_input_tokens: 0,
             cache_creation_input_tokens: 0,
-            outcome: "error",
+            outcome,
             error_type: Some(error.kind().as_str().to_string()),
             attempts: attempts.len() as u32,
             latency_ms: latency.as_secs_f64() * 1000.0,
-            cost_usd: 0.0,
-            cost_estimated: false,
+            cost_usd,
+            cost_estimated: cost_usd > 0.0,
             refusal: false,
             downgraded: false,
             cache_hit: None,
             cache_saved_usd: None,
             cache_partition: None,
+            stream,
             input_messages: input_messages(resolution, settings),
             output_messages: None,
         };
@@ -468,6 +483,7 @@ impl Telemetry {
             latency_ms: attempt.latency_ms,
             wait_ms: attempt.wait_ms,
             breaker_state: state_name(attempt.breaker_state),
+            stream: attempt.stream.map(super::streamed::stream_fields),
         };
         self.write(
             ended.started_at,

@@ -9,6 +9,7 @@ internal_mod!(metrics);
 pub(crate) mod rebuild;
 internal_mod!(recent);
 pub mod stats;
+mod streamed;
 internal_mod!(writer);
 
 pub use metrics::{

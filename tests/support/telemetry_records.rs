@@ -71,6 +71,7 @@ pub fn attempt_record(sequence: u64) -> TelemetryRecord {
             latency_ms: 2315.9,
             wait_ms: 0.0,
             breaker_state: "closed",
+            stream: None,
         })),
     }
 }
@@ -105,6 +106,7 @@ pub fn request_record(sequence: u64) -> TelemetryRecord {
             cache_hit: None,
             cache_saved_usd: None,
             cache_partition: None,
+            stream: None,
             input_messages: None,
             output_messages: None,
         })),

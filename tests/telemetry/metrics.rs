@@ -39,8 +39,16 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 15] = [
+const EVERY_FAMILY: [(&str, &str); 17] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
+    (
+        "gen_ai_client_operation_time_per_output_chunk_seconds",
+        "histogram",
+    ),
+    (
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "histogram",
+    ),
     ("gen_ai_client_token_usage", "histogram"),
     ("prompt_config_cache_hits_total", "counter"),
     ("prompt_config_circuit_breaker_state", "gauge"),
@@ -510,6 +518,7 @@ fn a_busy_exposition_parses_back_and_follows_every_rule() {
         let step = step as u64;
         let tokens = usage(100 * step, 10 * step, step);
         metrics.record_request(labels, None, milliseconds(30 * step), &tokens, 0.1);
+        metrics.record_stream(labels, milliseconds(10 * step), Some(milliseconds(step)));
         fail(&metrics, labels, "all_providers_failed");
         metrics.record_resolve(labels.feature, labels.version, labels.variant);
     }

@@ -8,7 +8,9 @@ use std::cell::Cell;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{AttemptFields, EventBody, FeatureFields, RequestFields, TelemetryRecord};
+use super::{
+    AttemptFields, EventBody, FeatureFields, RequestFields, StreamFields, TelemetryRecord,
+};
 use crate::telemetry::writer::json::{self, JsonObject};
 
 impl TelemetryRecord {
@@ -174,6 +176,7 @@ fn write_request(object: &mut JsonObject<'_>, fields: &RequestFields) -> serde_j
         "prompt_config.cache.partition",
         fields.cache_partition.as_deref(),
     );
+    write_stream(object, fields.stream.as_ref())?;
     if let Some(messages) = &fields.input_messages {
         object.value("gen_ai.input.messages", messages)?;
     }
@@ -199,5 +202,19 @@ fn write_attempt(object: &mut JsonObject<'_>, fields: &AttemptFields) -> serde_j
     object.value("prompt_config.latency_ms", &fields.latency_ms)?;
     object.value("prompt_config.wait_ms", &fields.wait_ms)?;
     object.str("prompt_config.breaker_state", fields.breaker_state);
+    write_stream(object, fields.stream.as_ref())?;
+    Ok(())
+}
+
+/// [`StreamFields`] in its `Serialize` order, when the call or attempt streamed.
+fn write_stream(object: &mut JsonObject<'_>, fields: Option<&StreamFields>) -> serde_json::Result<()> {
+    let Some(fields) = fields else {
+        return Ok(());
+    };
+    object.raw("prompt_config.stream", b"true");
+    if let Some(seconds) = &fields.time_to_first_chunk {
+        object.value("gen_ai.response.time_to_first_chunk", seconds)?;
+    }
+    object.value("prompt_config.stream.chunks", &fields.chunks)?;
     Ok(())
 }

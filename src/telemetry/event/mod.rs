@@ -178,7 +178,7 @@ pub struct RequestFields {
     /// Of the input tokens, those written to the prompt cache.
     #[serde(rename = "gen_ai.usage.cache_creation.input_tokens")]
     pub cache_creation_input_tokens: u64,
-    /// `success` or `error`.
+    /// `success`, `error`, or for a stream `stream_incomplete` or `cancelled`.
     #[serde(rename = "prompt_config.outcome")]
     pub outcome: &'static str,
     /// The error kind (`all_providers_failed`, `budget_exceeded`, ...) on failure.
@@ -231,6 +231,9 @@ pub struct RequestFields {
         skip_serializing_if = "Option::is_none"
     )]
     pub cache_partition: Option<String>,
+    /// What a streamed call measured; absent for `complete()`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamFields>,
     /// The rendered messages, only when the feature's `telemetry.record_text` is on.
     #[serde(
         rename = "gen_ai.input.messages",
@@ -266,7 +269,8 @@ pub struct AttemptFields {
     /// 1-based attempt number within the request.
     #[serde(rename = "prompt_config.attempt")]
     pub attempt: u32,
-    /// `success`, `failed`, `skipped_circuit_open` or `skipped_rate_limited`.
+    /// `success`, `failed`, `skipped_circuit_open`, `skipped_rate_limited` or
+    /// `stream_incomplete`.
     #[serde(rename = "prompt_config.outcome")]
     pub outcome: &'static str,
     /// The failure's type: an HTTP status, `timeout`, `connect`, `circuit_open`, ...
@@ -287,6 +291,27 @@ pub struct AttemptFields {
     /// The breaker's state after the attempt.
     #[serde(rename = "prompt_config.breaker_state")]
     pub breaker_state: &'static str,
+    /// What a streamed attempt measured; absent for `complete()`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamFields>,
+}
+
+/// The fields of a streamed call or attempt (`llm.request`, `llm.attempt`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamFields {
+    /// Always true: the call streamed.
+    #[serde(rename = "prompt_config.stream")]
+    pub stream: bool,
+    /// Seconds from sending the request (of the call, for `llm.request`) to the first text
+    /// chunk; absent when none arrived.
+    #[serde(
+        rename = "gen_ai.response.time_to_first_chunk",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_to_first_chunk: Option<f64>,
+    /// Chunks that carried text.
+    #[serde(rename = "prompt_config.stream.chunks")]
+    pub chunks: u64,
 }
 
 /// `circuit.transition` fields.

@@ -38,6 +38,16 @@ pub const TOKEN_BUCKETS: [f64; BUCKET_COUNT] = [
     16777216.0, 67108864.0,
 ];
 
+/// Upper bounds in seconds of the `gen_ai.client.operation.time_to_first_chunk` buckets: the
+/// duration buckets, since the first chunk of a slow model can take as long as a whole call.
+pub const TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS: [f64; BUCKET_COUNT] = DURATION_BUCKETS_SECONDS;
+
+/// Upper bounds in seconds of the `gen_ai.client.operation.time_per_output_chunk` buckets:
+/// from 1 ms (a fast model's token) to 2.5 s (a stall just under a typical limit).
+pub const TIME_PER_OUTPUT_CHUNK_BUCKETS_SECONDS: [f64; BUCKET_COUNT] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5,
+];
+
 /// How many of a series' most recent durations its latency percentiles are computed from.
 pub const RECENT_DURATIONS: usize = 1024;
 
@@ -159,6 +169,36 @@ impl Metrics {
             labels.values(),
             RequestSeries::new,
             |series| series.record(&observation),
+        );
+    }
+
+    /// One streamed call that received text: its time to the first chunk, and the mean gap
+    /// between later chunks (`None` with a single chunk). OpenTelemetry records the gap per
+    /// chunk; one mean per call keeps the stream's reading loop free of metric locks.
+    pub fn record_stream(
+        &self,
+        labels: &RequestLabels<'_>,
+        time_to_first_chunk: Duration,
+        time_per_output_chunk: Option<Duration>,
+    ) {
+        let mut requests = self.requests.lock();
+        update_series(
+            &mut requests,
+            labels.values(),
+            RequestSeries::new,
+            |series| {
+                let totals = &mut series.totals;
+                totals.streams += 1;
+                totals.time_to_first_chunk.observe(
+                    &TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS,
+                    time_to_first_chunk.as_secs_f64(),
+                );
+                if let Some(gap) = time_per_output_chunk {
+                    totals
+                        .time_per_output_chunk
+                        .observe(&TIME_PER_OUTPUT_CHUNK_BUCKETS_SECONDS, gap.as_secs_f64());
+                }
+            },
         );
     }
 
@@ -424,6 +464,10 @@ struct RequestTotals {
     estimated_cost_usd: f64,
     cost_estimated_requests: u64,
     cache_hits: u64,
+    /// Streamed calls that received text.
+    streams: u64,
+    time_to_first_chunk: Histogram,
+    time_per_output_chunk: Histogram,
 }
 
 impl RequestTotals {

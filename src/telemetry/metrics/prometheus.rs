@@ -7,7 +7,8 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::{
-    BUCKET_COUNT, Collected, DURATION_BUCKETS_SECONDS, Histogram, LabelView, TOKEN_BUCKETS,
+    BUCKET_COUNT, Collected, DURATION_BUCKETS_SECONDS, Histogram, LabelView,
+    TIME_PER_OUTPUT_CHUNK_BUCKETS_SECONDS, TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS, TOKEN_BUCKETS,
     breaker_gauge,
 };
 
@@ -37,6 +38,8 @@ const FEEDBACK_LABELS: [&str; 4] = [
 
 const DURATION: &str = "gen_ai_client_operation_duration_seconds";
 const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+const TIME_TO_FIRST_CHUNK: &str = "gen_ai_client_operation_time_to_first_chunk_seconds";
+const TIME_PER_OUTPUT_CHUNK: &str = "gen_ai_client_operation_time_per_output_chunk_seconds";
 const CACHE_HITS: &str = "prompt_config_cache_hits_total";
 const BREAKER_STATE: &str = "prompt_config_circuit_breaker_state";
 const COST: &str = "prompt_config_cost_usd_total";
@@ -78,6 +81,45 @@ impl Display for Exposition<'_> {
                 &[],
                 &request.totals.duration,
                 &duration_bounds,
+            )?;
+        }
+
+        let per_chunk_bounds = bucket_bounds(&TIME_PER_OUTPUT_CHUNK_BUCKETS_SECONDS);
+        family(
+            out,
+            TIME_PER_OUTPUT_CHUNK,
+            "histogram",
+            "Mean gap between the chunks after the first of each streamed call.",
+        )?;
+        for request in collected.requests.iter().filter(|request| request.totals.streams > 0) {
+            let labels = label_pairs(&REQUEST_LABELS, request.key.values());
+            histogram(
+                out,
+                TIME_PER_OUTPUT_CHUNK,
+                &labels,
+                &[],
+                &request.totals.time_per_output_chunk,
+                &per_chunk_bounds,
+            )?;
+        }
+
+        let first_chunk_bounds = bucket_bounds(&TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS);
+        family(
+            out,
+            TIME_TO_FIRST_CHUNK,
+            "histogram",
+            "Time from sending a streamed request to its first chunk of text, per Engine::stream \
+             call that received text.",
+        )?;
+        for request in collected.requests.iter().filter(|request| request.totals.streams > 0) {
+            let labels = label_pairs(&REQUEST_LABELS, request.key.values());
+            histogram(
+                out,
+                TIME_TO_FIRST_CHUNK,
+                &labels,
+                &[],
+                &request.totals.time_to_first_chunk,
+                &first_chunk_bounds,
             )?;
         }
 

@@ -90,6 +90,15 @@ pub struct RequestSnapshot {
     pub cost_estimated_requests: u64,
     /// Calls that read anything from the prompt cache.
     pub cache_hits: u64,
+    /// Streamed calls that received text (`Engine::stream`).
+    #[serde(default)]
+    pub streams: u64,
+    /// The mean time to the first chunk of those streams, in milliseconds (0 without streams).
+    #[serde(default)]
+    pub mean_time_to_first_chunk_ms: f64,
+    /// The mean gap between chunks after the first, in milliseconds (0 without one).
+    #[serde(default)]
+    pub mean_time_per_output_chunk_ms: f64,
 }
 
 /// Latency percentiles of one series, in milliseconds, over its most recent calls only.
@@ -181,6 +190,17 @@ pub(super) fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {
         estimated_cost_usd: totals.estimated_cost_usd,
         cost_estimated_requests: totals.cost_estimated_requests,
         cache_hits: totals.cache_hits,
+        streams: totals.streams,
+        mean_time_to_first_chunk_ms: mean_ms(&totals.time_to_first_chunk),
+        mean_time_per_output_chunk_ms: mean_ms(&totals.time_per_output_chunk),
+    }
+}
+
+fn mean_ms(histogram: &super::series::Histogram) -> f64 {
+    if histogram.count == 0 {
+        0.0
+    } else {
+        histogram.sum / histogram.count as f64 * 1000.0
     }
 }
 
