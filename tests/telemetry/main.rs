@@ -10,6 +10,7 @@ mod cache;
 mod engine;
 mod metrics;
 mod stats;
+mod stats_streams;
 mod writer;
 mod writer_lines;
 mod writer_load;

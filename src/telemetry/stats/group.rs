@@ -1,10 +1,11 @@
 //! Figures per group of the `--by` dimensions: counts, error rate, nearest-rank latency
-//! percentiles, tokens, cost (and how much of it is estimated) and feedback means.
+//! percentiles, tokens, cost (and how much of it is estimated), feedback means and streaming.
 
 use std::collections::BTreeMap;
 
 use super::read::Selection;
 use super::report::{FeedbackStats, GroupStats, LatencyPercentiles};
+use super::streams::StreamAccumulator;
 
 /// What a group collects before its figures are computed.
 #[derive(Default)]
@@ -19,6 +20,7 @@ struct Accumulator {
     input_tokens: u64,
     output_tokens: u64,
     feedback: BTreeMap<String, Vec<f64>>,
+    stream: StreamAccumulator,
 }
 
 /// One [`GroupStats`] per distinct key, sorted by key.
@@ -34,6 +36,9 @@ pub(super) fn summarize(selection: &Selection, by: &[String]) -> Vec<GroupStats>
         }
         group.input_tokens += request.input_tokens;
         group.output_tokens += request.output_tokens;
+        if let Some(stream) = &request.stream {
+            group.stream.add(stream);
+        }
         if request.failed {
             group.errors += 1;
             // Failures mix instant refusals and long timeouts, so their latency says more about
@@ -97,6 +102,7 @@ fn finish(by: &[String], key: &[String], mut group: Accumulator) -> GroupStats {
                 })
             })
             .collect(),
+        stream: group.stream.finish(),
     }
 }
 

@@ -10,6 +10,7 @@ mod compare;
 mod group;
 mod read;
 mod report;
+mod streams;
 internal_mod!(significance);
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use report::{
     ExperimentComparison, FeedbackStats, FileSummary, GroupStats, LatencyPercentiles,
     MetricComparison, StatisticalTest, StatsReport, VariantComparison, VariantSummary,
 };
+pub use streams::{StreamGroupStats, TimeToFirstChunk};
 
 /// The dimensions results are cut by when `--by` is not given.
 pub const DEFAULT_BY: &[&str] = &["feature", "version", "variant"];

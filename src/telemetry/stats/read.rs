@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::report::FileSummary;
+use super::streams::StreamLine;
 use super::{DIMENSIONS, StatsError};
 
 /// The value of a dimension a line does not carry.
@@ -52,6 +53,8 @@ pub(super) struct Request {
     pub cache_saved_usd: f64,
     /// `prompt_config.cache.partition`.
     pub cache_partition: Option<String>,
+    /// The stream fields, when the request streamed.
+    pub stream: Option<StreamLine>,
 }
 
 /// A feedback value as the analysis sees it.
@@ -229,6 +232,7 @@ fn parse_line(text: &str, by: &[String]) -> Line {
             .filter(|usd| usd.is_finite() && *usd > 0.0)
             .unwrap_or(0.0),
         cache_partition: text_field(&fields, "prompt_config.cache.partition").map(str::to_string),
+        stream: StreamLine::read(&fields),
     }))
 }
 

@@ -99,6 +99,9 @@ pub struct GroupStats {
     pub cost_estimated_requests: u64,
     /// Feedback means per metric, sorted by metric.
     pub feedback: Vec<FeedbackStats>,
+    /// Streaming figures, when any request of the group streamed (absent from JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<super::StreamGroupStats>,
 }
 
 impl GroupStats {

@@ -251,6 +251,7 @@ fn request(id: &str, minute: u32, variant: &str, latency_ms: f64, cost_usd: f64)
         cache_hit: None,
         cache_saved_usd: 0.0,
         cache_partition: None,
+        stream: None,
     }
 }
 

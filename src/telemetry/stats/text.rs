@@ -1,10 +1,12 @@
-//! The text form of a [`StatsReport`]: a summary line, the group table, and per experiment its
-//! variants, a metric table per treatment and the verdicts, every table aligned by column.
+//! The text form of a [`StatsReport`]: a summary line, the group table, the stream table (when
+//! anything streamed), and per experiment its variants, a metric table per treatment and the
+//! verdicts, every table aligned by column.
 
 use std::fmt::{self, Display, Formatter};
 
 use chrono::SecondsFormat;
 
+use super::TimeToFirstChunk;
 use super::report::{
     ExperimentComparison, LatencyPercentiles, MetricComparison, StatisticalTest, StatsReport,
 };
@@ -70,6 +72,14 @@ impl Display for StatsReport {
             return writeln!(formatter, "no llm.request events to report");
         }
         group_table(self).render(formatter, "")?;
+        if let Some(streams) = stream_table(self) {
+            writeln!(formatter)?;
+            writeln!(
+                formatter,
+                "streams (time to first chunk over completed streams)"
+            )?;
+            streams.render(formatter, "  ")?;
+        }
         for experiment in &self.experiments {
             writeln!(formatter)?;
             write_experiment(formatter, experiment)?;
@@ -165,6 +175,45 @@ fn group_table(report: &StatsReport) -> Table {
         table.push(row);
     }
     table
+}
+
+/// One row per group with streamed requests, `None` when no request streamed.
+fn stream_table(report: &StatsReport) -> Option<Table> {
+    let numeric = [
+        "streams",
+        "ttft p50 ms",
+        "ttft p95 ms",
+        "chunks/stream",
+        "incomplete%",
+        "cancelled%",
+    ];
+    let mut header: Vec<String> = report.by.clone();
+    header.extend(numeric.iter().map(|name| name.to_string()));
+    let mut right = vec![false; report.by.len()];
+    right.extend(std::iter::repeat_n(true, numeric.len()));
+    let mut table = Table::new(header, right);
+    for group in &report.groups {
+        let Some(stream) = &group.stream else {
+            continue;
+        };
+        let ttft = |pick: fn(&TimeToFirstChunk) -> f64| {
+            stream
+                .time_to_first_chunk_ms
+                .as_ref()
+                .map_or(MISSING.to_string(), |ttft| quantity(pick(ttft)))
+        };
+        let mut row: Vec<String> = group.key.iter().map(|(_, value)| value.clone()).collect();
+        row.extend([
+            stream.streams.to_string(),
+            ttft(|ttft| ttft.p50),
+            ttft(|ttft| ttft.p95),
+            format!("{:.1}", stream.mean_chunks),
+            percent(stream.incomplete_rate),
+            percent(stream.cancelled_rate),
+        ]);
+        table.push(row);
+    }
+    (!table.rows.is_empty()).then_some(table)
 }
 
 fn write_experiment(
