@@ -37,7 +37,8 @@ struct FaultScript {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StreamFault {
-    /// The connection is cut: kind `connect`.
+    /// The connection is cut: kind `malformed`, as a real event stream that breaks before its
+    /// terminal event (see [`ProviderStream::next_chunk`](super::ProviderStream::next_chunk)).
     Cut,
     /// No chunk arrives: the mock sleeps past the stall limit (a cancel wakes it), then fails
     /// with kind `timeout`.
@@ -334,8 +335,8 @@ impl<'p> MockStream<'p> {
         let sent = self.sent;
         match fault {
             StreamFault::Cut => AttemptError::new(
-                FailureKind::Connect,
-                format!("mock {name} cut the connection after {sent} chunks"),
+                FailureKind::Malformed,
+                format!("mock {name} stream cut before its terminal event (after {sent} chunks)"),
             ),
             StreamFault::Stall => {
                 let limit = if sent == 0 {

@@ -2,7 +2,9 @@
 //! the text received, the breaker counts it, unless the settings restart on the next model.
 
 use prompt_config::ErrorKind;
-use prompt_config::client::{AttemptOutcome, BreakerState, CompleteError, StreamFault};
+use prompt_config::client::{
+    AttemptOutcome, BreakerState, CompleteError, FailureKind, StreamFault,
+};
 use serde_json::json;
 
 use crate::setup::{Seen, Setup, failure, mock, outcomes, stream};
@@ -39,6 +41,19 @@ fn a_cut_after_the_first_token_ends_stream_incomplete_with_the_partial_text() {
     let setup = Setup::plain();
     let (seen, error) = broken_after_three(&setup, StreamFault::Cut);
     assert_incomplete_with_partial_text(&seen, &error);
+}
+
+#[test]
+fn a_cut_mock_stream_fails_its_attempt_as_malformed_like_a_cut_http_stream() {
+    let setup = Setup::plain();
+    let (_, error) = broken_after_three(&setup, StreamFault::Cut);
+    let attempt = &error.attempts()[0];
+    assert_eq!(attempt.failure, Some(FailureKind::Malformed));
+    let message = attempt.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("cut before its terminal event"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -82,3 +82,16 @@ fn an_error_event_before_any_text_is_an_ordinary_failure_not_an_incomplete_strea
     assert_eq!(completion.provider, "anthropic");
     assert_eq!(seen.text(), completion.text);
 }
+
+#[test]
+fn a_mock_stream_cut_before_any_text_fails_as_malformed_and_fails_over() {
+    let setup = Setup::plain();
+    let engine = setup.engine();
+    mock(&engine, "openai").break_next_stream(StreamFault::Cut, 0);
+    let (seen, completion) = stream(&engine);
+    let completion = completion.unwrap();
+    assert_eq!(completion.attempts[0].outcome, AttemptOutcome::Failed);
+    assert_eq!(completion.attempts[0].failure, Some(FailureKind::Malformed));
+    assert_eq!(completion.provider, "anthropic");
+    assert_eq!(seen.text(), completion.text);
+}
