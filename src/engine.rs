@@ -4,15 +4,13 @@
 //! reports every problem.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::cache::{CacheOutcome, CachedAnswer, Lookup, MemoryLimits, ResponseCache};
+use crate::cache::{MemoryLimits, ResponseCache};
 use crate::client::{
-    AttemptEnded, CallRequest, CancelToken, ClientEvent, ClientOptions, ClientRuntime, Completion,
-    EventSink, Failure, HttpTransport, MockProvider, StreamControl, StreamEvent, StreamSettings,
-    complete, new_request_id, stream,
+    AttemptEnded, ClientEvent, ClientOptions, ClientRuntime, EventSink, HttpTransport,
+    MockProvider, new_request_id,
 };
 use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
@@ -23,6 +21,8 @@ use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::recent::RecentRequests;
 use crate::telemetry::writer::TelemetryWriter;
 use crate::telemetry::{TelemetryError, rebuild};
+
+mod call;
 
 /// What mock mode adds to the Redis key prefix (`prompt_config:mock:...`), keeping mock state
 /// apart from the fleet's real state on the same Redis.
@@ -181,165 +181,6 @@ impl Engine {
             &compiled.telemetry,
         );
         Ok(resolution)
-    }
-
-    /// Resolves `feature`, then answers from the response cache when the version caches and
-    /// holds an answer for these inputs (no provider call, no budget charged), else calls its
-    /// model chain with retries, failover, breakers, rate limits and budgets, inside the
-    /// configured deadline, and stores a cacheable answer.
-    pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
-        self.call_feature(feature, context, None)
-    }
-
-    /// `complete()` and `stream()` alike: the cache, the call, the store and the telemetry;
-    /// `on_event` present makes the call streamed.
-    fn call_feature(
-        &self,
-        feature: &str,
-        context: &Context,
-        mut on_event: Option<&mut dyn FnMut(StreamEvent<'_>) -> StreamControl>,
-    ) -> crate::Result<Completion> {
-        let started = self.options.clock.now();
-        let state = self.state();
-        let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
-        let lookup = compiled
-            .cache
-            .get(&resolution.version)
-            .and_then(|settings| Lookup::plan(settings, &resolution, context));
-        if let Some(lookup) = &lookup
-            && let Some(answer) = self.cache.get(lookup)
-        {
-            let elapsed = self.options.clock.now().saturating_duration_since(started);
-            let mut completion = answer.into_completion(
-                resolution,
-                lookup.partition.clone(),
-                elapsed.as_secs_f64() * 1000.0,
-            );
-            if let Some(on_event) = on_event.as_mut() {
-                // A cached answer is replayed as a stream: no provider call.
-                completion =
-                    crate::cache::replay(completion, started, &*self.options.clock, on_event)?;
-            }
-            let outcome = CacheOutcome {
-                hit: true,
-                saved_usd: completion.cache.as_ref().map_or(0.0, |hit| hit.saved_usd),
-                partition: lookup.partition.clone(),
-            };
-            self.telemetry.completed(
-                || self.options.clock.utc_now(),
-                &completion,
-                context,
-                &compiled.telemetry,
-                Some(&outcome),
-            );
-            return Ok(completion);
-        }
-        let request = CallRequest {
-            feature: &resolution.feature,
-            version: &resolution.version,
-            messages: &resolution.messages,
-            model: &resolution.model,
-            fallbacks: &resolution.fallbacks,
-            request_id: &resolution.request_id,
-            deadline: Duration::from_millis(state.client.settings.deadline_ms),
-        };
-        let answer = match on_event {
-            None => complete(
-                &state.client,
-                &state.snapshot.providers,
-                &self.client_options,
-                &request,
-            ),
-            Some(on_event) => stream(
-                &state.client,
-                &state.snapshot.providers,
-                &self.client_options,
-                &request,
-                StreamSettings::of(&state.client.settings.stream),
-                on_event,
-            ),
-        };
-        match answer {
-            Ok(answer) => {
-                let completion = answer.with_resolution(resolution);
-                if lookup.is_none() && compiled.cache.contains_key(&completion.resolution.version) {
-                    // The version caches, but this chain's temperature keeps it out.
-                    self.cache.note_not_cacheable();
-                }
-                let outcome = lookup.map(|lookup| {
-                    // Refusals, truncated answers and estimated costs are never stored.
-                    match CachedAnswer::of(&completion) {
-                        Ok(stored) => {
-                            self.cache.put(&lookup, stored);
-                        }
-                        Err(_) => self.cache.note_not_cacheable(),
-                    }
-                    crate::cache::miss(lookup.partition)
-                });
-                self.telemetry.completed(
-                    || self.options.clock.utc_now(),
-                    &completion,
-                    context,
-                    &compiled.telemetry,
-                    outcome.as_ref(),
-                );
-                Ok(completion)
-            }
-            Err(Failure { error, latency }) => {
-                self.telemetry.failed(
-                    || self.options.clock.utc_now(),
-                    &resolution,
-                    &error,
-                    latency,
-                    context,
-                    &compiled.telemetry,
-                );
-                Err(error.into())
-            }
-        }
-    }
-
-    /// [`complete`](Engine::complete) that `cancel` can stop from another thread: the
-    /// connection being read is shut down at once, a backoff sleep wakes, and the call ends
-    /// with [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
-    pub fn complete_with(
-        &self,
-        feature: &str,
-        context: &Context,
-        cancel: &CancelToken,
-    ) -> crate::Result<Completion> {
-        cancel.enter(|| self.complete(feature, context))
-    }
-
-    /// Streams the answer of `feature`: resolves and renders as `complete()` does, calls the
-    /// model chain with `stream: true`, and hands each text delta to `on_event` as it arrives;
-    /// returns the full [`Completion`] (with [`StreamStats`](crate::client::StreamStats)) once
-    /// the stream ended with its terminal event.
-    ///
-    /// Before the first token every failure follows `complete()`'s policy (retry, back off,
-    /// fail over, breakers, rate limits, budgets, deadline). After it, a cut, a stall, an
-    /// `error` event or a missing terminal event is never a success: the call fails with
-    /// [`ErrorKind::StreamIncomplete`](crate::ErrorKind::StreamIncomplete) carrying the text
-    /// received so far. `on_event` returning [`StreamControl::Stop`] closes the connection and
-    /// ends the call as [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
-    pub fn stream(
-        &self,
-        feature: &str,
-        context: &Context,
-        on_event: impl FnMut(StreamEvent<'_>) -> StreamControl,
-    ) -> crate::Result<Completion> {
-        self.stream_with(feature, context, &CancelToken::new(), on_event)
-    }
-
-    /// [`stream`](Engine::stream) that `cancel` can also stop from another thread.
-    pub fn stream_with(
-        &self,
-        feature: &str,
-        context: &Context,
-        cancel: &CancelToken,
-        mut on_event: impl FnMut(StreamEvent<'_>) -> StreamControl,
-    ) -> crate::Result<Completion> {
-        cancel.enter(|| self.call_feature(feature, context, Some(&mut on_event)))
     }
 
     /// What became of the answers this engine's response cache was offered since it opened:
