@@ -6,14 +6,14 @@
 //! - `bare_ureq`: a ureq POST with the same body, reading the body line by line ourselves up to
 //!   the first `data:` line whose chunk has content (parsed with a minimal typed struct);
 //! - `provider_stream`: `OpenAiProvider::stream` + the first `next_chunk`;
-//! - `engine_stream`: `Engine::stream` (resolve, render, the walk) to its first delta. Until the
-//!   streaming walk lands this runs the interim path (a whole `complete()`, replayed as one
-//!   delta), so its figure is the non-streamed call's; the server answers JSON to a request
-//!   without `"stream": true` and SSE to one with it, so both paths work.
+//! - `engine_stream`: `Engine::stream` (resolve, render, the streaming walk) to its first delta.
+//!   The server answers JSON to a request without `"stream": true` and SSE to one with it.
 //!
 //! (b) Per-chunk cost: one stream of 1,000 small chunks read whole, through the bare read
-//! (lines only, and lines + the same minimal typed parse) and through the provider stream;
-//! criterion's time per iteration divided by 1,000 is the time per chunk.
+//! (lines only, and lines + the same minimal typed parse), through the provider stream and
+//! through `Engine::stream` (each delta handed to the callback; resolve, render and the
+//! telemetry of the one call are spread over the 1,000 chunks); criterion's time per iteration
+//! divided by 1,000 is the time per chunk.
 
 #[path = "../tests/support/http_server.rs"]
 mod http_server;
@@ -400,11 +400,43 @@ fn per_chunk(criterion: &mut Criterion) {
         while !matches!(stream.next_chunk().unwrap(), StreamChunk::Done(_)) {}
         started.elapsed() / CHUNKS as u32
     };
+    let root = std::env::temp_dir().join(format!(
+        "prompt_config_bench_stream_chunks_{}",
+        std::process::id()
+    ));
+    write_config(&root, &server.url());
+    let engine = Engine::open(EngineOptions::new(
+        root.join("config"),
+        root.join("prompts"),
+    ))
+    .unwrap();
+    let context = Context::new("user-42").variable("role", "Data Analyst");
+    let engine_all = || {
+        let started = Instant::now();
+        let mut deltas = 0;
+        engine
+            .stream("bench", &context, |event| {
+                if let StreamEvent::Delta(text) = event {
+                    black_box(text);
+                    deltas += 1;
+                }
+                StreamControl::Continue
+            })
+            .unwrap();
+        assert_eq!(deltas, CHUNKS);
+        started.elapsed() / CHUNKS as u32
+    };
     paired(
         "per chunk bare_lines_and_parse vs provider_stream",
         500,
         bare_all,
         provider_all,
+    );
+    paired(
+        "per chunk bare_lines_and_parse vs engine_stream",
+        500,
+        bare_all,
+        engine_all,
     );
 
     let mut group = criterion.benchmark_group("stream_1000_chunks");
@@ -455,7 +487,24 @@ fn per_chunk(criterion: &mut Criterion) {
             assert_eq!(deltas, CHUNKS);
         })
     });
+    group.bench_function("engine_stream", |bencher| {
+        bencher.iter(|| {
+            let mut deltas = 0;
+            let completion = engine
+                .stream("bench", &context, |event| {
+                    if let StreamEvent::Delta(text) = event {
+                        black_box(text);
+                        deltas += 1;
+                    }
+                    StreamControl::Continue
+                })
+                .unwrap();
+            black_box(completion);
+            assert_eq!(deltas, CHUNKS);
+        })
+    });
     group.finish();
+    let _ = fs::remove_dir_all(&root);
 }
 
 /// Runs `first` and `second` alternately `rounds` times (so drifting load hits both alike) and
