@@ -137,6 +137,7 @@ const TEST_FILES: &[&str] = &[
     "boundary_values_test.rb",
     "errors_test.rb",
     "gvl_test.rb",
+    "stream_test.rb",
     "fork_test.rb",
     "rails_test.rb",
     "puma_test.rb",
@@ -223,6 +224,17 @@ fn ruby_errors() {
 )]
 fn ruby_gvl_released_during_complete() {
     run_ruby_test("gvl_test.rb");
+}
+
+/// `PromptConfig.stream`: deltas, the Enumerator form, and break / exception / Timeout /
+/// Thread#kill closing the connection (and `complete` under Timeout and Thread#kill).
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_streaming_and_interrupts() {
+    run_ruby_test("stream_test.rb");
 }
 
 #[test]
