@@ -141,6 +141,7 @@ const TEST_FILES: &[&str] = &[
     "fork_test.rb",
     "rails_test.rb",
     "puma_test.rb",
+    "rails_stream_test.rb",
     "redis_state_test.rb",
     "packaging_test.rb",
     "subject_id_test.rb",
@@ -262,6 +263,17 @@ fn ruby_rails_integration() {
 )]
 fn ruby_puma_cluster() {
     run_ruby_test("puma_test.rb");
+}
+
+/// The README's ActionController::Live example under Puma, read by Net::HTTP in chunks; a
+/// client that disconnects cancels the provider stream.
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_rails_live_streaming_under_puma() {
+    run_ruby_test("rails_stream_test.rb");
 }
 
 #[test]

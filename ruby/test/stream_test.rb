@@ -226,6 +226,68 @@ class StreamTest < Minitest::Test
     assert_raises(PromptConfig::UnknownFeature) { PromptConfig.stream(:nope, user_id: 1) { |_delta| nil } }
   end
 
+  # Records `instrument` calls as ActiveSupport::Notifications would deliver them.
+  class RecordingInstrumenter
+    attr_reader :events
+
+    def initialize
+      @events = []
+    end
+
+    def instrument(name, payload)
+      yield payload
+    ensure
+      @events << [name, payload]
+    end
+  end
+
+  def instrumented
+    instrumenter = RecordingInstrumenter.new
+    PromptConfig.configuration.instrumenter = instrumenter
+    instrumenter
+  end
+
+  def test_a_completed_stream_is_reported_as_stream_prompt_config_with_ttft_and_chunks
+    instrumenter = instrumented
+    deltas = []
+    completion = stream { |delta| deltas << delta }
+
+    name, payload = instrumenter.events.last
+    assert_equal "stream.prompt_config", name
+    assert_equal "completed", payload[:status]
+    assert_equal completion.chunks, payload[:chunks]
+    assert_equal completion.time_to_first_token_ms, payload[:time_to_first_token_ms]
+    assert_equal completion.request_id, payload[:request_id]
+    assert_equal FEATURE, payload[:feature]
+    assert_equal "1.0.0", payload[:version]
+    assert_equal "openai", payload[:provider]
+    assert_equal 150, payload[:total_tokens]
+    assert_equal DELTAS, deltas
+  end
+
+  def test_a_stream_left_with_break_is_reported_as_cancelled_with_the_chunks_seen
+    @script = ->(_request) { [[:delta, "one "], [:wait, 5], [:delta, "two"]] }
+    instrumenter = instrumented
+    stream { |_delta| break }
+
+    name, payload = instrumenter.events.last
+    assert_equal "stream.prompt_config", name
+    assert_equal "cancelled", payload[:status]
+    assert_equal 1, payload[:chunks]
+    assert_kind_of Float, payload[:time_to_first_token_ms]
+  end
+
+  def test_an_incomplete_stream_is_reported_with_its_error_kind
+    @script = ->(_request) { [[:delta, "Three "], [:cut]] }
+    instrumenter = instrumented
+    assert_raises(PromptConfig::StreamIncomplete) { stream { |_delta| nil } }
+
+    _name, payload = instrumenter.events.last
+    assert_equal "stream_incomplete", payload[:status]
+    assert_equal "stream_incomplete", payload[:error_kind]
+    assert_equal 1, payload[:chunks]
+  end
+
   private
 
   # The server saw the connection close no later than CLOSE_WITHIN after `since`.
