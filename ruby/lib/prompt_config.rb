@@ -136,12 +136,10 @@ module PromptConfig
       variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
       version = version.to_s unless version.nil? || version.is_a?(String)
       instrumenter = configuration.instrumenter
-      unless instrumenter
-        return Completion.from_native(engine.stream(feature, user_id, attributes, variables, version, block, on_restart))
-      end
+      return native_stream(feature, user_id, attributes, variables, version, block, on_restart) unless instrumenter
 
       Instrumentation.stream(instrumenter, { feature: feature, pinned_version: version }, block) do |counting|
-        Completion.from_native(engine.stream(feature, user_id, attributes, variables, version, counting, on_restart))
+        native_stream(feature, user_id, attributes, variables, version, counting, on_restart)
       end
     end
 
@@ -261,6 +259,10 @@ module PromptConfig
     end
 
     private
+
+    def native_stream(feature, user_id, attributes, variables, version, block, on_restart)
+      Completion.from_native(engine.stream(feature, user_id, attributes, variables, version, block, on_restart))
+    end
 
     def open_engine
       engine = Native::Engine.open(configuration.to_options_json)

@@ -21,7 +21,7 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use magnus::Error;
+use magnus::{Error, prelude::*};
 use prompt_config_core::client::CancelToken;
 
 /// The outcome of a closure run outside the GVL: its value, or the payload of its panic.
@@ -73,10 +73,31 @@ unsafe extern "C" fn cancel_token(data: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| token.cancel()));
 }
 
+/// Whether this is the main thread and no other Ruby thread lives. There Ruby 3.1 starts a
+/// helper thread for every call given an unblock function (to run it on a signal) and kills and
+/// joins it afterwards, which costs a thread per call and never returns when the caller defers
+/// interrupts (`Thread.handle_interrupt(Object => :never)`: the helper inherits the mask). So a
+/// lone main thread gets no unblock function: `Timeout.timeout` and `Thread#kill` need a second
+/// thread, so they still interrupt; only a signal (Ctrl-C) waits for the call to end. The GVL
+/// must be held.
+fn lone_main_thread() -> bool {
+    // SAFETY: both return the current and main thread objects; the GVL is held.
+    if unsafe { rb_sys::rb_thread_main() != rb_sys::rb_thread_current() } {
+        return false;
+    }
+    // SAFETY: the GVL is held (our callers run on a Ruby thread, before releasing it).
+    let ruby = unsafe { magnus::Ruby::get_unchecked() };
+    ruby.class_thread()
+        .funcall::<_, _, magnus::RArray>("list", ())
+        .map(|threads| threads.len() == 1)
+        .unwrap_or(false)
+}
+
 fn call_without_gvl<F, R>(work: F, token: Option<&CancelToken>) -> Result<Outcome<R>, Error>
 where
     F: FnOnce() -> R,
 {
+    let token = token.filter(|_| !lone_main_thread());
     let (ubf, ubf_data): (rb_sys::rb_unblock_function_t, *mut c_void) = match token {
         Some(token) => (
             Some(cancel_token),

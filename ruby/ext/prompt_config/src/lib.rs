@@ -380,6 +380,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     {
         native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
         native.define_module_function("sleep_released", function!(sleep_released, 1))?;
+        native.define_module_function("yield_released", function!(stream::yield_released, 3))?;
     }
 
     resolution::define(ruby, native)?;

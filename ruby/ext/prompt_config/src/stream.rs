@@ -13,6 +13,12 @@
 //!   the caught error raised again (`rb_exc_raise` / `rb_jump_tag`, done by magnus when the
 //!   method returns `Err`) with the GVL held and no Rust frame left above Ruby's.
 //!
+//! Interrupts: after each callback, pending interrupts are delivered under `rb_protect`
+//! (`rb_thread_check_ints`), so one that came while the block ran is caught like an exception
+//! in it. Ruby also checks for interrupts as `rb_thread_call_with_gvl` releases the GVL again;
+//! after that check of ours, only an interrupt sent by another thread in that instant (after a
+//! thread switch there) could still be raised at that point: see the gem's README.
+//!
 //! No Ruby object is touched without the GVL: the Procs are plain `VALUE`s kept alive by the
 //! calling Ruby frame (`lib/prompt_config.rb` holds the block) and used only inside
 //! `with_gvl_again`.
@@ -37,7 +43,9 @@ enum Stopped {
     Panic(Box<dyn std::any::Any + Send + 'static>),
 }
 
-/// Calls `callback` with one argument under `rb_protect`. The GVL must be held.
+/// Calls `callback` with one argument under `rb_protect`, then lets Ruby deliver any interrupt
+/// that arrived meanwhile (`Thread#raise`, `Thread#kill`, `Timeout`) under `rb_protect` too, so
+/// it is caught here rather than raised as the GVL is released again. The GVL must be held.
 fn call(callback: Value, argument: Value) -> Result<(), Error> {
     let argument = argument.as_raw();
     protect(|| {
@@ -52,6 +60,11 @@ fn call(callback: Value, argument: Value) -> Result<(), Error> {
                 rb_sys::Qnil as rb_sys::VALUE,
             )
         }
+    })?;
+    protect(|| {
+        // SAFETY: the GVL is held; an interrupt raised here is caught by `rb_protect`.
+        unsafe { rb_sys::rb_thread_check_ints() };
+        rb_sys::Qnil as rb_sys::VALUE
     })
     .map(|_| ())
 }
@@ -133,4 +146,38 @@ pub fn stream(
         Ok(Err(error)) => Err(errors::core_error(ruby, &error)),
         Err(payload) => Err(errors::panic_error(ruby, &*payload)),
     }
+}
+
+/// `PromptConfig::Native.yield_released(count, text, on_delta)`: hands `text` to `on_delta`
+/// `count` times the way `stream` hands deltas (GVL released, taken back for each yield under
+/// `rb_protect`), with no engine or network: the bench's probe of the per-chunk cost of the
+/// GVL dance. A test hook (the `test-hooks` cargo feature), never in the installed gem.
+#[cfg(feature = "test-hooks")]
+pub fn yield_released(
+    ruby: &Ruby,
+    count: u64,
+    text: String,
+    on_delta: Value,
+) -> Result<u64, Error> {
+    let stopped: RefCell<Option<Error>> = RefCell::new(None);
+    let yielded = gvl::without_gvl(|| {
+        let mut yielded = 0;
+        for _ in 0..count {
+            let outcome =
+                gvl::with_gvl_again(|| deliver(StreamEvent::Delta(&text), on_delta, None));
+            match outcome {
+                Ok(Ok(())) => yielded += 1,
+                Ok(Err(error)) => {
+                    *stopped.borrow_mut() = Some(error);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        yielded
+    })?;
+    if let Some(error) = stopped.into_inner() {
+        return Err(error);
+    }
+    yielded.map_err(|payload| errors::panic_error(ruby, &*payload))
 }
