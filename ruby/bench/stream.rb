@@ -8,7 +8,7 @@
 #
 # Two measures, medians (and p10-p90) over the rounds:
 # 1. end to end: the shipped feature on the mock provider, no latency, streaming its answer in
-#    small chunks with no delay (`MOCK_STREAM` below), through `PromptConfig.stream` with an
+#    4-character chunks with no delay (`MOCK` below), through `PromptConfig.stream` with an
 #    empty block, against the same answer through `PromptConfig.complete`; the difference divided
 #    by the chunks is the per-chunk cost of streaming from Ruby (core and binding together);
 # 2. the binding alone, when the extension was built with the `test-hooks` feature (as
@@ -32,10 +32,10 @@ PROFILE = {
   current_role: "Registered Nurse", degree: "BSc Nursing", skills: ["patient care", "Excel"],
   sector: "healthcare", goals: "Move into a data role without leaving healthcare"
 }.freeze
-# The mock provider's settings for the end-to-end measure: no latency; its stream settings
-# (chunk size, delay between chunks) are merged from $PROMPT_CONFIG_BENCH_MOCK_STREAM (JSON)
-# when set.
-MOCK = { "latency_ms" => 0, "jitter_ms" => 0 }.merge(JSON.parse(ENV.fetch("PROMPT_CONFIG_BENCH_MOCK_STREAM", "{}")))
+# The mock provider's settings for the end-to-end measure: no latency, 4-character chunks, no
+# delay between them; $PROMPT_CONFIG_BENCH_MOCK_STREAM (JSON) overrides them.
+MOCK = { "latency_ms" => 0, "jitter_ms" => 0, "stream_chunk_chars" => 4, "stream_delay_ms" => 0 }
+       .merge(JSON.parse(ENV.fetch("PROMPT_CONFIG_BENCH_MOCK_STREAM", "{}")))
 
 options = { rounds: 15, chunks: 2_000, clock: "wall", calls: 20 }
 OptionParser.new do |parser|
