@@ -78,7 +78,9 @@ module PromptConfig
     end
 
     # Resolves `feature`, then calls its model chain (retries, failover, breakers, budgets)
-    # with the GVL released: a frozen Completion. Same arguments as `resolve`.
+    # with the GVL released: a frozen Completion. Same arguments as `resolve`. `Thread#kill` and
+    # `Timeout.timeout` interrupt it: the connection is closed at once, then Ruby raises the
+    # interrupt.
     def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
       user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
