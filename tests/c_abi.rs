@@ -715,6 +715,35 @@ fn readme_c_example_builds_and_runs_outside_the_checkout() {
     );
 }
 
+/// The README's `pc_stream` example, as written, builds against the shared library and streams
+/// the mock's answer to stdout, then prints `ok:` and the completion JSON.
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn readme_stream_example_builds_and_streams() {
+    let program = readme_block("### Streaming from C", "c");
+    let dir = scratch("readme_stream");
+    let source = dir.join("stream_example.c");
+    fs::write(&source, program).expect("write stream_example.c");
+    let binary = dir.join("stream_example");
+    compile(
+        &compiler(),
+        &source,
+        Linkage::Shared,
+        &binary,
+        &["-std=c11"],
+    );
+    let outcome = run(Command::new(&binary), &binary, Duration::from_secs(60));
+    assert!(outcome.success, "{}{}", outcome.stdout, outcome.stderr);
+    assert!(
+        outcome.stdout.contains("Three suggested paths") && outcome.stdout.contains("\nok: {"),
+        "{}",
+        outcome.stdout
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ruby's fiddle
 

@@ -258,7 +258,11 @@ unsafe fn stream_call(
             };
             // SAFETY: `callback` is a function as pc_stream_callback describes; `delta` is NULL
             // or `len` bytes plus a NUL that live until it returns.
-            match callback(delta, len, user) {
+            let answer = callback(delta, len, user);
+            // Tests make our code panic right after the callback returned: the panic unwinds
+            // through Rust frames only, to this export's catch_unwind.
+            super::boundary::test_hook::maybe_panic("pc_stream callback");
+            match answer {
                 0 => StreamControl::Continue,
                 _ => StreamControl::Stop,
             }

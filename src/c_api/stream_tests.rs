@@ -370,6 +370,24 @@ fn a_token_cancelled_before_the_call_stops_stream_with_before_any_delta() {
 }
 
 #[test]
+fn a_panic_in_our_code_between_deltas_becomes_pc_panic_and_the_engine_keeps_working() {
+    let engine = open(true);
+    let mut seen = Seen::default();
+    test_hook::panic_next("pc_stream callback");
+    let (status, error) = stream(engine, &mut seen);
+    assert_eq!(status, pc_status::PC_PANIC, "{error}");
+    assert_eq!(error["kind"], "panic");
+    assert_eq!(
+        seen.deltas.len(),
+        1,
+        "the callback ran, then our code panicked"
+    );
+    let (status, _) = stream(engine, &mut Seen::default());
+    assert_eq!(status, pc_status::PC_OK);
+    unsafe { pc_engine_close(engine) };
+}
+
+#[test]
 fn a_panic_in_any_stream_export_becomes_pc_panic() {
     let engine = open(true);
     let token = new_token();

@@ -31,6 +31,11 @@ pub fn write_text(text: &str) -> bool {
     STDOUT.load(Ordering::Relaxed) == STDOUT_OK
 }
 
+/// Whether the reader of stdout went away (`| head`): the command may end quietly.
+pub fn stdout_gone() -> bool {
+    STDOUT.load(Ordering::Relaxed) == STDOUT_GONE
+}
+
 fn write_stdout(arguments: std::fmt::Arguments<'_>) {
     if STDOUT.load(Ordering::Relaxed) != STDOUT_OK {
         return;

@@ -70,6 +70,11 @@ fn stream(request: &Request, mock: bool, json: bool) -> Result<(), Failure> {
             StreamControl::Stop
         }
     });
+    if output::stdout_gone() {
+        // The stream was stopped because nobody reads the answer: end quietly, as every
+        // command does for `| head`.
+        return Ok(());
+    }
     if !json && !at_line_start {
         output::write_text("\n");
     }

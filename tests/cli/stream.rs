@@ -236,3 +236,19 @@ fn ctrl_c_cancels_a_stream_and_exits_1_with_a_cancelled_line() {
         "{text}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_the_stream_quietly() {
+    let fixture = Fixture::new();
+    let mut child = cli::command(&fixture.root)
+        .args(MOCK_STREAM)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Close the read end before the first delta (the mock answers after 350 ms or more).
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the binary ends");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("error"), "{}", stderr(&output));
+}
