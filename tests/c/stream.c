@@ -341,6 +341,9 @@ static void a_non_zero_return_stops_the_stream_as_cancelled(const pc_engine *eng
                                seen.first.len),
               "the partial text is what arrived");
     }
+    if (status == PC_OK) {
+        pc_string_free(result); /* only after a failed check: a stop never succeeds */
+    }
     pc_string_free(error);
     collector_free(&seen);
 }
