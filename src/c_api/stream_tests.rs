@@ -255,6 +255,14 @@ unsafe impl Send for SendToken {}
 /// A configuration in a fresh temporary folder (removed by the caller) whose feature `ask`
 /// calls one keyless `openai_compatible` provider at `base_url`.
 fn loopback_config(base_url: &str) -> std::path::PathBuf {
+    config_with_provider(serde_json::json!({
+        "kind": "openai_compatible", "base_url": base_url,
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}}))
+}
+
+/// A configuration in a fresh temporary folder (removed by the caller) whose feature `ask`
+/// renders `Question: {{ question }}` and calls model `m` of the one provider `provider`.
+fn config_with_provider(provider: Value) -> std::path::PathBuf {
     let template = "Question: {{ question }}";
     let root = std::env::temp_dir().join(format!(
         "pc_c_api_stream_{}_{:?}",
@@ -265,9 +273,7 @@ fn loopback_config(base_url: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(root.join("config/features")).unwrap();
     std::fs::create_dir_all(root.join("prompts/ask/1.0.0")).unwrap();
     std::fs::write(root.join("prompts/ask/1.0.0/user.j2"), template).unwrap();
-    let providers = serde_json::json!({"providers": {"local": {
-        "kind": "openai_compatible", "base_url": base_url,
-        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}}}});
+    let providers = serde_json::json!({"providers": {"local": provider}});
     std::fs::write(root.join("config/providers.json"), providers.to_string()).unwrap();
     let feature = serde_json::json!({
         "feature": "ask", "active_version": "1.0.0",
@@ -450,4 +456,60 @@ fn a_panic_in_any_stream_export_becomes_pc_panic() {
     let _ = take;
     unsafe { pc_cancel_token_free(token) };
     unsafe { pc_engine_close(engine) };
+}
+
+/// A provider kind answering with the last message as it is, so any text reaches the callback.
+struct Echo;
+
+impl crate::client::Provider for Echo {
+    fn call(
+        &self,
+        request: &crate::client::ProviderRequest<'_>,
+    ) -> Result<crate::client::ProviderResponse, crate::client::AttemptError> {
+        let last = request.messages.last().map_or("", |m| &m.content);
+        Ok(crate::client::ProviderResponse {
+            text: last.to_string(),
+            finish_reason: Some(crate::client::FinishReason::Stop),
+            raw_finish_reason: Some("stop".into()),
+            refusal: None,
+            response_id: None,
+            response_model: None,
+            usage: crate::client::Usage::default(),
+            usage_reported: crate::client::UsageReported::ALL,
+        })
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Whatever text the answer holds (NUL bytes, non-BMP characters, long runs), the callback
+    /// gets exactly its bytes with `len`, followed by a NUL, and the completion JSON's text is
+    /// the same.
+    #[test]
+    fn any_text_crosses_the_callback_byte_for_byte(question in super::properties::awkward_text()) {
+        let root = config_with_provider(serde_json::json!({"kind": "echo",
+            "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}}));
+        let options = crate::EngineOptions::new(root.join("config"), root.join("prompts"))
+            .with_provider_kind("echo", |_: &crate::client::ProviderSetup<'_>| {
+                std::sync::Arc::new(Echo) as std::sync::Arc<dyn crate::client::Provider>
+            });
+        let engine = pc_engine { engine: crate::Engine::open(options).unwrap() };
+        let request = std::ffi::CString::new(
+            serde_json::json!({"user_id": "u", "variables": {"question": question}}).to_string(),
+        ).unwrap();
+        let mut seen = Seen::default();
+        let (mut out, mut error) = (ptr::null_mut(), ptr::null_mut());
+        let status = unsafe {
+            pc_stream(&engine, c"ask".as_ptr(), request.as_ptr(), Some(collect),
+                ptr::from_mut(&mut seen).cast(), &mut out, &mut error)
+        };
+        let _ = std::fs::remove_dir_all(&root);
+        proptest::prop_assert_eq!(status, pc_status::PC_OK);
+        let expected = format!("Question: {question}");
+        proptest::prop_assert!(seen.nul_terminated || expected.is_empty());
+        proptest::prop_assert_eq!(seen.deltas.concat(), expected.clone());
+        let completion = take_json(out);
+        proptest::prop_assert_eq!(completion["text"].as_str(), Some(expected.as_str()));
+    }
 }
