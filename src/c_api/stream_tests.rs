@@ -138,6 +138,52 @@ fn a_null_callback_is_an_invalid_argument_naming_callback() {
 }
 
 #[test]
+fn every_null_pointer_argument_of_pc_stream_is_named() {
+    let engine = open(true);
+    let request = request();
+    let mut out = ptr::null_mut();
+    let cases: [(&str, *const pc_engine, *const c_char, *const c_char, bool); 4] = [
+        (
+            "engine",
+            ptr::null(),
+            FEATURE.as_ptr(),
+            request.as_ptr(),
+            true,
+        ),
+        ("feature", engine, ptr::null(), request.as_ptr(), true),
+        ("request_json", engine, FEATURE.as_ptr(), ptr::null(), true),
+        (
+            "result_json",
+            engine,
+            FEATURE.as_ptr(),
+            request.as_ptr(),
+            false,
+        ),
+    ];
+    for (argument, handle, feature, request_json, with_out) in cases {
+        let mut error = ptr::null_mut();
+        let out_pointer: *mut *mut c_char = if with_out { &mut out } else { ptr::null_mut() };
+        let status = unsafe {
+            pc_stream(
+                handle,
+                feature,
+                request_json,
+                Some(collect),
+                ptr::null_mut(),
+                out_pointer,
+                &mut error,
+            )
+        };
+        assert_eq!(status, pc_status::PC_INVALID_ARGUMENT, "{argument}");
+        assert!(out.is_null(), "{argument}");
+        let error = take_error(error);
+        assert_eq!(error["details"]["argument"], argument);
+        assert_eq!(error["details"]["reason"], "null");
+    }
+    unsafe { pc_engine_close(engine) };
+}
+
+#[test]
 fn bad_request_json_is_an_invalid_argument_and_the_callback_never_runs() {
     let engine = open(true);
     let mut seen = Seen::default();
