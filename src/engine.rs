@@ -11,8 +11,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::cache::{CacheOutcome, CachedAnswer, Lookup, MemoryLimits, ResponseCache};
 use crate::client::{
     AttemptEnded, CallRequest, CancelToken, ClientEvent, ClientOptions, ClientRuntime, Completion,
-    EventSink, Failure, HttpTransport, MockProvider, StreamControl, StreamEvent, complete,
-    new_request_id,
+    EventSink, Failure, HttpTransport, MockProvider, StreamControl, StreamEvent, StreamSettings,
+    complete, new_request_id, stream,
 };
 use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
@@ -188,6 +188,17 @@ impl Engine {
     /// model chain with retries, failover, breakers, rate limits and budgets, inside the
     /// configured deadline, and stores a cacheable answer.
     pub fn complete(&self, feature: &str, context: &Context) -> crate::Result<Completion> {
+        self.call_feature(feature, context, None)
+    }
+
+    /// `complete()` and `stream()` alike: the cache, the call, the store and the telemetry;
+    /// `on_event` present makes the call streamed.
+    fn call_feature(
+        &self,
+        feature: &str,
+        context: &Context,
+        mut on_event: Option<&mut dyn FnMut(StreamEvent<'_>) -> StreamControl>,
+    ) -> crate::Result<Completion> {
         let started = self.options.clock.now();
         let state = self.state();
         let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
@@ -199,11 +210,16 @@ impl Engine {
             && let Some(answer) = self.cache.get(lookup)
         {
             let elapsed = self.options.clock.now().saturating_duration_since(started);
-            let completion = answer.into_completion(
+            let mut completion = answer.into_completion(
                 resolution,
                 lookup.partition.clone(),
                 elapsed.as_secs_f64() * 1000.0,
             );
+            if let Some(on_event) = on_event.as_mut() {
+                // A cached answer is replayed as a stream: no provider call.
+                completion =
+                    crate::cache::replay(completion, started, &*self.options.clock, on_event)?;
+            }
             let outcome = CacheOutcome {
                 hit: true,
                 saved_usd: completion.cache.as_ref().map_or(0.0, |hit| hit.saved_usd),
@@ -227,12 +243,22 @@ impl Engine {
             request_id: &resolution.request_id,
             deadline: Duration::from_millis(state.client.settings.deadline_ms),
         };
-        let answer = complete(
-            &state.client,
-            &state.snapshot.providers,
-            &self.client_options,
-            &request,
-        );
+        let answer = match on_event {
+            None => complete(
+                &state.client,
+                &state.snapshot.providers,
+                &self.client_options,
+                &request,
+            ),
+            Some(on_event) => stream(
+                &state.client,
+                &state.snapshot.providers,
+                &self.client_options,
+                &request,
+                StreamSettings::of(&state.client.settings.stream),
+                on_event,
+            ),
+        };
         match answer {
             Ok(answer) => {
                 let completion = answer.with_resolution(resolution);
@@ -313,12 +339,7 @@ impl Engine {
         cancel: &CancelToken,
         mut on_event: impl FnMut(StreamEvent<'_>) -> StreamControl,
     ) -> crate::Result<Completion> {
-        // Interim: the whole answer as one delta, until the streaming walk lands.
-        let completion = self.complete_with(feature, context, cancel)?;
-        if !completion.text.is_empty() {
-            let _ = on_event(StreamEvent::Delta(&completion.text));
-        }
-        Ok(completion)
+        cancel.enter(|| self.call_feature(feature, context, Some(&mut on_event)))
     }
 
     /// What became of the answers this engine's response cache was offered since it opened:

@@ -14,6 +14,7 @@ mod entry;
 mod key;
 mod memory;
 mod redis;
+mod replay;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use self::key::{
 pub use self::memory::MemoryLimits;
 #[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
 pub use self::redis::{COMPRESS_ABOVE, MAX_ENTRY_BYTES};
+pub use self::replay::replay;
 use self::memory::{MemoryStore, Stored};
 use crate::config::CacheSettings;
 use crate::resolve::{Context, Resolution};

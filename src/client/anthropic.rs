@@ -11,8 +11,10 @@ use super::endpoint::{
     ApiDefaults, KeyHeader, KeyUse, Messages, ProviderError, Route, Sampling, WireFormat,
     WireMessage, decode,
 };
+use super::event_stream::{Step, StreamDecoder};
 use super::http;
 use super::secret::{ApiKey, key_variable};
+use super::sse::SseEvent;
 use super::types::{
     AttemptError, FailureKind, FinishReason, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
@@ -60,6 +62,12 @@ impl WireFormat for Messages {
 
     const ENCODE: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>> =
         |request| serde_json::to_vec(&MessagesRequest::from_request(request));
+    const ENCODE_STREAM: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>> = |request| {
+        let mut body = MessagesRequest::from_request(request);
+        body.stream = true;
+        serde_json::to_vec(&body)
+    };
+    type Decoder = MessagesStreamDecoder;
     const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError> = parse_message;
     const READ_ERROR: fn(Option<&Value>, &[u8], bool) -> ProviderError = read_error;
 }
@@ -76,6 +84,8 @@ struct MessagesRequest<'a> {
     sampling: Sampling,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_sequences: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 impl<'a> MessagesRequest<'a> {
@@ -100,6 +110,7 @@ impl<'a> MessagesRequest<'a> {
                 .collect(),
             sampling: Sampling::from(parameters),
             stop_sequences: Some(parameters.stop.as_slice()).filter(|stop| !stop.is_empty()),
+            stream: false,
         }
     }
 }
@@ -124,7 +135,7 @@ struct ContentBlock {
     text: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone, Copy)]
 struct MessagesUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
@@ -147,24 +158,171 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
         .filter(|block| block.block_type.as_deref() == Some("text"))
         .filter_map(|block| block.text)
         .collect::<String>();
-    let finish_reason = message
-        .stop_reason
-        .as_deref()
-        .map(FinishReason::from_anthropic);
+    Ok(response(
+        text,
+        message.stop_reason,
+        message.id,
+        message.model,
+        message.usage,
+    ))
+}
+
+/// The response of a message, whole or streamed: the same stop-reason, refusal and usage rules.
+fn response(
+    text: String,
+    stop_reason: Option<String>,
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<MessagesUsage>,
+) -> ProviderResponse {
+    let finish_reason = stop_reason.as_deref().map(FinishReason::from_anthropic);
     // A refusal stop may come with an explanation in the text blocks, or with none.
     let refusal =
         (finish_reason == Some(FinishReason::Refusal) && !text.is_empty()).then(|| text.clone());
-    let (usage, usage_reported) = message.usage.map(to_usage).unwrap_or_default();
-    Ok(ProviderResponse {
+    let (usage, usage_reported) = usage.map(to_usage).unwrap_or_default();
+    ProviderResponse {
         text,
         finish_reason,
-        raw_finish_reason: message.stop_reason,
+        raw_finish_reason: stop_reason,
         refusal,
-        response_id: message.id,
-        response_model: message.model,
+        response_id: id,
+        response_model: model,
         usage,
         usage_reported,
-    })
+    }
+}
+
+/// The event types a Messages stream is read by; any other (`ping`, and the types Anthropic's
+/// versioning policy says may be added) is skipped.
+const KNOWN_EVENTS: [&str; 7] = [
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "error",
+];
+
+/// One event's data; every field is optional because each event type has its own.
+#[derive(Deserialize)]
+struct MessagesEvent {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// `message_start`: the message without content.
+    message: Option<StartedMessage>,
+    /// `content_block_delta` (`text_delta`, ...) or `message_delta` (`stop_reason`).
+    delta: Option<EventDelta>,
+    /// `message_delta`: the usage so far (output tokens; input and cache counts in newer
+    /// versions).
+    usage: Option<MessagesUsage>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct StartedMessage {
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<MessagesUsage>,
+}
+
+#[derive(Deserialize)]
+struct EventDelta {
+    #[serde(rename = "type")]
+    delta_type: Option<String>,
+    text: Option<String>,
+    stop_reason: Option<String>,
+}
+
+/// Reads a Messages stream: `message_start`, content block events, `message_delta`, then
+/// `message_stop`.
+#[derive(Default)]
+pub(crate) struct MessagesStreamDecoder {
+    text: String,
+    stop_reason: Option<String>,
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<MessagesUsage>,
+}
+
+impl MessagesStreamDecoder {
+    /// Counts in a later usage replace earlier ones; absent counts keep what came before.
+    fn merge_usage(&mut self, later: MessagesUsage) {
+        let earlier = self.usage.take().unwrap_or_default();
+        self.usage = Some(MessagesUsage {
+            input_tokens: later.input_tokens.or(earlier.input_tokens),
+            output_tokens: later.output_tokens.or(earlier.output_tokens),
+            cache_read_input_tokens: later
+                .cache_read_input_tokens
+                .or(earlier.cache_read_input_tokens),
+            cache_creation_input_tokens: later
+                .cache_creation_input_tokens
+                .or(earlier.cache_creation_input_tokens),
+        });
+    }
+}
+
+impl StreamDecoder for MessagesStreamDecoder {
+    fn event(&mut self, event: SseEvent) -> Result<Step, AttemptError> {
+        if event.event == "ping" {
+            return Ok(Step::Skip);
+        }
+        let parsed: MessagesEvent = match decode(event.data.as_bytes(), "a message stream event") {
+            Ok(parsed) => parsed,
+            // An unknown event type may carry anything; only ours must be JSON.
+            Err(_) if !KNOWN_EVENTS.contains(&event.event.as_str()) => return Ok(Step::Skip),
+            Err(error) => return Err(error),
+        };
+        // The data's `type` names the event; the SSE `event:` field is the fallback.
+        let event_type = parsed.event_type.as_deref().unwrap_or(&event.event);
+        match event_type {
+            "error" => Err(
+                read_error(parsed.error.as_ref(), event.data.as_bytes(), true).into_error_in_body(),
+            ),
+            "message_start" => {
+                if let Some(message) = parsed.message {
+                    self.id = message.id;
+                    self.model = message.model;
+                    if let Some(usage) = message.usage {
+                        self.merge_usage(usage);
+                    }
+                }
+                Ok(Step::Skip)
+            }
+            "content_block_delta" => match parsed.delta {
+                // Thinking, tool input and citation deltas carry no answer text.
+                Some(EventDelta {
+                    delta_type: Some(delta_type),
+                    text: Some(text),
+                    ..
+                }) if delta_type == "text_delta" => {
+                    self.text.push_str(&text);
+                    Ok(Step::Delta(text))
+                }
+                _ => Ok(Step::Skip),
+            },
+            "message_delta" => {
+                if let Some(stop_reason) = parsed.delta.and_then(|delta| delta.stop_reason) {
+                    self.stop_reason = Some(stop_reason);
+                }
+                if let Some(usage) = parsed.usage {
+                    self.merge_usage(usage);
+                }
+                Ok(Step::Skip)
+            }
+            "message_stop" => {
+                let decoder = std::mem::take(self);
+                Ok(Step::Done(response(
+                    decoder.text,
+                    decoder.stop_reason,
+                    decoder.id,
+                    decoder.model,
+                    decoder.usage,
+                )))
+            }
+            _ => Ok(Step::Skip),
+        }
+    }
 }
 
 fn to_usage(usage: MessagesUsage) -> (Usage, UsageReported) {
@@ -265,6 +423,65 @@ mod tests {
         assert_eq!(response.text, "ab");
         assert_eq!(response.usage, Usage::default());
         assert_eq!(response.usage_reported, UsageReported::default());
+    }
+
+    fn sse(event: &str, data: serde_json::Value) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.to_string(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    #[test]
+    fn the_stream_request_body_adds_only_stream_true() {
+        let messages = [message(Role::User, "Hello")];
+        let parameters = ModelParameters::default();
+        let request = test_request("claude-sonnet-4-5", &messages, &parameters);
+        let body: serde_json::Value =
+            serde_json::from_slice(&(Messages::ENCODE_STREAM)(&request).unwrap()).unwrap();
+        assert_eq!(body["stream"], serde_json::json!(true));
+        let plain: serde_json::Value =
+            serde_json::from_slice(&(Messages::ENCODE)(&request).unwrap()).unwrap();
+        assert_eq!(plain.get("stream"), None);
+    }
+
+    #[test]
+    fn a_message_delta_with_input_counts_replaces_those_of_message_start() {
+        let mut decoder = MessagesStreamDecoder::default();
+        let start = serde_json::json!({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 1}}});
+        let delta = serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 12, "output_tokens": 40}});
+        assert!(matches!(
+            decoder.event(sse("message_start", start)),
+            Ok(Step::Skip)
+        ));
+        assert!(matches!(
+            decoder.event(sse("message_delta", delta)),
+            Ok(Step::Skip)
+        ));
+        let stop = serde_json::json!({"type": "message_stop"});
+        let Ok(Step::Done(response)) = decoder.event(sse("message_stop", stop)) else {
+            panic!("message_stop ends the stream");
+        };
+        assert_eq!(response.usage.input_tokens, 17);
+        assert_eq!(response.usage.output_tokens, 40);
+        assert_eq!(response.usage.cache_read_input_tokens, 5);
+    }
+
+    #[test]
+    fn a_known_event_whose_data_is_not_json_is_malformed() {
+        let mut decoder = MessagesStreamDecoder::default();
+        let event = SseEvent {
+            event: "content_block_delta".into(),
+            data: "{not json".into(),
+            id: String::new(),
+            retry: None,
+        };
+        let Err(error) = decoder.event(event) else {
+            panic!("unreadable data of a known event fails");
+        };
+        assert_eq!(error.kind, FailureKind::Malformed);
     }
 
     #[test]

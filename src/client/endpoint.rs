@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use super::backoff::parse_retry_after;
 use super::clock::{Clock, SystemClock};
-use super::http::{self, HttpTransport};
+use super::event_stream::{HttpStream, StreamDecoder};
+use super::http::{self, HttpResponse, HttpTransport, StreamReply};
 use super::secret::{ApiKey, key_variable, with_api_key};
+use super::stream::{ProviderStream, Replay, StreamTimeouts};
 use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse};
 use crate::config::{ModelParameters, ProviderSpec};
 use crate::prompt::Message;
@@ -48,6 +50,10 @@ pub(crate) trait WireFormat: Send + Sync + 'static {
     fn route(spec: &ProviderSpec, base_url: &str, api_key: Option<ApiKey>) -> Route;
     /// The JSON body of a request.
     const ENCODE: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>>;
+    /// The JSON body of a streamed request (`"stream": true` and the API's stream options).
+    const ENCODE_STREAM: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>>;
+    /// Reads the API's stream events into deltas and the final response.
+    type Decoder: StreamDecoder;
     /// Reads a 2xx body: the completion, or a classified error (an error object inside a 200).
     const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError>;
     /// Reads the provider's error object (the `error` member of the body, when it is JSON) of
@@ -266,20 +272,52 @@ impl<W: WireFormat> HttpProvider<W> {
         &self.base_url
     }
 
-    fn exchange(
+    /// Runs `attempt` with the key to send (if any), after the key check; errors have the key
+    /// redacted.
+    fn with_key<T>(
         &self,
+        attempt: impl FnOnce(Option<(&KeyHeader, &ApiKey)>) -> Result<T, AttemptError>,
+    ) -> Result<T, AttemptError> {
+        match &self.route.key {
+            KeyUse::Required {
+                variable,
+                key,
+                header,
+            } => with_api_key(key.as_ref(), variable, |key| attempt(Some((header, key)))),
+            KeyUse::Optional {
+                key: Some(key),
+                header,
+            } => with_api_key(Some(key), "", |key| attempt(Some((header, key)))),
+            KeyUse::Optional { key: None, .. } => attempt(None),
+        }
+    }
+
+    /// The request's JSON body encoded by `encode`, or a `malformed` failure.
+    fn encode(
+        encode: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>>,
         request: &ProviderRequest<'_>,
-        key: Option<(&KeyHeader, &ApiKey)>,
-    ) -> Result<ProviderResponse, AttemptError> {
-        let body = (W::ENCODE)(request).map_err(|error| {
+    ) -> Result<Vec<u8>, AttemptError> {
+        encode(request).map_err(|error| {
             AttemptError::new(
                 FailureKind::Malformed,
                 format!("could not encode the request: {error}"),
             )
-        })?;
+        })
+    }
+
+    /// Calls `send` with every header of a request (the key's, the route's, the content type,
+    /// the request id, then `extra`).
+    fn send_with_headers<T>(
+        &self,
+        request: &ProviderRequest<'_>,
+        key: Option<(&KeyHeader, &ApiKey)>,
+        extra: &[(&str, &str)],
+        send: impl FnOnce(&[(&str, &str)]) -> T,
+    ) -> T {
         let authorization = key.map(|(header, key)| (header.name.as_str(), header.value(key)));
         let route = &self.route;
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(route.headers.len() + 3);
+        let mut headers: Vec<(&str, &str)> =
+            Vec::with_capacity(route.headers.len() + 3 + extra.len());
         if let Some((name, value)) = &authorization {
             headers.push((name, value));
         }
@@ -293,44 +331,91 @@ impl<W: WireFormat> HttpProvider<W> {
         if let Some(name) = route.request_id_header {
             headers.push((name, request.request_id));
         }
+        headers.extend_from_slice(extra);
+        send(&headers)
+    }
+
+    /// An error status as a classified failure, with the provider's Retry-After.
+    fn status_error(&self, response: &HttpResponse) -> AttemptError {
+        let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
+        let error_object = parsed.as_ref().and_then(|body| body.get("error"));
+        let mut error =
+            (W::READ_ERROR)(error_object, &response.body, false).into_status(response.status);
+        error.retry_after = parse_retry_after(
+            response.header("retry-after-ms"),
+            response.header("retry-after"),
+            self.clock.utc_now(),
+        );
+        error
+    }
+
+    fn exchange(
+        &self,
+        request: &ProviderRequest<'_>,
+        key: Option<(&KeyHeader, &ApiKey)>,
+    ) -> Result<ProviderResponse, AttemptError> {
+        let body = Self::encode(W::ENCODE, request)?;
         let timeout = request.timeout.min(self.attempt_limit);
-        let response = self
-            .transport
-            .post_json(&route.url, &headers, &body, timeout)?;
+        let response = self.send_with_headers(request, key, &[], |headers| {
+            self.transport
+                .post_json(&self.route.url, headers, &body, timeout)
+        })?;
         if !response.is_success() {
-            let parsed: Option<Value> = serde_json::from_slice(&response.body).ok();
-            let error_object = parsed.as_ref().and_then(|body| body.get("error"));
-            let mut error =
-                (W::READ_ERROR)(error_object, &response.body, false).into_status(response.status);
-            error.retry_after = parse_retry_after(
-                response.header("retry-after-ms"),
-                response.header("retry-after"),
-                self.clock.utc_now(),
-            );
-            return Err(error);
+            return Err(self.status_error(&response));
         }
         (W::PARSE)(&response.body)
+    }
+
+    fn open_stream(
+        &self,
+        request: &ProviderRequest<'_>,
+        timeouts: StreamTimeouts,
+        key: Option<(&KeyHeader, &ApiKey)>,
+    ) -> Result<Box<dyn ProviderStream + '_>, AttemptError> {
+        let body = Self::encode(W::ENCODE_STREAM, request)?;
+        // Before the first token the attempt's timeout still applies, as for `call()`.
+        let first_token = timeouts
+            .first_token
+            .min(request.timeout.min(self.attempt_limit));
+        let reply = self.send_with_headers(
+            request,
+            key,
+            &[("accept", "text/event-stream")],
+            |headers| {
+                self.transport
+                    .post_stream(&self.route.url, headers, &body, first_token)
+            },
+        )?;
+        match reply {
+            StreamReply::Events(body) => Ok(Box::new(HttpStream::<W::Decoder>::new(
+                body,
+                first_token,
+                timeouts,
+                key.map(|(_, key)| key.clone()),
+            ))),
+            StreamReply::Whole(response) if !response.is_success() => {
+                Err(self.status_error(&response))
+            }
+            // A 2xx JSON answer to a stream request: some gateways ignore `stream`. It is a
+            // whole answer, read as `call()` reads it and replayed as one delta.
+            StreamReply::Whole(response) => Ok(Box::new(Replay::new((W::PARSE)(&response.body)?))),
+        }
     }
 }
 
 impl<W: WireFormat> Provider for HttpProvider<W> {
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
-        match &self.route.key {
-            KeyUse::Required {
-                variable,
-                key,
-                header,
-            } => with_api_key(key.as_ref(), variable, |key| {
-                self.exchange(request, Some((header, key)))
-            }),
-            KeyUse::Optional {
-                key: Some(key),
-                header,
-            } => with_api_key(Some(key), "", |key| {
-                self.exchange(request, Some((header, key)))
-            }),
-            KeyUse::Optional { key: None, .. } => self.exchange(request, None),
-        }
+        self.with_key(|key| self.exchange(request, key))
+    }
+
+    /// Streams over SSE (`text/event-stream`); see [`StreamTimeouts`] for the silences allowed.
+    /// Error statuses and refusals before the stream starts are classified as for `call()`.
+    fn stream(
+        &self,
+        request: &ProviderRequest<'_>,
+        timeouts: StreamTimeouts,
+    ) -> Result<Box<dyn ProviderStream + '_>, AttemptError> {
+        self.with_key(|key| self.open_stream(request, timeouts, key))
     }
 
     fn is_available(&self) -> bool {

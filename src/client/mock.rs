@@ -10,6 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::clock::{Clock, Random};
+use super::stream::{ProviderStream, StreamChunk, StreamTimeouts};
 use super::types::{
     AttemptError, FailureKind, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
@@ -28,6 +29,23 @@ struct FaultScript {
     fail_next_status: u16,
     failure_share: f64,
     failure_share_status: u16,
+    /// The next stream breaks this way after this many chunks.
+    stream_fault: Option<(StreamFault, u32)>,
+}
+
+/// How the mock breaks a stream after its first chunks (see [`MockProvider::break_next_stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamFault {
+    /// The connection is cut: kind `connect`.
+    Cut,
+    /// No chunk arrives: the mock sleeps past the stall limit (a cancel wakes it), then fails
+    /// with kind `timeout`.
+    Stall,
+    /// An `error` event (an overloaded provider): kind `error_in_body`.
+    ErrorEvent,
+    /// The stream ends without its terminal event: kind `malformed`.
+    NoTerminal,
 }
 
 /// An offline provider with scriptable faults.
@@ -100,6 +118,12 @@ impl MockProvider {
         self.script.lock().outage_status = Some(status);
     }
 
+    /// The next stream that gets past the before-first-token faults breaks with `fault` after
+    /// `after_chunks` chunks (0: before any text, an ordinary attempt failure). One-shot.
+    pub fn break_next_stream(&self, fault: StreamFault, after_chunks: u32) {
+        self.script.lock().stream_fault = Some((fault, after_chunks));
+    }
+
     /// Ends an outage.
     pub fn end_outage(&self) {
         self.script.lock().outage_status = None;
@@ -151,42 +175,56 @@ pub fn mock_token_count(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-impl Provider for MockProvider {
-    fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
+impl MockProvider {
+    /// Counts the call, serves its before-answer fault and simulated latency, waiting at most
+    /// `limit` (the attempt's timeout, or a stream's first-token limit); returns the call number.
+    fn prelude(&self, limit: Duration) -> Result<u64, AttemptError> {
         let call_number = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let fault = self.next_fault();
-        if matches!(fault, Some(Fault::Hang)) {
-            self.clock.sleep(request.timeout);
-            return Err(AttemptError::new(
+        let timed_out = || {
+            if super::cancel::is_cancelled() {
+                return AttemptError::new(FailureKind::Cancelled, "cancelled by the caller");
+            }
+            AttemptError::new(
                 FailureKind::Timeout,
                 format!("mock {} timed out", self.name),
-            ));
+            )
+        };
+        if matches!(fault, Some(Fault::Hang)) {
+            self.clock.sleep(limit);
+            return Err(timed_out());
         }
         let latency = self.latency();
-        if latency > request.timeout {
-            self.clock.sleep(request.timeout);
-            return Err(AttemptError::new(
-                FailureKind::Timeout,
-                format!("mock {} timed out", self.name),
-            ));
+        if latency > limit {
+            self.clock.sleep(limit);
+            return Err(timed_out());
         }
         self.clock.sleep(latency);
+        if super::cancel::is_cancelled() {
+            return Err(AttemptError::new(
+                FailureKind::Cancelled,
+                "cancelled by the caller",
+            ));
+        }
         match fault {
             Some(Fault::Status(status)) => {
                 let mut error =
                     AttemptError::http(status, format!("mock {} scripted failure", self.name));
                 error.provider_error_type = Some("mock_fault".into());
-                return Err(error);
+                Err(error)
             }
             Some(Fault::RateLimited(retry_after)) => {
                 let mut error = AttemptError::http(429, format!("mock {} rate limited", self.name));
                 error.retry_after = retry_after;
                 error.provider_error_type = Some("rate_limit_error".into());
-                return Err(error);
+                Err(error)
             }
-            Some(Fault::Hang) | None => {}
+            Some(Fault::Hang) | None => Ok(call_number),
         }
+    }
 
+    /// The deterministic answer to `request`.
+    fn answer(&self, request: &ProviderRequest<'_>, call_number: u64) -> ProviderResponse {
         let prompt_characters: usize = request
             .messages
             .iter()
@@ -222,7 +260,7 @@ impl Provider for MockProvider {
             .iter()
             .map(|message| mock_token_count(&message.content) + 4)
             .sum();
-        Ok(ProviderResponse {
+        ProviderResponse {
             usage: Usage {
                 input_tokens,
                 output_tokens: mock_token_count(&text),
@@ -235,6 +273,138 @@ impl Provider for MockProvider {
             refusal: None,
             response_id: Some(format!("mock-{}-{call_number}", self.name)),
             response_model: Some(request.model.to_string()),
-        })
+        }
+    }
+}
+
+impl Provider for MockProvider {
+    fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
+        let call_number = self.prelude(request.timeout)?;
+        Ok(self.answer(request, call_number))
+    }
+
+    fn stream(
+        &self,
+        request: &ProviderRequest<'_>,
+        timeouts: StreamTimeouts,
+    ) -> Result<Box<dyn ProviderStream + '_>, AttemptError> {
+        let call_number = self.prelude(request.timeout.min(timeouts.first_token))?;
+        let response = self.answer(request, call_number);
+        let fault = self.script.lock().stream_fault.take();
+        Ok(Box::new(MockStream::new(self, response, timeouts, fault)))
+    }
+}
+
+/// A mock answer streamed in chunks of `stream_chunk_chars` characters, `stream_delay_ms` apart,
+/// on the engine's clock; a scripted [`StreamFault`] breaks it.
+struct MockStream<'p> {
+    mock: &'p MockProvider,
+    chunks: std::vec::IntoIter<String>,
+    sent: u32,
+    response: Option<ProviderResponse>,
+    timeouts: StreamTimeouts,
+    fault: Option<(StreamFault, u32)>,
+}
+
+impl<'p> MockStream<'p> {
+    fn new(
+        mock: &'p MockProvider,
+        response: ProviderResponse,
+        timeouts: StreamTimeouts,
+        fault: Option<(StreamFault, u32)>,
+    ) -> Self {
+        let size = (mock.settings.stream_chunk_chars as usize).max(1);
+        let characters: Vec<char> = response.text.chars().collect();
+        let chunks: Vec<String> = characters
+            .chunks(size)
+            .map(|chunk| chunk.iter().collect())
+            .collect();
+        MockStream {
+            mock,
+            chunks: chunks.into_iter(),
+            sent: 0,
+            response: Some(response),
+            timeouts,
+            fault,
+        }
+    }
+
+    fn fail(&self, fault: StreamFault) -> AttemptError {
+        let name = &self.mock.name;
+        let sent = self.sent;
+        match fault {
+            StreamFault::Cut => AttemptError::new(
+                FailureKind::Connect,
+                format!("mock {name} cut the connection after {sent} chunks"),
+            ),
+            StreamFault::Stall => {
+                let limit = if sent == 0 {
+                    self.timeouts.first_token
+                } else {
+                    self.timeouts.stall
+                };
+                self.mock.clock.sleep(limit);
+                if super::cancel::is_cancelled() {
+                    return AttemptError::new(FailureKind::Cancelled, "cancelled by the caller");
+                }
+                AttemptError::new(
+                    FailureKind::Timeout,
+                    format!(
+                        "mock {name} stalled after {sent} chunks: nothing within {} ms",
+                        limit.as_millis()
+                    ),
+                )
+            }
+            StreamFault::ErrorEvent => {
+                let mut error = AttemptError::new(
+                    FailureKind::ErrorInBody,
+                    format!("mock {name} sent an error event after {sent} chunks: Overloaded"),
+                );
+                error.provider_error_type = Some("overloaded_error".into());
+                error
+            }
+            StreamFault::NoTerminal => AttemptError::new(
+                FailureKind::Malformed,
+                format!("mock {name} stream ended without its terminal event after {sent} chunks"),
+            ),
+        }
+    }
+}
+
+impl ProviderStream for MockStream<'_> {
+    fn next_chunk(&mut self) -> Result<StreamChunk, AttemptError> {
+        if let Some((fault, after)) = self.fault
+            && self.sent >= after
+        {
+            self.fault = None;
+            return Err(self.fail(fault));
+        }
+        match self.chunks.next() {
+            Some(chunk) => {
+                if self.sent > 0 && self.mock.settings.stream_delay_ms > 0 {
+                    let delay = Duration::from_millis(self.mock.settings.stream_delay_ms);
+                    if delay > self.timeouts.stall {
+                        self.fault = None;
+                        return Err(self.fail(StreamFault::Stall));
+                    }
+                    self.mock.clock.sleep(delay);
+                    if super::cancel::is_cancelled() {
+                        return Err(AttemptError::new(
+                            FailureKind::Cancelled,
+                            "cancelled by the caller",
+                        ));
+                    }
+                }
+                self.sent += 1;
+                Ok(StreamChunk::Delta(chunk))
+            }
+            None => match self.response.take() {
+                Some(response) => Ok(StreamChunk::Done(response)),
+                None => Err(AttemptError::new(
+                    FailureKind::Malformed,
+                    "mock stream read after its end",
+                )),
+            },
+        }
     }
 }

@@ -12,6 +12,7 @@ mod clock;
 mod complete;
 mod cost;
 mod endpoint;
+mod event_stream;
 mod events;
 mod http;
 mod limits;
@@ -25,6 +26,7 @@ mod request;
 mod runtime;
 mod secret;
 mod socket;
+mod sse;
 mod stream;
 mod table;
 mod tokens;
@@ -39,7 +41,7 @@ internal_use!(budget::{BudgetBook, BudgetExceeded, Reservation, ReserveOutcome})
 pub use budget::BudgetStatus;
 pub use cancel::CancelToken;
 pub use clock::{Clock, ManualClock, Random, SeededRandom, SystemClock};
-pub(crate) use complete::{Failure, complete, new_request_id};
+pub(crate) use complete::{Failure, StreamSettings, complete, new_request_id, stream};
 internal_use!(cost::{
     CallCost, call_cost, cost_usd, estimate_prompt_tokens, highest_pricing, worst_case_usd,
 });
@@ -49,7 +51,7 @@ internal_use!(endpoint::{
 });
 pub use events::{AttemptEnded, BudgetAlert, CircuitTransition, ClientEvent, EventSink, NullSink};
 pub use http::{HttpResponse, HttpTransport};
-pub use mock::MockProvider;
+pub use mock::{MockProvider, StreamFault};
 pub use outcome::{
     Attempt, AttemptOutcome, CacheHit, CompleteError, Completion, Interruption, StreamStats,
 };

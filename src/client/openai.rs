@@ -11,8 +11,10 @@ use super::endpoint::{
     ApiDefaults, ChatCompletions, KeyHeader, KeyUse, OpenAiProvider, ProviderError, Route,
     Sampling, WireFormat, WireMessage, decode, with_query,
 };
+use super::event_stream::{Step, StreamDecoder};
 use super::http;
 use super::secret::{ApiKey, key_variable};
+use super::sse::SseEvent;
 use super::types::{
     AttemptError, FailureKind, FinishReason, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
@@ -79,6 +81,17 @@ impl WireFormat for ChatCompletions {
 
     const ENCODE: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>> =
         |request| serde_json::to_vec(&ChatRequest::from_request(request));
+    const ENCODE_STREAM: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>> = |request| {
+        let mut body = ChatRequest::from_request(request);
+        body.stream = true;
+        // Without it the stream carries no usage at all; with it the last chunk (empty
+        // `choices`) has the usage of the whole answer.
+        body.stream_options = Some(StreamOptions {
+            include_usage: true,
+        });
+        serde_json::to_vec(&body)
+    };
+    type Decoder = ChatStreamDecoder;
     const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError> = parse_completion;
     const READ_ERROR: fn(Option<&Value>, &[u8], bool) -> ProviderError = read_error;
 }
@@ -120,6 +133,15 @@ struct ChatRequest<'a> {
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 impl<'a> ChatRequest<'a> {
@@ -131,6 +153,8 @@ impl<'a> ChatRequest<'a> {
             sampling: Sampling::from(parameters),
             max_tokens: parameters.max_tokens,
             stop: Some(parameters.stop.as_slice()).filter(|stop| !stop.is_empty()),
+            stream: false,
+            stream_options: None,
         }
     }
 }
@@ -182,29 +206,130 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     let message = choice
         .message
         .ok_or_else(|| malformed("response choice has no message"))?;
+    Ok(response(
+        // A tool call leaves content null: an empty answer, not a fault.
+        message.content.unwrap_or_default(),
+        message.refusal,
+        choice.finish_reason,
+        completion.id,
+        completion.model,
+        completion.usage,
+    ))
+}
+
+/// The response of a completion, whole or streamed: the same finish-reason, refusal and usage
+/// rules for both.
+fn response(
+    text: String,
+    refusal: Option<String>,
+    raw_finish_reason: Option<String>,
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<ChatUsage>,
+) -> ProviderResponse {
     // A refusal comes as `content: null` plus `refusal` text, with finish_reason `stop`; the
     // refusal is the terminal state the caller must see.
-    let refusal = message.refusal.filter(|refusal| !refusal.is_empty());
+    let refusal = refusal.filter(|refusal| !refusal.is_empty());
     let finish_reason = if refusal.is_some() {
         Some(FinishReason::Refusal)
     } else {
-        choice
-            .finish_reason
-            .as_deref()
-            .map(FinishReason::from_openai)
+        raw_finish_reason.as_deref().map(FinishReason::from_openai)
     };
-    let (usage, usage_reported) = completion.usage.map(to_usage).unwrap_or_default();
-    Ok(ProviderResponse {
-        // A tool call leaves content null: an empty answer, not a fault.
-        text: message.content.unwrap_or_default(),
+    let (usage, usage_reported) = usage.map(to_usage).unwrap_or_default();
+    ProviderResponse {
+        text,
         finish_reason,
-        raw_finish_reason: choice.finish_reason,
+        raw_finish_reason,
         refusal,
-        response_id: completion.id,
-        response_model: completion.model,
+        response_id: id,
+        response_model: model,
         usage,
         usage_reported,
-    })
+    }
+}
+
+/// One `data:` chunk of a streamed completion.
+#[derive(Deserialize)]
+struct ChatChunk {
+    /// Gateways report a failure mid-stream as a data line with an `error` object.
+    error: Option<Value>,
+    id: Option<String>,
+    model: Option<String>,
+    choices: Option<Vec<ChunkChoice>>,
+    /// Only in the last chunk (with empty `choices`), when `include_usage` was asked for.
+    usage: Option<ChatUsage>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    delta: Option<ChunkDelta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta {
+    content: Option<String>,
+    refusal: Option<String>,
+}
+
+/// Reads a Chat Completions stream: `data: {chunk}` events, then `data: [DONE]`.
+#[derive(Default)]
+pub(crate) struct ChatStreamDecoder {
+    text: String,
+    refusal: String,
+    finish_reason: Option<String>,
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<ChatUsage>,
+}
+
+impl StreamDecoder for ChatStreamDecoder {
+    fn event(&mut self, event: SseEvent) -> Result<Step, AttemptError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            let decoder = std::mem::take(self);
+            return Ok(Step::Done(response(
+                decoder.text,
+                Some(decoder.refusal),
+                decoder.finish_reason,
+                decoder.id,
+                decoder.model,
+                decoder.usage,
+            )));
+        }
+        let chunk: ChatChunk = decode(data.as_bytes(), "a chat completion chunk")?;
+        if let Some(error) = chunk.error.as_ref().filter(|error| !error.is_null()) {
+            return Err(read_error(Some(error), data.as_bytes(), true).into_error_in_body());
+        }
+        if self.id.is_none() {
+            self.id = chunk.id;
+        }
+        if self.model.is_none() {
+            self.model = chunk.model;
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        let Some(choice) = chunk.choices.and_then(|choices| choices.into_iter().next()) else {
+            return Ok(Step::Skip);
+        };
+        if choice.finish_reason.is_some() {
+            self.finish_reason = choice.finish_reason;
+        }
+        let Some(delta) = choice.delta else {
+            return Ok(Step::Skip);
+        };
+        if let Some(refusal) = delta.refusal {
+            self.refusal.push_str(&refusal);
+        }
+        match delta.content {
+            Some(content) if !content.is_empty() => {
+                self.text.push_str(&content);
+                Ok(Step::Delta(content))
+            }
+            _ => Ok(Step::Skip),
+        }
+    }
 }
 
 fn to_usage(usage: ChatUsage) -> (Usage, UsageReported) {
@@ -301,6 +426,35 @@ mod tests {
             body,
             serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
         );
+    }
+
+    #[test]
+    fn the_stream_request_body_asks_for_usage_in_the_last_chunk() {
+        let messages = [Message {
+            role: Role::User,
+            content: "hi".into(),
+        }];
+        let parameters = ModelParameters::default();
+        let request = test_request("gpt-4o-mini", &messages, &parameters);
+        let body: serde_json::Value =
+            serde_json::from_slice(&(ChatCompletions::ENCODE_STREAM)(&request).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
+                "stream": true, "stream_options": {"include_usage": true}})
+        );
+    }
+
+    #[test]
+    fn done_with_surrounding_whitespace_still_ends_the_stream() {
+        let mut decoder = ChatStreamDecoder::default();
+        let event = SseEvent {
+            event: "message".into(),
+            data: " [DONE] ".into(),
+            id: String::new(),
+            retry: None,
+        };
+        assert!(matches!(decoder.event(event), Ok(Step::Done(_))));
     }
 
     #[test]

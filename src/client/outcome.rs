@@ -28,6 +28,8 @@ pub enum AttemptOutcome {
     SkippedCircuitOpen,
     /// Not called: the client-side rate limit was exhausted.
     SkippedRateLimited,
+    /// A stream that had sent text broke (cut, stall, `error` event, no terminal event).
+    StreamIncomplete,
 }
 
 impl AttemptOutcome {
@@ -38,6 +40,7 @@ impl AttemptOutcome {
             AttemptOutcome::Failed => "failed",
             AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
             AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
+            AttemptOutcome::StreamIncomplete => "stream_incomplete",
         }
     }
 }

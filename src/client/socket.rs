@@ -3,8 +3,14 @@
 //! [`CancelToken`](super::cancel::CancelToken) in scope each time the calling thread is about to
 //! block on it. Pooled connections take part too: the registration happens at each read and
 //! write, on whichever thread uses the connection, not once when it was opened.
+//!
+//! The same wrapper bounds waits by a thread-local deadline ([`with_deadline`]): a streamed
+//! response sets one before each read (the first-token limit, then the stall limit), so a
+//! stream's silences are bounded without a timer thread per stream.
 
+use std::cell::Cell;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use ureq::Error;
@@ -13,6 +19,43 @@ use ureq::unversioned::transport::{
 };
 
 use super::cancel;
+
+thread_local! {
+    /// When the current thread's next wait on a socket must end, if a stream set a bound.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `work` with every socket wait of this thread's HTTP transport ending by `deadline`
+/// (when `Some`); a wait that reaches it fails as ureq's `Timeout(RecvBody)`. The previous
+/// bound is back when `work` returns or unwinds, so bounds nest.
+pub(super) fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEADLINE.set(self.0);
+        }
+    }
+    let _restore = Restore(DEADLINE.replace(deadline));
+    work()
+}
+
+/// `timeout` shortened to the thread's deadline, or the timeout error when it has passed.
+fn bounded(mut timeout: NextTimeout) -> Result<NextTimeout, Error> {
+    let Some(deadline) = DEADLINE.get() else {
+        return Ok(timeout);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    // A zero wait would mean "no timeout" to the socket (ureq turns it into 1 s): fail now.
+    if left.is_zero() {
+        return Err(Error::Timeout(ureq::Timeout::RecvBody));
+    }
+    let left = ureq::unversioned::transport::time::Duration::from(left);
+    if left < timeout.after {
+        timeout.after = left;
+        timeout.reason = ureq::Timeout::RecvBody;
+    }
+    Ok(timeout)
+}
 
 /// What `ConnectionDetails::register_shutdown` holds (ureq names the type only privately).
 type RegisterShutdown = dyn Fn(Weak<dyn ShutdownHandle>) -> Result<(), Error> + Send + Sync;
@@ -95,12 +138,12 @@ impl Transport for CancellableTransport {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
         self.check()?;
-        self.inner.transmit_output(amount, timeout)
+        self.inner.transmit_output(amount, bounded(timeout)?)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
         self.check()?;
-        self.inner.await_input(timeout)
+        self.inner.await_input(bounded(timeout)?)
     }
 
     fn is_open(&mut self) -> bool {

@@ -14,6 +14,8 @@ pub struct ClientSettings {
     pub deadline_ms: u64,
     /// What to do when every provider of the chain has an open breaker.
     pub when_all_open: AllOpenPolicy,
+    /// How streamed calls treat silence and breaks (`client.stream`).
+    pub stream: StreamClientSettings,
 }
 
 impl Default for ClientSettings {
@@ -21,6 +23,33 @@ impl Default for ClientSettings {
         ClientSettings {
             deadline_ms: 30_000,
             when_all_open: AllOpenPolicy::FailFast,
+            stream: StreamClientSettings::default(),
+        }
+    }
+}
+
+/// Streamed calls (`providers.json` → `client.stream`). The deadline (`client.deadline_ms`)
+/// still bounds the whole call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamClientSettings {
+    /// The longest wait for the first text delta of an attempt, in milliseconds (10 000);
+    /// past it the attempt fails as a `timeout` and the call retries or fails over.
+    pub first_token_timeout_ms: u64,
+    /// The longest gap between two chunks once text has arrived, in milliseconds (15 000);
+    /// past it the stream is incomplete.
+    pub stall_timeout_ms: u64,
+    /// When a stream breaks after its first token, start again on the next model (telling
+    /// the caller the text so far is void) instead of failing with `stream_incomplete` (false).
+    pub restart_on_incomplete: bool,
+}
+
+impl Default for StreamClientSettings {
+    fn default() -> Self {
+        StreamClientSettings {
+            first_token_timeout_ms: 10_000,
+            stall_timeout_ms: 15_000,
+            restart_on_incomplete: false,
         }
     }
 }
@@ -195,13 +224,28 @@ pub struct DowngradeChain {
 }
 
 /// The mock provider's behaviour (`providers.json` → mock provider → `mock`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MockSettings {
     /// Simulated latency per call in milliseconds (0).
     pub latency_ms: u64,
     /// Random extra latency up to this many milliseconds, for realistic percentiles (0).
     pub jitter_ms: u64,
+    /// A streamed answer's chunk size, in characters (16; 0 counts as 1).
+    pub stream_chunk_chars: u64,
+    /// The pause between two streamed chunks, in milliseconds (0).
+    pub stream_delay_ms: u64,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        MockSettings {
+            latency_ms: 0,
+            jitter_ms: 0,
+            stream_chunk_chars: 16,
+            stream_delay_ms: 0,
+        }
+    }
 }
 
 /// What a feature's telemetry records (feature file → `telemetry`).

@@ -12,4 +12,7 @@ mod fault_matrix;
 mod keys;
 mod kinds;
 mod openai;
+mod stream_anthropic;
+mod stream_openai;
+mod stream_transport;
 mod transport;

@@ -2,8 +2,10 @@
 //! answers requests with a script of [`Reply`]s in order (then a fallback), records every request
 //! and counts connections, keeps connections alive between requests as real APIs do, and can
 //! misbehave on purpose: late headers, a trickling body, a body cut short, no answer at all, a
-//! connection closed without a reply, or bytes that are not HTTP. Everything it starts stops when
-//! it is dropped; every wait in it is bounded.
+//! connection closed without a reply, or bytes that are not HTTP. It also streams Server-Sent
+//! Events (chunked, one chunk per event, with delays, cut or hanging after N events) and records
+//! when the client closed a streaming connection. Everything it starts stops when it is dropped;
+//! every wait in it is bounded.
 
 #![allow(dead_code)]
 
@@ -23,6 +25,9 @@ const LONGEST_WAIT: Duration = Duration::from_secs(30);
 
 /// Bytes per write of a slow body.
 const SLOW_CHUNK_BYTES: usize = 8;
+
+/// How many requests a server started with a responder records (a bench sends millions).
+pub const MAX_RECORDED: usize = 1000;
 
 /// The largest request head accepted, to keep a confused client from growing memory.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -70,6 +75,8 @@ enum Ending {
     CloseImmediately,
     /// Sends the body bytes as they are, without status line or headers, then closes.
     Raw,
+    /// Streams `events` with chunked transfer encoding, then ends as `after` says.
+    Events(EventsEnd),
 }
 
 /// One scripted answer, built with chained calls.
@@ -81,6 +88,8 @@ pub struct Reply {
     delay_before_headers: Duration,
     body_chunk_interval: Option<Duration>,
     ending: Ending,
+    /// The events of an event-stream reply, each with the wait before it.
+    events: Vec<(Duration, Vec<u8>)>,
 }
 
 impl Reply {
@@ -93,7 +102,49 @@ impl Reply {
             delay_before_headers: Duration::ZERO,
             body_chunk_interval: None,
             ending: Ending::Complete,
+            events: Vec::new(),
         }
+    }
+
+    /// A 200 `text/event-stream` reply sending `events` (each the raw bytes of one event, such
+    /// as `"data: {}\n\n"`) as one chunk each, then the last chunk; the connection stays open.
+    pub fn events<E: Into<Vec<u8>>>(events: impl IntoIterator<Item = E>) -> Reply {
+        Reply {
+            ending: Ending::Events(EventsEnd::Finish),
+            events: events
+                .into_iter()
+                .map(|event| (Duration::ZERO, event.into()))
+                .collect(),
+            ..Reply::status(200).header("content-type", "text/event-stream")
+        }
+    }
+
+    /// Waits `delay` before every event.
+    pub fn event_interval(mut self, delay: Duration) -> Reply {
+        for (wait, _) in &mut self.events {
+            *wait = delay;
+        }
+        self
+    }
+
+    /// Waits `delay` before event `index` (counting from 0) only.
+    pub fn delay_before_event(mut self, index: usize, delay: Duration) -> Reply {
+        if let Some((wait, _)) = self.events.get_mut(index) {
+            *wait = delay;
+        }
+        self
+    }
+
+    /// Sends the first `count` events, then closes the connection mid-body.
+    pub fn cut_after(mut self, count: usize) -> Reply {
+        self.ending = Ending::Events(EventsEnd::Cut(count));
+        self
+    }
+
+    /// Sends the first `count` events, then nothing until the client closes the connection.
+    pub fn hang_after(mut self, count: usize) -> Reply {
+        self.ending = Ending::Events(EventsEnd::Hang(count));
+        self
     }
 
     /// A reply with `status` and `body` as `application/json`.
@@ -165,14 +216,25 @@ impl Reply {
     }
 }
 
+#[path = "http_server_events.rs"]
+mod events;
+
+use events::{EventsEnd, send_events};
+
+/// Chooses the reply to a request (see [`TestServer::start_answering`]).
+type Responder = dyn Fn(&RecordedRequest) -> Reply + Send + Sync;
+
 /// State shared by the accept loop, the connection workers and the test.
 struct Shared {
     stopping: AtomicBool,
     script: Mutex<VecDeque<Reply>>,
     fallback: Reply,
+    responder: Option<Box<Responder>>,
     requests: Mutex<Vec<RecordedRequest>>,
     connections: AtomicUsize,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// When the client closed a connection in the middle of an event-stream reply.
+    stream_closes: Mutex<Vec<Instant>>,
 }
 
 impl Shared {
@@ -209,6 +271,23 @@ impl TestServer {
 
     /// Starts a server answering with `script`, then with `fallback` forever.
     pub fn start_with_fallback(script: Vec<Reply>, fallback: Reply) -> TestServer {
+        TestServer::start_inner(script, fallback, None)
+    }
+
+    /// Starts a server answering every request with what `responder` returns for it (an event
+    /// stream to a request with `"stream": true` and JSON otherwise, say). Meant for benches:
+    /// only the first [`MAX_RECORDED`] requests are recorded.
+    pub fn start_answering(
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
+        TestServer::start_inner(Vec::new(), Reply::status(500), Some(Box::new(responder)))
+    }
+
+    fn start_inner(
+        script: Vec<Reply>,
+        fallback: Reply,
+        responder: Option<Box<Responder>>,
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         // Non-blocking so the accept loop can notice the stop flag.
@@ -219,9 +298,11 @@ impl TestServer {
             stopping: AtomicBool::new(false),
             script: Mutex::new(script.into()),
             fallback,
+            responder,
             requests: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             workers: Mutex::new(Vec::new()),
+            stream_closes: Mutex::new(Vec::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -249,6 +330,21 @@ impl TestServer {
         let requests = self.requests();
         assert_eq!(requests.len(), 1, "expected exactly one request");
         requests.into_iter().next().expect("one request")
+    }
+
+    /// When the server saw the client close a connection in the middle of an event-stream
+    /// reply (while waiting to send an event, or hanging), waiting up to `within` for it.
+    pub fn wait_for_stream_close(&self, within: Duration) -> Option<Instant> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(closed) = lock(&self.shared.stream_closes).first() {
+                return Some(*closed);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// How many TCP connections were accepted so far.
@@ -305,10 +401,17 @@ fn serve(mut stream: TcpStream, index: usize, shared: &Shared) {
     }
     let mut pending = Vec::new();
     while let Some(request) = read_request(&mut stream, &mut pending, index, shared) {
-        lock(&shared.requests).push(request);
-        let reply = lock(&shared.script)
-            .pop_front()
-            .unwrap_or_else(|| shared.fallback.clone());
+        let reply = match &shared.responder {
+            Some(responder) => responder(&request),
+            None => lock(&shared.script)
+                .pop_front()
+                .unwrap_or_else(|| shared.fallback.clone()),
+        };
+        let mut requests = lock(&shared.requests);
+        if shared.responder.is_none() || requests.len() < MAX_RECORDED {
+            requests.push(request);
+        }
+        drop(requests);
         if !send(&mut stream, &reply, shared) {
             return;
         }
@@ -398,6 +501,7 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
             let _ = stream.write_all(&reply.body);
             return false;
         }
+        Ending::Events(end) => return send_events(stream, reply, end, shared),
         Ending::Complete | Ending::Truncated => {}
     }
     if !shared.sleep(reply.delay_before_headers) {
@@ -440,6 +544,7 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
     reply.ending == Ending::Complete
 }
 
+/// The reason phrase sent with `status`.
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",

@@ -15,6 +15,7 @@ pub mod one_feature;
 pub mod prometheus;
 pub mod provider_fixtures;
 pub mod redis_server;
+pub mod sse_fixtures;
 pub mod telemetry_records;
 pub mod temp_dir;
 pub mod writer_harness;

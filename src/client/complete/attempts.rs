@@ -4,6 +4,12 @@
 //! before the call's deadline, with an `llm.attempt` event and a breaker transition event for
 //! each step. Budgets are not its business: the parent reserves before the walk and settles
 //! or releases after it.
+//!
+//! How one attempt reaches the provider is pluggable ([`Perform`]): `complete()` makes one
+//! `call`, `stream()` opens a stream and reads it (see `super::stream`). Both share everything
+//! else here. A streamed attempt that broke after text reached the caller
+//! ([`Performed::Broken`]) ends the walk (or, when the stream settings allow it, restarts on
+//! the next model).
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +17,12 @@ use chrono::{DateTime, Utc};
 
 use super::{Chain, Start, milliseconds};
 use crate::client::backoff::backoff_delay;
+use crate::client::breaker::BreakerFailure;
 use crate::client::breaker::{Admission, BreakerState};
 use crate::client::cost::max_output_tokens;
 use crate::client::events::{AttemptEnded, ClientEvent};
 use crate::client::limits;
-use crate::client::outcome::{Attempt, AttemptOutcome};
+use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats};
 use crate::client::policy::{NextStep, breaker_failure, next_step};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
@@ -24,15 +31,83 @@ use crate::client::types::{
 };
 use crate::config::{AllOpenPolicy, ModelSpec};
 
+/// What performing one attempt led to.
+pub(super) enum Performed {
+    /// The provider answered (a stream: it reached its terminal event).
+    Answered(ProviderResponse, Option<StreamStats>),
+    /// The attempt failed before any text reached the caller: `complete()`'s policy applies.
+    Failed(AttemptError),
+    /// A stream broke (or the caller stopped it: kind `Cancelled`) after text reached the
+    /// caller; `partial` is that text.
+    Broken {
+        error: AttemptError,
+        stats: StreamStats,
+        partial: String,
+    },
+}
+
+/// How one attempt is sent: the provider call point of the walk.
+pub(super) trait Perform {
+    /// Sends `request` to `provider` and reads its answer.
+    fn perform(&mut self, provider: &ProviderRuntime, request: &ProviderRequest<'_>) -> Performed;
+
+    /// A started stream of `provider`/`model` broke: true when the call may start again on the
+    /// next model (the caller has been told its deltas are void). `complete()` never restarts.
+    fn restart(&mut self, provider: &str, model: &str, reason: &str) -> bool {
+        let _ = (provider, model, reason);
+        false
+    }
+}
+
+/// `complete()`'s attempt: one provider call.
+pub(super) struct PlainCall;
+
+impl Perform for PlainCall {
+    fn perform(&mut self, provider: &ProviderRuntime, request: &ProviderRequest<'_>) -> Performed {
+        match provider.provider.call(request) {
+            Ok(response) => Performed::Answered(response, None),
+            Err(error) => Performed::Failed(error),
+        }
+    }
+}
+
+/// How a walk ended without an answer.
+pub(super) enum Ended<'m> {
+    /// Every model failed or was skipped (`deadline`: the deadline stopped the walk).
+    Failed { deadline: bool },
+    /// A started stream broke or was stopped: the call ends with `kind`.
+    Interrupted {
+        kind: crate::ErrorKind,
+        summary: String,
+        partial: String,
+        model: &'m ModelSpec,
+    },
+}
+
 /// What trying one model led to.
-enum ModelResult {
-    Success(ProviderResponse),
+enum ModelResult<'m> {
+    Success(ProviderResponse, Option<StreamStats>),
     /// Try the next entry of the chain.
     Next,
     /// The deadline passed: stop the whole call.
     DeadlineReached,
     /// The caller cancelled: stop the whole call.
     Cancelled,
+    /// A started stream ended the call.
+    Interrupted(Ended<'m>),
+}
+
+/// A successful walk: the model that answered, its response and its stream's figures.
+pub(super) type Walked<'m> = (&'m ModelSpec, ProviderResponse, Option<StreamStats>);
+
+/// The facts of an attempt that a broken stream's bookkeeping needs.
+struct Attempted<'t> {
+    started_at: DateTime<Utc>,
+    latency: Duration,
+    waited: Duration,
+    tokens: u64,
+    taken: &'t limits::Taken,
+    finished: Instant,
 }
 
 /// One call's walk of its chain, and the attempts it made on the way.
@@ -44,14 +119,16 @@ pub(super) struct Call<'a> {
     pub(super) prompt_tokens: u64,
     pub(super) deadline: Instant,
     pub(super) attempts: Vec<Attempt>,
+    /// Sends each attempt.
+    pub(super) perform: &'a mut dyn Perform,
+    /// The text of started streams voided by a restart, with the model that sent it: charged
+    /// (estimated) with the call.
+    pub(super) voided: Vec<(ModelSpec, String)>,
 }
 
 impl Call<'_> {
-    /// Walks the chain; `Err(true)` when the deadline ended it.
-    pub(super) fn run<'m>(
-        &mut self,
-        chain: Chain<'m>,
-    ) -> Result<(&'m ModelSpec, ProviderResponse), bool> {
+    /// Walks the chain.
+    pub(super) fn run<'m>(&mut self, chain: Chain<'m>) -> Result<Walked<'m>, Ended<'m>> {
         for (index, model) in chain.iter().enumerate() {
             let Some(provider) = self.runtime.providers.get(&model.provider) else {
                 continue;
@@ -60,10 +137,11 @@ impl Call<'_> {
                 .get(index + 1)
                 .is_some_and(|next| self.healthy_alternative(provider, model, next));
             match self.try_model(provider, model, next_is_healthy, None) {
-                ModelResult::Success(response) => return Ok((model, response)),
+                ModelResult::Success(response, stats) => return Ok((model, response, stats)),
                 ModelResult::Next => {}
-                ModelResult::DeadlineReached => return Err(true),
-                ModelResult::Cancelled => return Err(false),
+                ModelResult::DeadlineReached => return Err(Ended::Failed { deadline: true }),
+                ModelResult::Cancelled => return Err(Ended::Failed { deadline: false }),
+                ModelResult::Interrupted(ended) => return Err(ended),
             }
         }
         let all_open = !self.attempts.is_empty()
@@ -86,14 +164,17 @@ impl Call<'_> {
                     .force_probe(self.options.clock.now());
                 self.emit_transition(&admission);
                 match self.try_model(provider, model, false, Some(admission)) {
-                    ModelResult::Success(response) => return Ok((model, response)),
+                    ModelResult::Success(response, stats) => {
+                        return Ok((model, response, stats));
+                    }
                     ModelResult::Next => {}
-                    ModelResult::DeadlineReached => return Err(true),
-                    ModelResult::Cancelled => return Err(false),
+                    ModelResult::DeadlineReached => return Err(Ended::Failed { deadline: true }),
+                    ModelResult::Cancelled => return Err(Ended::Failed { deadline: false }),
+                    ModelResult::Interrupted(ended) => return Err(ended),
                 }
             }
         }
-        Err(false)
+        Err(Ended::Failed { deadline: false })
     }
 
     /// The next model is worth failing over to at once: another breaker, closed, and a
@@ -115,13 +196,13 @@ impl Call<'_> {
             && next_provider.provider.is_available()
     }
 
-    fn try_model(
+    fn try_model<'m>(
         &mut self,
         provider: &ProviderRuntime,
-        model: &ModelSpec,
+        model: &'m ModelSpec,
         next_is_healthy: bool,
         mut forced: Option<Admission>,
-    ) -> ModelResult {
+    ) -> ModelResult<'m> {
         let clock = &self.options.clock;
         let breaker = provider.breaker(&model.name);
         let retry = &provider.spec.retry;
@@ -205,11 +286,11 @@ impl Call<'_> {
                 request_id: self.request.request_id,
                 timeout,
             };
-            let result = provider.provider.call(&request);
+            let result = self.perform.perform(provider, &request);
             let finished = clock.now();
             let latency = finished.saturating_duration_since(now);
-            match result {
-                Ok(response) => {
+            let error = match result {
+                Performed::Answered(response, stats) => {
                     let transition = breaker.record_success(finished, &admission);
                     self.emit(transition);
                     // Unreported counts keep the reserved figure: conservative, like the cost.
@@ -228,66 +309,158 @@ impl Call<'_> {
                         used,
                         &taken,
                     );
-                    self.record(provider, model, None, started_at, latency, waited);
-                    return ModelResult::Success(response);
-                }
-                Err(error) => {
-                    match breaker_failure(&error) {
-                        Some(failure) => {
-                            let transition = breaker.record_failure(finished, &admission, failure);
-                            self.emit(transition);
-                        }
-                        None => breaker.release(&admission),
-                    }
-                    let finished_ms = self.start.utc_at(finished).timestamp_millis();
-                    limits::settle(
-                        provider,
-                        &model.name,
-                        finished,
-                        finished_ms,
-                        tokens,
-                        0,
-                        &taken,
+                    let attempt = self.attempt(provider, model, None, latency, waited);
+                    self.ended(
+                        started_at,
+                        Attempt {
+                            stream: stats,
+                            ..attempt
+                        },
                     );
-                    self.record(provider, model, Some(&error), started_at, latency, waited);
-                    match next_step(&error) {
-                        NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
-                        NextStep::Retry
-                            if attempt_number >= retry.max_attempts || next_is_healthy =>
-                        {
-                            return ModelResult::Next;
-                        }
-                        NextStep::Retry => {}
-                    }
-                    let delay = match error.retry_after {
-                        Some(asked) if asked > Duration::from_millis(retry.max_retry_after_ms) => {
-                            return ModelResult::Next;
-                        }
-                        Some(asked) => asked,
-                        None => backoff_delay(retry, attempt_number, &*self.options.random),
-                    };
-                    if clock.now() + delay >= self.deadline {
-                        return ModelResult::Next;
-                    }
-                    clock.sleep(delay);
-                    waited = delay;
+                    return ModelResult::Success(response, stats);
                 }
+                Performed::Broken {
+                    error,
+                    stats,
+                    partial,
+                } => {
+                    let attempt = Attempted {
+                        started_at,
+                        latency,
+                        waited,
+                        tokens,
+                        taken: &taken,
+                        finished,
+                    };
+                    return self.broken(provider, model, admission, attempt, error, stats, partial);
+                }
+                Performed::Failed(error) => error,
+            };
+            match breaker_failure(&error) {
+                Some(failure) => {
+                    let transition = breaker.record_failure(finished, &admission, failure);
+                    self.emit(transition);
+                }
+                None => breaker.release(&admission),
             }
+            let finished_ms = self.start.utc_at(finished).timestamp_millis();
+            limits::settle(
+                provider,
+                &model.name,
+                finished,
+                finished_ms,
+                tokens,
+                0,
+                &taken,
+            );
+            let attempt = self.attempt(provider, model, Some(&error), latency, waited);
+            self.ended(started_at, attempt);
+            match next_step(&error) {
+                NextStep::NextModel | NextStep::NextProvider => return ModelResult::Next,
+                NextStep::Retry if attempt_number >= retry.max_attempts || next_is_healthy => {
+                    return ModelResult::Next;
+                }
+                NextStep::Retry => {}
+            }
+            let delay = match error.retry_after {
+                Some(asked) if asked > Duration::from_millis(retry.max_retry_after_ms) => {
+                    return ModelResult::Next;
+                }
+                Some(asked) => asked,
+                None => backoff_delay(retry, attempt_number, &*self.options.random),
+            };
+            if clock.now() + delay >= self.deadline {
+                return ModelResult::Next;
+            }
+            clock.sleep(delay);
+            waited = delay;
         }
         ModelResult::Next
     }
 
-    fn record(
+    /// A stream that broke after its first token: the breaker counts it (even for a kind the
+    /// policy would not count, such as a body error the caller caused: a stream that started
+    /// then broke is the provider's fault), unless the caller cancelled it; the rate limiter
+    /// settles the estimated tokens; the call ends, or restarts on the next model.
+    #[allow(clippy::too_many_arguments)]
+    fn broken<'m>(
         &mut self,
+        provider: &ProviderRuntime,
+        model: &'m ModelSpec,
+        admission: Admission,
+        attempted: Attempted<'_>,
+        error: AttemptError,
+        stats: StreamStats,
+        partial: String,
+    ) -> ModelResult<'m> {
+        let breaker = provider.breaker(&model.name);
+        let cancelled = error.kind == FailureKind::Cancelled;
+        if cancelled {
+            breaker.release(&admission);
+        } else {
+            let failure = breaker_failure(&error).unwrap_or(BreakerFailure::Ordinary);
+            let transition = breaker.record_failure(attempted.finished, &admission, failure);
+            self.emit(transition);
+        }
+        let used = self.prompt_tokens + (partial.len() as u64).div_ceil(4);
+        let finished_ms = self.start.utc_at(attempted.finished).timestamp_millis();
+        limits::settle(
+            provider,
+            &model.name,
+            attempted.finished,
+            finished_ms,
+            attempted.tokens,
+            used.min(attempted.tokens),
+            attempted.taken,
+        );
+        let mut attempt = self.attempt(
+            provider,
+            model,
+            Some(&error),
+            attempted.latency,
+            attempted.waited,
+        );
+        attempt.stream = Some(stats);
+        if !cancelled {
+            attempt.outcome = AttemptOutcome::StreamIncomplete;
+        }
+        self.ended(attempted.started_at, attempt);
+        let summary = if cancelled {
+            format!(
+                "stream of {}/{} cancelled by the caller after {} chunks",
+                provider.name, model.name, stats.chunks
+            )
+        } else {
+            format!(
+                "stream of {}/{} incomplete after {} chunks: {error}",
+                provider.name, model.name, stats.chunks
+            )
+        };
+        if !cancelled && self.perform.restart(&provider.name, &model.name, &summary) {
+            self.voided.push((model.clone(), partial));
+            return ModelResult::Next;
+        }
+        ModelResult::Interrupted(Ended::Interrupted {
+            kind: if cancelled {
+                crate::ErrorKind::Cancelled
+            } else {
+                crate::ErrorKind::StreamIncomplete
+            },
+            summary,
+            partial,
+            model,
+        })
+    }
+
+    fn attempt(
+        &self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
         error: Option<&AttemptError>,
-        started_at: DateTime<Utc>,
         latency: Duration,
         waited: Duration,
-    ) {
-        self.ended(
-            started_at,
+    ) -> Attempt {
+        {
             Attempt {
                 number: self.attempts.len() as u32 + 1,
                 provider: provider.name.clone(),
@@ -304,8 +477,8 @@ impl Call<'_> {
                 wait_ms: milliseconds(waited),
                 breaker_state: provider.breaker(&model.name).observed_state(),
                 stream: None,
-            },
-        );
+            }
+        }
     }
 
     fn skip(

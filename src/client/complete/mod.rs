@@ -4,6 +4,9 @@
 //! worst-case cost reserved against budgets first and settled with the real cost after.
 
 mod attempts;
+mod stream;
+
+pub(crate) use stream::{StreamSettings, stream};
 
 use std::time::{Duration, Instant};
 
@@ -12,13 +15,13 @@ use chrono::{DateTime, Utc};
 use super::budget::{Reservation, ReserveOutcome};
 use super::cost::{call_cost, estimate_prompt_tokens, worst_case_usd};
 use super::events::ClientEvent;
-use super::outcome::{Answer, Attempt, CompleteError, failure};
+use super::outcome::{Answer, Attempt, CompleteError, Interruption, StreamStats, failure};
 use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime};
 use super::table::ProviderTable;
 use super::types::ProviderResponse;
 use crate::config::{BudgetPolicy, DowngradeChain, ModelSpec};
-use attempts::Call;
+use attempts::{Call, Ended, Perform, PlainCall};
 
 /// A failed `complete()` with its latency, measured where a successful call's is.
 #[derive(Debug)]
@@ -36,6 +39,9 @@ struct Called<'m> {
     reservation: Option<Reservation>,
     downgraded: bool,
     attempts: Vec<Attempt>,
+    stream: Option<StreamStats>,
+    /// Text of streams voided by a restart, with the model that sent it (charged too).
+    voided: Vec<(ModelSpec, String)>,
 }
 
 /// Runs one `complete()` call; the engine attaches the resolution to the answer. The call's
@@ -50,9 +56,29 @@ pub(crate) fn complete(
         at: options.clock.now(),
         utc: options.clock.utc_now(),
     };
+    perform_call(runtime, providers, options, request, start, &mut PlainCall)
+}
+
+/// One call, its attempts sent by `perform` (a plain call or a stream).
+fn perform_call(
+    runtime: &ClientRuntime,
+    providers: &ProviderTable,
+    options: &ClientOptions,
+    request: &CallRequest<'_>,
+    start: Start,
+    perform: &mut dyn Perform,
+) -> Result<Answer, Failure> {
     let started = start.at;
     let mut downgrade = None;
-    let called = call(runtime, providers, options, request, start, &mut downgrade);
+    let called = call(
+        runtime,
+        providers,
+        options,
+        request,
+        start,
+        &mut downgrade,
+        perform,
+    );
     // Taken before the cost: counting tokens of a response without usage (and, once per
     // process, loading a tokenizer's tables) is our work, not the call's latency.
     let latency = options.clock.now().saturating_duration_since(started);
@@ -62,10 +88,24 @@ pub(crate) fn complete(
         reservation,
         downgraded,
         attempts,
+        stream,
+        voided,
     } = called.map_err(|error| Failure { error, latency })?;
     // A response that does not say what it cost is estimated, never free: the budget settles
     // the estimate.
-    let cost = call_cost(providers, model, request.messages, &response);
+    let mut cost = call_cost(providers, model, request.messages, &response);
+    // Streams voided by a restart were paid for too.
+    let voided_usd = voided_cost(providers, request, &voided);
+    if voided_usd > 0.0 {
+        cost.cost_usd += voided_usd;
+        if !cost
+            .estimated
+            .contains(&super::cost::EstimatedPart::OutputTokens)
+        {
+            cost.estimated
+                .push(super::cost::EstimatedPart::OutputTokens);
+        }
+    }
     if let Some(reservation) = reservation {
         emit_alerts(
             options,
@@ -90,8 +130,40 @@ pub(crate) fn complete(
         request_id: request.request_id.to_string(),
         downgraded,
         attempts,
-        stream: None,
+        stream,
     })
+}
+
+/// The estimated cost of the text of streams voided by restarts.
+fn voided_cost(
+    providers: &ProviderTable,
+    request: &CallRequest<'_>,
+    voided: &[(ModelSpec, String)],
+) -> f64 {
+    voided
+        .iter()
+        .map(|(model, text)| partial_cost(providers, model, request, text))
+        .sum()
+}
+
+/// What the prompt and `text` (the output so far) of an unfinished answer cost, estimated.
+fn partial_cost(
+    providers: &ProviderTable,
+    model: &ModelSpec,
+    request: &CallRequest<'_>,
+    text: &str,
+) -> f64 {
+    let response = ProviderResponse {
+        text: text.to_string(),
+        finish_reason: None,
+        raw_finish_reason: None,
+        refusal: None,
+        response_id: None,
+        response_model: None,
+        usage: super::types::Usage::default(),
+        usage_reported: super::types::UsageReported::default(),
+    };
+    call_cost(providers, model, request.messages, &response).cost_usd
 }
 
 /// A model chain, borrowed from the request or from a budget's downgrade: the primary, then its
@@ -144,6 +216,7 @@ fn call<'m>(
     request: &CallRequest<'m>,
     start: Start,
     downgrade: &'m mut Option<DowngradeChain>,
+    perform: &mut dyn Perform,
 ) -> Result<Called<'m>, CompleteError> {
     let deadline = start.at + request.deadline;
     let request_id = request.request_id;
@@ -219,16 +292,50 @@ fn call<'m>(
         prompt_tokens,
         deadline,
         attempts: Vec::new(),
+        perform,
+        voided: Vec::new(),
     };
     match call.run(chain) {
-        Ok((model, response)) => Ok(Called {
+        Ok((model, response, stream)) => Ok(Called {
             model,
             response,
             reservation,
             downgraded,
             attempts: call.attempts,
+            stream,
+            voided: call.voided,
         }),
-        Err(deadline_reached) => {
+        Err(Ended::Interrupted {
+            kind,
+            summary,
+            partial,
+            model,
+        }) => {
+            // The provider was paid for the prompt and the text sent so far: estimated (a
+            // broken stream rarely reports usage) and settled like a finished answer's cost.
+            let cost_usd = partial_cost(providers, model, request, &partial)
+                + voided_cost(providers, request, &call.voided);
+            if let Some(reservation) = reservation {
+                emit_alerts(
+                    options,
+                    request_id,
+                    runtime.budgets.settle(reservation, cost_usd),
+                );
+            }
+            Err(CompleteError::Interrupted {
+                kind,
+                interruption: Box::new(Interruption::new(
+                    summary,
+                    partial,
+                    cost_usd,
+                    request_id.to_string(),
+                    call.attempts,
+                )),
+            })
+        }
+        Err(Ended::Failed {
+            deadline: deadline_reached,
+        }) => {
             if let Some(reservation) = reservation {
                 runtime.budgets.release(reservation);
             }

@@ -20,6 +20,10 @@ use super::socket::CancellableConnector;
 
 use super::types::{AttemptError, FailureKind};
 
+mod streaming;
+
+pub(crate) use streaming::{StreamBody, StreamReply, is_timeout};
+
 /// The largest response body read; a provider answer is kilobytes, so more means a fault.
 const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 
