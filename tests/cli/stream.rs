@@ -252,3 +252,47 @@ fn a_reader_that_goes_away_stops_the_stream_quietly() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!stderr(&output).contains("error"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_restart_on_the_next_model_is_a_restart_line_between_the_deltas() {
+    let complete_world = format!(
+        "{}data: {}\n\ndata: [DONE]\n\n",
+        sse_delta("World"),
+        json!({"id": "c2", "object": "chat.completion.chunk", "model": "m2",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    );
+    let server = TestServer::start(vec![
+        cut_after_hello(),
+        Reply::status(200)
+            .header("content-type", "text/event-stream")
+            .body(complete_world),
+    ]);
+    let provider = json!({
+        "kind": "openai_compatible",
+        "base_url": format!("{}/v1", server.url()),
+        "retry": {"max_attempts": 1},
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0},
+                   "m2": {"input_per_million": 1.0, "output_per_million": 2.0}}
+    });
+    let config = OneFeature::new(
+        &json!({"client": {"stream": {"restart_on_incomplete": true}},
+                "providers": {"local": provider}}),
+        "local",
+        "m",
+    );
+    let feature_path = config.root.join("config/features/ask.json");
+    let mut feature: Value =
+        serde_json::from_str(&std::fs::read_to_string(&feature_path).unwrap()).unwrap();
+    feature["fallbacks"] = json!([{"provider": "local", "name": "m2"}]);
+    std::fs::write(&feature_path, feature.to_string()).unwrap();
+    let mut args = ASK.to_vec();
+    args.push("--json");
+    let output = cli::run_in(&config.root, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let lines = json_lines(&stdout(&output));
+    assert_eq!(lines[0], json!({"delta": "Hello"}), "{lines:?}");
+    assert_eq!(lines[1]["restart"]["model"], "m", "{lines:?}");
+    assert!(lines[1]["restart"]["reason"].is_string(), "{lines:?}");
+    assert_eq!(lines[2], json!({"delta": "World"}), "{lines:?}");
+    assert_eq!(lines.last().unwrap()["text"], "World", "{lines:?}");
+}
