@@ -13,6 +13,7 @@ mod keys;
 mod kinds;
 mod openai;
 mod stream_anthropic;
+mod stream_fault_matrix;
 mod stream_openai;
 mod stream_transport;
 mod transport;
