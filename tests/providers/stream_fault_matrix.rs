@@ -72,7 +72,7 @@ fn a_500_before_the_first_token_fails_over() {
 }
 
 #[test]
-fn a_429_with_retry_after_is_waited_and_the_stream_retried_on_the_same_provider() {
+fn an_openai_429_with_retry_after_ms_is_waited_and_the_stream_retried_on_the_same_provider() {
     set_keys();
     let limited = openai_error(429, "slow down", json!("rate_limit_exceeded"))
         .header("retry-after-ms", "300");
@@ -88,6 +88,25 @@ fn a_429_with_retry_after_is_waited_and_the_stream_retried_on_the_same_provider(
     assert!((retry.wait_ms - 300.0).abs() < 1e-6, "{retry:?}");
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     assert_eq!(completion.text, "ok");
+}
+
+#[test]
+fn an_anthropic_429_with_retry_after_seconds_is_waited_and_the_stream_retried() {
+    set_keys();
+    let error = json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}});
+    let limited = Reply::json(429, &error).header("Retry-After", "1");
+    let anthropic = TestServer::start(vec![limited, anthropic_stream()]);
+    let setup = stream_setup(providers(None, Some(&anthropic)), &[ANTHROPIC]);
+    let started = Instant::now();
+    let streamed = stream(&setup.engine());
+    let elapsed = started.elapsed();
+    let completion = streamed.completion();
+    let expected = [http_failed("anthropic", 429), succeeded("anthropic")];
+    assert_eq!(rows(&completion.attempts), expected);
+    let retry = &completion.attempts[1];
+    assert!((retry.wait_ms - 1000.0).abs() < 1e-6, "{retry:?}");
+    assert!(elapsed >= Duration::from_millis(1000), "{elapsed:?}");
+    assert_eq!(streamed.deltas(), ANTHROPIC_TEXTS);
 }
 
 #[test]
