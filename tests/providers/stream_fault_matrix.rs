@@ -292,6 +292,38 @@ fn an_openai_compatible_stream_cut_after_the_first_token_is_stream_incomplete() 
 }
 
 #[test]
+fn the_calls_deadline_ends_a_steady_stream_past_it_as_stream_incomplete() {
+    set_keys();
+    // 30 deltas 100 ms apart: 3 s, each gap well within the stall limit.
+    let texts: Vec<String> = (0..30).map(|i| format!("w{i} ")).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let reply =
+        Reply::events(openai_events(&texts, None)).event_interval(Duration::from_millis(100));
+    let openai = TestServer::start(vec![reply]);
+    let mut config = providers(Some(&openai), None);
+    config["client"]["deadline_ms"] = json!(1000);
+    let setup = stream_setup(config, &[OPENAI]);
+    let started = Instant::now();
+    let streamed = stream(&setup.engine());
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1000) + MARGIN,
+        "{elapsed:?}"
+    );
+    let (kind, interruption) = streamed.interruption();
+    assert_eq!(kind, ErrorKind::StreamIncomplete);
+    assert!(!interruption.partial_text.is_empty());
+    assert_eq!(interruption.partial_text, streamed.deltas().concat());
+    let broken = row("openai", StreamIncomplete, None, Some("timeout"));
+    assert_eq!(rows(&interruption.attempts), [broken]);
+    let message = interruption.attempts[0]
+        .message
+        .as_deref()
+        .unwrap_or_default();
+    assert!(message.contains("the call's deadline passed"), "{message}");
+}
+
+#[test]
 fn restart_on_incomplete_tells_the_caller_and_answers_with_the_fallback_text_only() {
     set_keys();
     let cut = Reply::events(openai_events(&["Hel", "lo", " world"], None)).cut_after(3);
