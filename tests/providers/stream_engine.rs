@@ -1,25 +1,28 @@
 //! `Engine::stream` end to end over the real providers on loopback event-stream servers, beyond
 //! the fault matrix (`stream_fault_matrix.rs`): usage from the last chunk and its cost, the
-//! estimate when a stream sends none (charged to the budget), cancellation from Rust (the
-//! callback's `Stop`, a `CancelToken` from another thread) closing the connection at once and
-//! charging the partial answer, the stream statistics, and API keys kept out of stream errors.
+//! estimate when a stream sends none (charged to the budget, as are a broken stream's partial
+//! text and a stream voided by a restart), cancellation from Rust (the callback's `Stop`, a
+//! `CancelToken` from another thread, before or after the first token or during a Retry-After
+//! wait) closing the connection at once, the stream statistics, and API keys kept out of
+//! stream errors.
 
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::engine_faults::{
-    ANTHROPIC, ANTHROPIC_KEY, OPENAI, OPENAI_KEY, providers, rows, set_keys, state_of, succeeded,
+    ANTHROPIC, ANTHROPIC_KEY, MARGIN, OPENAI, OPENAI_KEY, Setup, TEXT, fault, openai_error,
+    providers, rows, set_keys, state_of, succeeded,
 };
 use crate::support::http_server::{Reply, TestServer};
 use crate::support::sse_fixtures::{anthropic_error_event, anthropic_events, data, openai_events};
 use crate::support::stream_engine::{
-    CLOSE_WITHIN, OPENAI_TEXT, OPENAI_TEXTS, feature_spend, openai_stream, stream, stream_observed,
-    stream_setup, stream_until, with_budget, with_stream_limits,
+    CLOSE_WITHIN, OPENAI_TEXT, OPENAI_TEXTS, anthropic_stream, feature_spend, openai_stream,
+    stream, stream_observed, stream_setup, stream_until, with_budget, with_stream_limits,
 };
-use prompt_config::ErrorKind;
-use prompt_config::client::{BreakerState, CancelToken};
-use serde_json::json;
+use prompt_config::client::{BreakerState, CancelToken, StreamControl, StreamEvent};
+use prompt_config::{Context, ErrorKind};
+use serde_json::{Value, json};
 
 /// The price of every model of these tests: $1 per million input tokens, $2 per million output.
 fn cost(input: u64, output: u64) -> f64 {
@@ -140,7 +143,7 @@ fn a_cancel_token_from_another_thread_ends_a_stalled_stream_and_the_server_sees_
     // A stall limit of seconds: only the cancel ends the wait.
     let mut config = with_stream_limits(providers(Some(&openai), None), false);
     config["client"]["stream"]["stall_timeout_ms"] = json!(10_000);
-    let setup = crate::support::engine_faults::Setup::new(config, &[OPENAI]);
+    let setup = Setup::new(config, &[OPENAI]);
     with_budget(&setup);
     let engine = setup.engine();
     let token = CancelToken::new();
@@ -219,4 +222,121 @@ fn api_keys_echoed_in_stream_error_events_never_appear_in_the_error() {
     for key in [OPENAI_KEY, ANTHROPIC_KEY] {
         assert!(!shown.contains(key), "{key} leaked:\n{shown}");
     }
+}
+
+#[test]
+fn a_cancel_before_the_first_token_ends_the_call_without_failing_over() {
+    set_keys();
+    // The role chunk at once, the first text seconds later.
+    let late = openai_stream().delay_before_event(1, Duration::from_secs(3));
+    let openai = TestServer::start(vec![late]);
+    let anthropic = TestServer::start(vec![anthropic_stream()]);
+    let mut config = with_stream_limits(providers(Some(&openai), Some(&anthropic)), false);
+    config["client"]["stream"]["first_token_timeout_ms"] = json!(10_000);
+    let setup = Setup::new(config, &[OPENAI, ANTHROPIC]);
+    let engine = setup.engine();
+    let token = CancelToken::new();
+    let canceller = cancel_after(&token, Duration::from_millis(200));
+    let streamed = stream_until(&engine, None, &token);
+    let cancelled_at = canceller.join().unwrap();
+    assert_eq!(streamed.failure().kind(), ErrorKind::Cancelled);
+    assert!(streamed.deltas().is_empty());
+    let attempts = streamed.failure().attempts();
+    assert_eq!(rows(attempts), [fault("openai", "cancelled")]);
+    assert_eq!(anthropic.requests().len(), 0, "no failover after a cancel");
+    let closed = openai
+        .wait_for_stream_close(CLOSE_WITHIN)
+        .expect("the server saw the connection close");
+    assert!(closed.saturating_duration_since(cancelled_at) <= CLOSE_WITHIN);
+    assert_eq!(state_of(&engine, "openai"), BreakerState::Closed);
+}
+
+#[test]
+fn a_cancel_during_a_retry_after_wait_ends_the_call_at_once() {
+    set_keys();
+    let limited = openai_error(429, "slow down", Value::Null).header("retry-after", "2");
+    let openai = TestServer::start(vec![limited, openai_stream()]);
+    let setup = stream_setup(providers(Some(&openai), None), &[OPENAI]);
+    let token = CancelToken::new();
+    let canceller = cancel_after(&token, Duration::from_millis(200));
+    let streamed = stream_until(&setup.engine(), None, &token);
+    let returned = Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    assert_eq!(streamed.failure().kind(), ErrorKind::Cancelled);
+    assert!(returned.saturating_duration_since(cancelled_at) < MARGIN);
+    assert_eq!(openai.requests().len(), 1, "the retry was never sent");
+}
+
+#[test]
+fn a_stream_incomplete_is_charged_to_the_budget_with_an_estimate_of_its_partial_text() {
+    set_keys();
+    let cut = Reply::events(openai_events(&OPENAI_TEXTS, None)).cut_after(3);
+    let openai = TestServer::start(vec![cut]);
+    let setup = stream_setup(providers(Some(&openai), None), &[OPENAI]);
+    with_budget(&setup);
+    let engine = setup.engine();
+    let streamed = stream(&engine);
+    let (kind, interruption) = streamed.interruption();
+    assert_eq!(kind, ErrorKind::StreamIncomplete);
+    assert_eq!(interruption.partial_text, "Fox jumps");
+    assert!(interruption.cost_usd > 0.0, "{interruption:?}");
+    let spent = feature_spend(&engine);
+    assert!((spent - interruption.cost_usd).abs() < 1e-12, "{spent}");
+}
+
+#[test]
+fn a_restart_charges_the_voided_stream_with_the_answer() {
+    set_keys();
+    // anthropic breaks after "Hel"; openai answers with usage (20 in, 4 out).
+    let mut broken = anthropic_events(&["Hel", "lo"]);
+    broken.truncate(4);
+    let anthropic = TestServer::start(vec![Reply::events(broken).cut_after(4)]);
+    let openai = TestServer::start(vec![openai_stream()]);
+    let config = with_stream_limits(providers(Some(&openai), Some(&anthropic)), true);
+    let setup = Setup::new(config, &[ANTHROPIC, OPENAI]);
+    with_budget(&setup);
+    let engine = setup.engine();
+    let streamed = stream(&engine);
+    let completion = streamed.completion();
+    assert_eq!(completion.text, OPENAI_TEXT);
+    assert!(completion.cost_usd > cost(20, 4), "{}", completion.cost_usd);
+    assert!(completion.cost_estimated, "the voided part is an estimate");
+    let spent = feature_spend(&engine);
+    assert!((spent - completion.cost_usd).abs() < 1e-12, "{spent}");
+}
+
+#[test]
+fn a_caller_stopping_at_the_restart_keeps_the_stream_incomplete_ending() {
+    set_keys();
+    let cut = Reply::events(openai_events(&OPENAI_TEXTS, None)).cut_after(3);
+    let openai = TestServer::start(vec![cut]);
+    let anthropic = TestServer::start(vec![anthropic_stream()]);
+    let config = with_stream_limits(providers(Some(&openai), Some(&anthropic)), true);
+    let setup = Setup::new(config, &[OPENAI, ANTHROPIC]);
+    let engine = setup.engine();
+    let context = Context::new("user-1").variable("text", TEXT);
+    let mut restarts = 0;
+    let result = engine.stream("summary", &context, |event| match event {
+        StreamEvent::Restart { .. } => {
+            restarts += 1;
+            StreamControl::Stop
+        }
+        _ => StreamControl::Continue,
+    });
+    assert_eq!(restarts, 1);
+    let Err(prompt_config::Error::Complete(error)) = result else {
+        panic!("expected a failure, got {result:?}");
+    };
+    assert_eq!(error.kind(), ErrorKind::StreamIncomplete);
+    assert_eq!(anthropic.requests().len(), 0, "no request after the stop");
+}
+
+/// Cancels `token` from another thread `after` this call; the thread returns when it did.
+fn cancel_after(token: &CancelToken, after: Duration) -> thread::JoinHandle<Instant> {
+    let token = token.clone();
+    thread::spawn(move || {
+        thread::sleep(after);
+        token.cancel();
+        Instant::now()
+    })
 }
