@@ -340,3 +340,34 @@ fn cancel_after(token: &CancelToken, after: Duration) -> thread::JoinHandle<Inst
         Instant::now()
     })
 }
+
+#[test]
+fn after_a_failover_the_answer_counts_its_time_to_first_token_from_the_call_and_the_attempt_from_its_own_start()
+ {
+    set_keys();
+    // openai sends no text within the first-token limit; anthropic answers at once.
+    let late = openai_stream().delay_before_event(1, Duration::from_secs(3));
+    let openai = TestServer::start(vec![late]);
+    let anthropic = TestServer::start(vec![anthropic_stream()]);
+    let setup = stream_setup(
+        providers(Some(&openai), Some(&anthropic)),
+        &[OPENAI, ANTHROPIC],
+    );
+    let streamed = stream(&setup.engine());
+    let completion = streamed.completion();
+    let expected = [fault("openai", "timeout"), succeeded("anthropic")];
+    assert_eq!(rows(&completion.attempts), expected);
+    let (failed, answered) = (&completion.attempts[0], &completion.attempts[1]);
+    let call = completion.stream.expect("the call's stream statistics");
+    assert!(
+        call.time_to_first_token_ms >= failed.latency_ms,
+        "{call:?} {failed:?}"
+    );
+    let attempt = answered.stream.expect("the attempt's stream statistics");
+    assert_eq!(attempt.chunks, call.chunks);
+    assert!(attempt.time_to_first_token_ms > 0.0, "{attempt:?}");
+    assert!(
+        attempt.time_to_first_token_ms <= answered.latency_ms,
+        "{attempt:?} {answered:?}"
+    );
+}
