@@ -3,7 +3,9 @@
 //! Before the first token every fault is an ordinary attempt failure (retry, Retry-After,
 //! failover); after it a cut, a stall, an `error` event or a missing terminal event ends the
 //! call as `stream_incomplete` with the text received, counted by the breaker, or restarts on
-//! the next model when `restart_on_incomplete` says so. Real clock, short limits; nothing
+//! the next model when `restart_on_incomplete` says so; the call's deadline ends a steady
+//! stream; a budget refuses a stream before any request; a JSON answer is replayed; streams
+//! reuse a connection, never a stopped one. Real clock, short limits; nothing
 //! leaves 127.0.0.1. Usage, cancellation, stream statistics and key secrecy are in
 //! `stream_engine.rs`.
 
@@ -20,11 +22,11 @@ use crate::support::sse_fixtures::{
 };
 use crate::support::stream_engine::{
     ANTHROPIC_TEXT, ANTHROPIC_TEXTS, FIRST_TOKEN_MS, STALL_MS, Seen, anthropic_stream, stream,
-    stream_setup, with_stream_limits,
+    stream_setup, stream_until, with_stream_limits,
 };
 use prompt_config::ErrorKind;
 use prompt_config::client::AttemptOutcome::StreamIncomplete;
-use prompt_config::client::BreakerState;
+use prompt_config::client::{BreakerState, CancelToken};
 use serde_json::{Value, json};
 
 /// The deltas every broken stream of these tests sends before it breaks.
@@ -369,4 +371,54 @@ fn an_unknown_event_type_and_pings_are_ignored_end_to_end() {
     assert_eq!(rows(&completion.attempts), [succeeded("anthropic")]);
     assert_eq!(streamed.deltas(), ANTHROPIC_TEXTS);
     assert_eq!(completion.text, ANTHROPIC_TEXT);
+}
+
+#[test]
+fn a_budget_too_small_for_the_worst_case_refuses_the_stream_before_any_request() {
+    set_keys();
+    let openai = TestServer::start(vec![Reply::events(openai_events(&["ok"], None))]);
+    let setup = stream_setup(providers(Some(&openai), None), &[OPENAI]);
+    let path = setup.root.join("config/features/summary.json");
+    let mut feature: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    feature["budget"] = json!({"daily_usd": 0.0000001});
+    std::fs::write(&path, feature.to_string()).unwrap();
+    let streamed = stream(&setup.engine());
+    assert_eq!(streamed.failure().kind(), ErrorKind::BudgetExceeded);
+    assert!(streamed.seen.is_empty());
+    assert_eq!(openai.connections(), 0);
+}
+
+#[test]
+fn a_json_answer_to_a_stream_request_is_replayed_as_one_delta() {
+    set_keys();
+    // A gateway that ignores `stream: true`.
+    let message = json!({"role": "assistant", "content": "Whole answer."});
+    let usage = json!({"prompt_tokens": 20, "completion_tokens": 4, "total_tokens": 24});
+    let body = json!({"id": "chatcmpl-1", "model": "gpt-test",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage});
+    let openai = TestServer::start(vec![Reply::json(200, &body)]);
+    let setup = stream_setup(providers(Some(&openai), None), &[OPENAI]);
+    let streamed = stream(&setup.engine());
+    let completion = streamed.completion();
+    assert_eq!(streamed.deltas(), ["Whole answer."]);
+    assert_eq!(completion.text, "Whole answer.");
+    assert_eq!(completion.stream.map(|stats| stats.chunks), Some(1));
+    assert_eq!(completion.usage.output_tokens, 4);
+}
+
+#[test]
+fn sequential_streams_reuse_one_connection_and_a_stopped_one_is_not_reused() {
+    set_keys();
+    let stopped = Reply::events(openai_events(&["Hel", "lo"], None)).hang_after(2);
+    let healthy = || Reply::events(openai_events(&["ok"], None));
+    let openai = TestServer::start(vec![stopped, healthy(), healthy(), healthy()]);
+    let setup = stream_setup(providers(Some(&openai), None), &[OPENAI]);
+    let engine = setup.engine();
+    let stopped = stream_until(&engine, Some(1), &CancelToken::new());
+    assert_eq!(stopped.failure().kind(), ErrorKind::Cancelled);
+    for call in 0..3 {
+        assert_eq!(stream(&engine).completion().text, "ok", "call {call}");
+    }
+    let connections: Vec<usize> = openai.requests().iter().map(|r| r.connection).collect();
+    assert_eq!(connections, [0, 1, 1, 1]);
 }
