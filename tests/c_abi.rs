@@ -82,6 +82,8 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         "#define PROMPT_CONFIG_H",
         "#ifdef __cplusplus\nextern \"C\" {",
         "typedef struct pc_engine pc_engine;",
+        "typedef struct pc_cancel_token pc_cancel_token;",
+        "typedef int (*pc_stream_callback)(const char *delta,",
         "typedef enum pc_status {",
         "PC_OK = 0,",
         "PC_INVALID_ARGUMENT = 901,",
@@ -94,6 +96,12 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         "pc_engine_open",
         "pc_resolve",
         "pc_complete",
+        "pc_stream",
+        "pc_stream_with",
+        "pc_complete_with",
+        "pc_cancel_token_new",
+        "pc_cancel",
+        "pc_cancel_token_free",
         "pc_feedback",
         "pc_reload",
         "pc_metrics_json",
@@ -423,6 +431,10 @@ fn c_program_under_valgrind(program: &str) {
                 .arg("--child-silent-after-fork=yes")
                 .env("PC_TEST_UNDER_VALGRIND", "1");
         }
+        if program == "stream" {
+            // Everything runs many times slower: "at once" gets a wider bound (tests/c/stream.c).
+            command.env("PC_TEST_UNDER_VALGRIND", "1");
+        }
         command
             .arg(&binary)
             .arg(root())
@@ -520,6 +532,24 @@ fn c_fork_after_fork() {
 )]
 fn c_fork_under_valgrind_leaks_nothing() {
     c_program_under_valgrind("fork");
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn c_stream_callback_stop_null_callback_and_cancel_from_another_thread() {
+    c_program("stream");
+}
+
+#[test]
+#[cfg_attr(
+    any(pc_missing_cc, pc_missing_valgrind),
+    ignore = "needs a C compiler and valgrind (see the notice from build.rs)"
+)]
+fn c_stream_under_valgrind_leaks_nothing() {
+    c_program_under_valgrind("stream");
 }
 
 /// Issue 11: `"state": {"backend": "redis", ...}` in the options JSON really puts the engine's
@@ -682,6 +712,35 @@ fn readme_c_example_builds_and_runs_outside_the_checkout() {
         listing(root()),
         before,
         "the example left files in the checkout"
+    );
+}
+
+/// The README's `pc_stream` example, as written, builds against the shared library and streams
+/// the mock's answer to stdout, then prints `ok:` and the completion JSON.
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn readme_stream_example_builds_and_streams() {
+    let program = readme_block("### Streaming from C", "c");
+    let dir = scratch("readme_stream");
+    let source = dir.join("stream_example.c");
+    fs::write(&source, program).expect("write stream_example.c");
+    let binary = dir.join("stream_example");
+    compile(
+        &compiler(),
+        &source,
+        Linkage::Shared,
+        &binary,
+        &["-std=c11"],
+    );
+    let outcome = run(Command::new(&binary), &binary, Duration::from_secs(60));
+    assert!(outcome.success, "{}{}", outcome.stdout, outcome.stderr);
+    assert!(
+        outcome.stdout.contains("Three suggested paths") && outcome.stdout.contains("\nok: {"),
+        "{}",
+        outcome.stdout
     );
 }
 

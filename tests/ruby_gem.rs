@@ -137,9 +137,11 @@ const TEST_FILES: &[&str] = &[
     "boundary_values_test.rb",
     "errors_test.rb",
     "gvl_test.rb",
+    "stream_test.rb",
     "fork_test.rb",
     "rails_test.rb",
     "puma_test.rb",
+    "rails_stream_test.rb",
     "redis_state_test.rb",
     "packaging_test.rb",
     "subject_id_test.rb",
@@ -225,6 +227,17 @@ fn ruby_gvl_released_during_complete() {
     run_ruby_test("gvl_test.rb");
 }
 
+/// `PromptConfig.stream`: deltas, the Enumerator form, and break / exception / Timeout /
+/// Thread#kill closing the connection (and `complete` under Timeout and Thread#kill).
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_streaming_and_interrupts() {
+    run_ruby_test("stream_test.rb");
+}
+
 #[test]
 #[cfg_attr(
     pc_missing_ruby_ext_toolchain,
@@ -250,6 +263,17 @@ fn ruby_rails_integration() {
 )]
 fn ruby_puma_cluster() {
     run_ruby_test("puma_test.rb");
+}
+
+/// The README's ActionController::Live example under Puma, read by Net::HTTP in chunks; a
+/// client that disconnects cancels the provider stream.
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_rails_live_streaming_under_puma() {
+    run_ruby_test("rails_stream_test.rb");
 }
 
 #[test]

@@ -78,7 +78,9 @@ module PromptConfig
     end
 
     # Resolves `feature`, then calls its model chain (retries, failover, breakers, budgets)
-    # with the GVL released: a frozen Completion. Same arguments as `resolve`.
+    # with the GVL released: a frozen Completion. Same arguments as `resolve`. `Thread#kill` and
+    # `Timeout.timeout` interrupt it: the connection is closed at once, then Ruby raises the
+    # interrupt.
     def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
       user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
@@ -102,6 +104,44 @@ module PromptConfig
         end
         Instrumentation.completed(payload, completion)
         completion
+      end
+    end
+
+    # Streams the answer of `feature`: yields each text delta as it arrives (a new, unfrozen
+    # UTF-8 String per delta, yours to keep or mutate) and returns the frozen Completion (its
+    # `text` is every delta joined; `time_to_first_token_ms` and `chunks` are set). Same
+    # arguments as `complete`, plus `on_restart:`, a callable receiving a frozen Hash
+    # `{provider:, model:, reason:}` when the feature's stream settings allow a restart on the
+    # next model after a broken stream: every delta yielded before it is void.
+    #
+    # Without a block: an Enumerator whose `each` yields the deltas and returns the Completion
+    # (`to_a` gives the deltas, as any Enumerator).
+    #
+    # The GVL is released while waiting for bytes and taken back only to yield. `break`, `throw`
+    # or an exception in the block, `Thread#kill` or `Timeout.timeout` cancel the stream: the
+    # connection is closed at once, then the `break` value is returned / the exception raised
+    # as usual. A stream that breaks after its first delta raises StreamIncomplete (with
+    # `partial_text`), never a short success.
+    def stream(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
+               on_restart: nil, &block)
+      unless block
+        return enum_for(:stream, feature, context, user_id: user_id, attributes: attributes,
+                                                   variables: variables, version: version, on_restart: on_restart)
+      end
+
+      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+      raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
+      raise TypeError, "prompt_config: on_restart must respond to call" unless on_restart.nil? || on_restart.respond_to?(:call)
+
+      feature = feature_name(feature) unless feature.is_a?(String)
+      attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
+      variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
+      version = version.to_s unless version.nil? || version.is_a?(String)
+      instrumenter = configuration.instrumenter
+      return native_stream(feature, user_id, attributes, variables, version, block, on_restart) unless instrumenter
+
+      Instrumentation.stream(instrumenter, { feature: feature, pinned_version: version }, block) do |counting|
+        native_stream(feature, user_id, attributes, variables, version, counting, on_restart)
       end
     end
 
@@ -221,6 +261,10 @@ module PromptConfig
     end
 
     private
+
+    def native_stream(feature, user_id, attributes, variables, version, block, on_restart)
+      Completion.from_native(engine.stream(feature, user_id, attributes, variables, version, block, on_restart))
+    end
 
     def open_engine
       engine = Native::Engine.open(configuration.to_options_json)

@@ -38,6 +38,19 @@ class ErrorsTest < Minitest::Test
     PromptConfig.complete(FEATURE, user_id: 1, variables: PROFILE, version: "1.0.0")
   end
 
+  def test_stream_incomplete_and_cancelled_carry_the_partial_text_and_cost
+    details = { partial_text: "Three paths", cost_usd: 0.00002, request_id: "req_1", attempts: [], status: nil }
+    incomplete = PromptConfig::Error.build("stream_incomplete", "stream cut after 2 chunks", details)
+    assert_instance_of PromptConfig::StreamIncomplete, incomplete
+    assert_equal "Three paths", incomplete.partial_text
+    assert_equal 0.00002, incomplete.cost_usd
+    assert_predicate incomplete, :retryable?
+    cancelled = PromptConfig::Error.build("cancelled", "cancelled", { request_id: "req_2", attempts: [] })
+    assert_instance_of PromptConfig::Cancelled, cancelled
+    assert_equal "", cancelled.partial_text, "a cancelled complete has no partial text"
+    refute_predicate cancelled, :retryable?
+  end
+
   def test_every_core_kind_has_its_exception_class
     assert_operator PromptConfig::Error, :<, StandardError
     expected = {
@@ -50,7 +63,8 @@ class ErrorsTest < Minitest::Test
       "circuit_open" => PromptConfig::CircuitOpen, "budget_exceeded" => PromptConfig::BudgetExceeded,
       "missing_api_key" => PromptConfig::MissingApiKey, "invalid_feedback" => PromptConfig::InvalidFeedback,
       "invalid_argument" => PromptConfig::InvalidArgument, "panic" => PromptConfig::InternalError,
-      "state_unavailable" => PromptConfig::StateUnavailable
+      "state_unavailable" => PromptConfig::StateUnavailable,
+      "stream_incomplete" => PromptConfig::StreamIncomplete, "cancelled" => PromptConfig::Cancelled
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|

@@ -14,7 +14,7 @@ use crate::{Context, Engine, EngineOptions};
 ///
 /// # Safety
 /// `engine` is NULL or a handle from `pc_engine_open` not yet closed.
-unsafe fn engine_arg<'a>(engine: *const pc_engine) -> Result<&'a Engine, Failure> {
+pub(super) unsafe fn engine_arg<'a>(engine: *const pc_engine) -> Result<&'a Engine, Failure> {
     // SAFETY: the caller's contract.
     match unsafe { engine.as_ref() } {
         Some(handle) => Ok(&handle.engine),
@@ -258,7 +258,7 @@ pub unsafe extern "C" fn pc_engine_close(engine: *mut pc_engine) {
 ///
 /// # Safety
 /// As `pc_resolve`.
-unsafe fn feature_call<T: serde::Serialize>(
+pub(super) unsafe fn feature_call<T: serde::Serialize>(
     engine: *const pc_engine,
     feature: *const c_char,
     request_json: *const c_char,

@@ -17,6 +17,9 @@
 //! - A NULL pointer argument, invalid UTF-8 or invalid JSON returns `PC_INVALID_ARGUMENT`;
 //!   `pc_string_free(NULL)` and `pc_engine_close(NULL)` do nothing.
 //! - Every export catches panics: a panic becomes `PC_PANIC` and the process goes on.
+//! - `pc_stream` hands text to a C callback on the calling thread; nothing of ours unwinds
+//!   through the callback's frame, and a non-zero return stops the stream (`PC_CANCELLED`).
+//!   A `pc_cancel_token` stops `pc_stream_with` / `pc_complete_with` from any thread.
 //!
 //! `pc_test_panic` is a test hook, left out of the header and, behind the `test-hooks` cargo
 //! feature, out of release builds: it panics inside the boundary so C
@@ -26,6 +29,7 @@
 mod boundary;
 mod engine;
 mod status;
+mod stream;
 
 use std::ffi::{CString, c_char};
 
@@ -40,6 +44,11 @@ use engine::{
 };
 #[cfg_attr(not(test), allow(unused_imports))]
 use status::pc_status;
+#[cfg_attr(not(test), allow(unused_imports))]
+use stream::{
+    pc_cancel, pc_cancel_token, pc_cancel_token_free, pc_cancel_token_new, pc_complete_with,
+    pc_stream, pc_stream_with,
+};
 
 /// An open engine: configuration and prompts loaded, client state and telemetry running. Opaque
 /// to C; from `pc_engine_open`, freed by `pc_engine_close`. Every function taking a
@@ -106,5 +115,7 @@ pub unsafe extern "C" fn pc_test_panic(error: *mut *mut c_char) -> pc_status {
 mod properties;
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use super::*;
 
 /// Text that C strings and JSON find hard: NUL bytes, non-BMP characters, combining marks,
 /// escapes, and long runs.
-fn awkward_text() -> impl Strategy<Value = String> {
+pub(super) fn awkward_text() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => Just(String::new()),
         4 => prop::collection::vec(any::<char>(), 0..16).prop_map(String::from_iter),

@@ -41,7 +41,7 @@ pub(super) fn request() -> CString {
 }
 
 /// Copies a returned string and frees it.
-fn take(pointer: *mut c_char) -> String {
+pub(super) fn take(pointer: *mut c_char) -> String {
     assert!(!pointer.is_null());
     // SAFETY: a string from the library, freed once right after.
     let text = unsafe { CStr::from_ptr(pointer) }
@@ -52,7 +52,7 @@ fn take(pointer: *mut c_char) -> String {
     text
 }
 
-fn take_json(pointer: *mut c_char) -> Value {
+pub(super) fn take_json(pointer: *mut c_char) -> Value {
     serde_json::from_str(&take(pointer)).unwrap()
 }
 
@@ -65,7 +65,7 @@ pub(super) fn take_error(pointer: *mut c_char) -> Value {
     error
 }
 
-fn open(mock: bool) -> *mut pc_engine {
+pub(super) fn open(mock: bool) -> *mut pc_engine {
     let mut engine = ptr::null_mut();
     let mut error = ptr::null_mut();
     let status = unsafe { pc_engine_open(options(mock).as_ptr(), &mut engine, &mut error) };

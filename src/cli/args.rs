@@ -67,6 +67,13 @@ the same name, --var over --vars. A --var value that parses as JSON (4, true, [\
     #[command(after_help = "Examples:
   prompt-config complete career_path_navigator --user 42 --vars '{...}' --mock
   prompt-config complete career_path_navigator --user 42 --vars '{...}' --json
+  prompt-config complete career_path_navigator --user 42 --vars '{...}' --mock --stream
+  prompt-config complete career_path_navigator --user 42 --vars '{...}' --stream --json
+
+--stream prints the answer on stdout as it arrives and the summary on stderr at the end; with
+--json it prints JSON Lines: {\"delta\": ...} per piece of text, {\"restart\": {...}} when the
+chain starts over on the next model, then the completion object or {\"error\": ...}. Ctrl-C
+stops the stream (kind cancelled). The exit code is 0 only when the stream completed.
 
 Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY.")]
     Complete {
@@ -75,6 +82,9 @@ Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY
         /// Route every provider to the mock provider (no key, no network).
         #[arg(long)]
         mock: bool,
+        /// Stream the answer: text on stdout as it arrives (JSON Lines with --json).
+        #[arg(long)]
+        stream: bool,
     },
     /// Call a feature at a fixed arrival rate (open loop) and report throughput, latency
     /// percentiles, errors by kind, cache hit rate and cost.

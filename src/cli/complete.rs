@@ -20,6 +20,22 @@ pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
 }
 
 fn print_completion(completion: &Completion) {
+    for line in summary(completion) {
+        say!("{line}");
+    }
+    say!("\n{}", completion.text);
+}
+
+/// The lines describing a completion, without its text: where it came from, tokens and cost,
+/// the request id, a cache hit, why it stopped, a refusal, streaming figures and every attempt.
+/// `complete` prints them on stdout before the text; `complete --stream` on stderr after it.
+pub fn summary(completion: &Completion) -> Vec<String> {
+    let mut lines = Vec::new();
+    macro_rules! say {
+        ($($argument:tt)*) => {
+            lines.push(format!($($argument)*))
+        };
+    }
     let resolution = &completion.resolution;
     say!(
         "{} {} ({}) via {}/{} in {:.0} ms, {} in + {} out tokens, ${:.6}{}{}",
@@ -66,6 +82,13 @@ fn print_completion(completion: &Completion) {
     if let Some(refusal) = &completion.refusal {
         say!("refusal: {refusal}");
     }
+    if let Some(stream) = &completion.stream {
+        say!(
+            "stream: first token after {:.0} ms, {} chunks",
+            stream.time_to_first_token_ms,
+            stream.chunks
+        );
+    }
     for attempt in &completion.attempts {
         let outcome = match attempt.outcome {
             AttemptOutcome::Success => "ok".to_string(),
@@ -80,5 +103,5 @@ fn print_completion(completion: &Completion) {
             attempt.wait_ms
         );
     }
-    say!("\n{}", completion.text);
+    lines
 }

@@ -15,12 +15,15 @@ mod cache;
 mod complete;
 mod demo;
 mod edit;
+#[cfg(unix)]
+mod interrupt;
 mod load;
 mod output;
 #[cfg(all(test, unix))]
 mod properties;
 mod resolve;
 mod stats;
+mod stream;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +43,9 @@ pub struct Failure {
     /// Boxed: `Value` is large and every command returns `Result<_, Failure>`.
     details: Box<Value>,
     code: i32,
+    /// With `--json`, print the error as one compact line (`complete --stream --json` writes
+    /// JSON Lines), not as pretty JSON.
+    json_line: bool,
 }
 
 impl Failure {
@@ -51,6 +57,7 @@ impl Failure {
             message: message.into(),
             details: Box::new(Value::Null),
             code: 2,
+            json_line: false,
         }
     }
 
@@ -61,11 +68,18 @@ impl Failure {
             message: message.into(),
             details: Box::new(details),
             code: 1,
+            json_line: false,
         }
     }
 
     fn with_details(mut self, details: Value) -> Failure {
         self.details = Box::new(details);
+        self
+    }
+
+    /// The same failure, printed with `--json` as one JSON Lines record.
+    fn printed_as_json_line(mut self) -> Failure {
+        self.json_line = true;
         self
     }
 }
@@ -77,6 +91,7 @@ impl From<prompt_config::Error> for Failure {
             message: error.to_string(),
             details: Box::new(error.details()),
             code: 1,
+            json_line: false,
         }
     }
 }
@@ -85,19 +100,21 @@ impl From<prompt_config::Error> for Failure {
 pub fn run(raw: impl IntoIterator<Item = OsString>) -> i32 {
     let raw: Vec<OsString> = raw.into_iter().collect();
     let json = raw.iter().any(|word| word == "--json");
+    // `--stream --json` writes JSON Lines: even a usage error is one line.
+    let json_line = json && raw.iter().any(|word| word == "--stream");
     let program = std::iter::once(OsString::from("prompt-config"));
     let code = match Cli::try_parse_from(program.chain(raw)) {
         Ok(cli) => match dispatch(cli.command) {
             Ok(()) => 0,
             Err(failure) => report(&failure, json),
         },
-        Err(error) => parse_failure(&error, json),
+        Err(error) => parse_failure(&error, json, json_line),
     };
     output::final_code(code)
 }
 
 /// Help and version go to stdout with exit 0; real parse errors are usage mistakes (exit 2).
-fn parse_failure(error: &clap::Error, json: bool) -> i32 {
+fn parse_failure(error: &clap::Error, json: bool, json_line: bool) -> i32 {
     let code = error.exit_code();
     let text = error.render().to_string();
     if !error.use_stderr() {
@@ -112,7 +129,12 @@ fn parse_failure(error: &clap::Error, json: bool) -> i32 {
             .collect::<Vec<_>>()
             .join(" ");
         let details = serde_json::json!({"usage": text});
-        output::print_json(&output::error_json("usage", &message, &details));
+        let error = output::error_json("usage", &message, &details);
+        if json_line {
+            output::print_json_line(&error);
+        } else {
+            output::print_json(&error);
+        }
     } else {
         output::write_error(&text);
     }
@@ -121,11 +143,12 @@ fn parse_failure(error: &clap::Error, json: bool) -> i32 {
 
 fn report(failure: &Failure, json: bool) -> i32 {
     if json {
-        output::print_json(&output::error_json(
-            failure.kind.as_str(),
-            &failure.message,
-            &failure.details,
-        ));
+        let error = output::error_json(failure.kind.as_str(), &failure.message, &failure.details);
+        if failure.json_line {
+            output::print_json_line(&error);
+        } else {
+            output::print_json(&error);
+        }
     } else if failure.code == 2 {
         output::write_error(&format!(
             "error [{}]: {}\n\nFor more information, try '--help'.",
@@ -141,7 +164,16 @@ fn dispatch(command: Command) -> Result<(), Failure> {
     match command {
         Command::Validate { dirs, json } => edit::validate(&dirs, json),
         Command::Resolve(request) => resolve::run(&request),
-        Command::Complete { request, mock } => complete::run(&request, mock),
+        Command::Complete {
+            request,
+            mock,
+            stream: false,
+        } => complete::run(&request, mock),
+        Command::Complete {
+            request,
+            mock,
+            stream: true,
+        } => stream::run(&request, mock),
         Command::Load(load) => load::run(&load),
         Command::Demo {
             dirs,

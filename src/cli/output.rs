@@ -20,11 +20,28 @@ static STDOUT: AtomicU8 = AtomicU8::new(STDOUT_OK);
 
 /// Writes one line to stdout unless an earlier write failed.
 pub fn write_line(arguments: std::fmt::Arguments<'_>) {
+    write_stdout(format_args!("{arguments}\n"));
+}
+
+/// Writes `text` to stdout as it is (no newline added) and flushes it, so a streamed answer
+/// shows as it arrives. Returns whether stdout still works: a streaming command stops its
+/// stream when the reader went away.
+pub fn write_text(text: &str) -> bool {
+    write_stdout(format_args!("{text}"));
+    STDOUT.load(Ordering::Relaxed) == STDOUT_OK
+}
+
+/// Whether the reader of stdout went away (`| head`): the command may end quietly.
+pub fn stdout_gone() -> bool {
+    STDOUT.load(Ordering::Relaxed) == STDOUT_GONE
+}
+
+fn write_stdout(arguments: std::fmt::Arguments<'_>) {
     if STDOUT.load(Ordering::Relaxed) != STDOUT_OK {
         return;
     }
     let mut stdout = std::io::stdout().lock();
-    let result = writeln!(stdout, "{arguments}").and_then(|()| stdout.flush());
+    let result = stdout.write_fmt(arguments).and_then(|()| stdout.flush());
     if let Err(error) = result {
         let state = if error.kind() == std::io::ErrorKind::BrokenPipe {
             STDOUT_GONE
@@ -62,6 +79,17 @@ pub fn print_json(value: &impl Serialize) {
         "{}",
         serde_json::to_string_pretty(&value).unwrap_or_default()
     );
+}
+
+/// Prints `value` as one line of compact JSON (a JSON Lines record) with its numbers rounded as
+/// [`print_json`] rounds them. Returns whether stdout still works.
+pub fn print_json_line(value: &impl Serialize) -> bool {
+    let mut value = serde_json::to_value(value).unwrap_or(Value::Null);
+    round_numbers(&mut value, Precision::Significant);
+    write_text(&format!(
+        "{}\n",
+        serde_json::to_string(&value).unwrap_or_default()
+    ))
 }
 
 /// The JSON form of an error: `{"error": {"kind", "message", "details"}}`.

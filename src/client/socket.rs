@@ -26,8 +26,9 @@ thread_local! {
 }
 
 /// Runs `work` with every socket wait of this thread's HTTP transport ending by `deadline`
-/// (when `Some`); a wait that reaches it fails as ureq's `Timeout(RecvBody)`. The previous
-/// bound is back when `work` returns or unwinds, so bounds nest.
+/// (when `Some`), or by an earlier bound already in force (the call's deadline around a
+/// stream's stall limit); a wait that reaches it fails as ureq's `Timeout(RecvBody)`. The
+/// previous bound is back when `work` returns or unwinds, so bounds nest.
 pub(super) fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() -> T) -> T {
     struct Restore(Option<Instant>);
     impl Drop for Restore {
@@ -35,6 +36,11 @@ pub(super) fn with_deadline<T>(deadline: Option<Instant>, work: impl FnOnce() ->
             DEADLINE.set(self.0);
         }
     }
+    let outer = DEADLINE.get();
+    let deadline = match (outer, deadline) {
+        (Some(outer), Some(inner)) => Some(outer.min(inner)),
+        (outer, inner) => inner.or(outer),
+    };
     let _restore = Restore(DEADLINE.replace(deadline));
     work()
 }

@@ -14,4 +14,5 @@ mod edit;
 mod load;
 mod robustness;
 mod state;
+mod stream;
 mod usage;

@@ -1,6 +1,7 @@
 //! The model providers and the failover client: each HTTP provider against a scripted loopback
 //! server, the transport under them, keys, provider kinds, cost estimation, the failover client
-//! on mock providers, and the fault matrix of `Engine::complete`. Nothing leaves 127.0.0.1.
+//! on mock providers, and the fault matrices of `Engine::complete` and `Engine::stream`. Nothing
+//! leaves 127.0.0.1.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -13,6 +14,8 @@ mod keys;
 mod kinds;
 mod openai;
 mod stream_anthropic;
+mod stream_engine;
+mod stream_fault_matrix;
 mod stream_openai;
 mod stream_transport;
 mod transport;

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod engine_faults;
 pub mod fixture;
 pub mod fleet;
 pub mod http_server;
@@ -16,6 +17,7 @@ pub mod prometheus;
 pub mod provider_fixtures;
 pub mod redis_server;
 pub mod sse_fixtures;
+pub mod stream_engine;
 pub mod telemetry_records;
 pub mod temp_dir;
 pub mod writer_harness;

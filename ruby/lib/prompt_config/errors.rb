@@ -162,15 +162,24 @@ module PromptConfig
   class StreamIncomplete < CompletionError
     def self.default_kind = "stream_incomplete"
 
-    def partial_text = details[:partial_text]
+    def partial_text = details.fetch(:partial_text, "")
+
+    # What the partial answer was charged to budgets, in USD (estimated without usage).
+    def cost_usd = details[:cost_usd]
   end
 
   # The call was cancelled (`break` out of a stream block, an exception in it, `Timeout`,
-  # `Thread#kill`). `partial_text` holds any text received.
+  # `Thread#kill`). `partial_text` holds any text received ("" when none, or when a `complete`
+  # was cancelled). Ruby's own interrupt (Timeout::Error, the kill) is what a caller normally
+  # sees; this class is raised when the cancel came with no exception of its own (a signal
+  # handled by `trap` on the calling thread).
   class Cancelled < CompletionError
     def self.default_kind = "cancelled"
 
-    def partial_text = details[:partial_text]
+    def partial_text = details.fetch(:partial_text, "")
+
+    # What the partial answer was charged to budgets, in USD; nil when nothing was.
+    def cost_usd = details[:cost_usd]
   end
 
   # A `block` budget would be passed. `budget` names the scope, period, limit and spend.

@@ -10,6 +10,11 @@ module PromptConfig
   #                           answered, input_tokens, output_tokens, total_tokens, cost_usd,
   #                           latency_ms, attempts, downgraded; on failure error_kind and
   #                           attempts (and ActiveSupport adds :exception / :exception_object)
+  #   stream.prompt_config:   the complete.prompt_config payload, plus status ("completed",
+  #                           the error kind such as "stream_incomplete", or "cancelled" when the
+  #                           block broke out, raised or the thread was interrupted),
+  #                           time_to_first_token_ms (nil before a first delta) and chunks
+  #                           (deltas yielded)
   module Instrumentation
     module_function
 
@@ -39,6 +44,39 @@ module PromptConfig
       payload[:attempts] = completion.attempts.length
       payload[:downgraded] = completion.downgraded?
       payload
+    end
+
+    # Runs a stream under `stream.prompt_config`: yields a Proc that counts the deltas (and
+    # times the first) before handing them to `block`; fills the payload however the stream
+    # ends, a `break` or an exception in the block included.
+    def stream(instrumenter, payload, block)
+      instrumenter.instrument("stream.prompt_config", payload) do
+        chunks = 0
+        first = nil
+        started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        counting = proc do |delta|
+          first ||= Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          chunks += 1
+          block.call(delta)
+        end
+        begin
+          completion = yield counting
+          completed(payload, completion)
+          payload[:status] = "completed"
+          payload[:time_to_first_token_ms] = completion.time_to_first_token_ms
+          payload[:chunks] = completion.chunks
+          completion
+        rescue Error => e
+          failed(payload, e)
+          payload[:status] = e.kind
+          raise
+        ensure
+          # A `break`, `throw`, an exception from the block or a Thread#kill ended the stream.
+          payload[:status] ||= "cancelled"
+          payload[:chunks] ||= chunks
+          payload[:time_to_first_token_ms] ||= first && ((first - started) * 1000.0)
+        end
+      end
     end
 
     def failed(payload, error)

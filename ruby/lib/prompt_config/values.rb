@@ -231,10 +231,11 @@ module PromptConfig
     # cost in USD (`cost_estimated?` is true when it is an estimate), wall time of the
     # whole call, the request id, every attempt in order (Hashes) and the Resolution.
     # `cache` is `{saved_usd:, partition:}` when the answer came from the response cache
-    # (then `cost_usd` is 0 and `attempts` empty), else nil.
+    # (then `cost_usd` is 0 and `attempts` empty), else nil. `stream` is
+    # `{time_to_first_token_ms:, chunks:}` for a streamed call (`PromptConfig.stream`), else nil.
     attr_reader :text, :provider, :model, :response_model, :response_id, :finish_reason,
                 :raw_finish_reason, :refusal, :usage, :cost_usd, :cost_estimated_parts,
-                :latency_ms, :request_id, :attempts, :resolution, :cache
+                :latency_ms, :request_id, :attempts, :resolution, :cache, :stream
 
     private def load(hash)
       @hash = hash
@@ -255,6 +256,7 @@ module PromptConfig
       @downgraded = @hash[:downgraded] ? true : false
       @attempts = @hash[:attempts] || EMPTY_ARRAY
       @cache = @hash[:cache]
+      @stream = @hash[:stream]
       @resolution = @hash[:resolution] && Resolution.from_native(@hash[:resolution])
       freeze
     end
@@ -268,6 +270,21 @@ module PromptConfig
     # True when the answer came from the response cache instead of a provider.
     def cache_hit?
       !@cache.nil?
+    end
+
+    # True when the answer was streamed (`PromptConfig.stream`).
+    def streamed?
+      !@stream.nil?
+    end
+
+    # Milliseconds from the start of the call to the first text delta; nil unless streamed.
+    def time_to_first_token_ms
+      @stream && @stream[:time_to_first_token_ms]
+    end
+
+    # How many deltas carried text; nil unless streamed.
+    def chunks
+      @stream && @stream[:chunks]
     end
 
     # True when a budget's downgrade policy replaced the model chain.

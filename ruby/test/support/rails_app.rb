@@ -56,10 +56,38 @@ class SpendsController < ActionController::Base
   end
 end
 
+# The README's streaming example: the answer to the browser as Server-Sent Events while the
+# provider streams it (ActionController::Live). A browser that goes away makes
+# `response.stream.write` raise ClientDisconnected inside the block, which cancels the provider
+# stream (its connection is closed at once).
+class AnswersController < ActionController::Base
+  include ActionController::Live
+
+  def stream
+    response.headers["Content-Type"] = "text/event-stream"
+    response.headers["Cache-Control"] = "no-cache"
+    # Rack::ETag (Rails < 7) buffers a body without Last-Modified to digest it.
+    response.headers["Last-Modified"] = Time.now.httpdate
+    context = { user_id: params.require(:user_id), variables: CareerPathsController::PROFILE }
+    completion = PromptConfig.stream(:career_path_navigator, context) do |delta|
+      response.stream.write("data: #{JSON.generate(delta)}\n\n")
+    end
+    response.stream.write("event: done\ndata: #{JSON.generate(request_id: completion.request_id)}\n\n")
+  rescue ActionController::Live::ClientDisconnected
+    # The browser left: the provider stream is already cancelled, nothing to send.
+    nil
+  rescue PromptConfig::StreamIncomplete => e
+    response.stream.write("event: error\ndata: #{JSON.generate(kind: e.kind, partial_text: e.partial_text)}\n\n")
+  ensure
+    response.stream.close
+  end
+end
+
 def draw_test_routes
   Rails.application.routes.draw do
     get "/career_path" => "career_paths#show"
     get "/spend" => "spends#show"
+    get "/answer_stream" => "answers#stream"
   end
 end
 

@@ -310,10 +310,19 @@ impl Call<'_> {
                         &taken,
                     );
                     let attempt = self.attempt(provider, model, None, latency, waited);
+                    // A stream's statistics count from the call's start (the answer's time to
+                    // first token); the attempt's count from its own start.
+                    let before = now.saturating_duration_since(self.start.at);
+                    let attempt_stats = stats.map(|call| StreamStats {
+                        time_to_first_token_ms: (call.time_to_first_token_ms
+                            - before.as_secs_f64() * 1000.0)
+                            .max(0.0),
+                        chunks: call.chunks,
+                    });
                     self.ended(
                         started_at,
                         Attempt {
-                            stream: stats,
+                            stream: attempt_stats,
                             ..attempt
                         },
                     );

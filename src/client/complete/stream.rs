@@ -21,6 +21,7 @@ use crate::client::clock::Clock;
 use crate::client::outcome::{Answer, StreamStats};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
+use crate::client::socket::with_deadline;
 use crate::client::stream::{StreamChunk, StreamControl, StreamEvent, StreamTimeouts};
 use crate::client::table::ProviderTable;
 use crate::client::types::{AttemptError, FailureKind, ProviderRequest};
@@ -65,6 +66,8 @@ pub(crate) fn stream(
         settings,
         clock: Arc::clone(&options.clock),
         call_started: start.at,
+        // Sockets wait in real time, whatever the clock of the walk.
+        deadline: Instant::now() + request.deadline,
         on_event,
     };
     perform_call(runtime, providers, options, request, start, &mut streamer)
@@ -76,6 +79,9 @@ struct Streamer<'f> {
     clock: Arc<dyn Clock>,
     /// The call's start: the answer's time to first token counts from it.
     call_started: Instant,
+    /// The call's deadline in real time: it bounds every read of a started stream too (the
+    /// stall limit alone would let a steady stream run past it).
+    deadline: Instant,
     on_event: &'f mut dyn FnMut(StreamEvent<'_>) -> StreamControl,
 }
 
@@ -102,7 +108,7 @@ impl Perform for Streamer<'_> {
             let chunk = if cancel::is_cancelled() {
                 Err(cancelled("cancelled by the caller"))
             } else {
-                stream.next_chunk()
+                with_deadline(Some(self.deadline), || stream.next_chunk())
             };
             match chunk {
                 Ok(StreamChunk::Delta(delta)) => {
@@ -160,6 +166,11 @@ impl Perform for Streamer<'_> {
                     drop(stream);
                     if cancel::is_cancelled() {
                         error = cancelled("cancelled by the caller");
+                    } else if chunks > 0
+                        && error.kind == FailureKind::Timeout
+                        && Instant::now() >= self.deadline
+                    {
+                        error.message = format!("the call's deadline passed after {chunks} chunks");
                     }
                     if chunks == 0 {
                         return Performed::Failed(error);

@@ -4,18 +4,22 @@
 //! (value objects, configuration, instrumentation, Rails, fork hooks) is Ruby in `lib/`.
 //!
 //! Every method runs under `catch_unwind`: a panic becomes `PromptConfig::InternalError`, never
-//! Ruby's `fatal`. Calls that block (complete, open, validate, reload, close) release the GVL.
+//! Ruby's `fatal`. Calls that block (complete, stream, open, validate, reload, close) release the
+//! GVL; `complete` and `stream` can be interrupted from Ruby (`Thread#kill`, `Timeout.timeout`):
+//! their unblock function cancels the call, which closes its connection at once.
 
 mod convert;
 mod errors;
 mod gvl;
 mod resolution;
 mod serialize;
+mod stream;
 mod text;
 
 use std::sync::Arc;
 
 use magnus::{Error, RModule, Ruby, Value, function, method, prelude::*};
+use prompt_config_core::client::CancelToken;
 use prompt_config_core::{Context, Engine, EngineOptions, ErrorKind};
 
 use convert::{id_string, to_json, to_json_object};
@@ -44,6 +48,18 @@ fn released<R>(ruby: &Ruby, work: impl FnOnce() -> R) -> Result<R, Error> {
     }
 }
 
+/// Runs `work` with the GVL released and an unblock function that cancels `token`.
+fn released_cancellable<R>(
+    ruby: &Ruby,
+    token: &CancelToken,
+    work: impl FnOnce() -> R,
+) -> Result<R, Error> {
+    match gvl::without_gvl_cancellable(work, token)? {
+        Ok(value) => Ok(value),
+        Err(payload) => Err(errors::panic_error(ruby, &*payload)),
+    }
+}
+
 /// Engine options from the JSON `lib/` builds. Options that do not parse are a bad argument,
 /// `PromptConfig::InvalidArgument` (kind `invalid_argument`), as `pc_engine_open` reports them
 /// with `PC_INVALID_ARGUMENT`, not a configuration problem.
@@ -54,7 +70,7 @@ fn parse_options(ruby: &Ruby, options_json: &str) -> Result<EngineOptions, Error
 }
 
 /// Converts a core value to Ruby (the core's types always convert).
-fn serialized<T: serde::Serialize>(
+pub(crate) fn serialized<T: serde::Serialize>(
     ruby: &Ruby,
     value: &T,
     keys: Keys,
@@ -127,7 +143,9 @@ impl NativeEngine {
     }
 
     /// `#complete(feature, user_id, attributes, variables, version)`: a frozen Hash; the model
-    /// calls run with the GVL released.
+    /// calls run with the GVL released and an unblock function that cancels the call, so
+    /// `Thread#kill` or `Timeout.timeout` closes its connection at once (Ruby then raises the
+    /// interrupt; a trapped signal with no exception leaves `PromptConfig::Cancelled`).
     fn complete(
         ruby: &Ruby,
         rb_self: &NativeEngine,
@@ -140,10 +158,42 @@ impl NativeEngine {
         guard(ruby, || {
             let context = context(ruby, user_id, attributes, variables, version)?;
             let engine = Arc::clone(&rb_self.engine);
-            match released(ruby, move || engine.complete(&feature, &context))? {
+            let token = CancelToken::new();
+            match released_cancellable(ruby, &token, || {
+                engine.complete_with(&feature, &context, &token)
+            })? {
                 Ok(completion) => serialized(ruby, &completion, Keys::Symbols, true),
                 Err(error) => Err(errors::core_error(ruby, &error)),
             }
+        })
+    }
+
+    /// `#stream(feature, user_id, attributes, variables, version, on_delta, on_restart)`: calls
+    /// the Proc `on_delta` with each text delta (a new unfrozen UTF-8 String) and `on_restart`
+    /// (a callable or nil) with `{provider:, model:, reason:}` when the chain restarts on another
+    /// model; returns the frozen completion Hash. See `stream.rs` for the GVL and unwinding.
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        ruby: &Ruby,
+        rb_self: &NativeEngine,
+        feature: String,
+        user_id: Value,
+        attributes: Value,
+        variables: Value,
+        version: Option<String>,
+        on_delta: Value,
+        on_restart: Option<Value>,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let context = context(ruby, user_id, attributes, variables, version)?;
+            stream::stream(
+                ruby,
+                &rb_self.engine,
+                feature,
+                context,
+                on_delta,
+                on_restart,
+            )
         })
     }
 
@@ -330,6 +380,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     {
         native.define_module_function("panic_for_tests", function!(panic_for_tests, 1))?;
         native.define_module_function("sleep_released", function!(sleep_released, 1))?;
+        native.define_module_function("yield_released", function!(stream::yield_released, 3))?;
     }
 
     resolution::define(ruby, native)?;
@@ -337,6 +388,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("open", function!(NativeEngine::open, 1))?;
     class.define_method("resolve", method!(NativeEngine::resolve, 5))?;
     class.define_method("complete", method!(NativeEngine::complete, 5))?;
+    class.define_method("stream", method!(NativeEngine::stream, 7))?;
     class.define_method("feedback", method!(NativeEngine::feedback, 3))?;
     class.define_method("metrics", method!(NativeEngine::metrics, 0))?;
     class.define_method("prometheus_text", method!(NativeEngine::prometheus_text, 0))?;
