@@ -685,7 +685,13 @@ fn readme_c_example_builds_and_runs_outside_the_checkout() {
     };
     let before = listing(root());
     let mut command = Command::new("sh");
-    command.args(["-e", "-c", &script]).current_dir(root());
+    // The README's commands link with a RUNPATH, which `cargo test`'s LD_LIBRARY_PATH would
+    // override with `target/<profile>/`, where a stale `cargo build` library may sit: a user's
+    // shell has no such path.
+    command
+        .args(["-e", "-c", &script])
+        .current_dir(root())
+        .env_remove("LD_LIBRARY_PATH");
     let outcome = run(
         command,
         &dir.join("readme_example"),
