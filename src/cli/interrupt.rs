@@ -1,11 +1,13 @@
 //! Ctrl-C (SIGINT) cancels a call in progress: the handler writes one byte to a pipe (`write` is
 //! async-signal-safe; a mutex or a thread wake-up is not), a thread blocked reading the pipe
-//! cancels the [`CancelToken`], which closes the connection at once. The handler also restores
-//! the default action, so a second Ctrl-C ends the process as usual. Built on `libc`, already
-//! in the dependency tree, instead of a crate such as `ctrlc` that would add `nix`.
+//! cancels the [`CancelToken`], which closes the connection at once. A second Ctrl-C ends the
+//! process as usual, unless it comes within [`GRACE_MS`] of the first: `timeout(1)` and some
+//! supervisors signal the process and then its whole group, so one interrupt arrives twice, and
+//! ending at once would lose the cancelled call's error line and telemetry. Built on `libc`,
+//! already in the dependency tree, instead of a crate such as `ctrlc` that would add `nix`.
 
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use prompt_config::client::CancelToken;
 
@@ -16,17 +18,46 @@ static WRITE_END: AtomicI32 = AtomicI32::new(-1);
 static INTERRUPTED: u8 = 1;
 static DONE: u8 = 0;
 
+/// A second SIGINT this soon after the first is the same interrupt delivered twice.
+const GRACE_MS: u64 = 250;
+
+/// When the first SIGINT arrived (monotonic milliseconds, at least 1), or 0 before it.
+static FIRST_AT_MS: AtomicU64 = AtomicU64::new(0);
+
+fn monotonic_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) is async-signal-safe and writes only `now`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64)
+        .saturating_mul(1000)
+        .saturating_add(now.tv_nsec as u64 / 1_000_000)
+        .max(1)
+}
+
 extern "C" fn on_interrupt(_signal: c_int) {
-    let fd = WRITE_END.load(Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: write(2) and signal(2) are async-signal-safe; the byte lives in static memory.
-        unsafe {
-            libc::write(fd, (&raw const INTERRUPTED).cast(), 1);
+    let now = monotonic_ms();
+    let first = FIRST_AT_MS.load(Ordering::SeqCst);
+    if first == 0 {
+        FIRST_AT_MS.store(now, Ordering::SeqCst);
+        let fd = WRITE_END.load(Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: write(2) is async-signal-safe; the byte lives in static memory.
+            unsafe {
+                libc::write(fd, (&raw const INTERRUPTED).cast(), 1);
+            }
         }
+        return;
     }
-    // SAFETY: as above.
+    if now.saturating_sub(first) < GRACE_MS {
+        return;
+    }
+    // SAFETY: signal(2) and raise(3) are async-signal-safe: the default action ends the process.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::raise(libc::SIGINT);
     }
 }
 
@@ -86,6 +117,7 @@ pub fn cancel_on_interrupt(cancel: &CancelToken) -> InterruptGuard {
             };
         }
     };
+    FIRST_AT_MS.store(0, Ordering::SeqCst);
     WRITE_END.store(write_end, Ordering::SeqCst);
     // SAFETY: installs a handler that only calls async-signal-safe functions.
     unsafe {
