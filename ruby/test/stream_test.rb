@@ -286,6 +286,7 @@ class StreamTest < Minitest::Test
     assert_equal "stream_incomplete", payload[:status]
     assert_equal "stream_incomplete", payload[:error_kind]
     assert_equal 1, payload[:chunks]
+    assert_operator payload[:cost_usd], :>, 0, "the broken stream was charged"
   end
 
   private

@@ -10,6 +10,9 @@ use super::types::{AttemptError, FailureKind};
 /// What replaces a secret wherever it would otherwise be shown.
 const MASK: &str = "***";
 
+/// The shortest key [`ApiKey::redact`] masks; provider keys are dozens of characters.
+pub const MIN_MASKED_CHARS: usize = 8;
+
 /// An API key read from the environment; never printed, logged or serialized.
 #[derive(Clone)]
 pub struct ApiKey {
@@ -40,10 +43,12 @@ impl ApiKey {
         &self.key
     }
 
-    /// `text` with every occurrence of the key replaced by `***`.
+    /// `text` with every occurrence of the key replaced by `***`. A key shorter than
+    /// [`MIN_MASKED_CHARS`] characters is left alone: such a value is a placeholder (Ollama's
+    /// `ollama`), not a secret, and masking it would mangle ordinary words of our own messages
+    /// ("no *** token" for a key `first`).
     pub fn redact(&self, text: &str) -> String {
-        // An empty key would match everywhere; `from_value` refuses those but `new` does not.
-        if self.key.is_empty() {
+        if self.key.chars().count() < MIN_MASKED_CHARS {
             return text.to_string();
         }
         text.replace(&self.key, MASK)
@@ -181,6 +186,16 @@ mod tests {
     #[test]
     fn from_env_treats_an_unset_variable_as_missing() {
         assert!(ApiKey::from_env("PROMPT_CONFIG_TEST_VARIABLE_THAT_IS_NEVER_SET").is_none());
+    }
+
+    #[test]
+    fn a_placeholder_key_shorter_than_eight_characters_is_not_masked_in_our_own_words() {
+        let key = ApiKey::new("first");
+        assert_eq!(
+            key.redact("no first token within 300 ms"),
+            "no first token within 300 ms"
+        );
+        assert_eq!(ApiKey::new("").redact("text"), "text");
     }
 
     #[test]

@@ -119,3 +119,30 @@ fn with_restart_on_incomplete_a_broken_stream_restarts_on_the_next_model() {
         ]
     );
 }
+
+#[test]
+fn with_restart_on_incomplete_the_last_model_breaking_ends_stream_incomplete_without_a_restart() {
+    let setup = Setup::new(
+        |providers| providers["client"]["stream"]["restart_on_incomplete"] = json!(true),
+        |_| {},
+    );
+    let engine = setup.engine();
+    mock(&engine, "openai").break_next_stream(StreamFault::Cut, 2);
+    mock(&engine, "anthropic").break_next_stream(StreamFault::Cut, 3);
+    let (seen, result) = stream(&engine);
+    let error = failure(result.unwrap_err());
+    assert_eq!(error.kind(), ErrorKind::StreamIncomplete, "{error}");
+    assert_eq!(seen.restarts, [("openai".into(), "gpt-test".into(), 2)]);
+    let CompleteError::Interrupted { interruption, .. } = &error else {
+        panic!("expected an interruption, got {error}");
+    };
+    assert_eq!(interruption.partial_text, seen.deltas[2..].concat());
+    assert_eq!(
+        outcomes(&interruption.attempts),
+        [
+            ("openai".into(), AttemptOutcome::StreamIncomplete),
+            ("anthropic".into(), AttemptOutcome::StreamIncomplete)
+        ]
+    );
+    assert!(interruption.cost_usd > 0.0, "both broken streams are charged");
+}

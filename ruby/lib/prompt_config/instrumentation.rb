@@ -69,6 +69,8 @@ module PromptConfig
         rescue Error => e
           failed(payload, e)
           payload[:status] = e.kind
+          # A broken or cancelled stream was charged (estimated): its error says how much.
+          payload[:cost_usd] = e.details[:cost_usd] if e.details.key?(:cost_usd)
           raise
         ensure
           # A `break`, `throw`, an exception from the block or a Thread#kill ended the stream.

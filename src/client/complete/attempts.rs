@@ -124,6 +124,9 @@ pub(super) struct Call<'a> {
     /// The text of started streams voided by a restart, with the model that sent it: charged
     /// (estimated) with the call.
     pub(super) voided: Vec<(ModelSpec, String)>,
+    /// Whether the chain has a model after the one being tried: a broken stream restarts only
+    /// when there is somewhere to restart.
+    pub(super) has_next_model: bool,
 }
 
 impl Call<'_> {
@@ -136,6 +139,7 @@ impl Call<'_> {
             let next_is_healthy = chain
                 .get(index + 1)
                 .is_some_and(|next| self.healthy_alternative(provider, model, next));
+            self.has_next_model = chain.get(index + 1).is_some();
             match self.try_model(provider, model, next_is_healthy, None) {
                 ModelResult::Success(response, stats) => return Ok((model, response, stats)),
                 ModelResult::Next => {}
@@ -163,6 +167,7 @@ impl Call<'_> {
                     .breaker(&model.name)
                     .force_probe(self.options.clock.now());
                 self.emit_transition(&admission);
+                self.has_next_model = false;
                 match self.try_model(provider, model, false, Some(admission)) {
                     ModelResult::Success(response, stats) => {
                         return Ok((model, response, stats));
@@ -445,7 +450,11 @@ impl Call<'_> {
                 provider.name, model.name, stats.chunks
             )
         };
-        if !cancelled && self.perform.restart(&provider.name, &model.name, &summary) {
+        // The last model has nowhere to restart: its break is the call's ending, with its text.
+        if !cancelled
+            && self.has_next_model
+            && self.perform.restart(&provider.name, &model.name, &summary)
+        {
             self.voided.push((model.clone(), partial));
             return ModelResult::Next;
         }

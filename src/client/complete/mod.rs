@@ -294,6 +294,7 @@ fn call<'m>(
         attempts: Vec::new(),
         perform,
         voided: Vec::new(),
+        has_next_model: false,
     };
     match call.run(chain) {
         Ok((model, response, stream)) => Ok(Called {
