@@ -144,5 +144,8 @@ fn with_restart_on_incomplete_the_last_model_breaking_ends_stream_incomplete_wit
             ("anthropic".into(), AttemptOutcome::StreamIncomplete)
         ]
     );
-    assert!(interruption.cost_usd > 0.0, "both broken streams are charged");
+    assert!(
+        interruption.cost_usd > 0.0,
+        "both broken streams are charged"
+    );
 }
