@@ -453,14 +453,17 @@ pub(crate) fn failure(
     let (kind, summary) = if cancelled {
         (
             ErrorKind::Cancelled,
-            format!("cancelled by the caller after {} attempts", attempts.len()),
+            format!(
+                "cancelled by the caller after {}",
+                counted(attempts.len(), "attempt")
+            ),
         )
     } else if deadline_reached {
         (
             ErrorKind::Timeout,
             format!(
-                "deadline of {deadline_ms} ms reached after {} attempts",
-                attempts.len()
+                "deadline of {deadline_ms} ms reached after {}",
+                counted(attempts.len(), "attempt")
             ),
         )
     } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
@@ -504,6 +507,15 @@ pub(crate) fn failure(
         status,
         request_id,
         attempts,
+    }
+}
+
+/// `count` and `noun`, with the noun plural unless the count is one: "1 attempt", "3 chunks".
+pub(crate) fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

@@ -22,7 +22,7 @@ use crate::client::breaker::{Admission, BreakerState};
 use crate::client::cost::max_output_tokens;
 use crate::client::events::{AttemptEnded, ClientEvent};
 use crate::client::limits;
-use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats};
+use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats, counted};
 use crate::client::policy::{NextStep, breaker_failure, next_step};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
@@ -436,14 +436,26 @@ impl Call<'_> {
         self.ended(attempted.started_at, attempt);
         let summary = if cancelled {
             format!(
-                "stream of {}/{} cancelled by the caller after {} chunks",
-                provider.name, model.name, stats.chunks
+                "stream of {}/{} cancelled by the caller after {}",
+                provider.name,
+                model.name,
+                counted(stats.chunks as usize, "chunk")
             )
         } else {
-            format!(
-                "stream of {}/{} incomplete after {} chunks: {error}",
-                provider.name, model.name, stats.chunks
-            )
+            // Stream errors usually name the chunk count already ("... (after 3 chunks)"):
+            // say it once.
+            let chunks = counted(stats.chunks as usize, "chunk");
+            if error.message.contains(&format!("after {chunks}")) {
+                format!(
+                    "stream of {}/{} incomplete: {error}",
+                    provider.name, model.name
+                )
+            } else {
+                format!(
+                    "stream of {}/{} incomplete after {chunks}: {error}",
+                    provider.name, model.name
+                )
+            }
         };
         if !cancelled && self.perform.restart(&provider.name, &model.name, &summary) {
             self.voided.push((model.clone(), partial));

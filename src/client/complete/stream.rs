@@ -170,7 +170,10 @@ impl Perform for Streamer<'_> {
                         && error.kind == FailureKind::Timeout
                         && Instant::now() >= self.deadline
                     {
-                        error.message = format!("the call's deadline passed after {chunks} chunks");
+                        error.message = format!(
+                            "the call's deadline passed after {}",
+                            crate::client::outcome::counted(chunks as usize, "chunk")
+                        );
                     }
                     if chunks == 0 {
                         return Performed::Failed(error);
