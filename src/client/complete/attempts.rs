@@ -41,9 +41,17 @@ pub(super) enum Performed {
     /// caller; `partial` is that text.
     Broken {
         error: AttemptError,
-        stats: StreamStats,
+        stats: BrokenStats,
         partial: String,
     },
+}
+
+/// The figures of a broken stream: its attempt's (time to first chunk from the attempt's start)
+/// and the call's (from the call's start, as a finished stream's `Completion.stream`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BrokenStats {
+    pub(super) attempt: StreamStats,
+    pub(super) call: StreamStats,
 }
 
 /// How one attempt is sent: the provider call point of the walk.
@@ -81,6 +89,8 @@ pub(super) enum Ended<'m> {
         summary: String,
         partial: String,
         model: &'m ModelSpec,
+        /// The interrupted stream's figures, time to first chunk from the call's start.
+        stream: StreamStats,
     },
 }
 
@@ -399,9 +409,13 @@ impl Call<'_> {
         admission: Admission,
         attempted: Attempted<'_>,
         error: AttemptError,
-        stats: StreamStats,
+        stats: BrokenStats,
         partial: String,
     ) -> ModelResult<'m> {
+        let BrokenStats {
+            attempt: stats,
+            call: call_stats,
+        } = stats;
         let breaker = provider.breaker(&model.name);
         let cancelled = error.kind == FailureKind::Cancelled;
         if cancelled {
@@ -470,6 +484,7 @@ impl Call<'_> {
             summary,
             partial,
             model,
+            stream: call_stats,
         })
     }
 
