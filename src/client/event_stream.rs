@@ -4,6 +4,7 @@
 //! only when its terminal event arrives; the end of the body or a cut connection before it is a
 //! `malformed` failure, never a short answer.
 
+use crate::client::outcome::counted;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -109,15 +110,19 @@ impl<D: StreamDecoder> HttpStream<D> {
                     format!("no first token within {} ms", self.first_token.as_millis())
                 } else {
                     format!(
-                        "stream stalled: no chunk for {} ms (after {chunks} chunks)",
-                        self.stall.as_millis()
+                        "stream stalled: no chunk for {} ms (after {})",
+                        self.stall.as_millis(),
+                        counted(chunks, "chunk")
                     )
                 };
                 AttemptError::new(FailureKind::Timeout, message)
             }
             SseError::Io(error) => AttemptError::new(
                 FailureKind::Malformed,
-                format!("stream cut before its terminal event (after {chunks} chunks): {error}"),
+                format!(
+                    "stream cut before its terminal event (after {}): {error}",
+                    counted(chunks, "chunk")
+                ),
             ),
             SseError::TooLarge { limit } => AttemptError::new(
                 FailureKind::Malformed,
@@ -150,7 +155,10 @@ impl<D: StreamDecoder> ProviderStream for HttpStream<D> {
                     let chunks = self.chunks;
                     return self.fail(AttemptError::new(
                         FailureKind::Malformed,
-                        format!("stream ended before its terminal event (after {chunks} chunks)"),
+                        format!(
+                            "stream ended before its terminal event (after {})",
+                            counted(chunks, "chunk")
+                        ),
                     ));
                 }
                 Err(error) => {

@@ -333,10 +333,11 @@ impl<'p> MockStream<'p> {
     fn fail(&self, fault: StreamFault) -> AttemptError {
         let name = &self.mock.name;
         let sent = self.sent;
+        let after = super::outcome::counted(sent as usize, "chunk");
         match fault {
             StreamFault::Cut => AttemptError::new(
                 FailureKind::Malformed,
-                format!("mock {name} stream cut before its terminal event (after {sent} chunks)"),
+                format!("mock {name} stream cut before its terminal event (after {after})"),
             ),
             StreamFault::Stall => {
                 let limit = if sent == 0 {
@@ -351,7 +352,7 @@ impl<'p> MockStream<'p> {
                 AttemptError::new(
                     FailureKind::Timeout,
                     format!(
-                        "mock {name} stalled after {sent} chunks: nothing within {} ms",
+                        "mock {name} stalled after {after}: nothing within {} ms",
                         limit.as_millis()
                     ),
                 )
@@ -359,14 +360,14 @@ impl<'p> MockStream<'p> {
             StreamFault::ErrorEvent => {
                 let mut error = AttemptError::new(
                     FailureKind::ErrorInBody,
-                    format!("mock {name} sent an error event after {sent} chunks: Overloaded"),
+                    format!("mock {name} sent an error event after {after}: Overloaded"),
                 );
                 error.provider_error_type = Some("overloaded_error".into());
                 error
             }
             StreamFault::NoTerminal => AttemptError::new(
                 FailureKind::Malformed,
-                format!("mock {name} stream ended without its terminal event after {sent} chunks"),
+                format!("mock {name} stream ended without its terminal event after {after}"),
             ),
         }
     }

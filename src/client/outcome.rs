@@ -322,6 +322,13 @@ pub struct Interruption {
     pub request_id: String,
     /// Every attempt in order, the interrupted one last.
     pub attempts: Vec<Attempt>,
+    /// The token counts `cost_usd` was charged for: the prompt and the partial text (plus any
+    /// stream voided by a restart), estimated like `cost_usd` (all zero when nothing was
+    /// charged, such as a replayed cache answer).
+    pub usage: Usage,
+    /// The interrupted stream's figures, time to first chunk counted from the call's start as
+    /// in [`Completion::stream`]; `None` when no stream ran.
+    pub stream: Option<StreamStats>,
 }
 
 impl Interruption {
@@ -339,7 +346,21 @@ impl Interruption {
             cost_usd,
             request_id,
             attempts,
+            usage: Usage::default(),
+            stream: None,
         }
+    }
+
+    /// The same interruption with the token counts its cost was charged for.
+    pub fn with_usage(mut self, usage: Usage) -> Interruption {
+        self.usage = usage;
+        self
+    }
+
+    /// The same interruption with the figures of the interrupted stream.
+    pub fn with_stream(mut self, stream: StreamStats) -> Interruption {
+        self.stream = Some(stream);
+        self
     }
 }
 
@@ -415,6 +436,8 @@ impl CompleteError {
                 "attempts": interruption.attempts,
                 "partial_text": interruption.partial_text,
                 "cost_usd": interruption.cost_usd,
+                "usage": interruption.usage,
+                "stream": interruption.stream,
             }),
             CompleteError::StateUnavailable {
                 server, request_id, ..
@@ -453,14 +476,17 @@ pub(crate) fn failure(
     let (kind, summary) = if cancelled {
         (
             ErrorKind::Cancelled,
-            format!("cancelled by the caller after {} attempts", attempts.len()),
+            format!(
+                "cancelled by the caller after {}",
+                counted(attempts.len(), "attempt")
+            ),
         )
     } else if deadline_reached {
         (
             ErrorKind::Timeout,
             format!(
-                "deadline of {deadline_ms} ms reached after {} attempts",
-                attempts.len()
+                "deadline of {deadline_ms} ms reached after {}",
+                counted(attempts.len(), "attempt")
             ),
         )
     } else if all(&|attempt| attempt.outcome == AttemptOutcome::SkippedCircuitOpen) {
@@ -504,6 +530,15 @@ pub(crate) fn failure(
         status,
         request_id,
         attempts,
+    }
+}
+
+/// `count` and `noun`, with the noun plural unless the count is one: "1 attempt", "3 chunks".
+pub(crate) fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

@@ -19,7 +19,7 @@ use super::recent::{RecentRequests, RequestFacts};
 use super::writer::TelemetryWriter;
 use crate::cache::CacheOutcome;
 use crate::client::{
-    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
+    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason,
 };
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
@@ -253,24 +253,24 @@ impl Telemetry {
             provider,
             model,
         };
-        let (outcome, cost_usd, stream) = super::streamed::failure_fields(error);
+        let super::streamed::FailureFields {
+            outcome,
+            cost_usd,
+            usage,
+            stream,
+        } = super::streamed::failure_fields(error);
         if cost_usd > 0.0 {
             self.metrics.record_call(
                 &labels,
                 Some(error.kind().as_str()),
                 latency,
-                &Usage::default(),
+                &usage,
                 cost_usd,
                 true,
             );
         } else {
-            self.metrics.record_request(
-                &labels,
-                Some(error.kind().as_str()),
-                latency,
-                &Usage::default(),
-                0.0,
-            );
+            self.metrics
+                .record_request(&labels, Some(error.kind().as_str()), latency, &usage, 0.0);
         }
         if self.writer.is_none() {
             return;
@@ -283,8 +283,8 @@ impl Telemetry {
             response_model: None,
             response_id: None,
             finish_reasons: Vec::new(),
-            input_tokens: 0,
-            output_tokens: 0,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
             cache_read_input_tokens: 0,
             cache_creation_input_tokens: 0,
             outcome,

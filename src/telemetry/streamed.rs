@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::event::StreamFields;
 use super::metrics::{Metrics, RequestLabels};
-use crate::client::{CompleteError, Completion, StreamStats};
+use crate::client::{CompleteError, Completion, StreamStats, Usage};
 
 /// Records a completed stream that received text in the time-to-first-chunk histogram, and its
 /// mean gap between later chunks (the call's time after the first chunk over the gaps) in the
@@ -36,24 +36,50 @@ pub(crate) fn stream_fields(stats: StreamStats) -> StreamFields {
     }
 }
 
-/// A failed call's `prompt_config.outcome` (`error`, `stream_incomplete`, `cancelled`), what it
-/// was charged in USD (an estimate, for an interrupted stream) and its stream fields.
-pub(crate) fn failure_fields(error: &CompleteError) -> (&'static str, f64, Option<StreamFields>) {
+/// What the `llm.request` line of a failed call says beyond its error.
+pub(crate) struct FailureFields {
+    /// `prompt_config.outcome`: `error`, `stream_incomplete` or `cancelled`.
+    pub(crate) outcome: &'static str,
+    /// What the call was charged in USD (an estimate, for an interrupted stream).
+    pub(crate) cost_usd: f64,
+    /// The token counts that charge was for (estimated with it), zero when nothing was charged.
+    pub(crate) usage: Usage,
+    /// The interrupted stream's fields.
+    pub(crate) stream: Option<StreamFields>,
+}
+
+/// The `llm.request` fields of a failed call: an interrupted stream was charged for the prompt
+/// and the text it received, and its line carries those counts and the stream's figures as a
+/// finished stream's line does.
+pub(crate) fn failure_fields(error: &CompleteError) -> FailureFields {
     match error {
-        CompleteError::Interrupted { kind, interruption } => (
-            kind.as_str(),
-            interruption.cost_usd,
-            Some(StreamFields {
-                stream: true,
-                time_to_first_chunk: None,
-                chunks: interruption
-                    .attempts
-                    .last()
-                    .and_then(|attempt| attempt.stream)
-                    .map_or(0, |stats| stats.chunks),
+        CompleteError::Interrupted { kind, interruption } => FailureFields {
+            outcome: kind.as_str(),
+            cost_usd: interruption.cost_usd,
+            usage: interruption.usage,
+            stream: Some(match interruption.stream {
+                Some(stats) => stream_fields(stats),
+                // An interruption without the call's figures (a replayed cache answer).
+                None => StreamFields {
+                    stream: true,
+                    time_to_first_chunk: None,
+                    chunks: interruption
+                        .attempts
+                        .last()
+                        .and_then(|attempt| attempt.stream)
+                        .map_or(0, |stats| stats.chunks),
+                },
             }),
-        ),
-        other if other.kind() == crate::ErrorKind::Cancelled => ("cancelled", 0.0, None),
-        _ => ("error", 0.0, None),
+        },
+        other => FailureFields {
+            outcome: if other.kind() == crate::ErrorKind::Cancelled {
+                "cancelled"
+            } else {
+                "error"
+            },
+            cost_usd: 0.0,
+            usage: Usage::default(),
+            stream: None,
+        },
     }
 }

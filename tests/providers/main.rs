@@ -7,6 +7,7 @@
 mod support;
 
 mod anthropic;
+mod cancel_body;
 mod cost;
 mod failover;
 mod fault_matrix;

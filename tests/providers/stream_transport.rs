@@ -72,7 +72,7 @@ fn a_gap_after_the_first_token_longer_than_the_stall_limit_fails_as_a_stall() {
     assert_eq!(error.kind, FailureKind::Timeout);
     assert_eq!(
         error.message,
-        "stream stalled: no chunk for 150 ms (after 1 chunks)"
+        "stream stalled: no chunk for 150 ms (after 1 chunk)"
     );
     assert!(started.elapsed() < Duration::from_millis(1000));
 }

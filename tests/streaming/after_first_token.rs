@@ -37,6 +37,24 @@ fn assert_incomplete_with_partial_text(seen: &Seen, error: &CompleteError) {
 }
 
 #[test]
+fn an_interruption_carries_the_estimated_tokens_charged_and_the_stream_figures() {
+    let setup = Setup::plain();
+    let (_, error) = broken_after_three(&setup, StreamFault::Cut);
+    let CompleteError::Interrupted { interruption, .. } = &error else {
+        panic!("expected an interruption, got {error}");
+    };
+    assert!(interruption.usage.input_tokens > 0);
+    assert!(interruption.usage.output_tokens > 0);
+    assert_eq!(interruption.stream.map(|stats| stats.chunks), Some(3));
+    let details = error.details();
+    assert_eq!(
+        details["usage"]["output_tokens"],
+        interruption.usage.output_tokens
+    );
+    assert_eq!(details["stream"]["chunks"], 3);
+}
+
+#[test]
 fn a_cut_after_the_first_token_ends_stream_incomplete_with_the_partial_text() {
     let setup = Setup::plain();
     let (seen, error) = broken_after_three(&setup, StreamFault::Cut);

@@ -10,6 +10,7 @@ mod after_first_token;
 mod before_first_token;
 mod cancellation;
 mod completion;
+mod messages;
 mod scripted;
 mod settings;
 mod setup;

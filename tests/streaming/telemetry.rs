@@ -108,3 +108,60 @@ fn complete_calls_add_no_stream_histogram_series() {
     assert!(family.samples.is_empty());
     assert_eq!(engine.metrics().requests[0].streams, 0);
 }
+
+/// The `llm.request` line of an interrupted stream: the token counts it was charged for
+/// (estimated, like the cost) and the stream's time to first chunk, as its attempt line has.
+fn assert_interrupted_request_line_carries_its_charge(request: &Value, attempt: &Value) {
+    let cost = request["prompt_config.cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0, "{request}");
+    assert_eq!(request["prompt_config.cost_estimated"], true);
+    assert!(request["gen_ai.usage.input_tokens"].as_u64().unwrap() > 0);
+    assert!(request["gen_ai.usage.output_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(request["prompt_config.stream"], true);
+    assert_eq!(
+        request["gen_ai.response.time_to_first_chunk"],
+        attempt["gen_ai.response.time_to_first_chunk"]
+    );
+    assert_eq!(
+        request["prompt_config.stream.chunks"],
+        attempt["prompt_config.stream.chunks"]
+    );
+}
+
+#[test]
+fn an_incomplete_streams_request_line_carries_the_estimated_tokens_charged_and_its_time_to_first_chunk()
+ {
+    let setup = Setup::plain();
+    let (engine, path) = engine_with_log(&setup);
+    mock(&engine, "openai").break_next_stream(StreamFault::Cut, 3);
+    assert!(stream(&engine).1.is_err());
+    engine.close();
+    let request = &events(&path, "llm.request")[0];
+    let attempt = &events(&path, "llm.attempt")[0];
+    assert_interrupted_request_line_carries_its_charge(request, attempt);
+    assert_eq!(request["gen_ai.response.time_to_first_chunk"], 0.05);
+    assert_eq!(request["prompt_config.stream.chunks"], 3);
+}
+
+#[test]
+fn a_cancelled_streams_request_line_carries_the_estimated_tokens_charged_and_its_time_to_first_chunk()
+ {
+    let setup = Setup::plain();
+    let (engine, path) = engine_with_log(&setup);
+    let mut deltas = 0;
+    let result = engine.stream("summary", &context(), |_| {
+        deltas += 1;
+        if deltas == 2 {
+            StreamControl::Stop
+        } else {
+            StreamControl::Continue
+        }
+    });
+    assert!(result.is_err());
+    engine.close();
+    let request = &events(&path, "llm.request")[0];
+    assert_eq!(request["prompt_config.outcome"], "cancelled");
+    let attempt = &events(&path, "llm.attempt")[0];
+    assert_interrupted_request_line_carries_its_charge(request, attempt);
+    assert_eq!(request["prompt_config.stream.chunks"], 2);
+}

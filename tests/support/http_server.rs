@@ -69,6 +69,8 @@ enum Ending {
     Complete,
     /// Announces more body than it sends, then closes.
     Truncated,
+    /// Sends no `content-length`: the body ends when the connection closes (HTTP/1.1 §6.3).
+    CloseDelimited,
     /// Sends nothing and holds the connection until the server stops.
     Hang,
     /// Closes the connection without sending anything.
@@ -206,6 +208,13 @@ impl Reply {
     /// Sends the body in small chunks with `interval` between them.
     pub fn slow_body(mut self, interval: Duration) -> Reply {
         self.body_chunk_interval = Some(interval);
+        self
+    }
+
+    /// Sends no `content-length`, so the body ends with the connection, which closes after it:
+    /// a client cut off early then sees a clean end of body, not an error.
+    pub fn close_delimited(mut self) -> Reply {
+        self.ending = Ending::CloseDelimited;
         self
     }
 
@@ -502,7 +511,7 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
             return false;
         }
         Ending::Events(end) => return send_events(stream, reply, end, shared),
-        Ending::Complete | Ending::Truncated => {}
+        Ending::Complete | Ending::Truncated | Ending::CloseDelimited => {}
     }
     if !shared.sleep(reply.delay_before_headers) {
         return false;
@@ -511,11 +520,12 @@ fn send(stream: &mut TcpStream, reply: &Reply, shared: &Shared) -> bool {
         Ending::Truncated => reply.body.len() + 100,
         _ => reply.body.len(),
     };
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-length: {announced}\r\n",
-        reply.status,
-        reason(reply.status)
-    );
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    if reply.ending == Ending::CloseDelimited {
+        head.push_str("connection: close\r\n");
+    } else {
+        head.push_str(&format!("content-length: {announced}\r\n"));
+    }
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

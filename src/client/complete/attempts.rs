@@ -22,7 +22,7 @@ use crate::client::breaker::{Admission, BreakerState};
 use crate::client::cost::max_output_tokens;
 use crate::client::events::{AttemptEnded, ClientEvent};
 use crate::client::limits;
-use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats};
+use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats, counted};
 use crate::client::policy::{NextStep, breaker_failure, next_step};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
@@ -41,9 +41,17 @@ pub(super) enum Performed {
     /// caller; `partial` is that text.
     Broken {
         error: AttemptError,
-        stats: StreamStats,
+        stats: BrokenStats,
         partial: String,
     },
+}
+
+/// The figures of a broken stream: its attempt's (time to first chunk from the attempt's start)
+/// and the call's (from the call's start, as a finished stream's `Completion.stream`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BrokenStats {
+    pub(super) attempt: StreamStats,
+    pub(super) call: StreamStats,
 }
 
 /// How one attempt is sent: the provider call point of the walk.
@@ -81,6 +89,8 @@ pub(super) enum Ended<'m> {
         summary: String,
         partial: String,
         model: &'m ModelSpec,
+        /// The interrupted stream's figures, time to first chunk from the call's start.
+        stream: StreamStats,
     },
 }
 
@@ -404,9 +414,13 @@ impl Call<'_> {
         admission: Admission,
         attempted: Attempted<'_>,
         error: AttemptError,
-        stats: StreamStats,
+        stats: BrokenStats,
         partial: String,
     ) -> ModelResult<'m> {
+        let BrokenStats {
+            attempt: stats,
+            call: call_stats,
+        } = stats;
         let breaker = provider.breaker(&model.name);
         let cancelled = error.kind == FailureKind::Cancelled;
         if cancelled {
@@ -441,14 +455,26 @@ impl Call<'_> {
         self.ended(attempted.started_at, attempt);
         let summary = if cancelled {
             format!(
-                "stream of {}/{} cancelled by the caller after {} chunks",
-                provider.name, model.name, stats.chunks
+                "stream of {}/{} cancelled by the caller after {}",
+                provider.name,
+                model.name,
+                counted(stats.chunks as usize, "chunk")
             )
         } else {
-            format!(
-                "stream of {}/{} incomplete after {} chunks: {error}",
-                provider.name, model.name, stats.chunks
-            )
+            // Stream errors usually name the chunk count already ("... (after 3 chunks)"):
+            // say it once.
+            let chunks = counted(stats.chunks as usize, "chunk");
+            if error.message.contains(&format!("after {chunks}")) {
+                format!(
+                    "stream of {}/{} incomplete: {error}",
+                    provider.name, model.name
+                )
+            } else {
+                format!(
+                    "stream of {}/{} incomplete after {chunks}: {error}",
+                    provider.name, model.name
+                )
+            }
         };
         // The last model has nowhere to restart: its break is the call's ending, with its text.
         if !cancelled
@@ -467,6 +493,7 @@ impl Call<'_> {
             summary,
             partial,
             model,
+            stream: call_stats,
         })
     }
 

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::budget::{Reservation, ReserveOutcome};
-use super::cost::{call_cost, estimate_prompt_tokens, worst_case_usd};
+use super::cost::{CallCost, call_cost, estimate_prompt_tokens, worst_case_usd};
 use super::events::ClientEvent;
 use super::outcome::{Answer, Attempt, CompleteError, Interruption, StreamStats, failure};
 use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime};
 use super::table::ProviderTable;
-use super::types::ProviderResponse;
+use super::types::{ProviderResponse, Usage};
 use crate::config::{BudgetPolicy, DowngradeChain, ModelSpec};
 use attempts::{Call, Ended, Perform, PlainCall};
 
@@ -142,17 +142,18 @@ fn voided_cost(
 ) -> f64 {
     voided
         .iter()
-        .map(|(model, text)| partial_cost(providers, model, request, text))
+        .map(|(model, text)| partial_cost(providers, model, request, text).cost_usd)
         .sum()
 }
 
-/// What the prompt and `text` (the output so far) of an unfinished answer cost, estimated.
+/// What the prompt and `text` (the output so far) of an unfinished answer cost, estimated, with
+/// the token counts charged.
 fn partial_cost(
     providers: &ProviderTable,
     model: &ModelSpec,
     request: &CallRequest<'_>,
     text: &str,
-) -> f64 {
+) -> CallCost {
     let response = ProviderResponse {
         text: text.to_string(),
         finish_reason: None,
@@ -163,7 +164,7 @@ fn partial_cost(
         usage: super::types::Usage::default(),
         usage_reported: super::types::UsageReported::default(),
     };
-    call_cost(providers, model, request.messages, &response).cost_usd
+    call_cost(providers, model, request.messages, &response)
 }
 
 /// A model chain, borrowed from the request or from a budget's downgrade: the primary, then its
@@ -311,11 +312,22 @@ fn call<'m>(
             summary,
             partial,
             model,
+            stream,
         }) => {
             // The provider was paid for the prompt and the text sent so far: estimated (a
             // broken stream rarely reports usage) and settled like a finished answer's cost.
-            let cost_usd = partial_cost(providers, model, request, &partial)
-                + voided_cost(providers, request, &call.voided);
+            let mut usage = Usage::default();
+            let mut cost_usd = 0.0;
+            let voided = call
+                .voided
+                .iter()
+                .map(|(model, text)| (model, text.as_str()));
+            for (model, text) in std::iter::once((model, partial.as_str())).chain(voided) {
+                let charged = partial_cost(providers, model, request, text);
+                cost_usd += charged.cost_usd;
+                usage.input_tokens += charged.usage.input_tokens;
+                usage.output_tokens += charged.usage.output_tokens;
+            }
             if let Some(reservation) = reservation {
                 emit_alerts(
                     options,
@@ -325,13 +337,17 @@ fn call<'m>(
             }
             Err(CompleteError::Interrupted {
                 kind,
-                interruption: Box::new(Interruption::new(
-                    summary,
-                    partial,
-                    cost_usd,
-                    request_id.to_string(),
-                    call.attempts,
-                )),
+                interruption: Box::new(
+                    Interruption::new(
+                        summary,
+                        partial,
+                        cost_usd,
+                        request_id.to_string(),
+                        call.attempts,
+                    )
+                    .with_usage(usage)
+                    .with_stream(stream),
+                ),
             })
         }
         Err(Ended::Failed {

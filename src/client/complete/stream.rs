@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::attempts::{Perform, Performed};
+use super::attempts::{BrokenStats, Perform, Performed};
 use super::{Failure, Start, perform_call};
 use crate::client::cancel;
 use crate::client::clock::Clock;
@@ -100,9 +100,15 @@ impl Perform for Streamer<'_> {
         let mut chunks = 0u64;
         // The first delta's arrival, from the attempt's start and from the call's.
         let mut first: Option<(f64, f64)> = None;
-        let stats = |first: Option<(f64, f64)>, chunks| StreamStats {
-            time_to_first_token_ms: first.map_or(0.0, |(attempt, _)| attempt),
-            chunks,
+        let stats = |first: Option<(f64, f64)>, chunks| BrokenStats {
+            attempt: StreamStats {
+                time_to_first_token_ms: first.map_or(0.0, |(attempt, _)| attempt),
+                chunks,
+            },
+            call: StreamStats {
+                time_to_first_token_ms: first.map_or(0.0, |(_, call)| call),
+                chunks,
+            },
         };
         loop {
             let chunk = if cancel::is_cancelled() {
@@ -170,7 +176,10 @@ impl Perform for Streamer<'_> {
                         && error.kind == FailureKind::Timeout
                         && Instant::now() >= self.deadline
                     {
-                        error.message = format!("the call's deadline passed after {chunks} chunks");
+                        error.message = format!(
+                            "the call's deadline passed after {}",
+                            crate::client::outcome::counted(chunks as usize, "chunk")
+                        );
                     }
                     if chunks == 0 {
                         return Performed::Failed(error);

@@ -125,6 +125,11 @@ impl HttpTransport {
             .limit(MAX_RESPONSE_BYTES)
             .read_to_vec()
             .map_err(|error| classify(error, Phase::Body, timeout))?;
+        // A cancel shuts the socket down, which may end the body early as a clean EOF: the
+        // short body must not be judged (it would read as a malformed reply, a provider fault).
+        if super::cancel::is_cancelled() {
+            return Err(cancelled());
+        }
         Ok(HttpResponse {
             status,
             headers,
@@ -243,11 +248,17 @@ enum Phase {
     Body,
 }
 
+/// The failure of an attempt that ended while the caller's cancel token was cancelled: never
+/// a provider fault, so never retried nor counted by the breaker.
+pub(crate) fn cancelled() -> AttemptError {
+    AttemptError::new(FailureKind::Cancelled, "cancelled by the caller")
+}
+
 fn classify(error: ureq::Error, phase: Phase, timeout: Duration) -> AttemptError {
     // A cancelled call's socket was shut down under it: whatever error that caused, the cause
     // is the caller's cancel.
     if super::cancel::is_cancelled() {
-        return AttemptError::new(FailureKind::Cancelled, "cancelled by the caller");
+        return cancelled();
     }
     // Messages are written here rather than taken from ureq's Display, whose text for header
     // and URI errors could quote what we sent.

@@ -113,6 +113,9 @@ impl HttpTransport {
                 }
                 other => classify(other, Phase::BeforeBody, first_token),
             })?;
+        if crate::client::cancel::is_cancelled() {
+            return Err(super::cancelled());
+        }
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -145,6 +148,10 @@ impl HttpTransport {
             ureq::Error::Timeout(_) if !crate::client::cancel::is_cancelled() => no_first_token(),
             other => classify(other, Phase::Body, first_token),
         })?;
+        // As in `post_json`: a body cut short by the cancel's shutdown is not the provider's.
+        if crate::client::cancel::is_cancelled() {
+            return Err(super::cancelled());
+        }
         Ok(StreamReply::Whole(HttpResponse {
             status,
             headers,
