@@ -11,7 +11,7 @@ use super::types::{AttemptError, FailureKind};
 const MASK: &str = "***";
 
 /// The shortest key [`ApiKey::redact`] masks; provider keys are dozens of characters.
-pub const MIN_MASKED_CHARS: usize = 8;
+const MIN_MASKED_CHARS: usize = 8;
 
 /// An API key read from the environment; never printed, logged or serialized.
 #[derive(Clone)]
@@ -43,8 +43,8 @@ impl ApiKey {
         &self.key
     }
 
-    /// `text` with every occurrence of the key replaced by `***`. A key shorter than
-    /// [`MIN_MASKED_CHARS`] characters is left alone: such a value is a placeholder (Ollama's
+    /// `text` with every occurrence of the key replaced by `***`. A key shorter than 8
+    /// characters is left alone: such a value is a placeholder (Ollama's
     /// `ollama`), not a secret, and masking it would mangle ordinary words of our own messages
     /// ("no *** token" for a key `first`).
     pub fn redact(&self, text: &str) -> String {
