@@ -80,7 +80,7 @@ pub struct Interruption {
     /// charged, such as a replayed cache answer).
     pub usage: Usage,
     /// The interrupted stream's figures, time to first chunk counted from the call's start as
-    /// in [`Completion::stream`]; `None` when no stream ran.
+    /// in [`Completion::stream`](super::Completion::stream); `None` when no stream ran.
     pub stream: Option<StreamStats>,
 }
 
@@ -294,4 +294,3 @@ pub(crate) fn counted(count: usize, noun: &str) -> String {
         format!("{count} {noun}s")
     }
 }
-
