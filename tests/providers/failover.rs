@@ -14,6 +14,7 @@ use prompt_config::client::{
 use prompt_config::{Context, Engine, EngineOptions, Error};
 use serde_json::{Value, json};
 
+use crate::support::summary_tree;
 use crate::support::temp_dir::TempDir;
 
 /// Collects every client event.
@@ -110,21 +111,11 @@ impl Setup {
         edit_providers: impl FnOnce(&mut Value),
         edit_feature: impl FnOnce(&mut Value),
     ) -> Setup {
-        let directory = TempDir::new("failover");
-        let root = directory.0.clone();
-        fs::create_dir_all(root.join("config/features")).unwrap();
-        fs::create_dir_all(root.join("prompts/summary/1.0.0")).unwrap();
         let mut providers = providers_json();
         edit_providers(&mut providers);
         let mut feature = feature_json();
         edit_feature(&mut feature);
-        fs::write(root.join("config/providers.json"), providers.to_string()).unwrap();
-        fs::write(
-            root.join("config/features/summary.json"),
-            feature.to_string(),
-        )
-        .unwrap();
-        fs::write(root.join("prompts/summary/1.0.0/user.j2"), TEMPLATE).unwrap();
+        let (directory, root) = summary_tree::write("failover", &providers, &feature, TEMPLATE);
         let start = chrono::Utc
             .with_ymd_and_hms(2026, 11, 27, 10, 0, 0)
             .unwrap();

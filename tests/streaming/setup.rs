@@ -2,7 +2,6 @@
 //! (mocked), feature `summary` with `openai/gpt-test` primary and `anthropic/claude-test`
 //! fallback, a manual clock.
 
-use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,6 +14,7 @@ use prompt_config::client::{
 use prompt_config::{Context, Engine, EngineOptions, Error};
 use serde_json::{Value, json};
 
+use crate::support::summary_tree;
 use crate::support::temp_dir::TempDir;
 
 pub struct Setup {
@@ -64,21 +64,11 @@ impl Setup {
         edit_providers: impl FnOnce(&mut Value),
         edit_feature: impl FnOnce(&mut Value),
     ) -> Setup {
-        let directory = TempDir::new("streaming");
-        let root = directory.0.clone();
-        fs::create_dir_all(root.join("config/features")).unwrap();
-        fs::create_dir_all(root.join("prompts/summary/1.0.0")).unwrap();
         let mut providers = providers_json();
         edit_providers(&mut providers);
         let mut feature = feature_json();
         edit_feature(&mut feature);
-        fs::write(root.join("config/providers.json"), providers.to_string()).unwrap();
-        fs::write(
-            root.join("config/features/summary.json"),
-            feature.to_string(),
-        )
-        .unwrap();
-        fs::write(root.join("prompts/summary/1.0.0/user.j2"), TEMPLATE).unwrap();
+        let (directory, root) = summary_tree::write("streaming", &providers, &feature, TEMPLATE);
         let start = chrono::Utc
             .with_ymd_and_hms(2026, 11, 27, 10, 0, 0)
             .unwrap();

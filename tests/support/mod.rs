@@ -18,6 +18,7 @@ pub mod provider_fixtures;
 pub mod redis_server;
 pub mod sse_fixtures;
 pub mod stream_engine;
+pub mod summary_tree;
 pub mod telemetry_records;
 pub mod temp_dir;
 pub mod writer_harness;
