@@ -192,10 +192,10 @@ fn time_to_first_token(criterion: &mut Criterion) {
     let server = server(texts);
     let url = format!("{}/chat/completions", server.url());
     let provider = provider(&server);
-    let messages = vec![Message {
-        role: Role::User,
-        content: "You are a careful career advisor.\nRole: Data Analyst".into(),
-    }];
+    let messages = vec![Message::new(
+        Role::User,
+        "You are a careful career advisor.\nRole: Data Analyst",
+    )];
     let parameters = ModelParameters::default();
     let request = ProviderRequest {
         model: "gpt-4o-mini",
@@ -203,6 +203,9 @@ fn time_to_first_token(criterion: &mut Criterion) {
         parameters: &parameters,
         request_id: "request-bench",
         timeout: Duration::from_secs(10),
+        output: None,
+        tools: &[],
+        tool_choice: &Default::default(),
     };
     // The exact body the provider sends, for the bare read.
     drop(provider.stream(&request, timeouts()).unwrap());
@@ -366,10 +369,7 @@ fn per_chunk(criterion: &mut Criterion) {
     let server = server(texts);
     let url = format!("{}/chat/completions", server.url());
     let provider = provider(&server);
-    let messages = vec![Message {
-        role: Role::User,
-        content: "Count.".into(),
-    }];
+    let messages = vec![Message::new(Role::User, "Count.")];
     let parameters = ModelParameters::default();
     let request = ProviderRequest {
         model: "gpt-4o-mini",
@@ -377,6 +377,9 @@ fn per_chunk(criterion: &mut Criterion) {
         parameters: &parameters,
         request_id: "request-bench",
         timeout: Duration::from_secs(10),
+        output: None,
+        tools: &[],
+        tool_choice: &Default::default(),
     };
     drop(provider.stream(&request, timeouts()).unwrap());
     let body = server.requests()[0].body.clone();
@@ -482,6 +485,7 @@ fn per_chunk(criterion: &mut Criterion) {
                         black_box(response);
                         break;
                     }
+                    StreamChunk::ToolCallDelta { .. } => unreachable!("the answer is text"),
                 }
             }
             assert_eq!(deltas, CHUNKS);

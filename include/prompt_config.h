@@ -52,6 +52,10 @@ typedef enum pc_status {
     PC_INVALID_VARIABLE = 204,
     // `render_failed`: a template failed while rendering.
     PC_RENDER_FAILED = 205,
+    // `invalid_messages`: the context's conversation history is not usable (a `system`
+    // turn, a tool result answering no tool call, too many messages or bytes);
+    // `details.index` names the message.
+    PC_INVALID_MESSAGES = 206,
     // `provider_error`: the only provider tried failed (details carry status and attempts).
     // Retryable.
     PC_PROVIDER_ERROR = 301,
@@ -72,6 +76,14 @@ typedef enum pc_status {
     // `cancelled`: the caller cancelled the call (a callback returned non-zero, or
     // `pc_cancel`); `details.partial_text` holds any text received.
     PC_CANCELLED = 308,
+    // `invalid_output`: every answer (repairs included) broke the version's output schema
+    // or a tool's argument schema; `details.violations` lists why. Retryable.
+    PC_INVALID_OUTPUT = 309,
+    // `refusal`: the model refused a structured-output or tool request;
+    // `details.refusal` holds its message.
+    PC_REFUSAL = 310,
+    // `output_truncated`: a structured answer was cut at `max_tokens`.
+    PC_OUTPUT_TRUNCATED = 311,
     // `budget_exceeded`: a `block` budget would be passed.
     PC_BUDGET_EXCEEDED = 401,
     // `state_unavailable`: the shared state (Redis) could not be reached or did not answer

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["error::kind", "paths"],
     &["targeting"],
+    &["output"],
     &["config"],
     &["prompt"],
     &["resolve"],

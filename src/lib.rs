@@ -44,6 +44,7 @@ mod error;
 #[cfg(test)]
 mod layers;
 mod options;
+pub mod output;
 mod paths;
 internal_mod!(prompt);
 pub mod resolve;

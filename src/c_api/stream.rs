@@ -255,6 +255,8 @@ unsafe fn stream_call(
                 // `StreamEvent` is non_exhaustive for other crates only: a new kind fails to
                 // compile here until it has its C form.
                 StreamEvent::Restart { .. } => (ptr::null(), 0),
+                // Tool calls reach C in the completion JSON; their pieces are not text.
+                StreamEvent::ToolCallDelta { .. } => return StreamControl::Continue,
             };
             // SAFETY: `callback` is a function as pc_stream_callback describes; `delta` is NULL
             // or `len` bytes plus a NUL that live until it returns.

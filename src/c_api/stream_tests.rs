@@ -522,6 +522,7 @@ impl crate::client::Provider for Echo {
             response_model: None,
             usage: crate::client::Usage::default(),
             usage_reported: crate::client::UsageReported::ALL,
+            tool_calls: Vec::new(),
         })
     }
 }

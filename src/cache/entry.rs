@@ -115,6 +115,9 @@ impl CachedAnswer {
             _ => FinishReason::Other(self.raw_finish_reason.clone().unwrap_or_default()),
         });
         Completion {
+            data: None,
+            tool_calls: Vec::new(),
+            repairs: 0,
             text: self.text,
             provider: self.provider,
             model: self.model,

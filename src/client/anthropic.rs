@@ -189,6 +189,7 @@ fn response(
         response_model: model,
         usage,
         usage_reported,
+        tool_calls: Vec::new(),
     }
 }
 
@@ -389,10 +390,7 @@ mod tests {
     use crate::prompt::Message;
 
     fn message(role: Role, content: &str) -> Message {
-        Message {
-            role,
-            content: content.into(),
-        }
+        Message::new(role, content)
     }
 
     #[test]

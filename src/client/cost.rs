@@ -283,15 +283,13 @@ mod tests {
             response_model: None,
             usage,
             usage_reported: reported,
+            tool_calls: Vec::new(),
         }
     }
 
     #[test]
     fn the_reservation_counts_every_byte_of_non_latin_text_as_a_token() {
-        let message = |content: &str| Message {
-            role: crate::prompt::Role::User,
-            content: content.into(),
-        };
+        let message = |content: &str| Message::new(crate::prompt::Role::User, content);
         // 8 ASCII characters: 2 tokens, plus 4 for the message.
         assert_eq!(estimate_prompt_tokens(&[message("abcdefgh")]), 6);
         // Three CJK characters of three bytes each: 9 tokens, not 9 / 4.
@@ -300,10 +298,7 @@ mod tests {
     }
 
     fn messages() -> Vec<Message> {
-        vec![Message {
-            role: crate::prompt::Role::User,
-            content: "Name a colour.".into(),
-        }]
+        vec![Message::new(crate::prompt::Role::User, "Name a colour.")]
     }
 
     #[test]

@@ -483,6 +483,9 @@ pub(crate) fn test_request<'a>(
         parameters,
         request_id: "request-1",
         timeout: Duration::from_secs(1),
+        output: None,
+        tools: &[],
+        tool_choice: &crate::output::ToolChoice::Auto,
     }
 }
 

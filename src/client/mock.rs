@@ -274,6 +274,7 @@ impl MockProvider {
             refusal: None,
             response_id: Some(format!("mock-{}-{call_number}", self.name)),
             response_model: Some(request.model.to_string()),
+            tool_calls: Vec::new(),
         }
     }
 }

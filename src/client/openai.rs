@@ -245,6 +245,7 @@ fn response(
         response_model: model,
         usage,
         usage_reported,
+        tool_calls: Vec::new(),
     }
 }
 
@@ -415,10 +416,7 @@ mod tests {
 
     #[test]
     fn request_body_omits_absent_parameters() {
-        let messages = [Message {
-            role: Role::User,
-            content: "hi".into(),
-        }];
+        let messages = [Message::new(Role::User, "hi")];
         let parameters = ModelParameters::default();
         let request = test_request("gpt-4o-mini", &messages, &parameters);
         let body = serde_json::to_value(ChatRequest::from_request(&request)).unwrap();
@@ -430,10 +428,7 @@ mod tests {
 
     #[test]
     fn the_stream_request_body_asks_for_usage_in_the_last_chunk() {
-        let messages = [Message {
-            role: Role::User,
-            content: "hi".into(),
-        }];
+        let messages = [Message::new(Role::User, "hi")];
         let parameters = ModelParameters::default();
         let request = test_request("gpt-4o-mini", &messages, &parameters);
         let body: serde_json::Value =

@@ -31,6 +31,9 @@ pub enum AttemptOutcome {
     SkippedRateLimited,
     /// A stream that had sent text broke (cut, stall, `error` event, no terminal event).
     StreamIncomplete,
+    /// The provider answered, but the answer broke the output schema or a tool's argument
+    /// schema (see [`FailureKind::InvalidOutput`]); the attempt was charged.
+    InvalidOutput,
 }
 
 impl AttemptOutcome {
@@ -42,6 +45,7 @@ impl AttemptOutcome {
             AttemptOutcome::SkippedCircuitOpen => "skipped_circuit_open",
             AttemptOutcome::SkippedRateLimited => "skipped_rate_limited",
             AttemptOutcome::StreamIncomplete => "stream_incomplete",
+            AttemptOutcome::InvalidOutput => "invalid_output",
         }
     }
 }
@@ -165,6 +169,30 @@ pub struct Completion {
     /// Set for a streamed call (`Engine::stream`): time to first token and chunk count;
     /// `None` for `complete()`.
     pub stream: Option<StreamStats>,
+    /// The parsed answer, valid against the version's output schema; `None` for a version
+    /// without one (then `text` is prose). See [`Completion::parse`] for a typed value.
+    pub data: Option<serde_json::Value>,
+    /// The tool calls the model asked for (then `finish_reason` is `tool_calls`), each with
+    /// arguments valid against its tool's schema; empty otherwise.
+    pub tool_calls: Vec<crate::output::ToolCall>,
+    /// How many repair attempts (an invalid answer sent back with its validation errors) the
+    /// call made before this answer: 0 when the first answer was valid.
+    pub repairs: u32,
+}
+
+impl Completion {
+    /// The parsed answer as `T`.
+    ///
+    /// Errors: a [`serde_json::Error`] when the version declares no output schema (there is
+    /// no data: the message says so) or when `T` does not match the (schema-valid) data.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        match &self.data {
+            Some(data) => T::deserialize(data),
+            None => Err(serde::de::Error::custom(
+                "the completion has no data: its prompt version declares no output schema",
+            )),
+        }
+    }
 }
 
 /// What a streamed call or attempt measured: how long the first text took and how many
@@ -230,6 +258,12 @@ pub(crate) struct Answer {
     pub attempts: Vec<Attempt>,
     /// Time to first token and chunks, for a streamed call.
     pub stream: Option<StreamStats>,
+    /// The parsed answer, when the version declares an output schema.
+    pub data: Option<serde_json::Value>,
+    /// The normalised tool calls.
+    pub tool_calls: Vec<crate::output::ToolCall>,
+    /// Repair attempts made before this answer.
+    pub repairs: u32,
 }
 
 impl Answer {
@@ -255,6 +289,9 @@ impl Answer {
             attempts: self.attempts,
             cache: None,
             stream: self.stream,
+            data: self.data,
+            tool_calls: self.tool_calls,
+            repairs: self.repairs,
         }
     }
 }

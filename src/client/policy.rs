@@ -28,7 +28,8 @@ pub fn next_step(error: &AttemptError) -> NextStep {
         | FailureKind::Timeout
         | FailureKind::Malformed
         | FailureKind::Injected => NextStep::Retry,
-        FailureKind::ContextLength => NextStep::NextModel,
+        // The walk makes the repair attempt itself; what is left after it is for the next model.
+        FailureKind::ContextLength | FailureKind::InvalidOutput => NextStep::NextModel,
         FailureKind::MissingApiKey
         | FailureKind::RateLimitedLocally
         | FailureKind::CircuitOpen
@@ -108,11 +109,13 @@ pub fn breaker_failure(error: &AttemptError) -> Option<BreakerFailure> {
         | FailureKind::Timeout
         | FailureKind::Malformed
         | FailureKind::Injected => Some(BreakerFailure::Ordinary),
+        // An invalid answer is the model's, not a fault of the provider's service.
         FailureKind::ContextLength
         | FailureKind::MissingApiKey
         | FailureKind::RateLimitedLocally
         | FailureKind::CircuitOpen
-        | FailureKind::Cancelled => None,
+        | FailureKind::Cancelled
+        | FailureKind::InvalidOutput => None,
         FailureKind::Http => match error.status {
             Some(401 | 403) => Some(BreakerFailure::Misconfigured),
             // A 429 that says when to come back opens the breaker until then; one that does not

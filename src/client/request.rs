@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::config::ModelSpec;
+use crate::output::{OutputSchema, ToolChoice, ToolDefinition};
 use crate::prompt::Message;
 
 /// One `complete()` call as the engine hands it to the client, borrowed from the resolution it
@@ -24,4 +25,10 @@ pub(crate) struct CallRequest<'a> {
     pub request_id: &'a str,
     /// How long the whole call may take, from when the client starts it.
     pub deadline: Duration,
+    /// The version's output schema: every answer is validated against it.
+    pub output: Option<&'a OutputSchema>,
+    /// The version's tools.
+    pub tools: &'a [ToolDefinition],
+    /// Whether the model must call a tool.
+    pub tool_choice: &'a ToolChoice,
 }

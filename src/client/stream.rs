@@ -28,6 +28,19 @@ pub struct StreamTimeouts {
 pub enum StreamChunk {
     /// Text to append to the answer (never empty).
     Delta(String),
+    /// A piece of a tool call: the first piece of call `index` carries its `id` and `name`,
+    /// later ones only `arguments` text to append (OpenAI `delta.tool_calls[]`, Anthropic
+    /// `content_block_start` `tool_use` then `input_json_delta`).
+    ToolCallDelta {
+        /// The call's position in the answer, from 0.
+        index: usize,
+        /// The provider's id of the call, in its first piece.
+        id: Option<String>,
+        /// The tool's name, in its first piece.
+        name: Option<String>,
+        /// Arguments JSON text to append (may be empty).
+        arguments: String,
+    },
     /// The terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`): the whole
     /// response, `text` being every delta joined and `usage` what the provider reported (in
     /// the last chunk), if it did.
@@ -55,6 +68,18 @@ pub trait ProviderStream: Send {
 pub enum StreamEvent<'a> {
     /// Text to append to what was shown.
     Delta(&'a str),
+    /// A piece of a tool call the model is making (see [`StreamChunk::ToolCallDelta`]); the
+    /// validated set arrives in the final `Completion::tool_calls`.
+    ToolCallDelta {
+        /// The call's position in the answer, from 0.
+        index: usize,
+        /// The provider's id of the call, in its first piece.
+        id: Option<&'a str>,
+        /// The tool's name, in its first piece.
+        name: Option<&'a str>,
+        /// Arguments JSON text to append.
+        arguments: &'a str,
+    },
     /// The stream of `provider`/`model` broke after text arrived and the call starts again on
     /// the next model of the chain: every delta received so far is void.
     Restart {
@@ -131,6 +156,7 @@ mod tests {
             response_model: None,
             usage: Usage::default(),
             usage_reported: UsageReported::default(),
+            tool_calls: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::ModelParameters;
+use crate::output::{OutputSchema, RawToolCall, ToolChoice, ToolDefinition};
 use crate::prompt::Message;
 
 /// One call to one model of one provider.
@@ -22,6 +23,14 @@ pub struct ProviderRequest<'a> {
     pub request_id: &'a str,
     /// The most this attempt may take, connect to last byte.
     pub timeout: Duration,
+    /// The version's output schema: the provider asks for JSON matching it (OpenAI
+    /// `response_format` `json_schema` strict; Anthropic's native structured output or one
+    /// forced tool) and returns the JSON as `ProviderResponse::text`.
+    pub output: Option<&'a OutputSchema>,
+    /// The version's tools, sent in the provider's format; empty for none.
+    pub tools: &'a [ToolDefinition],
+    /// Whether (and which) tool the model must call; ignored without `tools`.
+    pub tool_choice: &'a ToolChoice,
 }
 
 /// Token counts of one response.
@@ -168,6 +177,10 @@ pub struct ProviderResponse {
     pub usage: Usage,
     /// Which counts of `usage` the provider reported.
     pub usage_reported: UsageReported,
+    /// The tool calls the model asked for, in order, before validation (then
+    /// `finish_reason` is `tool_calls`). A forced output tool (Anthropic's structured output
+    /// without native support) is not one of them: its input is `text`.
+    pub tool_calls: Vec<RawToolCall>,
 }
 
 /// What went wrong in one attempt, as far as the failure policy cares.
@@ -200,6 +213,10 @@ pub enum FailureKind {
     /// The caller cancelled the call (a [`CancelToken`](crate::client::CancelToken), a stream
     /// callback returning stop): never retried, never counted against the provider.
     Cancelled,
+    /// The answer is not JSON matching the version's output schema, or a tool call's
+    /// arguments do not match its tool's schema: repaired once on the same model (when the
+    /// version allows), then the next model; never counted against the provider's breaker.
+    InvalidOutput,
 }
 
 impl FailureKind {
@@ -218,6 +235,7 @@ impl FailureKind {
             FailureKind::Injected => "injected",
             FailureKind::ErrorInBody => "error_in_body",
             FailureKind::Cancelled => "cancelled",
+            FailureKind::InvalidOutput => "invalid_output",
         }
     }
 }

@@ -263,6 +263,50 @@ pub struct VersionSpec {
     /// The response cache of this version, replacing the feature's `cache` as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSettings>,
+    /// Structured output: the JSON Schema every answer must match. Covered by the version's
+    /// `sha256` like the templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputSpec>,
+    /// Tools the model may call. Covered by the version's `sha256` like the templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// Whether the model must call a tool: `auto` (default), `required`, `none`, or
+    /// `{"tool": "<name>"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<crate::output::ToolChoice>,
+}
+
+/// A version's structured output declaration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// The schema's name, sent to the provider (OpenAI `json_schema.name`): letters, digits,
+    /// `_` and `-`, at most 64 characters.
+    pub name: String,
+    /// The JSON Schema inline (an object), or the name of a JSON file beside the version's
+    /// templates (`prompts/<feature>/<version>/<file>`).
+    pub schema: Value,
+    /// Retry an invalid answer once on the same model with the validation errors as a repair
+    /// instruction (default true).
+    #[serde(default = "default_true")]
+    pub repair: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One tool a version declares.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    /// The tool's name: letters, digits, `_` and `-`, at most 64 characters.
+    pub name: String,
+    /// What the tool does, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema (type object) of the tool's arguments.
+    pub parameters: Value,
 }
 
 /// One message of a prompt version.

@@ -72,6 +72,9 @@ impl Engine {
             fallbacks: &resolution.fallbacks,
             request_id: &resolution.request_id,
             deadline: Duration::from_millis(state.client.settings.deadline_ms),
+            output: resolution.output.as_ref(),
+            tools: &resolution.tools,
+            tool_choice: &resolution.tool_choice,
         };
         let answer = match on_event {
             None => complete(

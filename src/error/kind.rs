@@ -95,6 +95,10 @@ error_kinds! {
     InvalidVariable = 204, "invalid_variable", retryable: false;
     /// A template failed while rendering.
     RenderFailed = 205, "render_failed", retryable: false;
+    /// The context's conversation history is not usable: a role templates own (`system`), a
+    /// tool result that answers no earlier tool call, or more messages or bytes than the
+    /// feature allows; details name the message index and field.
+    InvalidMessages = 206, "invalid_messages", retryable: false;
     /// The only provider tried failed.
     ProviderError = 301, "provider_error", retryable: true;
     /// Every attempt was rate limited (HTTP 429 or the client-side limit).
@@ -113,6 +117,16 @@ error_kinds! {
     /// The caller cancelled the call (a cancel token, a stream callback asking to stop, a
     /// Ruby `break`, `Timeout` or `Thread#kill`); the error carries any text received so far.
     Cancelled = 308, "cancelled", retryable: false;
+    /// Every model's answer (repairs included) broke the version's output schema, or a tool
+    /// call's arguments broke its tool's schema; details carry the violations and the last
+    /// raw text.
+    InvalidOutput = 309, "invalid_output", retryable: true;
+    /// The model refused to answer a structured-output or tool request (OpenAI `refusal`,
+    /// Anthropic stop reason `refusal`); details carry the refusal message.
+    Refusal = 310, "refusal", retryable: false;
+    /// A structured answer was cut at the output token limit (finish reason `length`) before
+    /// it was complete; raise `max_tokens`. Details carry the partial text.
+    OutputTruncated = 311, "output_truncated", retryable: false;
     /// A `block` budget would be passed.
     BudgetExceeded = 401, "budget_exceeded", retryable: false;
     /// The shared state (Redis) could not be reached or did not answer within its timeouts.

@@ -123,6 +123,7 @@ fn only_failures_that_time_or_the_provider_may_fix_are_retryable() {
             "all_providers_failed",
             "circuit_open",
             "stream_incomplete",
+            "invalid_output",
             "state_unavailable"
         ]
     );

@@ -198,6 +198,9 @@ pub(crate) fn compile_prompts(
             messages,
             variables,
             environment: Arc::clone(&environment),
+            output: None,
+            tools: Vec::new(),
+            tool_choice: Default::default(),
         };
         table
             .entry(feature)

@@ -25,8 +25,12 @@ pub enum Role {
     System,
     /// The end user's turn.
     User,
-    /// A prior model turn (few-shot examples).
+    /// A prior model turn (few-shot examples, or conversation history), possibly with the
+    /// tool calls it asked for.
     Assistant,
+    /// The result of a tool call, answering an assistant turn's call by its `tool_call_id`
+    /// (conversation history only: templates cannot declare it).
+    Tool,
 }
 
 impl Role {
@@ -36,6 +40,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 
@@ -49,13 +54,43 @@ impl Role {
     }
 }
 
-/// One rendered chat message.
+/// One chat message: rendered from a template, or a turn of the conversation history the
+/// caller passed (`Context::with_messages`). The wire shape (C context JSON, Ruby `messages:`,
+/// the CLI) is `{"role", "content", "tool_calls"?, "tool_call_id"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     /// Who speaks.
     pub role: Role,
-    /// The rendered text.
+    /// The text (for a `tool` message, the tool's result as the caller wrote it).
+    #[serde(default)]
     pub content: String,
+    /// For an `assistant` turn of the history: the tool calls it asked for, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<crate::output::ToolCall>,
+    /// For a `tool` message: the `id` of the tool call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A plain message of `role` with `content`, without tool calls.
+    pub fn new(role: Role, content: impl Into<String>) -> Message {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
+    /// A `tool` message: the result `content` of the tool call `tool_call_id`.
+    pub fn tool_result(tool_call_id: impl Into<String>, content: impl Into<String>) -> Message {
+        Message {
+            tool_call_id: Some(tool_call_id.into()),
+            ..Message::new(Role::Tool, content)
+        }
+    }
 }
 
 /// A variable that failed its declared schema.
@@ -175,6 +210,12 @@ pub(crate) struct CompiledPrompt {
     /// Shared with every version whose variables schema is the same text.
     variables: Arc<jsonschema::Validator>,
     environment: Arc<minijinja::Environment<'static>>,
+    /// The version's output schema, if it declares one.
+    pub(crate) output: Option<crate::output::OutputSchema>,
+    /// The version's tools.
+    pub(crate) tools: Vec<crate::output::ToolDefinition>,
+    /// Whether the model must call a tool.
+    pub(crate) tool_choice: crate::output::ToolChoice,
 }
 
 impl std::fmt::Debug for CompiledPrompt {
@@ -202,10 +243,7 @@ impl CompiledPrompt {
                     MessageBody::Static(text) => text.to_string(),
                     MessageBody::Template { name } => self.render_template(name, &context)?,
                 };
-                Ok(Message {
-                    role: message.role,
-                    content,
-                })
+                Ok(Message::new(message.role, content))
             })
             .collect()
     }
@@ -323,6 +361,19 @@ pub fn prompt_hash(messages: &[Message]) -> String {
         hasher.update([0]);
         hasher.update(message.content.as_bytes());
         hasher.update([0]);
+        // Only present in history turns; plain messages hash as they always have, so stored
+        // cache entries keep their keys.
+        if !message.tool_calls.is_empty() {
+            let calls = serde_json::to_vec(&message.tool_calls).unwrap_or_default();
+            hasher.update(b"tool_calls");
+            hasher.update(&calls);
+            hasher.update([0]);
+        }
+        if let Some(id) = &message.tool_call_id {
+            hasher.update(b"tool_call_id");
+            hasher.update(id.as_bytes());
+            hasher.update([0]);
+        }
     }
     hex(&hasher.finalize())
 }

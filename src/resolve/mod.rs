@@ -68,8 +68,18 @@ pub struct Resolution {
     pub model: ModelSpec,
     /// Models to try in order when the primary fails.
     pub fallbacks: Vec<ModelSpec>,
-    /// The rendered chat messages.
+    /// The chat messages sent: the rendered template messages, then the context's
+    /// conversation history (`Context::with_messages`).
     pub messages: Vec<Message>,
+    /// The version's output schema: answers are validated against it and parsed into
+    /// `Completion::data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::output::OutputSchema>,
+    /// The version's tools, sent with every attempt.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::output::ToolDefinition>,
+    /// Whether the model must call a tool (`auto` unless the version says otherwise).
+    pub tool_choice: crate::output::ToolChoice,
     /// SHA-256 of the rendered messages.
     pub prompt_hash: String,
     /// A short hash of every config and prompt file the engine loaded.
@@ -181,6 +191,9 @@ impl CompiledFeature {
             bucket: decision.bucket,
             model: chain.model.clone(),
             fallbacks: chain.fallbacks.clone(),
+            output: decision.route.prompt.output.clone(),
+            tools: decision.route.prompt.tools.clone(),
+            tool_choice: decision.route.prompt.tool_choice.clone(),
             messages,
             prompt_hash,
             config_revision: config_revision.to_string(),

@@ -74,10 +74,7 @@ fn anthropic_body_lifts_system_messages_to_the_top_level_and_maps_every_paramete
 fn anthropic_body_defaults_max_tokens_and_omits_absent_parameters_and_system() {
     let server = TestServer::start(vec![Reply::json(200, &anthropic_success())]);
     let provider = anthropic(&server);
-    let messages = [Message {
-        role: Role::User,
-        content: "Hi".into(),
-    }];
+    let messages = [Message::new(Role::User, "Hi")];
     let parameters = ModelParameters::default();
     provider
         .call(&ProviderRequest {
@@ -86,6 +83,9 @@ fn anthropic_body_defaults_max_tokens_and_omits_absent_parameters_and_system() {
             parameters: &parameters,
             request_id: "request-1",
             timeout: Duration::from_secs(5),
+            output: None,
+            tools: &[],
+            tool_choice: &Default::default(),
         })
         .expect("success");
     assert_eq!(

@@ -138,14 +138,8 @@ fn complete(engine: &Engine) -> prompt_config::Result<Completion> {
 /// The rendered messages of the feature, as the providers receive them.
 fn rendered() -> Vec<Message> {
     vec![
-        Message {
-            role: Role::System,
-            content: SYSTEM_TEMPLATE.into(),
-        },
-        Message {
-            role: Role::User,
-            content: USER_TEMPLATE.replace("{{ text }}", TEXT),
-        },
+        Message::new(Role::System, SYSTEM_TEMPLATE),
+        Message::new(Role::User, USER_TEMPLATE.replace("{{ text }}", TEXT)),
     ]
 }
 

@@ -47,6 +47,7 @@ impl Provider for Greeter {
                 ..Usage::default()
             },
             usage_reported: UsageReported::ALL,
+            tool_calls: Vec::new(),
         })
     }
 }

@@ -78,6 +78,7 @@ impl Provider for Quiet {
             response_model: None,
             usage: Usage::default(),
             usage_reported: UsageReported::default(),
+            tool_calls: Vec::new(),
         };
         Ok(Box::new(QuietStream(vec![
             StreamChunk::Delta("one ".into()),

@@ -53,6 +53,7 @@ impl ProviderStream for ScriptedStream {
                     ..Usage::default()
                 },
                 usage_reported: UsageReported::ALL,
+                tool_calls: Vec::new(),
             })),
         }
     }

@@ -59,6 +59,7 @@ pub fn answer(text: &str) -> ProviderResponse {
             ..Usage::default()
         },
         usage_reported: UsageReported::ALL,
+        tool_calls: Vec::new(),
     }
 }
 

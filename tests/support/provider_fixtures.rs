@@ -51,10 +51,7 @@ pub fn anthropic(server: &TestServer) -> AnthropicProvider {
 
 /// Two system messages, then user, assistant and user turns.
 pub fn conversation() -> Vec<Message> {
-    let message = |role, content: &str| Message {
-        role,
-        content: content.into(),
-    };
+    let message = |role, content: &str| Message::new(role, content);
     vec![
         message(Role::System, "You are terse."),
         message(Role::System, "Answer in English."),
@@ -88,6 +85,9 @@ pub fn call_with(
         parameters,
         request_id: "request-42",
         timeout,
+        output: None,
+        tools: &[],
+        tool_choice: &Default::default(),
     })
 }
 

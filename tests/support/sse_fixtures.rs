@@ -38,6 +38,9 @@ pub fn open<'p>(
             parameters: &parameters,
             request_id: "request-42",
             timeout: Duration::from_secs(5),
+            output: None,
+            tools: &[],
+            tool_choice: &Default::default(),
         },
         timeouts,
     )
@@ -46,6 +49,8 @@ pub fn open<'p>(
 /// What a stream yielded: its deltas in order, then the response or the error that ended it.
 pub struct Read {
     pub deltas: Vec<String>,
+    /// The tool-call pieces (`StreamChunk::ToolCallDelta`), in order.
+    pub tool_call_deltas: Vec<StreamChunk>,
     pub end: Result<ProviderResponse, AttemptError>,
 }
 
@@ -64,21 +69,25 @@ impl Read {
 /// Reads `stream` to its end (Done or an error).
 pub fn read_all(mut stream: Box<dyn ProviderStream + '_>) -> Read {
     let mut deltas = Vec::new();
+    let mut tool_call_deltas = Vec::new();
     loop {
         match stream.next_chunk() {
             Ok(StreamChunk::Delta(text)) => {
                 assert!(!text.is_empty(), "a delta is never empty");
                 deltas.push(text);
             }
+            Ok(piece @ StreamChunk::ToolCallDelta { .. }) => tool_call_deltas.push(piece),
             Ok(StreamChunk::Done(response)) => {
                 return Read {
                     deltas,
+                    tool_call_deltas,
                     end: Ok(response),
                 };
             }
             Err(error) => {
                 return Read {
                     deltas,
+                    tool_call_deltas,
                     end: Err(error),
                 };
             }
@@ -98,6 +107,7 @@ pub fn stream_with(provider: &dyn Provider, timeouts: StreamTimeouts) -> Read {
         Ok(opened) => read_all(opened),
         Err(error) => Read {
             deltas: Vec::new(),
+            tool_call_deltas: Vec::new(),
             end: Err(error),
         },
     }

@@ -114,6 +114,14 @@ module PromptConfig
   end
 
   # Failures of `complete`: every attempt in order, the last HTTP status seen.
+  # The context's `messages:` history is not usable (a `system` turn, a tool result answering
+  # no earlier tool call, too many messages or bytes); `index` names the message at fault.
+  class InvalidMessages < Error
+    def self.default_kind = "invalid_messages"
+
+    def index = details[:index]
+  end
+
   class CompletionError < Error
     # Every attempt as a Hash: `number`, `provider`, `model`, `outcome`, `error_type`,
     # `status`, `message`, `latency_ms`, `wait_ms`, `breaker_state`.
@@ -166,6 +174,30 @@ module PromptConfig
 
     # What the partial answer was charged to budgets, in USD (estimated without usage).
     def cost_usd = details[:cost_usd]
+  end
+
+  # Every answer (repairs included) broke the version's output schema, or a tool call's
+  # arguments broke its tool's schema. `violations` lists why (`pointer`, `message`); `raw_text`
+  # is the last answer. Retryable.
+  class InvalidOutput < CompletionError
+    def self.default_kind = "invalid_output"
+
+    def violations = details.fetch(:violations, [])
+    def raw_text = details[:raw_text]
+  end
+
+  # The model refused a structured-output or tool request; `refusal` is its message.
+  class Refusal < CompletionError
+    def self.default_kind = "refusal"
+
+    def refusal = details[:refusal]
+  end
+
+  # A structured answer was cut at `max_tokens`; `partial_text` holds what arrived.
+  class OutputTruncated < CompletionError
+    def self.default_kind = "output_truncated"
+
+    def partial_text = details.fetch(:partial_text, "")
   end
 
   # The call was cancelled (`break` out of a stream block, an exception in it, `Timeout`,
@@ -240,6 +272,10 @@ module PromptConfig
     "missing_api_key" => MissingApiKey,
     "stream_incomplete" => StreamIncomplete,
     "cancelled" => Cancelled,
+    "invalid_output" => InvalidOutput,
+    "refusal" => Refusal,
+    "output_truncated" => OutputTruncated,
+    "invalid_messages" => InvalidMessages,
     "state_unavailable" => StateUnavailable,
     "invalid_feedback" => InvalidFeedback,
     "invalid_argument" => InvalidArgument,

@@ -300,6 +300,9 @@ impl Call<'_> {
                 parameters: &model.parameters,
                 request_id: self.request.request_id,
                 timeout,
+                output: self.request.output,
+                tools: self.request.tools,
+                tool_choice: self.request.tool_choice,
             };
             let result = self.perform.perform(provider, &request);
             let finished = clock.now();

@@ -114,6 +114,9 @@ fn perform_call(
         );
     }
     Ok(Answer {
+        data: None,
+        tool_calls: Vec::new(),
+        repairs: 0,
         text: response.text,
         provider: model.provider.clone(),
         model: model.name.clone(),
@@ -163,6 +166,7 @@ fn partial_cost(
         response_model: None,
         usage: super::types::Usage::default(),
         usage_reported: super::types::UsageReported::default(),
+        tool_calls: Vec::new(),
     };
     call_cost(providers, model, request.messages, &response)
 }

@@ -140,6 +140,37 @@ impl Perform for Streamer<'_> {
                         };
                     }
                 }
+                Ok(StreamChunk::ToolCallDelta {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                }) => {
+                    // A piece of a tool call reaches the caller like text does: it starts the
+                    // stream (a break after it is an interruption) and counts as a chunk.
+                    if first.is_none() {
+                        let now = self.clock.now();
+                        first = Some((
+                            milliseconds(opened, now),
+                            milliseconds(self.call_started, now),
+                        ));
+                    }
+                    chunks += 1;
+                    let event = StreamEvent::ToolCallDelta {
+                        index,
+                        id: id.as_deref(),
+                        name: name.as_deref(),
+                        arguments: &arguments,
+                    };
+                    if (self.on_event)(event) == StreamControl::Stop {
+                        drop(stream);
+                        return Performed::Broken {
+                            error: cancelled("stopped by the callback"),
+                            stats: stats(first, chunks),
+                            partial: text,
+                        };
+                    }
+                }
                 Ok(StreamChunk::Done(mut response)) => {
                     if chunks == 0 && !response.text.is_empty() {
                         // A terminal event carrying the whole text (a replayed call): one delta.

@@ -1,0 +1,7 @@
+//! Structured output, conversation history and tool calls, end to end through the engine on
+//! loopback OpenAI and Anthropic servers and the mock provider: answers validated against the
+//! version's output schema, repaired or failed over; refusals and truncation as their own
+//! errors; history validated and translated per provider; multi-turn tool loops.
+
+#[path = "../support/mod.rs"]
+mod support;
