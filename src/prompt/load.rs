@@ -14,6 +14,7 @@ use std::sync::Arc;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::{CompiledMessage, CompiledPrompt, MessageBody, Role, hex};
+use crate::output::{OutputSchema, SchemaProblem, ToolChoice, ToolDefinition};
 use crate::config::{
     FileDigest, LoadedFeature, Problem, VersionSpec, VersionStatus, pointer_token,
 };
@@ -26,6 +27,9 @@ struct PendingVersion {
     version: String,
     messages: Vec<(Role, String, Arc<Checked>)>,
     variables: Arc<jsonschema::Validator>,
+    output: Option<OutputSchema>,
+    tools: Vec<ToolDefinition>,
+    tool_choice: ToolChoice,
 }
 
 /// What compiling one template text showed; shared by every template with that text.
@@ -186,21 +190,22 @@ pub(crate) fn compile_prompts(
             version.version,
             messages,
             version.variables,
+            (version.output, version.tools, version.tool_choice),
         ));
     }
 
     let environment = Arc::new(serving_environment(templates));
     let mut table = PromptTable::new();
-    for (feature, version, messages, variables) in ready {
+    for (feature, version, messages, variables, (output, tools, tool_choice)) in ready {
         let compiled = CompiledPrompt {
             feature: feature.clone(),
             version: version.clone(),
             messages,
             variables,
             environment: Arc::clone(&environment),
-            output: None,
-            tools: Vec::new(),
-            tool_choice: Default::default(),
+            output,
+            tools,
+            tool_choice,
         };
         table
             .entry(feature)
@@ -295,14 +300,63 @@ impl VersionCompiler<'_> {
             }
         }
         self.check_unlisted_hashes();
+        let (output, output_complete) = self.compile_output();
+        let (tools, tools_complete) = self.compile_tools();
         let feature = self.feature.config.feature.clone();
         Some(PendingVersion {
             feature,
             version: self.version.to_string(),
             messages,
             variables: variables?,
+            output,
+            tools,
+            tool_choice: self.spec.tool_choice.clone().unwrap_or_default(),
         })
-        .filter(|_| complete)
+        .filter(|_| complete && output_complete && tools_complete)
+    }
+
+    /// The version's output schema, compiled; false when it is declared but broken (the
+    /// problems are pushed with pointers into the feature file).
+    fn compile_output(&mut self) -> (Option<OutputSchema>, bool) {
+        let Some(spec) = &self.spec.output else {
+            return (None, true);
+        };
+        let pointer = format!("{}/output/schema", self.base);
+        match OutputSchema::compile(spec.name.clone(), spec.schema.clone(), spec.repair) {
+            Ok(schema) => (Some(schema), true),
+            Err(problems) => {
+                self.schema_problems(&pointer, problems);
+                (None, false)
+            }
+        }
+    }
+
+    /// The version's tools, compiled; false when one is broken.
+    fn compile_tools(&mut self) -> (Vec<ToolDefinition>, bool) {
+        let mut tools = Vec::with_capacity(self.spec.tools.len());
+        let mut complete = true;
+        for (index, tool) in self.spec.tools.iter().enumerate() {
+            let compiled = ToolDefinition::compile(
+                tool.name.clone(),
+                tool.description.clone(),
+                tool.parameters.clone(),
+            );
+            match compiled {
+                Ok(tool) => tools.push(tool),
+                Err(problems) => {
+                    let pointer = format!("{}/tools/{index}/parameters", self.base);
+                    self.schema_problems(&pointer, problems);
+                    complete = false;
+                }
+            }
+        }
+        (tools, complete)
+    }
+
+    fn schema_problems(&mut self, pointer: &str, problems: Vec<SchemaProblem>) {
+        for problem in problems {
+            self.problem(format!("{pointer}{}", problem.pointer), problem.message);
+        }
     }
 
     /// Reads, verifies and compiles one template; returns its name in the environment and
