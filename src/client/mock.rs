@@ -1,7 +1,8 @@
 //! The mock provider: no key, no network. It answers deterministically (the same prompt gives
 //! the same text and token counts), simulates latency on the engine's clock, and takes scripted
 //! faults (fail the next N calls, fail a share of calls, time out, rate limit, a full outage) so
-//! demos and tests can stage incidents.
+//! demos and tests can stage incidents. A request with an output schema gets JSON valid against
+//! it, and one with tools a tool call (see `structured`), a configured share of them invalid.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,9 @@ use super::types::{
     UsageReported,
 };
 use crate::config::MockSettings;
+
+mod generate;
+mod structured;
 
 /// Faults waiting to be served, consumed in this order: outage, timeouts, rate limits, failures,
 /// then the random failure share.
@@ -224,7 +228,16 @@ impl MockProvider {
         }
     }
 
-    /// The deterministic answer to `request`.
+    /// Whether this structured answer is to be invalid: a draw on the engine's `Random`
+    /// against `invalid_output_share` (no draw when the share is 0, so a mock without it
+    /// consumes the same random numbers as before).
+    fn draw_invalid(&self) -> bool {
+        let share = self.settings.invalid_output_share;
+        share > 0.0 && self.random.next_f64() < share
+    }
+
+    /// The deterministic answer to `request`: prose, or for a request with an output schema
+    /// or tools, JSON or tool calls.
     fn answer(&self, request: &ProviderRequest<'_>, call_number: u64) -> ProviderResponse {
         let prompt_characters: usize = request
             .messages
@@ -239,14 +252,24 @@ impl MockProvider {
                 .collect::<Vec<_>>()
                 .join("\u{1f}"),
         );
-        let mut text = format!(
-            "[mock {}/{}] Three suggested paths for this profile (prompt {prompt_characters} characters, \
-             fingerprint {fingerprint:08x}): 1. a step up in the current field; 2. a neighbouring role that \
-             reuses the strongest skills; 3. a larger change with a concrete first course.",
-            self.name, request.model
-        );
-        let mut finish_reason = FinishReason::Stop;
+        let structured = structured::answer(request, u64::from(fingerprint), call_number, || {
+            self.draw_invalid()
+        });
+        let (mut text, tool_calls, mut finish_reason) = match structured {
+            Some(answer) => (answer.text, answer.tool_calls, answer.finish_reason),
+            None => (
+                format!(
+                    "[mock {}/{}] Three suggested paths for this profile (prompt {prompt_characters} characters, \
+                     fingerprint {fingerprint:08x}): 1. a step up in the current field; 2. a neighbouring role that \
+                     reuses the strongest skills; 3. a larger change with a concrete first course.",
+                    self.name, request.model
+                ),
+                Vec::new(),
+                FinishReason::Stop,
+            ),
+        };
         if let Some(max_tokens) = request.parameters.max_tokens
+            && tool_calls.is_empty()
             && mock_token_count(&text) > u64::from(max_tokens)
         {
             let mut cut = (max_tokens as usize) * 4;
@@ -261,10 +284,15 @@ impl MockProvider {
             .iter()
             .map(|message| mock_token_count(&message.content) + 4)
             .sum();
+        let output_tokens = mock_token_count(&text)
+            + tool_calls
+                .iter()
+                .map(|call| mock_token_count(&call.name) + mock_token_count(&call.arguments))
+                .sum::<u64>();
         ProviderResponse {
             usage: Usage {
                 input_tokens,
-                output_tokens: mock_token_count(&text),
+                output_tokens,
                 ..Usage::default()
             },
             usage_reported: UsageReported::ALL,
@@ -274,7 +302,7 @@ impl MockProvider {
             refusal: None,
             response_id: Some(format!("mock-{}-{call_number}", self.name)),
             response_model: Some(request.model.to_string()),
-            tool_calls: Vec::new(),
+            tool_calls,
         }
     }
 }
@@ -297,11 +325,12 @@ impl Provider for MockProvider {
     }
 }
 
-/// A mock answer streamed in chunks of `stream_chunk_chars` characters, `stream_delay_ms` apart,
+/// A mock answer streamed in chunks of `stream_chunk_chars` characters (text deltas, then each
+/// tool call's pieces), `stream_delay_ms` apart,
 /// on the engine's clock; a scripted [`StreamFault`] breaks it.
 struct MockStream<'p> {
     mock: &'p MockProvider,
-    chunks: std::vec::IntoIter<String>,
+    chunks: std::vec::IntoIter<StreamChunk>,
     sent: u32,
     response: Option<ProviderResponse>,
     timeouts: StreamTimeouts,
@@ -316,11 +345,34 @@ impl<'p> MockStream<'p> {
         fault: Option<(StreamFault, u32)>,
     ) -> Self {
         let size = (mock.settings.stream_chunk_chars as usize).max(1);
-        let characters: Vec<char> = response.text.chars().collect();
-        let chunks: Vec<String> = characters
-            .chunks(size)
-            .map(|chunk| chunk.iter().collect())
+        let pieces = |text: &str| -> Vec<String> {
+            let characters: Vec<char> = text.chars().collect();
+            characters
+                .chunks(size)
+                .map(|chunk| chunk.iter().collect())
+                .collect()
+        };
+        let mut chunks: Vec<StreamChunk> = pieces(&response.text)
+            .into_iter()
+            .map(StreamChunk::Delta)
             .collect();
+        // Each tool call as the providers stream it: its id and name with the first piece of
+        // its arguments, then the rest of the arguments piece by piece.
+        for (index, call) in response.tool_calls.iter().enumerate() {
+            let mut arguments = pieces(&call.arguments).into_iter();
+            chunks.push(StreamChunk::ToolCallDelta {
+                index,
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: arguments.next().unwrap_or_default(),
+            });
+            chunks.extend(arguments.map(|piece| StreamChunk::ToolCallDelta {
+                index,
+                id: None,
+                name: None,
+                arguments: piece,
+            }));
+        }
         MockStream {
             mock,
             chunks: chunks.into_iter(),
@@ -399,7 +451,7 @@ impl ProviderStream for MockStream<'_> {
                     }
                 }
                 self.sent += 1;
-                Ok(StreamChunk::Delta(chunk))
+                Ok(chunk)
             }
             None => match self.response.take() {
                 Some(response) => Ok(StreamChunk::Done(response)),

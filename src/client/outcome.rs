@@ -78,6 +78,11 @@ pub struct Attempt {
     /// For an attempt of a streamed call that received text: its time to first token and
     /// chunk count; `None` otherwise.
     pub stream: Option<StreamStats>,
+    /// For an attempt whose outcome is `invalid_output`: why the answer (or a tool call's
+    /// arguments) was invalid, every violation with its JSON pointer; `None` otherwise.
+    /// Telemetry records the reason, the count and the first pointer, never the messages
+    /// (they quote the answer).
+    pub invalid_output: Option<crate::output::InvalidOutput>,
 }
 
 impl Attempt {
@@ -321,6 +326,7 @@ mod tests {
             wait_ms: 0.0,
             breaker_state: BreakerState::Closed,
             stream: None,
+            invalid_output: None,
         }
     }
 

@@ -235,6 +235,10 @@ pub struct MockSettings {
     pub stream_chunk_chars: u64,
     /// The pause between two streamed chunks, in milliseconds (0).
     pub stream_delay_ms: u64,
+    /// The share (0 to 1) of structured answers and tool calls the mock makes deliberately
+    /// invalid (not JSON, or breaking the schema), drawn on the engine's `Random`, so demos and
+    /// tests show repairs and failovers (0: every structured answer is valid).
+    pub invalid_output_share: f64,
 }
 
 impl Default for MockSettings {
@@ -244,6 +248,7 @@ impl Default for MockSettings {
             jitter_ms: 0,
             stream_chunk_chars: 16,
             stream_delay_ms: 0,
+            invalid_output_share: 0.0,
         }
     }
 }

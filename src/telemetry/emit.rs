@@ -168,6 +168,7 @@ impl Telemetry {
             completion.cost_estimated,
         );
         super::streamed::record_metrics(&self.metrics, &labels, completion);
+        super::structured::record_metrics(&self.metrics, resolution, &completion.attempts);
         if let Some(cache) = cache {
             self.metrics.record_cache(
                 &resolution.feature,
@@ -180,12 +181,9 @@ impl Telemetry {
         if self.writer.is_none() {
             return;
         }
-        let output_messages = settings.record_text.then(|| match &completion.refusal {
-            Some(refusal) => serde_json::json!([
-                { "role": "assistant", "content": completion.text, "refusal": refusal }
-            ]),
-            None => serde_json::json!([{ "role": "assistant", "content": completion.text }]),
-        });
+        let output_messages = settings
+            .record_text
+            .then(|| super::structured::output_messages(completion));
         // The shared name, or the provider's own word when it is none of them.
         let finish_reasons = completion
             .finish_reason
@@ -219,6 +217,7 @@ impl Telemetry {
             cache_saved_usd: cache.filter(|cache| cache.hit).map(|cache| cache.saved_usd),
             cache_partition: cache.and_then(|cache| cache.partition.clone()),
             stream: completion.stream.map(super::streamed::stream_fields),
+            output: super::structured::completed_fields(completion, settings.record_text),
             input_messages: input_messages(resolution, settings),
             output_messages,
         };
@@ -272,9 +271,15 @@ impl Telemetry {
             self.metrics
                 .record_request(&labels, Some(error.kind().as_str()), latency, &usage, 0.0);
         }
+        super::structured::record_metrics(&self.metrics, resolution, attempts);
         if self.writer.is_none() {
             return;
         }
+        let output = super::structured::failed_fields(
+            resolution,
+            attempts,
+            error.kind() == crate::ErrorKind::InvalidOutput,
+        );
         let fields = RequestFields {
             operation: "chat",
             feature: feature_fields(resolution, context, settings),
@@ -299,6 +304,7 @@ impl Telemetry {
             cache_saved_usd: None,
             cache_partition: None,
             stream,
+            output,
             input_messages: input_messages(resolution, settings),
             output_messages: None,
         };
@@ -331,6 +337,7 @@ impl Telemetry {
             wait_ms: attempt.wait_ms,
             breaker_state: state_name(attempt.breaker_state),
             stream: attempt.stream.map(super::streamed::stream_fields),
+            invalid_output: super::structured::attempt_fields(attempt),
         };
         self.write(
             ended.started_at,

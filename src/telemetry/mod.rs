@@ -10,12 +10,13 @@ pub(crate) mod rebuild;
 internal_mod!(recent);
 pub mod stats;
 mod streamed;
+mod structured;
 internal_mod!(writer);
 
 pub use metrics::{
     BreakerSnapshot, DURATION_BUCKETS_SECONDS, FeedbackSnapshot, LatencyPercentiles,
-    MetricsSnapshot, RECENT_DURATIONS, RequestLabels, RequestSnapshot, ResolveSnapshot,
-    TOKEN_BUCKETS,
+    MetricsSnapshot, OutputLabels, OutputSnapshot, RECENT_DURATIONS, RequestLabels,
+    RequestSnapshot, ResolveSnapshot, TOKEN_BUCKETS,
 };
 pub use writer::{
     DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES,

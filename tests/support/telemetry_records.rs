@@ -72,6 +72,7 @@ pub fn attempt_record(sequence: u64) -> TelemetryRecord {
             wait_ms: 0.0,
             breaker_state: "closed",
             stream: None,
+            invalid_output: None,
         })),
     }
 }
@@ -107,6 +108,7 @@ pub fn request_record(sequence: u64) -> TelemetryRecord {
             cache_saved_usd: None,
             cache_partition: None,
             stream: None,
+            output: None,
             input_messages: None,
             output_messages: None,
         })),

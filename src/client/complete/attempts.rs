@@ -525,6 +525,7 @@ impl Call<'_> {
                 wait_ms: milliseconds(waited),
                 breaker_state: provider.breaker(&model.name).observed_state(),
                 stream: None,
+                invalid_output: None,
             }
         }
     }
@@ -557,6 +558,7 @@ impl Call<'_> {
                 wait_ms: milliseconds(waited),
                 breaker_state: provider.breaker(&model.name).observed_state(),
                 stream: None,
+                invalid_output: None,
             },
         );
     }

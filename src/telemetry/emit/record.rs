@@ -52,6 +52,11 @@ impl Record for TelemetryRecord {
                     + optional_size(&fields.cache_partition)
                     + fields.input_messages.as_ref().map_or(0, value_size)
                     + fields.output_messages.as_ref().map_or(0, value_size)
+                    + fields
+                        .output
+                        .as_ref()
+                        .and_then(|output| output.data.as_ref())
+                        .map_or(0, value_size)
             }
             EventBody::Attempt(fields) => {
                 boxed(&**fields)
@@ -60,6 +65,9 @@ impl Record for TelemetryRecord {
                     + string_size(&fields.provider)
                     + string_size(&fields.model)
                     + optional_size(&fields.error_type)
+                    + fields.invalid_output.as_ref().map_or(0, |invalid| {
+                        optional_size(&invalid.tool) + string_size(&invalid.pointer)
+                    })
             }
             EventBody::CircuitTransition(fields) => {
                 string_size(&fields.breaker) + string_size(&fields.reason)

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{
-    AttemptFields, EventBody, FeatureFields, RequestFields, StreamFields, TelemetryRecord,
+    AttemptFields, EventBody, FeatureFields, RequestFields, StreamFields, TelemetryRecord, output,
 };
 use crate::telemetry::writer::json::{self, JsonObject};
 
@@ -177,6 +177,7 @@ fn write_request(object: &mut JsonObject<'_>, fields: &RequestFields) -> serde_j
         fields.cache_partition.as_deref(),
     );
     write_stream(object, fields.stream.as_ref())?;
+    output::write_request_output(object, fields.output.as_ref())?;
     if let Some(messages) = &fields.input_messages {
         object.value("gen_ai.input.messages", messages)?;
     }
@@ -203,6 +204,7 @@ fn write_attempt(object: &mut JsonObject<'_>, fields: &AttemptFields) -> serde_j
     object.value("prompt_config.wait_ms", &fields.wait_ms)?;
     object.str("prompt_config.breaker_state", fields.breaker_state);
     write_stream(object, fields.stream.as_ref())?;
+    output::write_attempt_output(object, fields.invalid_output.as_ref())?;
     Ok(())
 }
 

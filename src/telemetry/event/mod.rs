@@ -7,6 +7,9 @@
 //! `Serialize` impl gives, which writes every other event.
 
 mod line;
+mod output;
+
+pub use output::{AttemptOutputFields, RequestOutputFields};
 
 use std::collections::BTreeMap;
 
@@ -234,13 +237,19 @@ pub struct RequestFields {
     /// What a streamed call measured; absent for `complete()`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFields>,
-    /// The rendered messages, only when the feature's `telemetry.record_text` is on.
+    /// Structured output and tool calls, for a version with an output schema or tools;
+    /// absent otherwise.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub output: Option<RequestOutputFields>,
+    /// The messages sent: the rendered ones, then the conversation history (tool calls and
+    /// tool results included), only when the feature's `telemetry.record_text` is on.
     #[serde(
         rename = "gen_ai.input.messages",
         skip_serializing_if = "Option::is_none"
     )]
     pub input_messages: Option<Value>,
-    /// The response text, only when the feature's `telemetry.record_text` is on.
+    /// The response text and tool calls (with their arguments), only when the feature's
+    /// `telemetry.record_text` is on.
     #[serde(
         rename = "gen_ai.output.messages",
         skip_serializing_if = "Option::is_none"
@@ -269,8 +278,8 @@ pub struct AttemptFields {
     /// 1-based attempt number within the request.
     #[serde(rename = "prompt_config.attempt")]
     pub attempt: u32,
-    /// `success`, `failed`, `skipped_circuit_open`, `skipped_rate_limited` or
-    /// `stream_incomplete`.
+    /// `success`, `failed`, `skipped_circuit_open`, `skipped_rate_limited`,
+    /// `stream_incomplete` or `invalid_output`.
     #[serde(rename = "prompt_config.outcome")]
     pub outcome: &'static str,
     /// The failure's type: an HTTP status, `timeout`, `connect`, `circuit_open`, ...
@@ -294,6 +303,9 @@ pub struct AttemptFields {
     /// What a streamed attempt measured; absent for `complete()`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFields>,
+    /// Why the answer was invalid, for an `invalid_output` attempt; absent otherwise.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub invalid_output: Option<AttemptOutputFields>,
 }
 
 /// The fields of a streamed call or attempt (`llm.request`, `llm.attempt`).

@@ -5,6 +5,7 @@
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
 mod cache;
+mod output;
 mod prometheus;
 mod series;
 mod snapshot;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 pub use cache::CacheSnapshot;
+pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
     BreakerSnapshot, FeedbackSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
     ResolveSnapshot,
@@ -102,6 +104,7 @@ pub struct Metrics {
     /// How often the shared state became degraded.
     state_degradations: AtomicU64,
     cache: cache::CacheCounters,
+    output: output::OutputCounters,
 }
 
 impl Metrics {
@@ -122,6 +125,13 @@ impl Metrics {
     ) {
         self.cache
             .record(feature, version, partition, hit, saved_usd);
+    }
+
+    /// One answer validated against a version's output schema or tools, by the provider and
+    /// model that gave it: `invalid` when it broke the schema, `repair` when it was a repair
+    /// attempt (the previous answer of the same model was invalid).
+    pub fn record_output(&self, labels: &OutputLabels<'_>, invalid: bool, repair: bool) {
+        self.output.record(labels, invalid, repair);
     }
 
     /// One `complete()` call: a success when `error_type` is `None`, else an error of that type.
@@ -317,6 +327,7 @@ impl Metrics {
             state_degraded: collected.state_degraded,
             state_degradations: collected.state_degradations,
             cache: collected.cache,
+            output: collected.output,
         }
     }
 
@@ -372,6 +383,7 @@ impl Metrics {
             state_degraded: self.state_degraded.load(Ordering::Relaxed),
             state_degradations: self.state_degradations.load(Ordering::Relaxed),
             cache: self.cache.snapshot(),
+            output: self.output.snapshot(),
         }
     }
 }
@@ -509,4 +521,5 @@ struct Collected {
     state_degraded: u64,
     state_degradations: u64,
     cache: Vec<CacheSnapshot>,
+    output: Vec<OutputSnapshot>,
 }

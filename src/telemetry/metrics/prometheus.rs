@@ -241,6 +241,7 @@ impl Display for Exposition<'_> {
         }
 
         super::cache::render(&collected.cache, out)?;
+        super::output::render(&collected.output, out)?;
 
         family(
             out,

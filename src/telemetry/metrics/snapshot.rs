@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::series::nearest_rank_milliseconds;
-use super::{CacheSnapshot, CollectedRequest, RequestLabels, present};
+use super::{CacheSnapshot, CollectedRequest, OutputSnapshot, RequestLabels, present};
 use crate::client::BreakerState;
 
 /// Everything recorded so far, as plain data.
@@ -34,6 +34,10 @@ pub struct MetricsSnapshot {
     /// Response cache lookups and savings, by feature, version and partition.
     #[serde(default)]
     pub cache: Vec<CacheSnapshot>,
+    /// Structured-output answers, invalid outputs and repairs, by feature, version, provider
+    /// and model.
+    #[serde(default)]
+    pub output: Vec<OutputSnapshot>,
 }
 
 impl MetricsSnapshot {
