@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use prompt_config::client::{BreakerState, Usage};
 use prompt_config::telemetry::metrics::{
-    DURATION_BUCKETS_SECONDS, Metrics, MetricsSnapshot, RECENT_DURATIONS, RequestLabels,
-    TOKEN_BUCKETS,
+    DURATION_BUCKETS_SECONDS, Metrics, MetricsSnapshot, OutputLabels, RECENT_DURATIONS,
+    RequestLabels, TOKEN_BUCKETS,
 };
 
 use crate::support::prometheus::Exposition;
@@ -39,7 +39,7 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 17] = [
+const EVERY_FAMILY: [(&str, &str); 20] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     (
         "gen_ai_client_operation_time_per_output_chunk_seconds",
@@ -56,6 +56,9 @@ const EVERY_FAMILY: [(&str, &str); 17] = [
     ("prompt_config_cost_usd_total", "counter"),
     ("prompt_config_errors_total", "counter"),
     ("prompt_config_feedback", "summary"),
+    ("prompt_config_output_answers_total", "counter"),
+    ("prompt_config_output_invalid_total", "counter"),
+    ("prompt_config_output_repairs_total", "counter"),
     ("prompt_config_requests_total", "counter"),
     ("prompt_config_resolves_total", "counter"),
     ("prompt_config_response_cache_lookups_total", "counter"),
@@ -527,6 +530,14 @@ fn a_busy_exposition_parses_back_and_follows_every_rule() {
     metrics.set_dropped_events(3);
     metrics.record_cache("summarize", "v2", Some("sector=\"tech\""), true, 0.25);
     metrics.record_cache("summarize", "v2", None, false, 0.0);
+    let answered = OutputLabels {
+        feature: "summarize",
+        version: "v2",
+        provider: "openai",
+        model: "gpt-4o-mini",
+    };
+    metrics.record_output(&answered, true, false);
+    metrics.record_output(&answered, false, true);
 
     // `parse` enforces the rules; here also that every family came out with samples.
     let exposition = parse(&metrics);

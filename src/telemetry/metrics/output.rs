@@ -1,7 +1,9 @@
 //! Structured output metrics: answers validated against a version's output schema or tools,
 //! those that were invalid, and repair attempts, per feature, version, provider and model (the
 //! model that answered, which a failover may change within one call). The invalid-output rate
-//! of a series is `invalid_outputs / answers`.
+//! of a series is `invalid_outputs / answers`. The three families are named
+//! `prompt_config_output_*` so they sort together, between `prompt_config_feedback` and
+//! `prompt_config_requests_total`, where the exposition writes them.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write};
@@ -11,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 /// `prompt_config_output_answers_total`.
 pub(super) const ANSWERS: &str = "prompt_config_output_answers_total";
-/// `prompt_config_invalid_outputs_total`.
-pub(super) const INVALID: &str = "prompt_config_invalid_outputs_total";
+/// `prompt_config_output_invalid_total`.
+pub(super) const INVALID: &str = "prompt_config_output_invalid_total";
 /// `prompt_config_output_repairs_total`.
 pub(super) const REPAIRS: &str = "prompt_config_output_repairs_total";
 

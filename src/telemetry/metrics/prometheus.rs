@@ -218,6 +218,8 @@ impl Display for Exposition<'_> {
             sample(out, FEEDBACK, "_count", &labels, &[], totals.count)?;
         }
 
+        super::output::render(&collected.output, out)?;
+
         family(out, REQUESTS, "counter", "complete() calls by outcome.")?;
         for request in &collected.requests {
             let labels = label_pairs(&REQUEST_LABELS, request.key.values());
@@ -241,7 +243,6 @@ impl Display for Exposition<'_> {
         }
 
         super::cache::render(&collected.cache, out)?;
-        super::output::render(&collected.output, out)?;
 
         family(
             out,

@@ -1,8 +1,10 @@
 //! Figures per group of the `--by` dimensions: counts, error rate, nearest-rank latency
-//! percentiles, tokens, cost (and how much of it is estimated), feedback means and streaming.
+//! percentiles, tokens, cost (and how much of it is estimated), feedback means, streaming and
+//! structured output.
 
 use std::collections::BTreeMap;
 
+use super::output::OutputAccumulator;
 use super::read::Selection;
 use super::report::{FeedbackStats, GroupStats, LatencyPercentiles};
 use super::streams::StreamAccumulator;
@@ -21,6 +23,7 @@ struct Accumulator {
     output_tokens: u64,
     feedback: BTreeMap<String, Vec<f64>>,
     stream: StreamAccumulator,
+    output: OutputAccumulator,
 }
 
 /// One [`GroupStats`] per distinct key, sorted by key.
@@ -38,6 +41,9 @@ pub(super) fn summarize(selection: &Selection, by: &[String]) -> Vec<GroupStats>
         group.output_tokens += request.output_tokens;
         if let Some(stream) = &request.stream {
             group.stream.add(stream);
+        }
+        if let Some(output) = &request.output {
+            group.output.add(output, request.failed);
         }
         if request.failed {
             group.errors += 1;
@@ -103,6 +109,7 @@ fn finish(by: &[String], key: &[String], mut group: Accumulator) -> GroupStats {
             })
             .collect(),
         stream: group.stream.finish(),
+        output: group.output.finish(),
     }
 }
 

@@ -3,11 +3,14 @@
 //! a crash, garbage), keeps `llm.request` events and the `feedback` events joined to them by
 //! `request_id`, cuts them by the `--by` dimensions (requests, errors, latency percentiles,
 //! tokens, cost, feedback means per group) and compares every variant of each running experiment
-//! with its control, with p-values and a plain-language verdict.
+//! with its control, with p-values and a plain-language verdict. Structured output (invalid-output
+//! rate and repairs) is read from the request lines per group and from the `llm.attempt` lines
+//! per model.
 
 mod cache;
 mod compare;
 mod group;
+mod output;
 mod read;
 mod report;
 mod streams;
@@ -21,6 +24,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use cache::CacheStats;
+pub use output::{OutputGroupStats, OutputStats};
 pub use report::{
     ExperimentComparison, FeedbackStats, FileSummary, GroupStats, LatencyPercentiles,
     MetricComparison, StatisticalTest, StatsReport, VariantComparison, VariantSummary,
@@ -162,5 +166,6 @@ pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport,
         groups: group::summarize(&selection, &options.by),
         experiments: compare::compare_experiments(&selection),
         cache: cache::summarize(&selection),
+        output: output::summarize(&selection),
     })
 }

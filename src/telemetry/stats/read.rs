@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::output::{AnswerLine, OutputLine};
 use super::report::FileSummary;
 use super::streams::StreamLine;
 use super::{DIMENSIONS, StatsError};
@@ -35,6 +36,10 @@ pub(super) struct Request {
     pub variant: String,
     /// `gen_ai.prompt.version`, `-` when absent.
     pub version: String,
+    /// `gen_ai.provider.name`, `-` when absent.
+    pub provider: String,
+    /// `gen_ai.request.model`, `-` when absent.
+    pub model: String,
     /// `prompt_config.outcome` is `error`, or an `error.type` is set.
     pub failed: bool,
     /// `prompt_config.latency_ms`.
@@ -55,6 +60,8 @@ pub(super) struct Request {
     pub cache_partition: Option<String>,
     /// The stream fields, when the request streamed.
     pub stream: Option<StreamLine>,
+    /// The structured-output fields, when the version has an output schema or tools.
+    pub output: Option<OutputLine>,
 }
 
 /// A feedback value as the analysis sees it.
@@ -101,6 +108,8 @@ pub(super) struct Telemetry {
     pub requests: Vec<Request>,
     /// Every `feedback` line.
     pub feedback: Vec<Feedback>,
+    /// Every `llm.attempt` line that got an answer.
+    pub answers: Vec<AnswerLine>,
 }
 
 /// What the analysis counts: requests from `--since` on, and their feedback.
@@ -110,6 +119,8 @@ pub(super) struct Selection {
     pub requests: Vec<Request>,
     /// Feedback with the index of its request in `requests`.
     pub feedback: Vec<(usize, Feedback)>,
+    /// Attempts that got an answer, from `since` on.
+    pub answers: Vec<AnswerLine>,
     /// Feedback whose request id no request line carries.
     pub feedback_unmatched: u64,
     /// Events older than `since`, and feedback about such requests.
@@ -119,6 +130,7 @@ pub(super) struct Selection {
 enum Line {
     Request(Box<Request>),
     Feedback(Feedback),
+    Answer(AnswerLine),
     Other,
     Unparseable,
 }
@@ -154,6 +166,7 @@ pub(super) fn read_files(paths: &[PathBuf], by: &[String]) -> Result<Telemetry, 
             match line {
                 Line::Request(request) => telemetry.requests.push(*request),
                 Line::Feedback(feedback) => telemetry.feedback.push(feedback),
+                Line::Answer(answer) => telemetry.answers.push(answer),
                 Line::Other => {}
                 Line::Unparseable => summary.lines_skipped += 1,
             }
@@ -170,7 +183,7 @@ fn parse_line(text: &str, by: &[String]) -> Line {
     let Some(event) = text_field(&fields, "event") else {
         return Line::Unparseable;
     };
-    if event != "llm.request" && event != "feedback" {
+    if event != "llm.request" && event != "feedback" && event != "llm.attempt" {
         return Line::Other;
     }
     let Some(timestamp) = text_field(&fields, "timestamp")
@@ -179,6 +192,11 @@ fn parse_line(text: &str, by: &[String]) -> Line {
     else {
         return Line::Unparseable;
     };
+    if event == "llm.attempt" {
+        // Attempt lines only feed the structured-output figures; one without an answer (or
+        // unreadable) is no figure, not a skipped line.
+        return AnswerLine::read(&fields, timestamp).map_or(Line::Other, Line::Answer);
+    }
     let request_id = text_field(&fields, "request_id")
         .unwrap_or_default()
         .to_string();
@@ -212,6 +230,8 @@ fn parse_line(text: &str, by: &[String]) -> Line {
         experiment: text_field(&fields, "prompt_config.experiment").map(str::to_string),
         variant: dimension(&fields, "variant"),
         version: dimension(&fields, "version"),
+        provider: dimension(&fields, "provider"),
+        model: dimension(&fields, "model"),
         failed: outcome == Some("error") || error_type,
         latency_ms: fields
             .get("prompt_config.latency_ms")
@@ -233,6 +253,7 @@ fn parse_line(text: &str, by: &[String]) -> Line {
             .unwrap_or(0.0),
         cache_partition: text_field(&fields, "prompt_config.cache.partition").map(str::to_string),
         stream: StreamLine::read(&fields),
+        output: OutputLine::read(&fields),
     }))
 }
 
@@ -296,6 +317,11 @@ pub(super) fn select(mut telemetry: Telemetry, since: Option<DateTime<Utc>>) -> 
             selection.requests.push(request);
         }
     }
+    selection.answers = telemetry
+        .answers
+        .into_iter()
+        .filter(|answer| recent(answer.timestamp))
+        .collect();
     for feedback in telemetry.feedback {
         if !recent(feedback.timestamp) {
             selection.dropped_before_since += 1;

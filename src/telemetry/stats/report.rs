@@ -45,6 +45,11 @@ pub struct StatsReport {
     /// (and absent from JSON) when no request looked in a cache.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cache: Vec<super::CacheStats>,
+    /// Structured output per feature, version, provider and model: answers, invalid-output
+    /// rate and repairs; empty (and absent from JSON) when no version had an output schema or
+    /// tools.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<super::OutputStats>,
 }
 
 impl StatsReport {
@@ -102,6 +107,10 @@ pub struct GroupStats {
     /// Streaming figures, when any request of the group streamed (absent from JSON otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<super::StreamGroupStats>,
+    /// Structured-output figures, when any request of the group was of a version with an
+    /// output schema or tools (absent from JSON otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<super::OutputGroupStats>,
 }
 
 impl GroupStats {

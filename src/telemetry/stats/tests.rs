@@ -242,6 +242,8 @@ fn request(id: &str, minute: u32, variant: &str, latency_ms: f64, cost_usd: f64)
             "1.1.0"
         }
         .to_string(),
+        provider: "openai".to_string(),
+        model: "gpt-4o-mini".to_string(),
         failed: false,
         latency_ms: Some(latency_ms),
         cost_usd: Some(cost_usd),
@@ -252,6 +254,7 @@ fn request(id: &str, minute: u32, variant: &str, latency_ms: f64, cost_usd: f64)
         cache_saved_usd: 0.0,
         cache_partition: None,
         stream: None,
+        output: None,
     }
 }
 
@@ -278,6 +281,7 @@ fn since_drops_older_requests_with_their_feedback_and_counts_unknown_requests_ap
             feedback("elsewhere", 6, FeedbackValue::Boolean(true)),
             feedback("new", 4, FeedbackValue::Boolean(false)),
         ],
+        answers: Vec::new(),
     };
     let selection = select(telemetry, Some(at(5)));
     assert_eq!(selection.requests.len(), 1);

@@ -1,5 +1,6 @@
 //! The text form of a [`StatsReport`]: a summary line, the group table, the stream table (when
-//! anything streamed), and per experiment its variants, a metric table per treatment and the
+//! anything streamed), the structured-output tables (when a version had a schema or tools), and
+//! per experiment its variants, a metric table per treatment and the
 //! verdicts, every table aligned by column.
 
 use std::fmt::{self, Display, Formatter};
@@ -80,9 +81,25 @@ impl Display for StatsReport {
             )?;
             streams.render(formatter, "  ")?;
         }
+        if let Some(outputs) = output_group_table(self) {
+            writeln!(formatter)?;
+            writeln!(
+                formatter,
+                "structured output (invalid%: invalid answers over answers validated)"
+            )?;
+            outputs.render(formatter, "  ")?;
+        }
         for experiment in &self.experiments {
             writeln!(formatter)?;
             write_experiment(formatter, experiment)?;
+        }
+        if !self.output.is_empty() {
+            writeln!(formatter)?;
+            writeln!(
+                formatter,
+                "structured output by model (from llm.attempt lines)"
+            )?;
+            output_model_table(self).render(formatter, "  ")?;
         }
         if !self.cache.is_empty() {
             writeln!(formatter)?;
@@ -214,6 +231,70 @@ fn stream_table(report: &StatsReport) -> Option<Table> {
         table.push(row);
     }
     (!table.rows.is_empty()).then_some(table)
+}
+
+/// One row per group with structured requests, `None` when there were none.
+fn output_group_table(report: &StatsReport) -> Option<Table> {
+    let numeric = [
+        "requests",
+        "answers",
+        "invalid",
+        "invalid%",
+        "repairs",
+        "repairs/req",
+        "failed invalid",
+        "tool calls",
+    ];
+    let mut header: Vec<String> = report.by.clone();
+    header.extend(numeric.iter().map(|name| name.to_string()));
+    let mut right = vec![false; report.by.len()];
+    right.extend(std::iter::repeat_n(true, numeric.len()));
+    let mut table = Table::new(header, right);
+    for group in &report.groups {
+        let Some(output) = &group.output else {
+            continue;
+        };
+        let mut row: Vec<String> = group.key.iter().map(|(_, value)| value.clone()).collect();
+        row.extend([
+            output.requests.to_string(),
+            output.answers.to_string(),
+            output.invalid_outputs.to_string(),
+            percent(output.invalid_output_rate),
+            output.repairs.to_string(),
+            format!("{:.2}", output.repairs_per_request),
+            output.failed_invalid.to_string(),
+            output.tool_calls.to_string(),
+        ]);
+        table.push(row);
+    }
+    (!table.rows.is_empty()).then_some(table)
+}
+
+/// One row per feature, version, provider and model of the structured versions.
+fn output_model_table(report: &StatsReport) -> Table {
+    let mut table = Table::new(
+        [
+            "feature", "version", "provider", "model", "answers", "invalid", "invalid%",
+            "requests", "repairs",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+        vec![false, false, false, false, true, true, true, true, true],
+    );
+    for output in &report.output {
+        table.push(vec![
+            output.feature.clone(),
+            output.version.clone(),
+            output.provider.clone(),
+            output.model.clone(),
+            output.answers.to_string(),
+            output.invalid_outputs.to_string(),
+            percent(output.invalid_output_rate),
+            output.requests.to_string(),
+            output.repairs.to_string(),
+        ]);
+    }
+    table
 }
 
 fn write_experiment(
