@@ -5,3 +5,6 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+// H4: the mock provider's structured answers and tool calls.
+mod mock;
