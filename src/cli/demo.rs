@@ -2,7 +2,8 @@
 //! simulated time, so it needs no key or network and finishes in seconds. It sends traffic
 //! across users (the experiment splits, healthcare users hit the targeting rule), stages an
 //! OpenAI outage (the breaker opens, traffic fails over to Anthropic, a half-open probe fails,
-//! then recovery), runs the feature's budget past its thresholds, and prints a table per
+//! then recovery), runs the feature's budget past its thresholds, sends requests to the JSON
+//! version (a parsed answer, the invalid-output and repair rates), and prints a table per
 //! provider, model and version.
 //!
 //! Every run tells the same story: it starts its telemetry file afresh (the engine restores
@@ -121,6 +122,9 @@ macro_rules! tell {
     };
 }
 
+// After `tell!`, which it uses.
+mod structured;
+
 /// Runs `demo [--requests N] [--telemetry FILE]`; `total` is at least 40 (the parser checks).
 pub fn run(dirs: &Dirs, total: usize, telemetry: Option<PathBuf>) -> Result<(), Failure> {
     let telemetry = telemetry.unwrap_or_else(|| PathBuf::from(DEFAULT_TELEMETRY));
@@ -199,9 +203,9 @@ impl Demo {
     fn stage(&mut self, total: usize) -> Result<(), Failure> {
         // Twelve outage requests (with their simulated latencies) fit inside one 30 s open
         // period, so the half-open probe comes in step 3 as announced.
-        let (outage, recovery) = (12, total / 10);
+        let (outage, recovery, json) = (12, total / 10, total / 10);
         let normal = total / 2 - outage;
-        let budget = total - normal - outage - recovery - 2;
+        let budget = total - normal - outage - recovery - json - 2;
 
         tell!(
             self,
@@ -265,6 +269,7 @@ impl Demo {
             );
         }
         self.batch(budget, Duration::from_millis(250))?;
+        self.structured(json)?;
         tell!(
             self,
             "\n{} requests: {} answered, {} failed, {} downgraded by the budget policy",
@@ -294,6 +299,12 @@ impl Demo {
             }
             self.clock.advance(spacing);
         }
+        self.progress();
+        Ok(())
+    }
+
+    /// The progress line: requests sent of the run's total.
+    fn progress(&self) {
         let width = 30;
         let done = width * self.sent / self.total;
         tell!(
@@ -304,7 +315,6 @@ impl Demo {
             self.sent,
             self.total
         );
-        Ok(())
     }
 
     fn record(&mut self, completion: &Completion) {
@@ -344,7 +354,11 @@ impl Demo {
             row.latencies_ms.push(attempt.latency_ms);
             if attempt.outcome == AttemptOutcome::Failed {
                 row.errors += 1;
-            } else if let Some(completion) = completion {
+            } else if attempt.outcome == AttemptOutcome::Success
+                && let Some(completion) = completion
+            {
+                // The answering attempt carries the call's usage; an invalid answer before a
+                // repair counts as a call of its own but its tokens are not in the completion.
                 row.input_tokens += completion.usage.total_input_tokens();
                 row.output_tokens += completion.usage.output_tokens;
                 row.cost_usd += completion.cost_usd;
