@@ -19,6 +19,8 @@ use super::types::{
 use crate::config::ProviderSpec;
 use crate::output::RawToolCall;
 
+#[cfg(test)]
+mod props;
 mod request;
 mod stream;
 

@@ -20,6 +20,8 @@ use super::types::{
 use crate::config::{ProviderKind, ProviderSpec};
 use crate::output::RawToolCall;
 
+#[cfg(test)]
+mod props;
 mod request;
 mod stream;
 
