@@ -284,8 +284,8 @@ pub fn assistant_calling(content: &str, calls: Vec<ToolCall>) -> Message {
     message
 }
 
-/// A tool loop's history as `provider_ids` name its calls: system, user, an assistant turn
-/// calling `get_weather` twice, both results, then the user's follow-up.
+/// A tool loop's history whose two calls have ids `first_id` and `second_id`: system, user,
+/// an assistant turn calling `get_weather` twice, both results, then the user's follow-up.
 pub fn tool_loop(first_id: &str, second_id: &str) -> Vec<Message> {
     vec![
         Message::new(Role::System, "You plan trips."),
