@@ -15,14 +15,22 @@ use crate::config::ModelParameters;
 use crate::output::ToolCall;
 use crate::prompt::{Message, Role};
 
-/// Any text: empty, NUL bytes, quotes and backslashes, any Unicode, up to 2 KiB.
+/// Any text: empty, NUL bytes, quotes and backslashes, any Unicode, and one huge value (20 KB
+/// of 4-byte characters).
 fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
         "[\\x00\"\\\\{}.:]{1,8}",
         "\\PC{0,64}",
-        ".{0,2048}",
+        ".{0,256}",
+        Just("\u{1F600}".repeat(5000)),
     ]
+}
+
+/// Short text for the keys and strings inside JSON values: control characters, quotes,
+/// backslashes, any Unicode.
+fn short_text() -> impl Strategy<Value = String> {
+    "[\\x00-\\x1f\"\\\\]{0,3}\\PC{0,12}"
 }
 
 /// Any JSON object without floats (a float's text may differ after a round trip).
@@ -31,16 +39,16 @@ fn any_object() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any_text().prop_map(Value::String),
+        short_text().prop_map(Value::String),
     ];
     let value = leaf.prop_recursive(3, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(any_text(), inner, 0..6)
+            prop::collection::btree_map(short_text(), inner, 0..6)
                 .prop_map(|map| Value::Object(map.into_iter().collect())),
         ]
     });
-    prop::collection::btree_map(any_text(), value, 0..6)
+    prop::collection::btree_map(short_text(), value, 0..6)
         .prop_map(|map| Value::Object(map.into_iter().collect()))
 }
 
