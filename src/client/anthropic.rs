@@ -1,8 +1,10 @@
 //! The Anthropic Messages provider: where its endpoint and key come from, the JSON it sends
-//! (system messages lifted to the top-level `system` field, `max_tokens` always present), how it
-//! reads text blocks, the stop reason (refusals included) and token usage with cache reads and
-//! writes, and how Anthropic's error bodies, in an error status or inside a 200 answer, become
-//! classified [`AttemptError`]s, "prompt is too long" included.
+//! (`request.rs`: system messages lifted to the top-level `system` field, `max_tokens` always
+//! present, tools, history's tool calls and results as content blocks, the output schema native
+//! or as a forced tool), how it reads text and `tool_use` blocks (the forced output tool's input
+//! as the answer text), the stop reason (refusals included) and token usage with cache reads and
+//! writes, whole or streamed (`stream.rs`), and how Anthropic's error bodies, in an error status
+//! or inside a 200 answer, become classified [`AttemptError`]s, "prompt is too long" included.
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -1,6 +1,7 @@
-//! The OpenAI Chat Completions provider: where its endpoint and key come from, the JSON it sends,
-//! how it reads a completion (finish reason, refusal) and its token usage (cached prompt tokens
-//! as a part of the input), and how OpenAI's error bodies, in an error status or inside a 200
+//! The OpenAI Chat Completions provider: where its endpoint and key come from, the JSON it sends
+//! (`request.rs`: messages with history's tool calls and results, `response_format`, tools),
+//! how it reads a completion (text, tool calls, finish reason, refusal), whole or streamed
+//! (`stream.rs`), and its token usage (cached prompt tokens as a part of the input), and how OpenAI's error bodies, in an error status or inside a 200
 //! answer from a compatible gateway, become classified [`AttemptError`]s, context-length
 //! overflows included.
 

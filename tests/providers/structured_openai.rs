@@ -289,3 +289,19 @@ fn streamed_tool_call_pieces_are_handed_out_and_assembled_in_the_final_response(
     assert_eq!(arguments, ["{\"city\":\"Paris\"}", "{\"city\":\"Rome\"}"]);
     assert_eq!(response.tool_calls[1].id, "call_b");
 }
+
+#[test]
+fn arguments_a_compatible_server_sends_as_an_object_are_read_as_json_text() {
+    let message = json!({
+        "role": "assistant",
+        "content": null,
+        "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]
+    });
+    let server = TestServer::start(vec![Reply::json(200, &completion(message, "tool_calls"))]);
+    let response = Ask::new(MODEL)
+        .tools(ToolChoice::Auto)
+        .call(&openai(&server))
+        .expect("success");
+    assert_eq!(response.tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+}
