@@ -671,7 +671,9 @@ impl VersionCompiler<'_> {
             } else {
                 self.problem(
                     pointer,
-                    format!("hash recorded for {key}, which no message or output schema of this version uses"),
+                    format!(
+                        "hash recorded for {key}, which no message of this version uses, nor its output schema"
+                    ),
                 );
             }
         }
