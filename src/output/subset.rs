@@ -536,13 +536,13 @@ impl<'a> Checker<'a> {
                 self.problem(at, "must be a non-negative integer");
             }
         }
-        if let (Some((Some(min), _)), Some((Some(max), at))) = (&min, &max) {
-            if min > max {
-                self.problem(
-                    at,
-                    format!("\"maxItems\" {max} is below \"minItems\" {min}"),
-                );
-            }
+        if let (Some((Some(min), _)), Some((Some(max), at))) = (&min, &max)
+            && min > max
+        {
+            self.problem(
+                at,
+                format!("\"maxItems\" {max} is below \"minItems\" {min}"),
+            );
         }
     }
 
