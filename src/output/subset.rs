@@ -26,24 +26,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::SchemaProblem;
+use depth::Depth;
+use keywords::{FORMATS, TYPES, unsupported};
+pub use portable::portable_schema;
 
-/// The JSON types a `type` may name.
-const TYPES: &[&str] = &[
-    "object", "array", "string", "number", "integer", "boolean", "null",
-];
-
-/// String `format`s both providers accept (OpenAI's list minus none; Anthropic's minus `uri`).
-const FORMATS: &[&str] = &[
-    "date-time",
-    "time",
-    "date",
-    "duration",
-    "email",
-    "hostname",
-    "ipv4",
-    "ipv6",
-    "uuid",
-];
+mod depth;
+mod keywords;
+mod portable;
 
 /// OpenAI: object properties across the whole schema.
 pub const MAX_PROPERTIES: usize = 5_000;
@@ -115,42 +104,6 @@ pub fn check_subset(schema: &Value) -> Vec<SchemaProblem> {
         }
     }
     checker.problems
-}
-
-/// `schema` without the array bounds Anthropic's constrained decoding refuses (`minItems` above
-/// 1, becoming 1; `maxItems`): what a provider that cannot enforce them is sent. Answers are
-/// still validated against `schema` itself. Anything outside the subset is copied unchanged.
-pub fn portable_schema(schema: &Value) -> Value {
-    let mut copy = schema.clone();
-    loosen(&mut copy);
-    copy
-}
-
-fn loosen(node: &mut Value) {
-    let Value::Object(map) = node else {
-        return;
-    };
-    if map
-        .get("minItems")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n > 1)
-    {
-        map.insert("minItems".into(), Value::from(1));
-    }
-    map.shift_remove("maxItems");
-    for key in ["items", "additionalProperties"] {
-        if let Some(child) = map.get_mut(key) {
-            loosen(child);
-        }
-    }
-    for key in ["properties", "$defs"] {
-        if let Some(Value::Object(children)) = map.get_mut(key) {
-            children.values_mut().for_each(loosen);
-        }
-    }
-    if let Some(Value::Array(branches)) = map.get_mut("anyOf") {
-        branches.iter_mut().for_each(loosen);
-    }
 }
 
 /// Where a schema sits: the root, a `$defs` entry, or anywhere else.
@@ -617,93 +570,6 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
-    }
-}
-
-/// Why a keyword outside the subset is refused, naming the common ones' alternatives.
-fn unsupported(keyword: &str) -> String {
-    let why = match keyword {
-        "allOf" | "oneOf" | "not" => {
-            "composition other than anyOf is refused by OpenAI strict mode"
-        }
-        "if" | "then" | "else" | "dependentRequired" | "dependentSchemas" => {
-            "conditional schemas are refused by both providers"
-        }
-        "patternProperties"
-        | "propertyNames"
-        | "unevaluatedProperties"
-        | "minProperties"
-        | "maxProperties" => "objects must have fixed properties in both providers' strict modes",
-        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => {
-            "numeric bounds are refused by Anthropic structured outputs"
-        }
-        "minLength" | "maxLength" | "pattern" => {
-            "string bounds and patterns are refused by Anthropic (patterns: differing regex dialects)"
-        }
-        "prefixItems" | "contains" | "uniqueItems" | "unevaluatedItems" => {
-            "only \"items\", \"minItems\" and \"maxItems\" describe arrays in the subset"
-        }
-        "definitions" => "use \"$defs\"",
-        _ => "it is not in the subset both providers accept (see README, Structured output)",
-    };
-    format!("keyword \"{keyword}\" is not supported: {why}")
-}
-
-/// Levels of object nesting, following `$ref`s (each definition measured once).
-struct Depth<'a> {
-    defs: &'a BTreeMap<String, &'a Value>,
-    known: BTreeMap<&'a str, usize>,
-}
-
-impl<'a> Depth<'a> {
-    fn new(defs: &'a BTreeMap<String, &'a Value>) -> Depth<'a> {
-        Depth {
-            defs,
-            known: BTreeMap::new(),
-        }
-    }
-
-    /// Only called on a schema that passed the checks, so references are acyclic.
-    fn of(&mut self, node: &'a Value) -> usize {
-        let Value::Object(map) = node else {
-            return 0;
-        };
-        if let Some(name) = map
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|reference| reference.strip_prefix("#/$defs/"))
-        {
-            let name = name.replace("~1", "/").replace("~0", "~");
-            let Some((key, def)) = self.defs.get_key_value(&name) else {
-                return 0;
-            };
-            if let Some(depth) = self.known.get(key.as_str()) {
-                return *depth;
-            }
-            let depth = self.of(def);
-            self.known.insert(key.as_str(), depth);
-            return depth;
-        }
-        let mut deepest = 0;
-        if let Some(Value::Object(properties)) = map.get("properties") {
-            for schema in properties.values() {
-                deepest = deepest.max(self.of(schema));
-            }
-        }
-        if let Some(items) = map.get("items") {
-            deepest = deepest.max(self.of(items));
-        }
-        if let Some(Value::Array(branches)) = map.get("anyOf") {
-            for branch in branches {
-                deepest = deepest.max(self.of(branch));
-            }
-        }
-        let is_object = match map.get("type") {
-            Some(Value::String(name)) => name == "object",
-            Some(Value::Array(names)) => names.iter().any(|name| name == "object"),
-            _ => false,
-        };
-        deepest + usize::from(is_object)
     }
 }
 
