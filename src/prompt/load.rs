@@ -21,7 +21,7 @@ use crate::config::{
     declaration_hashes, pointer_token,
 };
 use crate::output::{OutputSchema, ToolChoice, ToolDefinition};
-use declarations::reserved;
+use declarations::{DeclarationCache, reserved};
 
 mod declarations;
 
@@ -143,6 +143,7 @@ pub(crate) fn compile_prompts(
     let mut checker = TemplateChecker::new();
     let mut pending = Vec::new();
     let mut validators = ValidatorCache::default();
+    let mut declared = DeclarationCache::default();
     for feature in features {
         for (version, spec) in &feature.config.versions {
             let mut compiler = VersionCompiler {
@@ -161,6 +162,7 @@ pub(crate) fn compile_prompts(
                 problems: &mut *problems,
                 sources: &mut *sources,
                 validators: &mut validators,
+                declared: &mut declared,
             };
             if let Some(version) = compiler.compile(&mut checker) {
                 pending.push(version);
@@ -267,6 +269,7 @@ struct VersionCompiler<'a> {
     problems: &'a mut Vec<Problem>,
     sources: &'a mut Vec<FileDigest>,
     validators: &'a mut ValidatorCache,
+    declared: &'a mut DeclarationCache,
 }
 
 impl VersionCompiler<'_> {

@@ -3,6 +3,8 @@
 //! (`output::check_subset`) with problems at their pointers, and, for a released version, the
 //! hashes that cover them (`config::declaration_hashes`).
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::VersionCompiler;
@@ -10,6 +12,28 @@ use crate::config::{
     DECLARATION_KEYS, FileDigest, Problem, VersionStatus, declaration_hashes, parse_strict,
 };
 use crate::output::{OutputSchema, SchemaProblem, ToolChoice, ToolDefinition, check_subset};
+
+/// Compiled output schemas and tools by their declaration's text, so versions (of one feature or
+/// of many) that declare the same share one compiled validator, as [`super::ValidatorCache`]
+/// does for variables: most versions keep their predecessor's declarations, and a fleet of
+/// features may share one schema. Only declarations that passed every check are kept.
+#[derive(Default)]
+pub(super) struct DeclarationCache {
+    outputs: HashMap<String, OutputSchema>,
+    tools: HashMap<String, ToolDefinition>,
+}
+
+impl DeclarationCache {
+    /// The key of an output declaration: its name, repair flag and schema text (as written;
+    /// a difference in key order is merely a missed share).
+    fn output_key(name: &str, repair: bool, schema: &Value) -> String {
+        format!("{name}\u{0}{repair}\u{0}{schema}")
+    }
+
+    fn tool_key(name: &str, description: Option<&str>, parameters: &Value) -> String {
+        format!("{name}\u{0}{description:?}\u{0}{parameters}")
+    }
+}
 
 impl VersionCompiler<'_> {
     /// The version's output schema (inline, or read from its file beside the templates),
@@ -28,13 +52,20 @@ impl VersionCompiler<'_> {
             },
             inline => (inline.clone(), None),
         };
+        let key = DeclarationCache::output_key(&spec.name, spec.repair, &schema);
+        if let Some(compiled) = self.declared.outputs.get(&key) {
+            return (Some(compiled.clone()), true);
+        }
         let problems = check_subset(&schema);
         if !problems.is_empty() {
             self.schema_problems(file.as_deref(), &pointer, problems);
             return (None, false);
         }
         match OutputSchema::compile(spec.name.clone(), schema, spec.repair) {
-            Ok(schema) => (Some(schema), true),
+            Ok(schema) => {
+                self.declared.outputs.insert(key, schema.clone());
+                (Some(schema), true)
+            }
             Err(problems) => {
                 self.schema_problems(file.as_deref(), &pointer, problems);
                 (None, false)
@@ -129,6 +160,15 @@ impl VersionCompiler<'_> {
                 );
                 complete = false;
             }
+            let key = DeclarationCache::tool_key(
+                &tool.name,
+                tool.description.as_deref(),
+                &tool.parameters,
+            );
+            if let Some(compiled) = self.declared.tools.get(&key) {
+                tools.push(compiled.clone());
+                continue;
+            }
             let pointer = format!("{at}/parameters");
             let problems = check_subset(&tool.parameters);
             if !problems.is_empty() {
@@ -142,7 +182,10 @@ impl VersionCompiler<'_> {
                 tool.parameters.clone(),
             );
             match compiled {
-                Ok(tool) => tools.push(tool),
+                Ok(tool) => {
+                    self.declared.tools.insert(key, tool.clone());
+                    tools.push(tool);
+                }
                 Err(problems) => {
                     self.schema_problems(None, &pointer, problems);
                     complete = false;
