@@ -4,7 +4,7 @@
 //! (`normalise_tool_calls`: parse plus validate of its arguments).
 //!
 //! The schema is the one the shipped configuration's JSON version declares (resolved through
-//! the engine; the issue's shape when none is shipped); the answer is a hand-written one in the issue's shape when it fits that schema,
+//! the engine; the same shape inline when none is shipped); the answer is a hand-written one when it fits that schema,
 //! else the mock provider's answer to a demo subject (valid by construction).
 
 use std::hint::black_box;
@@ -19,10 +19,10 @@ const FEATURE: &str = "career_path_navigator";
 const JSON_VERSION: &str = "2.2.0";
 
 /// A realistic answer: three paths with a reason, skills to add and a first step each.
-const ANSWER: &str = r#"{"career_paths":[
-{"title":"Senior Data Analyst","why":"Builds on four years of SQL and reporting in the same sector, with more ownership of analyses.","skills_to_add":["Python","dbt","stakeholder management"],"first_step":"Lead the next quarterly KPI review end to end."},
-{"title":"Product Analyst","why":"Moves the same skills closer to product decisions, which matches the goal of more ownership.","skills_to_add":["experimentation","product metrics","Amplitude"],"first_step":"Ask to own the analysis of one running A/B test."},
-{"title":"Product Manager","why":"A larger change that uses presenting and analysis to own a roadmap within two years.","skills_to_add":["discovery interviews","roadmapping","Jira"],"first_step":"Take a product management fundamentals course this quarter."}
+const ANSWER: &str = r#"{"paths":[
+{"role":"Senior Data Analyst","fit":"Builds on four years of SQL and reporting in the same sector, with more ownership of analyses.","skills_to_add":["Python","dbt","stakeholder management"],"first_step":"Lead the next quarterly KPI review end to end."},
+{"role":"Product Analyst","fit":"Moves the same skills closer to product decisions, which matches the goal of more ownership.","skills_to_add":["experimentation","product metrics","Amplitude"],"first_step":"Ask to own the analysis of one running A/B test."},
+{"role":"Product Manager","fit":"A larger change that uses presenting and analysis to own a roadmap within two years.","skills_to_add":["discovery interviews","roadmapping","Jira"],"first_step":"Take a product management fundamentals course this quarter."}
 ]}"#;
 
 fn subject(user: &str) -> Context {
@@ -47,15 +47,15 @@ fn shipped_schema_and_answer() -> (OutputSchema, String) {
         .ok()
         .and_then(|resolution| resolution.output);
     let Some(schema) = shipped else {
-        println!("output: no {JSON_VERSION} with an output schema is shipped: the issue's shape");
-        let schema = OutputSchema::compile("career_paths", issue_schema(), true)
-            .expect("the issue's schema compiles");
+        println!("output: no {JSON_VERSION} with an output schema is shipped: its shape inline");
+        let schema = OutputSchema::compile("career_paths", shipped_shape(), true)
+            .expect("the schema compiles");
         return (schema, ANSWER.to_string());
     };
     if schema.validate(ANSWER).is_ok() {
         return (schema, ANSWER.to_string());
     }
-    // The schema's shape differs from the issue's example: the mock's answer fits it.
+    // The shipped schema changed shape: the mock answer fits it.
     let answer = (0..100)
         .filter_map(|n| {
             let context = subject(&format!("user-{n}")).pin_version(JSON_VERSION);
@@ -67,21 +67,21 @@ fn shipped_schema_and_answer() -> (OutputSchema, String) {
     (schema, answer)
 }
 
-/// The issue's shape: `career_paths: [{title, why, skills_to_add, first_step}]`, three of them.
-fn issue_schema() -> serde_json::Value {
+/// The shipped shape: `paths: [{role, fit, skills_to_add, first_step}]`, three of them.
+fn shipped_shape() -> serde_json::Value {
     json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["career_paths"],
-        "properties": {"career_paths": {
+        "required": ["paths"],
+        "properties": {"paths": {
             "type": "array", "minItems": 3, "maxItems": 3,
             "items": {
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["title", "why", "skills_to_add", "first_step"],
+                "required": ["role", "fit", "skills_to_add", "first_step"],
                 "properties": {
-                    "title": {"type": "string", "minLength": 1},
-                    "why": {"type": "string"},
+                    "role": {"type": "string"},
+                    "fit": {"type": "string"},
                     "skills_to_add": {"type": "array", "items": {"type": "string"}},
                     "first_step": {"type": "string"}
                 }

@@ -156,52 +156,9 @@ fn indentation_is_consistent() {
     }
 }
 
-/// The fixture with the JSON version the demo's structured step pins: the shipped one when the
-/// configuration has it, else a copy of 2.1.0 with an inline `career_paths` schema.
-fn with_json_version(fixture: &Fixture) {
-    let shipped = fixture.read_json(&fixture.feature_path())["versions"]
-        .get("2.2.0")
-        .is_some();
-    if shipped {
-        return;
-    }
-    fixture.edit_feature(|feature| {
-        let mut version = feature["versions"]["2.1.0"].clone();
-        version["output"] = serde_json::json!({
-            "name": "career_paths",
-            "schema": {
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["career_paths"],
-                "properties": {"career_paths": {
-                    "type": "array", "minItems": 3, "maxItems": 3,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": false,
-                        "required": ["title", "why", "skills_to_add", "first_step"],
-                        "properties": {
-                            "title": {"type": "string"},
-                            "why": {"type": "string"},
-                            "skills_to_add": {"type": "array", "items": {"type": "string"}},
-                            "first_step": {"type": "string"}
-                        }
-                    }
-                }}
-            }
-        });
-        feature["versions"]["2.2.0"] = version;
-    });
-    let target = fixture.prompts_dir().join("career_path_navigator/2.2.0");
-    fs::create_dir_all(&target).unwrap();
-    for file in ["system.j2", "user.j2"] {
-        fs::copy(fixture.prompt_path("2.1.0", file), target.join(file)).unwrap();
-    }
-}
-
 #[test]
 fn the_json_version_shows_a_parsed_answer_and_the_repair_rate() {
     let fixture = Fixture::new();
-    with_json_version(&fixture);
     let text = demo(&fixture, &["--requests", "200"]);
     assert!(
         text.contains("6. structured output: version 2.2.0"),
@@ -234,9 +191,15 @@ fn the_json_version_shows_a_parsed_answer_and_the_repair_rate() {
 #[test]
 fn the_structured_step_is_left_out_without_a_json_version() {
     let fixture = Fixture::new();
+    // 2.2.0 without its output schema (and the hashes that cover it): a prose version.
     fixture.edit_feature(|feature| {
-        if let Some(versions) = feature["versions"].as_object_mut() {
-            versions.remove("2.2.0");
+        let version = &mut feature["versions"]["2.2.0"];
+        if let Some(fields) = version.as_object_mut() {
+            fields.remove("output");
+        }
+        if let Some(hashes) = version["sha256"].as_object_mut() {
+            hashes.remove("output");
+            hashes.remove("output.schema.json");
         }
     });
     let text = demo(&fixture, &["--requests", "40"]);

@@ -13,21 +13,22 @@ use super::{Demo, FEATURE, INDENT, demo_context};
 use crate::cli::Failure;
 use prompt_config::client::{Attempt, AttemptOutcome, Completion};
 
-/// The version of the feature that answers JSON (`career_paths`).
+/// The version of the feature that answers JSON (`career_paths`: `paths`, three of them).
 pub(super) const JSON_VERSION: &str = "2.2.0";
 
 /// The widest line the demo prints.
 const WIDTH: usize = 100;
 
-/// The shape of the JSON version's answer, as a Rails model would read it.
+/// The shape of the JSON version's answer (`output.schema.json` of 2.2.0), as a Rails model
+/// would read it.
 #[derive(Debug, Deserialize)]
 struct CareerPaths {
-    career_paths: Vec<CareerPath>,
+    paths: Vec<CareerPath>,
 }
 
 #[derive(Debug, Deserialize)]
 struct CareerPath {
-    title: String,
+    role: String,
     #[serde(default)]
     skills_to_add: Vec<String>,
     #[serde(default)]
@@ -131,11 +132,11 @@ impl Demo {
         );
         match completion.parse::<CareerPaths>() {
             Ok(parsed) => {
-                for (index, path) in parsed.career_paths.iter().enumerate() {
+                for (index, path) in parsed.paths.iter().enumerate() {
                     let line = format!(
                         "{INDENT}{}. {}: first step {}; add {}",
                         index + 1,
-                        path.title,
+                        path.role,
                         path.first_step,
                         path.skills_to_add.join(", ")
                     );
