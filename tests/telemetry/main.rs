@@ -9,6 +9,7 @@ mod support;
 mod cache;
 mod engine;
 mod metrics;
+mod output_engine;
 mod output_lines;
 mod stats;
 mod stats_output;

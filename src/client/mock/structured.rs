@@ -55,7 +55,7 @@ pub(super) fn answer(
     let value = Generator::new(schema, &words, seed).value(schema);
     let mut text = value.to_string();
     if invalid() {
-        let broken = (seed ^ call_number) % 2 == 0;
+        let broken = (seed ^ call_number).is_multiple_of(2);
         text = match break_value(schema, &value).map(|value| value.to_string()) {
             Some(broken_text) if broken && output.validate(&broken_text).is_err() => broken_text,
             _ => not_json(&text),
@@ -115,7 +115,7 @@ fn prompt_words(request: &ProviderRequest<'_>) -> String {
 /// Arguments that `tool` rejects: the schema broken when `choice` is even and that breaks it,
 /// else text that is not JSON.
 fn invalid_arguments(tool: &ToolDefinition, arguments: &Value, text: &str, choice: u64) -> String {
-    if choice % 2 == 0
+    if choice.is_multiple_of(2)
         && let Some(broken) = break_value(tool.parameters(), arguments)
     {
         let broken_text = broken.to_string();

@@ -97,9 +97,12 @@ impl OutputCounters {
     }
 }
 
+/// A family's name, help text and count of one series.
+type Family = (&'static str, &'static str, fn(&OutputSnapshot) -> u64);
+
 /// The three families in Prometheus text, `# HELP`/`# TYPE` always present.
 pub(super) fn render(series: &[OutputSnapshot], out: &mut impl Write) -> fmt::Result {
-    let families: [(&str, &str, fn(&OutputSnapshot) -> u64); 3] = [
+    let families: [Family; 3] = [
         (
             ANSWERS,
             "Answers validated against a version's output schema or tool schemas, valid or not.",
