@@ -13,8 +13,8 @@ use crate::resolve::Resolution;
 
 mod error;
 
-pub use error::{CompleteError, Interruption};
-pub(crate) use error::{counted, failure};
+pub use error::{CompleteError, Interruption, UnusableAnswer};
+pub(crate) use error::{counted, failure, invalid_summary};
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
