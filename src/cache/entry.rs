@@ -173,3 +173,51 @@ pub fn temperature_allows(allow_above_zero: bool, model: &ModelSpec, fallbacks: 
             .chain(fallbacks)
             .all(|spec| spec.parameters.temperature == Some(0.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_entry_stored_before_tool_calls_existed_still_reads_without_them() {
+        let stored = json!({
+            "text": "an answer", "provider": "p", "model": "m",
+            "response_model": null, "response_id": null,
+            "finish_reason": "stop", "raw_finish_reason": "stop",
+            "usage": {"input_tokens": 10, "output_tokens": 2,
+                      "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "cost_usd": 0.001, "downgraded": false
+        });
+        let entry: CachedAnswer = serde_json::from_value(stored).unwrap();
+        assert!(entry.tool_calls.is_empty());
+    }
+
+    #[test]
+    fn tool_calls_survive_the_stored_form_and_an_entry_without_them_writes_none() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: json!({"city": "Lyon"}),
+        };
+        let entry: CachedAnswer = serde_json::from_value(json!({
+            "text": "", "provider": "p", "model": "m",
+            "response_model": null, "response_id": null,
+            "finish_reason": "tool_calls", "raw_finish_reason": "tool_calls",
+            "usage": {"input_tokens": 10, "output_tokens": 2,
+                      "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "cost_usd": 0.001, "downgraded": false,
+            "tool_calls": [call.clone()]
+        }))
+        .unwrap();
+        let written = serde_json::to_value(&entry).unwrap();
+        let read: CachedAnswer = serde_json::from_value(written).unwrap();
+        assert_eq!(read.tool_calls, [call]);
+        let without = CachedAnswer {
+            tool_calls: Vec::new(),
+            ..read
+        };
+        assert!(serde_json::to_value(&without).unwrap().get("tool_calls").is_none());
+    }
+}

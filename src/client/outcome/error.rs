@@ -411,3 +411,56 @@ pub(crate) fn counted(count: usize, noun: &str) -> String {
         format!("{count} {noun}s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{InvalidReason, Violation};
+
+    fn unusable(kind: ErrorKind, invalid: Option<InvalidOutput>) -> CompleteError {
+        CompleteError::Unusable {
+            kind,
+            answer: Box::new(UnusableAnswer {
+                summary: "summary".into(),
+                raw_text: "{\"title\":".into(),
+                invalid,
+                refusal: (kind == ErrorKind::Refusal).then(|| "I can't.".to_string()),
+                cost_usd: 0.002,
+                usage: Usage::default(),
+                request_id: "req_1".into(),
+                attempts: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_unusable_kind_details_the_keys_the_bindings_read() {
+        let invalid = InvalidOutput {
+            reason: InvalidReason::Schema,
+            tool: None,
+            violations: vec![Violation {
+                pointer: "/skills".into(),
+                message: "\"SQL\" is not of type \"array\"".into(),
+            }],
+        };
+        let details = unusable(ErrorKind::InvalidOutput, Some(invalid)).details();
+        assert_eq!(details["violations"][0]["pointer"], "/skills");
+        assert_eq!(details["raw_text"], "{\"title\":");
+        assert_eq!(details["reason"], "schema");
+        assert_eq!(details["cost_usd"], 0.002);
+        let details = unusable(ErrorKind::Refusal, None).details();
+        assert_eq!(details["refusal"], "I can't.");
+        assert!(details.get("violations").is_none());
+        let details = unusable(ErrorKind::OutputTruncated, None).details();
+        assert_eq!(details["partial_text"], "{\"title\":");
+        assert_eq!(details["request_id"], "req_1");
+    }
+
+    #[test]
+    fn an_unusable_call_reports_what_it_was_charged_and_a_plain_failure_nothing() {
+        let error = unusable(ErrorKind::Refusal, None);
+        assert_eq!(error.charged().map(|(usd, _)| usd), Some(0.002));
+        let failed = failure(Vec::new(), false, Duration::from_secs(1), "req_1".into());
+        assert_eq!(failed.charged(), None);
+    }
+}
