@@ -4,11 +4,13 @@
 //! tool-call formats are tested with the providers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use prompt_config::client::AttemptOutcome::{InvalidOutput, Success};
 use prompt_config::client::{
-    AttemptError, FinishReason, Provider, ProviderRequest, ProviderResponse, Usage, UsageReported,
+    AttemptError, Clock, FinishReason, ManualClock, Provider, ProviderRequest, ProviderResponse,
+    Usage, UsageReported,
 };
 use prompt_config::output::RawToolCall;
 use prompt_config::{Engine, ErrorKind, Message, Role};
@@ -17,15 +19,20 @@ use serde_json::{Value, json};
 use crate::schema_fixtures::{failed_with, outcomes};
 use crate::support::one_feature::{OneFeature, asking};
 
-/// Answers with scripted tool calls, in order, and keeps every request's messages.
+/// Answers with scripted tool calls, in order, and keeps every request's messages; with a
+/// clock, each answer takes `slow` on it.
 struct Toolbox {
     answers: Mutex<Vec<ProviderResponse>>,
     requests: Mutex<Vec<Vec<Message>>>,
+    clock: Option<(Arc<ManualClock>, Duration)>,
 }
 
 impl Provider for Toolbox {
     fn call(&self, request: &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> {
         self.requests.lock().push(request.messages.to_vec());
+        if let Some((clock, slow)) = &self.clock {
+            clock.advance(*slow);
+        }
         let mut answers = self.answers.lock();
         if answers.is_empty() {
             return Err(AttemptError::http(500, "the script is over"));
@@ -66,7 +73,12 @@ struct Setup {
 
 impl Setup {
     fn new(answers: Vec<ProviderResponse>) -> Setup {
-        let providers = json!({"providers": {"p": {
+        Setup::timed(answers, None)
+    }
+
+    /// With each answer taking `slow` on a manual clock, and a 1 s deadline.
+    fn timed(answers: Vec<ProviderResponse>, slow: Option<Duration>) -> Setup {
+        let providers = json!({"client": {"deadline_ms": 1000}, "providers": {"p": {
             "kind": "toolbox",
             "retry": {"max_attempts": 1},
             "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}
@@ -90,13 +102,21 @@ impl Setup {
             toolbox: Arc::new(Toolbox {
                 answers: Mutex::new(answers),
                 requests: Mutex::new(Vec::new()),
+                clock: slow.map(|slow| {
+                    let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+                    (Arc::new(ManualClock::new(start)), slow)
+                }),
             }),
         }
     }
 
     fn engine(&self) -> Engine {
         let toolbox = Arc::clone(&self.toolbox);
-        let options = self.config.options().with_provider_kind(
+        let mut options = self.config.options();
+        if let Some((clock, _)) = &self.toolbox.clock {
+            options = options.with_clock(Arc::clone(clock) as Arc<dyn Clock>);
+        }
+        let options = options.with_provider_kind(
             "toolbox",
             move |_setup: &prompt_config::client::ProviderSetup<'_>| -> Arc<dyn Provider> {
                 Arc::clone(&toolbox) as Arc<dyn Provider>
@@ -169,4 +189,20 @@ fn a_call_of_an_undeclared_tool_is_invalid_output() {
     let details = error.details();
     assert_eq!(details["reason"], "unknown_tool");
     assert_eq!(details["tool"], "delete_everything");
+}
+
+#[test]
+fn no_repair_is_sent_once_the_deadline_has_passed() {
+    // The invalid answer arrives 1.2 s into a call with a 1 s deadline.
+    let slow = Some(Duration::from_millis(1200));
+    let setup = Setup::timed(
+        vec![calling(r#"{"city":7}"#), calling(r#"{"city":"Lyon"}"#)],
+        slow,
+    );
+    let error = failed_with(
+        setup.engine().complete("ask", &asking("Weather?")),
+        ErrorKind::Timeout,
+    );
+    assert_eq!(outcomes(error.attempts()), [("p".into(), InvalidOutput)]);
+    assert_eq!(setup.toolbox.requests.lock().len(), 1);
 }
