@@ -8,8 +8,8 @@
 //! How one attempt reaches the provider is pluggable ([`Perform`]): `complete()` makes one
 //! `call`, `stream()` opens a stream and reads it (see `super::stream`). Both share everything
 //! else here. A streamed attempt that broke after text reached the caller
-//! ([`Performed::Broken`]) ends the walk (or, when the stream settings allow it, restarts on
-//! the next model). An answer is judged against the version's output schema and tools before
+//! ([`Performed::Broken`], see `super::broken`) ends the walk (or, when the stream settings
+//! allow it, restarts on the next model). An answer is judged against the version's output schema and tools before
 //! it counts as a success (see `super::repair`: repairs, failover on invalid output, refusals
 //! and truncation).
 
@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::broken::Attempted;
 use super::{Chain, Start, milliseconds};
 use crate::client::backoff::backoff_delay;
-use crate::client::breaker::BreakerFailure;
 use crate::client::breaker::{Admission, BreakerState};
 use crate::client::cost::{estimate_prompt_tokens, max_output_tokens};
 use crate::client::events::{AttemptEnded, ClientEvent};
 use crate::client::limits;
-use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats, counted};
+use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats};
 use crate::client::policy::{NextStep, breaker_failure, next_step};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
@@ -149,17 +149,6 @@ pub(super) struct Answered {
 
 /// A successful walk: the model that answered and its answer.
 pub(super) type Walked<'m> = (&'m ModelSpec, Box<Answered>);
-
-/// The facts of an attempt that a broken stream's bookkeeping needs.
-struct Attempted<'t> {
-    prompt_tokens: u64,
-    started_at: DateTime<Utc>,
-    latency: Duration,
-    waited: Duration,
-    tokens: u64,
-    taken: &'t limits::Taken,
-    finished: Instant,
-}
 
 /// One call's walk of its chain, and the attempts it made on the way.
 pub(super) struct Call<'a> {
@@ -466,102 +455,7 @@ impl Call<'_> {
         ModelResult::Next
     }
 
-    /// A stream that broke after its first token: the breaker counts it (even for a kind the
-    /// policy would not count, such as a body error the caller caused: a stream that started
-    /// then broke is the provider's fault), unless the caller cancelled it; the rate limiter
-    /// settles the estimated tokens; the call ends, or restarts on the next model.
-    #[allow(clippy::too_many_arguments)]
-    fn broken<'m>(
-        &mut self,
-        provider: &ProviderRuntime,
-        model: &'m ModelSpec,
-        admission: Admission,
-        attempted: Attempted<'_>,
-        error: AttemptError,
-        stats: BrokenStats,
-        partial: String,
-    ) -> ModelResult<'m> {
-        let BrokenStats {
-            attempt: stats,
-            call: call_stats,
-        } = stats;
-        let breaker = provider.breaker(&model.name);
-        let cancelled = error.kind == FailureKind::Cancelled;
-        if cancelled {
-            breaker.release(&admission);
-        } else {
-            let failure = breaker_failure(&error).unwrap_or(BreakerFailure::Ordinary);
-            let transition = breaker.record_failure(attempted.finished, &admission, failure);
-            self.emit(transition);
-        }
-        let used = attempted.prompt_tokens + (partial.len() as u64).div_ceil(4);
-        let finished_ms = self.start.utc_at(attempted.finished).timestamp_millis();
-        limits::settle(
-            provider,
-            &model.name,
-            attempted.finished,
-            finished_ms,
-            attempted.tokens,
-            used.min(attempted.tokens),
-            attempted.taken,
-        );
-        let mut attempt = self.attempt(
-            provider,
-            model,
-            Some(&error),
-            attempted.latency,
-            attempted.waited,
-        );
-        attempt.stream = Some(stats);
-        if !cancelled {
-            attempt.outcome = AttemptOutcome::StreamIncomplete;
-        }
-        self.ended(attempted.started_at, attempt);
-        let summary = if cancelled {
-            format!(
-                "stream of {}/{} cancelled by the caller after {}",
-                provider.name,
-                model.name,
-                counted(stats.chunks as usize, "chunk")
-            )
-        } else {
-            // Stream errors usually name the chunk count already ("... (after 3 chunks)"):
-            // say it once.
-            let chunks = counted(stats.chunks as usize, "chunk");
-            if error.message.contains(&format!("after {chunks}")) {
-                format!(
-                    "stream of {}/{} incomplete: {error}",
-                    provider.name, model.name
-                )
-            } else {
-                format!(
-                    "stream of {}/{} incomplete after {chunks}: {error}",
-                    provider.name, model.name
-                )
-            }
-        };
-        // The last model has nowhere to restart: its break is the call's ending, with its text.
-        if !cancelled
-            && self.has_next_model
-            && self.perform.restart(&provider.name, &model.name, &summary)
-        {
-            self.voided.push((model.clone(), partial));
-            return ModelResult::Next;
-        }
-        ModelResult::Ended(Ended::Interrupted {
-            kind: if cancelled {
-                crate::ErrorKind::Cancelled
-            } else {
-                crate::ErrorKind::StreamIncomplete
-            },
-            summary,
-            partial,
-            model,
-            stream: call_stats,
-        })
-    }
-
-    fn attempt(
+    pub(super) fn attempt(
         &self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
@@ -641,7 +535,7 @@ impl Call<'_> {
         self.emit(admission.transition.clone());
     }
 
-    fn emit(&self, transition: Option<crate::client::events::CircuitTransition>) {
+    pub(super) fn emit(&self, transition: Option<crate::client::events::CircuitTransition>) {
         if let Some(transition) = transition {
             self.options.event_sink.emit(
                 self.request.request_id,

@@ -6,6 +6,7 @@
 //! answers the call could not use are charged with it.
 
 mod attempts;
+mod broken;
 mod output;
 mod repair;
 mod stream;
