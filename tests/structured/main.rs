@@ -6,5 +6,14 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// H1a: validation, repair, failover, refusal and truncation, streams and the cache.
+mod failover;
+mod refusal;
+mod repair;
+mod schema_fixtures;
+mod streamed;
+mod tools;
+mod validation;
+
 // H4: the mock provider's structured answers and tool calls.
 mod mock;
