@@ -215,6 +215,65 @@ proptest! {
         }
     }
 
+    /// Conversation history (issue 13): any text as a user turn and as a tool result comes
+    /// back intact at the end of the resolution's messages, or is refused as
+    /// `PC_INVALID_MESSAGES`: at the message's `/content` when it is blank or holds a NUL, at
+    /// the whole message when the history passes the default 256 KiB.
+    #[test]
+    fn any_history_text_comes_back_intact_or_is_invalid_messages(
+        asked in awkward_text(),
+        result in awkward_text(),
+    ) {
+        let history = json!([
+            {"role": "user", "content": asked},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_1", "name": "lookup", "arguments": {"query": "q"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": result},
+        ]);
+        let request = json!({"user_id": 7, "variables": profile(""), "version": "1.0.0",
+                             "messages": history});
+        let unusable = |text: &str| text.trim().is_empty() || text.contains('\0');
+        // The call's id, name and `{"query":"q"}`, and the result's tool_call_id.
+        let oversized = asked.len() + result.len() + 31 > 262_144;
+        match resolve(FEATURE, &request) {
+            Ok(resolution) => {
+                prop_assert!(!unusable(&asked) && !unusable(&result) && !oversized);
+                let messages = resolution["messages"].as_array().expect("messages");
+                prop_assert_eq!(&Value::Array(messages[messages.len() - 3..].to_vec()), &history);
+            }
+            Err((status, error)) => {
+                prop_assert_eq!(status, pc_status::PC_INVALID_MESSAGES);
+                if oversized {
+                    prop_assert_eq!(&error["details"]["field"], "");
+                } else {
+                    let index = if unusable(&asked) { 0 } else { 2 };
+                    prop_assert!(unusable(&asked) || unusable(&result));
+                    prop_assert_eq!(&error["details"]["index"], index);
+                    prop_assert_eq!(&error["details"]["field"], "/content");
+                }
+            }
+        }
+    }
+
+    /// Any JSON value as `messages` (or as one message) gets a resolution or a well-formed
+    /// error, never a panic: a wrong shape is `PC_INVALID_ARGUMENT`.
+    #[test]
+    fn any_messages_value_gets_a_resolution_or_a_well_formed_error(
+        messages in json_value(),
+        message in json_value(),
+    ) {
+        for messages in [messages, json!([message])] {
+            let request = json!({"user_id": 1, "variables": profile(""), "messages": messages});
+            if let Err((status, error)) = resolve(FEATURE, &request) {
+                prop_assert!(
+                    status == pc_status::PC_INVALID_ARGUMENT
+                        || status == pc_status::PC_INVALID_MESSAGES,
+                    "{error}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn any_user_id_and_attributes_get_a_resolution_or_a_well_formed_error(
         user_id in json_value(),
