@@ -3,5 +3,6 @@
 //! version's output schema, repaired or failed over; refusals and truncation as their own
 //! errors; history validated and translated per provider; multi-turn tool loops.
 
+mod history;
 #[path = "../support/mod.rs"]
 mod support;
