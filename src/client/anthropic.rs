@@ -1,32 +1,36 @@
 //! The Anthropic Messages provider: where its endpoint and key come from, the JSON it sends
-//! (system messages lifted to the top-level `system` field, `max_tokens` always present), how it
-//! reads text blocks, the stop reason (refusals included) and token usage with cache reads and
-//! writes, and how Anthropic's error bodies, in an error status or inside a 200 answer, become
-//! classified [`AttemptError`]s, "prompt is too long" included.
+//! (`request.rs`: system messages lifted to the top-level `system` field, `max_tokens` always
+//! present, tools, history's tool calls and results as content blocks, the output schema native
+//! or as a forced tool), how it reads text and `tool_use` blocks (the forced output tool's input
+//! as the answer text), the stop reason (refusals included) and token usage with cache reads and
+//! writes, whole or streamed (`stream.rs`), and how Anthropic's error bodies, in an error status
+//! or inside a 200 answer, become classified [`AttemptError`]s, "prompt is too long" included.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::endpoint::{
-    ApiDefaults, KeyHeader, KeyUse, Messages, ProviderError, Route, Sampling, WireFormat,
-    WireMessage, decode,
+    ApiDefaults, KeyHeader, KeyUse, Messages, ProviderError, Route, WireFormat, decode,
 };
-use super::event_stream::{Step, StreamDecoder};
 use super::http;
 use super::secret::{ApiKey, key_variable};
-use super::sse::SseEvent;
 use super::types::{
     AttemptError, FailureKind, FinishReason, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
 };
 use crate::config::ProviderSpec;
-use crate::prompt::Role;
+use crate::output::RawToolCall;
+
+#[cfg(test)]
+mod props;
+mod request;
+mod stream;
+
+use request::{MessagesRequest, OutputMode};
+pub(crate) use stream::MessagesStreamDecoder;
 
 /// The API version sent when the config does not pin one.
 const DEFAULT_API_VERSION: &str = "2023-06-01";
-
-/// The API requires `max_tokens`; this is sent when the parameters leave it out.
-const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 impl WireFormat for Messages {
     const DEFAULTS: ApiDefaults = ApiDefaults {
@@ -68,51 +72,9 @@ impl WireFormat for Messages {
         serde_json::to_vec(&body)
     };
     type Decoder = MessagesStreamDecoder;
-    const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError> = parse_message;
+    const PARSE: fn(&[u8], &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> =
+        |body, request| parse_message(body, OutputMode::of(request).output_tool());
     const READ_ERROR: fn(Option<&Value>, &[u8], bool) -> ProviderError = read_error;
-}
-
-/// The Messages request body; absent parameters are left out, not sent as null.
-#[derive(Serialize)]
-struct MessagesRequest<'a> {
-    model: &'a str,
-    max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<String>,
-    messages: Vec<WireMessage<'a>>,
-    #[serde(flatten)]
-    sampling: Sampling,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop_sequences: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-}
-
-impl<'a> MessagesRequest<'a> {
-    fn from_request(request: &ProviderRequest<'a>) -> MessagesRequest<'a> {
-        let parameters = request.parameters;
-        // The Messages API has no system role inside `messages`; instructions go top-level.
-        let system_parts: Vec<&str> = request
-            .messages
-            .iter()
-            .filter(|message| message.role == Role::System)
-            .map(|message| message.content.as_str())
-            .collect();
-        MessagesRequest {
-            model: request.model,
-            max_tokens: parameters.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            system: (!system_parts.is_empty()).then(|| system_parts.join("\n\n")),
-            messages: request
-                .messages
-                .iter()
-                .filter(|message| message.role != Role::System)
-                .map(WireMessage::from)
-                .collect(),
-            sampling: Sampling::from(parameters),
-            stop_sequences: Some(parameters.stop.as_slice()).filter(|stop| !stop.is_empty()),
-            stream: false,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -128,11 +90,16 @@ struct MessagesResponse {
     usage: Option<MessagesUsage>,
 }
 
+/// One content block: `text`, `tool_use` (`id`, `name`, `input`), or one we do not read
+/// (`thinking`, server tool blocks).
 #[derive(Deserialize)]
 struct ContentBlock {
     #[serde(rename = "type")]
     block_type: Option<String>,
     text: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    input: Option<Value>,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -143,7 +110,8 @@ struct MessagesUsage {
     cache_creation_input_tokens: Option<u64>,
 }
 
-fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
+/// Reads a message; `output_tool` names the forced output tool when the request had one.
+fn parse_message(body: &[u8], output_tool: Option<&str>) -> Result<ProviderResponse, AttemptError> {
     let message: MessagesResponse = decode(body, "a message")?;
     let error = message.error.as_ref().filter(|error| !error.is_null());
     if error.is_some() || message.response_type.as_deref() == Some("error") {
@@ -152,14 +120,29 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     let blocks = message.content.ok_or_else(|| {
         AttemptError::new(FailureKind::Malformed, "response message has no content")
     })?;
-    // Thinking and tool-use blocks carry no answer text; only text blocks are the reply.
-    let text = blocks
-        .into_iter()
-        .filter(|block| block.block_type.as_deref() == Some("text"))
-        .filter_map(|block| block.text)
-        .collect::<String>();
+    let mut reply = Reply::default();
+    // Thinking and server-tool blocks carry no answer; text and tool_use blocks do.
+    for block in blocks {
+        match block.block_type.as_deref() {
+            Some("text") => reply.text.push_str(block.text.as_deref().unwrap_or("")),
+            Some("tool_use") => {
+                let name = block.name.unwrap_or_default();
+                let input = block.input.map(|input| input.to_string());
+                if output_tool == Some(name.as_str()) && reply.answer.is_none() {
+                    reply.answer = Some(input.unwrap_or_default());
+                } else {
+                    reply.tool_calls.push(RawToolCall {
+                        id: block.id.unwrap_or_default(),
+                        name,
+                        arguments: input.unwrap_or_default(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
     Ok(response(
-        text,
+        reply,
         message.stop_reason,
         message.id,
         message.model,
@@ -167,21 +150,38 @@ fn parse_message(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     ))
 }
 
-/// The response of a message, whole or streamed: the same stop-reason, refusal and usage rules.
-fn response(
+/// What the model wrote, whole or streamed.
+#[derive(Default)]
+struct Reply {
+    /// The text blocks, joined.
     text: String,
+    /// The forced output tool's input as JSON text, when it was called: the answer.
+    answer: Option<String>,
+    /// The calls of the version's tools, in order.
+    tool_calls: Vec<RawToolCall>,
+}
+
+/// The response of a message, whole or streamed: the same stop-reason, refusal and usage rules.
+/// The forced output tool's input is the answer text, and its `tool_use` stop a natural one;
+/// without it the text blocks are the answer.
+fn response(
+    reply: Reply,
     stop_reason: Option<String>,
     id: Option<String>,
     model: Option<String>,
     usage: Option<MessagesUsage>,
 ) -> ProviderResponse {
-    let finish_reason = stop_reason.as_deref().map(FinishReason::from_anthropic);
+    let answered_by_tool = reply.answer.is_some() && reply.tool_calls.is_empty();
+    let finish_reason = match stop_reason.as_deref() {
+        Some("tool_use") if answered_by_tool => Some(FinishReason::Stop),
+        other => other.map(FinishReason::from_anthropic),
+    };
     // A refusal stop may come with an explanation in the text blocks, or with none.
-    let refusal =
-        (finish_reason == Some(FinishReason::Refusal) && !text.is_empty()).then(|| text.clone());
+    let refusal = (finish_reason == Some(FinishReason::Refusal) && !reply.text.is_empty())
+        .then(|| reply.text.clone());
     let (usage, usage_reported) = usage.map(to_usage).unwrap_or_default();
     ProviderResponse {
-        text,
+        text: reply.answer.unwrap_or(reply.text),
         finish_reason,
         raw_finish_reason: stop_reason,
         refusal,
@@ -189,140 +189,7 @@ fn response(
         response_model: model,
         usage,
         usage_reported,
-        tool_calls: Vec::new(),
-    }
-}
-
-/// The event types a Messages stream is read by; any other (`ping`, and the types Anthropic's
-/// versioning policy says may be added) is skipped.
-const KNOWN_EVENTS: [&str; 7] = [
-    "message_start",
-    "content_block_start",
-    "content_block_delta",
-    "content_block_stop",
-    "message_delta",
-    "message_stop",
-    "error",
-];
-
-/// One event's data; every field is optional because each event type has its own.
-#[derive(Deserialize)]
-struct MessagesEvent {
-    #[serde(rename = "type")]
-    event_type: Option<String>,
-    /// `message_start`: the message without content.
-    message: Option<StartedMessage>,
-    /// `content_block_delta` (`text_delta`, ...) or `message_delta` (`stop_reason`).
-    delta: Option<EventDelta>,
-    /// `message_delta`: the usage so far (output tokens; input and cache counts in newer
-    /// versions).
-    usage: Option<MessagesUsage>,
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct StartedMessage {
-    id: Option<String>,
-    model: Option<String>,
-    usage: Option<MessagesUsage>,
-}
-
-#[derive(Deserialize)]
-struct EventDelta {
-    #[serde(rename = "type")]
-    delta_type: Option<String>,
-    text: Option<String>,
-    stop_reason: Option<String>,
-}
-
-/// Reads a Messages stream: `message_start`, content block events, `message_delta`, then
-/// `message_stop`.
-#[derive(Default)]
-pub(crate) struct MessagesStreamDecoder {
-    text: String,
-    stop_reason: Option<String>,
-    id: Option<String>,
-    model: Option<String>,
-    usage: Option<MessagesUsage>,
-}
-
-impl MessagesStreamDecoder {
-    /// Counts in a later usage replace earlier ones; absent counts keep what came before.
-    fn merge_usage(&mut self, later: MessagesUsage) {
-        let earlier = self.usage.take().unwrap_or_default();
-        self.usage = Some(MessagesUsage {
-            input_tokens: later.input_tokens.or(earlier.input_tokens),
-            output_tokens: later.output_tokens.or(earlier.output_tokens),
-            cache_read_input_tokens: later
-                .cache_read_input_tokens
-                .or(earlier.cache_read_input_tokens),
-            cache_creation_input_tokens: later
-                .cache_creation_input_tokens
-                .or(earlier.cache_creation_input_tokens),
-        });
-    }
-}
-
-impl StreamDecoder for MessagesStreamDecoder {
-    fn event(&mut self, event: SseEvent) -> Result<Step, AttemptError> {
-        if event.event == "ping" {
-            return Ok(Step::Skip);
-        }
-        let parsed: MessagesEvent = match decode(event.data.as_bytes(), "a message stream event") {
-            Ok(parsed) => parsed,
-            // An unknown event type may carry anything; only ours must be JSON.
-            Err(_) if !KNOWN_EVENTS.contains(&event.event.as_str()) => return Ok(Step::Skip),
-            Err(error) => return Err(error),
-        };
-        // The data's `type` names the event; the SSE `event:` field is the fallback.
-        let event_type = parsed.event_type.as_deref().unwrap_or(&event.event);
-        match event_type {
-            "error" => Err(
-                read_error(parsed.error.as_ref(), event.data.as_bytes(), true).into_error_in_body(),
-            ),
-            "message_start" => {
-                if let Some(message) = parsed.message {
-                    self.id = message.id;
-                    self.model = message.model;
-                    if let Some(usage) = message.usage {
-                        self.merge_usage(usage);
-                    }
-                }
-                Ok(Step::Skip)
-            }
-            "content_block_delta" => match parsed.delta {
-                // Thinking, tool input and citation deltas carry no answer text.
-                Some(EventDelta {
-                    delta_type: Some(delta_type),
-                    text: Some(text),
-                    ..
-                }) if delta_type == "text_delta" => {
-                    self.text.push_str(&text);
-                    Ok(Step::Delta(text))
-                }
-                _ => Ok(Step::Skip),
-            },
-            "message_delta" => {
-                if let Some(stop_reason) = parsed.delta.and_then(|delta| delta.stop_reason) {
-                    self.stop_reason = Some(stop_reason);
-                }
-                if let Some(usage) = parsed.usage {
-                    self.merge_usage(usage);
-                }
-                Ok(Step::Skip)
-            }
-            "message_stop" => {
-                let decoder = std::mem::take(self);
-                Ok(Step::Done(response(
-                    decoder.text,
-                    decoder.stop_reason,
-                    decoder.id,
-                    decoder.model,
-                    decoder.usage,
-                )))
-            }
-            _ => Ok(Step::Skip),
-        }
+        tool_calls: reply.tool_calls,
     }
 }
 
@@ -387,7 +254,7 @@ mod tests {
     use super::*;
     use crate::client::endpoint::test_request;
     use crate::config::ModelParameters;
-    use crate::prompt::Message;
+    use crate::prompt::{Message, Role};
 
     fn message(role: Role, content: &str) -> Message {
         Message::new(role, content)
@@ -417,19 +284,10 @@ mod tests {
     #[test]
     fn only_text_blocks_make_the_answer() {
         let body = br#"{"content":[{"type":"thinking","thinking":"hmm"},{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#;
-        let response = parse_message(body).unwrap();
+        let response = parse_message(body, None).unwrap();
         assert_eq!(response.text, "ab");
         assert_eq!(response.usage, Usage::default());
         assert_eq!(response.usage_reported, UsageReported::default());
-    }
-
-    fn sse(event: &str, data: serde_json::Value) -> SseEvent {
-        SseEvent {
-            event: event.into(),
-            data: data.to_string(),
-            id: String::new(),
-            retry: None,
-        }
     }
 
     #[test]
@@ -443,43 +301,6 @@ mod tests {
         let plain: serde_json::Value =
             serde_json::from_slice(&(Messages::ENCODE)(&request).unwrap()).unwrap();
         assert_eq!(plain.get("stream"), None);
-    }
-
-    #[test]
-    fn a_message_delta_with_input_counts_replaces_those_of_message_start() {
-        let mut decoder = MessagesStreamDecoder::default();
-        let start = serde_json::json!({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 10, "cache_read_input_tokens": 5, "output_tokens": 1}}});
-        let delta = serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 12, "output_tokens": 40}});
-        assert!(matches!(
-            decoder.event(sse("message_start", start)),
-            Ok(Step::Skip)
-        ));
-        assert!(matches!(
-            decoder.event(sse("message_delta", delta)),
-            Ok(Step::Skip)
-        ));
-        let stop = serde_json::json!({"type": "message_stop"});
-        let Ok(Step::Done(response)) = decoder.event(sse("message_stop", stop)) else {
-            panic!("message_stop ends the stream");
-        };
-        assert_eq!(response.usage.input_tokens, 17);
-        assert_eq!(response.usage.output_tokens, 40);
-        assert_eq!(response.usage.cache_read_input_tokens, 5);
-    }
-
-    #[test]
-    fn a_known_event_whose_data_is_not_json_is_malformed() {
-        let mut decoder = MessagesStreamDecoder::default();
-        let event = SseEvent {
-            event: "content_block_delta".into(),
-            data: "{not json".into(),
-            id: String::new(),
-            retry: None,
-        };
-        let Err(error) = decoder.event(event) else {
-            panic!("unreadable data of a known event fails");
-        };
-        assert_eq!(error.kind, FailureKind::Malformed);
     }
 
     #[test]

@@ -18,9 +18,12 @@ use super::secret::{ApiKey, key_variable, with_api_key};
 use super::stream::{ProviderStream, Replay, StreamTimeouts};
 use super::types::{AttemptError, FailureKind, Provider, ProviderRequest, ProviderResponse};
 use crate::config::{ModelParameters, ProviderSpec};
+#[cfg(test)]
 use crate::prompt::Message;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub(crate) mod tool_ids;
 
 /// What differs between HTTP providers: where a spec points, the request body, and how
 /// answers are read. Implemented by zero-sized markers ([`ChatCompletions`](super::ChatCompletions),
@@ -54,8 +57,10 @@ pub(crate) trait WireFormat: Send + Sync + 'static {
     const ENCODE_STREAM: fn(&ProviderRequest<'_>) -> serde_json::Result<Vec<u8>>;
     /// Reads the API's stream events into deltas and the final response.
     type Decoder: StreamDecoder;
-    /// Reads a 2xx body: the completion, or a classified error (an error object inside a 200).
-    const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError>;
+    /// Reads a 2xx body of `request`'s answer: the completion, or a classified error (an error
+    /// object inside a 200). The request says how the answer was asked for (Anthropic's forced
+    /// output tool is read back as text).
+    const PARSE: fn(&[u8], &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError>;
     /// Reads the provider's error object (the `error` member of the body, when it is JSON) of
     /// an error status (`in_body` false) or of a 2xx body (true); the whole body is there for
     /// an excerpt when the object says nothing.
@@ -136,22 +141,6 @@ pub type OpenAiProvider = HttpProvider<ChatCompletions>;
 
 /// A provider speaking Anthropic's Messages API.
 pub type AnthropicProvider = HttpProvider<Messages>;
-
-/// One chat message as both APIs take it: `{"role", "content"}`.
-#[derive(serde::Serialize)]
-pub(crate) struct WireMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-}
-
-impl<'a> From<&'a Message> for WireMessage<'a> {
-    fn from(message: &'a Message) -> WireMessage<'a> {
-        WireMessage {
-            role: message.role.as_str(),
-            content: &message.content,
-        }
-    }
-}
 
 /// The sampling parameters both APIs take under the same names; unset ones are left out.
 #[derive(serde::Serialize)]
@@ -363,7 +352,7 @@ impl<W: WireFormat> HttpProvider<W> {
         if !response.is_success() {
             return Err(self.status_error(&response));
         }
-        (W::PARSE)(&response.body)
+        (W::PARSE)(&response.body, request)
     }
 
     fn open_stream(
@@ -387,8 +376,9 @@ impl<W: WireFormat> HttpProvider<W> {
             },
         )?;
         match reply {
-            StreamReply::Events(body) => Ok(Box::new(HttpStream::<W::Decoder>::new(
+            StreamReply::Events(body) => Ok(Box::new(HttpStream::new(
                 body,
+                W::Decoder::for_request(request),
                 first_token,
                 timeouts,
                 key.map(|(_, key)| key.clone()),
@@ -398,7 +388,9 @@ impl<W: WireFormat> HttpProvider<W> {
             }
             // A 2xx JSON answer to a stream request: some gateways ignore `stream`. It is a
             // whole answer, read as `call()` reads it and replayed as one delta.
-            StreamReply::Whole(response) => Ok(Box::new(Replay::new((W::PARSE)(&response.body)?))),
+            StreamReply::Whole(response) => {
+                Ok(Box::new(Replay::new((W::PARSE)(&response.body, request)?)))
+            }
         }
     }
 }

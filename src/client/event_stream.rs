@@ -5,6 +5,7 @@
 //! `malformed` failure, never a short answer.
 
 use crate::client::outcome::counted;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use super::http::{StreamBody, is_timeout};
 use super::secret::ApiKey;
 use super::sse::{SseError, SseEvent, SseReader};
 use super::stream::{ProviderStream, StreamChunk, StreamTimeouts};
-use super::types::{AttemptError, FailureKind, ProviderResponse};
+use super::types::{AttemptError, FailureKind, ProviderRequest, ProviderResponse};
 
 /// What one SSE event meant to the API's decoder.
 pub(crate) enum Step {
@@ -21,6 +22,9 @@ pub(crate) enum Step {
     Skip,
     /// Text to append (may be empty; empty text is skipped, never handed out).
     Delta(String),
+    /// Several chunks from one event, in order: text and tool-call pieces (an OpenAI chunk may
+    /// carry pieces of several tool calls). Empty ones are skipped, never handed out.
+    Chunks(Vec<StreamChunk>),
     /// The terminal event: the whole response.
     Done(ProviderResponse),
 }
@@ -33,7 +37,11 @@ const DRAIN_GRACE: Duration = Duration::from_millis(20);
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// An API's reading of its stream events, accumulating what the final response needs.
-pub(crate) trait StreamDecoder: Default + Send + 'static {
+pub(crate) trait StreamDecoder: Send + 'static {
+    /// A decoder for the answer to `request` (which says, for instance, whether Anthropic's
+    /// forced output tool carries the answer text).
+    fn for_request(request: &ProviderRequest<'_>) -> Self;
+
     /// Interprets one event; an error event or an unreadable one is an `Err`.
     fn event(&mut self, event: SseEvent) -> Result<Step, AttemptError>;
 }
@@ -42,11 +50,13 @@ pub(crate) trait StreamDecoder: Default + Send + 'static {
 pub(crate) struct HttpStream<D> {
     events: SseReader<StreamBody>,
     decoder: D,
+    /// Chunks of an event that yielded several, not yet handed out.
+    pending: VecDeque<StreamChunk>,
     /// The limit before the first delta (the first-token limit, shortened by the attempt's
     /// timeout), counted from the request; the body already carries its deadline.
     first_token: Duration,
     stall: Duration,
-    /// Text deltas handed out.
+    /// Text and tool-call deltas handed out.
     chunks: usize,
     finished: bool,
     /// The key sent, redacted from every error message (a server may echo it in an error event,
@@ -55,9 +65,10 @@ pub(crate) struct HttpStream<D> {
 }
 
 impl<D: StreamDecoder> HttpStream<D> {
-    /// A stream over `body`, whose deadline is the first-token one.
+    /// A stream over `body`, whose deadline is the first-token one, read by `decoder`.
     pub(crate) fn new(
         body: StreamBody,
+        decoder: D,
         first_token: Duration,
         timeouts: StreamTimeouts,
         key: Option<ApiKey>,
@@ -65,7 +76,8 @@ impl<D: StreamDecoder> HttpStream<D> {
         HttpStream {
             key,
             events: SseReader::new(body),
-            decoder: D::default(),
+            decoder,
+            pending: VecDeque::new(),
             first_token,
             stall: timeouts.stall,
             chunks: 0,
@@ -143,6 +155,10 @@ impl<D: StreamDecoder> ProviderStream for HttpStream<D> {
         // Before the first delta the body keeps the first-token deadline set at the request;
         // after it, each wait for the next delta may last the stall limit. Pings and other
         // skipped events do not move it: a stream sending only keep-alives is stalled.
+        if let Some(chunk) = self.pending.pop_front() {
+            self.chunks += 1;
+            return Ok(chunk);
+        }
         if self.chunks > 0 {
             self.events
                 .get_mut()
@@ -173,6 +189,14 @@ impl<D: StreamDecoder> ProviderStream for HttpStream<D> {
                     self.chunks += 1;
                     return Ok(StreamChunk::Delta(text));
                 }
+                Ok(Step::Chunks(chunks)) => {
+                    self.pending
+                        .extend(chunks.into_iter().filter(|chunk| !is_empty(chunk)));
+                    if let Some(chunk) = self.pending.pop_front() {
+                        self.chunks += 1;
+                        return Ok(chunk);
+                    }
+                }
                 Ok(Step::Done(response)) => {
                     self.finished = true;
                     self.drain();
@@ -181,5 +205,20 @@ impl<D: StreamDecoder> ProviderStream for HttpStream<D> {
                 Err(error) => return self.fail(error),
             }
         }
+    }
+}
+
+/// Whether a chunk carries nothing for the caller: empty text, or a tool-call piece with no id,
+/// no name and no arguments text.
+fn is_empty(chunk: &StreamChunk) -> bool {
+    match chunk {
+        StreamChunk::Delta(text) => text.is_empty(),
+        StreamChunk::ToolCallDelta {
+            id,
+            name,
+            arguments,
+            ..
+        } => id.is_none() && name.is_none() && arguments.is_empty(),
+        StreamChunk::Done(_) => false,
     }
 }

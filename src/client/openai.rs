@@ -1,25 +1,33 @@
-//! The OpenAI Chat Completions provider: where its endpoint and key come from, the JSON it sends,
-//! how it reads a completion (finish reason, refusal) and its token usage (cached prompt tokens
-//! as a part of the input), and how OpenAI's error bodies, in an error status or inside a 200
+//! The OpenAI Chat Completions provider: where its endpoint and key come from, the JSON it sends
+//! (`request.rs`: messages with history's tool calls and results, `response_format`, tools),
+//! how it reads a completion (text, tool calls, finish reason, refusal), whole or streamed
+//! (`stream.rs`), and its token usage (cached prompt tokens as a part of the input), and how OpenAI's error bodies, in an error status or inside a 200
 //! answer from a compatible gateway, become classified [`AttemptError`]s, context-length
 //! overflows included.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::endpoint::{
     ApiDefaults, ChatCompletions, KeyHeader, KeyUse, OpenAiProvider, ProviderError, Route,
-    Sampling, WireFormat, WireMessage, decode, with_query,
+    WireFormat, decode, with_query,
 };
-use super::event_stream::{Step, StreamDecoder};
 use super::http;
 use super::secret::{ApiKey, key_variable};
-use super::sse::SseEvent;
 use super::types::{
     AttemptError, FailureKind, FinishReason, ProviderRequest, ProviderResponse, Usage,
     UsageReported,
 };
 use crate::config::{ProviderKind, ProviderSpec};
+use crate::output::RawToolCall;
+
+#[cfg(test)]
+mod props;
+mod request;
+mod stream;
+
+use request::{ChatRequest, StreamOptions};
+pub(crate) use stream::ChatStreamDecoder;
 
 /// The header the key travels in unless `auth_header` names another.
 const DEFAULT_AUTH_HEADER: &str = "authorization";
@@ -92,7 +100,8 @@ impl WireFormat for ChatCompletions {
         serde_json::to_vec(&body)
     };
     type Decoder = ChatStreamDecoder;
-    const PARSE: fn(&[u8]) -> Result<ProviderResponse, AttemptError> = parse_completion;
+    const PARSE: fn(&[u8], &ProviderRequest<'_>) -> Result<ProviderResponse, AttemptError> =
+        |body, _request| parse_completion(body);
     const READ_ERROR: fn(Option<&Value>, &[u8], bool) -> ProviderError = read_error;
 }
 
@@ -120,45 +129,6 @@ fn key_header(spec: &ProviderSpec) -> KeyHeader {
     KeyHeader { name, scheme }
 }
 
-/// The Chat Completions request body; absent parameters are left out, not sent as null.
-#[derive(Serialize)]
-struct ChatRequest<'a> {
-    model: &'a str,
-    messages: Vec<WireMessage<'a>>,
-    #[serde(flatten)]
-    sampling: Sampling,
-    // `max_tokens` rather than `max_completion_tokens`: chat models still accept it, and
-    // OpenAI-compatible gateways often know only this name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
-impl<'a> ChatRequest<'a> {
-    fn from_request(request: &ProviderRequest<'a>) -> ChatRequest<'a> {
-        let parameters = request.parameters;
-        ChatRequest {
-            model: request.model,
-            messages: request.messages.iter().map(WireMessage::from).collect(),
-            sampling: Sampling::from(parameters),
-            max_tokens: parameters.max_tokens,
-            stop: Some(parameters.stop.as_slice()).filter(|stop| !stop.is_empty()),
-            stream: false,
-            stream_options: None,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct ChatCompletion {
     /// Set by OpenAI-compatible gateways that answer an error with status 200.
@@ -179,6 +149,51 @@ struct Choice {
 struct ChoiceMessage {
     content: Option<String>,
     refusal: Option<String>,
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+/// One of `message.tool_calls`: `{"id", "type": "function", "function": {"name", "arguments"}}`.
+#[derive(Deserialize)]
+struct WireToolCall {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    call_type: Option<String>,
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: Option<String>,
+    /// A string of JSON; some compatible servers send the object itself.
+    arguments: Option<Value>,
+}
+
+impl WireToolCall {
+    /// The call, unless it is not a function call (we declare only functions).
+    fn into_raw(self) -> Option<RawToolCall> {
+        if self
+            .call_type
+            .as_deref()
+            .is_some_and(|kind| kind != "function")
+        {
+            return None;
+        }
+        let function = self.function?;
+        Some(RawToolCall {
+            id: self.id.unwrap_or_default(),
+            name: function.name.unwrap_or_default(),
+            arguments: arguments_text(function.arguments),
+        })
+    }
+}
+
+/// The arguments as JSON text: the string as sent, or an object written out.
+pub(super) fn arguments_text(arguments: Option<Value>) -> String {
+    match arguments {
+        Some(Value::String(text)) => text,
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -206,10 +221,19 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     let message = choice
         .message
         .ok_or_else(|| malformed("response choice has no message"))?;
+    let tool_calls = message
+        .tool_calls
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(WireToolCall::into_raw)
+        .collect();
     Ok(response(
-        // A tool call leaves content null: an empty answer, not a fault.
-        message.content.unwrap_or_default(),
-        message.refusal,
+        Answer {
+            // A tool call leaves content null: an empty answer, not a fault.
+            text: message.content.unwrap_or_default(),
+            refusal: message.refusal,
+            tool_calls,
+        },
         choice.finish_reason,
         completion.id,
         completion.model,
@@ -217,11 +241,17 @@ fn parse_completion(body: &[u8]) -> Result<ProviderResponse, AttemptError> {
     ))
 }
 
+/// What the model wrote: text, a refusal, tool calls.
+struct Answer {
+    text: String,
+    refusal: Option<String>,
+    tool_calls: Vec<RawToolCall>,
+}
+
 /// The response of a completion, whole or streamed: the same finish-reason, refusal and usage
 /// rules for both.
 fn response(
-    text: String,
-    refusal: Option<String>,
+    answer: Answer,
     raw_finish_reason: Option<String>,
     id: Option<String>,
     model: Option<String>,
@@ -229,6 +259,11 @@ fn response(
 ) -> ProviderResponse {
     // A refusal comes as `content: null` plus `refusal` text, with finish_reason `stop`; the
     // refusal is the terminal state the caller must see.
+    let Answer {
+        text,
+        refusal,
+        tool_calls,
+    } = answer;
     let refusal = refusal.filter(|refusal| !refusal.is_empty());
     let finish_reason = if refusal.is_some() {
         Some(FinishReason::Refusal)
@@ -245,91 +280,7 @@ fn response(
         response_model: model,
         usage,
         usage_reported,
-        tool_calls: Vec::new(),
-    }
-}
-
-/// One `data:` chunk of a streamed completion.
-#[derive(Deserialize)]
-struct ChatChunk {
-    /// Gateways report a failure mid-stream as a data line with an `error` object.
-    error: Option<Value>,
-    id: Option<String>,
-    model: Option<String>,
-    choices: Option<Vec<ChunkChoice>>,
-    /// Only in the last chunk (with empty `choices`), when `include_usage` was asked for.
-    usage: Option<ChatUsage>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice {
-    delta: Option<ChunkDelta>,
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChunkDelta {
-    content: Option<String>,
-    refusal: Option<String>,
-}
-
-/// Reads a Chat Completions stream: `data: {chunk}` events, then `data: [DONE]`.
-#[derive(Default)]
-pub(crate) struct ChatStreamDecoder {
-    text: String,
-    refusal: String,
-    finish_reason: Option<String>,
-    id: Option<String>,
-    model: Option<String>,
-    usage: Option<ChatUsage>,
-}
-
-impl StreamDecoder for ChatStreamDecoder {
-    fn event(&mut self, event: SseEvent) -> Result<Step, AttemptError> {
-        let data = event.data.trim();
-        if data == "[DONE]" {
-            let decoder = std::mem::take(self);
-            return Ok(Step::Done(response(
-                decoder.text,
-                Some(decoder.refusal),
-                decoder.finish_reason,
-                decoder.id,
-                decoder.model,
-                decoder.usage,
-            )));
-        }
-        let chunk: ChatChunk = decode(data.as_bytes(), "a chat completion chunk")?;
-        if let Some(error) = chunk.error.as_ref().filter(|error| !error.is_null()) {
-            return Err(read_error(Some(error), data.as_bytes(), true).into_error_in_body());
-        }
-        if self.id.is_none() {
-            self.id = chunk.id;
-        }
-        if self.model.is_none() {
-            self.model = chunk.model;
-        }
-        if chunk.usage.is_some() {
-            self.usage = chunk.usage;
-        }
-        let Some(choice) = chunk.choices.and_then(|choices| choices.into_iter().next()) else {
-            return Ok(Step::Skip);
-        };
-        if choice.finish_reason.is_some() {
-            self.finish_reason = choice.finish_reason;
-        }
-        let Some(delta) = choice.delta else {
-            return Ok(Step::Skip);
-        };
-        if let Some(refusal) = delta.refusal {
-            self.refusal.push_str(&refusal);
-        }
-        match delta.content {
-            Some(content) if !content.is_empty() => {
-                self.text.push_str(&content);
-                Ok(Step::Delta(content))
-            }
-            _ => Ok(Step::Skip),
-        }
+        tool_calls,
     }
 }
 
@@ -438,18 +389,6 @@ mod tests {
             serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
                 "stream": true, "stream_options": {"include_usage": true}})
         );
-    }
-
-    #[test]
-    fn done_with_surrounding_whitespace_still_ends_the_stream() {
-        let mut decoder = ChatStreamDecoder::default();
-        let event = SseEvent {
-            event: "message".into(),
-            data: " [DONE] ".into(),
-            id: String::new(),
-            retry: None,
-        };
-        assert!(matches!(decoder.event(event), Ok(Step::Done(_))));
     }
 
     #[test]

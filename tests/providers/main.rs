@@ -19,4 +19,6 @@ mod stream_engine;
 mod stream_fault_matrix;
 mod stream_openai;
 mod stream_transport;
+mod structured_anthropic;
+mod structured_openai;
 mod transport;

@@ -1,7 +1,8 @@
 //! Fixtures shared by the provider tests (`tests/providers/`): a fake API key, provider specs and
 //! providers pointed at a scripted [`TestServer`] (the sibling module `http_server`), a
 //! five-message conversation, calls with default or full parameters, and success and error
-//! bodies shaped as OpenAI and Anthropic send them.
+//! bodies shaped as OpenAI and Anthropic send them; for structured calls, an [`Ask`] with an
+//! output schema, a tool, and a tool loop's history.
 
 #![allow(dead_code)]
 
@@ -13,6 +14,7 @@ use prompt_config::client::{
     ProviderRequest, ProviderResponse,
 };
 use prompt_config::config::{ModelParameters, ProviderSpec};
+use prompt_config::output::{OutputSchema, ToolCall, ToolChoice, ToolDefinition};
 use prompt_config::{Message, Role};
 use serde_json::{Value, json};
 
@@ -157,4 +159,146 @@ pub fn openai_error(message: &str, error_type: &str, code: Value) -> Value {
 /// An Anthropic error body.
 pub fn anthropic_error(error_type: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"})
+}
+
+/// What a structured call asks for beyond the conversation: a model, messages, an output
+/// schema, tools and a tool choice. Built with [`Ask::new`] and chained setters.
+pub struct Ask {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub output: Option<OutputSchema>,
+    pub tools: Vec<ToolDefinition>,
+    pub tool_choice: ToolChoice,
+}
+
+impl Ask {
+    /// `model` with one user message, no schema, no tools.
+    pub fn new(model: &str) -> Ask {
+        Ask {
+            model: model.to_string(),
+            messages: vec![Message::new(Role::User, "Suggest a career path.")],
+            output: None,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
+        }
+    }
+
+    /// With `messages` instead of the one user message.
+    pub fn messages(mut self, messages: Vec<Message>) -> Ask {
+        self.messages = messages;
+        self
+    }
+
+    /// With the output schema [`career_paths`].
+    pub fn output(mut self) -> Ask {
+        self.output = Some(career_paths());
+        self
+    }
+
+    /// With the tool [`weather_tool`] (and `choice`).
+    pub fn tools(mut self, choice: ToolChoice) -> Ask {
+        self.tools = vec![weather_tool()];
+        self.tool_choice = choice;
+        self
+    }
+
+    /// The provider request, as request `request-42` with default parameters.
+    pub fn request<'a>(&'a self, parameters: &'a ModelParameters) -> ProviderRequest<'a> {
+        ProviderRequest {
+            model: &self.model,
+            messages: &self.messages,
+            parameters,
+            request_id: "request-42",
+            timeout: Duration::from_secs(5),
+            output: self.output.as_ref(),
+            tools: &self.tools,
+            tool_choice: &self.tool_choice,
+        }
+    }
+
+    /// Calls `provider` with this request.
+    pub fn call(&self, provider: &dyn Provider) -> Result<ProviderResponse, AttemptError> {
+        let parameters = ModelParameters::default();
+        provider.call(&self.request(&parameters))
+    }
+}
+
+/// The schema of the Career Path Navigator's answer, as a version declares it.
+pub fn career_paths_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "career_paths": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"title": {"type": "string"}, "first_step": {"type": "string"}},
+                    "required": ["title", "first_step"],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": ["career_paths"],
+        "additionalProperties": false
+    })
+}
+
+/// [`career_paths_schema`] compiled under the name `career_paths`.
+pub fn career_paths() -> OutputSchema {
+    OutputSchema::compile("career_paths", career_paths_schema(), true).expect("valid schema")
+}
+
+/// The parameters schema of [`weather_tool`].
+pub fn weather_parameters() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": false
+    })
+}
+
+/// A tool `get_weather(city)` with a description.
+pub fn weather_tool() -> ToolDefinition {
+    ToolDefinition::compile(
+        "get_weather",
+        Some("Current weather in a city.".to_string()),
+        weather_parameters(),
+    )
+    .expect("valid tool")
+}
+
+/// A tool call of `get_weather` for `city` with `id`.
+pub fn weather_call(id: &str, city: &str) -> ToolCall {
+    ToolCall {
+        id: id.to_string(),
+        name: "get_weather".to_string(),
+        arguments: json!({"city": city}),
+    }
+}
+
+/// An assistant turn of history: `content` and `calls`.
+pub fn assistant_calling(content: &str, calls: Vec<ToolCall>) -> Message {
+    let mut message = Message::new(Role::Assistant, content);
+    message.tool_calls = calls;
+    message
+}
+
+/// A tool loop's history whose two calls have ids `first_id` and `second_id`: system, user,
+/// an assistant turn calling `get_weather` twice, both results, then the user's follow-up.
+pub fn tool_loop(first_id: &str, second_id: &str) -> Vec<Message> {
+    vec![
+        Message::new(Role::System, "You plan trips."),
+        Message::new(Role::User, "Paris or Rome?"),
+        assistant_calling(
+            "Checking both.",
+            vec![
+                weather_call(first_id, "Paris"),
+                weather_call(second_id, "Rome"),
+            ],
+        ),
+        Message::tool_result(first_id, "18C, sunny"),
+        Message::tool_result(second_id, "24C, clear"),
+        Message::new(Role::User, "Which is warmer?"),
+    ]
 }

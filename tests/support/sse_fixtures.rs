@@ -13,7 +13,7 @@ use prompt_config::client::{
 use prompt_config::config::ModelParameters;
 use serde_json::{Value, json};
 
-use super::provider_fixtures::conversation;
+use super::provider_fixtures::{Ask, conversation};
 
 /// Generous limits, for tests that are not about timeouts.
 pub fn relaxed() -> StreamTimeouts {
@@ -249,4 +249,60 @@ pub fn anthropic_events(texts: &[&str]) -> Vec<String> {
     events.push(anthropic_message_delta("end_turn", 15));
     events.push(anthropic_stop());
     events
+}
+
+/// Opens a stream of `ask` on `provider` with relaxed limits and reads it to its end.
+pub fn stream_ask(provider: &dyn Provider, ask: &Ask) -> Read {
+    let parameters = ModelParameters::default();
+    match provider.stream(&ask.request(&parameters), relaxed()) {
+        Ok(opened) => read_all(opened),
+        Err(error) => Read {
+            deltas: Vec::new(),
+            tool_call_deltas: Vec::new(),
+            end: Err(error),
+        },
+    }
+}
+
+/// An OpenAI chunk with one piece of tool call `index`: the first piece (with `id` and `name`)
+/// as OpenAI sends it, or a later one with only `arguments`.
+pub fn openai_tool_call_chunk(
+    index: usize,
+    first: Option<(&str, &str)>,
+    arguments: &str,
+) -> String {
+    let piece = match first {
+        Some((id, name)) => json!({
+            "index": index, "id": id, "type": "function",
+            "function": {"name": name, "arguments": arguments}
+        }),
+        None => json!({"index": index, "function": {"arguments": arguments}}),
+    };
+    openai_chunk(json!({"tool_calls": [piece]}), Value::Null)
+}
+
+/// Anthropic's `content_block_start` of a `tool_use` block.
+pub fn anthropic_tool_use_start(index: usize, id: &str, name: &str) -> String {
+    named(
+        "content_block_start",
+        &json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+    )
+}
+
+/// Anthropic's `content_block_delta` with a piece of a tool's input.
+pub fn anthropic_input_json(index: usize, partial_json: &str) -> String {
+    named(
+        "content_block_delta",
+        &json!({"type": "content_block_delta", "index": index,
+            "delta": {"type": "input_json_delta", "partial_json": partial_json}}),
+    )
+}
+
+/// Anthropic's `content_block_stop`.
+pub fn anthropic_block_stop(index: usize) -> String {
+    named(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": index}),
+    )
 }
