@@ -164,6 +164,40 @@ fn a_missing_config_dir_is_a_config_error_with_its_path() {
     );
 }
 
+/// What `pc_complete` hands C for a structured answer with tool calls: the completion JSON's
+/// `data` is the parsed value, `tool_calls` `[{"id", "name", "arguments": {...}}]` (arguments an
+/// object, not JSON text), `repairs` a number. Built from a real mock completion, written by
+/// the same `Out::set_json` the export uses.
+#[test]
+fn the_completion_json_carries_data_tool_calls_and_repairs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let options = crate::EngineOptions::new(format!("{root}/config"), format!("{root}/prompts"))
+        .with_mock(true);
+    let engine = crate::Engine::open(options).expect("the shipped config opens");
+    let request = json!({"user_id": 7, "variables": profile("data"), "version": "1.0.0"});
+    let context: crate::Context = serde_json::from_value(request).expect("a context");
+    let mut completion = engine
+        .complete("career_path_navigator", &context)
+        .expect("the mock answers");
+    completion.data = Some(json!({"career_paths": [{"title": "Analyst", "why": "\u{0}"}]}));
+    completion.tool_calls = vec![crate::output::ToolCall {
+        id: "call_1".into(),
+        name: "salary_lookup".into(),
+        arguments: json!({"role": "analyst"}),
+    }];
+    completion.repairs = 2;
+    let mut pointer: *mut c_char = ptr::null_mut();
+    let out = unsafe { Out::new(&mut pointer, "result_json") }.expect("not NULL");
+    out.set_json(&completion).expect("serializes");
+    let handed = take_json(pointer);
+    assert_eq!(handed["data"], completion.data.clone().unwrap());
+    assert_eq!(
+        handed["tool_calls"],
+        json!([{"id": "call_1", "name": "salary_lookup", "arguments": {"role": "analyst"}}])
+    );
+    assert_eq!(handed["repairs"], 2);
+}
+
 #[test]
 fn a_nul_byte_in_a_handed_out_string_becomes_a_replacement_character() {
     let text = take(into_c_string("a\0b\0".to_string()));

@@ -100,14 +100,21 @@ fn print_completion(completion: &Completion) {
     for line in summary(completion) {
         say!("{line}");
     }
-    // A structured answer reads best as its parsed value; `text` is the same JSON on one line.
+    if let Some(answer) = answer(completion) {
+        say!("\n{answer}");
+    }
+}
+
+/// What `complete` prints after the summary: a structured answer's parsed data, pretty (the
+/// `text` is the same JSON on one line), else the text; nothing for an answer that is only tool
+/// calls (the summary lists them).
+fn answer(completion: &Completion) -> Option<String> {
     match &completion.data {
-        Some(data) => say!(
-            "\n{}",
-            serde_json::to_string_pretty(data).unwrap_or_else(|_| completion.text.clone())
-        ),
-        None if completion.text.is_empty() && !completion.tool_calls.is_empty() => {}
-        None => say!("\n{}", completion.text),
+        Some(data) => {
+            Some(serde_json::to_string_pretty(data).unwrap_or_else(|_| completion.text.clone()))
+        }
+        None if completion.text.is_empty() && !completion.tool_calls.is_empty() => None,
+        None => Some(completion.text.clone()),
     }
 }
 
@@ -211,7 +218,71 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    use super::read_history;
+    use super::{answer, read_history, summary};
+    use prompt_config::client::Completion;
+    use prompt_config::output::ToolCall;
+    use prompt_config::{Context, Engine, EngineOptions};
+
+    /// A real completion from the shipped configuration's mock provider.
+    fn mock_completion() -> Completion {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let options = EngineOptions::new(root.join("config"), root.join("prompts")).with_mock(true);
+        let engine = Engine::open(options).unwrap();
+        let context = Context::new("7")
+            .variable("current_role", "Nurse")
+            .variable("degree", "BSc")
+            .variable("skills", json!(["care"]))
+            .variable("sector", "healthcare")
+            .variable("goals", "data")
+            .pin_version("1.0.0");
+        engine.complete("career_path_navigator", &context).unwrap()
+    }
+
+    #[test]
+    fn parsed_data_is_printed_pretty_instead_of_the_text() {
+        let mut completion = mock_completion();
+        completion.data = Some(json!({"career_paths": [{"title": "Analyst"}]}));
+        completion.text = r#"{"career_paths":[{"title":"Analyst"}]}"#.into();
+        let printed = answer(&completion).unwrap();
+        assert_eq!(
+            printed,
+            "{\n  \"career_paths\": [\n    {\n      \"title\": \"Analyst\"\n    }\n  ]\n}"
+        );
+    }
+
+    #[test]
+    fn tool_calls_and_repairs_are_listed_in_the_summary() {
+        let mut completion = mock_completion();
+        completion.text.clear();
+        completion.repairs = 1;
+        completion.tool_calls = vec![ToolCall {
+            id: "call_1".into(),
+            name: "salary_lookup".into(),
+            arguments: json!({"role": "analyst"}),
+        }];
+        let lines = summary(&completion);
+        assert!(
+            lines.contains(&r#"tool call call_1: salary_lookup({"role":"analyst"})"#.to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|line| line.starts_with("repairs: 1")),
+            "{lines:?}"
+        );
+        // Only tool calls: no empty answer after the summary.
+        assert_eq!(answer(&completion), None);
+    }
+
+    #[test]
+    fn a_prose_answer_is_printed_as_its_text() {
+        let completion = mock_completion();
+        assert_eq!(answer(&completion), Some(completion.text.clone()));
+        assert!(
+            !summary(&completion)
+                .iter()
+                .any(|line| line.starts_with("tool call"))
+        );
+    }
 
     /// Writes `bytes` to a fresh file and reads it as a history.
     fn read(bytes: &[u8]) -> Result<usize, String> {
