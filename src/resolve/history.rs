@@ -104,9 +104,9 @@ pub fn check(messages: &[Message], limits: &HistorySettings) -> Result<(), Inval
                 index,
                 "",
                 format!(
-                    "the history passes {} bytes at this message; this feature allows at most \
-                     {} (history.max_bytes)",
-                    limits.max_bytes, limits.max_bytes
+                    "the history reaches {total} bytes at this message; this feature allows at \
+                     most {} (history.max_bytes)",
+                    limits.max_bytes
                 ),
             ));
         }
