@@ -313,7 +313,7 @@ class ApiTest < Minitest::Test
   def test_validate_reload_and_reload_if_changed
     summary = PromptConfig.validate!
     assert_equal 1, summary[:features]
-    assert_equal 5, summary[:versions]
+    assert_equal 6, summary[:versions]
 
     fixture = Fixture.new
     use_fixture(fixture, mock: true)

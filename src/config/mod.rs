@@ -4,6 +4,7 @@
 //! once as `file: /json/pointer: message`, so one run of `prompt-config validate` lists them all.
 
 mod cache;
+mod declarations;
 pub(crate) mod json;
 mod loader;
 mod model;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 #[cfg_attr(not(feature = "test-hooks"), allow(unused_imports))]
 pub use cache::{CacheSettings, NormalizeRules, NormalizeSettings};
+pub use declarations::{DECLARATION_KEYS, declaration_hashes};
 pub(crate) use json::{UTF8_BOM, parse_strict};
 pub(crate) use loader::{FileDigest, LoadedFeature, load_config};
 pub use model::*;

@@ -260,21 +260,26 @@ pub struct VersionSpec {
     /// Fallbacks for this version's model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallbacks: Option<Vec<ModelSpec>>,
-    /// SHA-256 (lower-case hex) of each template file, by file name; required when released.
+    /// SHA-256 (lower-case hex) of each template file and of the output schema file, by file
+    /// name, and of each declaration (`output`, `tools`, `tool_choice`: its canonical JSON, see
+    /// [`declaration_hashes`](crate::config::declaration_hashes)) under that key; required when
+    /// released, written by `prompt-config release`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sha256: BTreeMap<String, String>,
     /// The response cache of this version, replacing the feature's `cache` as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSettings>,
     /// Structured output: the JSON Schema every answer must match. Covered by the version's
-    /// `sha256` like the templates.
+    /// `sha256` like the templates (key `output`; a schema file under its own name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputSpec>,
-    /// Tools the model may call. Covered by the version's `sha256` like the templates.
+    /// Tools the model may call, names unique. Covered by the version's `sha256` like the
+    /// templates (key `tools`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
     /// Whether the model must call a tool: `auto` (default), `required`, `none`, or
-    /// `{"tool": "<name>"}`.
+    /// `{"tool": "<name>"}` naming a declared tool. Covered by the version's `sha256` (key
+    /// `tool_choice`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<crate::output::ToolChoice>,
 }

@@ -23,11 +23,11 @@ use serde_json::Value;
 pub use reach::{Precedence, PrecedenceKind, Reach};
 
 use crate::config::{
-    ConfigError, FeatureConfig, Problem, UTF8_BOM, VersionStatus, load_config, parse_strict,
-    pointer_token, value_span,
+    ConfigError, FeatureConfig, Problem, UTF8_BOM, VersionStatus, declaration_hashes, load_config,
+    parse_strict, pointer_token, value_span,
 };
 use crate::paths::Paths;
-use crate::prompt::{safe_template_path, sha256_hex};
+use crate::prompt::{safe_version_file, sha256_hex};
 use crate::resolve::ResolveError;
 use crate::snapshot::Snapshot;
 
@@ -202,24 +202,7 @@ pub fn release_version(paths: &Paths, feature: &str, version: &str) -> crate::Re
         .into());
     }
     let mut spec = spec.clone();
-    let mut hashes = serde_json::Map::new();
-    for message in spec
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(template) = message.get("template").and_then(Value::as_str) else {
-            continue;
-        };
-        let template_path =
-            safe_template_path(&paths.prompts_dir, feature, version, template).map_err(&reject)?;
-        let bytes = fs::read(&template_path).map_err(|source| ConfigError::Io {
-            path: template_path,
-            source,
-        })?;
-        hashes.insert(template.to_string(), Value::String(sha256_hex(&bytes)));
-    }
+    let hashes = release_hashes(paths, &source, feature, version, &reject)?;
     spec.insert("status".into(), Value::String("released".into()));
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     spec.insert("released_at".into(), Value::String(now));
@@ -256,6 +239,41 @@ pub fn release_version(paths: &Paths, feature: &str, version: &str) -> crate::Re
         changed: true,
         reach: None,
     })
+}
+
+/// The `sha256` map a release records for `version`: each template file's hash, then the output
+/// schema file's (when the schema is a file), then each declaration's (`output`, `tools`,
+/// `tool_choice`: SHA-256 of its canonical JSON, see `config::declaration_hashes`), so the
+/// version's files and declarations are all frozen. Errors: a file whose path is refused
+/// (`reject`), or that cannot be read (`io`).
+fn release_hashes(
+    paths: &Paths,
+    source: &FeatureSource,
+    feature: &str,
+    version: &str,
+    reject: &dyn Fn(String) -> ConfigError,
+) -> Result<serde_json::Map<String, Value>, ConfigError> {
+    let Some(typed) = source.config.versions.get(version) else {
+        return Err(reject(format!("no version \"{version}\" to release")));
+    };
+    let mut hashes = serde_json::Map::new();
+    let mut hash_file = |file: &str, what: &str| -> Result<(), ConfigError> {
+        let path =
+            safe_version_file(&paths.prompts_dir, feature, version, file, what).map_err(reject)?;
+        let bytes = fs::read(&path).map_err(|source| ConfigError::Io { path, source })?;
+        hashes.insert(file.to_string(), Value::String(sha256_hex(&bytes)));
+        Ok(())
+    };
+    for message in &typed.messages {
+        hash_file(&message.template, "template")?;
+    }
+    if let Some(Value::String(file)) = typed.output.as_ref().map(|output| &output.schema) {
+        hash_file(file, "output schema")?;
+    }
+    for (key, hash) in declaration_hashes(typed) {
+        hashes.insert(key.to_string(), Value::String(hash));
+    }
+    Ok(hashes)
 }
 
 /// A feature file as read: its path, whether it starts with a UTF-8 byte-order mark (kept on

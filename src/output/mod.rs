@@ -4,10 +4,17 @@
 //! is invalid. Providers encode the schema and tools in their own request shapes (`client/`);
 //! this module knows no provider.
 
+mod subset;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use subset::{
+    LARGE_ENUM, MAX_DEPTH, MAX_ENUM_VALUES, MAX_LARGE_ENUM_LENGTH, MAX_PROPERTIES,
+    MAX_STRING_LENGTH, MAX_UNIONS, check_name, check_subset, portable_schema,
+};
 
 /// A prompt version's output schema, compiled: every answer of a version that declares one is
 /// parsed as JSON and validated against it.
@@ -15,6 +22,7 @@ use serde_json::Value;
 pub struct OutputSchema {
     name: String,
     schema: Arc<Value>,
+    portable: Arc<Value>,
     validator: Arc<jsonschema::Validator>,
     repair: bool,
 }
@@ -49,20 +57,23 @@ impl OutputSchema {
     /// and `-`, at most 64 characters). `repair`: whether an invalid answer is retried once on the
     /// same model with the validation errors as a repair instruction.
     ///
-    /// Errors: every problem found, each with the JSON pointer into `schema` at fault.
+    /// Compiling checks the name and that `schema` is a JSON Schema `jsonschema` compiles; the
+    /// provider subset ([`check_subset`]) is checked by the configuration loader, which
+    /// reports its problems with pointers into the feature or schema file.
+    ///
+    /// Errors: every problem found, each with the JSON pointer into `schema` at fault (a bad
+    /// name: pointer `""`, the message starting "the name").
     pub fn compile(
         name: impl Into<String>,
         schema: Value,
         repair: bool,
     ) -> Result<OutputSchema, Vec<SchemaProblem>> {
-        let validator = jsonschema::validator_for(&schema).map_err(|error| {
-            vec![SchemaProblem {
-                pointer: error.schema_path().as_str().to_string(),
-                message: error.to_string(),
-            }]
-        })?;
+        let name = name.into();
+        checked_name(&name)?;
+        let validator = compile_validator(&schema)?;
         Ok(OutputSchema {
-            name: name.into(),
+            name,
+            portable: Arc::new(portable_schema(&schema)),
             schema: Arc::new(schema),
             validator: Arc::new(validator),
             repair,
@@ -74,9 +85,17 @@ impl OutputSchema {
         &self.name
     }
 
-    /// The JSON Schema, as declared.
+    /// The JSON Schema, as declared: what answers are validated against, and what OpenAI's
+    /// strict `json_schema` and Anthropic's forced tool (`input_schema`) take.
     pub fn schema(&self) -> &Value {
         &self.schema
+    }
+
+    /// The schema as [`portable_schema`] gives it: without the array bounds Anthropic's native
+    /// structured output refuses (`minItems` above 1, `maxItems`), for `output_config.format`.
+    /// Answers are still validated against [`OutputSchema::schema`].
+    pub fn portable_schema(&self) -> &Value {
+        &self.portable
     }
 
     /// Whether an invalid answer is retried once on the same model with a repair instruction.
@@ -101,6 +120,7 @@ pub struct ToolDefinition {
     name: String,
     description: Option<String>,
     parameters: Arc<Value>,
+    portable: Arc<Value>,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -139,21 +159,24 @@ impl ToolDefinition {
     /// providers require), an optional `description` the model reads, and `parameters`, the JSON
     /// Schema (root `{"type": "object"}`) of its arguments.
     ///
-    /// Errors: every problem found, each with the JSON pointer into `parameters` at fault.
+    /// As for [`OutputSchema::compile`], the provider subset of `parameters` (the same as an
+    /// output schema's: OpenAI strict function calling, Anthropic strict tools) is checked by the
+    /// configuration loader with [`check_subset`].
+    ///
+    /// Errors: every problem found, each with the JSON pointer into `parameters` at fault (a bad
+    /// name: pointer `""`, the message starting "the name").
     pub fn compile(
         name: impl Into<String>,
         description: Option<String>,
         parameters: Value,
     ) -> Result<ToolDefinition, Vec<SchemaProblem>> {
-        let validator = jsonschema::validator_for(&parameters).map_err(|error| {
-            vec![SchemaProblem {
-                pointer: error.schema_path().as_str().to_string(),
-                message: error.to_string(),
-            }]
-        })?;
+        let name = name.into();
+        checked_name(&name)?;
+        let validator = compile_validator(&parameters)?;
         Ok(ToolDefinition {
-            name: name.into(),
+            name,
             description,
+            portable: Arc::new(portable_schema(&parameters)),
             parameters: Arc::new(parameters),
             validator: Arc::new(validator),
         })
@@ -172,6 +195,13 @@ impl ToolDefinition {
     /// The JSON Schema of the tool's arguments (OpenAI `parameters`, Anthropic `input_schema`).
     pub fn parameters(&self) -> &Value {
         &self.parameters
+    }
+
+    /// The parameters as [`portable_schema`] gives them, for Anthropic strict tools (no
+    /// `minItems` above 1, no `maxItems`); calls are still validated against
+    /// [`ToolDefinition::parameters`].
+    pub fn portable_parameters(&self) -> &Value {
+        &self.portable
     }
 }
 
@@ -278,6 +308,24 @@ pub struct SchemaProblem {
     pub pointer: String,
     /// What is wrong.
     pub message: String,
+}
+
+fn checked_name(name: &str) -> Result<(), Vec<SchemaProblem>> {
+    check_name(name).map_err(|message| {
+        vec![SchemaProblem {
+            pointer: String::new(),
+            message,
+        }]
+    })
+}
+
+fn compile_validator(schema: &Value) -> Result<jsonschema::Validator, Vec<SchemaProblem>> {
+    jsonschema::validator_for(schema).map_err(|error| {
+        vec![SchemaProblem {
+            pointer: error.schema_path().as_str().to_string(),
+            message: format!("not a valid JSON Schema: {error}"),
+        }]
+    })
 }
 
 fn parse_json(text: &str) -> Result<Value, InvalidOutput> {

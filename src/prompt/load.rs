@@ -13,11 +13,17 @@ use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
+use serde_json::Value;
+
 use super::{CompiledMessage, CompiledPrompt, MessageBody, Role, hex};
-use crate::output::{OutputSchema, SchemaProblem, ToolChoice, ToolDefinition};
 use crate::config::{
-    FileDigest, LoadedFeature, Problem, VersionSpec, VersionStatus, pointer_token,
+    DECLARATION_KEYS, FileDigest, LoadedFeature, Problem, VersionSpec, VersionStatus,
+    declaration_hashes, pointer_token,
 };
+use crate::output::{OutputSchema, ToolChoice, ToolDefinition};
+use declarations::{DeclarationCache, reserved};
+
+mod declarations;
 
 /// Compiled prompts by feature, then version.
 pub(crate) type PromptTable = HashMap<String, HashMap<String, Arc<CompiledPrompt>>>;
@@ -137,6 +143,7 @@ pub(crate) fn compile_prompts(
     let mut checker = TemplateChecker::new();
     let mut pending = Vec::new();
     let mut validators = ValidatorCache::default();
+    let mut declared = DeclarationCache::default();
     for feature in features {
         for (version, spec) in &feature.config.versions {
             let mut compiler = VersionCompiler {
@@ -155,6 +162,7 @@ pub(crate) fn compile_prompts(
                 problems: &mut *problems,
                 sources: &mut *sources,
                 validators: &mut validators,
+                declared: &mut declared,
             };
             if let Some(version) = compiler.compile(&mut checker) {
                 pending.push(version);
@@ -261,6 +269,7 @@ struct VersionCompiler<'a> {
     problems: &'a mut Vec<Problem>,
     sources: &'a mut Vec<FileDigest>,
     validators: &'a mut ValidatorCache,
+    declared: &'a mut DeclarationCache,
 }
 
 impl VersionCompiler<'_> {
@@ -300,8 +309,10 @@ impl VersionCompiler<'_> {
             }
         }
         self.check_unlisted_hashes();
+        self.check_declarations();
         let (output, output_complete) = self.compile_output();
         let (tools, tools_complete) = self.compile_tools();
+        let choice_complete = self.check_tool_choice();
         let feature = self.feature.config.feature.clone();
         Some(PendingVersion {
             feature,
@@ -312,51 +323,7 @@ impl VersionCompiler<'_> {
             tools,
             tool_choice: self.spec.tool_choice.clone().unwrap_or_default(),
         })
-        .filter(|_| complete && output_complete && tools_complete)
-    }
-
-    /// The version's output schema, compiled; false when it is declared but broken (the
-    /// problems are pushed with pointers into the feature file).
-    fn compile_output(&mut self) -> (Option<OutputSchema>, bool) {
-        let Some(spec) = &self.spec.output else {
-            return (None, true);
-        };
-        let pointer = format!("{}/output/schema", self.base);
-        match OutputSchema::compile(spec.name.clone(), spec.schema.clone(), spec.repair) {
-            Ok(schema) => (Some(schema), true),
-            Err(problems) => {
-                self.schema_problems(&pointer, problems);
-                (None, false)
-            }
-        }
-    }
-
-    /// The version's tools, compiled; false when one is broken.
-    fn compile_tools(&mut self) -> (Vec<ToolDefinition>, bool) {
-        let mut tools = Vec::with_capacity(self.spec.tools.len());
-        let mut complete = true;
-        for (index, tool) in self.spec.tools.iter().enumerate() {
-            let compiled = ToolDefinition::compile(
-                tool.name.clone(),
-                tool.description.clone(),
-                tool.parameters.clone(),
-            );
-            match compiled {
-                Ok(tool) => tools.push(tool),
-                Err(problems) => {
-                    let pointer = format!("{}/tools/{index}/parameters", self.base);
-                    self.schema_problems(&pointer, problems);
-                    complete = false;
-                }
-            }
-        }
-        (tools, complete)
-    }
-
-    fn schema_problems(&mut self, pointer: &str, problems: Vec<SchemaProblem>) {
-        for problem in problems {
-            self.problem(format!("{pointer}{}", problem.pointer), problem.message);
-        }
+        .filter(|_| complete && output_complete && tools_complete && choice_complete)
     }
 
     /// Reads, verifies and compiles one template; returns its name in the environment and
@@ -370,6 +337,10 @@ impl VersionCompiler<'_> {
     ) -> Option<(String, Arc<Checked>)> {
         let feature = &self.feature.config.feature;
         let pointer = format!("{}/messages/{index}/template", self.base);
+        if DECLARATION_KEYS.contains(&template) {
+            self.problem(pointer, reserved(template));
+            return None;
+        }
         let fast = super::paths::plain_template_path(
             self.prompts_dir,
             self.version_root.as_deref(),
@@ -460,25 +431,49 @@ impl VersionCompiler<'_> {
         }
     }
 
+    /// Hashes recorded for nothing this version has: a plain problem for a file, an integrity
+    /// problem for a declaration a released version no longer makes (it changed after release).
     fn check_unlisted_hashes(&mut self) {
-        let listed: BTreeSet<&str> = self
+        let mut listed: BTreeSet<&str> = self
             .spec
             .messages
             .iter()
             .map(|message| message.template.as_str())
             .collect();
+        if let Some(Value::String(file)) = self.spec.output.as_ref().map(|output| &output.schema) {
+            listed.insert(file.as_str());
+        }
+        let declared = declaration_hashes(self.spec);
         let stale: Vec<String> = self
             .spec
             .sha256
             .keys()
-            .filter(|file| !listed.contains(file.as_str()))
+            .filter(|key| !listed.contains(key.as_str()) && !declared.contains_key(key.as_str()))
             .cloned()
             .collect();
-        for file in stale {
-            self.problem(
-                format!("{}/sha256/{}", self.base, pointer_token(&file)),
-                format!("hash recorded for {file}, which no message of this version uses"),
-            );
+        for key in stale {
+            let pointer = format!("{}/sha256/{}", self.base, pointer_token(&key));
+            if DECLARATION_KEYS.contains(&key.as_str()) {
+                let message = format!(
+                    "hash recorded for the {key} declaration, which this version no longer makes"
+                );
+                if self.spec.status == VersionStatus::Released {
+                    self.problems.push(Problem::integrity(
+                        &self.feature.file,
+                        pointer,
+                        format!("{message}: it was removed after release; restore it or release the change as a new version"),
+                    ));
+                } else {
+                    self.problem(pointer, message);
+                }
+            } else {
+                self.problem(
+                    pointer,
+                    format!(
+                        "hash recorded for {key}, which no message of this version uses, nor its output schema"
+                    ),
+                );
+            }
         }
     }
 }

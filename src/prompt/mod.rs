@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub(crate) use load::{PromptTable, compile_prompts};
-pub use paths::safe_template_path;
+pub use paths::safe_version_file;
 
 /// The role of one chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -8,6 +8,7 @@ use std::process::Output;
 use crate::support::cli::{run, stderr, stdout};
 use crate::support::fixture::Fixture;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 const FEATURE: &str = "career_path_navigator";
 
@@ -149,7 +150,7 @@ fn rollback_names_the_experiment_rule_and_rollout_that_still_take_precedence() {
     assert_eq!(lines[2], "still taking precedence for their users:");
     assert_eq!(
         lines[3],
-        r#"  experiment cpn-json-output: 30% of subjects where {"sector":{"$ne":"healthcare"}}, serving 2.0.0, 2.1.0"#
+        r#"  experiment cpn-json-output: 30% of subjects where {"sector":{"$ne":"healthcare"}}, serving 2.0.0, 2.2.0"#
     );
     assert_eq!(
         lines[4],
@@ -265,4 +266,102 @@ fn release_prints_what_it_recorded_and_json_names_the_status_pointer() {
     assert_eq!(outcome["pointer"], "/versions/3.1.0/status");
     assert_eq!(outcome["after"], "released");
     assert!(outcome.get("reach").is_none());
+}
+
+/// Declares on the draft 3.1.0 an output schema in the file `answer.schema.json`, one tool and
+/// a `tool_choice`, as a version about to be released would.
+fn declare_output_and_tools_on_the_draft(fixture: &Fixture) {
+    let parameters = json!({
+        "type": "object",
+        "properties": {"query": {"type": "string"}},
+        "required": ["query"],
+        "additionalProperties": false
+    });
+    fs::write(
+        fixture.prompt_path("3.1.0", "answer.schema.json"),
+        serde_json::to_string_pretty(&parameters).unwrap(),
+    )
+    .unwrap();
+    fixture.edit_feature(|document| {
+        let version = &mut document["versions"]["3.1.0"];
+        version["output"] = json!({"name": "answer", "schema": "answer.schema.json"});
+        version["tools"] = json!([{"name": "search_jobs", "parameters": parameters}]);
+        version["tool_choice"] = json!("auto");
+    });
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[test]
+fn release_records_the_hashes_of_the_output_schema_file_and_of_each_declaration() {
+    let fixture = Fixture::new();
+    declare_output_and_tools_on_the_draft(&fixture);
+    let output = run(&fixture, &["release", FEATURE, "3.1.0"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document = fixture.read_json(&fixture.feature_path());
+    let hashes = document["versions"]["3.1.0"]["sha256"].as_object().unwrap();
+    let keys: Vec<&str> = hashes.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "system.j2",
+            "user.j2",
+            "assistant_example.j2",
+            "answer.schema.json",
+            "output",
+            "tool_choice",
+            "tools"
+        ]
+    );
+    let schema_bytes = fs::read(fixture.prompt_path("3.1.0", "answer.schema.json")).unwrap();
+    assert_eq!(hashes["answer.schema.json"], sha256_hex(&schema_bytes));
+    // SHA-256 of the canonical JSON (keys sorted) of the declaration, with `repair` defaulted.
+    let canonical_output = r#"{"name":"answer","repair":true,"schema":"answer.schema.json"}"#;
+    assert_eq!(hashes["output"], sha256_hex(canonical_output.as_bytes()));
+    assert_eq!(hashes["tool_choice"], sha256_hex(br#""auto""#));
+    let validate = run(&fixture, &["validate"]);
+    assert_eq!(validate.status.code(), Some(0), "{}", stderr(&validate));
+}
+
+#[test]
+fn a_schema_file_changed_after_its_release_fails_validation_as_an_integrity_problem() {
+    let fixture = Fixture::new();
+    declare_output_and_tools_on_the_draft(&fixture);
+    let output = run(&fixture, &["release", FEATURE, "3.1.0"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let path = fixture.prompt_path("3.1.0", "answer.schema.json");
+    let text = fs::read_to_string(&path).unwrap() + "\n";
+    fs::write(&path, text).unwrap();
+    let validate = run(&fixture, &["validate"]);
+    assert_eq!(validate.status.code(), Some(1));
+    let message = stderr(&validate);
+    assert!(
+        message.contains("/versions/3.1.0/sha256/answer.schema.json")
+            && message.contains("answer.schema.json changed after release"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tool_declaration_changed_after_its_release_fails_validation_as_an_integrity_problem() {
+    let fixture = Fixture::new();
+    declare_output_and_tools_on_the_draft(&fixture);
+    let output = run(&fixture, &["release", FEATURE, "3.1.0"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    fixture.edit_feature(|document| {
+        document["versions"]["3.1.0"]["tools"][0]["description"] = json!("Searches job ads.")
+    });
+    let validate = run(&fixture, &["validate"]);
+    assert_eq!(validate.status.code(), Some(1));
+    let message = stderr(&validate);
+    assert!(
+        message.contains("/versions/3.1.0/sha256/tools")
+            && message.contains("the tools declaration of 3.1.0 changed after release"),
+        "{message}"
+    );
 }

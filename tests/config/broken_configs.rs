@@ -126,13 +126,13 @@ fn active_version_must_not_be_a_draft() {
 fn experiment_variant_must_name_an_existing_version() {
     let fixture = Fixture::new();
     fixture.edit_feature(|document| {
-        document["experiments"][0]["variants"][1]["version"] = json!("2.2.0")
+        document["experiments"][0]["variants"][1]["version"] = json!("2.9.0")
     });
     assert_problem(
         &fixture,
         FEATURE,
         "/experiments/0/variants/1/version",
-        "unknown version \"2.2.0\"",
+        "unknown version \"2.9.0\"",
     );
 }
 

@@ -12,3 +12,4 @@ mod readme_example;
 mod reload;
 mod resolve;
 mod schema;
+mod structured_output;

@@ -63,10 +63,15 @@ fn experiment_assigns_a_variant_with_its_bucket() {
     assert_eq!(resolution.experiment.as_deref(), Some("cpn-json-output"));
     let expected_version = match resolution.variant.as_deref() {
         Some("control") => "2.0.0",
-        Some("treatment") => "2.1.0",
+        Some("treatment") => "2.2.0",
         other => panic!("unexpected variant {other:?}"),
     };
     assert_eq!(resolution.version, expected_version);
+    // Only the treatment declares structured output.
+    assert_eq!(
+        resolution.output.as_ref().map(|output| output.name()),
+        (expected_version == "2.2.0").then_some("career_paths")
+    );
     let bucket = resolution.bucket.unwrap();
     assert!((0.0..1.0).contains(&bucket));
 }

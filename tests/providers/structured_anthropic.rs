@@ -90,6 +90,25 @@ fn a_model_with_native_structured_output_gets_output_config_format_and_no_beta_h
 }
 
 #[test]
+fn the_native_format_is_sent_the_schema_within_the_array_bounds_anthropic_takes() {
+    let mut schema = career_paths_schema();
+    schema["properties"]["career_paths"]["minItems"] = json!(3);
+    schema["properties"]["career_paths"]["maxItems"] = json!(3);
+    let mut ask = Ask::new(NATIVE);
+    ask.output = Some(
+        prompt_config::output::OutputSchema::compile("career_paths", schema, true)
+            .expect("valid schema"),
+    );
+    let body = sent_json(&ask);
+    let mut portable = career_paths_schema();
+    portable["properties"]["career_paths"]["minItems"] = json!(1);
+    assert_eq!(
+        body["output_config"]["format"]["schema"], portable,
+        "minItems above 1 is lowered to 1 and maxItems left out of the native format"
+    );
+}
+
+#[test]
 fn another_model_gets_one_forced_tool_whose_input_schema_is_the_schema() {
     let expected = json!({
         "model": FORCED,

@@ -141,7 +141,9 @@ impl<'a> MessagesRequest<'a> {
                 OutputMode::Native(output) => Some(OutputConfig {
                     format: OutputFormat {
                         format_type: "json_schema",
-                        schema: output.schema(),
+                        // Anthropic's native format refuses `minItems` above 1 and `maxItems`;
+                        // every answer is still validated against the full schema.
+                        schema: output.portable_schema(),
                     },
                 }),
                 _ => None,
