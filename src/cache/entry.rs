@@ -1,10 +1,12 @@
-//! What the cache stores: the whole answer with its usage and cost, and the rule of what may be
-//! stored at all.
+//! What the cache stores: the whole answer with its usage, cost and tool calls, and the rule of
+//! what may be stored at all. A structured answer's data is not stored: a hit parses it again
+//! from the stored text, against the version's output schema.
 
 use serde::{Deserialize, Serialize};
 
 use crate::client::{CacheHit, Completion, FinishReason, Usage};
 use crate::config::ModelSpec;
+use crate::output::ToolCall;
 use crate::resolve::Resolution;
 
 /// One stored answer (serialised as JSON in Redis).
@@ -30,6 +32,10 @@ pub struct CachedAnswer {
     pub cost_usd: f64,
     /// Whether a budget downgrade had replaced the chain for the original call.
     pub downgraded: bool,
+    /// The tool calls the model asked for, normalised and valid. Entries stored before tool
+    /// calls existed have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Why an answer was not stored.
@@ -50,7 +56,8 @@ pub enum NotCached {
 impl CachedAnswer {
     /// The stored form of `completion`, or why it must not be stored: refusals (and content
     /// filtering), truncated answers, answers whose cost was estimated and answers of a budget's
-    /// downgrade chain never are. Errors never reach here.
+    /// downgrade chain never are. Errors (invalid output, refusals and truncation of structured
+    /// requests among them) never reach here.
     pub fn of(completion: &Completion) -> Result<CachedAnswer, NotCached> {
         match completion.finish_reason {
             Some(FinishReason::Refusal | FinishReason::ContentFilter) => {
@@ -82,6 +89,7 @@ impl CachedAnswer {
             usage: completion.usage,
             cost_usd: completion.cost_usd,
             downgraded: completion.downgraded,
+            tool_calls: completion.tool_calls.clone(),
         })
     }
 
@@ -96,10 +104,18 @@ impl CachedAnswer {
             + text(&self.response_id)
             + text(&self.finish_reason)
             + text(&self.raw_finish_reason)
+            + self
+                .tool_calls
+                .iter()
+                .map(|call| call.id.len() + call.name.len() + call.arguments.to_string().len())
+                .sum::<usize>()
     }
 
-    /// The completion a hit returns: this answer for `resolution`, cost 0, no attempts, the
-    /// original cost as the saving, `latency_ms` the lookup's.
+    /// The completion a hit returns: this answer for `resolution`, cost 0, no attempts, no
+    /// repairs, the original cost as the saving, `latency_ms` the lookup's. `data` is the stored
+    /// text parsed and validated again when the version declares an output schema (`None` when
+    /// it does not, when the answer is tool calls, or when the text no longer validates against a
+    /// draft version's edited schema: the engine then treats the entry as a miss).
     pub fn into_completion(
         self,
         resolution: Resolution,
@@ -114,9 +130,13 @@ impl CachedAnswer {
             "refusal" => FinishReason::Refusal,
             _ => FinishReason::Other(self.raw_finish_reason.clone().unwrap_or_default()),
         });
+        let data = match &resolution.output {
+            Some(schema) if self.tool_calls.is_empty() => schema.validate(&self.text).ok(),
+            _ => None,
+        };
         Completion {
-            data: None,
-            tool_calls: Vec::new(),
+            data,
+            tool_calls: self.tool_calls,
             repairs: 0,
             text: self.text,
             provider: self.provider,
@@ -152,4 +172,52 @@ pub fn temperature_allows(allow_above_zero: bool, model: &ModelSpec, fallbacks: 
         || std::iter::once(model)
             .chain(fallbacks)
             .all(|spec| spec.parameters.temperature == Some(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_entry_stored_before_tool_calls_existed_still_reads_without_them() {
+        let stored = json!({
+            "text": "an answer", "provider": "p", "model": "m",
+            "response_model": null, "response_id": null,
+            "finish_reason": "stop", "raw_finish_reason": "stop",
+            "usage": {"input_tokens": 10, "output_tokens": 2,
+                      "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "cost_usd": 0.001, "downgraded": false
+        });
+        let entry: CachedAnswer = serde_json::from_value(stored).unwrap();
+        assert!(entry.tool_calls.is_empty());
+    }
+
+    #[test]
+    fn tool_calls_survive_the_stored_form_and_an_entry_without_them_writes_none() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: json!({"city": "Lyon"}),
+        };
+        let entry: CachedAnswer = serde_json::from_value(json!({
+            "text": "", "provider": "p", "model": "m",
+            "response_model": null, "response_id": null,
+            "finish_reason": "tool_calls", "raw_finish_reason": "tool_calls",
+            "usage": {"input_tokens": 10, "output_tokens": 2,
+                      "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+            "cost_usd": 0.001, "downgraded": false,
+            "tool_calls": [call.clone()]
+        }))
+        .unwrap();
+        let written = serde_json::to_value(&entry).unwrap();
+        let read: CachedAnswer = serde_json::from_value(written).unwrap();
+        assert_eq!(read.tool_calls, [call]);
+        let without = CachedAnswer {
+            tool_calls: Vec::new(),
+            ..read
+        };
+        assert!(serde_json::to_value(&without).unwrap().get("tool_calls").is_none());
+    }
 }

@@ -171,6 +171,7 @@ mod tests {
             usage: Usage::default(),
             cost_usd: 0.001,
             downgraded: false,
+            tool_calls: Vec::new(),
         }
     }
 

@@ -54,6 +54,7 @@ pub use http::{HttpResponse, HttpTransport};
 pub use mock::{MockProvider, StreamFault};
 pub use outcome::{
     Attempt, AttemptOutcome, CacheHit, CompleteError, Completion, Interruption, StreamStats,
+    UnusableAnswer,
 };
 internal_use!(policy::{NextStep, breaker_failure, next_step});
 internal_use!(rate_limit::{Acquired, RateLimiter});

@@ -13,8 +13,8 @@ use crate::resolve::Resolution;
 
 mod error;
 
-pub use error::{CompleteError, Interruption};
-pub(crate) use error::{counted, failure};
+pub use error::{CompleteError, Interruption, UnusableAnswer};
+pub(crate) use error::{counted, failure, invalid_summary};
 
 /// How one attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,10 +144,11 @@ pub struct Completion {
     pub refusal: Option<String>,
     /// Token counts charged. `input_tokens` counts every input token, cache reads and writes
     /// included (they are parts of it); counts the provider did not report are estimated (see
-    /// `cost_estimated`).
+    /// `cost_estimated`). They include the answers the call could not use (`invalid_output`
+    /// attempts before this answer: the provider billed them).
     pub usage: Usage,
-    /// Cost of the successful call in USD; estimated, never zero, when tokens or price were
-    /// unknown.
+    /// Cost of the successful call in USD, invalid answers before this one and streams voided
+    /// by a restart included; estimated, never zero, when tokens or price were unknown.
     pub cost_usd: f64,
     /// True when any part of `cost_usd` was estimated rather than reported and priced.
     pub cost_estimated: bool,

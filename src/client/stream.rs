@@ -60,8 +60,8 @@ pub trait ProviderStream: Send {
 }
 
 /// What [`Engine::stream`](crate::Engine::stream) hands its callback, in order: text deltas,
-/// and (only when the feature's stream settings allow restarts) a restart that voids every
-/// delta so far. The final [`Completion`](crate::client::Completion) or error is the call's
+/// and a restart that voids every delta so far (when the stream settings allow restarts, or
+/// when a structured answer was invalid and is repaired or failed over). The final [`Completion`](crate::client::Completion) or error is the call's
 /// return value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,14 +80,16 @@ pub enum StreamEvent<'a> {
         /// Arguments JSON text to append.
         arguments: &'a str,
     },
-    /// The stream of `provider`/`model` broke after text arrived and the call starts again on
-    /// the next model of the chain: every delta received so far is void.
+    /// The stream of `provider`/`model` broke after text arrived, or its answer was invalid
+    /// output, and the call starts again (a repair on the same model, or the next model of the
+    /// chain): every delta received so far is void.
     Restart {
-        /// The provider whose stream broke.
+        /// The provider whose stream broke or answered invalid output.
         provider: &'a str,
         /// Its model.
         model: &'a str,
-        /// Why it broke (`stream cut after 12 chunks: ...`).
+        /// Why (`stream cut after 12 chunks: ...`, `invalid output: the answer is invalid
+        /// (schema): /skills: ...`).
         reason: &'a str,
     },
 }

@@ -27,11 +27,11 @@ impl Engine {
         &self,
         feature: &str,
         context: &Context,
-        mut on_event: Option<&mut dyn FnMut(StreamEvent<'_>) -> StreamControl>,
+        on_event: Option<&mut dyn FnMut(StreamEvent<'_>) -> StreamControl>,
     ) -> crate::Result<Completion> {
         let started = self.options.clock.now();
         let state = self.state();
-        let (compiled, resolution) = self.resolve_in(&state.snapshot, feature, context)?;
+        let (compiled, mut resolution) = self.resolve_in(&state.snapshot, feature, context)?;
         let lookup = compiled
             .cache
             .get(&resolution.version)
@@ -40,29 +40,21 @@ impl Engine {
             && let Some(answer) = self.cache.get(lookup)
         {
             let elapsed = self.options.clock.now().saturating_duration_since(started);
-            let mut completion = answer.into_completion(
+            let completion = answer.into_completion(
                 resolution,
                 lookup.partition.clone(),
                 elapsed.as_secs_f64() * 1000.0,
             );
-            if let Some(on_event) = on_event.as_mut() {
-                // A cached answer is replayed as a stream: no provider call.
-                completion =
-                    crate::cache::replay(completion, started, &*self.options.clock, on_event)?;
+            // A structured version's hit carries its data parsed again; a stored text that no
+            // longer validates (a draft's schema was edited) is a miss, never a data-less answer.
+            let stale = completion.resolution.output.is_some()
+                && completion.data.is_none()
+                && completion.tool_calls.is_empty();
+            if stale {
+                resolution = completion.resolution;
+            } else {
+                return self.cache_hit(completion, lookup, started, context, compiled, on_event);
             }
-            let outcome = CacheOutcome {
-                hit: true,
-                saved_usd: completion.cache.as_ref().map_or(0.0, |hit| hit.saved_usd),
-                partition: lookup.partition.clone(),
-            };
-            self.telemetry.completed(
-                || self.options.clock.utc_now(),
-                &completion,
-                context,
-                &compiled.telemetry,
-                Some(&outcome),
-            );
-            return Ok(completion);
         }
         let request = CallRequest {
             feature: &resolution.feature,
@@ -130,6 +122,36 @@ impl Engine {
                 Err(error.into())
             }
         }
+    }
+
+    /// Serves a cache hit: replayed as a stream when streaming (no provider call), with its
+    /// telemetry.
+    fn cache_hit(
+        &self,
+        mut completion: Completion,
+        lookup: &Lookup,
+        started: std::time::Instant,
+        context: &Context,
+        compiled: &crate::resolve::CompiledFeature,
+        on_event: Option<&mut dyn FnMut(StreamEvent<'_>) -> StreamControl>,
+    ) -> crate::Result<Completion> {
+        if let Some(on_event) = on_event {
+            // A cached answer is replayed as a stream: no provider call.
+            completion = crate::cache::replay(completion, started, &*self.options.clock, on_event)?;
+        }
+        let outcome = CacheOutcome {
+            hit: true,
+            saved_usd: completion.cache.as_ref().map_or(0.0, |hit| hit.saved_usd),
+            partition: lookup.partition.clone(),
+        };
+        self.telemetry.completed(
+            || self.options.clock.utc_now(),
+            &completion,
+            context,
+            &compiled.telemetry,
+            Some(&outcome),
+        );
+        Ok(completion)
     }
 
     /// [`complete`](Engine::complete) that `cancel` can stop from another thread: the

@@ -6,3 +6,12 @@
 mod history;
 #[path = "../support/mod.rs"]
 mod support;
+
+// H1a: validation, repair, failover, refusal and truncation, streams and the cache.
+mod failover;
+mod refusal;
+mod repair;
+mod schema_fixtures;
+mod streamed;
+mod tools;
+mod validation;

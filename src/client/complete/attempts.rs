@@ -8,28 +8,33 @@
 //! How one attempt reaches the provider is pluggable ([`Perform`]): `complete()` makes one
 //! `call`, `stream()` opens a stream and reads it (see `super::stream`). Both share everything
 //! else here. A streamed attempt that broke after text reached the caller
-//! ([`Performed::Broken`]) ends the walk (or, when the stream settings allow it, restarts on
-//! the next model).
+//! ([`Performed::Broken`], see `super::broken`) ends the walk (or, when the stream settings
+//! allow it, restarts on the next model). An answer is judged against the version's output schema and tools before
+//! it counts as a success (see `super::repair`: repairs, failover on invalid output, refusals
+//! and truncation).
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::broken::Attempted;
 use super::{Chain, Start, milliseconds};
 use crate::client::backoff::backoff_delay;
-use crate::client::breaker::BreakerFailure;
 use crate::client::breaker::{Admission, BreakerState};
-use crate::client::cost::max_output_tokens;
+use crate::client::cost::{estimate_prompt_tokens, max_output_tokens};
 use crate::client::events::{AttemptEnded, ClientEvent};
 use crate::client::limits;
-use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats, counted};
+use crate::client::outcome::{Attempt, AttemptOutcome, StreamStats};
 use crate::client::policy::{NextStep, breaker_failure, next_step};
 use crate::client::request::CallRequest;
 use crate::client::runtime::{ClientOptions, ClientRuntime, ProviderRuntime};
+use crate::client::table::ProviderTable;
 use crate::client::types::{
     AttemptError, FailureKind, ProviderRequest, ProviderResponse, UsageReported,
 };
 use crate::config::{AllOpenPolicy, ModelSpec};
+use crate::output::{InvalidOutput, ToolCall};
+use crate::prompt::Message;
 
 /// What performing one attempt led to.
 pub(super) enum Performed {
@@ -65,6 +70,14 @@ pub(super) trait Perform {
         let _ = (provider, model, reason);
         false
     }
+
+    /// The answer of `provider`/`model` was invalid and the walk goes on (a repair, or the next
+    /// model): a stream tells the caller its deltas are void. False when the caller asked to
+    /// stop there (the call then ends with the invalid answer). `complete()` always goes on.
+    fn void(&mut self, provider: &str, model: &str, reason: &str) -> bool {
+        let _ = (provider, model, reason);
+        true
+    }
 }
 
 /// `complete()`'s attempt: one provider call.
@@ -92,37 +105,56 @@ pub(super) enum Ended<'m> {
         /// The interrupted stream's figures, time to first chunk from the call's start.
         stream: StreamStats,
     },
+    /// The model refused a structured request (`Refusal`) or its structured answer was cut at
+    /// the output limit (`OutputTruncated`): the call ends with that answer, charged.
+    Unusable {
+        kind: crate::ErrorKind,
+        summary: String,
+        response: Box<ProviderResponse>,
+    },
 }
 
 /// What trying one model led to.
-enum ModelResult<'m> {
-    Success(ProviderResponse, Option<StreamStats>),
+pub(super) enum ModelResult<'m> {
+    Success(Box<Answered>),
+    /// The answer broke the output schema or a tool's schema (its attempt is recorded and
+    /// charged): repair, or try the next entry of the chain.
+    Invalid {
+        invalid: InvalidOutput,
+        response: ProviderResponse,
+    },
     /// Try the next entry of the chain.
     Next,
     /// The deadline passed: stop the whole call.
     DeadlineReached,
     /// The caller cancelled: stop the whole call.
     Cancelled,
-    /// A started stream ended the call.
-    Interrupted(Ended<'m>),
+    /// A started stream broke, or the answer ended the call.
+    Ended(Ended<'m>),
 }
 
-/// A successful walk: the model that answered, its response and its stream's figures.
-pub(super) type Walked<'m> = (&'m ModelSpec, ProviderResponse, Option<StreamStats>);
-
-/// The facts of an attempt that a broken stream's bookkeeping needs.
-struct Attempted<'t> {
-    started_at: DateTime<Utc>,
-    latency: Duration,
-    waited: Duration,
-    tokens: u64,
-    taken: &'t limits::Taken,
-    finished: Instant,
+/// A valid answer, as the walk hands it back.
+pub(super) struct Answered {
+    pub(super) response: ProviderResponse,
+    /// The call's stream figures, for a streamed call.
+    pub(super) stats: Option<StreamStats>,
+    /// The parsed answer, when the version declares an output schema.
+    pub(super) data: Option<serde_json::Value>,
+    /// The normalised tool calls.
+    pub(super) tool_calls: Vec<ToolCall>,
+    /// The messages of the repair attempt that answered, when one did (its prompt was longer
+    /// than the request's).
+    pub(super) messages: Option<Vec<Message>>,
 }
+
+/// A successful walk: the model that answered and its answer.
+pub(super) type Walked<'m> = (&'m ModelSpec, Box<Answered>);
 
 /// One call's walk of its chain, and the attempts it made on the way.
 pub(super) struct Call<'a> {
     pub(super) runtime: &'a ClientRuntime,
+    /// The providers' prices, for the cost of answers the call could not use.
+    pub(super) providers: &'a ProviderTable,
     pub(super) options: &'a ClientOptions,
     pub(super) request: &'a CallRequest<'a>,
     pub(super) start: Start,
@@ -137,6 +169,14 @@ pub(super) struct Call<'a> {
     /// Whether the chain has a model after the one being tried: a broken stream restarts only
     /// when there is somewhere to restart.
     pub(super) has_next_model: bool,
+    /// Repair attempts made so far.
+    pub(super) repairs: u32,
+    /// The models (provider, name) already repaired in this call: one repair each.
+    pub(super) repaired: Vec<(String, String)>,
+    /// What the answers the call could not use cost (invalid, refused, truncated).
+    pub(super) charged: super::output::Charged,
+    /// The last invalid answer: why, and its raw text.
+    pub(super) last_invalid: Option<(InvalidOutput, String)>,
 }
 
 impl Call<'_> {
@@ -150,12 +190,12 @@ impl Call<'_> {
                 .get(index + 1)
                 .is_some_and(|next| self.healthy_alternative(provider, model, next));
             self.has_next_model = chain.get(index + 1).is_some();
-            match self.try_model(provider, model, next_is_healthy, None) {
-                ModelResult::Success(response, stats) => return Ok((model, response, stats)),
-                ModelResult::Next => {}
+            match self.try_with_repair(provider, model, next_is_healthy, None) {
+                ModelResult::Success(answered) => return Ok((model, answered)),
+                ModelResult::Next | ModelResult::Invalid { .. } => {}
                 ModelResult::DeadlineReached => return Err(Ended::Failed { deadline: true }),
                 ModelResult::Cancelled => return Err(Ended::Failed { deadline: false }),
-                ModelResult::Interrupted(ended) => return Err(ended),
+                ModelResult::Ended(ended) => return Err(ended),
             }
         }
         let all_open = !self.attempts.is_empty()
@@ -178,14 +218,12 @@ impl Call<'_> {
                     .force_probe(self.options.clock.now());
                 self.emit_transition(&admission);
                 self.has_next_model = false;
-                match self.try_model(provider, model, false, Some(admission)) {
-                    ModelResult::Success(response, stats) => {
-                        return Ok((model, response, stats));
-                    }
-                    ModelResult::Next => {}
+                match self.try_with_repair(provider, model, false, Some(admission)) {
+                    ModelResult::Success(answered) => return Ok((model, answered)),
+                    ModelResult::Next | ModelResult::Invalid { .. } => {}
                     ModelResult::DeadlineReached => return Err(Ended::Failed { deadline: true }),
                     ModelResult::Cancelled => return Err(Ended::Failed { deadline: false }),
-                    ModelResult::Interrupted(ended) => return Err(ended),
+                    ModelResult::Ended(ended) => return Err(ended),
                 }
             }
         }
@@ -211,17 +249,25 @@ impl Call<'_> {
             && next_provider.provider.is_available()
     }
 
-    fn try_model<'m>(
+    /// Tries `model` with `messages` (the request's, or a repair conversation), retrying
+    /// transient failures; an answer is judged before it counts (see `super::repair`).
+    pub(super) fn try_model<'m>(
         &mut self,
         provider: &ProviderRuntime,
         model: &'m ModelSpec,
         next_is_healthy: bool,
         mut forced: Option<Admission>,
+        messages: &[Message],
     ) -> ModelResult<'m> {
         let clock = &self.options.clock;
         let breaker = provider.breaker(&model.name);
         let retry = &provider.spec.retry;
-        let tokens = self.prompt_tokens + max_output_tokens(model);
+        let prompt_tokens = if std::ptr::eq(messages, self.request.messages) {
+            self.prompt_tokens
+        } else {
+            estimate_prompt_tokens(messages)
+        };
+        let tokens = prompt_tokens + max_output_tokens(model);
         let mut waited = Duration::ZERO;
         for attempt_number in 1..=retry.max_attempts.max(1) {
             // A cancelled call stops before its next attempt; `failure` names it `cancelled`.
@@ -296,7 +342,7 @@ impl Call<'_> {
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
             let request = ProviderRequest {
                 model: &model.name,
-                messages: self.request.messages,
+                messages,
                 parameters: &model.parameters,
                 request_id: self.request.request_id,
                 timeout,
@@ -337,14 +383,17 @@ impl Call<'_> {
                             .max(0.0),
                         chunks: call.chunks,
                     });
-                    self.ended(
+                    let attempt = Attempt {
+                        stream: attempt_stats,
+                        ..attempt
+                    };
+                    let answer = super::repair::Answer {
+                        response,
+                        stats,
+                        attempt,
                         started_at,
-                        Attempt {
-                            stream: attempt_stats,
-                            ..attempt
-                        },
-                    );
-                    return ModelResult::Success(response, stats);
+                    };
+                    return self.answered(provider, model, messages, answer);
                 }
                 Performed::Broken {
                     error,
@@ -352,6 +401,7 @@ impl Call<'_> {
                     partial,
                 } => {
                     let attempt = Attempted {
+                        prompt_tokens,
                         started_at,
                         latency,
                         waited,
@@ -405,102 +455,7 @@ impl Call<'_> {
         ModelResult::Next
     }
 
-    /// A stream that broke after its first token: the breaker counts it (even for a kind the
-    /// policy would not count, such as a body error the caller caused: a stream that started
-    /// then broke is the provider's fault), unless the caller cancelled it; the rate limiter
-    /// settles the estimated tokens; the call ends, or restarts on the next model.
-    #[allow(clippy::too_many_arguments)]
-    fn broken<'m>(
-        &mut self,
-        provider: &ProviderRuntime,
-        model: &'m ModelSpec,
-        admission: Admission,
-        attempted: Attempted<'_>,
-        error: AttemptError,
-        stats: BrokenStats,
-        partial: String,
-    ) -> ModelResult<'m> {
-        let BrokenStats {
-            attempt: stats,
-            call: call_stats,
-        } = stats;
-        let breaker = provider.breaker(&model.name);
-        let cancelled = error.kind == FailureKind::Cancelled;
-        if cancelled {
-            breaker.release(&admission);
-        } else {
-            let failure = breaker_failure(&error).unwrap_or(BreakerFailure::Ordinary);
-            let transition = breaker.record_failure(attempted.finished, &admission, failure);
-            self.emit(transition);
-        }
-        let used = self.prompt_tokens + (partial.len() as u64).div_ceil(4);
-        let finished_ms = self.start.utc_at(attempted.finished).timestamp_millis();
-        limits::settle(
-            provider,
-            &model.name,
-            attempted.finished,
-            finished_ms,
-            attempted.tokens,
-            used.min(attempted.tokens),
-            attempted.taken,
-        );
-        let mut attempt = self.attempt(
-            provider,
-            model,
-            Some(&error),
-            attempted.latency,
-            attempted.waited,
-        );
-        attempt.stream = Some(stats);
-        if !cancelled {
-            attempt.outcome = AttemptOutcome::StreamIncomplete;
-        }
-        self.ended(attempted.started_at, attempt);
-        let summary = if cancelled {
-            format!(
-                "stream of {}/{} cancelled by the caller after {}",
-                provider.name,
-                model.name,
-                counted(stats.chunks as usize, "chunk")
-            )
-        } else {
-            // Stream errors usually name the chunk count already ("... (after 3 chunks)"):
-            // say it once.
-            let chunks = counted(stats.chunks as usize, "chunk");
-            if error.message.contains(&format!("after {chunks}")) {
-                format!(
-                    "stream of {}/{} incomplete: {error}",
-                    provider.name, model.name
-                )
-            } else {
-                format!(
-                    "stream of {}/{} incomplete after {chunks}: {error}",
-                    provider.name, model.name
-                )
-            }
-        };
-        // The last model has nowhere to restart: its break is the call's ending, with its text.
-        if !cancelled
-            && self.has_next_model
-            && self.perform.restart(&provider.name, &model.name, &summary)
-        {
-            self.voided.push((model.clone(), partial));
-            return ModelResult::Next;
-        }
-        ModelResult::Interrupted(Ended::Interrupted {
-            kind: if cancelled {
-                crate::ErrorKind::Cancelled
-            } else {
-                crate::ErrorKind::StreamIncomplete
-            },
-            summary,
-            partial,
-            model,
-            stream: call_stats,
-        })
-    }
-
-    fn attempt(
+    pub(super) fn attempt(
         &self,
         provider: &ProviderRuntime,
         model: &ModelSpec,
@@ -563,7 +518,7 @@ impl Call<'_> {
 
     /// Reports `attempt` to the event sink as it ends, then keeps it for the answer. The sink
     /// borrows it: a call without a telemetry log copies nothing for it.
-    fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
+    pub(super) fn ended(&mut self, started_at: DateTime<Utc>, attempt: Attempt) {
         let ended = AttemptEnded {
             feature: self.request.feature,
             version: self.request.version,
@@ -580,7 +535,7 @@ impl Call<'_> {
         self.emit(admission.transition.clone());
     }
 
-    fn emit(&self, transition: Option<crate::client::events::CircuitTransition>) {
+    pub(super) fn emit(&self, transition: Option<crate::client::events::CircuitTransition>) {
         if let Some(transition) = transition {
             self.options.event_sink.emit(
                 self.request.request_id,

@@ -1,9 +1,14 @@
 //! The failover loop of `complete()`: walk the model chain, respecting each provider's breaker
 //! and rate limits, retrying transient failures with backoff (or the provider's Retry-After),
 //! failing over at once when the next provider is healthy, all inside one deadline, with the
-//! worst-case cost reserved against budgets first and settled with the real cost after.
+//! worst-case cost reserved against budgets first and settled with the real cost after. Every
+//! answer of a structured-output or tool request is validated on the way (`repair`): the
+//! answers the call could not use are charged with it.
 
 mod attempts;
+mod broken;
+mod output;
+mod repair;
 mod stream;
 
 pub(crate) use stream::{StreamSettings, stream};
@@ -15,13 +20,16 @@ use chrono::{DateTime, Utc};
 use super::budget::{Reservation, ReserveOutcome};
 use super::cost::{CallCost, call_cost, estimate_prompt_tokens, worst_case_usd};
 use super::events::ClientEvent;
-use super::outcome::{Answer, Attempt, CompleteError, Interruption, StreamStats, failure};
+use super::outcome::{
+    Answer, Attempt, CompleteError, Interruption, UnusableAnswer, failure, invalid_summary,
+};
 use super::request::CallRequest;
 use super::runtime::{ClientOptions, ClientRuntime};
 use super::table::ProviderTable;
-use super::types::{ProviderResponse, Usage};
+use super::types::ProviderResponse;
 use crate::config::{BudgetPolicy, DowngradeChain, ModelSpec};
 use attempts::{Call, Ended, Perform, PlainCall};
+use output::{Charged, add_usage};
 
 /// A failed `complete()` with its latency, measured where a successful call's is.
 #[derive(Debug)]
@@ -35,13 +43,16 @@ pub(crate) struct Failure {
 /// What the chain led to, before the call's latency is taken.
 struct Called<'m> {
     model: &'m ModelSpec,
-    response: ProviderResponse,
+    answered: Box<attempts::Answered>,
     reservation: Option<Reservation>,
     downgraded: bool,
     attempts: Vec<Attempt>,
-    stream: Option<StreamStats>,
     /// Text of streams voided by a restart, with the model that sent it (charged too).
     voided: Vec<(ModelSpec, String)>,
+    /// Repair attempts made.
+    repairs: u32,
+    /// What the answers the call could not use (invalid ones) cost.
+    charged: Charged,
 }
 
 /// Runs one `complete()` call; the engine attaches the resolution to the answer. The call's
@@ -84,16 +95,33 @@ fn perform_call(
     let latency = options.clock.now().saturating_duration_since(started);
     let Called {
         model,
-        response,
+        answered,
         reservation,
         downgraded,
         attempts,
-        stream,
         voided,
+        repairs,
+        charged,
     } = called.map_err(|error| Failure { error, latency })?;
+    let attempts::Answered {
+        response,
+        stats: stream,
+        data,
+        tool_calls,
+        messages,
+    } = *answered;
     // A response that does not say what it cost is estimated, never free: the budget settles
-    // the estimate.
-    let mut cost = call_cost(providers, model, request.messages, &response);
+    // the estimate. A repair's answer was the answer to the longer repair conversation.
+    let messages = messages.as_deref().unwrap_or(request.messages);
+    let mut cost = call_cost(providers, model, messages, &response);
+    // The invalid answers before it were paid for too.
+    cost.cost_usd += charged.cost_usd;
+    add_usage(&mut cost.usage, &charged.usage);
+    for part in charged.estimated {
+        if !cost.estimated.contains(&part) {
+            cost.estimated.push(part);
+        }
+    }
     // Streams voided by a restart were paid for too.
     let voided_usd = voided_cost(providers, request, &voided);
     if voided_usd > 0.0 {
@@ -114,9 +142,9 @@ fn perform_call(
         );
     }
     Ok(Answer {
-        data: None,
-        tool_calls: Vec::new(),
-        repairs: 0,
+        data,
+        tool_calls,
+        repairs,
         text: response.text,
         provider: model.provider.clone(),
         model: model.name.clone(),
@@ -291,6 +319,7 @@ fn call<'m>(
 
     let mut call = Call {
         runtime,
+        providers,
         options,
         request,
         start,
@@ -300,16 +329,21 @@ fn call<'m>(
         perform,
         voided: Vec::new(),
         has_next_model: false,
+        repairs: 0,
+        repaired: Vec::new(),
+        charged: Charged::default(),
+        last_invalid: None,
     };
     match call.run(chain) {
-        Ok((model, response, stream)) => Ok(Called {
+        Ok((model, answered)) => Ok(Called {
             model,
-            response,
+            answered,
             reservation,
             downgraded,
             attempts: call.attempts,
-            stream,
             voided: call.voided,
+            repairs: call.repairs,
+            charged: call.charged,
         }),
         Err(Ended::Interrupted {
             kind,
@@ -319,9 +353,10 @@ fn call<'m>(
             stream,
         }) => {
             // The provider was paid for the prompt and the text sent so far: estimated (a
-            // broken stream rarely reports usage) and settled like a finished answer's cost.
-            let mut usage = Usage::default();
-            let mut cost_usd = 0.0;
+            // broken stream rarely reports usage) and settled like a finished answer's cost,
+            // with the invalid answers before it.
+            let mut usage = call.charged.usage;
+            let mut cost_usd = call.charged.cost_usd;
             let voided = call
                 .voided
                 .iter()
@@ -354,18 +389,103 @@ fn call<'m>(
                 ),
             })
         }
+        Err(Ended::Unusable {
+            kind,
+            summary,
+            response,
+        }) => {
+            // The refused or truncated answer is in `charged` already.
+            let invalid = None;
+            let unusable = Unusable {
+                kind,
+                summary,
+                raw_text: response.text,
+                refusal: response.refusal,
+                invalid,
+            };
+            Err(unusable.into_error(options, request, reservation, &mut call))
+        }
         Err(Ended::Failed {
             deadline: deadline_reached,
         }) => {
-            if let Some(reservation) = reservation {
-                runtime.budgets.release(reservation);
+            let cancelled = crate::client::cancel::is_cancelled();
+            match call.last_invalid.take() {
+                // The walk ended on invalid answers (not on the deadline or a cancel): the
+                // call failed with them.
+                Some((invalid, raw_text)) if !deadline_reached && !cancelled => {
+                    let unusable = Unusable {
+                        kind: crate::ErrorKind::InvalidOutput,
+                        summary: invalid_summary(&call.attempts),
+                        raw_text,
+                        refusal: None,
+                        invalid: Some(invalid),
+                    };
+                    Err(unusable.into_error(options, request, reservation, &mut call))
+                }
+                _ => {
+                    if let Some(reservation) = reservation {
+                        // Invalid answers before the deadline or the cancel were still paid for.
+                        if call.charged.cost_usd > 0.0 {
+                            let alerts = runtime.budgets.settle(reservation, call.charged.cost_usd);
+                            emit_alerts(options, request_id, alerts);
+                        } else {
+                            runtime.budgets.release(reservation);
+                        }
+                    }
+                    Err(failure(
+                        call.attempts,
+                        deadline_reached,
+                        request.deadline,
+                        request_id.to_string(),
+                    ))
+                }
             }
-            Err(failure(
-                call.attempts,
-                deadline_reached,
-                request.deadline,
-                request_id.to_string(),
-            ))
+        }
+    }
+}
+
+/// An answer the call could not use, before its cost is settled.
+struct Unusable {
+    kind: crate::ErrorKind,
+    summary: String,
+    raw_text: String,
+    refusal: Option<String>,
+    invalid: Option<crate::output::InvalidOutput>,
+}
+
+impl Unusable {
+    /// Settles what the call's answers cost (and streams voided by a restart) and makes the
+    /// error carrying it.
+    fn into_error(
+        self,
+        options: &ClientOptions,
+        request: &CallRequest<'_>,
+        reservation: Option<Reservation>,
+        call: &mut Call<'_>,
+    ) -> CompleteError {
+        let mut usage = call.charged.usage;
+        let mut cost_usd = call.charged.cost_usd;
+        for (model, text) in &call.voided {
+            let voided = partial_cost(call.providers, model, request, text);
+            cost_usd += voided.cost_usd;
+            add_usage(&mut usage, &voided.usage);
+        }
+        if let Some(reservation) = reservation {
+            let alerts = call.runtime.budgets.settle(reservation, cost_usd);
+            emit_alerts(options, request.request_id, alerts);
+        }
+        CompleteError::Unusable {
+            kind: self.kind,
+            answer: Box::new(UnusableAnswer {
+                summary: self.summary,
+                raw_text: self.raw_text,
+                invalid: self.invalid,
+                refusal: self.refusal,
+                cost_usd,
+                usage,
+                request_id: request.request_id.to_string(),
+                attempts: std::mem::take(&mut call.attempts),
+            }),
         }
     }
 }

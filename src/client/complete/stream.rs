@@ -10,6 +10,13 @@
 //! next model after telling the caller the text so far is void). The caller stopping (the
 //! callback returning `Stop`, or the cancel token in scope) ends it as `cancelled` at once: the
 //! stream is dropped, which closes its connection.
+//!
+//! A stream that ended well is judged like a `complete()` answer: its text is the deltas the
+//! caller saw. When it is invalid and the walk goes on (a repair on the same model, or the next
+//! model), the caller is sent [`StreamEvent::Restart`] with the reason `invalid output: ...`
+//! before the next attempt streams, whatever `restart_on_incomplete` says: the deltas it holds
+//! are void either way, and the next answer streams from its start. A callback returning `Stop`
+//! at that restart ends the call with the invalid answer (`invalid_output`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -230,6 +237,14 @@ impl Perform for Streamer<'_> {
             return false;
         }
         // A caller that stops at the restart keeps the incomplete ending.
+        (self.on_event)(StreamEvent::Restart {
+            provider,
+            model,
+            reason,
+        }) == StreamControl::Continue
+    }
+
+    fn void(&mut self, provider: &str, model: &str, reason: &str) -> bool {
         (self.on_event)(StreamEvent::Restart {
             provider,
             model,

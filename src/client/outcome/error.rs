@@ -1,5 +1,7 @@
 //! Why a call failed: [`CompleteError`] with the attempts made, the interruption of a started
-//! stream or a cancel ([`Interruption`]), and the summary naming what the attempts have in common.
+//! stream or a cancel ([`Interruption`]), an answer that could not be used ([`UnusableAnswer`]:
+//! invalid output, a refusal, a truncated structured answer), and the summary naming what the
+//! attempts have in common.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use super::{Attempt, AttemptOutcome, StreamStats};
 use crate::ErrorKind;
 use crate::client::budget::{BudgetExceeded, format_usd};
 use crate::client::types::{FailureKind, Usage};
+use crate::output::InvalidOutput;
 
 /// Why `complete()` failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,18 @@ pub enum CompleteError {
         kind: crate::ErrorKind,
         /// What happened and what had arrived (boxed: errors travel by value).
         interruption: Box<Interruption>,
+    },
+    /// The provider answered but no answer was usable: every answer broke the version's output
+    /// schema or a tool's argument schema, repairs included (`InvalidOutput`), the model refused
+    /// a structured-output or tool request (`Refusal`), or a structured answer was cut at the
+    /// output token limit (`OutputTruncated`). The answers were paid for: see
+    /// [`UnusableAnswer::cost_usd`].
+    #[error("{}{}", .answer.summary, describe_attempts(&.answer.attempts))]
+    Unusable {
+        /// `InvalidOutput`, `Refusal` or `OutputTruncated`.
+        kind: crate::ErrorKind,
+        /// The last answer and what the call was charged (boxed: errors travel by value).
+        answer: Box<UnusableAnswer>,
     },
     /// The shared state (Redis) is unavailable and a budget of the call says
     /// `while_degraded: block`: kind `StateUnavailable` (retryable), nothing was attempted.
@@ -117,6 +132,34 @@ impl Interruption {
     }
 }
 
+/// What an answer the call could not use said, and what the call paid: see
+/// [`CompleteError::Unusable`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct UnusableAnswer {
+    /// One line saying what happened (`every answer broke the output schema: ...`).
+    pub summary: String,
+    /// The text of the last answer as the provider sent it (for `OutputTruncated`, the text
+    /// received before the limit cut it; empty for a refusal without text).
+    pub raw_text: String,
+    /// For `InvalidOutput`: why the last invalid answer was invalid (every violation with its
+    /// JSON pointer into the answer, or into the tool call's arguments); `None` otherwise.
+    pub invalid: Option<InvalidOutput>,
+    /// For `Refusal`: the model's refusal message (OpenAI `message.refusal`; `None` when the
+    /// provider only said so in its finish reason).
+    pub refusal: Option<String>,
+    /// What every answer of the call was charged to budgets, in USD (invalid answers, the
+    /// refused or truncated one, streams voided by a restart).
+    pub cost_usd: f64,
+    /// The token counts `cost_usd` was charged for (estimated where the provider did not
+    /// report them).
+    pub usage: Usage,
+    /// The request id.
+    pub request_id: String,
+    /// Every attempt in order.
+    pub attempts: Vec<Attempt>,
+}
+
 /// `budget exceeded: feature:ask day limit $0.0043 for 2026-11-30 would be passed (spent and
 /// reserved $0.0037, this call up to $0.0037)`. "Spent and reserved": the figure counts the
 /// calls still in flight (on Redis, other processes' too), not only finished spend.
@@ -152,7 +195,9 @@ impl CompleteError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             CompleteError::BudgetExceeded { .. } => crate::ErrorKind::BudgetExceeded,
-            CompleteError::Failed { kind, .. } | CompleteError::Interrupted { kind, .. } => *kind,
+            CompleteError::Failed { kind, .. }
+            | CompleteError::Interrupted { kind, .. }
+            | CompleteError::Unusable { kind, .. } => *kind,
             CompleteError::StateUnavailable { .. } => crate::ErrorKind::StateUnavailable,
         }
     }
@@ -163,7 +208,22 @@ impl CompleteError {
             CompleteError::BudgetExceeded { .. } | CompleteError::StateUnavailable { .. } => &[],
             CompleteError::Failed { attempts, .. } => attempts,
             CompleteError::Interrupted { interruption, .. } => &interruption.attempts,
+            CompleteError::Unusable { answer, .. } => &answer.attempts,
         }
+    }
+
+    /// What a failed call was still charged to budgets, in USD, with the token counts charged:
+    /// an interrupted stream's partial answer, or the answers of an unusable call; `None` when
+    /// nothing was charged.
+    pub fn charged(&self) -> Option<(f64, Usage)> {
+        match self {
+            CompleteError::Interrupted { interruption, .. } => {
+                Some((interruption.cost_usd, interruption.usage))
+            }
+            CompleteError::Unusable { answer, .. } => Some((answer.cost_usd, answer.usage)),
+            _ => None,
+        }
+        .filter(|(cost_usd, _)| *cost_usd > 0.0)
     }
 
     /// Attempts, status and budget as JSON, for bindings.
@@ -192,6 +252,7 @@ impl CompleteError {
                 "usage": interruption.usage,
                 "stream": interruption.stream,
             }),
+            CompleteError::Unusable { kind, answer } => unusable_details(*kind, answer),
             CompleteError::StateUnavailable {
                 server, request_id, ..
             } => serde_json::json!({
@@ -201,6 +262,62 @@ impl CompleteError {
                 "attempts": [],
             }),
         }
+    }
+}
+
+/// The details of an unusable answer: the common fields, then the kind's own (`violations`,
+/// `reason`, `tool` and `raw_text` for `invalid_output`; `refusal` and `raw_text` for
+/// `refusal`; `partial_text` for `output_truncated`), the keys the gem's exception classes read.
+fn unusable_details(kind: ErrorKind, answer: &UnusableAnswer) -> Value {
+    let mut details = serde_json::json!({
+        "status": null,
+        "request_id": answer.request_id,
+        "attempts": answer.attempts,
+        "cost_usd": answer.cost_usd,
+        "usage": answer.usage,
+    });
+    let extra = match kind {
+        ErrorKind::OutputTruncated => serde_json::json!({ "partial_text": answer.raw_text }),
+        ErrorKind::Refusal => {
+            serde_json::json!({ "refusal": answer.refusal, "raw_text": answer.raw_text })
+        }
+        _ => serde_json::json!({
+            "raw_text": answer.raw_text,
+            "violations": answer.invalid.as_ref().map_or(&[][..], |invalid| &invalid.violations[..]),
+            "reason": answer.invalid.as_ref().map(|invalid| invalid.reason),
+            "tool": answer.invalid.as_ref().and_then(|invalid| invalid.tool.as_deref()),
+        }),
+    };
+    if let (Some(details), Value::Object(extra)) = (details.as_object_mut(), extra) {
+        details.extend(extra);
+    }
+    details
+}
+
+/// The summary of a call whose every answer was invalid: `every answer broke the output schema
+/// (2 invalid answers: openai/gpt-test, anthropic/claude-test)`, or, when some attempts failed
+/// otherwise, `no valid answer (...); the other attempts failed`.
+pub(crate) fn invalid_summary(attempts: &[Attempt]) -> String {
+    let invalid: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|attempt| attempt.outcome == AttemptOutcome::InvalidOutput)
+        .collect();
+    let mut models: Vec<String> = Vec::new();
+    for attempt in &invalid {
+        let model = format!("{}/{}", attempt.provider, attempt.model);
+        if !models.contains(&model) {
+            models.push(model);
+        }
+    }
+    let answers = format!(
+        "{}: {}",
+        counted(invalid.len(), "invalid answer"),
+        models.join(", ")
+    );
+    if invalid.len() == attempts.len() {
+        format!("every answer broke the output schema ({answers})")
+    } else {
+        format!("no valid answer ({answers}); the other attempts failed")
     }
 }
 
@@ -292,5 +409,58 @@ pub(crate) fn counted(count: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{count} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{InvalidReason, Violation};
+
+    fn unusable(kind: ErrorKind, invalid: Option<InvalidOutput>) -> CompleteError {
+        CompleteError::Unusable {
+            kind,
+            answer: Box::new(UnusableAnswer {
+                summary: "summary".into(),
+                raw_text: "{\"title\":".into(),
+                invalid,
+                refusal: (kind == ErrorKind::Refusal).then(|| "I can't.".to_string()),
+                cost_usd: 0.002,
+                usage: Usage::default(),
+                request_id: "req_1".into(),
+                attempts: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_unusable_kind_details_the_keys_the_bindings_read() {
+        let invalid = InvalidOutput {
+            reason: InvalidReason::Schema,
+            tool: None,
+            violations: vec![Violation {
+                pointer: "/skills".into(),
+                message: "\"SQL\" is not of type \"array\"".into(),
+            }],
+        };
+        let details = unusable(ErrorKind::InvalidOutput, Some(invalid)).details();
+        assert_eq!(details["violations"][0]["pointer"], "/skills");
+        assert_eq!(details["raw_text"], "{\"title\":");
+        assert_eq!(details["reason"], "schema");
+        assert_eq!(details["cost_usd"], 0.002);
+        let details = unusable(ErrorKind::Refusal, None).details();
+        assert_eq!(details["refusal"], "I can't.");
+        assert!(details.get("violations").is_none());
+        let details = unusable(ErrorKind::OutputTruncated, None).details();
+        assert_eq!(details["partial_text"], "{\"title\":");
+        assert_eq!(details["request_id"], "req_1");
+    }
+
+    #[test]
+    fn an_unusable_call_reports_what_it_was_charged_and_a_plain_failure_nothing() {
+        let error = unusable(ErrorKind::Refusal, None);
+        assert_eq!(error.charged().map(|(usd, _)| usd), Some(0.002));
+        let failed = failure(Vec::new(), false, Duration::from_secs(1), "req_1".into());
+        assert_eq!(failed.charged(), None);
     }
 }
