@@ -3,8 +3,10 @@
 //! fails naming the file and where (line and column, or the JSON pointer of the message), and
 //! a history the core refuses names the file and the pointer of the field at fault.
 
-use crate::support::cli::{PROFILE, run, stderr, stdout};
+use crate::support::cli::{self, PROFILE, run, stderr, stdout};
 use crate::support::fixture::Fixture;
+use crate::support::http_server::{Reply, TestServer};
+use crate::support::one_feature::OneFeature;
 use serde_json::{Value, json};
 
 /// A chat with one tool round: the assistant asks for a tool, the caller answers it.
@@ -208,4 +210,107 @@ fn too_many_messages_are_refused_naming_the_limit() {
         "{error}"
     );
     assert!(error.contains("max_messages"), "{error}");
+}
+
+/// A configuration whose feature `ask` declares the tool `salary_lookup` and calls one keyless
+/// OpenAI-compatible provider at `server`. Version 1.0.0 is released again after the edit, as
+/// `prompt-config release` does, so its hashes cover the tools declaration.
+fn tool_feature(server: &TestServer) -> OneFeature {
+    let provider = json!({"kind": "openai_compatible", "base_url": format!("{}/v1", server.url()),
+        "retry": {"max_attempts": 1},
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}});
+    let config = OneFeature::new(&json!({"providers": {"local": provider}}), "local", "m");
+    let path = config.root.join("config/features/ask.json");
+    let mut feature: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    feature["versions"]["1.0.0"]["tools"] = json!([{
+        "name": "salary_lookup", "description": "Median salary of a role.",
+        "parameters": {"type": "object", "properties": {"role": {"type": "string"}},
+                       "required": ["role"], "additionalProperties": false}}]);
+    let version = &mut feature["versions"]["1.0.0"];
+    version["status"] = json!("draft");
+    if let Some(spec) = version.as_object_mut() {
+        spec.remove("sha256");
+        spec.remove("released_at");
+    }
+    std::fs::write(&path, feature.to_string()).unwrap();
+    let paths = prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
+    prompt_config::edit::release_version(&paths, "ask", "1.0.0").expect("release 1.0.0");
+    config
+}
+
+/// An OpenAI answer asking for `salary_lookup`.
+fn tool_call_answer() -> Value {
+    json!({"id": "chatcmpl-t", "model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
+            "type": "function", "function": {"name": "salary_lookup",
+            "arguments": "{\"role\":\"analyst\"}"}}]}}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 9}})
+}
+
+#[test]
+fn the_tool_calls_of_an_answer_are_listed_in_the_summary_and_the_json() {
+    let server = TestServer::start(vec![
+        Reply::json(200, &tool_call_answer()),
+        Reply::json(200, &tool_call_answer()),
+    ]);
+    let config = tool_feature(&server);
+    let args = ["complete", "ask", "--user", "1", "--var", "question=pay?"];
+    let output = cli::run_in(&config.root, &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("finish reason: tool_calls"), "{text}");
+    assert!(
+        text.contains(r#"tool call call_1: salary_lookup({"role":"analyst"})"#),
+        "{text}"
+    );
+    let output = cli::run_in(&config.root, &[&args[..], &["--json"]].concat());
+    let completion: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        completion["tool_calls"],
+        json!([{"id": "call_1", "name": "salary_lookup", "arguments": {"role": "analyst"}}])
+    );
+}
+
+#[test]
+fn a_tool_result_from_the_file_reaches_the_provider() {
+    let answer = json!({"id": "c", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "Analysts earn most."}}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 4}});
+    let server = TestServer::start(vec![Reply::json(200, &answer)]);
+    let config = tool_feature(&server);
+    let chat = json!([
+        {"role": "user", "content": "Which pays best?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_1", "name": "salary_lookup", "arguments": {"role": "analyst"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "52000 GBP"}
+    ]);
+    let file = config.root.join("chat.json");
+    std::fs::write(&file, chat.to_string()).unwrap();
+    let output = cli::run_in(
+        &config.root,
+        &[
+            "complete",
+            "ask",
+            "--user",
+            "1",
+            "--var",
+            "question=pay?",
+            "--messages",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).ends_with("Analysts earn most.\n"),
+        "{}",
+        stdout(&output)
+    );
+    let request: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let messages = request["messages"].as_array().unwrap();
+    let result = messages
+        .iter()
+        .find(|message| message["role"] == "tool")
+        .unwrap();
+    assert_eq!(result["content"], "52000 GBP");
 }

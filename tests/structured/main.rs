@@ -3,7 +3,6 @@
 //! version's output schema, repaired or failed over; refusals and truncation as their own
 //! errors; history validated and translated per provider; multi-turn tool loops.
 
-mod history;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -15,3 +14,6 @@ mod schema_fixtures;
 mod streamed;
 mod tools;
 mod validation;
+
+// H3: conversation history through the engine (rules, limits, budgets, telemetry).
+mod history;
