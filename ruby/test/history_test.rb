@@ -213,6 +213,60 @@ class HistoryTest < Minitest::Test
     resolve([{ role: "user", content: "Paths?" }, completion.assistant_message, { role: "user", content: "More?" }])
   end
 
+  SALARY_TOOL = {
+    "name" => "salary_lookup", "description" => "Median salary of a role in the UK.",
+    "parameters" => { "type" => "object", "properties" => { "role" => { "type" => "string" } },
+                      "required" => ["role"], "additionalProperties" => false }
+  }.freeze
+
+  # An OpenAI answer asking for `salary_lookup`.
+  def tool_call_body
+    LoopbackServer.openai_body(nil).tap do |body|
+      body["choices"][0]["finish_reason"] = "tool_calls"
+      body["choices"][0]["message"]["tool_calls"] = [
+        { "id" => "call_1", "type" => "function",
+          "function" => { "name" => "salary_lookup", "arguments" => '{"role":"analyst"}' } }
+      ]
+    end
+  end
+
+  # Two rounds against an OpenAI server: the model asks for a tool, the caller runs it and sends
+  # back the assistant turn and the result, the model answers. The draft 3.1.0 gets the tool.
+  def test_a_tool_loop_against_an_openai_server
+    fixture = Fixture.new
+    fixture.edit_feature { |feature| feature["versions"]["3.1.0"]["tools"] = [SALARY_TOOL] }
+    sent = []
+    server = LoopbackServer.new do |request|
+      sent << JSON.parse(request[:body])
+      [200, sent.size == 1 ? tool_call_body : LoopbackServer.openai_body("Analysts: 52000 GBP."), 0]
+    end
+    fixture.use_server(server, fallbacks: false)
+    use_fixture(fixture)
+    ask = ->(history) { PromptConfig.complete(FEATURE, user_id: 7, variables: PROFILE, version: "3.1.0", messages: history) }
+
+    history = [{ role: "user", content: "Which path pays best?" }]
+    first = ask.call(history)
+    assert_equal "tool_calls", first.finish_reason
+    assert_equal 1, first.tool_calls.size
+    call = first.tool_calls.first
+    assert_equal ["call_1", "salary_lookup", { role: "analyst" }], [call.id, call.name, call.arguments]
+    assert_predicate call.arguments, :frozen?
+
+    history << first.assistant_message << call.result({ median: 52_000, currency: "GBP" })
+    second = ask.call(history)
+    assert_equal "Analysts: 52000 GBP.", second.text
+    refute_predicate second, :tool_calls?
+    messages = sent.last["messages"]
+    asked = messages.find { |message| message["tool_calls"] }
+    answered = messages.find { |message| message["role"] == "tool" }
+    assert_equal "salary_lookup", asked["tool_calls"][0]["function"]["name"]
+    assert_equal asked["tool_calls"][0]["id"], answered["tool_call_id"]
+    assert_equal '{"median":52000,"currency":"GBP"}', answered["content"]
+  ensure
+    server&.close
+    fixture&.cleanup
+  end
+
   # The README's tool loop as written (here the mock answers without tool calls: one round).
   def test_the_readme_tool_loop_runs_as_written
     code = File.read(File.join(PROJECT_ROOT, "README.md"))[/^# README: tool loop\n(.*?)^# README: end$/m, 1]
