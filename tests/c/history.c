@@ -24,9 +24,10 @@ static int failures = 0;
         }                                                                                    \
     } while (0)
 
-/* The feature's variables; a request is this, then `,"messages": [...]}` or `}`. */
+/* The feature's variables, pinned to the prose 2.0.0 (the mock answers prose, which 2.2.0's
+   output schema refuses); a request is this, then `,"messages": [...]}` or `}`. */
 #define REQUEST_START                                                                        \
-    "{\"user_id\": \"user-42\", \"variables\": {\"current_role\": \"Nurse\","               \
+    "{\"user_id\": \"user-42\", \"version\": \"2.0.0\", \"variables\": {\"current_role\": \"Nurse\"," \
     " \"degree\": \"BSc\", \"skills\": [\"care\"], \"sector\": \"healthcare\","              \
     " \"goals\": \"data\"}"
 
