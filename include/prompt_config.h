@@ -120,7 +120,10 @@ typedef struct pc_engine pc_engine;
 // NUL. The bytes are the library's and valid only until the callback returns: copy what you
 // keep. A restart (the stream of one model broke and the next model of the chain starts over,
 // only when the feature's stream settings allow it) is a call with `delta` NULL and `len` 0:
-// drop every delta received so far. `user` is the pointer given to `pc_stream`.
+// drop every delta received so far. `user` is the pointer given to `pc_stream`. Only text
+// reaches the callback: the pieces of a tool call the model streams are not text, and the
+// parsed tool calls (and the parsed `data` of a version with an output schema) arrive whole
+// in the completion JSON's `tool_calls` (and `data`) when the stream ends.
 //
 // Return 0 to go on; any other value stops the stream: the connection is closed at once and
 // `pc_stream` returns `PC_CANCELLED`. The callback must return normally (no `longjmp`, no C++
@@ -169,13 +172,19 @@ enum pc_status pc_engine_open(const char *options_json,
 // Resolves `feature` for the request and renders its messages, without calling a model.
 //
 // `request_json` is `{"user_id": "42", "attributes": {...}, "variables": {...},
-// "version": "2.1.0"}`: `user_id` (a string or an integer) is required, the rest optional;
-// `version` pins a version (drafts included). On success `*result_json` is the resolution as
+// "version": "2.1.0", "messages": [...]}`: `user_id` (a string or an integer) is required, the
+// rest optional; `version` pins a version (drafts included); `messages` is the conversation so
+// far, oldest first, appended after the rendered template: `{"role": "user" | "assistant" |
+// "tool", "content": "...", "tool_calls": [{"id", "name", "arguments": {...}}] (assistant
+// only), "tool_call_id": "..." (tool only)}`. On success `*result_json` is the resolution as
 // JSON (the shape of `prompt-config resolve --json`: `feature`, `version`, `source`,
-// `experiment`, `variant`, `rule`, `bucket`, `model`, `fallbacks`, `messages`, `prompt_hash`,
-// `config_revision`, `request_id`), to free with `pc_string_free`; on failure it is NULL.
-// Statuses: `PC_UNKNOWN_FEATURE`, `PC_UNKNOWN_VERSION`, `PC_MISSING_VARIABLE`,
-// `PC_INVALID_VARIABLE`, `PC_RENDER_FAILED`, `PC_INVALID_ARGUMENT`.
+// `experiment`, `variant`, `rule`, `bucket`, `model`, `fallbacks`, `messages` (template, then
+// history), `prompt_hash`, `config_revision`, `request_id`), to free with `pc_string_free`; on
+// failure it is NULL. Statuses: `PC_UNKNOWN_FEATURE`, `PC_UNKNOWN_VERSION`,
+// `PC_MISSING_VARIABLE`, `PC_INVALID_VARIABLE`, `PC_RENDER_FAILED`, `PC_INVALID_MESSAGES` (a
+// history that breaks a rule or the feature's `history` limits; `details` has `index`,
+// `field`, `message`), `PC_INVALID_ARGUMENT` (a message of the wrong shape: unknown key or
+// role, `arguments` not JSON).
 //
 // # Safety
 // `engine` is NULL or an open handle; `feature` and `request_json` are NULL or
@@ -193,7 +202,10 @@ enum pc_status pc_resolve(const struct pc_engine *engine,
 // shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
 // `response_id`, `finish_reason`, `raw_finish_reason`, `refusal`, `usage`, `cost_usd`,
 // `cost_estimated`, `cost_estimated_parts`, `latency_ms`, `request_id`, `downgraded`,
-// `resolution`, `attempts`), to free with `pc_string_free`; on failure it is
+// `resolution`, `attempts`, `cache`, `stream`, and `data` (the parsed answer of a version with
+// an output schema, else null), `tool_calls` (`[{"id", "name", "arguments": {...}}]`, the
+// calls the model asked for, when `finish_reason` is `tool_calls`), `repairs` (repair attempts
+// made)), to free with `pc_string_free`; on failure it is
 // NULL. Statuses: those of `pc_resolve`, and `PC_PROVIDER_ERROR`, `PC_RATE_LIMITED`,
 // `PC_TIMEOUT`, `PC_ALL_PROVIDERS_FAILED`, `PC_CIRCUIT_OPEN`, `PC_BUDGET_EXCEEDED`,
 // `PC_MISSING_API_KEY` (the error's `details` list every attempt).

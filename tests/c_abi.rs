@@ -552,6 +552,26 @@ fn c_stream_under_valgrind_leaks_nothing() {
     c_program_under_valgrind("stream");
 }
 
+/// Issue 13: the request JSON's `messages` (conversation history), the completion JSON's
+/// `data`, `tool_calls` and `repairs`, and broken histories as `PC_INVALID_MESSAGES`.
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn c_history_messages_in_the_request_json() {
+    c_program("history");
+}
+
+#[test]
+#[cfg_attr(
+    any(pc_missing_cc, pc_missing_valgrind),
+    ignore = "needs a C compiler and valgrind (see the notice from build.rs)"
+)]
+fn c_history_under_valgrind_leaks_nothing() {
+    c_program_under_valgrind("history");
+}
+
 /// Issue 11: `"state": {"backend": "redis", ...}` in the options JSON really puts the engine's
 /// fleet state in that Redis: after three completions from C, the budget keys live under the
 /// program's key prefix (and nothing else wrote there).

@@ -145,6 +145,7 @@ const TEST_FILES: &[&str] = &[
     "redis_state_test.rb",
     "packaging_test.rb",
     "subject_id_test.rb",
+    "history_test.rb",
 ];
 
 #[test]
@@ -292,6 +293,17 @@ fn ruby_redis_state_backend() {
 )]
 fn ruby_subject_id() {
     run_ruby_test("subject_id_test.rb");
+}
+
+/// Issue 13: `messages:` on resolve, complete and stream; InvalidMessages with index and field;
+/// `Completion#data`, `#tool_calls`, `#repairs` and the tool loop's history turns.
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_history_data_and_tool_calls() {
+    run_ruby_test("history_test.rb");
 }
 
 #[test]

@@ -54,10 +54,17 @@ module PromptConfig
     end
 
     # Resolves `feature` for a subject: a frozen Resolution. Accepts keywords, or one Hash with
-    # String or Symbol keys (`"user_id"`, `"attributes"`, `"variables"`, `"version"`);
-    # attributes and variables may use String or Symbol keys too.
-    def resolve(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
-      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+    # String or Symbol keys (`"user_id"`, `"attributes"`, `"variables"`, `"version"`,
+    # `"messages"`); attributes and variables may use String or Symbol keys too.
+    #
+    # `messages:` is the conversation so far, oldest first, appended after the rendered
+    # template: an Array of Hashes (String or Symbol keys) `{role: "user" | "assistant" | "tool",
+    # content: "..."}`, an assistant turn with `tool_calls: [{id:, name:, arguments: {...}}]`, a
+    # tool result with `tool_call_id:` (`Completion#assistant_message` and `ToolCall#result`
+    # build these). A history that breaks a rule raises InvalidMessages (`index`, `field`).
+    def resolve(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
+                messages: nil)
+      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
 
       feature = feature_name(feature) unless feature.is_a?(String)
@@ -66,12 +73,12 @@ module PromptConfig
       version = version.to_s unless version.nil? || version.is_a?(String)
       instrumenter = configuration.instrumenter
       unless instrumenter
-        return Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version))
+        return Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages))
       end
 
       payload = { feature: feature, pinned_version: version }
       instrumenter.instrument("resolve.prompt_config", payload) do
-        resolution = Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version))
+        resolution = Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages))
         Instrumentation.resolved(payload, resolution)
         resolution
       end
@@ -80,9 +87,12 @@ module PromptConfig
     # Resolves `feature`, then calls its model chain (retries, failover, breakers, budgets)
     # with the GVL released: a frozen Completion. Same arguments as `resolve`. `Thread#kill` and
     # `Timeout.timeout` interrupt it: the connection is closed at once, then Ruby raises the
-    # interrupt.
-    def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil)
-      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+    # interrupt. The Completion's `data` is the parsed answer of a version with an output
+    # schema, `tool_calls` the calls the model asked for (run them, then call again with
+    # `messages:` extended by `completion.assistant_message` and each `call.result(output)`).
+    def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
+                 messages: nil)
+      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
 
       feature = feature_name(feature) unless feature.is_a?(String)
@@ -91,13 +101,13 @@ module PromptConfig
       version = version.to_s unless version.nil? || version.is_a?(String)
       instrumenter = configuration.instrumenter
       unless instrumenter
-        return Completion.from_native(engine.complete(feature, user_id, attributes, variables, version))
+        return Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages))
       end
 
       payload = { feature: feature, pinned_version: version }
       instrumenter.instrument("complete.prompt_config", payload) do
         begin
-          completion = Completion.from_native(engine.complete(feature, user_id, attributes, variables, version))
+          completion = Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages))
         rescue Error => e
           Instrumentation.failed(payload, e)
           raise
@@ -121,15 +131,17 @@ module PromptConfig
     # or an exception in the block, `Thread#kill` or `Timeout.timeout` cancel the stream: the
     # connection is closed at once, then the `break` value is returned / the exception raised
     # as usual. A stream that breaks after its first delta raises StreamIncomplete (with
-    # `partial_text`), never a short success.
+    # `partial_text`), never a short success. Tool calls are not text: they are not yielded,
+    # and arrive parsed in the Completion's `tool_calls`.
     def stream(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
-               on_restart: nil, &block)
+               messages: nil, on_restart: nil, &block)
       unless block
         return enum_for(:stream, feature, context, user_id: user_id, attributes: attributes,
-                                                   variables: variables, version: version, on_restart: on_restart)
+                                                   variables: variables, version: version, messages: messages,
+                                                   on_restart: on_restart)
       end
 
-      user_id, attributes, variables, version = from_context(context, user_id, attributes, variables, version) if context
+      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
       raise TypeError, "prompt_config: on_restart must respond to call" unless on_restart.nil? || on_restart.respond_to?(:call)
 
@@ -138,10 +150,11 @@ module PromptConfig
       variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
       version = version.to_s unless version.nil? || version.is_a?(String)
       instrumenter = configuration.instrumenter
-      return native_stream(feature, user_id, attributes, variables, version, block, on_restart) unless instrumenter
+      request = [feature, user_id, attributes, variables, version, messages]
+      return native_stream(request, block, on_restart) unless instrumenter
 
       Instrumentation.stream(instrumenter, { feature: feature, pinned_version: version }, block) do |counting|
-        native_stream(feature, user_id, attributes, variables, version, counting, on_restart)
+        native_stream(request, counting, on_restart)
       end
     end
 
@@ -262,8 +275,9 @@ module PromptConfig
 
     private
 
-    def native_stream(feature, user_id, attributes, variables, version, block, on_restart)
-      Completion.from_native(engine.stream(feature, user_id, attributes, variables, version, block, on_restart))
+    # `request`: feature, user_id, attributes, variables, version, messages.
+    def native_stream(request, block, on_restart)
+      Completion.from_native(engine.stream(*request, block, on_restart))
     end
 
     def open_engine
@@ -284,13 +298,14 @@ module PromptConfig
     end
 
     # A context Hash (String or Symbol keys) under the keywords; keywords win.
-    def from_context(context, user_id, attributes, variables, version)
+    def from_context(context, user_id, attributes, variables, version, messages)
       context = context.to_h unless context.is_a?(Hash)
       [
         user_id.nil? ? pick(context, :user_id) : user_id,
         attributes || pick(context, :attributes),
         variables || pick(context, :variables),
-        version || pick(context, :version)
+        version || pick(context, :version),
+        messages || pick(context, :messages)
       ]
     end
 

@@ -193,8 +193,11 @@ class ApiTest < Minitest::Test
     assert_same resolution.request_id, resolution.request_id
     assert_same resolution.messages, resolution.to_h[:messages]
     assert_same resolution.to_h, resolution.to_h
-    assert_equal resolution.to_h.keys, %i[feature version source experiment variant rule bucket model fallbacks
-                                          messages prompt_hash config_revision request_id]
+    # `output` and `tools` appear only for a version that declares them (as in the core's JSON).
+    declared = { output: !resolution[:output].nil?, tools: !resolution[:tools].empty? }
+    fields = %i[feature version source experiment variant rule bucket model fallbacks messages output tools
+                tool_choice prompt_hash config_revision request_id]
+    assert_equal fields.select { |field| declared.fetch(field, true) }, resolution.to_h.keys
   end
 
   def test_a_resolution_from_the_engine_reads_as_one_built_from_its_hash

@@ -64,7 +64,9 @@ class ErrorsTest < Minitest::Test
       "missing_api_key" => PromptConfig::MissingApiKey, "invalid_feedback" => PromptConfig::InvalidFeedback,
       "invalid_argument" => PromptConfig::InvalidArgument, "panic" => PromptConfig::InternalError,
       "state_unavailable" => PromptConfig::StateUnavailable,
-      "stream_incomplete" => PromptConfig::StreamIncomplete, "cancelled" => PromptConfig::Cancelled
+      "stream_incomplete" => PromptConfig::StreamIncomplete, "cancelled" => PromptConfig::Cancelled,
+      "invalid_messages" => PromptConfig::InvalidMessages, "invalid_output" => PromptConfig::InvalidOutput,
+      "refusal" => PromptConfig::Refusal, "output_truncated" => PromptConfig::OutputTruncated
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|

@@ -112,6 +112,8 @@ pub unsafe extern "C" fn pc_test_panic(error: *mut *mut c_char) -> pc_status {
 }
 
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod properties;
 #[cfg(test)]
 mod state_tests;

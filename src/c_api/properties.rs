@@ -164,6 +164,40 @@ fn a_missing_config_dir_is_a_config_error_with_its_path() {
     );
 }
 
+/// What `pc_complete` hands C for a structured answer with tool calls: the completion JSON's
+/// `data` is the parsed value, `tool_calls` `[{"id", "name", "arguments": {...}}]` (arguments an
+/// object, not JSON text), `repairs` a number. Built from a real mock completion, written by
+/// the same `Out::set_json` the export uses.
+#[test]
+fn the_completion_json_carries_data_tool_calls_and_repairs() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let options = crate::EngineOptions::new(format!("{root}/config"), format!("{root}/prompts"))
+        .with_mock(true);
+    let engine = crate::Engine::open(options).expect("the shipped config opens");
+    let request = json!({"user_id": 7, "variables": profile("data"), "version": "1.0.0"});
+    let context: crate::Context = serde_json::from_value(request).expect("a context");
+    let mut completion = engine
+        .complete("career_path_navigator", &context)
+        .expect("the mock answers");
+    completion.data = Some(json!({"career_paths": [{"title": "Analyst", "why": "\u{0}"}]}));
+    completion.tool_calls = vec![crate::output::ToolCall {
+        id: "call_1".into(),
+        name: "salary_lookup".into(),
+        arguments: json!({"role": "analyst"}),
+    }];
+    completion.repairs = 2;
+    let mut pointer: *mut c_char = ptr::null_mut();
+    let out = unsafe { Out::new(&mut pointer, "result_json") }.expect("not NULL");
+    out.set_json(&completion).expect("serializes");
+    let handed = take_json(pointer);
+    assert_eq!(handed["data"], completion.data.clone().unwrap());
+    assert_eq!(
+        handed["tool_calls"],
+        json!([{"id": "call_1", "name": "salary_lookup", "arguments": {"role": "analyst"}}])
+    );
+    assert_eq!(handed["repairs"], 2);
+}
+
 #[test]
 fn a_nul_byte_in_a_handed_out_string_becomes_a_replacement_character() {
     let text = take(into_c_string("a\0b\0".to_string()));
@@ -212,6 +246,65 @@ proptest! {
         match resolve(FEATURE, &request) {
             Ok(resolution) => prop_assert_eq!(&resolution["feature"], "career_path_navigator"),
             Err((status, _error)) => prop_assert_ne!(status, pc_status::PC_PANIC),
+        }
+    }
+
+    /// Conversation history (issue 13): any text as a user turn and as a tool result comes
+    /// back intact at the end of the resolution's messages, or is refused as
+    /// `PC_INVALID_MESSAGES`: at the message's `/content` when it is blank or holds a NUL, at
+    /// the whole message when the history passes the default 256 KiB.
+    #[test]
+    fn any_history_text_comes_back_intact_or_is_invalid_messages(
+        asked in awkward_text(),
+        result in awkward_text(),
+    ) {
+        let history = json!([
+            {"role": "user", "content": asked},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "call_1", "name": "lookup", "arguments": {"query": "q"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": result},
+        ]);
+        let request = json!({"user_id": 7, "variables": profile(""), "version": "1.0.0",
+                             "messages": history});
+        let unusable = |text: &str| text.trim().is_empty() || text.contains('\0');
+        // The call's id, name and `{"query":"q"}`, and the result's tool_call_id.
+        let oversized = asked.len() + result.len() + 31 > 262_144;
+        match resolve(FEATURE, &request) {
+            Ok(resolution) => {
+                prop_assert!(!unusable(&asked) && !unusable(&result) && !oversized);
+                let messages = resolution["messages"].as_array().expect("messages");
+                prop_assert_eq!(&Value::Array(messages[messages.len() - 3..].to_vec()), &history);
+            }
+            Err((status, error)) => {
+                prop_assert_eq!(status, pc_status::PC_INVALID_MESSAGES);
+                if oversized {
+                    prop_assert_eq!(&error["details"]["field"], "");
+                } else {
+                    let index = if unusable(&asked) { 0 } else { 2 };
+                    prop_assert!(unusable(&asked) || unusable(&result));
+                    prop_assert_eq!(&error["details"]["index"], index);
+                    prop_assert_eq!(&error["details"]["field"], "/content");
+                }
+            }
+        }
+    }
+
+    /// Any JSON value as `messages` (or as one message) gets a resolution or a well-formed
+    /// error, never a panic: a wrong shape is `PC_INVALID_ARGUMENT`.
+    #[test]
+    fn any_messages_value_gets_a_resolution_or_a_well_formed_error(
+        messages in json_value(),
+        message in json_value(),
+    ) {
+        for messages in [messages, json!([message])] {
+            let request = json!({"user_id": 1, "variables": profile(""), "messages": messages});
+            if let Err((status, error)) = resolve(FEATURE, &request) {
+                prop_assert!(
+                    status == pc_status::PC_INVALID_ARGUMENT
+                        || status == pc_status::PC_INVALID_MESSAGES,
+                    "{error}"
+                );
+            }
         }
     }
 

@@ -23,7 +23,10 @@ use crate::client::{CancelToken, StreamControl, StreamEvent};
 /// NUL. The bytes are the library's and valid only until the callback returns: copy what you
 /// keep. A restart (the stream of one model broke and the next model of the chain starts over,
 /// only when the feature's stream settings allow it) is a call with `delta` NULL and `len` 0:
-/// drop every delta received so far. `user` is the pointer given to `pc_stream`.
+/// drop every delta received so far. `user` is the pointer given to `pc_stream`. Only text
+/// reaches the callback: the pieces of a tool call the model streams are not text, and the
+/// parsed tool calls (and the parsed `data` of a version with an output schema) arrive whole
+/// in the completion JSON's `tool_calls` (and `data`) when the stream ends.
 ///
 /// Return 0 to go on; any other value stops the stream: the connection is closed at once and
 /// `pc_stream` returns `PC_CANCELLED`. The callback must return normally (no `longjmp`, no C++

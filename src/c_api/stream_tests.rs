@@ -13,8 +13,8 @@ use super::*;
 
 /// What the collecting callback saw.
 #[derive(Default)]
-struct Seen {
-    deltas: Vec<String>,
+pub(super) struct Seen {
+    pub(super) deltas: Vec<String>,
     restarts: usize,
     /// Stop (return non-zero) once this many deltas arrived.
     stop_after: Option<usize>,
@@ -22,7 +22,11 @@ struct Seen {
     nul_terminated: bool,
 }
 
-unsafe extern "C" fn collect(delta: *const c_char, len: usize, user: *mut c_void) -> c_int {
+pub(super) unsafe extern "C" fn collect(
+    delta: *const c_char,
+    len: usize,
+    user: *mut c_void,
+) -> c_int {
     // SAFETY: `user` is the `Seen` the test passed; `delta` is `len` bytes plus a NUL.
     let seen = unsafe { &mut *user.cast::<Seen>() };
     if delta.is_null() {
@@ -308,7 +312,7 @@ fn loopback_config(base_url: &str) -> std::path::PathBuf {
 
 /// A configuration in a fresh temporary folder (removed by the caller) whose feature `ask`
 /// renders `Question: {{ question }}` and calls model `m` of the one provider `provider`.
-fn config_with_provider(provider: Value) -> std::path::PathBuf {
+pub(super) fn config_with_provider(provider: Value) -> std::path::PathBuf {
     let template = "Question: {{ question }}";
     let root = std::env::temp_dir().join(format!(
         "pc_c_api_stream_{}_{:?}",

@@ -69,11 +69,17 @@ the same name, --var over --vars. A --var value that parses as JSON (4, true, [\
   prompt-config complete career_path_navigator --user 42 --vars '{...}' --json
   prompt-config complete career_path_navigator --user 42 --vars '{...}' --mock --stream
   prompt-config complete career_path_navigator --user 42 --vars '{...}' --stream --json
+  prompt-config complete career_path_navigator --user 42 --vars '{...}' --messages chat.json
 
 --stream prints the answer on stdout as it arrives and the summary on stderr at the end; with
 --json it prints JSON Lines: {\"delta\": ...} per piece of text, {\"restart\": {...}} when the
 chain starts over on the next model, then the completion object or {\"error\": ...}. Ctrl-C
 stops the stream (kind cancelled). The exit code is 0 only when the stream completed.
+
+--messages FILE sends the conversation so far after the template's messages: a JSON array of
+{\"role\": \"user\"|\"assistant\"|\"tool\", \"content\", \"tool_calls\"?, \"tool_call_id\"?}. A version
+with an output schema prints its parsed answer (data) pretty; tool calls the model asked for
+are listed in the summary; --json carries both (data, tool_calls, repairs).
 
 Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY.")]
     Complete {
@@ -85,6 +91,10 @@ Without --mock, the providers' keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY
         /// Stream the answer: text on stdout as it arrives (JSON Lines with --json).
         #[arg(long)]
         stream: bool,
+        /// The conversation so far: a JSON file holding an array of history messages (user,
+        /// assistant and tool turns), sent after the template's messages.
+        #[arg(long, value_name = "FILE")]
+        messages: Option<PathBuf>,
     },
     /// Call a feature at a fixed arrival rate (open loop) and report throughput, latency
     /// percentiles, errors by kind, cache hit rate and cost.

@@ -168,12 +168,14 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             request,
             mock,
             stream: false,
-        } => complete::run(&request, mock),
+            messages,
+        } => complete::run(&request, mock, messages.as_deref()),
         Command::Complete {
             request,
             mock,
             stream: true,
-        } => stream::run(&request, mock),
+            messages,
+        } => stream::run(&request, mock, messages.as_deref()),
         Command::Load(load) => load::run(&load),
         Command::Demo {
             dirs,

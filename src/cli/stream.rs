@@ -6,15 +6,17 @@
 
 use serde_json::json;
 
+use std::path::Path;
+
 use super::args::Request;
-use super::resolve::{context_from_args, request_options};
+use super::resolve::request_options;
 use super::{Failure, complete, output};
 use prompt_config::Engine;
 use prompt_config::client::{CancelToken, StreamControl, StreamEvent};
 
-pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
+pub fn run(request: &Request, mock: bool, messages: Option<&Path>) -> Result<(), Failure> {
     let json = request.json;
-    let outcome = stream(request, mock, json);
+    let outcome = stream(request, mock, json, messages);
     // With --json every line of stdout is a JSON object, the error included.
     outcome.map_err(|failure| {
         if json {
@@ -25,8 +27,13 @@ pub fn run(request: &Request, mock: bool) -> Result<(), Failure> {
     })
 }
 
-fn stream(request: &Request, mock: bool, json: bool) -> Result<(), Failure> {
-    let context = context_from_args(request)?;
+fn stream(
+    request: &Request,
+    mock: bool,
+    json: bool,
+    messages: Option<&Path>,
+) -> Result<(), Failure> {
+    let context = complete::context_with_history(request, messages)?;
     let engine = Engine::open(request_options(request)?.with_mock(mock))?;
     let cancel = CancelToken::new();
     #[cfg(unix)]
@@ -78,7 +85,7 @@ fn stream(request: &Request, mock: bool, json: bool) -> Result<(), Failure> {
     if !json && !at_line_start {
         output::write_text("\n");
     }
-    let completion = result?;
+    let completion = result.map_err(|error| complete::history_failure(error, messages))?;
     if json {
         output::print_json_line(&completion);
     } else {

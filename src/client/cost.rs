@@ -3,18 +3,20 @@
 //! conservative estimate of a call whose tokens or price are unknown, which is never zero.
 //!
 //! The estimate rules, applied to each unknown part on its own:
-//! - input tokens not reported (or reported as 0): the rendered messages counted with the model's
+//! - input tokens not reported (or reported as 0): the messages sent (rendered template and
+//!   conversation history, tool calls and tool results included) counted with the model's
 //!   tokenizer, or the upper bound of [`super::tokens`];
-//! - output tokens not reported (or 0 for a non-empty answer): the tokens of the returned text and
-//!   refusal; when there is no text either (a tool call, hidden reasoning), the model's
-//!   `max_tokens` (else [`DEFAULT_MAX_OUTPUT_TOKENS`]), the worst case reserved before the call;
+//! - output tokens not reported (or 0 for a non-empty answer): the tokens of the returned text,
+//!   refusal and tool calls (names and argument text); when there is none of these (hidden
+//!   reasoning), the model's `max_tokens` (else [`DEFAULT_MAX_OUTPUT_TOKENS`]), the worst case
+//!   reserved before the call;
 //! - a model without a price: the highest price of each kind configured for any model (see
 //!   [`highest_pricing`]).
 
 use serde::Serialize;
 
 use super::table::{Prices, ProviderTable};
-use super::tokens::TokenCounter;
+use super::tokens::{TokenCounter, for_each_text, overhead_tokens};
 use super::types::{ProviderResponse, Usage};
 use crate::config::{ModelPricing, ModelSpec, ProvidersConfig};
 use crate::prompt::Message;
@@ -39,15 +41,21 @@ pub fn cost_usd(pricing: &ModelPricing, usage: &Usage) -> f64 {
 
 /// The prompt tokens reserved before a call (budgets, token rate limits): four ASCII characters
 /// per token, as English prose averages, but one token per UTF-8 byte of every other character,
-/// since BPE vocabularies often split non-Latin scripts byte by byte; plus 4 per message. The
-/// reservation is corrected with the real (or conservatively estimated) usage after the call.
+/// since BPE vocabularies often split non-Latin scripts byte by byte; plus 4 per message and 4
+/// per tool call. Every text a provider bills is counted (see [`super::tokens::for_each_text`]):
+/// contents, the history's tool calls (ids, names, arguments as JSON) and tool results' ids, so
+/// a longer conversation reserves more. The reservation is corrected with the real (or
+/// conservatively estimated) usage after the call.
 pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
     messages
         .iter()
         .map(|message| {
-            let text = message.content.as_bytes();
-            let ascii = text.iter().filter(|byte| byte.is_ascii()).count() as u64;
-            ascii.div_ceil(4) + (text.len() as u64 - ascii) + 4
+            let mut tokens = overhead_tokens(message);
+            for_each_text(message, |text| {
+                let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
+                tokens += ascii.div_ceil(4) + (text.len() as u64 - ascii);
+            });
+            tokens
         })
         .sum()
 }
@@ -166,15 +174,22 @@ pub fn call_cost(
         usage.input_tokens = counter().count_messages(messages).max(cached);
         estimated.push(EstimatedPart::InputTokens);
     }
-    let produced_len = response.text.len() + response.refusal.as_deref().map_or(0, str::len);
+    // What the model produced: its text, a refusal, and the tool calls it asked for.
+    let produced = || {
+        let calls = response
+            .tool_calls
+            .iter()
+            .flat_map(|call| [call.name.as_str(), call.arguments.as_str()]);
+        [response.text.as_str()]
+            .into_iter()
+            .chain(response.refusal.as_deref())
+            .chain(calls)
+    };
+    let produced_len: usize = produced().map(str::len).sum();
     if !response.usage_reported.output_tokens || (usage.output_tokens == 0 && produced_len > 0) {
         if produced_len > 0 {
             let counter = counter();
-            usage.output_tokens = counter.count_text(&response.text)
-                + response
-                    .refusal
-                    .as_deref()
-                    .map_or(0, |refusal| counter.count_text(refusal));
+            usage.output_tokens = produced().map(|text| counter.count_text(text)).sum();
             estimated.push(EstimatedPart::OutputTokens);
         } else {
             usage.output_tokens = max_output_tokens(model);
@@ -372,5 +387,75 @@ mod tests {
         );
         assert!(cost.usage.output_tokens > 0);
         assert!(cost.usage.output_tokens < u64::from(DEFAULT_MAX_OUTPUT_TOKENS));
+    }
+
+    /// The prompt of `messages()` followed by a tool round: the assistant's call and its result.
+    fn with_tool_round(arguments: serde_json::Value, result: &str) -> Vec<Message> {
+        let mut sent = messages();
+        sent.push(Message {
+            tool_calls: vec![crate::output::ToolCall {
+                id: "call_1".into(),
+                name: "palette".into(),
+                arguments,
+            }],
+            ..Message::new(crate::prompt::Role::Assistant, "")
+        });
+        sent.push(Message::tool_result("call_1", result));
+        sent
+    }
+
+    #[test]
+    fn the_reservation_counts_tool_calls_and_tool_results() {
+        let sent = with_tool_round(serde_json::json!({"mood": "calm"}), "teal, sand");
+        // Call: "call_1" 2 + "palette" 2 + `{"mood":"calm"}` 4, overheads 4 + 4; result:
+        // "teal, sand" 3 + "call_1" 2, overhead 4.
+        assert_eq!(
+            estimate_prompt_tokens(&sent) - estimate_prompt_tokens(&messages()),
+            8 + 8 + 9
+        );
+    }
+
+    #[test]
+    fn the_reservation_grows_with_the_arguments_and_results_of_the_history() {
+        let small = with_tool_round(serde_json::json!({"mood": "calm"}), "teal");
+        let large = with_tool_round(
+            serde_json::json!({"mood": "calm", "notes": "x".repeat(400)}),
+            &"teal ".repeat(100),
+        );
+        assert!(estimate_prompt_tokens(&large) >= estimate_prompt_tokens(&small) + 200);
+    }
+
+    #[test]
+    fn an_estimated_input_counts_the_history_sent() {
+        let unreported = || answer("Blue.", Usage::default(), UsageReported::default());
+        let cost =
+            |sent: &[Message]| call_cost(&table(), &model("openai", "gpt-4o"), sent, &unreported());
+        let plain = cost(&messages());
+        let with_history = cost(&with_tool_round(
+            serde_json::json!({"mood": "calm"}),
+            &"teal ".repeat(50),
+        ));
+        assert!(with_history.estimated.contains(&EstimatedPart::InputTokens));
+        assert!(with_history.usage.input_tokens > plain.usage.input_tokens + 50);
+        assert!(with_history.cost_usd > plain.cost_usd);
+    }
+
+    #[test]
+    fn a_tool_call_answer_without_usage_is_charged_its_call_not_max_tokens() {
+        let mut response = answer("", Usage::default(), UsageReported::default());
+        response.tool_calls = vec![crate::output::RawToolCall {
+            id: "call_1".into(),
+            name: "palette".into(),
+            arguments: r#"{"mood":"calm"}"#.into(),
+        }];
+        let cost = call_cost(&table(), &model("openai", "gpt-4o"), &messages(), &response);
+        assert!(cost.estimated.contains(&EstimatedPart::OutputTokens));
+        assert!(!cost.estimated.contains(&EstimatedPart::OutputTokensMax));
+        // "palette" and `{"mood":"calm"}` in o200k_base.
+        assert!(
+            (2..=10).contains(&cost.usage.output_tokens),
+            "{}",
+            cost.usage.output_tokens
+        );
     }
 }

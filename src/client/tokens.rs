@@ -21,6 +21,32 @@ pub const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
 /// Tokens that prime the reply after the last message (OpenAI's recipe).
 pub const REPLY_PRIMING_TOKENS: u64 = 3;
 
+/// Tokens added per tool call of a history message for its framing (the `type`, `id`,
+/// `function` and `name` keys and braces around the texts counted), as a message's overhead.
+pub const TOOL_CALL_OVERHEAD_TOKENS: u64 = 4;
+
+/// Calls `each` with every text of `message` a provider receives and bills as input: the
+/// content, each tool call's id, name and arguments (as compact JSON), and the `tool_call_id`
+/// of a tool result. The role and framing are the overhead constants'.
+pub fn for_each_text(message: &Message, mut each: impl FnMut(&str)) {
+    each(&message.content);
+    for call in &message.tool_calls {
+        each(&call.id);
+        each(&call.name);
+        // Serializing a `Value` to a String cannot fail.
+        each(&serde_json::to_string(&call.arguments).unwrap_or_default());
+    }
+    if let Some(id) = &message.tool_call_id {
+        each(id);
+    }
+}
+
+/// The overhead tokens of `message`: [`MESSAGE_OVERHEAD_TOKENS`] plus
+/// [`TOOL_CALL_OVERHEAD_TOKENS`] per tool call.
+pub fn overhead_tokens(message: &Message) -> u64 {
+    MESSAGE_OVERHEAD_TOKENS + TOOL_CALL_OVERHEAD_TOKENS * message.tool_calls.len() as u64
+}
+
 /// How tokens of one model are counted.
 #[derive(Clone, Copy)]
 pub enum TokenCounter {
@@ -71,12 +97,18 @@ impl TokenCounter {
         }
     }
 
-    /// Tokens of a rendered prompt: each message's content plus
-    /// [`MESSAGE_OVERHEAD_TOKENS`], plus [`REPLY_PRIMING_TOKENS`].
+    /// Tokens of the messages sent (the rendered template and the conversation history):
+    /// every text of each message ([`for_each_text`]: content, tool calls' ids, names and
+    /// arguments, tool results' ids) plus its [`overhead_tokens`], plus
+    /// [`REPLY_PRIMING_TOKENS`].
     pub fn count_messages(&self, messages: &[Message]) -> u64 {
         messages
             .iter()
-            .map(|message| self.count_text(&message.content) + MESSAGE_OVERHEAD_TOKENS)
+            .map(|message| {
+                let mut tokens = overhead_tokens(message);
+                for_each_text(message, |text| tokens += self.count_text(text));
+                tokens
+            })
             .sum::<u64>()
             + REPLY_PRIMING_TOKENS
     }
@@ -115,6 +147,52 @@ mod tests {
         let counter = TokenCounter::for_model(Some(ProviderKind::Openai), "gpt-4o-mini");
         assert!(counter.is_exact());
         assert_eq!(counter.count_text("Hello world"), 2);
+    }
+
+    fn weather_turns() -> Vec<Message> {
+        let asking = Message {
+            tool_calls: vec![crate::output::ToolCall {
+                id: "call_1".into(),
+                name: "weather".into(),
+                arguments: serde_json::json!({"city": "Paris"}),
+            }],
+            ..Message::new(crate::prompt::Role::Assistant, "")
+        };
+        vec![asking, Message::tool_result("call_1", "18C and sunny")]
+    }
+
+    #[test]
+    fn tool_calls_and_tool_results_are_counted_with_their_ids_names_and_arguments() {
+        for counter in [
+            TokenCounter::for_model(Some(ProviderKind::Openai), "gpt-4o"),
+            TokenCounter::UpperBound,
+        ] {
+            let turns = weather_turns();
+            let texts = [
+                "call_1",
+                "weather",
+                r#"{"city":"Paris"}"#,
+                "18C and sunny",
+                "call_1",
+            ];
+            let expected: u64 = texts
+                .iter()
+                .map(|text| counter.count_text(text))
+                .sum::<u64>()
+                + 2 * MESSAGE_OVERHEAD_TOKENS
+                + TOOL_CALL_OVERHEAD_TOKENS
+                + REPLY_PRIMING_TOKENS;
+            assert_eq!(counter.count_messages(&turns), expected, "{counter:?}");
+        }
+    }
+
+    #[test]
+    fn a_longer_history_counts_more_tokens() {
+        let counter = TokenCounter::for_model(Some(ProviderKind::Openai), "gpt-4o");
+        let prompt = vec![Message::new(crate::prompt::Role::User, "Weather in Paris?")];
+        let mut with_history = prompt.clone();
+        with_history.extend(weather_turns());
+        assert!(counter.count_messages(&with_history) > counter.count_messages(&prompt) + 10);
     }
 
     #[test]

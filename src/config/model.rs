@@ -194,6 +194,9 @@ pub struct FeatureConfig {
     /// The response cache for every version without its own `cache`; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSettings>,
+    /// Limits on the conversation history a caller may pass (`Context::with_messages`).
+    #[serde(default)]
+    pub history: super::settings::HistorySettings,
 }
 
 /// A model and the parameters sent with it.

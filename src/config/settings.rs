@@ -274,3 +274,32 @@ impl Default for TelemetrySettings {
         }
     }
 }
+
+/// Limits on the conversation history of one request (feature file → `history`): a history
+/// past either is refused at resolve with `invalid_messages`, before any token is paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySettings {
+    /// The most history messages (user, assistant and tool turns) one request may carry (50).
+    pub max_messages: u32,
+    /// The most bytes of history one request may carry (262 144, 256 KiB): the UTF-8 bytes of
+    /// every message's content, tool call ids and names, the compact JSON of their arguments
+    /// and every `tool_call_id`.
+    pub max_bytes: u64,
+}
+
+impl HistorySettings {
+    /// The default `max_messages`: a long chat, or a tool loop of a dozen rounds.
+    pub const DEFAULT_MAX_MESSAGES: u32 = 50;
+    /// The default `max_bytes` (256 KiB, about 64 000 tokens of English prose).
+    pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024;
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            max_messages: Self::DEFAULT_MAX_MESSAGES,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
+}

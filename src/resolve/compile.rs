@@ -115,6 +115,8 @@ pub(crate) struct CompiledFeature {
     pub telemetry: crate::config::TelemetrySettings,
     /// The response cache settings in force, by version (versions without a cache absent).
     pub cache: HashMap<String, Arc<crate::config::CacheSettings>>,
+    /// The limits on a request's conversation history.
+    pub history: crate::config::HistorySettings,
 }
 
 /// Compiles every feature whose prompts compiled; condition problems are pushed.
@@ -295,6 +297,7 @@ impl FeatureBuilder<'_> {
             rules,
             rollout,
             telemetry: config.telemetry.clone(),
+            history: config.history,
             cache: config
                 .versions
                 .keys()

@@ -1,10 +1,12 @@
 //! The per-request input of a resolve: who the subject is, what we know about them, the
-//! template variables, and an optional pinned version.
+//! template variables, an optional pinned version, and the conversation so far.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::prompt::Message;
 
 /// The subject and inputs of one resolve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,9 +18,13 @@ pub struct Context {
     /// reads it in place (the template context holds a reference, not a converted copy).
     variables: Arc<Value>,
     version: Option<String>,
+    /// The conversation history, appended after the rendered template messages.
+    messages: Vec<Message>,
 }
 
-/// The wire shape shared by the CLI's `--json`, the C ABI and the gem.
+/// The wire shape shared by the CLI's `--json`, the C ABI and the gem:
+/// `{"user_id", "attributes"?, "variables"?, "version"?, "messages"?}`, `messages` an array of
+/// `{"role", "content", "tool_calls"?: [{"id", "name", "arguments"}], "tool_call_id"?}`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ContextFields {
@@ -29,6 +35,8 @@ struct ContextFields {
     variables: Map<String, Value>,
     #[serde(default)]
     version: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    messages: Vec<Message>,
 }
 
 impl TryFrom<ContextFields> for Context {
@@ -39,6 +47,7 @@ impl TryFrom<ContextFields> for Context {
             .with_attributes(fields.attributes)
             .with_variables(fields.variables);
         context.version = fields.version;
+        context.messages = fields.messages;
         Ok(context)
     }
 }
@@ -118,6 +127,7 @@ impl From<Context> for ContextFields {
             attributes: context.attributes,
             variables,
             version: context.version,
+            messages: context.messages,
         }
     }
 }
@@ -130,6 +140,7 @@ impl Context {
             attributes: Map::new(),
             variables: Arc::new(Value::Object(Map::new())),
             version: None,
+            messages: Vec::new(),
         }
     }
 
@@ -165,6 +176,27 @@ impl Context {
         self
     }
 
+    /// Replaces the conversation history: prior `user`, `assistant` (with the `tool_calls` it
+    /// asked for) and `tool` turns (`Message::tool_result`), oldest first, appended after the
+    /// rendered template messages. Checked at resolve (roles, tool results answering calls,
+    /// the feature's `history` limits); a history that breaks a rule fails with
+    /// `invalid_messages`.
+    pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
+        self.messages = messages;
+        self
+    }
+
+    /// Adds one message to the end of the conversation history (see [`Context::with_messages`]).
+    pub fn message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// The conversation history, oldest first.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
     /// The subject id hashed for assignment.
     pub fn subject_id(&self) -> &str {
         &self.subject_id
@@ -193,7 +225,7 @@ impl Context {
 
 #[cfg(test)]
 mod tests {
-    use super::{Context, canonical_subject_id};
+    use super::{Context, Message, canonical_subject_id};
     use serde_json::{Value, json};
 
     fn id(text: &str) -> Result<String, String> {
@@ -246,6 +278,57 @@ mod tests {
             error.contains("user_id must be a string or an integer"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_context_json_carries_the_history_as_messages() {
+        let context: Context = serde_json::from_value(json!({
+            "user_id": "u1",
+            "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "call_1", "name": "weather", "arguments": {"city": "Paris"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
+            ]
+        }))
+        .unwrap();
+        let expected = Context::new("u1")
+            .message(Message::new(crate::Role::User, "Weather?"))
+            .message(Message {
+                tool_calls: vec![crate::output::ToolCall {
+                    id: "call_1".into(),
+                    name: "weather".into(),
+                    arguments: json!({"city": "Paris"}),
+                }],
+                ..Message::new(crate::Role::Assistant, "")
+            })
+            .message(Message::tool_result("call_1", "18C"));
+        assert_eq!(context, expected);
+        assert_eq!(context.messages().len(), 3);
+        let back: Context =
+            serde_json::from_value(serde_json::to_value(&context).unwrap()).unwrap();
+        assert_eq!(back, context);
+    }
+
+    #[test]
+    fn a_context_without_history_serializes_without_messages() {
+        let value = serde_json::to_value(Context::new("u1")).unwrap();
+        assert!(value.get("messages").is_none(), "{value}");
+    }
+
+    #[test]
+    fn unknown_message_fields_and_roles_are_refused_by_the_context_json() {
+        let parse = |message: Value| {
+            serde_json::from_value::<Context>(json!({"user_id": "u", "messages": [message]}))
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        };
+        let error = parse(json!({"role": "user", "content": "hi", "name": "x"})).unwrap_err();
+        assert!(error.contains("unknown field `name`"), "{error}");
+        let error = parse(json!({"role": "developer", "content": "hi"})).unwrap_err();
+        assert!(error.contains("developer"), "{error}");
+        let error = parse(json!({"content": "hi"})).unwrap_err();
+        assert!(error.contains("missing field `role`"), "{error}");
     }
 
     #[test]

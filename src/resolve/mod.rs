@@ -6,12 +6,14 @@
 
 mod compile;
 mod context;
+mod history;
 
 use serde::Serialize;
 use serde_json::Value;
 
 pub(crate) use compile::{CompiledFeature, compile_features};
 pub use context::{Context, InvalidSubjectId, canonical_subject_id};
+pub use history::{InvalidMessage, message_bytes};
 
 use crate::config::ModelSpec;
 use crate::prompt::{Message, PromptError, prompt_hash};
@@ -110,6 +112,26 @@ pub enum ResolveError {
         /// The versions that exist.
         known: Vec<String>,
     },
+    /// The context's conversation history breaks a rule (see `Context::with_messages`): a
+    /// `system` turn, a tool result answering no call, a call left unanswered, too many
+    /// messages or bytes for the feature's `history` limits, ...
+    #[error("history message {} ({}): {}", .problem.index, field_name(&.problem.field), .problem.message)]
+    InvalidMessages {
+        /// The feature.
+        feature: String,
+        /// The message at fault and why.
+        problem: InvalidMessage,
+    },
+}
+
+/// A field pointer as the error message names it: `/tool_calls/0/id`, or `the message` for
+/// the message as a whole.
+fn field_name(field: &str) -> &str {
+    if field.is_empty() {
+        "the message"
+    } else {
+        field
+    }
 }
 
 impl ResolveError {
@@ -118,6 +140,7 @@ impl ResolveError {
         match self {
             ResolveError::UnknownFeature { .. } => crate::ErrorKind::UnknownFeature,
             ResolveError::UnknownVersion { .. } => crate::ErrorKind::UnknownVersion,
+            ResolveError::InvalidMessages { .. } => crate::ErrorKind::InvalidMessages,
         }
     }
 
@@ -134,6 +157,12 @@ impl ResolveError {
             } => {
                 serde_json::json!({ "feature": feature, "version": version, "known": known })
             }
+            ResolveError::InvalidMessages { feature, problem } => serde_json::json!({
+                "feature": feature,
+                "index": problem.index,
+                "field": problem.field,
+                "message": problem.message,
+            }),
         }
     }
 }
@@ -177,8 +206,17 @@ impl CompiledFeature {
         context: &Context,
         config_revision: &str,
     ) -> Result<Resolution, ResolveFailure> {
+        let history = context.messages();
+        history::check(history, &self.history).map_err(|problem| {
+            ResolveError::InvalidMessages {
+                feature: self.name.clone(),
+                problem,
+            }
+        })?;
         let decision = self.decide(context)?;
-        let messages = decision.route.prompt.render(context.variables_shared())?;
+        let mut messages = decision.route.prompt.render(context.variables_shared())?;
+        messages.extend_from_slice(history);
+        // Covers the history too, so response cache keys differ per conversation.
         let prompt_hash = prompt_hash(&messages);
         let chain = &decision.route.chain;
         Ok(Resolution {

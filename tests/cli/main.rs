@@ -11,6 +11,7 @@ mod commands;
 mod complete;
 mod demo;
 mod edit;
+mod history;
 mod load;
 mod robustness;
 mod state;

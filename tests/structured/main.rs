@@ -15,5 +15,8 @@ mod streamed;
 mod tools;
 mod validation;
 
+// H3: conversation history through the engine (rules, limits, budgets, telemetry).
+mod history;
+
 // H4: the mock provider's structured answers and tool calls.
 mod mock;

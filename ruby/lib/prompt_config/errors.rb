@@ -113,15 +113,19 @@ module PromptConfig
     def template = details[:template]
   end
 
-  # Failures of `complete`: every attempt in order, the last HTTP status seen.
   # The context's `messages:` history is not usable (a `system` turn, a tool result answering
-  # no earlier tool call, too many messages or bytes); `index` names the message at fault.
+  # no earlier tool call, a call left unanswered, too many messages or bytes): `index` names the
+  # message at fault (0-based in `messages:`), `field` the part of it as a JSON pointer
+  # (`"/role"`, `"/tool_calls/0/id"`, `""` for the message as a whole), `reason` what is wrong.
   class InvalidMessages < Error
     def self.default_kind = "invalid_messages"
 
     def index = details[:index]
+    def field = details[:field]
+    def reason = details[:message]
   end
 
+  # Failures of `complete`: every attempt in order, the last HTTP status seen.
   class CompletionError < Error
     # Every attempt as a Hash: `number`, `provider`, `model`, `outcome`, `error_type`,
     # `status`, `message`, `latency_ms`, `wait_ms`, `breaker_state`.

@@ -218,6 +218,47 @@ module PromptConfig
     end
   end
 
+  # A tool call the model asked for (Rust's `ToolCall`): `id` (the provider's, echoed back in
+  # the tool result's `tool_call_id`), `name` (a tool the version declares) and `arguments`
+  # (a deep-frozen Hash with Symbol keys, valid against the tool's JSON Schema). Frozen; `[]`,
+  # `to_h` and pattern matching see `{id:, name:, arguments:}`.
+  class ToolCall
+    include Value
+
+    def id
+      @hash[:id]
+    end
+
+    def name
+      @hash[:name]
+    end
+
+    def arguments
+      @hash[:arguments] || EMPTY_HASH
+    end
+
+    # The result of this call as a history message for `messages:`: `content` is the tool's
+    # output as text (a Hash or Array is sent as its JSON).
+    def result(content)
+      unless content.is_a?(String)
+        require "json"
+        content = JSON.generate(content)
+      end
+      { role: "tool", tool_call_id: id, content: content }.freeze
+    end
+
+    def inspect
+      "#<PromptConfig::ToolCall #{id} #{name}(#{arguments.inspect})>"
+    end
+
+    private
+
+    def load(hash)
+      @hash = hash
+      freeze
+    end
+  end
+
   # What `PromptConfig.complete` returns: the generated text, who answered, tokens, cost,
   # latency, every attempt and the resolution it was made from. Frozen.
   class Completion
@@ -233,9 +274,15 @@ module PromptConfig
     # `cache` is `{saved_usd:, partition:}` when the answer came from the response cache
     # (then `cost_usd` is 0 and `attempts` empty), else nil. `stream` is
     # `{time_to_first_token_ms:, chunks:}` for a streamed call (`PromptConfig.stream`), else nil.
+    #
+    # `data` is the parsed answer of a version with an output schema (a deep-frozen Hash with
+    # Symbol keys, valid against the schema), nil otherwise; `tool_calls` the calls the model
+    # asked for (a frozen Array of `ToolCall`s, empty unless `finish_reason` is "tool_calls");
+    # `repairs` how many repair attempts came before this answer (0 when the first was valid).
     attr_reader :text, :provider, :model, :response_model, :response_id, :finish_reason,
                 :raw_finish_reason, :refusal, :usage, :cost_usd, :cost_estimated_parts,
-                :latency_ms, :request_id, :attempts, :resolution, :cache, :stream
+                :latency_ms, :request_id, :attempts, :resolution, :cache, :stream,
+                :data, :tool_calls, :repairs
 
     private def load(hash)
       @hash = hash
@@ -257,8 +304,26 @@ module PromptConfig
       @attempts = @hash[:attempts] || EMPTY_ARRAY
       @cache = @hash[:cache]
       @stream = @hash[:stream]
+      @data = @hash[:data]
+      calls = @hash[:tool_calls]
+      @tool_calls = calls.nil? || calls.empty? ? EMPTY_ARRAY : calls.map { |call| ToolCall.from_native(call) }.freeze
+      @repairs = @hash[:repairs] || 0
       @resolution = @hash[:resolution] && Resolution.from_native(@hash[:resolution])
       freeze
+    end
+
+    # True when the model asked for tools (`tool_calls` is not empty).
+    def tool_calls?
+      !@tool_calls.empty?
+    end
+
+    # This answer as the assistant turn of a history, for the next call's `messages:`:
+    # `{role: "assistant", content: text, tool_calls: [{id:, name:, arguments:}]}` (no
+    # `tool_calls` key when there were none). Frozen.
+    def assistant_message
+      message = { role: "assistant", content: @text.to_s }
+      message[:tool_calls] = @tool_calls.map(&:to_h).freeze unless @tool_calls.empty?
+      message.freeze
     end
 
     # True when `cost_usd` is an estimate (some part was priced from a guess; which ones:

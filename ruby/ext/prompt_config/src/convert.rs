@@ -2,7 +2,9 @@
 //!
 //! Ruby to JSON accepts what JSON can hold: `nil`, `true`, `false`, Integer, Float, String,
 //! Symbol (as its name), Array and Hash with String or Symbol keys (anything else is a
-//! `TypeError`). The way back (core results to Ruby) is `serialize.rs`.
+//! `TypeError`). The conversation history (`messages:`) becomes the core's `Message`s through
+//! the same JSON, read as the context JSON of the C ABI and the CLI reads it. The way back (core
+//! results to Ruby) is `serialize.rs`.
 
 use magnus::{
     Error, Float, Integer, RArray, RHash, RString, Ruby, Symbol, Value,
@@ -10,6 +12,7 @@ use magnus::{
     r_hash::ForEach,
     value::{Qfalse, Qtrue},
 };
+use prompt_config_core::Message;
 use serde_json::{Map, Number, Value as Json};
 
 /// Nesting deeper than this is refused (it is almost certainly a cycle).
@@ -140,6 +143,49 @@ fn key_string(ruby: &Ruby, key: Value) -> Result<String, Error> {
             class_name(key)
         ),
     ))
+}
+
+/// The conversation history from Ruby: `nil` (none), or an Array of Hashes with String or
+/// Symbol keys in the context JSON's message shape: `role` (`user`, `assistant`, `tool`, as a
+/// String or Symbol), `content`, `tool_calls` (`[{id:, name:, arguments: {...}}]`, assistant
+/// turns) and `tool_call_id` (tool results). Anything but an Array is a `TypeError`; a message
+/// the core cannot read (an unknown key or role, no role, `arguments` of a call missing) is
+/// `PromptConfig::InvalidArgument` (argument `messages`, reason `wrong_shape`), as the C ABI
+/// reports it. Whether the history makes sense (roles, tool results answering calls, limits)
+/// is the core's check at resolve (`PromptConfig::InvalidMessages`).
+pub fn messages(ruby: &Ruby, value: Value) -> Result<Vec<Message>, Error> {
+    if value.is_nil() {
+        return Ok(Vec::new());
+    }
+    if RArray::from_value(value).is_none() {
+        return Err(Error::new(
+            ruby.exception_type_error(),
+            format!(
+                "messages must be an Array of Hashes, not {}",
+                class_name(value)
+            ),
+        ));
+    }
+    let Json::Array(items) = to_json(ruby, value)? else {
+        return Err(Error::new(
+            ruby.exception_type_error(),
+            "messages must be an Array of Hashes",
+        ));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            serde_json::from_value::<Message>(item).map_err(|error| {
+                crate::errors::invalid_argument(
+                    ruby,
+                    "messages",
+                    "wrong_shape",
+                    &format!("messages[{index}]: {error}"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A user id as the text the core hashes. The rule (strings as given, integers in decimal,

@@ -22,7 +22,7 @@ use magnus::{Error, RModule, Ruby, Value, function, method, prelude::*};
 use prompt_config_core::client::CancelToken;
 use prompt_config_core::{Context, Engine, EngineOptions, ErrorKind};
 
-use convert::{id_string, to_json, to_json_object};
+use convert::{id_string, messages, to_json, to_json_object};
 use resolution::NativeResolution;
 use serialize::{Keys, to_ruby};
 
@@ -85,17 +85,29 @@ pub(crate) fn serialized<T: serde::Serialize>(
     })
 }
 
-/// The request context from the Ruby arguments.
-fn context(
-    ruby: &Ruby,
+/// The Ruby arguments of one request: the subject, attributes, variables, a pinned version
+/// and the conversation history.
+struct Request {
     user_id: Value,
     attributes: Value,
     variables: Value,
     version: Option<String>,
-) -> Result<Context, Error> {
+    messages: Value,
+}
+
+/// The request context from the Ruby arguments.
+fn context(ruby: &Ruby, request: Request) -> Result<Context, Error> {
+    let Request {
+        user_id,
+        attributes,
+        variables,
+        version,
+        messages: history,
+    } = request;
     let mut context = Context::new(id_string(ruby, user_id, "user_id")?)
         .with_attributes(to_json_object(ruby, attributes, "attributes")?)
-        .with_variables(to_json_object(ruby, variables, "variables")?);
+        .with_variables(to_json_object(ruby, variables, "variables")?)
+        .with_messages(messages(ruby, history)?);
     if let Some(version) = version {
         context = context.pin_version(version);
     }
@@ -116,10 +128,11 @@ impl NativeEngine {
         })
     }
 
-    /// `#resolve(feature, user_id, attributes, variables, version)`: a frozen
+    /// `#resolve(feature, user_id, attributes, variables, version, messages)`: a frozen
     /// `PromptConfig::Native::Resolution`, whose fields become Ruby values when read. The GVL
     /// stays held: resolving is a few microseconds of CPU with no I/O, less than releasing and
     /// taking back the GVL would cost.
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         ruby: &Ruby,
         rb_self: &NativeEngine,
@@ -128,9 +141,17 @@ impl NativeEngine {
         attributes: Value,
         variables: Value,
         version: Option<String>,
+        messages: Value,
     ) -> Result<Value, Error> {
         guard(ruby, || {
-            let context = context(ruby, user_id, attributes, variables, version)?;
+            let request = Request {
+                user_id,
+                attributes,
+                variables,
+                version,
+                messages,
+            };
+            let context = context(ruby, request)?;
             match rb_self.engine.resolve(&feature, &context) {
                 Ok(resolution) => {
                     let object = ruby.obj_wrap(NativeResolution::new(resolution));
@@ -142,10 +163,12 @@ impl NativeEngine {
         })
     }
 
-    /// `#complete(feature, user_id, attributes, variables, version)`: a frozen Hash; the model
-    /// calls run with the GVL released and an unblock function that cancels the call, so
-    /// `Thread#kill` or `Timeout.timeout` closes its connection at once (Ruby then raises the
-    /// interrupt; a trapped signal with no exception leaves `PromptConfig::Cancelled`).
+    /// `#complete(feature, user_id, attributes, variables, version, messages)`: a frozen Hash
+    /// (its `data`, `tool_calls` and `repairs` included); the model calls run with the GVL
+    /// released and an unblock function that cancels the call, so `Thread#kill` or
+    /// `Timeout.timeout` closes its connection at once (Ruby then raises the interrupt; a
+    /// trapped signal with no exception leaves `PromptConfig::Cancelled`).
+    #[allow(clippy::too_many_arguments)]
     fn complete(
         ruby: &Ruby,
         rb_self: &NativeEngine,
@@ -154,9 +177,17 @@ impl NativeEngine {
         attributes: Value,
         variables: Value,
         version: Option<String>,
+        messages: Value,
     ) -> Result<Value, Error> {
         guard(ruby, || {
-            let context = context(ruby, user_id, attributes, variables, version)?;
+            let request = Request {
+                user_id,
+                attributes,
+                variables,
+                version,
+                messages,
+            };
+            let context = context(ruby, request)?;
             let engine = Arc::clone(&rb_self.engine);
             let token = CancelToken::new();
             match released_cancellable(ruby, &token, || {
@@ -168,10 +199,12 @@ impl NativeEngine {
         })
     }
 
-    /// `#stream(feature, user_id, attributes, variables, version, on_delta, on_restart)`: calls
-    /// the Proc `on_delta` with each text delta (a new unfrozen UTF-8 String) and `on_restart`
-    /// (a callable or nil) with `{provider:, model:, reason:}` when the chain restarts on another
-    /// model; returns the frozen completion Hash. See `stream.rs` for the GVL and unwinding.
+    /// `#stream(feature, user_id, attributes, variables, version, messages, on_delta,
+    /// on_restart)`: calls the Proc `on_delta` with each text delta (a new unfrozen UTF-8
+    /// String; tool-call deltas are not text and are not passed) and `on_restart` (a callable or
+    /// nil) with `{provider:, model:, reason:}` when the chain restarts on another model;
+    /// returns the frozen completion Hash (with the parsed `tool_calls`). See `stream.rs` for
+    /// the GVL and unwinding.
     #[allow(clippy::too_many_arguments)]
     fn stream(
         ruby: &Ruby,
@@ -181,11 +214,19 @@ impl NativeEngine {
         attributes: Value,
         variables: Value,
         version: Option<String>,
+        messages: Value,
         on_delta: Value,
         on_restart: Option<Value>,
     ) -> Result<Value, Error> {
         guard(ruby, || {
-            let context = context(ruby, user_id, attributes, variables, version)?;
+            let request = Request {
+                user_id,
+                attributes,
+                variables,
+                version,
+                messages,
+            };
+            let context = context(ruby, request)?;
             stream::stream(
                 ruby,
                 &rb_self.engine,
@@ -385,10 +426,14 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
 
     resolution::define(ruby, native)?;
     let class = native.define_class("Engine", ruby.class_object())?;
+    // Only `Engine.open` builds one. Without this, `Engine.new` made a bare object until the
+    // first engine was wrapped (magnus removes the allocator then), so a test run whose first
+    // test called `new` saw no TypeError.
+    class.undef_default_alloc_func();
     class.define_singleton_method("open", function!(NativeEngine::open, 1))?;
-    class.define_method("resolve", method!(NativeEngine::resolve, 5))?;
-    class.define_method("complete", method!(NativeEngine::complete, 5))?;
-    class.define_method("stream", method!(NativeEngine::stream, 7))?;
+    class.define_method("resolve", method!(NativeEngine::resolve, 6))?;
+    class.define_method("complete", method!(NativeEngine::complete, 6))?;
+    class.define_method("stream", method!(NativeEngine::stream, 8))?;
     class.define_method("feedback", method!(NativeEngine::feedback, 3))?;
     class.define_method("metrics", method!(NativeEngine::metrics, 0))?;
     class.define_method("prometheus_text", method!(NativeEngine::prometheus_text, 0))?;

@@ -27,8 +27,9 @@ use serde::Serialize;
 use crate::serialize::Keys;
 
 /// The fields of `Resolution` in declaration order: the Hash keys of `to_h`, as the core
-/// serializes them (checked by `fields_match_the_core_serialization` in the tests).
-pub const FIELDS: [&str; 13] = [
+/// serializes them (checked by `fields_match_the_core_serialization` in the tests). `output`
+/// and `tools` are left out of the core's JSON when the version has none, and so out of `to_h`.
+pub const FIELDS: [&str; 16] = [
     "feature",
     "version",
     "source",
@@ -39,10 +40,17 @@ pub const FIELDS: [&str; 13] = [
     "model",
     "fallbacks",
     "messages",
+    "output",
+    "tools",
+    "tool_choice",
     "prompt_hash",
     "config_revision",
     "request_id",
 ];
+
+/// The indexes in `FIELDS` of the fields the core leaves out when empty.
+const OUTPUT: usize = 10;
+const TOOLS: usize = 11;
 
 /// Slot of the whole Hash, after the fields.
 const HASH_SLOT: usize = FIELDS.len();
@@ -106,12 +114,25 @@ impl NativeResolution {
             7 => convert(ruby, &resolution.model),
             8 => convert(ruby, &resolution.fallbacks),
             9 => convert(ruby, &resolution.messages),
-            10 => convert(ruby, &resolution.prompt_hash),
-            11 => convert(ruby, &resolution.config_revision),
+            OUTPUT => convert(ruby, &resolution.output),
+            TOOLS => convert(ruby, &resolution.tools),
+            12 => convert(ruby, &resolution.tool_choice),
+            13 => convert(ruby, &resolution.prompt_hash),
+            14 => convert(ruby, &resolution.config_revision),
             _ => convert(ruby, &resolution.request_id),
         }?;
         self.built[index].set(Some(value.as_raw()));
         Ok(value)
+    }
+
+    /// Whether the core's JSON leaves field `index` out (`output` without a schema, `tools`
+    /// without tools), so `to_h` does too.
+    fn skipped(&self, index: usize) -> bool {
+        match index {
+            OUTPUT => self.resolution.output.is_none(),
+            TOOLS => self.resolution.tools.is_empty(),
+            _ => false,
+        }
     }
 
     /// `#[](key)`: the field named by Symbol `key` (deep-frozen, Symbol keys), or nil for
@@ -143,7 +164,11 @@ impl NativeResolution {
                 // conversion did), then each field is taken from the Hash, so later reads share
                 // it. `rb_hash_aref` with a Symbol key runs no Ruby code.
                 let hash = convert(ruby, &rb_self.resolution)?;
-                for (cell, key) in rb_self.built.iter().zip(keys) {
+                for (index, (cell, key)) in rb_self.built.iter().zip(keys).enumerate() {
+                    // A field the JSON leaves out is built on its own when read.
+                    if rb_self.skipped(index) {
+                        continue;
+                    }
                     // SAFETY: `hash` is a live Hash on this stack.
                     cell.set(Some(unsafe { rb_sys::rb_hash_aref(hash.as_raw(), *key) }));
                 }
@@ -151,6 +176,9 @@ impl NativeResolution {
             } else {
                 let hash = ruby.hash_new();
                 for (index, key) in keys.iter().enumerate() {
+                    if rb_self.skipped(index) {
+                        continue;
+                    }
                     let value = rb_self.field(ruby, index)?;
                     // SAFETY: `hash` is new and unfrozen, the key a static Symbol: this cannot
                     // raise (magnus' `aset` would pay for an `rb_protect` per key).
@@ -225,6 +253,24 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys, FIELDS);
+        // Every serialized key is a field, in the same order; only `output` and `tools` may be
+        // absent (a version without a schema or tools).
+        let present: Vec<&str> = FIELDS
+            .iter()
+            .copied()
+            .filter(|field| keys.contains(field))
+            .collect();
+        assert_eq!(keys, present);
+        let absent: Vec<&str> = FIELDS
+            .iter()
+            .copied()
+            .filter(|field| !keys.contains(field))
+            .collect();
+        assert!(
+            absent
+                .iter()
+                .all(|field| ["output", "tools"].contains(field)),
+            "{absent:?}"
+        );
     }
 }

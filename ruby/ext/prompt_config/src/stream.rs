@@ -121,6 +121,11 @@ pub fn stream(
         if stopped.borrow().is_some() {
             return StreamControl::Stop;
         }
+        // Tool-call pieces are not text: the parsed calls arrive whole in the completion, so
+        // there is nothing to hand Ruby and no reason to take the GVL back.
+        if matches!(event, StreamEvent::ToolCallDelta { .. }) {
+            return StreamControl::Continue;
+        }
         let outcome = gvl::with_gvl_again(|| deliver(event, on_delta, on_restart));
         let failure = match outcome {
             Ok(Ok(())) => return StreamControl::Continue,
