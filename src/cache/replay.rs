@@ -11,10 +11,11 @@ use crate::client::{
 /// near): close to what providers send per chunk, so a caller's rendering looks the same.
 pub const REPLAY_DELTA_BYTES: usize = 24;
 
-/// Hands `completion.text` to `on_event` in deltas of about [`REPLAY_DELTA_BYTES`], and returns
-/// it with its [`StreamStats`] (time to first token from `started`, the call's start). A
-/// callback returning `Stop` ends the call as `cancelled` with the text replayed so far
-/// (nothing charged: a cache hit costs nothing).
+/// Hands `completion.text` to `on_event` in deltas of about [`REPLAY_DELTA_BYTES`], then each
+/// of its tool calls as one [`StreamEvent::ToolCallDelta`] (id, name and the whole arguments
+/// JSON), and returns it with its [`StreamStats`] (time to first token from `started`, the
+/// call's start; every event a chunk). A callback returning `Stop` ends the call as `cancelled`
+/// with the text replayed so far (nothing charged: a cache hit costs nothing).
 pub fn replay(
     mut completion: Completion,
     started: Instant,
@@ -33,24 +34,46 @@ pub fn replay(
         chunks += 1;
         if on_event(StreamEvent::Delta(delta)) == StreamControl::Stop {
             let sent = completion.text.len() - tail.len();
-            return Err(CompleteError::Interrupted {
-                kind: crate::ErrorKind::Cancelled,
-                interruption: Box::new(Interruption::new(
-                    format!("replay of a cached answer stopped by the callback after {chunks} chunks"),
-                    completion.text[..sent].to_string(),
-                    0.0,
-                    completion.resolution.request_id.clone(),
-                    Vec::new(),
-                )),
-            });
+            return Err(stopped(&completion, completion.text[..sent].to_string(), chunks));
         }
         rest = tail;
+    }
+    for (index, call) in completion.tool_calls.iter().enumerate() {
+        if chunks == 0 {
+            first_ms = clock.now().saturating_duration_since(started).as_secs_f64() * 1000.0;
+        }
+        chunks += 1;
+        let arguments = call.arguments.to_string();
+        let event = StreamEvent::ToolCallDelta {
+            index,
+            id: Some(&call.id),
+            name: Some(&call.name),
+            arguments: &arguments,
+        };
+        if on_event(event) == StreamControl::Stop {
+            return Err(stopped(&completion, completion.text.clone(), chunks));
+        }
     }
     completion.stream = Some(StreamStats {
         time_to_first_token_ms: first_ms,
         chunks,
     });
     Ok(completion)
+}
+
+/// The `cancelled` error of a replay the callback stopped after `chunks` events, `partial` the
+/// text replayed.
+fn stopped(completion: &Completion, partial: String, chunks: u64) -> CompleteError {
+    CompleteError::Interrupted {
+        kind: crate::ErrorKind::Cancelled,
+        interruption: Box::new(Interruption::new(
+            format!("replay of a cached answer stopped by the callback after {chunks} chunks"),
+            partial,
+            0.0,
+            completion.resolution.request_id.clone(),
+            Vec::new(),
+        )),
+    }
 }
 
 /// Where the next delta of `text` ends: at most [`REPLAY_DELTA_BYTES`] bytes, after the last

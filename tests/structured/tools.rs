@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use prompt_config::client::AttemptOutcome::{InvalidOutput, Success};
 use prompt_config::client::{
     AttemptError, Clock, FinishReason, ManualClock, Provider, ProviderRequest, ProviderResponse,
-    Usage, UsageReported,
+    StreamControl, StreamEvent, Usage, UsageReported,
 };
 use prompt_config::output::RawToolCall;
 use prompt_config::{Engine, ErrorKind, Message, Role};
@@ -74,6 +74,17 @@ struct Setup {
 impl Setup {
     fn new(answers: Vec<ProviderResponse>) -> Setup {
         Setup::timed(answers, None)
+    }
+
+    /// With a response cache (at temperature 0, so that answers may be stored).
+    fn cached(answers: Vec<ProviderResponse>) -> Setup {
+        let setup = Setup::new(answers);
+        let path = setup.config.root.join("config/features/ask.json");
+        let mut feature: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        feature["cache"] = json!({"ttl_seconds": 3600});
+        feature["model"]["parameters"] = json!({"temperature": 0.0});
+        std::fs::write(&path, feature.to_string()).unwrap();
+        setup
     }
 
     /// With each answer taking `slow` on a manual clock, and a 1 s deadline.
@@ -205,4 +216,44 @@ fn no_repair_is_sent_once_the_deadline_has_passed() {
     );
     assert_eq!(outcomes(error.attempts()), [("p".into(), InvalidOutput)]);
     assert_eq!(setup.toolbox.requests.lock().len(), 1);
+}
+
+#[test]
+fn a_streamed_cache_hit_replays_its_tool_calls_as_tool_call_deltas() {
+    let setup = Setup::cached(vec![calling(r#"{"city":"Lyon"}"#)]);
+    let engine = setup.engine();
+    let stored = engine.complete("ask", &asking("Weather?")).unwrap();
+    let mut seen = Vec::new();
+    let hit = engine
+        .stream("ask", &asking("Weather?"), |event| {
+            if let StreamEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } = event
+            {
+                seen.push((
+                    index,
+                    id.map(str::to_string),
+                    name.map(str::to_string),
+                    arguments.to_string(),
+                ));
+            }
+            StreamControl::Continue
+        })
+        .unwrap();
+    assert!(hit.cache.is_some(), "the second call is a hit");
+    assert_eq!(setup.toolbox.requests.lock().len(), 1);
+    assert_eq!(hit.tool_calls, stored.tool_calls);
+    assert_eq!(
+        seen,
+        [(
+            0,
+            Some("call_1".into()),
+            Some("get_weather".into()),
+            r#"{"city":"Lyon"}"#.into()
+        )]
+    );
+    assert_eq!(hit.stream.unwrap().chunks, 1);
 }
