@@ -107,7 +107,16 @@ impl Setup {
                 "additionalProperties": false
             }
         }]);
+        // A released version's tools are covered by its hashes: release it again with them.
+        let version = &mut feature["versions"]["1.0.0"];
+        version["status"] = json!("draft");
+        if let Some(spec) = version.as_object_mut() {
+            spec.remove("sha256");
+            spec.remove("released_at");
+        }
         std::fs::write(&path, feature.to_string()).unwrap();
+        let paths = prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
+        prompt_config::edit::release_version(&paths, "ask", "1.0.0").expect("release 1.0.0");
         Setup {
             config,
             toolbox: Arc::new(Toolbox {
