@@ -20,3 +20,6 @@ mod history;
 
 // H4: the mock provider's structured answers and tool calls.
 mod mock;
+
+// Multi-turn tool loops on both providers and across a failover.
+mod tool_loop;

@@ -115,7 +115,8 @@ impl Setup {
             spec.remove("released_at");
         }
         std::fs::write(&path, feature.to_string()).unwrap();
-        let paths = prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
+        let paths =
+            prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
         prompt_config::edit::release_version(&paths, "ask", "1.0.0").expect("release 1.0.0");
         Setup {
             config,
