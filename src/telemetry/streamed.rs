@@ -71,15 +71,20 @@ pub(crate) fn failure_fields(error: &CompleteError) -> FailureFields {
                 },
             }),
         },
-        other => FailureFields {
-            outcome: if other.kind() == crate::ErrorKind::Cancelled {
-                "cancelled"
-            } else {
-                "error"
-            },
-            cost_usd: 0.0,
-            usage: Usage::default(),
-            stream: None,
-        },
+        other => {
+            // Answers the call could not use (invalid, refused, cut) were paid for: the line
+            // carries what budgets were charged.
+            let (cost_usd, usage) = other.charged().unwrap_or((0.0, Usage::default()));
+            FailureFields {
+                outcome: if other.kind() == crate::ErrorKind::Cancelled {
+                    "cancelled"
+                } else {
+                    "error"
+                },
+                cost_usd,
+                usage,
+                stream: None,
+            }
+        }
     }
 }

@@ -157,3 +157,27 @@ fn invalid_answers_are_attempt_lines_with_reason_count_and_pointer_but_no_text()
         .expect("anthropic's answer is counted");
     assert_eq!((anthropic.answers, anthropic.invalid_outputs), (1, 0));
 }
+
+#[test]
+fn a_call_failed_on_invalid_answers_logs_what_they_cost() {
+    // Both mocks answer invalid JSON every time: the call fails `invalid_output` after four
+    // paid answers, and its request line carries their cost and tokens as budgets were charged.
+    let fixture = fixture(1.0, false);
+    fixture.edit_json(&fixture.config_dir().join("providers.json"), |providers| {
+        providers["providers"]["anthropic"]["mock"]["invalid_output_share"] = 1.0.into();
+    });
+    let (engine, path) = engine_with_log(&fixture);
+    let error = engine
+        .complete(FEATURE, &context("7").pin_version("2.2.0"))
+        .unwrap_err();
+    assert_eq!(error.kind(), prompt_config::ErrorKind::InvalidOutput);
+    engine.close();
+    let records = lines(&path);
+    let request = events(&records, "llm.request")[0];
+    assert_eq!(request["prompt_config.outcome"], "error");
+    assert!(
+        request["prompt_config.cost_usd"].as_f64().unwrap() > 0.0,
+        "{request}"
+    );
+    assert!(request["gen_ai.usage.output_tokens"].as_u64().unwrap() > 0);
+}
