@@ -115,7 +115,9 @@ pub unsafe extern "C" fn pc_resolve(
 /// made)), to free with `pc_string_free`; on failure it is
 /// NULL. Statuses: those of `pc_resolve`, and `PC_PROVIDER_ERROR`, `PC_RATE_LIMITED`,
 /// `PC_TIMEOUT`, `PC_ALL_PROVIDERS_FAILED`, `PC_CIRCUIT_OPEN`, `PC_BUDGET_EXCEEDED`,
-/// `PC_MISSING_API_KEY` (the error's `details` list every attempt).
+/// `PC_MISSING_API_KEY` (the error's `details` list every attempt); for a version with an
+/// output schema or tools also `PC_INVALID_OUTPUT` (`details.violations`, `details.raw_text`),
+/// `PC_REFUSAL` (`details.refusal`) and `PC_OUTPUT_TRUNCATED` (`details.partial_text`).
 ///
 /// # Safety
 /// As `pc_resolve`.

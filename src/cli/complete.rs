@@ -44,10 +44,25 @@ pub fn context_with_history(
 /// and column of a JSON syntax error, or the JSON pointer of the message that does not fit.
 pub fn read_history(path: &Path) -> Result<Vec<Message>, Failure> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let bytes = std::fs::read(path).map_err(|error| {
         Failure::invalid_argument(format!("--messages {shown}: cannot read the file: {error}"))
     })?;
-    let value: Value = serde_json::from_str(&text).map_err(|error| {
+    // Editors on Windows write a BOM; `--inputs` ignores it too.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        let before = &bytes[..error.valid_up_to()];
+        let line = before.iter().filter(|byte| **byte == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|byte| *byte == b'\n')
+                .map_or(0, |at| at + 1)
+            + 1;
+        Failure::invalid_argument(format!(
+            "--messages {shown}: line {line} column {column}: not UTF-8 text"
+        ))
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|error| {
         Failure::invalid_argument(format!(
             "--messages {shown}: line {} column {}: not JSON: {error}",
             error.line(),

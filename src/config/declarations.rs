@@ -19,8 +19,9 @@ pub const DECLARATION_KEYS: [&str; 3] = ["output", "tools", "tool_choice"];
 
 /// SHA-256 (lower-case hex) of the canonical JSON of each declaration `spec` makes, by key
 /// (`output`, `tools`, `tool_choice`); a key is absent when the version does not declare it
-/// (an empty `tools` array counts as absent). The typed declaration is hashed, so writing a
-/// default out (`"repair": true`) or reordering keys changes nothing.
+/// (an empty `tools` array and `"tool_choice": "auto"`, the defaults, count as absent). The
+/// typed declaration is hashed, so writing a default out (`"repair": true`) or reordering keys
+/// changes nothing.
 pub fn declaration_hashes(spec: &VersionSpec) -> BTreeMap<&'static str, String> {
     let mut hashes = BTreeMap::new();
     if let Some(output) = &spec.output {
@@ -29,7 +30,12 @@ pub fn declaration_hashes(spec: &VersionSpec) -> BTreeMap<&'static str, String> 
     if !spec.tools.is_empty() {
         hashes.insert("tools", hash_of(&spec.tools));
     }
-    if let Some(tool_choice) = &spec.tool_choice {
+    // `auto` is the default: writing it out declares nothing new, as `"repair": true` does not.
+    let declared_choice = spec
+        .tool_choice
+        .as_ref()
+        .filter(|choice| **choice != crate::output::ToolChoice::Auto);
+    if let Some(tool_choice) = declared_choice {
         hashes.insert("tool_choice", hash_of(tool_choice));
     }
     hashes
@@ -125,6 +131,14 @@ mod tests {
         })));
         assert_eq!(hashes.keys().copied().collect::<Vec<_>>(), ["output", "tool_choice", "tools"]);
         assert!(hashes.values().all(|hash| hash.len() == 64));
+    }
+
+    #[test]
+    fn a_written_out_default_tool_choice_declares_nothing() {
+        let tools = json!([{"name": "lookup", "parameters": {"type": "object"}}]);
+        let bare = spec(json!({"tools": tools.clone()}));
+        let auto = spec(json!({"tools": tools, "tool_choice": "auto"}));
+        assert_eq!(declaration_hashes(&bare), declaration_hashes(&auto));
     }
 
     #[test]
