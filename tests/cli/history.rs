@@ -121,13 +121,19 @@ fn a_file_starting_with_a_utf8_bom_is_read_like_one_without() {
 fn a_file_that_is_not_utf8_names_the_line_and_column_of_the_first_bad_byte() {
     let fixture = Fixture::new();
     let path = fixture.root.join("chat.json");
-    std::fs::write(&path, b"[\n  {\"role\": \"user\", \"content\": \"caf\xE9\"}\n]").unwrap();
+    std::fs::write(
+        &path,
+        b"[\n  {\"role\": \"user\", \"content\": \"caf\xE9\"}\n]",
+    )
+    .unwrap();
     let file = path.to_string_lossy().into_owned();
     let output = complete(&fixture, &file, &[]);
     assert_eq!(output.status.code(), Some(2));
     let error = stderr(&output);
     assert!(
-        error.contains(&format!("--messages {file}: line 2 column 35: not UTF-8 text")),
+        error.contains(&format!(
+            "--messages {file}: line 2 column 35: not UTF-8 text"
+        )),
         "{error}"
     );
 }

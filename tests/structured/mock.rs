@@ -269,6 +269,29 @@ fn after_a_tool_result_the_mock_answers_instead_of_calling_again() {
 }
 
 #[test]
+fn the_repair_of_an_answer_after_a_tool_result_is_an_answer_not_a_tool_call() {
+    let schema = career_paths();
+    let tools = [lookup_tool()];
+    let mut history = messages("Analyst");
+    history.push(Message::tool_result("call_mock_1", "{\"median\": 52000}"));
+    // The repair conversation: the invalid answer, then the instruction in a user turn.
+    history.push(Message::new(Role::Assistant, "not JSON"));
+    history.push(Message::new(
+        Role::User,
+        "Your previous answer was invalid.",
+    ));
+    let response = call(
+        &mock(0.0, 1),
+        &history,
+        Some(&schema),
+        &tools,
+        &ToolChoice::Auto,
+    );
+    assert!(response.tool_calls.is_empty());
+    assert!(schema.validate(&response.text).is_ok());
+}
+
+#[test]
 fn tool_choice_none_gets_an_answer_not_a_call() {
     let response = call(
         &mock(0.0, 1),

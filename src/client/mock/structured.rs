@@ -1,5 +1,5 @@
 //! The mock's answers to a request that wants structure: with tools declared (and
-//! `tool_choice` not `none`, and the last message not a tool result) it calls the named tool, or
+//! `tool_choice` not `none`, and no tool result in the conversation yet) it calls the named tool, or
 //! the first one, with arguments generated from the tool's schema (finish reason `tool_calls`);
 //! with an output schema it answers JSON generated from the schema. Both are deterministic on
 //! the prompt. A share of them (`MockSettings::invalid_output_share`, drawn by the caller on the
@@ -68,14 +68,16 @@ pub(super) fn answer(
     })
 }
 
-/// The tool the mock calls: none without tools, with `tool_choice: none`, or when the last
-/// message is a tool result (the model then answers); else the named tool, or the first.
+/// The tool the mock calls: none without tools, with `tool_choice: none`, or once the
+/// conversation holds a tool result (one round of tools, then the model answers: a repair of
+/// that answer, which ends on the repair instruction, must not turn into a tool call); else the
+/// named tool, or the first.
 fn tool_to_call<'r>(request: &ProviderRequest<'r>) -> Option<&'r ToolDefinition> {
     let first = request.tools.first()?;
     if request
         .messages
-        .last()
-        .is_some_and(|message| message.role == Role::Tool)
+        .iter()
+        .any(|message| message.role == Role::Tool)
     {
         return None;
     }
