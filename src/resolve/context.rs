@@ -35,8 +35,29 @@ struct ContextFields {
     variables: Map<String, Value>,
     #[serde(default)]
     version: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "messages_by_index"
+    )]
     messages: Vec<Message>,
+}
+
+/// The history, each message read on its own so a message of the wrong shape is named by its
+/// index (`messages[1] (/messages/1): unknown variant ...`), as the CLI and the gem name it.
+fn messages_by_index<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Message>, D::Error> {
+    let items = Vec::<Value>::deserialize(deserializer)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            serde_json::from_value(item).map_err(|error| {
+                serde::de::Error::custom(format!("messages[{index}] (/messages/{index}): {error}"))
+            })
+        })
+        .collect()
 }
 
 impl TryFrom<ContextFields> for Context {
@@ -231,6 +252,20 @@ mod tests {
     fn id(text: &str) -> Result<String, String> {
         let value: Value = serde_json::from_str(text).unwrap();
         canonical_subject_id(&value).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn a_history_message_of_the_wrong_shape_is_named_by_its_index() {
+        let error = serde_json::from_value::<Context>(json!({"user_id": "u", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "robot", "content": "beep"}
+        ]}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("messages[1] (/messages/1): unknown variant `robot`"),
+            "{error}"
+        );
     }
 
     #[test]

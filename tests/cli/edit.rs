@@ -286,7 +286,7 @@ fn declare_output_and_tools_on_the_draft(fixture: &Fixture) {
         let version = &mut document["versions"]["3.1.0"];
         version["output"] = json!({"name": "answer", "schema": "answer.schema.json"});
         version["tools"] = json!([{"name": "search_jobs", "parameters": parameters}]);
-        version["tool_choice"] = json!("auto");
+        version["tool_choice"] = json!("required");
     });
 }
 
@@ -323,7 +323,7 @@ fn release_records_the_hashes_of_the_output_schema_file_and_of_each_declaration(
     // SHA-256 of the canonical JSON (keys sorted) of the declaration, with `repair` defaulted.
     let canonical_output = r#"{"name":"answer","repair":true,"schema":"answer.schema.json"}"#;
     assert_eq!(hashes["output"], sha256_hex(canonical_output.as_bytes()));
-    assert_eq!(hashes["tool_choice"], sha256_hex(br#""auto""#));
+    assert_eq!(hashes["tool_choice"], sha256_hex(br#""required""#));
     let validate = run(&fixture, &["validate"]);
     assert_eq!(validate.status.code(), Some(0), "{}", stderr(&validate));
 }
