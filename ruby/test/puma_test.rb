@@ -124,6 +124,9 @@ class PumaTest < Minitest::Test
     @redis = RedisServerForTest.new
     RailsAppSupport.edit_json(RailsAppSupport.feature_path(@root)) do |feature|
       cap_max_tokens(feature)
+      # Prose versions only: the JSON variant's three-path answer does not fit 100 tokens (it
+      # would end `output_truncated`), and the budget arithmetic above is for prose answers.
+      feature["experiments"] = []
       feature["budget"] = { "daily_usd" => LIMIT_USD, "monthly_usd" => 100, "policy" => "block" }
     end
     start_puma("PROMPT_CONFIG_REDIS_URL" => @redis.url)
