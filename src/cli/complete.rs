@@ -336,9 +336,15 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_cannot_be_read() {
+    fn bytes_that_are_not_utf8_are_named_by_line_and_column() {
         let error = read(b"[{\"role\": \"user\", \"content\": \"caf\xe9\"}]").unwrap_err();
-        assert!(error.starts_with("cannot read the file"), "{error}");
+        assert_eq!(error, "line 1 column 34: not UTF-8 text");
+    }
+
+    #[test]
+    fn a_leading_utf8_bom_is_skipped() {
+        let text = format!("\u{feff}{}", json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(read(text.as_bytes()), Ok(1));
     }
 
     #[test]
