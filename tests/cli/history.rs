@@ -7,6 +7,7 @@ use crate::support::cli::{self, PROFILE, run, stderr, stdout};
 use crate::support::fixture::Fixture;
 use crate::support::http_server::{Reply, TestServer};
 use crate::support::one_feature::OneFeature;
+use crate::support::release::edit_and_release;
 use serde_json::{Value, json};
 
 /// A chat with one tool round: the assistant asks for a tool, the caller answers it.
@@ -249,22 +250,12 @@ fn tool_feature(server: &TestServer) -> OneFeature {
         "retry": {"max_attempts": 1},
         "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}});
     let config = OneFeature::new(&json!({"providers": {"local": provider}}), "local", "m");
-    let path = config.root.join("config/features/ask.json");
-    let mut feature: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    feature["versions"]["1.0.0"]["tools"] = json!([{
-        "name": "salary_lookup", "description": "Median salary of a role.",
-        "parameters": {"type": "object", "properties": {"role": {"type": "string"}},
-                       "required": ["role"], "additionalProperties": false}}]);
-    let version = &mut feature["versions"]["1.0.0"];
-    version["status"] = json!("draft");
-    if let Some(spec) = version.as_object_mut() {
-        spec.remove("sha256");
-        spec.remove("released_at");
-    }
-    std::fs::write(&path, feature.to_string()).unwrap();
-    let paths = prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
-    prompt_config::edit::release_version(&paths, "ask", "1.0.0").expect("release 1.0.0");
+    edit_and_release(&config.root, "ask", "1.0.0", |feature| {
+        feature["versions"]["1.0.0"]["tools"] = json!([{
+            "name": "salary_lookup", "description": "Median salary of a role.",
+            "parameters": {"type": "object", "properties": {"role": {"type": "string"}},
+                           "required": ["role"], "additionalProperties": false}}]);
+    });
     config
 }
 

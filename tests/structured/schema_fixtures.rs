@@ -80,18 +80,7 @@ pub fn structured(primary: &TestServer, backup: Option<&TestServer>, repair: boo
 /// `prompt-config release` would, so its hashes cover the declarations the edit made (a released
 /// version's output, tools and tool_choice are immutable like its templates).
 pub fn edit_feature(setup: &Setup, edit: impl FnOnce(&mut Value)) {
-    let path = setup.root.join("config/features/summary.json");
-    let mut feature: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    edit(&mut feature);
-    let version = &mut feature["versions"]["1.0.0"];
-    version["status"] = json!("draft");
-    if let Some(spec) = version.as_object_mut() {
-        spec.remove("sha256");
-        spec.remove("released_at");
-    }
-    std::fs::write(&path, feature.to_string()).unwrap();
-    let paths = prompt_config::Paths::new(setup.root.join("config"), setup.root.join("prompts"));
-    prompt_config::edit::release_version(&paths, "summary", "1.0.0").expect("release 1.0.0");
+    crate::support::release::edit_and_release(&setup.root, "summary", "1.0.0", edit);
 }
 
 /// An OpenAI chat completion whose message says `content` (`null` for none) and `refusal`, with

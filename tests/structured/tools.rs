@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::schema_fixtures::{failed_with, outcomes};
 use crate::support::one_feature::{OneFeature, asking};
+use crate::support::release::edit_and_release;
 
 /// Answers with scripted tool calls, in order, and keeps every request's messages; with a
 /// clock, each answer takes `slow` on it.
@@ -95,29 +96,18 @@ impl Setup {
             "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}
         }}});
         let config = OneFeature::new(&providers, "p", "m");
-        let path = config.root.join("config/features/ask.json");
-        let mut feature: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        feature["versions"]["1.0.0"]["tools"] = json!([{
-            "name": "get_weather",
-            "description": "The weather in a city now.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-                "additionalProperties": false
-            }
-        }]);
-        // A released version's tools are covered by its hashes: release it again with them.
-        let version = &mut feature["versions"]["1.0.0"];
-        version["status"] = json!("draft");
-        if let Some(spec) = version.as_object_mut() {
-            spec.remove("sha256");
-            spec.remove("released_at");
-        }
-        std::fs::write(&path, feature.to_string()).unwrap();
-        let paths =
-            prompt_config::Paths::new(config.root.join("config"), config.root.join("prompts"));
-        prompt_config::edit::release_version(&paths, "ask", "1.0.0").expect("release 1.0.0");
+        edit_and_release(&config.root, "ask", "1.0.0", |feature| {
+            feature["versions"]["1.0.0"]["tools"] = json!([{
+                "name": "get_weather",
+                "description": "The weather in a city now.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                    "additionalProperties": false
+                }
+            }]);
+        });
         Setup {
             config,
             toolbox: Arc::new(Toolbox {

@@ -16,6 +16,7 @@ pub mod one_feature;
 pub mod prometheus;
 pub mod provider_fixtures;
 pub mod redis_server;
+pub mod release;
 pub mod sse_fixtures;
 pub mod stream_engine;
 pub mod summary_tree;
