@@ -42,6 +42,9 @@ typedef enum pc_status {
     PC_CONFIG_INVALID = 101,
     // `prompt_integrity`: the only problems are released prompt files that changed.
     PC_PROMPT_INTEGRITY = 102,
+    // `invalid_dataset`: an evaluation dataset has problems (each `file:line: /pointer:
+    // message` in `details.problems`).
+    PC_INVALID_DATASET = 103,
     // `unknown_feature`: no feature of that name.
     PC_UNKNOWN_FEATURE = 201,
     // `unknown_version`: the pinned `version` does not exist.
@@ -56,6 +59,8 @@ typedef enum pc_status {
     // turn, a tool result answering no tool call, too many messages or bytes);
     // `details.index` names the message.
     PC_INVALID_MESSAGES = 206,
+    // `unknown_model`: a model override names no model `providers.json` lists.
+    PC_UNKNOWN_MODEL = 207,
     // `provider_error`: the only provider tried failed (details carry status and attempts).
     // Retryable.
     PC_PROVIDER_ERROR = 301,
@@ -94,6 +99,9 @@ typedef enum pc_status {
     // `invalid_feedback`: feedback without a request id or metric, or with a value that is not
     // a boolean, number or short string.
     PC_INVALID_FEEDBACK = 602,
+    // `evaluation_failed`: a release that requires a passing evaluation was refused
+    // (`details.failed_cases` names the cases).
+    PC_EVALUATION_FAILED = 701,
     // `invalid_argument`: a required pointer was NULL, a string was not UTF-8, a JSON argument
     // did not parse or had the wrong shape (`details.argument` names the parameter,
     // `details.reason` is `null`, `invalid_utf8`, `invalid_json` or `wrong_shape`).

@@ -443,6 +443,20 @@ impl Engine {
             }
             .into());
         };
+        if let Some((provider, name)) = context.model_override() {
+            let listed = snapshot
+                .providers()
+                .providers
+                .get(provider)
+                .is_some_and(|compiled| compiled.models.contains_key(name));
+            if !listed {
+                return Err(ResolveError::UnknownModel {
+                    model: format!("{provider}/{name}"),
+                    known: snapshot.model_names(),
+                }
+                .into());
+            }
+        }
         let mut resolution = compiled.resolve(context, &snapshot.revision)?;
         resolution.request_id = new_request_id(&*self.options.random);
         Ok((compiled, resolution))

@@ -9,8 +9,10 @@ use crate::resolve::{ResolveError, ResolveFailure};
 use crate::state::StateError;
 use crate::telemetry::TelemetryError;
 
+pub(crate) mod eval;
 pub(crate) mod kind;
 
+pub use eval::{DatasetProblem, EvalError};
 use kind::ErrorKind;
 
 /// Any failure the library reports.
@@ -35,6 +37,10 @@ pub enum Error {
     /// The shared state backend was misconfigured or unavailable.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An evaluation could not run (its dataset or options), or a release that required one
+    /// was refused.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
 }
 
 /// Shorthand for results carrying the crate-level [`Error`].
@@ -60,6 +66,7 @@ impl Error {
             Error::Complete(error) => error.kind(),
             Error::Telemetry(error) => error.kind(),
             Error::State(error) => error.kind(),
+            Error::Eval(error) => error.kind(),
         }
     }
 
@@ -72,6 +79,7 @@ impl Error {
             Error::Complete(error) => error.details(),
             Error::Telemetry(error) => error.details(),
             Error::State(error) => error.details(),
+            Error::Eval(error) => error.details(),
         }
     }
 }

@@ -28,6 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["options", "snapshot"],
     &["error"],
     &["engine", "edit"],
+    &["eval"],
     &["c_api"],
 ];
 

@@ -41,6 +41,7 @@ internal_mod!(config);
 pub mod edit;
 mod engine;
 mod error;
+pub mod eval;
 #[cfg(test)]
 mod layers;
 mod options;
@@ -57,7 +58,7 @@ pub use cache::StoreCounts as CacheStoreCounts;
 pub use config::{ConfigError, ModelParameters, ModelSpec, Problem};
 pub use engine::Engine;
 pub use error::kind::{ErrorKind, RETIRED_CODES};
-pub use error::{Error, Result};
+pub use error::{DatasetProblem, Error, EvalError, Result};
 pub use options::EngineOptions;
 pub use paths::Paths;
 pub use prompt::{InvalidVariable, Message, PromptError, Role};

@@ -112,6 +112,20 @@ impl Snapshot {
         &self.providers
     }
 
+    /// Every model `providers.json` lists, as `provider/name`, sorted.
+    pub fn model_names(&self) -> Vec<String> {
+        self.providers
+            .providers
+            .iter()
+            .flat_map(|(provider, compiled)| {
+                compiled
+                    .models
+                    .keys()
+                    .map(move |name| format!("{provider}/{name}"))
+            })
+            .collect()
+    }
+
     /// The names of the features, sorted.
     pub fn feature_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.features.keys().map(String::as_str).collect();

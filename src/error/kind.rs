@@ -85,6 +85,10 @@ error_kinds! {
     ConfigInvalid = 101, "config_invalid", retryable: false;
     /// The only problems are released prompt files that changed.
     PromptIntegrity = 102, "prompt_integrity", retryable: false;
+    /// An evaluation dataset has problems: a line that is not JSON, a case that breaks the
+    /// dataset schema, a duplicate case id, an assertion that cannot be compiled (each
+    /// `file:line: /pointer: message`).
+    InvalidDataset = 103, "invalid_dataset", retryable: false;
     /// No feature of that name.
     UnknownFeature = 201, "unknown_feature", retryable: false;
     /// A pinned version does not exist.
@@ -99,6 +103,9 @@ error_kinds! {
     /// tool result that answers no earlier tool call, or more messages or bytes than the
     /// feature allows; details name the message index and field.
     InvalidMessages = 206, "invalid_messages", retryable: false;
+    /// A model override (`eval --model`, a judge assertion's `model`) names no model that
+    /// `providers.json` lists; details carry the name and the known ones.
+    UnknownModel = 207, "unknown_model", retryable: false;
     /// The only provider tried failed.
     ProviderError = 301, "provider_error", retryable: true;
     /// Every attempt was rate limited (HTTP 429 or the client-side limit).
@@ -135,6 +142,9 @@ error_kinds! {
     Io = 601, "io", retryable: false;
     /// Feedback without a request id or metric, or with an unusable value.
     InvalidFeedback = 602, "invalid_feedback", retryable: false;
+    /// A release that requires a passing evaluation (`release --require-eval`) was refused:
+    /// a version missed its thresholds; details name the failing cases.
+    EvaluationFailed = 701, "evaluation_failed", retryable: false;
     /// A binding was given a bad argument: a NULL pointer, invalid UTF-8, JSON that does not
     /// parse or has the wrong shape (engine options included), a subject id of the wrong type.
     InvalidArgument = 901, "invalid_argument", retryable: false;

@@ -20,6 +20,9 @@ pub struct Context {
     version: Option<String>,
     /// The conversation history, appended after the rendered template messages.
     messages: Vec<Message>,
+    /// A model that replaces the resolved chain (`provider`, `name`); not part of the wire
+    /// shape, set only through [`Context::with_model`].
+    model: Option<(String, String)>,
 }
 
 /// The wire shape shared by the CLI's `--json`, the C ABI and the gem:
@@ -162,6 +165,7 @@ impl Context {
             variables: Arc::new(Value::Object(Map::new())),
             version: None,
             messages: Vec::new(),
+            model: None,
         }
     }
 
@@ -205,6 +209,23 @@ impl Context {
     pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
         self.messages = messages;
         self
+    }
+
+    /// Replaces the resolved model chain with one model of `providers.json` (`provider`,
+    /// `name`), sent with the chain's primary sampling parameters and no fallbacks: what an
+    /// evaluation's `--model` and a judge assertion's `model` do. The version, rendering and
+    /// everything else resolve as usual. A model `providers.json` does not list fails the
+    /// resolve with `unknown_model`. Not part of the context JSON of the bindings.
+    pub fn with_model(mut self, provider: impl Into<String>, name: impl Into<String>) -> Self {
+        self.model = Some((provider.into(), name.into()));
+        self
+    }
+
+    /// The model override, as (`provider`, `name`), if any.
+    pub fn model_override(&self) -> Option<(&str, &str)> {
+        self.model
+            .as_ref()
+            .map(|(provider, name)| (provider.as_str(), name.as_str()))
     }
 
     /// Adds one message to the end of the conversation history (see [`Context::with_messages`]).

@@ -112,6 +112,14 @@ pub enum ResolveError {
         /// The versions that exist.
         known: Vec<String>,
     },
+    /// A model override ([`Context::with_model`]) names a model `providers.json` does not list.
+    #[error("unknown model \"{model}\" (providers.json lists: {})", .known.join(", "))]
+    UnknownModel {
+        /// The model asked for, `provider/name`.
+        model: String,
+        /// The models that exist, `provider/name`.
+        known: Vec<String>,
+    },
     /// The context's conversation history breaks a rule (see `Context::with_messages`): a
     /// `system` turn, a tool result answering no call, a call left unanswered, too many
     /// messages or bytes for the feature's `history` limits, ...
@@ -135,12 +143,13 @@ fn field_name(field: &str) -> &str {
 }
 
 impl ResolveError {
-    /// `unknown_feature` or `unknown_version`.
+    /// `unknown_feature`, `unknown_version`, `unknown_model` or `invalid_messages`.
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             ResolveError::UnknownFeature { .. } => crate::ErrorKind::UnknownFeature,
             ResolveError::UnknownVersion { .. } => crate::ErrorKind::UnknownVersion,
             ResolveError::InvalidMessages { .. } => crate::ErrorKind::InvalidMessages,
+            ResolveError::UnknownModel { .. } => crate::ErrorKind::UnknownModel,
         }
     }
 
@@ -156,6 +165,9 @@ impl ResolveError {
                 known,
             } => {
                 serde_json::json!({ "feature": feature, "version": version, "known": known })
+            }
+            ResolveError::UnknownModel { model, known } => {
+                serde_json::json!({ "model": model, "known": known })
             }
             ResolveError::InvalidMessages { feature, problem } => serde_json::json!({
                 "feature": feature,
@@ -219,6 +231,17 @@ impl CompiledFeature {
         // Covers the history too, so response cache keys differ per conversation.
         let prompt_hash = prompt_hash(&messages);
         let chain = &decision.route.chain;
+        let (model, fallbacks) = match context.model_override() {
+            Some((provider, name)) => (
+                ModelSpec {
+                    provider: provider.to_string(),
+                    name: name.to_string(),
+                    parameters: chain.model.parameters.clone(),
+                },
+                Vec::new(),
+            ),
+            None => (chain.model.clone(), chain.fallbacks.clone()),
+        };
         Ok(Resolution {
             feature: self.name.clone(),
             version: decision.route.version.clone(),
@@ -227,8 +250,8 @@ impl CompiledFeature {
             variant: decision.variant.map(str::to_string),
             rule: decision.rule.map(str::to_string),
             bucket: decision.bucket,
-            model: chain.model.clone(),
-            fallbacks: chain.fallbacks.clone(),
+            model,
+            fallbacks,
             output: decision.route.prompt.output.clone(),
             tools: decision.route.prompt.tools.clone(),
             tool_choice: decision.route.prompt.tool_choice.clone(),

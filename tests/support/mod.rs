@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cli;
 pub mod engine_faults;
+pub mod eval;
 pub mod fixture;
 pub mod fleet;
 pub mod http_server;

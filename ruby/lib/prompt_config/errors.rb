@@ -235,6 +235,26 @@ module PromptConfig
     def server = details[:server]
   end
 
+  # An evaluation dataset has problems (`problems` lists each `file:line: /pointer: message`).
+  class InvalidDataset < Error
+    def self.default_kind = "invalid_dataset"
+
+    def problems = details.fetch(:problems, [])
+  end
+
+  # A model override (an evaluation's `model:`, a judge assertion's `model`) names no model
+  # that `providers.json` lists.
+  class UnknownModel < Error
+    def self.default_kind = "unknown_model"
+  end
+
+  # A release that requires a passing evaluation was refused; `failed_cases` names the cases.
+  class EvaluationFailed < Error
+    def self.default_kind = "evaluation_failed"
+
+    def failed_cases = details.fetch(:failed_cases, [])
+  end
+
   # Feedback without a request id or metric, or with an unusable value.
   class InvalidFeedback < Error
     def self.default_kind = "invalid_feedback"
@@ -282,6 +302,9 @@ module PromptConfig
     "invalid_messages" => InvalidMessages,
     "state_unavailable" => StateUnavailable,
     "invalid_feedback" => InvalidFeedback,
+    "invalid_dataset" => InvalidDataset,
+    "unknown_model" => UnknownModel,
+    "evaluation_failed" => EvaluationFailed,
     "invalid_argument" => InvalidArgument,
     "panic" => InternalError
   }.freeze

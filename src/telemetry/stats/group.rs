@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::output::OutputAccumulator;
 use super::read::Selection;
 use super::report::{FeedbackStats, GroupStats, LatencyPercentiles};
+use super::significance::nearest_rank;
 use super::streams::StreamAccumulator;
 
 /// What a group collects before its figures are computed.
@@ -111,16 +112,6 @@ fn finish(by: &[String], key: &[String], mut group: Accumulator) -> GroupStats {
         stream: group.stream.finish(),
         output: group.output.finish(),
     }
-}
-
-/// The nearest-rank percentile of sorted values: the smallest value with at least `percent`% of
-/// the values at or below it.
-pub(super) fn nearest_rank(sorted: &[f64], percent: u64) -> Option<f64> {
-    // Integer arithmetic: `0.99 * 100.0` is not exactly 99 in floating point, and a rank off by
-    // one picks a different value.
-    let count = sorted.len() as u64;
-    let rank = (percent * count).div_ceil(100).max(1);
-    sorted.get(usize::try_from(rank - 1).ok()?).copied()
 }
 
 fn mean(values: &[f64]) -> Option<f64> {

@@ -248,3 +248,43 @@ pub fn means_sample_size(a: &SampleSummary, b: &SampleSummary) -> Option<f64> {
     }
     Some((Z_HALF_ALPHA + Z_POWER).powi(2) * variance / difference.powi(2))
 }
+
+/// The nearest-rank percentile of sorted values: the smallest value with at least `percent`% of
+/// the values at or below it.
+pub fn nearest_rank(sorted: &[f64], percent: u64) -> Option<f64> {
+    // Integer arithmetic: `0.99 * 100.0` is not exactly 99 in floating point, and a rank off by
+    // one picks a different value.
+    let count = sorted.len() as u64;
+    let rank = (percent * count).div_ceil(100).max(1);
+    sorted.get(usize::try_from(rank - 1).ok()?).copied()
+}
+
+/// McNemar's test of paired pass/fail outcomes: of the pairs (cases) where the two sides
+/// disagree, `b` passed only on the first side and `c` only on the second. Gives the two-sided
+/// p-value of "both sides pass equally often": exact (twice the smaller binomial tail at
+/// p = 1/2, capped at 1) when `b + c` is below 25, else the chi-square statistic with
+/// Edwards' continuity correction, `(|b - c| - 1)^2 / (b + c)`, on one degree of freedom.
+/// 1 when no pair disagrees. (McNemar 1947; the exact rule for small counts as in Fagerland,
+/// Lydersen and Laake, BMC Medical Research Methodology 13:91, 2013.)
+pub fn mcnemar(b: u64, c: u64) -> f64 {
+    let discordant = b + c;
+    if discordant == 0 {
+        return 1.0;
+    }
+    if discordant < 25 {
+        let n = discordant as f64;
+        let tail: f64 = (0..=b.min(c))
+            .map(|i| {
+                let i = i as f64;
+                (ln_gamma(n + 1.0) - ln_gamma(i + 1.0) - ln_gamma(n - i + 1.0)
+                    - n * std::f64::consts::LN_2)
+                    .exp()
+            })
+            .sum();
+        return (2.0 * tail).min(1.0);
+    }
+    let difference = (b as f64 - c as f64).abs() - 1.0;
+    let statistic = difference.max(0.0).powi(2) / discordant as f64;
+    // The chi-square tail with one degree of freedom is erfc(sqrt(x / 2)).
+    erfc((statistic / 2.0).sqrt())
+}

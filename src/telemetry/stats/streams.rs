@@ -121,7 +121,7 @@ impl StreamAccumulator {
         }
         self.times_to_first_chunk_ms.sort_by(f64::total_cmp);
         let percentile =
-            |percent| super::group::nearest_rank(&self.times_to_first_chunk_ms, percent);
+            |percent| super::significance::nearest_rank(&self.times_to_first_chunk_ms, percent);
         let time_to_first_chunk_ms = percentile(50)
             .zip(percentile(95))
             .map(|(p50, p95)| TimeToFirstChunk { p50, p95 });

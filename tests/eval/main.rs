@@ -1,0 +1,9 @@
+//! Evaluation of prompt versions: datasets and their errors, every assertion kind, runs with
+//! repeats and pass-rate thresholds, the judge on loopback servers, comparisons, telemetry
+//! events, and `Engine::evaluate` end to end on the mock provider.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+// The runner: repeats, thresholds, versions, options.
+mod run;
