@@ -188,6 +188,7 @@ impl Engine {
             .into());
         }
         let versions = self.versions_to_run(feature, options)?;
+        super::judge::check(self, dataset, &versions)?;
         let started_at = self.options().clock.utc_now();
         let started = self.options().clock.now();
         let jobs: Vec<Job<'_>> = versions

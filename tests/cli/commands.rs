@@ -16,7 +16,7 @@ fn validate_prints_a_one_line_summary_and_exits_zero() {
     let text = stdout(&output);
     assert_eq!(text.lines().count(), 1);
     assert!(
-        text.starts_with("ok: 1 feature, 6 versions, 1 running experiment"),
+        text.starts_with("ok: 2 features, 7 versions, 1 running experiment"),
         "{text}"
     );
 }

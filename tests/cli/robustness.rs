@@ -233,7 +233,7 @@ fn a_non_utf8_config_path_is_a_path_like_any_other() {
     let output = run_in(&fixture.root, &args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).starts_with("ok: 1 feature"),
+        stdout(&output).starts_with("ok: 2 features"),
         "{}",
         stdout(&output)
     );

@@ -157,7 +157,7 @@ fn validate_says_one_rule_not_one_rules() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains(", 1 rule, 1 rollout, 3 providers"), "{text}");
-    assert!(text.contains("6 versions"), "{text}");
+    assert!(text.contains("7 versions"), "{text}");
 }
 
 #[test]
