@@ -314,8 +314,8 @@ class ApiTest < Minitest::Test
 
   def test_validate_reload_and_reload_if_changed
     summary = PromptConfig.validate!
-    assert_equal 1, summary[:features]
-    assert_equal 6, summary[:versions]
+    assert_equal 2, summary[:features]
+    assert_equal 7, summary[:versions]
 
     fixture = Fixture.new
     use_fixture(fixture, mock: true)
@@ -326,7 +326,7 @@ class ApiTest < Minitest::Test
     assert_equal true, PromptConfig.reload_if_changed
     assert_equal "1.0.0", PromptConfig.resolve(FEATURE, user_id: 9, variables: PROFILE,
                                                         attributes: { sector: "healthcare" }).version
-    assert_equal 1, PromptConfig.reload![:features]
+    assert_equal 2, PromptConfig.reload![:features]
   ensure
     fixture&.cleanup
   end

@@ -150,7 +150,7 @@ class RailsTest < Minitest::Test
     Rake.application = Rake::Application.new
     Rails.application.load_tasks
     output, = capture_io { Rake::Task["prompt_config:validate"].invoke }
-    assert_match(/prompt_config: OK: 1 feature\(s\), 6 version\(s\)/, output)
+    assert_match(/prompt_config: OK: 2 feature\(s\), 7 version\(s\)/, output)
   end
 
   def run_app_script(mode, root)

@@ -185,17 +185,15 @@ fn output_text(completion: &Completion) -> String {
 /// `versions`: its judge feature exists and its active version declares an output schema (a
 /// verdict), and its model, if any, is written `provider/name` and listed in `providers.json`.
 ///
-/// Errors: `invalid_dataset`, one problem per assertion at fault
-/// (`file:line: /assertions/2/feature: ...`; for a case built in code, the dataset's name and
-/// the case id).
-pub(crate) fn check(
-    engine: &Engine,
-    dataset: &Dataset,
-    versions: &[String],
-) -> Result<(), EvalError> {
+/// Errors: `invalid_dataset`, one problem per assertion at fault (a judge feature missing or
+/// without a verdict, a model not written `provider/name`: `file:line: /assertions/2/feature:
+/// ...`; for a case built in code, the dataset's name and the case id); else `unknown_model`
+/// for the first model `providers.json` does not list, as for `EvalOptions::model`.
+pub(crate) fn check(engine: &Engine, dataset: &Dataset, versions: &[String]) -> crate::Result<()> {
     let snapshot = engine.snapshot();
     let models = snapshot.model_names();
     let mut problems = Vec::new();
+    let mut unknown_model = None;
     for case in &dataset.cases {
         let applied =
             case.assertions.iter().enumerate().filter(|(_, assertion)| {
@@ -256,22 +254,24 @@ pub(crate) fn check(
             if let Some(model) = model {
                 match split_model(model) {
                     Err(error) => problem("/model", error.to_string()),
-                    Ok(_) if !models.iter().any(|listed| listed == model) => problem(
-                        "/model",
-                        format!(
-                            "unknown model {model:?} (providers.json lists: {})",
-                            models.join(", ")
-                        ),
-                    ),
+                    Ok(_) if !models.iter().any(|listed| listed == model) => {
+                        unknown_model.get_or_insert_with(|| model.clone());
+                    }
                     Ok(_) => {}
                 }
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(EvalError::InvalidDataset { problems })
+    if !problems.is_empty() {
+        return Err(EvalError::InvalidDataset { problems }.into());
+    }
+    match unknown_model {
+        Some(model) => Err(crate::resolve::ResolveError::UnknownModel {
+            model,
+            known: models,
+        }
+        .into()),
+        None => Ok(()),
     }
 }
 

@@ -7,3 +7,7 @@ mod support;
 
 // The runner: repeats, thresholds, versions, options.
 mod run;
+
+// H2: judge assertions through a loopback judge model, and under the mock.
+mod judge;
+mod judge_setup;
