@@ -137,7 +137,7 @@ class BoundaryValuesTest < Minitest::Test
     error = assert_raises(PromptConfig::UnknownFeature) { PromptConfig.resolve("", user_id: 1) }
 
     assert_equal "", error.feature
-    assert_equal [FEATURE], error.known
+    assert_equal [FEATURE, "eval_judge"], error.known
   end
 
   def test_an_empty_required_variable_is_an_invalid_variable_error

@@ -127,7 +127,7 @@ class ErrorsTest < Minitest::Test
     error = assert_raises(PromptConfig::UnknownFeature) { PromptConfig.resolve(:nope, user_id: 1) }
     assert_equal "unknown_feature", error.kind
     assert_equal "nope", error.feature
-    assert_equal [FEATURE], error.known
+    assert_equal [FEATURE, "eval_judge"], error.known
 
     error = assert_raises(PromptConfig::UnknownVersion) do
       PromptConfig.resolve(FEATURE, user_id: 1, variables: PROFILE, version: "7.0.0")
