@@ -38,10 +38,11 @@ const OUTPUT: &str = "output";
 /// that fails (an outage past every fallback, a budget, a verdict still invalid after its
 /// repair) is a failure whose reason names the error kind.
 ///
-/// Under the mock provider the call is still made (it exercises the judge's prompt, schema and
-/// model chain, and its cost counts), but the grade is `skipped`: the mock generates values
-/// from a seed taken from the prompt, so its `pass` and `score` are coin flips that never read
-/// the answer, and counting them would make a deterministic evaluation pass or fail by chance.
+/// Under the mock provider (mock mode, or a provider of kind `mock` answering) the call is
+/// still made (it exercises the judge's prompt, schema and model chain, and its cost counts),
+/// but the grade is `skipped`: the mock generates values from a seed taken from the prompt, so
+/// its `pass` and `score` are coin flips that never read the answer, and counting them would
+/// make a deterministic evaluation pass or fail by chance.
 pub(crate) fn grade(
     engine: &Engine,
     assertion: &Assertion,
@@ -71,7 +72,7 @@ pub(crate) fn grade(
         }
     }
     match engine.complete(feature, &context) {
-        Ok(judged) if engine.options().mock => (
+        Ok(judged) if answered_by_mock(engine, &judged) => (
             Grade::skipped(format!(
                 "not judged: under the mock provider the {feature} verdict is generated from a \
                  seed of the prompt, not from reading the answer, so it counts neither way"
@@ -94,6 +95,19 @@ pub(crate) fn grade(
             (Grade::fail(reason), charged)
         }
     }
+}
+
+/// Whether a mock made the verdict up: the engine runs in mock mode (every provider routed to
+/// the mock), or the provider that answered is of kind `mock` in `providers.json` (a judge
+/// pointed at `mock/mock-small`, say).
+fn answered_by_mock(engine: &Engine, judged: &Completion) -> bool {
+    engine.options().mock
+        || engine
+            .snapshot()
+            .providers()
+            .providers
+            .get(&judged.provider)
+            .is_some_and(|provider| provider.kind == "mock")
 }
 
 /// The grade a judge's answer gives: its verdict, or a failure saying why there is none.

@@ -296,3 +296,16 @@ fn under_the_mock_the_judge_is_called_but_its_verdict_is_skipped_and_not_counted
     assert_eq!(version.skipped_assertions, 2);
     assert!(case.passed, "{}", report.to_json());
 }
+
+#[test]
+fn a_judge_model_of_kind_mock_is_skipped_too() {
+    let setup = JudgeSetup::new(Vec::new());
+    let dataset = nurse_case(vec![judge_with(None, Some("mock/mock-large"))]);
+    let report = evaluate(&setup.engine(), &dataset, "2.0.0", 1).unwrap();
+    let result = &report.versions[0].cases[0].runs[0].assertions[0];
+    assert_eq!(result.outcome, GradeOutcome::Skipped, "{}", result.reason);
+    assert!(
+        setup.judge_requests().is_empty(),
+        "the mock answered, not the server"
+    );
+}
