@@ -10,4 +10,6 @@ mod run;
 
 // H1: datasets (loading, every problem), assertions (each kind true and false), the shipped
 // dataset on the mock provider.
+mod assertions;
 mod dataset;
+mod shipped;
