@@ -563,3 +563,46 @@ fn a_written_case_parses_back_to_the_same_case() {
         serde_json::from_str::<serde_json::Value>(text).unwrap()
     );
 }
+
+#[test]
+fn an_assertion_naming_a_version_the_feature_lacks_stops_the_evaluation() {
+    let fixture = crate::support::eval::fast_mock_fixture();
+    let engine = crate::support::eval::mock_engine(&fixture);
+    let text = line(
+        "a",
+        r#"{"type": "is_json"}, {"type": "is_json", "versions": ["2.2.0", "2.9.0"]}"#,
+    );
+    let dataset = Dataset::parse("smoke.jsonl", &text).unwrap();
+    let options = prompt_config::eval::EvalOptions::default().versions(["2.2.0"]);
+    let Err(Error::Eval(EvalError::InvalidDataset { problems })) =
+        engine.evaluate("career_path_navigator", &dataset, &options)
+    else {
+        panic!("expected invalid_dataset");
+    };
+    let found: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    starts(
+        &found[0],
+        "smoke.jsonl:1: /assertions/1/versions/1: career_path_navigator has no version \"2.9.0\" (it has 1.0.0, 2.0.0,",
+    );
+}
+
+#[test]
+fn a_schema_problem_does_not_hide_a_compile_problem_on_the_same_line() {
+    let found = problems(
+        "smoke.jsonl",
+        &line(
+            "a",
+            r#"{"type": "is_json", "weight": -1}, {"type": "regex", "value": "("}"#,
+        ),
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+    starts(
+        &found[0],
+        "smoke.jsonl:1: /assertions/0/weight: -1 is less than the minimum of 0",
+    );
+    starts(
+        &found[1],
+        "smoke.jsonl:1: /assertions/1/value: not a valid regex: ",
+    );
+}

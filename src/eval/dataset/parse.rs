@@ -118,10 +118,33 @@ fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
         ));
     }
     problems.extend(schema_problems(&value));
-    if !problems.is_empty() {
-        return Err(problems);
+    // The parts the schema found nothing wrong with are still compiled, so a bad regex is
+    // reported beside a bad weight on the same line rather than on the next attempt.
+    let clean = |part: &str| {
+        !problems.iter().any(|(pointer, _)| {
+            pointer == part
+                || pointer
+                    .strip_prefix(part)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let context_clean = clean("/context") && value.get("context").is_some_and(Value::is_object);
+    let listed = value.get("assertions").and_then(Value::as_array);
+    let assertions_clean: Vec<bool> = match listed {
+        Some(listed) if !problems.iter().any(|(pointer, _)| pointer == "/assertions") => (0
+            ..listed.len())
+            .map(|index| clean(&format!("/assertions/{index}")))
+            .collect(),
+        _ => Vec::new(),
+    };
+    match compile_case(&value, context_clean, &assertions_clean) {
+        Ok(case) if problems.is_empty() => Ok(case),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
     }
-    compile_case(&value)
 }
 
 fn schema() -> Result<&'static jsonschema::Validator, &'static str> {
@@ -176,12 +199,19 @@ fn schema_problems(value: &Value) -> Vec<LineProblem> {
         .collect()
 }
 
-/// The case of a schema-valid line, or the problems of compiling it.
-fn compile_case(value: &Value) -> Result<Case, Vec<LineProblem>> {
+/// The case of a line, or the problems of compiling it: the context when `context_clean` (the
+/// schema found nothing wrong there), and each assertion whose `assertions_clean` entry is
+/// true (the others are left out: the schema's problems already cover them).
+fn compile_case(
+    value: &Value,
+    context_clean: bool,
+    assertions_clean: &[bool],
+) -> Result<Case, Vec<LineProblem>> {
     let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
     let share = |name: &str| value.get(name).and_then(Value::as_f64);
     let mut problems = Vec::new();
     let context = match serde_json::from_value::<Context>(value["context"].clone()) {
+        _ if !context_clean => None,
         Ok(context) => Some(context),
         Err(error) => {
             let message = error.to_string();
@@ -200,6 +230,9 @@ fn compile_case(value: &Value) -> Result<Case, Vec<LineProblem>> {
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     for (index, assertion) in listed.iter().enumerate() {
+        if !assertions_clean.get(index).copied().unwrap_or(false) {
+            continue;
+        }
         match compile_assertion(assertion) {
             Ok(assertion) => assertions.push(assertion),
             Err((field, message)) => {
