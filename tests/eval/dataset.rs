@@ -606,3 +606,37 @@ fn a_schema_problem_does_not_hide_a_compile_problem_on_the_same_line() {
         "smoke.jsonl:1: /assertions/1/value: not a valid regex: ",
     );
 }
+
+#[test]
+fn the_embedded_dataset_schema_is_the_shipped_file_and_a_valid_documented_schema() {
+    use prompt_config::eval::dataset::DATASET_SCHEMA;
+    let path =
+        crate::support::fixture::project_root().join("config/schema/eval_dataset_schema.json");
+    assert_eq!(DATASET_SCHEMA, std::fs::read_to_string(path).unwrap());
+    let schema: serde_json::Value = serde_json::from_str(DATASET_SCHEMA).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    jsonschema::meta::validate(&schema).unwrap();
+    // Editors show descriptions on hover: every property and definition has one.
+    let mut undocumented = Vec::new();
+    let mut pending = vec![(String::new(), &schema)];
+    while let Some((location, node)) = pending.pop() {
+        for keyword in ["properties", "$defs"] {
+            if let Some(children) = node.get(keyword).and_then(serde_json::Value::as_object) {
+                for (name, child) in children {
+                    let here = format!("{location}/{keyword}/{name}");
+                    if child.is_object() && child.get("description").is_none() {
+                        undocumented.push(here.clone());
+                    }
+                    pending.push((here, child));
+                }
+            }
+        }
+        if let Some(items) = node.get("items") {
+            pending.push((format!("{location}/items"), items));
+        }
+    }
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
