@@ -367,21 +367,16 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
         line("d", ""),
     ]
     .join("\n");
-    let found = problems("smoke.jsonl", &text);
-    assert_eq!(found.len(), 5, "{found:#?}");
-    starts(&found[0], "smoke.jsonl:1: /assertions/0/weight: ");
-    starts(&found[1], "smoke.jsonl:2: not JSON");
-    starts(
-        &found[2],
-        "smoke.jsonl:3: /assertions/0/value: not a valid regex",
-    );
-    starts(
-        &found[3],
-        "smoke.jsonl:3: /assertions/1/path: not an RFC 9535 JSONPath",
-    );
-    starts(
-        &found[4],
-        "smoke.jsonl:5: /assertions: a case must assert something",
+    assert_eq!(
+        problems("smoke.jsonl", &text),
+        [
+            "smoke.jsonl:1: /assertions/0/weight: -2 is less than the minimum of 0",
+            "smoke.jsonl:2: not JSON at column 2: expected ident; a line holds one case as a JSON object",
+            "smoke.jsonl:3: /id: duplicate id \"a\": smoke.jsonl:1 has it already",
+            "smoke.jsonl:3: /assertions/0/value: not a valid regex: regex parse error: ( ^ error: unclosed group",
+            "smoke.jsonl:3: /assertions/1/path: not an RFC 9535 JSONPath: a query starts with $ (the answer's root), as in $.paths[0].role, not \"x\"",
+            "smoke.jsonl:5: /assertions: a case must assert something: give at least one assertion",
+        ]
     );
 }
 
@@ -639,4 +634,21 @@ fn the_embedded_dataset_schema_is_the_shipped_file_and_a_valid_documented_schema
         }
     }
     assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
+
+#[test]
+fn a_duplicate_id_is_reported_beside_the_lines_other_problems() {
+    let text = format!(
+        "{}\n{}",
+        line("a", r#"{"type": "is_json"}"#),
+        line("a", r#"{"type": "is_json", "weight": -1}"#)
+    );
+    let found = problems("smoke.jsonl", &text);
+    assert_eq!(
+        found,
+        [
+            "smoke.jsonl:2: /id: duplicate id \"a\": smoke.jsonl:1 has it already",
+            "smoke.jsonl:2: /assertions/0/weight: -1 is less than the minimum of 0",
+        ]
+    );
 }

@@ -20,14 +20,30 @@ use super::{Case, DATASET_SCHEMA};
 /// a whole huge line.
 const MAX_MESSAGE_CHARS: usize = 300;
 
+/// What one file's lines gave.
+#[derive(Default)]
+pub(super) struct Parsed {
+    /// The cases of the lines without problems.
+    pub cases: Vec<Case>,
+    /// Every problem of the other lines.
+    pub problems: Vec<DatasetProblem>,
+    /// The id of every line that has a string id, with or without problems, and its line:
+    /// a duplicate is reported even when the line has other problems too.
+    pub ids: Vec<(String, usize)>,
+}
+
 /// The cases of `lines` (1-based in problems; a line is `Err` with the reason when it is not
 /// UTF-8) and every problem found; blank lines are skipped.
 pub(super) fn parse_lines<'a>(
     file: &str,
     lines: impl Iterator<Item = Result<&'a str, String>>,
-) -> (Vec<Case>, Vec<DatasetProblem>) {
-    let mut cases = Vec::new();
-    let mut problems = Vec::new();
+) -> Parsed {
+    let mut parsed = Parsed::default();
+    let Parsed {
+        cases,
+        problems,
+        ids,
+    } = &mut parsed;
     for (index, line) in lines.enumerate() {
         let number = index + 1;
         let problem = |pointer: &str, message: String| DatasetProblem {
@@ -39,7 +55,7 @@ pub(super) fn parse_lines<'a>(
         match line {
             Err(reason) => problems.push(problem("", reason)),
             Ok(text) if text.trim().is_empty() => {}
-            Ok(text) => match parse_case(text) {
+            Ok(text) => match parse_case(text, |id| ids.push((id.to_string(), number))) {
                 Ok(mut case) => {
                     case.file = file.to_string();
                     case.line = number;
@@ -53,7 +69,7 @@ pub(super) fn parse_lines<'a>(
             },
         }
     }
-    (cases, problems)
+    parsed
 }
 
 /// Why `line` is not UTF-8: the first bad byte and its 1-based column (in bytes).
@@ -78,8 +94,9 @@ fn clip(message: String) -> String {
 /// A problem inside a line: the pointer into the case and the message.
 type LineProblem = (String, String);
 
-/// The case on one non-blank line (without its file and line), or every problem of the line.
-fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
+/// The case on one non-blank line (without its file and line), or every problem of the line;
+/// `found_id` is called with the case's id when it is a string, problems or not.
+fn parse_case(text: &str, found_id: impl FnOnce(&str)) -> Result<Case, Vec<LineProblem>> {
     if let Some(at) = text.find('\0') {
         return Err(vec![(
             String::new(),
@@ -104,6 +121,9 @@ fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
             ),
         )]
     })?;
+    if let Some(id) = value.get("id").and_then(Value::as_str) {
+        found_id(id);
+    }
     let mut problems = Vec::new();
     // Refused before the schema check, with the reason, and taken out so the schema does not
     // report it a second time as an unexpected property.
