@@ -8,6 +8,16 @@ mod support;
 // The runner: repeats, thresholds, versions, options.
 mod run;
 
+// README's evaluation example, as written.
+mod readme;
+
+// H1: datasets (loading, every problem), assertions (each kind true and false), the shipped
+// dataset on the mock provider.
+mod assertions;
+mod dataset;
+mod dataset_properties;
+mod shipped;
+
 // H2: judge assertions through a loopback judge model, and under the mock.
 mod judge;
 mod judge_setup;
