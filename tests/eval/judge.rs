@@ -309,3 +309,39 @@ fn a_judge_model_of_kind_mock_is_skipped_too() {
         "the mock answered, not the server"
     );
 }
+
+#[test]
+fn a_dataset_line_naming_a_missing_judge_is_refused_at_its_file_and_line() {
+    let setup = JudgeSetup::new(Vec::new());
+    let profile = serde_json::Value::Object(crate::support::fixture::profile());
+    let line = |id: &str, judge: serde_json::Value| {
+        serde_json::json!({"id": id, "context": {"user_id": id, "variables": profile}, "assertions": [
+            {"type": "contains", "value": "paths", "case_sensitive": false}, judge
+        ]})
+        .to_string()
+    };
+    let text = [
+        line(
+            "default-judge",
+            serde_json::json!({"type": "judge", "value": RUBRIC}),
+        ),
+        line(
+            "own-judge",
+            serde_json::json!({"type": "judge", "value": RUBRIC, "feature": "strict_judge"}),
+        ),
+    ]
+    .join("\n");
+    let dataset = prompt_config::eval::Dataset::parse("judged.jsonl", &text).unwrap();
+    let error = evaluate(&setup.engine(), &dataset, "2.0.0", 1).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidDataset);
+    let text = error.to_string();
+    assert!(
+        text.contains("judged.jsonl:2: /assertions/1/feature: judge feature \"strict_judge\" is not configured"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("judged.jsonl:1:"),
+        "the shipped judge exists: {text}"
+    );
+    assert!(setup.openai.requests().is_empty());
+}
