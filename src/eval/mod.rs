@@ -13,6 +13,7 @@ mod compare;
 pub mod dataset;
 mod events;
 mod judge;
+mod junit;
 pub mod report;
 mod run;
 
