@@ -1,9 +1,13 @@
 //! `validate`, and the edit commands `release` and `rollback`. The edits themselves live in
-//! `prompt_config::edit`; what they print is in [`print_edit`] alone.
+//! `prompt_config::edit`; what they print is in [`print_edit`] alone. `release --require-eval`
+//! evaluates the version first and releases only a passing one.
+
+use std::path::{Path, PathBuf};
 
 use super::args::Dirs;
 use super::{Failure, count, engine_options};
-use prompt_config::Engine;
+use prompt_config::eval::{CaseReport, EvalOptions};
+use prompt_config::{Engine, ErrorKind, EvalError};
 use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
 
 /// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
@@ -34,6 +38,58 @@ pub fn release(dirs: &Dirs, feature: &str, version: &str, json: bool) -> Result<
         &release_version(&engine_options(dirs).paths, feature, version)?,
         json,
     );
+    Ok(())
+}
+
+/// `release FEATURE VERSION --require-eval [DATASET]`: the version's evaluation (the feature's
+/// datasets, or `dataset`) runs first; a failing one refuses the release with
+/// `evaluation_failed`, naming the failing cases (their reasons on stderr), and leaves every
+/// file as it was.
+pub fn release_after_eval(
+    dirs: &Dirs,
+    feature: &str,
+    version: &str,
+    dataset: Option<&Path>,
+    repeat: u32,
+    mock: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let options = engine_options(dirs).with_mock(mock);
+    let files: Vec<PathBuf> = dataset.map(Path::to_path_buf).into_iter().collect();
+    let dataset = super::eval::load_dataset(&options, feature, &files)?;
+    let engine = Engine::open(options.clone())?;
+    let eval = EvalOptions::default().versions([version]).repeat(repeat);
+    let report = super::eval::evaluate(&engine, feature, &dataset, &eval)?;
+    let Some(result) = report.versions.first() else {
+        return Err(Failure::failed(
+            ErrorKind::EvaluationFailed,
+            format!("{feature} {version}: the evaluation ran no version"),
+            serde_json::Value::Null,
+        ));
+    };
+    if !result.passed {
+        let failing: Vec<&CaseReport> = result.cases.iter().filter(|case| !case.passed).collect();
+        for case in &failing {
+            let mut text = format!("{}: {}", case.id, case.failure_summary());
+            for reason in case.failure_reasons() {
+                text.push_str("\n  ");
+                text.push_str(&reason);
+            }
+            super::output::write_error(&text);
+        }
+        let refused = EvalError::Failed {
+            feature: feature.to_string(),
+            version: version.to_string(),
+            failed_cases: failing.iter().map(|case| case.id.clone()).collect(),
+            total_cases: result.cases_total,
+        };
+        return Err(prompt_config::Error::from(refused).into());
+    }
+    super::output::write_error(&format!(
+        "evaluation of {feature} {version} on {}: passed ({} of {} cases)",
+        report.dataset, result.cases_passed, result.cases_total
+    ));
+    print_edit(&release_version(&options.paths, feature, version)?, json);
     Ok(())
 }
 
