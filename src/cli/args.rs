@@ -159,6 +159,9 @@ version; it passes when the share of passing runs reaches its pass rate (the cas
 cases that pass reaches --min-pass-rate. Exit codes: 0 every version passed, 1 one did not (or
 the run failed), 2 a usage mistake. Progress goes to stderr; the report to stdout.")]
     Eval(super::eval::EvalArgs),
+    /// Build evaluation datasets (from-telemetry).
+    #[command(subcommand)]
+    Dataset(super::dataset::DatasetCommand),
     /// Mark a draft version released, recording the hashes of its files.
     #[command(after_help = "Examples:
   prompt-config release career_path_navigator 3.1.0

@@ -13,6 +13,7 @@ macro_rules! say {
 mod args;
 mod cache;
 mod complete;
+mod dataset;
 mod demo;
 mod edit;
 mod eval;
@@ -205,6 +206,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             json,
         } => stats::run(&files, &by, since.as_deref(), json),
         Command::Eval(args) => eval::run(&args),
+        Command::Dataset(command) => dataset::run(command),
         Command::Release {
             feature,
             version,

@@ -11,6 +11,7 @@
 pub mod assertion;
 mod compare;
 pub mod dataset;
+mod from_telemetry;
 mod events;
 mod judge;
 mod junit;
@@ -19,6 +20,9 @@ mod run;
 
 pub use assertion::{Assertion, AssertionKind, Grade, GradeOutcome, JsonPathMatch, Observation};
 pub use dataset::{Case, Dataset};
+pub use from_telemetry::{
+    FromTelemetryOptions, FromTelemetrySummary, TelemetryCases, cases_from_telemetry,
+};
 pub use report::{
     AssertionResult, CaseReport, Comparison, ComparisonVerdict, EvalReport, LatencyPercentiles,
     RunResult, VersionReport,
