@@ -107,7 +107,10 @@ fn write_cases(built: &TelemetryCases, path: Option<&PathBuf>) -> Result<(), Fai
         .map_err(|error| {
             Failure::failed(
                 ErrorKind::Io,
-                format!("--output {}: cannot write the file: {error}", path.display()),
+                format!(
+                    "--output {}: cannot write the file: {error}",
+                    path.display()
+                ),
                 json!({"path": path.to_string_lossy()}),
             )
         })

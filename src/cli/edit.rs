@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::args::Dirs;
 use super::{Failure, count, engine_options};
+use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
 use prompt_config::eval::{CaseReport, EvalOptions};
 use prompt_config::{Engine, ErrorKind, EvalError};
-use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
 
 /// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
 pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {

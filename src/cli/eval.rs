@@ -10,7 +10,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
 
 use super::args::{Dirs, Text};
 use super::{Failure, count, engine_options, output};
@@ -24,7 +25,7 @@ const MAX_REPEAT: u32 = 10_000;
 /// The most runs in flight `--concurrency` accepts.
 const MAX_CONCURRENCY: usize = 256;
 /// The widest case-id column of the text report; longer ids are cut with `…`.
-const ID_COLUMN: usize = 36;
+const ID_COLUMN: usize = 44;
 
 /// The arguments of `prompt-config eval`.
 #[derive(Debug, Clone, clap::Args)]
@@ -178,9 +179,11 @@ pub fn load_dataset(
 mod dataset_loader {
     use std::path::{Path, PathBuf};
 
+    use serde_json::Value;
+
     use super::Failure;
-    use prompt_config::ErrorKind;
-    use prompt_config::eval::Dataset;
+    use prompt_config::eval::{Assertion, AssertionKind, Case, Dataset};
+    use prompt_config::{Context, DatasetProblem};
 
     pub fn feature_files(config_dir: &Path, feature: &str) -> Result<Vec<PathBuf>, Failure> {
         let folder = config_dir.join("evals").join(feature);
@@ -195,12 +198,114 @@ mod dataset_loader {
         Ok(files)
     }
 
+    /// A stand-in reading only `contains`, `not_contains`, `finish_reason`, `json_schema`
+    /// (the version's) and `judge`, so the command can be exercised before the real loader.
     pub fn load_all(files: &[PathBuf]) -> Result<Dataset, Failure> {
-        Err(Failure::failed(
-            ErrorKind::InvalidDataset,
-            format!("cannot read {} yet: the dataset loader has not landed", files.len()),
-            serde_json::Value::Null,
-        ))
+        let mut cases = Vec::new();
+        let mut problems = Vec::new();
+        let mut names = Vec::new();
+        for file in files {
+            let shown = file.display().to_string();
+            names.push(
+                file.file_stem()
+                    .map(|stem| stem.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            let text = match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(error) => {
+                    problems.push(problem(
+                        &shown,
+                        0,
+                        "",
+                        &format!("cannot read the file: {error}"),
+                    ));
+                    continue;
+                }
+            };
+            for (index, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match case(line) {
+                    Ok(mut case) => {
+                        case.file = shown.clone();
+                        case.line = index + 1;
+                        cases.push(case);
+                    }
+                    Err((pointer, message)) => {
+                        problems.push(problem(&shown, index + 1, &pointer, &message))
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            let error = prompt_config::EvalError::InvalidDataset { problems };
+            return Err(prompt_config::Error::from(error).into());
+        }
+        Ok(Dataset::new(names.join("+"), cases))
+    }
+
+    fn problem(file: &str, line: usize, pointer: &str, message: &str) -> DatasetProblem {
+        DatasetProblem {
+            file: file.to_string(),
+            line,
+            pointer: pointer.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    fn case(line: &str) -> Result<Case, (String, String)> {
+        let value: Value =
+            serde_json::from_str(line).map_err(|error| (String::new(), error.to_string()))?;
+        let id = value["id"]
+            .as_str()
+            .ok_or(("/id".to_string(), "required".to_string()))?;
+        let context: Context = serde_json::from_value(value["context"].clone())
+            .map_err(|error| ("/context".to_string(), error.to_string()))?;
+        let mut assertions = Vec::new();
+        for (index, item) in value["assertions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let text = || {
+                item["value"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or((format!("/assertions/{index}/value"), "required".to_string()))
+            };
+            let kind = match item["type"].as_str().unwrap_or_default() {
+                "contains" => AssertionKind::Contains {
+                    value: text()?,
+                    case_sensitive: true,
+                },
+                "not_contains" => AssertionKind::NotContains {
+                    value: text()?,
+                    case_sensitive: true,
+                },
+                "finish_reason" => AssertionKind::FinishReason { value: text()? },
+                "json_schema" => AssertionKind::JsonSchema { schema: None },
+                "judge" => AssertionKind::Judge {
+                    rubric: text()?,
+                    feature: None,
+                    model: None,
+                },
+                other => {
+                    return Err((format!("/assertions/{index}/type"), format!("{other:?}")));
+                }
+            };
+            let mut assertion = Assertion::new(kind);
+            assertion.versions = item["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|version| version.as_str().map(str::to_string))
+                .collect();
+            assertions.push(assertion);
+        }
+        Ok(Case::new(id, context, assertions))
     }
 }
 
@@ -212,9 +317,8 @@ pub fn evaluate(
     options: &EvalOptions,
 ) -> Result<EvalReport, Failure> {
     let bar = ProgressLine::new();
-    let report = engine.evaluate_with_progress(feature, dataset, options, &|progress| {
-        bar.show(progress)
-    });
+    let report =
+        engine.evaluate_with_progress(feature, dataset, options, &|progress| bar.show(progress));
     bar.finish();
     Ok(report?)
 }
@@ -233,32 +337,38 @@ fn write_junit(path: &Path, report: &EvalReport) -> Result<(), Failure> {
 /// runs, so a CI log shows the run advancing without a line per run.
 struct ProgressLine {
     terminal: bool,
-    last_tenth: AtomicUsize,
-    printed: AtomicUsize,
+    /// The highest tenth shown, and whether anything was; under a lock, so lines from the
+    /// runs' threads never go backwards.
+    shown: Mutex<Option<usize>>,
 }
 
 impl ProgressLine {
     fn new() -> ProgressLine {
         ProgressLine {
             terminal: std::io::stderr().is_terminal(),
-            last_tenth: AtomicUsize::new(0),
-            printed: AtomicUsize::new(0),
+            shown: Mutex::new(None),
         }
     }
 
     fn show(&self, progress: Progress) {
         let total = progress.total.max(1);
-        let tenth = progress.completed * 10 / total;
-        if !self.terminal && self.last_tenth.fetch_max(tenth, Ordering::Relaxed) >= tenth {
+        let step = if self.terminal {
+            // A bar cell each: redrawn in place, so more steps cost nothing.
+            progress.completed * 30 / total
+        } else {
+            progress.completed * 10 / total
+        };
+        let mut shown = self.shown.lock();
+        if shown.is_some_and(|last| last >= step) {
             return;
         }
+        *shown = Some(step);
         let filled = progress.completed * 30 / total;
         let bar = format!("{}{}", "#".repeat(filled), ".".repeat(30 - filled.min(30)));
         let text = format!(
             "eval [{bar}] {}/{} runs ({} failed)",
             progress.completed, progress.total, progress.failed
         );
-        self.printed.store(1, Ordering::Relaxed);
         let mut stderr = std::io::stderr().lock();
         // Progress is a courtesy: a closed stderr must not stop the run.
         let _ = if self.terminal {
@@ -270,7 +380,7 @@ impl ProgressLine {
     }
 
     fn finish(&self) {
-        if self.terminal && self.printed.load(Ordering::Relaxed) == 1 {
+        if self.terminal && self.shown.lock().is_some() {
             let _ = writeln!(std::io::stderr());
         }
     }
@@ -342,7 +452,10 @@ fn version_lines(version: &VersionReport, min_pass_rate: f64) -> Vec<String> {
             version.cases_passed,
             version.cases_total
         ),
-        format!("       {:<width$}  {:>15}  {:>8}  score", "case", "runs passed", "needed"),
+        format!(
+            "        {:<width$}  {:>15}  {:>8}  score",
+            "case", "runs passed", "needed"
+        ),
     ];
     for case in &version.cases {
         lines.push(case_line(case, width));
@@ -410,4 +523,3 @@ fn percent(share: f64) -> String {
     let text = format!("{:.1}", share * 100.0);
     format!("{}%", text.trim_end_matches(".0"))
 }
-

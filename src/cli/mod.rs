@@ -217,9 +217,15 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             json,
         } => match require_eval {
             None => edit::release(&dirs, &feature, &version, json),
-            Some(dataset) => {
-                edit::release_after_eval(&dirs, &feature, &version, dataset.as_deref(), repeat, mock, json)
-            }
+            Some(dataset) => edit::release_after_eval(
+                &dirs,
+                &feature,
+                &version,
+                dataset.as_deref(),
+                repeat,
+                mock,
+                json,
+            ),
         },
         Command::Rollback {
             feature,

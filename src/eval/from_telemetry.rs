@@ -171,12 +171,21 @@ pub fn cases_from_telemetry(
     let mut requests: Vec<Map<String, Value>> = Vec::new();
     let mut feedback: HashMap<String, Vec<Feedback>> = HashMap::new();
     for path in paths {
-        read_file(path, &options.feature, &mut summary, &mut requests, &mut feedback)?;
+        read_file(
+            path,
+            &options.feature,
+            &mut summary,
+            &mut requests,
+            &mut feedback,
+        )?;
     }
     let mut cases = Vec::new();
     for request in &requests {
         summary.requests += 1;
-        let Some(input) = request.get("gen_ai.input.messages").and_then(Value::as_array) else {
+        let Some(input) = request
+            .get("gen_ai.input.messages")
+            .and_then(Value::as_array)
+        else {
             summary.no_text += 1;
             continue;
         };
@@ -188,7 +197,12 @@ pub fn cases_from_telemetry(
         let given = feedback.get(request_id).map(Vec::as_slice).unwrap_or(&[]);
         let score = given
             .iter()
-            .filter(|item| options.metric.as_ref().is_none_or(|metric| *metric == item.metric))
+            .filter(|item| {
+                options
+                    .metric
+                    .as_ref()
+                    .is_none_or(|metric| *metric == item.metric)
+            })
             .filter_map(Feedback::score)
             .min_by(f64::total_cmp);
         if let Some(below) = options.feedback_below
@@ -202,7 +216,11 @@ pub fn cases_from_telemetry(
             continue;
         }
         let version = text(request, "gen_ai.prompt.version");
-        let history = recover_history(compiled.pinnable.get(version).map(|r| &r.prompt), variables, input);
+        let history = recover_history(
+            compiled.pinnable.get(version).map(|r| &r.prompt),
+            variables,
+            input,
+        );
         if history.is_none() {
             summary.history_left_out += 1;
         }
@@ -318,7 +336,10 @@ fn case(
     if !structured.is_empty() {
         assertions.push(json!({"type": "json_schema", "versions": structured}));
     }
-    let comments: Vec<&str> = feedback.iter().filter_map(|item| item.value.as_str()).collect();
+    let comments: Vec<&str> = feedback
+        .iter()
+        .filter_map(|item| item.value.as_str())
+        .collect();
     if !comments.is_empty() {
         assertions.push(json!({"type": "judge", "value": rubric(&comments)}));
     }
@@ -365,7 +386,10 @@ fn case(
 
 /// The rubric of a case whose request got comments: the problem users reported must be gone.
 fn rubric(comments: &[&str]) -> String {
-    let quoted: Vec<String> = comments.iter().map(|comment| format!("{comment:?}")).collect();
+    let quoted: Vec<String> = comments
+        .iter()
+        .map(|comment| format!("{comment:?}"))
+        .collect();
     format!(
         "A user reported a problem with an earlier answer to this same request: {}. Pass only \
          if this answer does not have that problem and still answers the request fully and \

@@ -18,7 +18,11 @@ use super::report::{CaseReport, EvalReport, VersionReport};
 impl EvalReport {
     /// The report as a JUnit XML document (UTF-8, with its XML declaration).
     pub fn to_junit(&self) -> String {
-        let tests: usize = self.versions.iter().map(|version| version.cases_total).sum();
+        let tests: usize = self
+            .versions
+            .iter()
+            .map(|version| version.cases_total)
+            .sum();
         let failures: usize = self
             .versions
             .iter()
@@ -92,7 +96,12 @@ fn write_case(xml: &mut String, classname: &str, case: &CaseReport) {
         seconds(time),
     );
     if let Some((file, line)) = case.location.rsplit_once(':') {
-        let _ = write!(xml, " file=\"{}\" line=\"{}\"", attribute(file), attribute(line));
+        let _ = write!(
+            xml,
+            " file=\"{}\" line=\"{}\"",
+            attribute(file),
+            attribute(line)
+        );
     }
     xml.push_str(">\n");
     let mut properties = vec![

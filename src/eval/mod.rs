@@ -11,8 +11,8 @@
 pub mod assertion;
 mod compare;
 pub mod dataset;
-mod from_telemetry;
 mod events;
+mod from_telemetry;
 mod judge;
 mod junit;
 pub mod report;

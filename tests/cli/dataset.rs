@@ -35,7 +35,11 @@ fn write_log(fixture: &Fixture, log: &Path) -> Vec<String> {
     };
     let alice = call("alice", "2.0.0", Vec::new());
     let bob = call("bob", "2.1.0", Vec::new());
-    let carol = call("carol", "2.0.0", vec![Message::new(Role::User, "and in tech?")]);
+    let carol = call(
+        "carol",
+        "2.0.0",
+        vec![Message::new(Role::User, "and in tech?")],
+    );
     engine.feedback(&alice, "rating", json!(1)).unwrap();
     engine
         .feedback(&alice, "comment", json!("it ignored my nursing degree"))
@@ -47,7 +51,13 @@ fn write_log(fixture: &Fixture, log: &Path) -> Vec<String> {
 }
 
 fn from_telemetry(fixture: &Fixture, log: &Path, extra: &[&str]) -> (Vec<Value>, String) {
-    let mut args = vec!["dataset", "from-telemetry", log.to_str().unwrap(), "--feature", FEATURE];
+    let mut args = vec![
+        "dataset",
+        "from-telemetry",
+        log.to_str().unwrap(),
+        "--feature",
+        FEATURE,
+    ];
     args.extend_from_slice(extra);
     let output = run(fixture, &args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -76,8 +86,16 @@ fn every_recorded_request_becomes_a_case_with_its_context() {
     assert_eq!(alice["context"]["variables"], Value::Object(profile()));
     assert_eq!(alice["metadata"]["request_id"], ids[0]);
     assert_eq!(alice["metadata"]["version"], "2.0.0");
-    assert!(alice["metadata"]["answer"].as_str().unwrap().contains("paths"));
-    assert!(alice["context"].get("messages").is_none(), "no history: {alice}");
+    assert!(
+        alice["metadata"]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("paths")
+    );
+    assert!(
+        alice["context"].get("messages").is_none(),
+        "no history: {alice}"
+    );
     assert!(summary.contains("3 kept"), "{summary}");
 }
 
@@ -126,11 +144,21 @@ fn a_version_that_now_renders_differently_keeps_the_case_without_its_history() {
     write_log(&fixture, &log);
     // The log outlives the config: 2.0.0 is no longer there to render.
     let text = std::fs::read_to_string(&log).unwrap();
-    std::fs::write(&log, text.replace("\"gen_ai.prompt.version\":\"2.0.0\"", "\"gen_ai.prompt.version\":\"0.0.1\"")).unwrap();
+    std::fs::write(
+        &log,
+        text.replace(
+            "\"gen_ai.prompt.version\":\"2.0.0\"",
+            "\"gen_ai.prompt.version\":\"0.0.1\"",
+        ),
+    )
+    .unwrap();
     let (cases, summary) = from_telemetry(&fixture, &log, &[]);
     assert_eq!(cases.len(), 3);
     assert!(cases[2]["context"].get("messages").is_none());
-    assert!(summary.contains("2 cases kept without their history"), "{summary}");
+    assert!(
+        summary.contains("2 cases kept without their history"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -146,7 +174,10 @@ fn without_record_text_nothing_is_taken() {
         "{summary}"
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains("prompt_config.variables"), "variables are text too");
+    assert!(
+        !text.contains("prompt_config.variables"),
+        "variables are text too"
+    );
 }
 
 #[test]
@@ -169,10 +200,16 @@ fn feedback_below_keeps_the_low_rated_request_with_a_judge_rubric_from_its_comme
         .find(|assertion| assertion["type"] == "judge")
         .expect("a judge assertion");
     assert!(
-        judge["value"].as_str().unwrap().contains("it ignored my nursing degree"),
+        judge["value"]
+            .as_str()
+            .unwrap()
+            .contains("it ignored my nursing degree"),
         "{judge}"
     );
-    assert!(summary.contains("2 left out not below --feedback-below"), "{summary}");
+    assert!(
+        summary.contains("2 left out not below --feedback-below"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -206,10 +243,28 @@ fn output_writes_the_file_and_eval_runs_its_cases() {
     assert!(summary.contains("regressions.jsonl"), "{summary}");
     let output = run(
         &fixture,
-        &["eval", FEATURE, "--mock", "--versions", "2.0.0,2.2.0", "--dataset", dataset.to_str().unwrap()],
+        &[
+            "eval",
+            FEATURE,
+            "--mock",
+            "--versions",
+            "2.0.0,2.2.0",
+            "--dataset",
+            dataset.to_str().unwrap(),
+        ],
     );
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
-    assert!(stdout(&output).contains("version 2.2.0: passed (3 of 3 cases)"), "{}", stdout(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("version 2.2.0: passed (3 of 3 cases)"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -231,7 +286,13 @@ fn a_missing_log_and_an_unknown_feature_are_errors() {
     let fixture = fast_mock_fixture();
     let output = run(
         &fixture,
-        &["dataset", "from-telemetry", "nowhere.jsonl", "--feature", FEATURE],
+        &[
+            "dataset",
+            "from-telemetry",
+            "nowhere.jsonl",
+            "--feature",
+            FEATURE,
+        ],
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("[io]") && stderr(&output).contains("nowhere.jsonl"));
@@ -239,8 +300,18 @@ fn a_missing_log_and_an_unknown_feature_are_errors() {
     std::fs::write(&log, "").unwrap();
     let output = run(
         &fixture,
-        &["dataset", "from-telemetry", log.to_str().unwrap(), "--feature", "nope"],
+        &[
+            "dataset",
+            "from-telemetry",
+            log.to_str().unwrap(),
+            "--feature",
+            "nope",
+        ],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("[unknown_feature]"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("[unknown_feature]"),
+        "{}",
+        stderr(&output)
+    );
 }

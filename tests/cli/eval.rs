@@ -50,7 +50,13 @@ fn failing(fixture: &Fixture) -> PathBuf {
 }
 
 fn eval(fixture: &Fixture, dataset: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["eval", FEATURE, "--mock", "--dataset", dataset.to_str().unwrap()];
+    let mut args = vec![
+        "eval",
+        FEATURE,
+        "--mock",
+        "--dataset",
+        dataset.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run(fixture, &args)
 }
@@ -61,8 +67,14 @@ fn a_passing_evaluation_exits_0_and_lists_every_case() {
     let output = eval(&fixture, &passing(&fixture), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.contains("version 2.0.0: passed (2 of 2 cases)"), "{text}");
-    assert!(text.contains("nurse-a") && text.contains("nurse-b"), "{text}");
+    assert!(
+        text.contains("version 2.0.0: passed (2 of 2 cases)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nurse-a") && text.contains("nurse-b"),
+        "{text}"
+    );
     assert!(text.contains("result: passed"), "{text}");
 }
 
@@ -77,8 +89,15 @@ fn a_failing_case_exits_1_and_the_report_names_its_failing_assertion() {
         text.contains("run 1: /assertions/0 contains:"),
         "the failing assertion is named: {text}"
     );
-    assert!(text.contains("result: FAILED (1 case failing: 2.0.0/never)"), "{text}");
-    assert!(stderr(&output).contains("error [evaluation_failed]"), "{}", stderr(&output));
+    assert!(
+        text.contains("result: FAILED (1 case failing: 2.0.0/never)"),
+        "{text}"
+    );
+    assert!(
+        stderr(&output).contains("error [evaluation_failed]"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -86,11 +105,18 @@ fn json_is_one_document_on_stdout_saying_whether_it_passed() {
     let fixture = fast_mock_fixture();
     let output = eval(&fixture, &failing(&fixture), &["--json", "--repeat", "2"]);
     assert_eq!(output.status.code(), Some(1));
-    let report: Value = serde_json::from_str(&stdout(&output)).expect("stdout is one JSON document");
+    let report: Value =
+        serde_json::from_str(&stdout(&output)).expect("stdout is one JSON document");
     assert_eq!(report["passed"], false);
     assert_eq!(report["repeat"], 2);
     assert_eq!(report["versions"][0]["cases"][1]["id"], "never");
-    assert_eq!(report["versions"][0]["cases"][1]["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["versions"][0]["cases"][1]["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -118,8 +144,16 @@ fn junit_testcases(path: &Path) -> Vec<String> {
         .stderr(Stdio::piped())
         .output()
         .expect("python3 runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect()
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -129,7 +163,12 @@ fn junit_has_a_testcase_per_case_and_version_and_parses() {
     let output = eval(
         &fixture,
         &failing(&fixture),
-        &["--versions", "2.0.0,2.1.0", "--junit", junit.to_str().unwrap()],
+        &[
+            "--versions",
+            "2.0.0,2.1.0",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
     );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
@@ -141,7 +180,11 @@ fn junit_has_a_testcase_per_case_and_version_and_parses() {
             "career_path_navigator.2.1.0 never passed 0 of 1 runs (0%), needs 100%",
         ]
     );
-    assert!(stdout(&output).contains("comparisons"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("comparisons"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -169,7 +212,11 @@ fn repeat_zero_is_a_usage_error_naming_repeat() {
     let fixture = fast_mock_fixture();
     let output = eval(&fixture, &passing(&fixture), &["--repeat", "0"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--repeat <N>"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--repeat <N>"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -177,7 +224,11 @@ fn a_pass_rate_above_1_is_a_usage_error_naming_it() {
     let fixture = fast_mock_fixture();
     let output = eval(&fixture, &passing(&fixture), &["--min-pass-rate", "80"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--min-pass-rate <X>"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--min-pass-rate <X>"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -186,8 +237,14 @@ fn an_unknown_version_fails_naming_it_and_the_known_ones() {
     let output = eval(&fixture, &passing(&fixture), &["--versions", "2.0.0,9.9.9"]);
     assert_eq!(output.status.code(), Some(1));
     let error = stderr(&output);
-    assert!(error.contains("[unknown_version]") && error.contains("9.9.9"), "{error}");
-    assert!(error.contains("2.1.0"), "the known versions are listed: {error}");
+    assert!(
+        error.contains("[unknown_version]") && error.contains("9.9.9"),
+        "{error}"
+    );
+    assert!(
+        error.contains("2.1.0"),
+        "the known versions are listed: {error}"
+    );
 }
 
 #[test]
@@ -197,7 +254,10 @@ fn a_missing_dataset_file_fails_naming_the_file() {
     assert_eq!(output.status.code(), Some(1));
     let error: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert!(
-        error["error"]["message"].as_str().unwrap().contains("nowhere.jsonl"),
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nowhere.jsonl"),
         "{error}"
     );
 }
@@ -209,8 +269,11 @@ fn a_dataset_with_problems_names_the_file_line_and_pointer() {
     let good = case("fine", "paths");
     fs::write(
         &path,
-        format!("{good}\n{}\n", json!({"id": "bad", "context": {"user_id": "u", "variables": profile()},
-                                        "assertions": [{"type": "contains"}]})),
+        format!(
+            "{good}\n{}\n",
+            json!({"id": "bad", "context": {"user_id": "u", "variables": profile()},
+                                        "assertions": [{"type": "contains"}]})
+        ),
     )
     .unwrap();
     let output = eval(&fixture, &path, &[]);
@@ -228,17 +291,32 @@ fn a_non_utf8_feature_is_a_usage_error_naming_the_argument() {
     let fixture = fast_mock_fixture();
     let output = run_in(
         &fixture.root,
-        &[OsStr::new("eval"), OsStr::from_bytes(b"caf\xe9"), OsStr::new("--mock")],
+        &[
+            OsStr::new("eval"),
+            OsStr::from_bytes(b"caf\xe9"),
+            OsStr::new("--mock"),
+        ],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("<FEATURE> must be UTF-8"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("<FEATURE> must be UTF-8"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Runs `release FEATURE 3.1.0 --require-eval DATASET --mock` (3.1.0 is the shipped draft).
 fn release_with_eval(fixture: &Fixture, dataset: &Path) -> std::process::Output {
     run(
         fixture,
-        &["release", FEATURE, "3.1.0", "--require-eval", dataset.to_str().unwrap(), "--mock"],
+        &[
+            "release",
+            FEATURE,
+            "3.1.0",
+            "--require-eval",
+            dataset.to_str().unwrap(),
+            "--mock",
+        ],
     )
 }
 
@@ -252,8 +330,15 @@ fn require_eval_refuses_a_failing_version_and_leaves_the_feature_file_untouched(
     let error = stderr(&output);
     assert!(error.contains("[evaluation_failed]"), "{error}");
     assert!(error.contains("1 of 2 cases failed: never"), "{error}");
-    assert!(error.contains("/assertions/0 contains"), "the reason is shown: {error}");
-    assert_eq!(fs::read(fixture.feature_path()).unwrap(), before, "byte for byte");
+    assert!(
+        error.contains("/assertions/0 contains"),
+        "the reason is shown: {error}"
+    );
+    assert_eq!(
+        fs::read(fixture.feature_path()).unwrap(),
+        before,
+        "byte for byte"
+    );
 }
 
 #[test]
@@ -262,7 +347,15 @@ fn require_eval_json_error_lists_the_failing_cases() {
     let dataset = failing(&fixture);
     let output = run(
         &fixture,
-        &["release", FEATURE, "3.1.0", "--require-eval", dataset.to_str().unwrap(), "--mock", "--json"],
+        &[
+            "release",
+            FEATURE,
+            "3.1.0",
+            "--require-eval",
+            dataset.to_str().unwrap(),
+            "--mock",
+            "--json",
+        ],
     );
     assert_eq!(output.status.code(), Some(1));
     let error: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -276,7 +369,11 @@ fn require_eval_releases_a_passing_version() {
     let dataset = passing(&fixture);
     let output = release_with_eval(&fixture, &dataset);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stderr(&output).contains("passed (2 of 2 cases)"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("passed (2 of 2 cases)"),
+        "{}",
+        stderr(&output)
+    );
     let document = fixture.read_json(&fixture.feature_path());
     assert_eq!(document["versions"]["3.1.0"]["status"], "released");
 }
@@ -286,5 +383,9 @@ fn release_options_of_the_evaluation_need_require_eval() {
     let fixture = fast_mock_fixture();
     let output = run(&fixture, &["release", FEATURE, "3.1.0", "--mock"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("--require-eval"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--require-eval"),
+        "{}",
+        stderr(&output)
+    );
 }

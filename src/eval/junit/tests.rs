@@ -32,7 +32,11 @@ fn assertion(index: usize, outcome: GradeOutcome, reason: &str) -> AssertionResu
         index,
         kind: "contains",
         outcome,
-        score: if outcome == GradeOutcome::Pass { 1.0 } else { 0.0 },
+        score: if outcome == GradeOutcome::Pass {
+            1.0
+        } else {
+            0.0
+        },
         weight: 1.0,
         reason: reason.into(),
     }
@@ -220,14 +224,20 @@ fn the_same_reason_on_several_runs_is_one_line_naming_the_runs() {
 
 #[test]
 fn markup_characters_become_entities() {
-    assert_eq!(attribute("a<b>&\"c\"'"), "a&lt;b&gt;&amp;&quot;c&quot;&apos;");
+    assert_eq!(
+        attribute("a<b>&\"c\"'"),
+        "a&lt;b&gt;&amp;&quot;c&quot;&apos;"
+    );
     assert_eq!(text("x\ny\tz"), "x\ny\tz");
     assert_eq!(attribute("x\ny\tz\r"), "x&#10;y&#9;z&#13;");
 }
 
 #[test]
 fn characters_xml_cannot_carry_are_shown_as_text() {
-    assert_eq!(text("nul\0 esc\u{1b} \u{fffe}"), "nul\\u{0} esc\\u{1b} \\u{fffe}");
+    assert_eq!(
+        text("nul\0 esc\u{1b} \u{fffe}"),
+        "nul\\u{0} esc\\u{1b} \\u{fffe}"
+    );
 }
 
 #[test]
