@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use super::args::{Dirs, Text};
 use super::{Failure, count, engine_options, output};
 use prompt_config::eval::{
-    CaseReport, ComparisonVerdict, Dataset, EvalOptions, EvalReport, Progress, VersionReport,
+    CaseReport, Dataset, EvalOptions, EvalReport, Progress, VersionReport,
 };
 use prompt_config::{Engine, EngineOptions, ErrorKind};
 
@@ -411,15 +411,8 @@ pub fn report_lines(report: &EvalReport) -> Vec<String> {
         lines.push(String::new());
         lines.push("comparisons (McNemar on the cases, alpha 0.05):".to_string());
         for comparison in &report.comparisons {
-            let verdict = match comparison.verdict {
-                ComparisonVerdict::Better => "better",
-                ComparisonVerdict::Worse => "worse",
-                ComparisonVerdict::NoSignificantDifference => "no significant difference",
-            };
-            lines.push(format!(
-                "  {} vs {}: {verdict}. {}",
-                comparison.candidate, comparison.baseline, comparison.summary
-            ));
+            // The summary names both versions, the difference, p and the verdict.
+            lines.push(format!("  {}", comparison.summary));
         }
     }
     lines.push(String::new());
