@@ -7,3 +7,9 @@ mod support;
 
 // The runner: repeats, thresholds, versions, options.
 mod run;
+
+// H1: datasets (loading, every problem), assertions (each kind true and false), the shipped
+// dataset on the mock provider.
+mod assertions;
+mod dataset;
+mod shipped;
