@@ -148,165 +148,19 @@ pub fn run(args: &EvalArgs) -> Result<(), Failure> {
     .reported_in_json())
 }
 
-/// The dataset of `files`, or of every `config/evals/<feature>/*.jsonl` when none is given.
+/// The dataset of `files`, or of every `config/evals/<feature>/*.jsonl` when none is given
+/// (none there is `invalid_dataset`, naming the folder).
 pub fn load_dataset(
     options: &EngineOptions,
     feature: &str,
     files: &[PathBuf],
 ) -> Result<Dataset, Failure> {
     let files = if files.is_empty() {
-        let found = dataset_loader::feature_files(&options.paths.config_dir, feature)?;
-        if found.is_empty() {
-            return Err(Failure::failed(
-                ErrorKind::InvalidDataset,
-                format!(
-                    "{feature} has no dataset: no {}/evals/{feature}/*.jsonl (give one with \
-                     --dataset FILE)",
-                    options.paths.config_dir.display()
-                ),
-                serde_json::Value::Null,
-            ));
-        }
-        found
+        Dataset::feature_files(&options.paths.config_dir, feature)?
     } else {
         files.to_vec()
     };
-    dataset_loader::load_all(&files)
-}
-
-/// TEMPORARY until the dataset loader (issue 14, H1) lands on main: then
-/// `Dataset::feature_files` and `Dataset::load_all` replace this module.
-mod dataset_loader {
-    use std::path::{Path, PathBuf};
-
-    use serde_json::Value;
-
-    use super::Failure;
-    use prompt_config::eval::{Assertion, AssertionKind, Case, Dataset};
-    use prompt_config::{Context, DatasetProblem};
-
-    pub fn feature_files(config_dir: &Path, feature: &str) -> Result<Vec<PathBuf>, Failure> {
-        let folder = config_dir.join("evals").join(feature);
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            return Ok(Vec::new());
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
-            .collect();
-        files.sort();
-        Ok(files)
-    }
-
-    /// A stand-in reading only `contains`, `not_contains`, `finish_reason`, `json_schema`
-    /// (the version's) and `judge`, so the command can be exercised before the real loader.
-    pub fn load_all(files: &[PathBuf]) -> Result<Dataset, Failure> {
-        let mut cases = Vec::new();
-        let mut problems = Vec::new();
-        let mut names = Vec::new();
-        for file in files {
-            let shown = file.display().to_string();
-            names.push(
-                file.file_stem()
-                    .map(|stem| stem.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-            let text = match std::fs::read_to_string(file) {
-                Ok(text) => text,
-                Err(error) => {
-                    problems.push(problem(
-                        &shown,
-                        0,
-                        "",
-                        &format!("cannot read the file: {error}"),
-                    ));
-                    continue;
-                }
-            };
-            for (index, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match case(line) {
-                    Ok(mut case) => {
-                        case.file = shown.clone();
-                        case.line = index + 1;
-                        cases.push(case);
-                    }
-                    Err((pointer, message)) => {
-                        problems.push(problem(&shown, index + 1, &pointer, &message))
-                    }
-                }
-            }
-        }
-        if !problems.is_empty() {
-            let error = prompt_config::EvalError::InvalidDataset { problems };
-            return Err(prompt_config::Error::from(error).into());
-        }
-        Ok(Dataset::new(names.join("+"), cases))
-    }
-
-    fn problem(file: &str, line: usize, pointer: &str, message: &str) -> DatasetProblem {
-        DatasetProblem {
-            file: file.to_string(),
-            line,
-            pointer: pointer.to_string(),
-            message: message.to_string(),
-        }
-    }
-
-    fn case(line: &str) -> Result<Case, (String, String)> {
-        let value: Value =
-            serde_json::from_str(line).map_err(|error| (String::new(), error.to_string()))?;
-        let id = value["id"]
-            .as_str()
-            .ok_or(("/id".to_string(), "required".to_string()))?;
-        let context: Context = serde_json::from_value(value["context"].clone())
-            .map_err(|error| ("/context".to_string(), error.to_string()))?;
-        let mut assertions = Vec::new();
-        for (index, item) in value["assertions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let text = || {
-                item["value"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or((format!("/assertions/{index}/value"), "required".to_string()))
-            };
-            let kind = match item["type"].as_str().unwrap_or_default() {
-                "contains" => AssertionKind::Contains {
-                    value: text()?,
-                    case_sensitive: true,
-                },
-                "not_contains" => AssertionKind::NotContains {
-                    value: text()?,
-                    case_sensitive: true,
-                },
-                "finish_reason" => AssertionKind::FinishReason { value: text()? },
-                "json_schema" => AssertionKind::JsonSchema { schema: None },
-                "judge" => AssertionKind::Judge {
-                    rubric: text()?,
-                    feature: None,
-                    model: None,
-                },
-                other => {
-                    return Err((format!("/assertions/{index}/type"), format!("{other:?}")));
-                }
-            };
-            let mut assertion = Assertion::new(kind);
-            assertion.versions = item["versions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|version| version.as_str().map(str::to_string))
-                .collect();
-            assertions.push(assertion);
-        }
-        Ok(Case::new(id, context, assertions))
-    }
+    Ok(Dataset::load_all(&files)?)
 }
 
 /// Runs the evaluation with progress on stderr.

@@ -191,6 +191,8 @@ fn junit_has_a_testcase_per_case_and_version_and_parses() {
 fn without_dataset_every_jsonl_file_of_the_feature_runs() {
     let fixture = fast_mock_fixture();
     let folder = fixture.config_dir().join("evals").join(FEATURE);
+    // In place of the shipped dataset: two files of one case each, and a file that is not one.
+    let _ = fs::remove_dir_all(&folder);
     fs::create_dir_all(&folder).unwrap();
     write_dataset(&folder, "a.jsonl", &[case("from-a", "paths")]);
     write_dataset(&folder, "b.jsonl", &[case("from-b", "paths")]);
