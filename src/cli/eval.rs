@@ -15,9 +15,7 @@ use parking_lot::Mutex;
 
 use super::args::{Dirs, Text};
 use super::{Failure, count, engine_options, output};
-use prompt_config::eval::{
-    CaseReport, Dataset, EvalOptions, EvalReport, Progress, VersionReport,
-};
+use prompt_config::eval::{CaseReport, Dataset, EvalOptions, EvalReport, Progress, VersionReport};
 use prompt_config::{Engine, EngineOptions, ErrorKind};
 
 /// The most runs per case and version `--repeat` accepts.

@@ -244,12 +244,23 @@ fn read_file(
             source,
         })
     };
-    let mut reader = BufReader::new(File::open(path).map_err(failure)?);
+    let reader = BufReader::new(File::open(path).map_err(failure)?);
+    read_lines(reader, feature, summary, requests, feedback).map_err(failure)
+}
+
+/// [`read_file`] on any reader.
+fn read_lines(
+    mut reader: impl BufRead,
+    feature: &str,
+    summary: &mut FromTelemetrySummary,
+    requests: &mut Vec<Map<String, Value>>,
+    feedback: &mut HashMap<String, Vec<Feedback>>,
+) -> std::io::Result<()> {
     let mut buffer = Vec::new();
     loop {
         buffer.clear();
         // Bytes, not `lines()`: a crash can leave invalid UTF-8, which is a skipped line.
-        if reader.read_until(b'\n', &mut buffer).map_err(failure)? == 0 {
+        if reader.read_until(b'\n', &mut buffer)? == 0 {
             return Ok(());
         }
         let Ok(line) = std::str::from_utf8(&buffer) else {
@@ -401,3 +412,6 @@ fn rubric(comments: &[&str]) -> String {
 fn text<'a>(fields: &'a Map<String, Value>, key: &str) -> &'a str {
     fields.get(key).and_then(Value::as_str).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
