@@ -461,6 +461,70 @@ mod tests {
     }
 
     #[test]
+    fn eval_versions_are_comma_separated_or_repeated() {
+        let cli = Cli::try_parse_from([
+            "prompt-config",
+            "eval",
+            "f",
+            "--versions",
+            "2.0.0,2.1.0",
+            "--versions",
+            "3.0.0",
+        ])
+        .unwrap();
+        let Command::Eval(args) = cli.command else {
+            panic!("not eval");
+        };
+        assert_eq!(args.versions, ["2.0.0", "2.1.0", "3.0.0"]);
+        assert_eq!(
+            (args.repeat, args.concurrency, args.min_pass_rate),
+            (1, 4, 1.0)
+        );
+    }
+
+    #[test]
+    fn eval_concurrency_zero_names_the_argument() {
+        let error =
+            Cli::try_parse_from(["prompt-config", "eval", "f", "--concurrency", "0"]).unwrap_err();
+        assert!(error.to_string().contains("--concurrency <C>"), "{error}");
+    }
+
+    #[test]
+    fn require_eval_takes_an_optional_dataset() {
+        let parse = |extra: &[&str]| {
+            let mut words = vec!["prompt-config", "release", "f", "1.0.0"];
+            words.extend_from_slice(extra);
+            match Cli::try_parse_from(words).unwrap().command {
+                Command::Release { require_eval, .. } => require_eval,
+                _ => panic!("not release"),
+            }
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--require-eval", "--mock"]), Some(None));
+        assert_eq!(
+            parse(&["--require-eval", "cases.jsonl"]),
+            Some(Some(PathBuf::from("cases.jsonl")))
+        );
+    }
+
+    #[test]
+    fn from_telemetry_needs_a_file_and_a_feature() {
+        let error =
+            Cli::try_parse_from(["prompt-config", "dataset", "from-telemetry", "log.jsonl"])
+                .unwrap_err();
+        assert!(error.to_string().contains("--feature <FEATURE>"), "{error}");
+        let error = Cli::try_parse_from([
+            "prompt-config",
+            "dataset",
+            "from-telemetry",
+            "--feature",
+            "f",
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("<FILE>"), "{error}");
+    }
+
+    #[test]
     fn demo_requests_below_40_are_refused() {
         let error = Cli::try_parse_from(["prompt-config", "demo", "--requests", "10"]).unwrap_err();
         assert!(error.to_string().contains("at least 40"), "{error}");
