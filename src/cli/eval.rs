@@ -47,7 +47,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub mock: bool,
     /// A model of providers.json replacing every version's chain (provider/name).
-    #[arg(long, value_name = "PROVIDER/NAME", value_parser = Text)]
+    #[arg(long, value_name = "PROVIDER/NAME", value_parser = parse_model)]
     pub model: Option<String>,
     /// Runs in flight at once (1-256).
     #[arg(long, value_name = "C", default_value_t = 4, value_parser = parse_concurrency)]
@@ -79,6 +79,15 @@ pub fn parse_repeat(text: &str) -> Result<u32, String> {
         _ => Err(format!(
             "must be a whole number of runs from 1 to {MAX_REPEAT}"
         )),
+    }
+}
+
+/// `provider/name`, both parts non-empty (whether providers.json lists it is checked when the
+/// configuration is loaded: `unknown_model`).
+fn parse_model(text: &str) -> Result<String, String> {
+    match text.split_once('/') {
+        Some((provider, name)) if !provider.is_empty() && !name.is_empty() => Ok(text.to_string()),
+        _ => Err("must be written provider/name, as in providers.json (openai/gpt-4o)".into()),
     }
 }
 

@@ -234,6 +234,30 @@ fn a_pass_rate_above_1_is_a_usage_error_naming_it() {
 }
 
 #[test]
+fn a_model_not_written_provider_slash_name_is_a_usage_error() {
+    let fixture = fast_mock_fixture();
+    let output = eval(&fixture, &passing(&fixture), &["--model", "gpt-4o"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--model <PROVIDER/NAME>"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_model_providers_json_does_not_list_fails_with_unknown_model() {
+    let fixture = fast_mock_fixture();
+    let output = eval(&fixture, &passing(&fixture), &["--model", "openai/gpt-9"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("[unknown_model]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn an_unknown_version_fails_naming_it_and_the_known_ones() {
     let fixture = fast_mock_fixture();
     let output = eval(&fixture, &passing(&fixture), &["--versions", "2.0.0,9.9.9"]);

@@ -2,13 +2,14 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn read(
-    bytes: &[u8],
-) -> (
+/// What [`read_lines`] gathered: the counts, the feature's requests, the feedback by request.
+type Gathered = (
     FromTelemetrySummary,
     Vec<Map<String, Value>>,
     HashMap<String, Vec<Feedback>>,
-) {
+);
+
+fn read(bytes: &[u8]) -> Gathered {
     let mut summary = FromTelemetrySummary::default();
     let mut requests = Vec::new();
     let mut feedback = HashMap::new();
