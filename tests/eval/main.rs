@@ -12,4 +12,5 @@ mod run;
 // dataset on the mock provider.
 mod assertions;
 mod dataset;
+mod dataset_properties;
 mod shipped;
