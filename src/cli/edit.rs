@@ -56,8 +56,9 @@ pub fn release_after_eval(
 ) -> Result<(), Failure> {
     let options = engine_options(dirs).with_mock(mock);
     let files: Vec<PathBuf> = dataset.map(Path::to_path_buf).into_iter().collect();
-    let dataset = super::eval::load_dataset(&options, feature, &files)?;
     let engine = Engine::open(options.clone())?;
+    super::cache::known_feature(&engine.snapshot().feature_names(), feature)?;
+    let dataset = super::eval::load_dataset(&options, feature, &files)?;
     let eval = EvalOptions::default().versions([version]).repeat(repeat);
     let report = super::eval::evaluate(&engine, feature, &dataset, &eval)?;
     let Some(result) = report.versions.first() else {

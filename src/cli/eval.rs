@@ -114,8 +114,10 @@ pub fn run(args: &EvalArgs) -> Result<(), Failure> {
     if let Some(path) = &args.telemetry {
         options = options.with_telemetry(path);
     }
+    let engine = Engine::open(options.clone())?;
+    // An unknown feature is said as such, not as a missing dataset folder.
+    super::cache::known_feature(&engine.snapshot().feature_names(), &args.feature)?;
     let dataset = load_dataset(&options, &args.feature, &args.datasets)?;
-    let engine = Engine::open(options)?;
     let mut eval = EvalOptions::default()
         .versions(args.versions.iter().cloned())
         .repeat(args.repeat)

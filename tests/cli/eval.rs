@@ -274,6 +274,18 @@ fn an_unknown_version_fails_naming_it_and_the_known_ones() {
 }
 
 #[test]
+fn an_unknown_feature_is_unknown_feature_not_a_missing_dataset() {
+    let fixture = fast_mock_fixture();
+    let output = run(&fixture, &["eval", "nope", "--mock"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("[unknown_feature]"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn a_missing_dataset_file_fails_naming_the_file() {
     let fixture = fast_mock_fixture();
     let output = eval(&fixture, &fixture.root.join("nowhere.jsonl"), &["--json"]);
@@ -414,4 +426,22 @@ fn release_options_of_the_evaluation_need_require_eval() {
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn telemetry_gets_a_request_line_per_run() {
+    let fixture = fast_mock_fixture();
+    let log = fixture.root.join("eval-telemetry.jsonl");
+    let output = eval(
+        &fixture,
+        &passing(&fixture),
+        &["--repeat", "2", "--telemetry", log.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let requests = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(r#""event":"llm.request""#))
+        .count();
+    assert_eq!(requests, 4, "2 cases x 2 runs");
 }
