@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::args::Dirs;
 use super::{Failure, count, engine_options};
+use prompt_config::Engine;
 use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
-use prompt_config::eval::{CaseReport, EvalOptions};
-use prompt_config::{Engine, ErrorKind, EvalError};
+use prompt_config::eval::EvalOptions;
 
 /// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
 pub fn validate(dirs: &Dirs, json: bool) -> Result<(), Failure> {
@@ -61,16 +61,9 @@ pub fn release_after_eval(
     let dataset = super::eval::load_dataset(&options, feature, &files)?;
     let eval = EvalOptions::default().versions([version]).repeat(repeat);
     let report = super::eval::evaluate(&engine, feature, &dataset, &eval)?;
-    let Some(result) = report.versions.first() else {
-        return Err(Failure::failed(
-            ErrorKind::EvaluationFailed,
-            format!("{feature} {version}: the evaluation ran no version"),
-            serde_json::Value::Null,
-        ));
-    };
-    if !result.passed {
-        let failing: Vec<&CaseReport> = result.cases.iter().filter(|case| !case.passed).collect();
-        for case in &failing {
+    if let Err(refused) = report.release_gate(version) {
+        let failing = report.versions.iter().flat_map(|result| &result.cases);
+        for case in failing.filter(|case| !case.passed) {
             let mut text = format!("{}: {}", case.id, case.failure_summary());
             for reason in case.failure_reasons() {
                 text.push_str("\n  ");
@@ -78,17 +71,15 @@ pub fn release_after_eval(
             }
             super::output::write_error(&text);
         }
-        let refused = EvalError::Failed {
-            feature: feature.to_string(),
-            version: version.to_string(),
-            failed_cases: failing.iter().map(|case| case.id.clone()).collect(),
-            total_cases: result.cases_total,
-        };
         return Err(prompt_config::Error::from(refused).into());
     }
+    let (passed, total) = report
+        .versions
+        .first()
+        .map_or((0, 0), |result| (result.cases_passed, result.cases_total));
     super::output::write_error(&format!(
-        "evaluation of {feature} {version} on {}: passed ({} of {} cases)",
-        report.dataset, result.cases_passed, result.cases_total
+        "evaluation of {feature} {version} on {}: passed ({passed} of {total} cases)",
+        report.dataset
     ));
     print_edit(&release_version(&options.paths, feature, version)?, json);
     Ok(())

@@ -13,10 +13,13 @@ mod compare;
 pub mod dataset;
 mod events;
 mod from_telemetry;
+mod gate;
 mod judge;
 mod junit;
 pub mod report;
 mod run;
+#[cfg(test)]
+mod test_reports;
 
 pub use assertion::{Assertion, AssertionKind, Grade, GradeOutcome, JsonPathMatch, Observation};
 pub use dataset::{Case, Dataset};
