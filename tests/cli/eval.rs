@@ -445,3 +445,45 @@ fn telemetry_gets_a_request_line_per_run() {
         .count();
     assert_eq!(requests, 4, "2 cases x 2 runs");
 }
+
+/// The lines of README's `prompt-config eval` example that do not depend on timing (cases,
+/// verdicts, the comparison), with its `--junit` left out so nothing is written in the crate.
+#[test]
+fn the_readme_run_of_the_shipped_dataset_prints_what_the_readme_shows() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme
+        .find("### Running evaluations from the command line")
+        .expect("the section")..];
+    let block = &section[section.find("$ prompt-config eval").expect("the example")..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    let output = run_in(
+        &crate::support::fixture::project_root(),
+        &[
+            "eval",
+            FEATURE,
+            "--versions",
+            "2.0.0,2.2.0",
+            "--concurrency",
+            "8",
+            "--mock",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let stable = block.lines().filter(|line| {
+        line.starts_with("  ok ")
+            || line.starts_with("version ")
+            || line.starts_with("result: ")
+            || line.contains(" against ")
+            || line.contains("skipped")
+    });
+    let mut checked = 0;
+    for line in stable {
+        assert!(
+            printed.lines().any(|printed| printed == line),
+            "{line:?} not in\n{printed}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "the README example lost its lines");
+}
