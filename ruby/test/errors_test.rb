@@ -66,7 +66,9 @@ class ErrorsTest < Minitest::Test
       "state_unavailable" => PromptConfig::StateUnavailable,
       "stream_incomplete" => PromptConfig::StreamIncomplete, "cancelled" => PromptConfig::Cancelled,
       "invalid_messages" => PromptConfig::InvalidMessages, "invalid_output" => PromptConfig::InvalidOutput,
-      "refusal" => PromptConfig::Refusal, "output_truncated" => PromptConfig::OutputTruncated
+      "refusal" => PromptConfig::Refusal, "output_truncated" => PromptConfig::OutputTruncated,
+      "invalid_dataset" => PromptConfig::InvalidDataset, "unknown_model" => PromptConfig::UnknownModel,
+      "evaluation_failed" => PromptConfig::EvaluationFailed
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|
