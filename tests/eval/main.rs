@@ -7,3 +7,7 @@ mod support;
 
 // The runner: repeats, thresholds, versions, options.
 mod run;
+
+// H3: comparisons of versions, and the telemetry events with `stats` over them.
+mod compare;
+mod events;

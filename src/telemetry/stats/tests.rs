@@ -6,11 +6,11 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::compare::compare_experiments;
 use super::read::{Feedback, FeedbackValue, Request, Selection, Telemetry, select};
-use super::significance::{mcnemar, nearest_rank};
 use super::significance::{
     SampleSummary, erfc, ln_gamma, means_sample_size, normal_cdf, proportions_sample_size,
     regularized_incomplete_beta, student_t_cdf, two_proportion_z_test, welch_t_test,
 };
+use super::significance::{mcnemar, nearest_rank};
 
 fn assert_close(actual: f64, expected: f64, tolerance: f64) {
     assert!(
