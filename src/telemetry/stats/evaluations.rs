@@ -238,7 +238,7 @@ pub(super) fn table(evaluations: &[EvaluationStats]) -> super::text::Table {
             format!("{:.6}", evaluation.cost_usd),
             evaluation
                 .latency_p50_ms
-                .map_or_else(missing, |latency| format!("{latency:.0}")),
+                .map_or_else(missing, super::text::quantity),
             evaluation.baseline_version.clone().unwrap_or_else(missing),
             evaluation
                 .p_value

@@ -431,7 +431,7 @@ pub(super) fn percent(rate: f64) -> String {
 }
 
 /// Milliseconds with precision that suits their size.
-fn quantity(value: f64) -> String {
+pub(super) fn quantity(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
     } else if value >= 10.0 {
