@@ -135,7 +135,9 @@ fn options(concurrency: usize) -> EvalOptions {
 fn grade(criterion: &mut Criterion) {
     let (_fixture, engine) = fast_engine();
     let context = Context::new("user-1").with_variables(profile());
-    let completion = engine.complete(FEATURE, &context.pin_version("2.0.0")).unwrap();
+    let completion = engine
+        .complete(FEATURE, &context.pin_version("2.0.0"))
+        .unwrap();
     let observation = Observation::of(&completion);
     let assertions = typical_assertions();
     criterion.bench_function("eval_grade/typical_case", |bencher| {

@@ -256,3 +256,145 @@ pub(super) fn table(evaluations: &[EvaluationStats]) -> super::text::Table {
     }
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 12, minute, 0).unwrap()
+    }
+
+    fn fields(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("an object"),
+        }
+    }
+
+    fn line(run_id: &str, version: &str, minute: u32, cases_passed: u64) -> EvalRunLine {
+        EvalRunLine::read(
+            &fields(json!({
+                "prompt_config.eval.run_id": run_id,
+                "gen_ai.prompt.name": "career_path_navigator",
+                "gen_ai.prompt.version": version,
+                "prompt_config.eval.cases_total": 4,
+                "prompt_config.eval.cases_passed": cases_passed,
+            })),
+            at(minute),
+        )
+        .expect("a readable line")
+    }
+
+    #[test]
+    fn a_line_without_rates_derives_them_from_the_counts() {
+        let run = line("eval-1", "2.0.0", 0, 3);
+        assert_eq!(run.pass_rate, 0.75);
+        assert_eq!(run.min_pass_rate, 1.0);
+        assert!(!run.passed);
+        assert_eq!(run.dataset, "-");
+        assert_eq!(run.repeat, 1);
+    }
+
+    #[test]
+    fn a_line_without_run_id_feature_version_or_counts_is_no_figure() {
+        let complete = json!({
+            "prompt_config.eval.run_id": "eval-1",
+            "gen_ai.prompt.name": "f",
+            "gen_ai.prompt.version": "1.0.0",
+            "prompt_config.eval.cases_total": 1,
+            "prompt_config.eval.cases_passed": 1,
+        });
+        assert!(EvalRunLine::read(&fields(complete.clone()), at(0)).is_some());
+        for missing in [
+            "prompt_config.eval.run_id",
+            "gen_ai.prompt.name",
+            "gen_ai.prompt.version",
+            "prompt_config.eval.cases_total",
+            "prompt_config.eval.cases_passed",
+        ] {
+            let mut partial = fields(complete.clone());
+            partial.remove(missing);
+            assert!(EvalRunLine::read(&partial, at(0)).is_none(), "{missing}");
+        }
+        let mut empty_version = fields(complete);
+        empty_version.insert("gen_ai.prompt.version".into(), json!(""));
+        assert!(EvalRunLine::read(&empty_version, at(0)).is_none());
+    }
+
+    #[test]
+    fn the_latest_run_of_a_version_wins_and_every_run_is_counted() {
+        let selection = Selection {
+            evaluations: vec![
+                line("eval-late", "2.0.0", 30, 4),
+                line("eval-early", "2.0.0", 10, 1),
+                line("eval-other", "2.1.0", 10, 2),
+            ],
+            ..Selection::default()
+        };
+        let evaluations = summarize(&selection);
+        let versions: Vec<(&str, u64, &str)> = evaluations
+            .iter()
+            .map(|stats| (stats.version.as_str(), stats.runs, stats.run_id.as_str()))
+            .collect();
+        assert_eq!(
+            versions,
+            [("2.0.0", 2, "eval-late"), ("2.1.0", 1, "eval-other")]
+        );
+        assert_eq!(evaluations[0].cases_passed, 4);
+    }
+
+    #[test]
+    fn of_two_runs_at_the_same_instant_the_one_read_last_wins() {
+        let selection = Selection {
+            evaluations: vec![line("eval-a", "2.0.0", 5, 1), line("eval-b", "2.0.0", 5, 2)],
+            ..Selection::default()
+        };
+        assert_eq!(summarize(&selection)[0].run_id, "eval-b");
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|number| json!(number)),
+            any::<u64>().prop_map(|number| json!(number)),
+            (-1.0e300..1.0e300f64).prop_map(|number| json!(number)),
+            ".*".prop_map(Value::String),
+            Just(json!([])),
+            Just(json!({})),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a line holds under the fields `stats` reads, reading it never panics, and
+        /// a line it keeps names a run, a feature and a version.
+        #[test]
+        fn reading_any_values_never_panics(values in proptest::collection::vec(any_value(), 12)) {
+            let names = [
+                "prompt_config.eval.run_id", "gen_ai.prompt.name", "gen_ai.prompt.version",
+                "prompt_config.eval.cases_total", "prompt_config.eval.cases_passed",
+                "prompt_config.eval.pass_rate", "prompt_config.eval.min_pass_rate",
+                "prompt_config.eval.passed", "prompt_config.eval.cost_usd",
+                "prompt_config.eval.p_value", "prompt_config.eval.verdict",
+                "prompt_config.eval.dataset",
+            ];
+            let line: Map<String, Value> = names
+                .iter()
+                .map(|name| name.to_string())
+                .zip(values)
+                .collect();
+            if let Some(run) = EvalRunLine::read(&line, at(0)) {
+                prop_assert!(!run.run_id.is_empty() && !run.feature.is_empty() && !run.version.is_empty());
+                let selection = Selection { evaluations: vec![run], ..Selection::default() };
+                let evaluations = summarize(&selection);
+                prop_assert_eq!(evaluations.len(), 1);
+                let _ = table(&evaluations);
+            }
+        }
+    }
+}
