@@ -3,12 +3,14 @@
 //! [`Observation`] of the answer; `judge` asks a judge model (see the `judge` module), which the
 //! runner dispatches.
 
-use std::sync::Arc;
+mod json;
 
 use serde_json::Value;
 
 use crate::client::Completion;
 use crate::output::{OutputSchema, ToolCall};
+
+pub use json::{AssertionSchema, JsonPathQuery};
 
 /// One assertion of a case: `{"type": ..., "value": ..., "weight": ..., "threshold": ...,
 /// "versions": [...]}` in a dataset.
@@ -64,13 +66,13 @@ pub enum AssertionKind {
     /// output schema when the assertion gives none.
     JsonSchema {
         /// The schema given, compiled; `None` for the version's own.
-        schema: Option<Arc<OutputSchema>>,
+        schema: Option<AssertionSchema>,
     },
     /// `json_path`: the values a JSONPath (RFC 9535) selects in the parsed answer equal, or
     /// contain, the expected value.
     JsonPath {
-        /// The path as written (`$.paths[0].title`).
-        path: String,
+        /// The query, compiled (`$.paths[0].title`).
+        path: JsonPathQuery,
         /// How the selected values are compared.
         expected: JsonPathMatch,
     },
@@ -111,8 +113,8 @@ pub enum AssertionKind {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum JsonPathMatch {
-    /// The single selected value equals it (a path selecting several values compares the
-    /// array of them).
+    /// The single selected value equals it (a path selecting zero or several values compares
+    /// the array of them, so `"equals": []` says the path selects nothing).
     Equals(Value),
     /// Some selected value equals it, or a selected string contains it (a string), or a
     /// selected array holds it.
@@ -323,10 +325,39 @@ impl Assertion {
                     format!("finish reason {actual}, expected {value}"),
                 )
             }
+            AssertionKind::Equals { value } => json::grade_equals(value, observation),
+            AssertionKind::Regex { pattern } => {
+                let found = pattern.find(text);
+                Grade::check(
+                    found.is_some(),
+                    match found {
+                        Some(found) => format!("/{pattern}/ matched {:?}", clip(found.as_str())),
+                        None => format!("/{pattern}/ did not match"),
+                    },
+                )
+            }
+            AssertionKind::IsJson => match json::answer_value(observation) {
+                Ok(_) => Grade::pass("the answer is JSON"),
+                Err(reason) => Grade::fail(reason),
+            },
+            AssertionKind::JsonSchema { schema } => {
+                json::grade_schema(schema.as_ref(), observation)
+            }
+            AssertionKind::JsonPath { path, expected } => {
+                json::grade_path(path, expected, observation)
+            }
             AssertionKind::Judge { .. } => Grade::skipped("graded by the judge model"),
-            // Completed by the dataset work: equals, regex, is_json, json_schema, json_path.
-            _ => Grade::fail(format!("{} is not graded yet", self.type_name())),
         }
+    }
+}
+
+/// At most 80 characters of `text`, with `...` when cut: reasons quote answers, which may be
+/// long.
+pub(crate) fn clip(text: &str) -> String {
+    const LIMIT: usize = 80;
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
     }
 }
 

@@ -1,11 +1,28 @@
 //! Datasets: JSONL files of cases, one per line (`config/evals/<feature>/*.jsonl`, or a path
 //! given on the command line), checked against `config/schema/eval_dataset_schema.json` and
 //! compiled (regexes, JSON paths, schemas) once, with every problem reported as
-//! `file:line: /pointer: message`.
+//! `file:line: /pointer: message`. Loading reads the file as bytes, so a line that is not
+//! UTF-8 is one problem among the others rather than the end of the read; blank lines are
+//! skipped; a byte order mark at the start of the file is ignored.
+//!
+//! Every problem of every file is collected before failing, in file then line order, in one
+//! [`EvalError::InvalidDataset`]: a dataset is edited by hand, and a person fixes a file in
+//! one pass when they see all of it at once.
 
+mod parse;
+mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{DatasetProblem, EvalError};
 use crate::resolve::Context;
 
 use super::Assertion;
+
+/// The dataset schema's text as shipped in `config/schema/eval_dataset_schema.json`, compiled
+/// into the library so a dataset is checked with the schema the library was built with.
+pub const DATASET_SCHEMA: &str = include_str!("../../config/schema/eval_dataset_schema.json");
 
 /// The cases of one or more dataset files, in file then line order.
 #[derive(Debug, Clone)]
@@ -54,6 +71,224 @@ impl Dataset {
             cases,
         }
     }
+
+    /// Parses the JSONL `text` of the dataset file `file` (named in problems as given; the
+    /// dataset is named after its stem: `evals/smoke.jsonl` gives `smoke`).
+    ///
+    /// Errors: [`EvalError::InvalidDataset`] with every problem of the file: a line that is
+    /// not JSON, a case the dataset schema refuses (each violation with its pointer), a
+    /// context that pins a `version`, a duplicate id, a regex, JSON path or assertion schema
+    /// that does not compile, a `json_path` without exactly one of `equals` and `contains`,
+    /// and a file without cases.
+    pub fn parse(file: &str, text: &str) -> Result<Dataset, EvalError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let lines = text
+            .split('\n')
+            .map(|line| Ok(line.strip_suffix('\r').unwrap_or(line)));
+        let (cases, problems) = parse::parse_lines(file, lines);
+        finish(&[file.to_string()], cases, problems)
+    }
+
+    /// Reads and parses the dataset file at `path` (see [`Dataset::parse`]); a line that is
+    /// not UTF-8 is a problem naming the line and the byte.
+    ///
+    /// Errors: `io` naming the path when the file cannot be read; `invalid_dataset` as for
+    /// [`Dataset::parse`].
+    pub fn load(path: &Path) -> crate::Result<Dataset> {
+        Dataset::load_all(&[path.to_path_buf()])
+    }
+
+    /// Reads several dataset files as one dataset (the cases in the order of `paths`, then of
+    /// lines), named after their stems joined with `+` (`smoke+regressions`). Ids must be
+    /// unique across the files.
+    ///
+    /// Errors: `io` for the first file that cannot be read; `invalid_dataset` with every
+    /// problem of every file (no file at all is one).
+    pub fn load_all(paths: &[PathBuf]) -> crate::Result<Dataset> {
+        if paths.is_empty() {
+            return Err(EvalError::InvalidDataset {
+                problems: vec![DatasetProblem {
+                    file: String::new(),
+                    line: 0,
+                    pointer: String::new(),
+                    message: "no dataset file was given".into(),
+                }],
+            }
+            .into());
+        }
+        let mut cases = Vec::new();
+        let mut problems = Vec::new();
+        let mut files = Vec::new();
+        for path in paths {
+            let bytes = std::fs::read(path).map_err(|source| crate::config::ConfigError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let file = path.display().to_string();
+            let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+            let lines = bytes.split(|byte| *byte == b'\n').map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                std::str::from_utf8(line).map_err(|error| parse::not_utf8(line, error))
+            });
+            let (file_cases, file_problems) = parse::parse_lines(&file, lines);
+            cases.extend(file_cases);
+            problems.extend(file_problems);
+            files.push(file);
+        }
+        Ok(finish(&files, cases, problems)?)
+    }
+
+    /// The dataset files of `feature`: `<config_dir>/evals/<feature>/*.jsonl`, sorted by name.
+    ///
+    /// Errors: `invalid_dataset` saying where it looked when there is none (or the directory
+    /// does not exist); `io` when the directory cannot be read.
+    pub fn feature_files(config_dir: &Path, feature: &str) -> crate::Result<Vec<PathBuf>> {
+        let directory = config_dir.join("evals").join(feature);
+        let none = || -> crate::Error {
+            EvalError::InvalidDataset {
+                problems: vec![DatasetProblem {
+                    file: directory.display().to_string(),
+                    line: 0,
+                    pointer: String::new(),
+                    message: format!(
+                        "no dataset for feature {feature}: no *.jsonl file in this directory \
+                         (write one, or give a dataset file)"
+                    ),
+                }],
+            }
+            .into()
+        };
+        let entries = match std::fs::read_dir(&directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(none()),
+            Err(source) => {
+                return Err(crate::config::ConfigError::Io {
+                    path: directory.clone(),
+                    source,
+                }
+                .into());
+            }
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| crate::config::ConfigError::Io {
+                path: directory.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path
+                .extension()
+                .is_some_and(|extension| extension == "jsonl")
+                && path.is_file()
+            {
+                files.push(path);
+            }
+        }
+        if files.is_empty() {
+            return Err(none());
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// The file stem (`smoke` for `config/evals/f/smoke.jsonl`), or the name as given.
+fn stem(file: &str) -> String {
+    Path::new(file)
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.to_string())
+}
+
+/// The dataset of the cases read from `files`, or every problem: the files' own, then
+/// duplicate ids across them, then a dataset without cases; sorted by file (in the order
+/// given) then line.
+fn finish(
+    files: &[String],
+    cases: Vec<Case>,
+    mut problems: Vec<DatasetProblem>,
+) -> Result<Dataset, EvalError> {
+    problems.extend(duplicate_ids(&cases));
+    let name = files
+        .iter()
+        .map(|file| stem(file))
+        .collect::<Vec<_>>()
+        .join("+");
+    if cases.is_empty() && problems.is_empty() {
+        problems.push(DatasetProblem {
+            file: files.join(", "),
+            line: 0,
+            pointer: String::new(),
+            message: "the dataset has no cases (the file is empty or holds only blank lines)"
+                .into(),
+        });
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|problem| {
+            let file = files.iter().position(|file| *file == problem.file);
+            (file.unwrap_or(usize::MAX), problem.line)
+        });
+        return Err(EvalError::InvalidDataset { problems });
+    }
+    Ok(Dataset { name, cases })
+}
+
+/// A problem for every case whose id an earlier case (of any file) already has.
+fn duplicate_ids(cases: &[Case]) -> Vec<DatasetProblem> {
+    let mut first: HashMap<&str, &Case> = HashMap::new();
+    let mut problems = Vec::new();
+    for case in cases {
+        match first.get(case.id.as_str()) {
+            Some(earlier) => problems.push(DatasetProblem {
+                file: case.file.clone(),
+                line: case.line,
+                pointer: "/id".into(),
+                message: format!(
+                    "duplicate id {:?}: {}:{} has it already",
+                    case.id, earlier.file, earlier.line
+                ),
+            }),
+            None => {
+                first.insert(&case.id, case);
+            }
+        }
+    }
+    problems
+}
+
+/// A problem for every assertion that names a version `feature` does not have (`known`):
+/// `file:line: /assertions/2/versions/0: ...`. The runner calls it before running anything,
+/// since an assertion limited to a misspelt version would silently never apply.
+pub(crate) fn check_versions(
+    dataset: &Dataset,
+    feature: &str,
+    known: &[&str],
+) -> Vec<DatasetProblem> {
+    let mut problems = Vec::new();
+    for case in &dataset.cases {
+        for (index, assertion) in case.assertions.iter().enumerate() {
+            for (position, version) in assertion.versions.iter().enumerate() {
+                if !known.contains(&version.as_str()) {
+                    let mut listed: Vec<&str> = known.to_vec();
+                    listed.sort_unstable();
+                    problems.push(DatasetProblem {
+                        file: if case.file.is_empty() {
+                            dataset.name.clone()
+                        } else {
+                            case.file.clone()
+                        },
+                        line: case.line,
+                        pointer: format!("/assertions/{index}/versions/{position}"),
+                        message: format!(
+                            "{feature} has no version {version:?} (it has {})",
+                            listed.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    problems
 }
 
 impl Case {

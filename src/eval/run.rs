@@ -187,7 +187,7 @@ impl Engine {
             }
             .into());
         }
-        let versions = self.versions_to_run(feature, options)?;
+        let versions = self.versions_to_run(feature, dataset, options)?;
         let started_at = self.options().clock.utc_now();
         let started = self.options().clock.now();
         let jobs: Vec<Job<'_>> = versions
@@ -272,7 +272,12 @@ impl Engine {
     }
 
     /// The versions asked for, each known to the feature, or the active one.
-    fn versions_to_run(&self, feature: &str, options: &EvalOptions) -> crate::Result<Vec<String>> {
+    fn versions_to_run(
+        &self,
+        feature: &str,
+        dataset: &Dataset,
+        options: &EvalOptions,
+    ) -> crate::Result<Vec<String>> {
         let snapshot = self.snapshot();
         let Some(compiled) = snapshot.features.get(feature) else {
             return Err(crate::resolve::ResolveError::UnknownFeature {
@@ -298,6 +303,12 @@ impl Engine {
                 }
                 .into());
             }
+        }
+        // An assertion limited to a version the feature lacks would silently never apply.
+        let known: Vec<&str> = compiled.pinnable.keys().map(String::as_str).collect();
+        let problems = super::dataset::check_versions(dataset, feature, &known);
+        if !problems.is_empty() {
+            return Err(EvalError::InvalidDataset { problems }.into());
         }
         if options.versions.is_empty() {
             return Ok(vec![compiled.active.version.clone()]);

@@ -63,7 +63,12 @@ pub(super) fn completed_fields(
         invalid_outputs: invalid_outputs(&completion.attempts),
         tool_calls: (!resolution.tools.is_empty() || !completion.tool_calls.is_empty())
             .then_some(completion.tool_calls.len() as u32),
-        data: completion.data.clone().filter(|_| record_text),
+        // Cloned only under the opt-in: a feature that does not record text pays nothing.
+        data: if record_text {
+            completion.data.clone()
+        } else {
+            None
+        },
     })
 }
 

@@ -8,6 +8,12 @@ mod support;
 // The runner: repeats, thresholds, versions, options.
 mod run;
 
+// H1: datasets (loading, every problem), assertions (each kind true and false), the shipped
+// dataset on the mock provider.
+mod assertions;
+mod dataset;
+mod shipped;
+
 // H3: comparisons of versions, and the telemetry events with `stats` over them.
 mod compare;
 mod events;
