@@ -1,18 +1,21 @@
 //! The figures of issue 14: what evaluating costs beyond the calls it makes, and how many cases
-//! a second `Engine::evaluate` gets through on the mock provider with concurrency 8.
+//! a second `Engine::evaluate` gets through on the mock provider with concurrency 8, all on the
+//! shipped dataset (`config/evals/career_path_navigator/`).
 //!
-//! - `eval_grade/typical_case`: grading one typical case's assertions (text, regex, tokens,
-//!   latency, cost, finish reason) on an `Observation` of a real mock answer, no call.
-//! - `eval_bookkeeping/complete`: one `Engine::complete` on the zero-latency mock, alone (the
-//!   call every run makes); `eval_bookkeeping/evaluate_per_case`: `Engine::evaluate` of 32
-//!   cases at concurrency 1 on the same mock (per element = per case). Their difference is the
-//!   bookkeeping an evaluation adds per case: the pinned context, grading, the per-case and
-//!   per-version reports, the comparison and the scoped worker thread.
-//! - `eval_throughput/concurrency_8_zero_latency`: 64 cases at concurrency 8 on the
-//!   zero-latency mock (bookkeeping- and CPU-bound: cases/s is the ceiling).
-//! - `shipped mock`: one timed evaluation of 48 cases at concurrency 8 on the shipped mock
-//!   (350 ms + up to 600 ms of jitter per call, so about concurrency / 0.65 s = 12 cases/s),
-//!   printed once rather than sampled (each run takes seconds of real time).
+//! - `eval_grade/typical_case_VERSION_N_assertions`: grading the first shipped case's
+//!   assertions that apply to 2.0.0 (prose: contains, regex, limits) or 2.2.0 (JSON: is_json,
+//!   json_schema, json_path, limits) on an `Observation` of a real mock answer, no call.
+//! - `eval_bookkeeping/complete_2.2.0`: one `Engine::complete` on the zero-latency mock, alone
+//!   (the call every run makes); `eval_bookkeeping/evaluate_per_case_2.2.0`: `Engine::evaluate`
+//!   of the 24 cases at concurrency 1 on the same mock (per element = per case). Their
+//!   difference is the bookkeeping an evaluation adds per case: the pinned context, grading,
+//!   the per-case and per-version reports and the worker thread.
+//! - `eval_throughput/concurrency_8_zero_latency`: the 24 cases against 2.0.0 and 2.2.0 (48
+//!   runs and their comparison) at concurrency 8 on the zero-latency mock (CPU-bound: cases/s
+//!   is the ceiling the machine allows).
+//! - `eval_shipped_mock/concurrency_8`: one timed evaluation of the same 48 runs on the shipped
+//!   mock (350 ms + up to 600 ms of jitter per call, a mean of 650 ms, so about
+//!   concurrency / 0.65 s = 12 cases/s), printed once rather than sampled (it takes seconds).
 //!
 //! The fixtures are the shipped configuration (a temporary copy) with the rate limits lifted
 //! and the budgets raised, so thousands of calls a second are neither limited nor downgraded.
@@ -30,9 +33,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fixture::{Fixture, profile};
-use prompt_config::eval::{Assertion, AssertionKind, Case, Dataset, EvalOptions, Observation};
-use prompt_config::{Context, Engine};
+use fixture::Fixture;
+use prompt_config::Engine;
+use prompt_config::eval::{Assertion, Dataset, EvalOptions, Observation};
 use serde_json::{Value, json};
 
 const FEATURE: &str = "career_path_navigator";
@@ -72,116 +75,84 @@ fn shipped_engine() -> (Fixture, Engine) {
     (fixture, engine)
 }
 
-/// The assertions of a typical case on a prose version.
-fn typical_assertions() -> Vec<Assertion> {
-    let text = |kind: fn(String, bool) -> AssertionKind, value: &str, case_sensitive| {
-        Assertion::new(kind(value.to_string(), case_sensitive))
-    };
-    vec![
-        text(
-            |value, case_sensitive| AssertionKind::Contains {
-                value,
-                case_sensitive,
-            },
-            "Paths",
-            false,
-        ),
-        text(
-            |value, case_sensitive| AssertionKind::NotContains {
-                value,
-                case_sensitive,
-            },
-            "lorem ipsum",
-            true,
-        ),
-        Assertion::new(AssertionKind::Regex {
-            pattern: regex::Regex::new(r"(?i)\b(step|course)\b").unwrap(),
-        }),
-        Assertion::new(AssertionKind::MaxTokens { value: 900 }),
-        Assertion::new(AssertionKind::MaxLatencyMs { value: 5000.0 }),
-        Assertion::new(AssertionKind::MaxCostUsd { value: 0.01 }),
-        Assertion::new(AssertionKind::FinishReason {
-            value: "stop".to_string(),
-        }),
-    ]
+/// The shipped dataset, `config/evals/career_path_navigator/` (24 cases with prose
+/// assertions for 2.0.0 and 2.1.0, JSON ones for 2.2.0, and common limits).
+fn shipped_dataset(fixture: &Fixture) -> Dataset {
+    let files = Dataset::feature_files(&fixture.config_dir(), FEATURE).unwrap();
+    Dataset::load_all(&files).unwrap()
 }
 
-/// `count` cases with distinct subjects and goals (so the mock's answers differ) and the
-/// typical assertions.
-fn dataset(count: usize) -> Dataset {
-    let cases = (0..count)
-        .map(|index| {
-            let mut variables = profile();
-            variables.insert(
-                "goals".to_string(),
-                json!(format!("Goal number {index}: move into a data role")),
-            );
-            Case::new(
-                format!("case-{index}"),
-                Context::new(format!("user-{index}")).with_variables(variables),
-                typical_assertions(),
-            )
-        })
-        .collect();
-    Dataset::new("bench", cases)
-}
-
-fn options(concurrency: usize) -> EvalOptions {
+fn options(versions: &[&str], concurrency: usize) -> EvalOptions {
     EvalOptions::default()
-        .versions(["2.0.0"])
+        .versions(versions.iter().copied())
         .concurrency(concurrency)
 }
 
+/// Grading the first shipped case's assertions that apply to `version` on an observation of
+/// that version's real mock answer, as the runner does (the threshold applied to each grade).
 fn grade(criterion: &mut Criterion) {
-    let (_fixture, engine) = fast_engine();
-    let context = Context::new("user-1").with_variables(profile());
-    let completion = engine
-        .complete(FEATURE, &context.pin_version("2.0.0"))
-        .unwrap();
-    let observation = Observation::of(&completion);
-    let assertions = typical_assertions();
-    criterion.bench_function("eval_grade/typical_case", |bencher| {
-        bencher.iter(|| {
-            for assertion in &assertions {
-                black_box(assertion.with_threshold(assertion.grade(black_box(&observation))));
-            }
-        })
-    });
+    let (fixture, engine) = fast_engine();
+    let dataset = shipped_dataset(&fixture);
+    let case = &dataset.cases[0];
+    let mut group = criterion.benchmark_group("eval_grade");
+    for version in ["2.0.0", "2.2.0"] {
+        let context = case.context.clone().pin_version(version);
+        let completion = engine.complete(FEATURE, &context).unwrap();
+        let observation = Observation::of(&completion);
+        let assertions: Vec<&Assertion> = case
+            .assertions
+            .iter()
+            .filter(|assertion| assertion.applies_to(version))
+            .collect();
+        let name = format!("typical_case_{version}_{}_assertions", assertions.len());
+        group.bench_function(name, |bencher| {
+            bencher.iter(|| {
+                for assertion in &assertions {
+                    black_box(assertion.with_threshold(assertion.grade(black_box(&observation))));
+                }
+            })
+        });
+    }
+    group.finish();
 }
 
+/// `complete()` alone against `evaluate()` per case, both on 2.2.0 (the JSON version, whose
+/// assertions cost the most to grade) at concurrency 1.
 fn bookkeeping(criterion: &mut Criterion) {
-    let (_fixture, engine) = fast_engine();
-    let context = Context::new("user-1")
-        .with_variables(profile())
-        .pin_version("2.0.0");
+    let (fixture, engine) = fast_engine();
+    let dataset = shipped_dataset(&fixture);
+    let context = dataset.cases[0].context.clone().pin_version("2.2.0");
     let mut group = criterion.benchmark_group("eval_bookkeeping");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("complete", |bencher| {
+    group.bench_function("complete_2.2.0", |bencher| {
         bencher.iter(|| engine.complete(FEATURE, black_box(&context)).unwrap())
     });
-    let cases = 32;
-    let data = dataset(cases);
-    group.throughput(Throughput::Elements(cases as u64));
-    group.bench_function("evaluate_per_case", |bencher| {
+    group.throughput(Throughput::Elements(dataset.cases.len() as u64));
+    group.bench_function("evaluate_per_case_2.2.0", |bencher| {
         bencher.iter(|| {
             engine
-                .evaluate(FEATURE, black_box(&data), &options(1))
+                .evaluate(FEATURE, black_box(&dataset), &options(&["2.2.0"], 1))
                 .unwrap()
         })
     });
     group.finish();
 }
 
+/// The shipped dataset against 2.0.0 and 2.2.0 (48 runs, compared) at concurrency 8 on the
+/// zero-latency mock; an element is one case on one version.
 fn throughput(criterion: &mut Criterion) {
-    let (_fixture, engine) = fast_engine();
-    let cases = 64;
-    let data = dataset(cases);
+    let (fixture, engine) = fast_engine();
+    let dataset = shipped_dataset(&fixture);
     let mut group = criterion.benchmark_group("eval_throughput");
-    group.throughput(Throughput::Elements(cases as u64));
+    group.throughput(Throughput::Elements(2 * dataset.cases.len() as u64));
     group.bench_function("concurrency_8_zero_latency", |bencher| {
         bencher.iter(|| {
             engine
-                .evaluate(FEATURE, black_box(&data), &options(8))
+                .evaluate(
+                    FEATURE,
+                    black_box(&dataset),
+                    &options(&["2.0.0", "2.2.0"], 8),
+                )
                 .unwrap()
         })
     });
@@ -189,25 +160,33 @@ fn throughput(criterion: &mut Criterion) {
 }
 
 /// One timed evaluation on the shipped mock, printed: its latency dominates, so a single run
-/// of 48 cases (six rounds of eight) measures cases/s well enough.
+/// of the shipped dataset against two versions (48 runs, six rounds of eight) measures cases/s
+/// well enough.
 fn shipped_mock(criterion: &mut Criterion) {
     // Not sampled by criterion: it only gives the group its place in the run order.
     let _ = criterion;
-    let (_fixture, engine) = shipped_engine();
-    let cases = 48;
-    let data = dataset(cases);
+    let (fixture, engine) = shipped_engine();
+    let dataset = shipped_dataset(&fixture);
     let started = Instant::now();
-    let report = engine.evaluate(FEATURE, &data, &options(8)).unwrap();
+    let report = engine
+        .evaluate(FEATURE, &dataset, &options(&["2.0.0", "2.2.0"], 8))
+        .unwrap();
     let seconds = started.elapsed().as_secs_f64();
-    let version = &report.versions[0];
+    let runs = 2 * dataset.cases.len();
+    let passed: Vec<String> = report
+        .versions
+        .iter()
+        .map(|version| {
+            format!(
+                "{} {}/{} passed, p50 {:.0} ms",
+                version.version, version.cases_passed, version.cases_total, version.latency_ms.p50
+            )
+        })
+        .collect();
     println!(
-        "eval_shipped_mock/concurrency_8: {cases} cases in {seconds:.2} s = {:.1} cases/s \
-         (call latency p50 {:.0} ms, p95 {:.0} ms; {} of {} cases passed)",
-        cases as f64 / seconds,
-        version.latency_ms.p50,
-        version.latency_ms.p95,
-        version.cases_passed,
-        version.cases_total
+        "eval_shipped_mock/concurrency_8: {runs} cases in {seconds:.2} s = {:.1} cases/s ({})",
+        runs as f64 / seconds,
+        passed.join("; ")
     );
 }
 
