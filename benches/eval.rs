@@ -5,8 +5,9 @@
 //! - `eval_grade/typical_case_VERSION_N_assertions`: grading the first shipped case's
 //!   assertions that apply to 2.0.0 (prose: contains, regex, limits) or 2.2.0 (JSON: is_json,
 //!   json_schema, json_path, limits) on an `Observation` of a real mock answer, no call.
-//! - `eval_bookkeeping/complete_2.2.0`: one `Engine::complete` on the zero-latency mock, alone
-//!   (the call every run makes); `eval_bookkeeping/evaluate_per_case_2.2.0`: `Engine::evaluate`
+//! - `eval_bookkeeping/complete_per_case_2.2.0`: `Engine::complete` of each of the 24 cases'
+//!   contexts on the zero-latency mock, alone (the calls the runs make);
+//!   `eval_bookkeeping/evaluate_per_case_2.2.0`: `Engine::evaluate`
 //!   of the 24 cases at concurrency 1 on the same mock (per element = per case). Their
 //!   difference is the bookkeeping an evaluation adds per case: the pinned context, grading,
 //!   the per-case and per-version reports and the worker thread.
@@ -113,21 +114,50 @@ fn grade(criterion: &mut Criterion) {
             })
         });
     }
+    // Every shipped case on 2.2.0, per case: the grading share of `evaluate_per_case_2.2.0`.
+    let completions: Vec<_> = dataset
+        .cases
+        .iter()
+        .map(|case| {
+            engine
+                .complete(FEATURE, &case.context.clone().pin_version("2.2.0"))
+                .unwrap()
+        })
+        .collect();
+    group.throughput(Throughput::Elements(dataset.cases.len() as u64));
+    group.bench_function("every_case_2.2.0", |bencher| {
+        bencher.iter(|| {
+            for (case, completion) in dataset.cases.iter().zip(&completions) {
+                let observation = Observation::of(completion);
+                for assertion in case.assertions.iter().filter(|a| a.applies_to("2.2.0")) {
+                    black_box(assertion.with_threshold(assertion.grade(&observation)));
+                }
+            }
+        })
+    });
     group.finish();
 }
 
-/// `complete()` alone against `evaluate()` per case, both on 2.2.0 (the JSON version, whose
-/// assertions cost the most to grade) at concurrency 1.
+/// `complete()` of each case's context alone against `evaluate()` of the same cases, both on
+/// 2.2.0 (the JSON version, whose assertions cost the most to grade) at concurrency 1; an
+/// element is one case.
 fn bookkeeping(criterion: &mut Criterion) {
     let (fixture, engine) = fast_engine();
     let dataset = shipped_dataset(&fixture);
-    let context = dataset.cases[0].context.clone().pin_version("2.2.0");
+    let contexts: Vec<_> = dataset
+        .cases
+        .iter()
+        .map(|case| case.context.clone().pin_version("2.2.0"))
+        .collect();
     let mut group = criterion.benchmark_group("eval_bookkeeping");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("complete_2.2.0", |bencher| {
-        bencher.iter(|| engine.complete(FEATURE, black_box(&context)).unwrap())
+    group.throughput(Throughput::Elements(contexts.len() as u64));
+    group.bench_function("complete_per_case_2.2.0", |bencher| {
+        bencher.iter(|| {
+            for context in &contexts {
+                black_box(engine.complete(FEATURE, black_box(context)).unwrap());
+            }
+        })
     });
-    group.throughput(Throughput::Elements(dataset.cases.len() as u64));
     group.bench_function("evaluate_per_case_2.2.0", |bencher| {
         bencher.iter(|| {
             engine
