@@ -145,9 +145,32 @@ attribute that the logged requests carry; anything else is an error.")]
         #[arg(long)]
         json: bool,
     },
+    /// Run a feature's evaluation datasets against its versions: pass rates per case and
+    /// version, a paired comparison, JUnit for CI; exit 0 only when every version passes.
+    #[command(after_help = "Examples:
+  prompt-config eval career_path_navigator --mock
+  prompt-config eval career_path_navigator --versions 2.0.0,2.1.0 --repeat 5 --concurrency 8 --mock
+  prompt-config eval career_path_navigator --dataset regressions.jsonl --junit eval.xml
+  prompt-config eval career_path_navigator --model openai/gpt-4o-mini --min-pass-rate 0.9 --json
+
+Without --dataset, every config/evals/FEATURE/*.jsonl is run. Each case runs --repeat times per
+version; it passes when the share of passing runs reaches its pass rate (the case's, else
+--pass-rate, else 100%, or 80% with a judge assertion). A version passes when the share of its
+cases that pass reaches --min-pass-rate. Exit codes: 0 every version passed, 1 one did not (or
+the run failed), 2 a usage mistake. Progress goes to stderr; the report to stdout.")]
+    Eval(super::eval::EvalArgs),
+    /// Build evaluation datasets (from-telemetry).
+    #[command(subcommand)]
+    Dataset(super::dataset::DatasetCommand),
     /// Mark a draft version released, recording the hashes of its files.
-    #[command(after_help = "Example:
-  prompt-config release career_path_navigator 3.1.0")]
+    #[command(after_help = "Examples:
+  prompt-config release career_path_navigator 3.1.0
+  prompt-config release career_path_navigator 3.1.0 --require-eval --mock
+  prompt-config release career_path_navigator 3.1.0 --require-eval regressions.jsonl --repeat 3
+
+--require-eval runs the version's evaluation first (the feature's config/evals/FEATURE/*.jsonl,
+or the DATASET given) and refuses the release (kind evaluation_failed, exit 1, the feature file
+untouched) unless every case passes.")]
     Release {
         /// The feature.
         #[arg(value_parser = Text)]
@@ -155,6 +178,17 @@ attribute that the logged requests carry; anything else is an error.")]
         /// The draft version to release.
         #[arg(value_parser = Text)]
         version: String,
+        /// Evaluate the version first and release only if it passes [DATASET: default every
+        /// config/evals/FEATURE/*.jsonl].
+        #[arg(long, value_name = "DATASET", num_args = 0..=1)]
+        require_eval: Option<Option<PathBuf>>,
+        /// With --require-eval: runs per case (1-10000).
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "require_eval",
+              value_parser = super::eval::parse_repeat)]
+        repeat: u32,
+        /// With --require-eval: evaluate on the mock provider (no key, no network).
+        #[arg(long, requires = "require_eval")]
+        mock: bool,
         #[command(flatten)]
         dirs: Dirs,
         /// Print the outcome as one JSON object.
@@ -424,6 +458,70 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
         assert!(error.to_string().contains("--to <VERSION>"), "{error}");
+    }
+
+    #[test]
+    fn eval_versions_are_comma_separated_or_repeated() {
+        let cli = Cli::try_parse_from([
+            "prompt-config",
+            "eval",
+            "f",
+            "--versions",
+            "2.0.0,2.1.0",
+            "--versions",
+            "3.0.0",
+        ])
+        .unwrap();
+        let Command::Eval(args) = cli.command else {
+            panic!("not eval");
+        };
+        assert_eq!(args.versions, ["2.0.0", "2.1.0", "3.0.0"]);
+        assert_eq!(
+            (args.repeat, args.concurrency, args.min_pass_rate),
+            (1, 4, 1.0)
+        );
+    }
+
+    #[test]
+    fn eval_concurrency_zero_names_the_argument() {
+        let error =
+            Cli::try_parse_from(["prompt-config", "eval", "f", "--concurrency", "0"]).unwrap_err();
+        assert!(error.to_string().contains("--concurrency <C>"), "{error}");
+    }
+
+    #[test]
+    fn require_eval_takes_an_optional_dataset() {
+        let parse = |extra: &[&str]| {
+            let mut words = vec!["prompt-config", "release", "f", "1.0.0"];
+            words.extend_from_slice(extra);
+            match Cli::try_parse_from(words).unwrap().command {
+                Command::Release { require_eval, .. } => require_eval,
+                _ => panic!("not release"),
+            }
+        };
+        assert_eq!(parse(&[]), None);
+        assert_eq!(parse(&["--require-eval", "--mock"]), Some(None));
+        assert_eq!(
+            parse(&["--require-eval", "cases.jsonl"]),
+            Some(Some(PathBuf::from("cases.jsonl")))
+        );
+    }
+
+    #[test]
+    fn from_telemetry_needs_a_file_and_a_feature() {
+        let error =
+            Cli::try_parse_from(["prompt-config", "dataset", "from-telemetry", "log.jsonl"])
+                .unwrap_err();
+        assert!(error.to_string().contains("--feature <FEATURE>"), "{error}");
+        let error = Cli::try_parse_from([
+            "prompt-config",
+            "dataset",
+            "from-telemetry",
+            "--feature",
+            "f",
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("<FILE>"), "{error}");
     }
 
     #[test]

@@ -13,8 +13,10 @@ macro_rules! say {
 mod args;
 mod cache;
 mod complete;
+mod dataset;
 mod demo;
 mod edit;
+mod eval;
 #[cfg(unix)]
 mod interrupt;
 mod load;
@@ -46,6 +48,9 @@ pub struct Failure {
     /// With `--json`, print the error as one compact line (`complete --stream --json` writes
     /// JSON Lines), not as pretty JSON.
     json_line: bool,
+    /// With `--json`, print nothing more: the command already printed its JSON (a failed
+    /// evaluation's report says `"passed": false` itself), so stdout stays one document.
+    json_printed: bool,
 }
 
 impl Failure {
@@ -58,6 +63,7 @@ impl Failure {
             details: Box::new(Value::Null),
             code: 2,
             json_line: false,
+            json_printed: false,
         }
     }
 
@@ -69,11 +75,18 @@ impl Failure {
             details: Box::new(details),
             code: 1,
             json_line: false,
+            json_printed: false,
         }
     }
 
     fn with_details(mut self, details: Value) -> Failure {
         self.details = Box::new(details);
+        self
+    }
+
+    /// The same failure, not printed again with `--json`: the command's JSON already says it.
+    fn reported_in_json(mut self) -> Failure {
+        self.json_printed = true;
         self
     }
 
@@ -92,6 +105,7 @@ impl From<prompt_config::Error> for Failure {
             details: Box::new(error.details()),
             code: 1,
             json_line: false,
+            json_printed: false,
         }
     }
 }
@@ -142,6 +156,9 @@ fn parse_failure(error: &clap::Error, json: bool, json_line: bool) -> i32 {
 }
 
 fn report(failure: &Failure, json: bool) -> i32 {
+    if json && failure.json_printed {
+        return failure.code;
+    }
     if json {
         let error = output::error_json(failure.kind.as_str(), &failure.message, &failure.details);
         if failure.json_line {
@@ -188,12 +205,28 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             since,
             json,
         } => stats::run(&files, &by, since.as_deref(), json),
+        Command::Eval(args) => eval::run(&args),
+        Command::Dataset(command) => dataset::run(command),
         Command::Release {
             feature,
             version,
+            require_eval,
+            repeat,
+            mock,
             dirs,
             json,
-        } => edit::release(&dirs, &feature, &version, json),
+        } => match require_eval {
+            None => edit::release(&dirs, &feature, &version, json),
+            Some(dataset) => edit::release_after_eval(
+                &dirs,
+                &feature,
+                &version,
+                dataset.as_deref(),
+                repeat,
+                mock,
+                json,
+            ),
+        },
         Command::Rollback {
             feature,
             to,

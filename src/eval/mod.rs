@@ -12,12 +12,20 @@ pub mod assertion;
 mod compare;
 pub mod dataset;
 mod events;
+mod from_telemetry;
+mod gate;
 mod judge;
+mod junit;
 pub mod report;
 mod run;
+#[cfg(test)]
+mod test_reports;
 
 pub use assertion::{Assertion, AssertionKind, Grade, GradeOutcome, JsonPathMatch, Observation};
 pub use dataset::{Case, Dataset};
+pub use from_telemetry::{
+    FromTelemetryOptions, FromTelemetrySummary, TelemetryCases, cases_from_telemetry,
+};
 pub use report::{
     AssertionResult, CaseReport, Comparison, ComparisonVerdict, EvalReport, LatencyPercentiles,
     RunResult, VersionReport,

@@ -78,6 +78,13 @@ fn input_messages(resolution: &Resolution, settings: &TelemetrySettings) -> Opti
         .then(|| serde_json::to_value(&resolution.messages).unwrap_or(Value::Null))
 }
 
+/// The context's template variables, only under `record_text` (they hold the user's text).
+fn recorded_variables(context: &Context, settings: &TelemetrySettings) -> Option<Value> {
+    settings
+        .record_text
+        .then(|| context.variables_value().clone())
+}
+
 impl Telemetry {
     fn write(
         &self,
@@ -219,6 +226,7 @@ impl Telemetry {
             cache_partition: cache.and_then(|cache| cache.partition.clone()),
             stream: completion.stream.map(super::streamed::stream_fields),
             output: super::structured::completed_fields(completion, settings.record_text),
+            variables: recorded_variables(context, settings),
             input_messages: input_messages(resolution, settings),
             output_messages,
         };
@@ -306,6 +314,7 @@ impl Telemetry {
             cache_partition: None,
             stream,
             output,
+            variables: recorded_variables(context, settings),
             input_messages: input_messages(resolution, settings),
             output_messages: None,
         };

@@ -11,6 +11,9 @@ mod commands;
 mod complete;
 mod demo;
 mod edit;
+// issue 14, H4: the evaluation commands
+mod dataset;
+mod eval;
 mod history;
 mod load;
 mod robustness;

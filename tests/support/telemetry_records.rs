@@ -109,6 +109,7 @@ pub fn request_record(sequence: u64) -> TelemetryRecord {
             cache_partition: None,
             stream: None,
             output: None,
+            variables: None,
             input_messages: None,
             output_messages: None,
         })),

@@ -50,6 +50,7 @@ impl Record for TelemetryRecord {
                     + strings_size(&fields.finish_reasons)
                     + optional_size(&fields.error_type)
                     + optional_size(&fields.cache_partition)
+                    + fields.variables.as_ref().map_or(0, value_size)
                     + fields.input_messages.as_ref().map_or(0, value_size)
                     + fields.output_messages.as_ref().map_or(0, value_size)
                     + fields

@@ -178,6 +178,9 @@ fn write_request(object: &mut JsonObject<'_>, fields: &RequestFields) -> serde_j
     );
     write_stream(object, fields.stream.as_ref())?;
     output::write_request_output(object, fields.output.as_ref())?;
+    if let Some(variables) = &fields.variables {
+        object.value("prompt_config.variables", variables)?;
+    }
     if let Some(messages) = &fields.input_messages {
         object.value("gen_ai.input.messages", messages)?;
     }

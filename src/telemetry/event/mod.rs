@@ -247,6 +247,14 @@ pub struct RequestFields {
     /// absent otherwise.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub output: Option<RequestOutputFields>,
+    /// The context's template variables (a JSON object), only when the feature's
+    /// `telemetry.record_text` is on: with the messages they let `prompt-config dataset
+    /// from-telemetry` rebuild the request as an evaluation case.
+    #[serde(
+        rename = "prompt_config.variables",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub variables: Option<Value>,
     /// The messages sent: the rendered ones, then the conversation history (tool calls and
     /// tool results included), only when the feature's `telemetry.record_text` is on.
     #[serde(
