@@ -301,6 +301,23 @@ impl Engine {
         }
     }
 
+    /// Queues an evaluation's `eval.case` and `eval.run` lines, stamped by the engine's clock;
+    /// `build` runs only when a telemetry file is configured (the eval layer calls this).
+    pub(crate) fn record_evaluation(
+        &self,
+        build: impl FnOnce() -> (
+            Vec<crate::telemetry::event::EvalCaseFields>,
+            Vec<crate::telemetry::event::EvalRunFields>,
+        ),
+    ) {
+        if !self.telemetry.writes_lines() {
+            return;
+        }
+        let (cases, runs) = build();
+        self.telemetry
+            .evaluated(self.options.clock.utc_now(), cases, runs);
+    }
+
     /// Waits until every telemetry event recorded so far is in the file.
     pub fn flush_telemetry(&self) {
         if let Some(writer) = &self.telemetry.writer {

@@ -26,21 +26,27 @@ pub(crate) fn compare(baseline: &VersionReport, candidate: &VersionReport) -> Co
     } else {
         ComparisonVerdict::Worse
     };
+    // Three decimals would print a tiny p-value as "p = 0.000"; say "p < 0.001" as `stats` does.
+    let p = if p_value < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p_value:.3}")
+    };
     let summary = match verdict {
         ComparisonVerdict::Better => format!(
-            "{} passes more cases than {} ({:+.1} points, p = {p_value:.3}): better",
+            "{} passes more cases than {} ({:+.1} points, {p}): better",
             candidate.version,
             baseline.version,
             difference * 100.0
         ),
         ComparisonVerdict::Worse => format!(
-            "{} passes fewer cases than {} ({:+.1} points, p = {p_value:.3}): worse",
+            "{} passes fewer cases than {} ({:+.1} points, {p}): worse",
             candidate.version,
             baseline.version,
             difference * 100.0
         ),
         ComparisonVerdict::NoSignificantDifference => format!(
-            "{} against {}: {:+.1} points, p = {p_value:.3}: no significant difference \
+            "{} against {}: {:+.1} points, {p}: no significant difference \
              ({baseline_only} cases passed only on {}, {candidate_only} only on {})",
             candidate.version,
             baseline.version,

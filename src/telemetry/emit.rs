@@ -26,6 +26,7 @@ use crate::prompt::sha256_hex;
 use crate::resolve::{Context, Resolution};
 use crate::state::StateChange;
 
+mod eval;
 mod record;
 
 /// The log writer (optional), live metrics and recent-request memory of one engine.

@@ -21,3 +21,7 @@ mod shipped;
 // H2: judge assertions through a loopback judge model, and under the mock.
 mod judge;
 mod judge_setup;
+
+// H3: comparisons of versions, and the telemetry events with `stats` over them.
+mod compare;
+mod events;

@@ -95,6 +95,28 @@ impl Record for TelemetryRecord {
             }
             EventBody::Dropped(_) => 0,
             EventBody::State(fields) => string_size(&fields.server) + optional_size(&fields.reason),
+            EventBody::EvalCase(fields) => {
+                boxed(&**fields)
+                    + string_size(&fields.run_id)
+                    + string_size(&fields.feature)
+                    + string_size(&fields.version)
+                    + string_size(&fields.dataset)
+                    + string_size(&fields.case_id)
+                    + strings_size(&fields.request_ids)
+            }
+            EventBody::EvalRun(fields) => {
+                boxed(&**fields)
+                    + string_size(&fields.run_id)
+                    + string_size(&fields.feature)
+                    + string_size(&fields.version)
+                    + string_size(&fields.dataset)
+                    + optional_size(&fields.provider)
+                    + optional_size(&fields.model)
+                    + fields
+                        .comparison
+                        .as_ref()
+                        .map_or(0, |comparison| string_size(&comparison.baseline_version))
+            }
         };
         mem::size_of::<Self>() + string_size(&self.request_id) + body
     }

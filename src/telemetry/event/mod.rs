@@ -6,9 +6,11 @@
 //! its batch buffer ([`TelemetryRecord::write_line`]); the line is byte for byte the one the
 //! `Serialize` impl gives, which writes every other event.
 
+mod eval;
 mod line;
 mod output;
 
+pub use eval::{EvalCaseFields, EvalComparisonFields, EvalRunFields};
 pub use output::{AttemptOutputFields, RequestOutputFields};
 
 use std::collections::BTreeMap;
@@ -66,6 +68,10 @@ pub enum EventBody {
     Dropped(DroppedFields),
     /// `state.degraded` / `state.restored`: the fleet's shared state (Redis) failed or is back.
     State(StateFields),
+    /// `eval.case`: one case of an evaluation on one version.
+    EvalCase(Box<EvalCaseFields>),
+    /// `eval.run`: one version's results in an evaluation.
+    EvalRun(Box<EvalRunFields>),
 }
 
 /// What every event about a resolved feature carries, so results can be cut by them.

@@ -5,10 +5,12 @@
 //! tokens, cost, feedback means per group) and compares every variant of each running experiment
 //! with its control, with p-values and a plain-language verdict. Structured output (invalid-output
 //! rate and repairs) is read from the request lines per group and from the `llm.attempt` lines
-//! per model.
+//! per model. `eval.run` lines (issue 14) are reported apart: the latest evaluation of each
+//! feature and version.
 
 mod cache;
 mod compare;
+mod evaluations;
 mod group;
 mod output;
 mod read;
@@ -24,6 +26,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use cache::CacheStats;
+pub use evaluations::EvaluationStats;
 pub use output::{OutputGroupStats, OutputStats};
 pub use report::{
     ExperimentComparison, FeedbackStats, FileSummary, GroupStats, LatencyPercentiles,
@@ -167,5 +170,6 @@ pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport,
         experiments: compare::compare_experiments(&selection),
         cache: cache::summarize(&selection),
         output: output::summarize(&selection),
+        evaluations: evaluations::summarize(&selection),
     })
 }

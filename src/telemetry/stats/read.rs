@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::evaluations::EvalRunLine;
 use super::output::{AnswerLine, OutputLine};
 use super::report::FileSummary;
 use super::streams::StreamLine;
@@ -110,6 +111,8 @@ pub(super) struct Telemetry {
     pub feedback: Vec<Feedback>,
     /// Every `llm.attempt` line that got an answer.
     pub answers: Vec<AnswerLine>,
+    /// Every readable `eval.run` line, in the order read.
+    pub evaluations: Vec<EvalRunLine>,
 }
 
 /// What the analysis counts: requests from `--since` on, and their feedback.
@@ -121,6 +124,8 @@ pub(super) struct Selection {
     pub feedback: Vec<(usize, Feedback)>,
     /// Attempts that got an answer, from `since` on.
     pub answers: Vec<AnswerLine>,
+    /// `eval.run` lines from `since` on, in the order read.
+    pub evaluations: Vec<EvalRunLine>,
     /// Feedback whose request id no request line carries.
     pub feedback_unmatched: u64,
     /// Events older than `since`, and feedback about such requests.
@@ -131,6 +136,7 @@ enum Line {
     Request(Box<Request>),
     Feedback(Feedback),
     Answer(AnswerLine),
+    EvalRun(Box<EvalRunLine>),
     Other,
     Unparseable,
 }
@@ -167,6 +173,7 @@ pub(super) fn read_files(paths: &[PathBuf], by: &[String]) -> Result<Telemetry, 
                 Line::Request(request) => telemetry.requests.push(*request),
                 Line::Feedback(feedback) => telemetry.feedback.push(feedback),
                 Line::Answer(answer) => telemetry.answers.push(answer),
+                Line::EvalRun(run) => telemetry.evaluations.push(*run),
                 Line::Other => {}
                 Line::Unparseable => summary.lines_skipped += 1,
             }
@@ -183,7 +190,10 @@ fn parse_line(text: &str, by: &[String]) -> Line {
     let Some(event) = text_field(&fields, "event") else {
         return Line::Unparseable;
     };
-    if event != "llm.request" && event != "feedback" && event != "llm.attempt" {
+    if !matches!(
+        event,
+        "llm.request" | "feedback" | "llm.attempt" | "eval.run"
+    ) {
         return Line::Other;
     }
     let Some(timestamp) = text_field(&fields, "timestamp")
@@ -196,6 +206,12 @@ fn parse_line(text: &str, by: &[String]) -> Line {
         // Attempt lines only feed the structured-output figures; one without an answer (or
         // unreadable) is no figure, not a skipped line.
         return AnswerLine::read(&fields, timestamp).map_or(Line::Other, Line::Answer);
+    }
+    if event == "eval.run" {
+        // Evaluation lines are reported apart and never counted as requests; one without its
+        // run id, feature, version or counts is no figure, not a skipped line.
+        return EvalRunLine::read(&fields, timestamp)
+            .map_or(Line::Other, |run| Line::EvalRun(Box::new(run)));
     }
     let request_id = text_field(&fields, "request_id")
         .unwrap_or_default()
@@ -321,6 +337,11 @@ pub(super) fn select(mut telemetry: Telemetry, since: Option<DateTime<Utc>>) -> 
         .answers
         .into_iter()
         .filter(|answer| recent(answer.timestamp))
+        .collect();
+    selection.evaluations = telemetry
+        .evaluations
+        .into_iter()
+        .filter(|run| recent(run.timestamp))
         .collect();
     for feedback in telemetry.feedback {
         if !recent(feedback.timestamp) {

@@ -50,6 +50,10 @@ pub struct StatsReport {
     /// tools.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<super::OutputStats>,
+    /// The latest `eval.run` of each feature and version, with how many runs the files hold,
+    /// sorted by feature and version; empty (and absent from JSON) when no evaluation ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evaluations: Vec<super::EvaluationStats>,
 }
 
 impl StatsReport {
@@ -63,6 +67,13 @@ impl StatsReport {
                     .zip(values)
                     .all(|((_, have), want)| have == want)
         })
+    }
+
+    /// The latest evaluation of `version` of `feature`.
+    pub fn evaluation(&self, feature: &str, version: &str) -> Option<&super::EvaluationStats> {
+        self.evaluations
+            .iter()
+            .find(|found| found.feature == feature && found.version == version)
     }
 
     /// The comparison of `experiment` on `feature`.

@@ -6,11 +6,11 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::compare::compare_experiments;
 use super::read::{Feedback, FeedbackValue, Request, Selection, Telemetry, select};
-use super::significance::nearest_rank;
 use super::significance::{
     SampleSummary, erfc, ln_gamma, means_sample_size, normal_cdf, proportions_sample_size,
     regularized_incomplete_beta, student_t_cdf, two_proportion_z_test, welch_t_test,
 };
+use super::significance::{mcnemar, nearest_rank};
 
 fn assert_close(actual: f64, expected: f64, tolerance: f64) {
     assert!(
@@ -282,6 +282,7 @@ fn since_drops_older_requests_with_their_feedback_and_counts_unknown_requests_ap
             feedback("new", 4, FeedbackValue::Boolean(false)),
         ],
         answers: Vec::new(),
+        evaluations: Vec::new(),
     };
     let selection = select(telemetry, Some(at(5)));
     assert_eq!(selection.requests.len(), 1);
@@ -422,4 +423,54 @@ fn boolean_feedback_becomes_a_rate_and_numeric_feedback_a_mean() {
     };
     assert_eq!(rating.label, "mean rating");
     assert_eq!(rating.treatment_value, Some(1.0));
+}
+
+// McNemar's test against tables worked by hand: b cases passed only on the first version, c
+// only on the second. Below 25 discordant cases the p-value is the exact two-sided binomial
+// tail at 1/2; from 25 on, the continuity-corrected chi-square (|b - c| - 1)^2 / (b + c) on one
+// degree of freedom, whose tail is erfc(sqrt(x / 2)) (reference values from Python's
+// `math.erfc`, exact to double precision).
+
+#[test]
+fn mcnemar_of_one_against_nine_is_the_exact_binomial_tail() {
+    // 2 * (C(10,0) + C(10,1)) / 2^10 = 2 * 11 / 1024.
+    assert_close(mcnemar(1, 9), 0.021484375, 1e-12);
+    assert_close(mcnemar(9, 1), 0.021484375, 1e-12);
+}
+
+#[test]
+fn mcnemar_of_three_against_thirteen_sums_four_binomial_terms() {
+    // 2 * (1 + 16 + 120 + 560) / 2^16 = 1394 / 65536.
+    assert_close(mcnemar(3, 13), 0.021270751953125, 1e-12);
+}
+
+#[test]
+fn mcnemar_of_ten_against_twenty_five_is_the_corrected_chi_square() {
+    // (|10 - 25| - 1)^2 / 35 = 196 / 35 = 5.6; P(chi2_1 >= 5.6) = erfc(sqrt(2.8)).
+    let expected = 0.017960477526078766;
+    assert_close(mcnemar(10, 25), expected, 1.2e-7 * expected);
+    assert_close(mcnemar(25, 10), expected, 1.2e-7 * expected);
+}
+
+#[test]
+fn mcnemar_switches_from_exact_to_chi_square_at_twenty_five_discordant_cases() {
+    // 24 discordant: exact, 2 / 2^24. 25: (25 - 1)^2 / 25 = 23.04, erfc(sqrt(11.52)).
+    assert_close(mcnemar(0, 24), 2.0 / 16_777_216.0, 1e-18);
+    let chi_square = 1.5866563039511896e-06;
+    assert_close(mcnemar(0, 25), chi_square, 1.2e-7 * chi_square);
+}
+
+#[test]
+fn mcnemar_of_equal_counts_is_one_exact_or_chi_square() {
+    // Exact: 2 * (1 + 10 + 45 + 120 + 210 + 252) / 1024 > 1, capped. Chi-square: the
+    // correction takes |b - c| = 0 to a statistic of 0, whose tail is 1 (not 1 + 3e-8, the
+    // erfc approximation's error at 0).
+    assert_eq!(mcnemar(5, 5), 1.0);
+    assert_eq!(mcnemar(20, 20), 1.0);
+    assert_eq!(mcnemar(30, 31), 1.0);
+}
+
+#[test]
+fn mcnemar_without_discordant_cases_is_one() {
+    assert_eq!(mcnemar(0, 0), 1.0);
 }

@@ -70,7 +70,8 @@ impl Display for StatsReport {
         }
         writeln!(formatter)?;
         if self.groups.is_empty() {
-            return writeln!(formatter, "no llm.request events to report");
+            writeln!(formatter, "no llm.request events to report")?;
+            return write_evaluations(formatter, self);
         }
         group_table(self).render(formatter, "")?;
         if let Some(streams) = stream_table(self) {
@@ -131,8 +132,21 @@ impl Display for StatsReport {
             }
             table.render(formatter, "  ")?;
         }
-        Ok(())
+        write_evaluations(formatter, self)
     }
+}
+
+/// The evaluations part, when the files hold `eval.run` lines.
+fn write_evaluations(formatter: &mut Formatter<'_>, report: &StatsReport) -> fmt::Result {
+    if report.evaluations.is_empty() {
+        return Ok(());
+    }
+    writeln!(formatter)?;
+    writeln!(
+        formatter,
+        "evaluations (latest run per feature and version; p: McNemar against the run's first version)"
+    )?;
+    super::evaluations::table(&report.evaluations).render(formatter, "  ")
 }
 
 fn group_table(report: &StatsReport) -> Table {
@@ -417,7 +431,7 @@ pub(super) fn percent(rate: f64) -> String {
 }
 
 /// Milliseconds with precision that suits their size.
-fn quantity(value: f64) -> String {
+pub(super) fn quantity(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
     } else if value >= 10.0 {
@@ -434,14 +448,14 @@ fn plural(count: u64) -> &'static str {
 const MISSING: &str = "-";
 
 /// Columns padded to their widest cell; numbers right-aligned.
-struct Table {
+pub(super) struct Table {
     header: Vec<String>,
     right_aligned: Vec<bool>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(header: Vec<String>, right_aligned: Vec<bool>) -> Table {
+    pub(super) fn new(header: Vec<String>, right_aligned: Vec<bool>) -> Table {
         Table {
             header,
             right_aligned,
@@ -449,11 +463,11 @@ impl Table {
         }
     }
 
-    fn push(&mut self, row: Vec<String>) {
+    pub(super) fn push(&mut self, row: Vec<String>) {
         self.rows.push(row);
     }
 
-    fn render(&self, formatter: &mut Formatter<'_>, indent: &str) -> fmt::Result {
+    pub(super) fn render(&self, formatter: &mut Formatter<'_>, indent: &str) -> fmt::Result {
         let mut widths: Vec<usize> = self
             .header
             .iter()
