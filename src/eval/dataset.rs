@@ -85,8 +85,8 @@ impl Dataset {
         let lines = text
             .split('\n')
             .map(|line| Ok(line.strip_suffix('\r').unwrap_or(line)));
-        let (cases, problems) = parse::parse_lines(file, lines);
-        finish(&[file.to_string()], cases, problems)
+        let parsed = parse::parse_lines(file, lines);
+        finish(&[file.to_string()], vec![parsed])
     }
 
     /// Reads and parses the dataset file at `path` (see [`Dataset::parse`]); a line that is
@@ -116,8 +116,7 @@ impl Dataset {
             }
             .into());
         }
-        let mut cases = Vec::new();
-        let mut problems = Vec::new();
+        let mut parsed = Vec::new();
         let mut files = Vec::new();
         for path in paths {
             let bytes = std::fs::read(path).map_err(|source| crate::config::ConfigError::Io {
@@ -130,12 +129,10 @@ impl Dataset {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 std::str::from_utf8(line).map_err(|error| parse::not_utf8(line, error))
             });
-            let (file_cases, file_problems) = parse::parse_lines(&file, lines);
-            cases.extend(file_cases);
-            problems.extend(file_problems);
+            parsed.push(parse::parse_lines(&file, lines));
             files.push(file);
         }
-        Ok(finish(&files, cases, problems)?)
+        Ok(finish(&files, parsed)?)
     }
 
     /// The dataset files of `feature`: `<config_dir>/evals/<feature>/*.jsonl`, sorted by name.
@@ -200,15 +197,33 @@ fn stem(file: &str) -> String {
         .unwrap_or_else(|| file.to_string())
 }
 
-/// The dataset of the cases read from `files`, or every problem: the files' own, then
-/// duplicate ids across them, then a dataset without cases; sorted by file (in the order
-/// given) then line.
-fn finish(
-    files: &[String],
-    cases: Vec<Case>,
-    mut problems: Vec<DatasetProblem>,
-) -> Result<Dataset, EvalError> {
-    problems.extend(duplicate_ids(&cases));
+/// The dataset of what `files` gave (`parsed`, in the same order), or every problem: the
+/// files' own and duplicate ids across them, sorted by file (in the order given) then line;
+/// or a dataset without cases.
+fn finish(files: &[String], parsed: Vec<parse::Parsed>) -> Result<Dataset, EvalError> {
+    let mut cases = Vec::new();
+    let mut problems = Vec::new();
+    let mut first: HashMap<String, (usize, usize)> = HashMap::new();
+    for (index, file_parsed) in parsed.into_iter().enumerate() {
+        for (id, line) in file_parsed.ids {
+            match first.get(&id) {
+                Some(&(earlier_file, earlier_line)) => problems.push(DatasetProblem {
+                    file: files[index].clone(),
+                    line,
+                    pointer: "/id".into(),
+                    message: format!(
+                        "duplicate id {id:?}: {}:{earlier_line} has it already",
+                        files[earlier_file]
+                    ),
+                }),
+                None => {
+                    first.insert(id, (index, line));
+                }
+            }
+        }
+        cases.extend(file_parsed.cases);
+        problems.extend(file_parsed.problems);
+    }
     let name = files
         .iter()
         .map(|file| stem(file))
@@ -224,6 +239,7 @@ fn finish(
         });
     }
     if !problems.is_empty() {
+        // Stable: on one line, the line's own problems keep their order after a duplicate id.
         problems.sort_by_key(|problem| {
             let file = files.iter().position(|file| *file == problem.file);
             (file.unwrap_or(usize::MAX), problem.line)
@@ -231,29 +247,6 @@ fn finish(
         return Err(EvalError::InvalidDataset { problems });
     }
     Ok(Dataset { name, cases })
-}
-
-/// A problem for every case whose id an earlier case (of any file) already has.
-fn duplicate_ids(cases: &[Case]) -> Vec<DatasetProblem> {
-    let mut first: HashMap<&str, &Case> = HashMap::new();
-    let mut problems = Vec::new();
-    for case in cases {
-        match first.get(case.id.as_str()) {
-            Some(earlier) => problems.push(DatasetProblem {
-                file: case.file.clone(),
-                line: case.line,
-                pointer: "/id".into(),
-                message: format!(
-                    "duplicate id {:?}: {}:{} has it already",
-                    case.id, earlier.file, earlier.line
-                ),
-            }),
-            None => {
-                first.insert(&case.id, case);
-            }
-        }
-    }
-    problems
 }
 
 /// A problem for every assertion that names a version `feature` does not have (`known`):

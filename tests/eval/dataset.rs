@@ -367,21 +367,16 @@ fn every_problem_of_a_file_is_reported_in_line_order() {
         line("d", ""),
     ]
     .join("\n");
-    let found = problems("smoke.jsonl", &text);
-    assert_eq!(found.len(), 5, "{found:#?}");
-    starts(&found[0], "smoke.jsonl:1: /assertions/0/weight: ");
-    starts(&found[1], "smoke.jsonl:2: not JSON");
-    starts(
-        &found[2],
-        "smoke.jsonl:3: /assertions/0/value: not a valid regex",
-    );
-    starts(
-        &found[3],
-        "smoke.jsonl:3: /assertions/1/path: not an RFC 9535 JSONPath",
-    );
-    starts(
-        &found[4],
-        "smoke.jsonl:5: /assertions: a case must assert something",
+    assert_eq!(
+        problems("smoke.jsonl", &text),
+        [
+            "smoke.jsonl:1: /assertions/0/weight: -2 is less than the minimum of 0",
+            "smoke.jsonl:2: not JSON at column 2: expected ident; a line holds one case as a JSON object",
+            "smoke.jsonl:3: /id: duplicate id \"a\": smoke.jsonl:1 has it already",
+            "smoke.jsonl:3: /assertions/0/value: not a valid regex: regex parse error: ( ^ error: unclosed group",
+            "smoke.jsonl:3: /assertions/1/path: not an RFC 9535 JSONPath: a query starts with $ (the answer's root), as in $.paths[0].role, not \"x\"",
+            "smoke.jsonl:5: /assertions: a case must assert something: give at least one assertion",
+        ]
     );
 }
 
@@ -561,5 +556,99 @@ fn a_written_case_parses_back_to_the_same_case() {
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&written).unwrap(),
         serde_json::from_str::<serde_json::Value>(text).unwrap()
+    );
+}
+
+#[test]
+fn an_assertion_naming_a_version_the_feature_lacks_stops_the_evaluation() {
+    let fixture = crate::support::eval::fast_mock_fixture();
+    let engine = crate::support::eval::mock_engine(&fixture);
+    let text = line(
+        "a",
+        r#"{"type": "is_json"}, {"type": "is_json", "versions": ["2.2.0", "2.9.0"]}"#,
+    );
+    let dataset = Dataset::parse("smoke.jsonl", &text).unwrap();
+    let options = prompt_config::eval::EvalOptions::default().versions(["2.2.0"]);
+    let Err(Error::Eval(EvalError::InvalidDataset { problems })) =
+        engine.evaluate("career_path_navigator", &dataset, &options)
+    else {
+        panic!("expected invalid_dataset");
+    };
+    let found: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    starts(
+        &found[0],
+        "smoke.jsonl:1: /assertions/1/versions/1: career_path_navigator has no version \"2.9.0\" (it has 1.0.0, 2.0.0,",
+    );
+}
+
+#[test]
+fn a_schema_problem_does_not_hide_a_compile_problem_on_the_same_line() {
+    let found = problems(
+        "smoke.jsonl",
+        &line(
+            "a",
+            r#"{"type": "is_json", "weight": -1}, {"type": "regex", "value": "("}"#,
+        ),
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+    starts(
+        &found[0],
+        "smoke.jsonl:1: /assertions/0/weight: -1 is less than the minimum of 0",
+    );
+    starts(
+        &found[1],
+        "smoke.jsonl:1: /assertions/1/value: not a valid regex: ",
+    );
+}
+
+#[test]
+fn the_embedded_dataset_schema_is_the_shipped_file_and_a_valid_documented_schema() {
+    use prompt_config::eval::dataset::DATASET_SCHEMA;
+    let path =
+        crate::support::fixture::project_root().join("config/schema/eval_dataset_schema.json");
+    assert_eq!(DATASET_SCHEMA, std::fs::read_to_string(path).unwrap());
+    let schema: serde_json::Value = serde_json::from_str(DATASET_SCHEMA).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    jsonschema::meta::validate(&schema).unwrap();
+    // Editors show descriptions on hover: every property and definition has one.
+    let mut undocumented = Vec::new();
+    let mut pending = vec![(String::new(), &schema)];
+    while let Some((location, node)) = pending.pop() {
+        for keyword in ["properties", "$defs"] {
+            if let Some(children) = node.get(keyword).and_then(serde_json::Value::as_object) {
+                for (name, child) in children {
+                    let here = format!("{location}/{keyword}/{name}");
+                    if child.is_object() && child.get("description").is_none() {
+                        undocumented.push(here.clone());
+                    }
+                    pending.push((here, child));
+                }
+            }
+        }
+        if let Some(items) = node.get("items") {
+            pending.push((format!("{location}/items"), items));
+        }
+    }
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
+
+#[test]
+fn a_duplicate_id_is_reported_beside_the_lines_other_problems() {
+    let text = format!(
+        "{}\n{}",
+        line("a", r#"{"type": "is_json"}"#),
+        line("a", r#"{"type": "is_json", "weight": -1}"#)
+    );
+    let found = problems("smoke.jsonl", &text);
+    assert_eq!(
+        found,
+        [
+            "smoke.jsonl:2: /id: duplicate id \"a\": smoke.jsonl:1 has it already",
+            "smoke.jsonl:2: /assertions/0/weight: -1 is less than the minimum of 0",
+        ]
     );
 }

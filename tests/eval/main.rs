@@ -8,8 +8,12 @@ mod support;
 // The runner: repeats, thresholds, versions, options.
 mod run;
 
+// README's evaluation example, as written.
+mod readme;
+
 // H1: datasets (loading, every problem), assertions (each kind true and false), the shipped
 // dataset on the mock provider.
 mod assertions;
 mod dataset;
+mod dataset_properties;
 mod shipped;

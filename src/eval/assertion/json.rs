@@ -88,6 +88,14 @@ impl JsonPathQuery {
     ///
     /// Errors: the parser's message (where the query stops making sense).
     pub fn parse(text: &str) -> Result<JsonPathQuery, String> {
+        if !text.starts_with('$') {
+            // The parser's own words for this are "at position 0, parser error".
+            return Err(format!(
+                "not an RFC 9535 JSONPath: a query starts with $ (the answer's root), as in \
+                 $.paths[0].role, not {:?}",
+                clip(text)
+            ));
+        }
         let query = serde_json_path::JsonPath::parse(text)
             .map_err(|error| format!("not an RFC 9535 JSONPath: {error}"))?;
         Ok(JsonPathQuery {

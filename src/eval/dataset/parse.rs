@@ -20,14 +20,30 @@ use super::{Case, DATASET_SCHEMA};
 /// a whole huge line.
 const MAX_MESSAGE_CHARS: usize = 300;
 
+/// What one file's lines gave.
+#[derive(Default)]
+pub(super) struct Parsed {
+    /// The cases of the lines without problems.
+    pub cases: Vec<Case>,
+    /// Every problem of the other lines.
+    pub problems: Vec<DatasetProblem>,
+    /// The id of every line that has a string id, with or without problems, and its line:
+    /// a duplicate is reported even when the line has other problems too.
+    pub ids: Vec<(String, usize)>,
+}
+
 /// The cases of `lines` (1-based in problems; a line is `Err` with the reason when it is not
 /// UTF-8) and every problem found; blank lines are skipped.
 pub(super) fn parse_lines<'a>(
     file: &str,
     lines: impl Iterator<Item = Result<&'a str, String>>,
-) -> (Vec<Case>, Vec<DatasetProblem>) {
-    let mut cases = Vec::new();
-    let mut problems = Vec::new();
+) -> Parsed {
+    let mut parsed = Parsed::default();
+    let Parsed {
+        cases,
+        problems,
+        ids,
+    } = &mut parsed;
     for (index, line) in lines.enumerate() {
         let number = index + 1;
         let problem = |pointer: &str, message: String| DatasetProblem {
@@ -39,7 +55,7 @@ pub(super) fn parse_lines<'a>(
         match line {
             Err(reason) => problems.push(problem("", reason)),
             Ok(text) if text.trim().is_empty() => {}
-            Ok(text) => match parse_case(text) {
+            Ok(text) => match parse_case(text, |id| ids.push((id.to_string(), number))) {
                 Ok(mut case) => {
                     case.file = file.to_string();
                     case.line = number;
@@ -53,7 +69,7 @@ pub(super) fn parse_lines<'a>(
             },
         }
     }
-    (cases, problems)
+    parsed
 }
 
 /// Why `line` is not UTF-8: the first bad byte and its 1-based column (in bytes).
@@ -78,8 +94,9 @@ fn clip(message: String) -> String {
 /// A problem inside a line: the pointer into the case and the message.
 type LineProblem = (String, String);
 
-/// The case on one non-blank line (without its file and line), or every problem of the line.
-fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
+/// The case on one non-blank line (without its file and line), or every problem of the line;
+/// `found_id` is called with the case's id when it is a string, problems or not.
+fn parse_case(text: &str, found_id: impl FnOnce(&str)) -> Result<Case, Vec<LineProblem>> {
     if let Some(at) = text.find('\0') {
         return Err(vec![(
             String::new(),
@@ -104,6 +121,9 @@ fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
             ),
         )]
     })?;
+    if let Some(id) = value.get("id").and_then(Value::as_str) {
+        found_id(id);
+    }
     let mut problems = Vec::new();
     // Refused before the schema check, with the reason, and taken out so the schema does not
     // report it a second time as an unexpected property.
@@ -118,10 +138,33 @@ fn parse_case(text: &str) -> Result<Case, Vec<LineProblem>> {
         ));
     }
     problems.extend(schema_problems(&value));
-    if !problems.is_empty() {
-        return Err(problems);
+    // The parts the schema found nothing wrong with are still compiled, so a bad regex is
+    // reported beside a bad weight on the same line rather than on the next attempt.
+    let clean = |part: &str| {
+        !problems.iter().any(|(pointer, _)| {
+            pointer == part
+                || pointer
+                    .strip_prefix(part)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let context_clean = clean("/context") && value.get("context").is_some_and(Value::is_object);
+    let listed = value.get("assertions").and_then(Value::as_array);
+    let assertions_clean: Vec<bool> = match listed {
+        Some(listed) if !problems.iter().any(|(pointer, _)| pointer == "/assertions") => (0
+            ..listed.len())
+            .map(|index| clean(&format!("/assertions/{index}")))
+            .collect(),
+        _ => Vec::new(),
+    };
+    match compile_case(&value, context_clean, &assertions_clean) {
+        Ok(case) if problems.is_empty() => Ok(case),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
     }
-    compile_case(&value)
 }
 
 fn schema() -> Result<&'static jsonschema::Validator, &'static str> {
@@ -176,12 +219,19 @@ fn schema_problems(value: &Value) -> Vec<LineProblem> {
         .collect()
 }
 
-/// The case of a schema-valid line, or the problems of compiling it.
-fn compile_case(value: &Value) -> Result<Case, Vec<LineProblem>> {
+/// The case of a line, or the problems of compiling it: the context when `context_clean` (the
+/// schema found nothing wrong there), and each assertion whose `assertions_clean` entry is
+/// true (the others are left out: the schema's problems already cover them).
+fn compile_case(
+    value: &Value,
+    context_clean: bool,
+    assertions_clean: &[bool],
+) -> Result<Case, Vec<LineProblem>> {
     let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
     let share = |name: &str| value.get(name).and_then(Value::as_f64);
     let mut problems = Vec::new();
     let context = match serde_json::from_value::<Context>(value["context"].clone()) {
+        _ if !context_clean => None,
         Ok(context) => Some(context),
         Err(error) => {
             let message = error.to_string();
@@ -200,6 +250,9 @@ fn compile_case(value: &Value) -> Result<Case, Vec<LineProblem>> {
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     for (index, assertion) in listed.iter().enumerate() {
+        if !assertions_clean.get(index).copied().unwrap_or(false) {
+            continue;
+        }
         match compile_assertion(assertion) {
             Ok(assertion) => assertions.push(assertion),
             Err((field, message)) => {
