@@ -313,7 +313,8 @@ void pc_engine_close(struct pc_engine *engine);
 // evaluation whose cases failed is still `PC_OK`: read the report's `passed`.
 //
 // Statuses: `PC_INVALID_DATASET` (every problem, `file:line: /pointer: message`, in
-// `details.problems`), `PC_UNKNOWN_FEATURE`, `PC_UNKNOWN_VERSION`, `PC_UNKNOWN_MODEL`,
+// `details.problems`; also no dataset file in the feature's folder), `PC_IO` (a dataset file
+// that cannot be read, `details.path`), `PC_UNKNOWN_FEATURE`, `PC_UNKNOWN_VERSION`, `PC_UNKNOWN_MODEL`,
 // `PC_INVALID_ARGUMENT` (NULL, invalid UTF-8 or JSON, an unknown key or a value of the wrong
 // type (the message names it), two of `dataset`, `datasets` and `cases`, `repeat` or
 // `concurrency` 0, a pass rate outside 0..1, a model not written `provider/name`:

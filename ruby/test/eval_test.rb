@@ -188,6 +188,13 @@ class EvalTest < Minitest::Test
     assert(error.problems.any? { |problem| problem.start_with?("#{broken}:2: ") }, error.problems.inspect)
   end
 
+  def test_a_dataset_file_that_cannot_be_read_raises_io_error_with_its_path
+    missing = File.join(@datasets, "missing.jsonl")
+    error = assert_raises(PromptConfig::IoError) { PromptConfig.evaluate(FEATURE, dataset: missing) }
+
+    assert_equal missing, error.path
+  end
+
   def test_a_broken_inline_case_is_named_by_its_position
     error = assert_raises(PromptConfig::InvalidDataset) do
       PromptConfig.evaluate(FEATURE, cases: [kase("fine", MET), { id: "odd" }])

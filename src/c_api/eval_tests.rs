@@ -324,13 +324,10 @@ fn no_cases_at_all_is_invalid_dataset() {
 }
 
 #[test]
-fn a_missing_dataset_file_is_refused_naming_the_file() {
+fn a_dataset_file_that_cannot_be_read_is_pc_io_naming_its_path() {
     let (status, error) = refused(&json!({"dataset": "/no/such/dataset.jsonl"}));
-    assert_ne!(status, pc_status::PC_PANIC);
-    assert!(
-        error.to_string().contains("/no/such/dataset.jsonl"),
-        "{error}"
-    );
+    assert_eq!(status, pc_status::PC_IO, "{error}");
+    assert_eq!(error["details"]["path"], "/no/such/dataset.jsonl");
 }
 
 #[test]

@@ -151,6 +151,8 @@ static void bad_requests_are_refused(const pc_engine *engine) {
     snprintf(broken, sizeof broken, "{\"dataset\": \"%s/broken.jsonl\"}", datasets);
     evaluate_refused(engine, FEATURE, broken, PC_INVALID_DATASET, "broken.jsonl:2: ",
                      "a broken dataset line");
+    evaluate_refused(engine, FEATURE, "{\"dataset\": \"/no/such/dataset.jsonl\"}", PC_IO,
+                     "\"path\":\"/no/such/dataset.jsonl\"", "a file that cannot be read");
     evaluate_refused(engine, FEATURE, "{\"repeats\": 3}", PC_INVALID_ARGUMENT,
                      "unknown field `repeats`", "an unknown key");
     evaluate_refused(engine, FEATURE, "{\"cases\": [], \"dataset\": \"x.jsonl\"}",
