@@ -154,6 +154,16 @@ class EvalTest < Minitest::Test
     assert report.passed?
   end
 
+  def test_awkward_text_in_cases_comes_back_intact_in_the_report
+    ids = ["caf\u00e9 \u{1F600}", "a\u0000b", "tab\tand \"quotes\"", "x" * 200, "e\u0301\u200F"]
+    cases = ids.map { |id| kase(id, [{ type: "not_contains", value: "\u0000#{id}\u{10FFFF}" }], user: id) }
+    report = PromptConfig.evaluate(FEATURE, cases: cases, versions: ["2.0.0"])
+
+    assert_equal ids, report.cases.map(&:id)
+    assert(report.cases.all? { |c| c.id.frozen? && c.id.encoding == Encoding::UTF_8 && c.id.valid_encoding? })
+    assert report.passed?, report.summary
+  end
+
   def test_several_dataset_files_and_pathnames_run_as_one_dataset
     report = PromptConfig.evaluate(:career_path_navigator, dataset: [Pathname(passing), failing])
 
