@@ -285,6 +285,51 @@ enum pc_status pc_after_fork(const struct pc_engine *engine);
 // `engine` is NULL or a handle from `pc_engine_open`, closed at most once.
 void pc_engine_close(struct pc_engine *engine);
 
+// Runs an evaluation of `feature`: every case against every version, `repeat` times, and
+// hands back the report. Blocks the calling thread for the whole run.
+//
+// `request_json` is a JSON object, every key optional:
+// `{"dataset": "evals/smoke.jsonl"}` (one JSONL file), or `{"datasets": ["a.jsonl",
+// "b.jsonl"]}` (loaded as one dataset), or `{"cases": [{...}, ...]}` (cases inline, each an
+// object in the dataset line shape: `id`, `context`, `assertions`, ...; problems name them
+// `cases:<1-based index>`); with none of the three, the feature's own
+// `<config_dir>/evals/<feature>/*.jsonl`. Relative paths are read from the working directory.
+// Options: `"versions": ["2.0.0", "2.1.0"]` (pinned, drafts included; default the active
+// version), `"repeat": 1` (runs per case and version), `"concurrency": 4` (runs in flight),
+// `"model": "openai/gpt-4o"` (replaces every version's chain), `"case_pass_rate": null`
+// (0..1, the rate a case needs when it sets none; default 1, or 0.8 with a judge assertion),
+// `"min_pass_rate": 1.0` (0..1, the share of cases each version needs). An unknown key is
+// refused.
+//
+// On success `*report_json` is the report (the shape of `prompt-config eval --json`: `run_id`,
+// `feature`, `dataset`, `started_at`, `duration_ms`, `repeat`, `concurrency`, `model`, `mock`,
+// `min_pass_rate`, `versions` (each with `version`, `cases` (each with `id`, `location`,
+// `judged`, `runs` (each with its graded `assertions`), `passes`, `pass_rate`,
+// `required_pass_rate`, `mean_score`, `passed`), `cases_total`, `cases_passed`, `pass_rate`,
+// `mean_score`, `cost_usd`, `judge_cost_usd`, `latency_ms` (`p50`, `p95`, `p99`),
+// `invalid_output_rate`, `errors`, `skipped_assertions`, `passed`), `comparisons` (each later
+// version against the first: `baseline`, `candidate`, `difference`, `p_value`, `verdict`,
+// `summary`, ...), `passed`), to free with `pc_string_free`; on failure it is NULL. An
+// evaluation whose cases failed is still `PC_OK`: read the report's `passed`.
+//
+// Statuses: `PC_INVALID_DATASET` (every problem, `file:line: /pointer: message`, in
+// `details.problems`; also no dataset file in the feature's folder), `PC_IO` (a dataset file
+// that cannot be read, `details.path`), `PC_UNKNOWN_FEATURE`, `PC_UNKNOWN_VERSION`, `PC_UNKNOWN_MODEL`,
+// `PC_INVALID_ARGUMENT` (NULL, invalid UTF-8 or JSON, an unknown key or a value of the wrong
+// type (the message names it), two of `dataset`, `datasets` and `cases`, `repeat` or
+// `concurrency` 0, a pass rate outside 0..1, a model not written `provider/name`:
+// `details.argument` names the option). A call that fails inside a run (a budget, an outage)
+// fails that run, recorded in the report.
+//
+// # Safety
+// `engine` is NULL or an open handle; `feature` and `request_json` are NULL or
+// NUL-terminated; `report_json` and `error` are NULL or writable.
+enum pc_status pc_engine_evaluate(const struct pc_engine *engine,
+                                  const char *feature,
+                                  const char *request_json,
+                                  char **report_json,
+                                  char **error);
+
 // The `kind` name of a status as a static NUL-terminated string (`"ok"`, `"config_invalid"`,
 // ..., `"invalid_argument"`, `"panic"`), the same name the error JSON carries; NULL for a value
 // that is no status (a retired code included). Never free it. Takes an `int` so any value is

@@ -17,6 +17,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "support/eval.rs"]
+mod eval;
+#[path = "support/fixture.rs"]
+mod fixture;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/temp_dir.rs"]
@@ -111,6 +115,7 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         "pc_engine_close",
         "pc_version",
         "pc_status_kind",
+        "pc_engine_evaluate",
     ] {
         assert!(
             header.contains(&format!(" {function}(")),
@@ -388,10 +393,19 @@ fn compile_program(program: &str, dir: &Path) -> Vec<(Linkage, PathBuf)> {
 
 /// Compiles `tests/c/<program>.c` against both libraries and runs both builds.
 fn c_program(program: &str) {
+    c_program_with_args(program, &[]);
+}
+
+/// [`c_program`], passing `extra` after the program's ROOT and SCRATCH arguments.
+fn c_program_with_args(program: &str, extra: &[&Path]) {
     let dir = scratch(program);
     for (linkage, binary) in compile_program(program, &dir) {
         let mut command = Command::new(&binary);
-        command.arg(root()).arg(&dir).current_dir(root());
+        command
+            .arg(root())
+            .arg(&dir)
+            .args(extra)
+            .current_dir(root());
         let outcome = run(command, &binary, Duration::from_secs(120));
         assert!(
             outcome.success,
@@ -409,6 +423,12 @@ fn c_program(program: &str) {
 /// Compiles `tests/c/<program>.c` against both libraries and runs both builds under valgrind:
 /// no definite or possible leak, no invalid access.
 fn c_program_under_valgrind(program: &str) {
+    c_program_under_valgrind_with_args(program, &[]);
+}
+
+/// [`c_program_under_valgrind`], passing `extra` after the program's ROOT and SCRATCH
+/// arguments.
+fn c_program_under_valgrind_with_args(program: &str, extra: &[&Path]) {
     let dir = scratch(&format!("{program}_valgrind"));
     for (linkage, binary) in compile_program(program, &dir) {
         let mut command = Command::new("valgrind");
@@ -439,6 +459,7 @@ fn c_program_under_valgrind(program: &str) {
             .arg(&binary)
             .arg(root())
             .arg(&dir)
+            .args(extra)
             .current_dir(root());
         let logs = dir.join(format!("{program}_{linkage:?}_valgrind").to_lowercase());
         let outcome = run(command, &logs, Duration::from_secs(600));
@@ -570,6 +591,72 @@ fn c_history_messages_in_the_request_json() {
 )]
 fn c_history_under_valgrind_leaks_nothing() {
     c_program_under_valgrind("history");
+}
+
+/// Issue 14: the fixture `tests/c/eval.c` runs on, in a temporary folder: the shipped
+/// configuration with mocks that answer at once, one case of its own in
+/// `config/evals/career_path_navigator/`, and `datasets/` with `pass.jsonl` (two cases every
+/// answer meets), `fail.jsonl` (one that passes, `never-met` that does not) and `broken.jsonl`
+/// (line 2 names an assertion type that does not exist).
+fn eval_fixture() -> fixture::Fixture {
+    let fixture = eval::fast_mock_fixture();
+    let context = serde_json::json!({"user_id": "u1", "variables": fixture::profile()});
+    let case = |id: &str, assertions: serde_json::Value| {
+        serde_json::json!({"id": id, "context": context, "assertions": assertions}).to_string()
+    };
+    let met = serde_json::json!([{"type": "max_tokens", "value": 1_000_000},
+                                 {"type": "not_contains", "value": "lorem ipsum"}]);
+    let unmet =
+        serde_json::json!([{"type": "contains", "value": "a phrase the mock never writes"}]);
+    let write = |path: PathBuf, lines: &[String]| {
+        fs::create_dir_all(path.parent().expect("a folder")).expect("create the folder");
+        fs::write(&path, lines.join("\n") + "\n").expect("write a dataset");
+    };
+    // The shipped datasets (if any) make way for one case the program looks for.
+    let evals = fixture.config_dir().join("evals");
+    let _ = fs::remove_dir_all(&evals);
+    write(
+        evals.join("career_path_navigator/own.jsonl"),
+        &[case("from-the-feature-folder", met.clone())],
+    );
+    let datasets = fixture.root.join("datasets");
+    write(
+        datasets.join("pass.jsonl"),
+        &[case("first", met.clone()), case("second", met.clone())],
+    );
+    write(
+        datasets.join("fail.jsonl"),
+        &[case("kept", met.clone()), case("never-met", unmet)],
+    );
+    write(
+        datasets.join("broken.jsonl"),
+        &[
+            case("fine", met),
+            case("broken", serde_json::json!([{"type": "no_such_type"}])),
+        ],
+    );
+    fixture
+}
+
+/// Issue 14: `pc_engine_evaluate` from C (see `tests/c/eval.c`).
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn c_eval_datasets_reports_and_refusals() {
+    let fixture = eval_fixture();
+    c_program_with_args("eval", &[&fixture.root]);
+}
+
+#[test]
+#[cfg_attr(
+    any(pc_missing_cc, pc_missing_valgrind),
+    ignore = "needs a C compiler and valgrind (see the notice from build.rs)"
+)]
+fn c_eval_under_valgrind_leaks_nothing() {
+    let fixture = eval_fixture();
+    c_program_under_valgrind_with_args("eval", &[&fixture.root]);
 }
 
 /// Issue 11: `"state": {"backend": "redis", ...}` in the options JSON really puts the engine's
@@ -767,6 +854,45 @@ fn readme_stream_example_builds_and_streams() {
         // The example's subject is in the JSON variant of cpn-json-output (2.2.0): the mock
         // streams its schema-valid JSON answer.
         outcome.stdout.starts_with("{\"paths\":[") && outcome.stdout.contains("\nok: {"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+/// Issue 14: the README's `pc_engine_evaluate` example, as written, builds against the shared
+/// library and, run in a folder holding a configuration (the eval fixture: mocks that answer at
+/// once, one dataset in `config/evals/career_path_navigator/`), evaluates two versions and exits 0.
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn readme_eval_example_builds_and_evaluates() {
+    let program = readme_block("### Evaluating from C", "c");
+    let dir = scratch("readme_eval");
+    let source = dir.join("eval_example.c");
+    fs::write(&source, program).expect("write eval_example.c");
+    let binary = dir.join("eval_example");
+    compile(
+        &compiler(),
+        &source,
+        Linkage::Shared,
+        &binary,
+        &["-std=c11"],
+    );
+    let fixture = eval_fixture();
+    let mut command = Command::new(&binary);
+    command.current_dir(&fixture.root);
+    let outcome = run(command, &binary, Duration::from_secs(60));
+    assert!(outcome.success, "{}{}", outcome.stdout, outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("\"baseline\":\"2.0.0\",\"candidate\":\"3.0.0\"")
+            && outcome
+                .stdout
+                .contains("\"id\":\"from-the-feature-folder\"")
+            && outcome.stdout.ends_with("\npassed\n"),
         "{}",
         outcome.stdout
     );

@@ -146,6 +146,7 @@ const TEST_FILES: &[&str] = &[
     "packaging_test.rb",
     "subject_id_test.rb",
     "history_test.rb",
+    "eval_test.rb",
 ];
 
 #[test]
@@ -304,6 +305,18 @@ fn ruby_subject_id() {
 )]
 fn ruby_history_data_and_tool_calls() {
     run_ruby_test("history_test.rb");
+}
+
+/// Issue 14: `PromptConfig.evaluate` and its EvalReport, the exceptions, the GVL released
+/// during a run, `rake prompt_config:eval[feature]`, `assert_prompt_eval` and the RSpec matcher
+/// `pass_prompt_eval` (run through rspec when Debian's ruby-rspec is installed; CI installs it).
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_evaluate_rake_task_and_test_helpers() {
+    run_ruby_test("eval_test.rb");
 }
 
 #[test]

@@ -14,6 +14,7 @@ rescue LoadError => e
 end
 
 require_relative "prompt_config/fork_safety"
+require_relative "prompt_config/evaluation"
 
 # In-process prompt configuration for Ruby and Rails: which prompt version and model chain a
 # user gets (experiments, targeting rules, rollouts, pins), the rendered messages, and LLM calls

@@ -28,6 +28,7 @@
 
 mod boundary;
 mod engine;
+mod eval;
 mod status;
 mod stream;
 
@@ -42,6 +43,8 @@ use engine::{
     pc_after_fork, pc_complete, pc_engine_close, pc_engine_open, pc_feedback, pc_metrics_json,
     pc_prometheus_text, pc_reload, pc_resolve,
 };
+#[cfg_attr(not(test), allow(unused_imports))]
+use eval::pc_engine_evaluate;
 #[cfg_attr(not(test), allow(unused_imports))]
 use status::pc_status;
 #[cfg_attr(not(test), allow(unused_imports))]
@@ -111,6 +114,8 @@ pub unsafe extern "C" fn pc_test_panic(error: *mut *mut c_char) -> pc_status {
     }
 }
 
+#[cfg(test)]
+mod eval_tests;
 #[cfg(test)]
 mod history_tests;
 #[cfg(test)]

@@ -20,7 +20,7 @@ module PromptConfig
   #   config.prompt_config.reload_signal    = nil   # e.g. "USR2": reload in production
   #
   # Events: `resolve.prompt_config` and `complete.prompt_config` through
-  # ActiveSupport::Notifications. Rake: `prompt_config:validate`.
+  # ActiveSupport::Notifications. Rake: `prompt_config:validate`, `prompt_config:eval[feature]`.
   class Railtie < ::Rails::Railtie
     TASKS = File.expand_path("tasks/prompt_config.rake", __dir__)
 

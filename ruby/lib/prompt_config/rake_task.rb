@@ -2,7 +2,8 @@
 
 # Outside Rails: `require "prompt_config/rake_task"` in a Rakefile defines
 # `prompt_config:validate`, validating PromptConfig.configuration (set it up first, or use
-# $PROMPT_CONFIG_DIR and $PROMPT_PROMPTS_DIR). Rails apps get the task from the Railtie.
+# $PROMPT_CONFIG_DIR and $PROMPT_PROMPTS_DIR), and `prompt_config:eval[feature]`, evaluating a
+# feature's prompt versions on its datasets. Rails apps get the tasks from the Railtie.
 require "rake"
 require "prompt_config"
 

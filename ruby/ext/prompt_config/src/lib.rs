@@ -4,12 +4,13 @@
 //! (value objects, configuration, instrumentation, Rails, fork hooks) is Ruby in `lib/`.
 //!
 //! Every method runs under `catch_unwind`: a panic becomes `PromptConfig::InternalError`, never
-//! Ruby's `fatal`. Calls that block (complete, stream, open, validate, reload, close) release the
-//! GVL; `complete` and `stream` can be interrupted from Ruby (`Thread#kill`, `Timeout.timeout`):
+//! Ruby's `fatal`. Calls that block (complete, stream, evaluate, open, validate, reload, close)
+//! release the GVL; `complete` and `stream` can be interrupted from Ruby (`Thread#kill`, `Timeout.timeout`):
 //! their unblock function cancels the call, which closes its connection at once.
 
 mod convert;
 mod errors;
+mod eval;
 mod gvl;
 mod resolution;
 mod serialize;
@@ -238,6 +239,39 @@ impl NativeEngine {
         })
     }
 
+    /// `#evaluate_native(feature, datasets, cases, versions, repeat, concurrency, model,
+    /// case_pass_rate, min_pass_rate)`: the evaluation report as a deep-frozen Hash with Symbol
+    /// keys (see `eval.rs`; `PromptConfig::Native::Engine#evaluate` in `lib/` takes keywords and
+    /// wraps it in `PromptConfig::EvalReport`). The whole run happens with the GVL released.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        ruby: &Ruby,
+        rb_self: &NativeEngine,
+        feature: String,
+        datasets: Option<Vec<String>>,
+        cases: Value,
+        versions: Option<Vec<String>>,
+        repeat: i64,
+        concurrency: i64,
+        model: Option<String>,
+        case_pass_rate: Option<f64>,
+        min_pass_rate: f64,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let arguments = eval::Arguments {
+                datasets,
+                cases,
+                versions,
+                repeat,
+                concurrency,
+                model,
+                case_pass_rate,
+                min_pass_rate,
+            };
+            eval::evaluate(ruby, &rb_self.engine, feature, arguments)
+        })
+    }
+
     /// `#feedback(request_id, metric, value)`.
     fn feedback(
         ruby: &Ruby,
@@ -434,6 +468,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("resolve", method!(NativeEngine::resolve, 6))?;
     class.define_method("complete", method!(NativeEngine::complete, 6))?;
     class.define_method("stream", method!(NativeEngine::stream, 8))?;
+    class.define_method("evaluate_native", method!(NativeEngine::evaluate, 9))?;
     class.define_method("feedback", method!(NativeEngine::feedback, 3))?;
     class.define_method("metrics", method!(NativeEngine::metrics, 0))?;
     class.define_method("prometheus_text", method!(NativeEngine::prometheus_text, 0))?;
