@@ -324,11 +324,11 @@ void pc_engine_close(struct pc_engine *engine);
 // # Safety
 // `engine` is NULL or an open handle; `feature` and `request_json` are NULL or
 // NUL-terminated; `report_json` and `error` are NULL or writable.
-enum pc_status pc_engine_evaluate(const struct pc_engine *engine,
-                                  const char *feature,
-                                  const char *request_json,
-                                  char **report_json,
-                                  char **error);
+enum pc_status pc_evaluate(const struct pc_engine *engine,
+                           const char *feature,
+                           const char *request_json,
+                           char **report_json,
+                           char **error);
 
 // The `kind` name of a status as a static NUL-terminated string (`"ok"`, `"config_invalid"`,
 // ..., `"invalid_argument"`, `"panic"`), the same name the error JSON carries; NULL for a value

@@ -115,7 +115,7 @@ fn header_has_guard_cpp_guards_docs_and_every_export() {
         "pc_engine_close",
         "pc_version",
         "pc_status_kind",
-        "pc_engine_evaluate",
+        "pc_evaluate",
     ] {
         assert!(
             header.contains(&format!(" {function}(")),
@@ -638,7 +638,7 @@ fn eval_fixture() -> fixture::Fixture {
     fixture
 }
 
-/// Issue 14: `pc_engine_evaluate` from C (see `tests/c/eval.c`).
+/// Issue 14: `pc_evaluate` from C (see `tests/c/eval.c`).
 #[test]
 #[cfg_attr(
     pc_missing_cc,
@@ -859,7 +859,7 @@ fn readme_stream_example_builds_and_streams() {
     );
 }
 
-/// Issue 14: the README's `pc_engine_evaluate` example, as written, builds against the shared
+/// Issue 14: the README's `pc_evaluate` example, as written, builds against the shared
 /// library and, run in a folder holding a configuration (the eval fixture: mocks that answer at
 /// once, one dataset in `config/evals/career_path_navigator/`), evaluates two versions and exits 0.
 #[test]

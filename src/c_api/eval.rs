@@ -1,4 +1,4 @@
-//! The evaluation export: `pc_engine_evaluate` reads an evaluation request (where the cases
+//! The evaluation export: `pc_evaluate` reads an evaluation request (where the cases
 //! come from, and the options of [`EvalOptions`]), loads the dataset through the core's own
 //! dataset reader, runs [`Engine::evaluate`](crate::Engine::evaluate) and hands back the
 //! report as JSON. Every rule (the dataset's shape, the options' ranges, the versions and models
@@ -17,7 +17,7 @@ use super::status::pc_status;
 use crate::Engine;
 use crate::eval::{Dataset, EvalOptions};
 
-/// The request JSON of `pc_engine_evaluate`. Unknown keys are refused, so a misspelt option
+/// The request JSON of `pc_evaluate`. Unknown keys are refused, so a misspelt option
 /// (`"repeats": 3`) is an error rather than an evaluation run with the default.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,10 +52,6 @@ pub(super) enum Source {
     /// Inline cases.
     Cases(Vec<Value>),
 }
-
-/// The name inline cases get in reports and in `file:line` problems (the line is the case's
-/// 1-based position in the array).
-pub(super) const INLINE_CASES: &str = "cases";
 
 impl EvalRequest {
     /// The request from its JSON text (already checked to be a JSON object).
@@ -128,20 +124,9 @@ impl EvalRequest {
 /// The dataset a source names, read by the core's dataset reader.
 pub(super) fn load(engine: &Engine, feature: &str, source: Source) -> crate::Result<Dataset> {
     match source {
-        Source::FeatureFiles => {
-            let files = Dataset::feature_files(&engine.options().paths.config_dir, feature)?;
-            Dataset::load_all(&files)
-        }
+        Source::FeatureFiles => Dataset::for_feature(&engine.options().paths.config_dir, feature),
         Source::Files(files) => Dataset::load_all(&files),
-        Source::Cases(cases) => {
-            // One case per line, as a dataset file holds them: the same reader, the same rules.
-            let text = cases
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join("\n");
-            Ok(Dataset::parse(INLINE_CASES, &text)?)
-        }
+        Source::Cases(cases) => Ok(Dataset::from_values(&cases)?),
     }
 }
 
@@ -185,7 +170,7 @@ pub(super) fn load(engine: &Engine, feature: &str, source: Source) -> crate::Res
 /// `engine` is NULL or an open handle; `feature` and `request_json` are NULL or
 /// NUL-terminated; `report_json` and `error` are NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn pc_engine_evaluate(
+pub unsafe extern "C" fn pc_evaluate(
     engine: *const pc_engine,
     feature: *const c_char,
     request_json: *const c_char,
@@ -194,7 +179,7 @@ pub unsafe extern "C" fn pc_engine_evaluate(
 ) -> pc_status {
     // SAFETY: each pointer is checked or used as the contract above allows.
     unsafe {
-        run("pc_engine_evaluate", error, || {
+        run("pc_evaluate", error, || {
             let out = Out::new(report_json, "report_json")?;
             let engine = engine_arg(engine)?;
             let feature = text_arg(feature, "feature")?;

@@ -1,4 +1,4 @@
-//! `pc_engine_evaluate` called as C calls it: datasets from files, inline cases and the
+//! `pc_evaluate` called as C calls it: datasets from files, inline cases and the
 //! feature's own folder; options reaching the report; a report that did not pass still
 //! `PC_OK`; and every bad input (NULL, non-UTF-8, bad JSON, an unknown key, two sources,
 //! `repeat` 0, an invalid case, unknown feature, version and model) as its status with a
@@ -79,7 +79,7 @@ fn dataset_file(root: &Path, name: &str, cases: &[Value]) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Calls `pc_engine_evaluate`: the report, or the status and error JSON.
+/// Calls `pc_evaluate`: the report, or the status and error JSON.
 fn evaluate_raw(
     engine: *const pc_engine,
     feature: *const c_char,
@@ -87,7 +87,7 @@ fn evaluate_raw(
 ) -> Result<Value, (pc_status, Value)> {
     let mut report = ptr::NonNull::<c_char>::dangling().as_ptr();
     let mut error = ptr::NonNull::<c_char>::dangling().as_ptr();
-    let status = unsafe { pc_engine_evaluate(engine, feature, request, &mut report, &mut error) };
+    let status = unsafe { pc_evaluate(engine, feature, request, &mut report, &mut error) };
     if status == pc_status::PC_OK {
         assert!(error.is_null(), "no error JSON on success");
         Ok(take_json(report))
@@ -161,7 +161,7 @@ fn a_report_that_did_not_pass_is_still_pc_ok_with_passed_false_and_the_reason() 
 #[test]
 fn inline_cases_run_as_a_dataset_named_cases() {
     let report = evaluate(engine(), &json!({"cases": [case("inline", always())]})).unwrap();
-    assert_eq!(report["dataset"], super::eval::INLINE_CASES);
+    assert_eq!(report["dataset"], crate::eval::dataset::INLINE_DATASET);
     assert_eq!(report["versions"][0]["cases"][0]["id"], "inline");
     assert_eq!(report["passed"], true);
 }
@@ -363,7 +363,7 @@ fn null_arguments_are_invalid_argument_naming_each() {
     }
     let mut error = ptr::null_mut();
     let status = unsafe {
-        pc_engine_evaluate(
+        pc_evaluate(
             engine(),
             FEATURE.as_ptr(),
             request.as_ptr(),
@@ -376,7 +376,7 @@ fn null_arguments_are_invalid_argument_naming_each() {
     // A NULL `error` is allowed: the status alone tells.
     let mut report = ptr::null_mut();
     let status = unsafe {
-        pc_engine_evaluate(
+        pc_evaluate(
             engine(),
             ptr::null(),
             request.as_ptr(),
@@ -424,9 +424,9 @@ fn bad_json_or_not_an_object_is_invalid_argument() {
 fn a_panic_inside_is_pc_panic_and_no_report() {
     let request = CString::new("{}").unwrap();
     let (mut report, mut error) = (ptr::null_mut(), ptr::null_mut());
-    test_hook::panic_next("pc_engine_evaluate");
+    test_hook::panic_next("pc_evaluate");
     let status = unsafe {
-        pc_engine_evaluate(
+        pc_evaluate(
             engine(),
             FEATURE.as_ptr(),
             request.as_ptr(),
@@ -442,7 +442,7 @@ fn a_panic_inside_is_pc_panic_and_no_report() {
         error["message"]
             .as_str()
             .unwrap()
-            .starts_with("pc_engine_evaluate panicked")
+            .starts_with("pc_evaluate panicked")
     );
 }
 

@@ -44,7 +44,7 @@ use engine::{
     pc_prometheus_text, pc_reload, pc_resolve,
 };
 #[cfg_attr(not(test), allow(unused_imports))]
-use eval::pc_engine_evaluate;
+use eval::pc_evaluate;
 #[cfg_attr(not(test), allow(unused_imports))]
 use status::pc_status;
 #[cfg_attr(not(test), allow(unused_imports))]

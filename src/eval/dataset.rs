@@ -63,6 +63,9 @@ pub struct Case {
     pub tags: Vec<String>,
 }
 
+/// The name of a dataset of inline cases ([`Dataset::from_values`]).
+pub const INLINE_DATASET: &str = "cases";
+
 impl Dataset {
     /// A dataset of cases built in code.
     pub fn new(name: impl Into<String>, cases: Vec<Case>) -> Dataset {
@@ -133,6 +136,23 @@ impl Dataset {
             files.push(file);
         }
         Ok(finish(&files, parsed)?)
+    }
+
+    /// Cases given as JSON values (each in the dataset line shape), as the C ABI and the gem
+    /// take them inline: read by the same reader and rules as a file's lines, as one dataset
+    /// named [`INLINE_DATASET`], so a problem reads `cases:<1-based index>: /pointer: ...`.
+    pub fn from_values(cases: &[serde_json::Value]) -> Result<Dataset, EvalError> {
+        let text = cases
+            .iter()
+            .map(serde_json::Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        Dataset::parse(INLINE_DATASET, &text)
+    }
+
+    /// Every dataset file of `feature` (see [`Dataset::feature_files`]) loaded as one dataset.
+    pub fn for_feature(config_dir: &Path, feature: &str) -> crate::Result<Dataset> {
+        Dataset::load_all(&Dataset::feature_files(config_dir, feature)?)
     }
 
     /// The dataset files of `feature`: `<config_dir>/evals/<feature>/*.jsonl`, sorted by name.

@@ -1,5 +1,5 @@
 /*
- * Evaluation through the C ABI: pc_engine_evaluate runs a dataset file, several files, inline
+ * Evaluation through the C ABI: pc_evaluate runs a dataset file, several files, inline
  * cases and the feature's own config/evals folder against pinned versions and hands back the
  * report JSON; a report that did not pass is still PC_OK (with "passed":false and the failing
  * assertion's reason); bad requests are refused with their status and an error JSON naming the
@@ -43,7 +43,7 @@ static char datasets[2048];
 static char *evaluate_ok(const pc_engine *engine, const char *request, const char *what) {
     char *report = NULL;
     char *error = NULL;
-    pc_status status = pc_engine_evaluate(engine, FEATURE, request, &report, &error);
+    pc_status status = pc_evaluate(engine, FEATURE, request, &report, &error);
     if (status != PC_OK) {
         fprintf(stderr, "%s: status %d (%s): %s\n", what, (int)status, pc_status_kind(status),
                 error ? error : "(no error JSON)");
@@ -59,7 +59,7 @@ static void evaluate_refused(const pc_engine *engine, const char *feature, const
                              pc_status expected, const char *needle, const char *what) {
     char *report = NULL;
     char *error = NULL;
-    pc_status status = pc_engine_evaluate(engine, feature, request, &report, &error);
+    pc_status status = pc_evaluate(engine, feature, request, &report, &error);
     if (status != expected) {
         fprintf(stderr, "%s: expected %s, got %s: %s\n", what, pc_status_kind(expected),
                 pc_status_kind(status), error ? error : (report ? report : "(nothing)"));
@@ -182,12 +182,12 @@ static void bad_requests_are_refused(const pc_engine *engine) {
 
     /* A NULL out-parameter: refused, nothing to free; a NULL error is allowed. */
     char *error = NULL;
-    pc_status status = pc_engine_evaluate(engine, FEATURE, "{}", NULL, &error);
+    pc_status status = pc_evaluate(engine, FEATURE, "{}", NULL, &error);
     CHECK(status == PC_INVALID_ARGUMENT, "a NULL report_json");
     CHECK(contains(error, "\"argument\":\"report_json\""), "names report_json");
     pc_string_free(error);
     char *report = NULL;
-    status = pc_engine_evaluate(engine, NULL, "{}", &report, NULL);
+    status = pc_evaluate(engine, NULL, "{}", &report, NULL);
     CHECK(status == PC_INVALID_ARGUMENT && report == NULL, "a NULL feature, no error JSON");
 }
 

@@ -17,10 +17,6 @@ use crate::convert::to_json;
 use crate::errors;
 use crate::serialize::Keys;
 
-/// The name inline cases get in reports and in `file:line` problems, as from the C ABI (the
-/// line is the case's 1-based position in the Array).
-const INLINE_CASES: &str = "cases";
-
 /// Where the cases come from.
 enum Source {
     /// The feature's `config/evals/<feature>/*.jsonl`.
@@ -143,18 +139,8 @@ fn options(ruby: &Ruby, arguments: &Arguments) -> Result<EvalOptions, Error> {
 /// The dataset a source names, read by the core's reader (without the GVL: files are read).
 fn load(engine: &Engine, feature: &str, source: Source) -> prompt_config_core::Result<Dataset> {
     match source {
-        Source::FeatureFiles => {
-            let files = Dataset::feature_files(&engine.options().paths.config_dir, feature)?;
-            Dataset::load_all(&files)
-        }
+        Source::FeatureFiles => Dataset::for_feature(&engine.options().paths.config_dir, feature),
         Source::Files(files) => Dataset::load_all(&files),
-        Source::Cases(cases) => {
-            let text = cases
-                .iter()
-                .map(Json::to_string)
-                .collect::<Vec<_>>()
-                .join("\n");
-            Ok(Dataset::parse(INLINE_CASES, &text)?)
-        }
+        Source::Cases(cases) => Ok(Dataset::from_values(&cases)?),
     }
 }
