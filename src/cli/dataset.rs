@@ -128,6 +128,7 @@ fn summary_line(built: &TelemetryCases, path: Option<&PathBuf>) -> String {
             .unwrap_or_default(),
     );
     for (number, why) in [
+        (summary.evaluation, "made by an evaluation run"),
         (summary.no_text, "without recorded text (record_text off)"),
         (summary.no_variables, "without recorded variables"),
         (summary.feedback_not_below, "not below --feedback-below"),

@@ -106,6 +106,9 @@ pub struct FromTelemetrySummary {
     pub requests: u64,
     /// Cases written.
     pub kept: u64,
+    /// Requests an evaluation made (`prompt_config.eval.run_id`): test traffic, never a
+    /// user's request, so never a regression case.
+    pub evaluation: u64,
     /// Requests without recorded text (the feature's `record_text` was off).
     pub no_text: u64,
     /// Requests with text but without `prompt_config.variables` (logged before the field
@@ -182,6 +185,10 @@ pub fn cases_from_telemetry(
     let mut cases = Vec::new();
     for request in &requests {
         summary.requests += 1;
+        if request.contains_key("prompt_config.eval.run_id") {
+            summary.evaluation += 1;
+            continue;
+        }
         let Some(input) = request
             .get("gen_ai.input.messages")
             .and_then(Value::as_array)

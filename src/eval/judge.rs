@@ -47,6 +47,7 @@ pub(crate) fn grade(
     engine: &Engine,
     assertion: &Assertion,
     completion: &Completion,
+    run_id: &std::sync::Arc<str>,
 ) -> (Grade, f64) {
     let AssertionKind::Judge {
         rubric,
@@ -61,6 +62,7 @@ pub(crate) fn grade(
     // The subject is the judged answer's request id (the shipped judge records it in clear),
     // so that the judge's telemetry joins the run it graded.
     let mut context = Context::new(completion.request_id.as_str())
+        .with_evaluation_run(run_id.clone())
         .variable(RUBRIC, rubric.as_str())
         .variable(INPUT, input_text(&completion.resolution.messages))
         .variable(OUTPUT, output_text(completion));

@@ -191,6 +191,8 @@ impl Engine {
         super::judge::check(self, dataset, &versions)?;
         let started_at = self.options().clock.utc_now();
         let started = self.options().clock.now();
+        // Known before the first call, so every request of the run is marked with it.
+        let run_id: std::sync::Arc<str> = new_run_id(&*self.options().random).into();
         let jobs: Vec<Job<'_>> = versions
             .iter()
             .flat_map(|version| {
@@ -214,7 +216,7 @@ impl Engine {
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(index) else { break };
-                        let result = self.run_one(feature, job, options);
+                        let result = self.run_one(feature, job, options, &run_id);
                         if !result.passed {
                             failed.fetch_add(1, Ordering::Relaxed);
                         }
@@ -254,7 +256,7 @@ impl Engine {
             .now()
             .saturating_duration_since(started);
         let report = EvalReport {
-            run_id: run_id(&*self.options().random),
+            run_id: run_id.to_string(),
             feature: feature.to_string(),
             dataset: dataset.name.clone(),
             started_at,
@@ -334,8 +336,19 @@ impl Engine {
     }
 
     /// One run: the call, then every assertion that applies to the version.
-    fn run_one(&self, feature: &str, job: &Job<'_>, options: &EvalOptions) -> RunResult {
-        let mut context = job.case.context.clone().pin_version(job.version);
+    fn run_one(
+        &self,
+        feature: &str,
+        job: &Job<'_>,
+        options: &EvalOptions,
+        run_id: &std::sync::Arc<str>,
+    ) -> RunResult {
+        let mut context = job
+            .case
+            .context
+            .clone()
+            .pin_version(job.version)
+            .with_evaluation_run(run_id.clone());
         if let Some((provider, name)) = options.model.as_deref().and_then(|m| split_model(m).ok()) {
             context = context.with_model(provider, name);
         }
@@ -375,7 +388,7 @@ impl Engine {
             .filter(|(_, assertion)| assertion.applies_to(job.version))
             .map(|(index, assertion)| {
                 let grade = if assertion.is_judge() {
-                    let (grade, cost) = super::judge::grade(self, assertion, &completion);
+                    let (grade, cost) = super::judge::grade(self, assertion, &completion, run_id);
                     judge_cost_usd += cost;
                     grade
                 } else {
@@ -519,7 +532,7 @@ fn mean(values: &[f64]) -> Option<f64> {
 }
 
 /// `eval-` and 16 hex digits from the engine's randomness.
-fn run_id(random: &dyn crate::client::Random) -> String {
+fn new_run_id(random: &dyn crate::client::Random) -> String {
     let bits = (random.next_f64() * (1u64 << 52) as f64) as u64;
     let more = (random.next_f64() * (1u64 << 12) as f64) as u64;
     format!("eval-{:013x}{:03x}", bits, more)

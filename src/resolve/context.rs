@@ -23,6 +23,9 @@ pub struct Context {
     /// A model that replaces the resolved chain (`provider`, `name`); not part of the wire
     /// shape, set only through [`Context::with_model`].
     model: Option<(String, String)>,
+    /// The evaluation run this request belongs to, if any: its telemetry lines carry the run
+    /// id, so `stats` and `dataset from-telemetry` can tell evaluation traffic from users'.
+    evaluation_run: Option<Arc<str>>,
 }
 
 /// The wire shape shared by the CLI's `--json`, the C ABI and the gem:
@@ -166,6 +169,7 @@ impl Context {
             version: None,
             messages: Vec::new(),
             model: None,
+            evaluation_run: None,
         }
     }
 
@@ -219,6 +223,19 @@ impl Context {
     pub fn with_model(mut self, provider: impl Into<String>, name: impl Into<String>) -> Self {
         self.model = Some((provider.into(), name.into()));
         self
+    }
+
+    /// Marks the request as a run of evaluation `run_id` (`eval-...`): its `prompt.resolve` and
+    /// `llm.request` lines carry `prompt_config.eval.run_id`. Set by `Engine::evaluate` (and
+    /// the judge's calls); not part of the context JSON.
+    pub(crate) fn with_evaluation_run(mut self, run_id: Arc<str>) -> Self {
+        self.evaluation_run = Some(run_id);
+        self
+    }
+
+    /// The evaluation run this request belongs to, if any.
+    pub(crate) fn evaluation_run(&self) -> Option<&str> {
+        self.evaluation_run.as_deref()
     }
 
     /// The model override, as (`provider`, `name`), if any.

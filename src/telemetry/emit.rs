@@ -69,6 +69,7 @@ pub(crate) fn feature_fields(
         attributes,
         prompt_hash: resolution.prompt_hash.clone(),
         config_revision: resolution.config_revision.clone(),
+        eval_run_id: context.evaluation_run().map(str::to_string),
     }
 }
 

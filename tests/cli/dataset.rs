@@ -162,6 +162,31 @@ fn a_version_that_now_renders_differently_keeps_the_case_without_its_history() {
 }
 
 #[test]
+fn an_evaluations_own_requests_never_become_cases() {
+    let fixture = fast_mock_fixture();
+    record_text(&fixture, true);
+    let log = log_path(&fixture);
+    let engine = Engine::open(fixture.options().with_mock(true).with_telemetry(&log)).unwrap();
+    let dataset =
+        prompt_config::eval::Dataset::for_feature(&fixture.config_dir(), FEATURE).unwrap();
+    let cases = dataset.cases.len();
+    engine
+        .evaluate(
+            FEATURE,
+            &dataset,
+            &prompt_config::eval::EvalOptions::default(),
+        )
+        .unwrap();
+    engine.close();
+    let (taken, summary) = from_telemetry(&fixture, &log, &[]);
+    assert!(taken.is_empty(), "{taken:?}");
+    assert!(
+        summary.contains(&format!("{cases} left out made by an evaluation run")),
+        "{summary}"
+    );
+}
+
+#[test]
 fn without_record_text_nothing_is_taken() {
     let fixture = fast_mock_fixture();
     record_text(&fixture, false);

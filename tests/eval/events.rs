@@ -147,6 +147,46 @@ fn a_case_line_carries_its_counts_and_the_request_ids_of_its_runs() {
 }
 
 #[test]
+fn every_request_and_resolve_line_of_an_evaluation_carries_its_run_id() {
+    let fixture = fast_mock_fixture();
+    let path = log(&fixture);
+    let report = evaluate_into(&fixture, &path);
+    let lines = lines(&path);
+    let marked: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["event"] == "llm.request" || line["event"] == "prompt.resolve")
+        .collect();
+    assert!(!marked.is_empty());
+    for line in marked {
+        assert_eq!(
+            line["prompt_config.eval.run_id"],
+            report.run_id.as_str(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_users_request_carries_no_evaluation_run_id() {
+    let fixture = fast_mock_fixture();
+    let path = log(&fixture);
+    let engine = engine(&fixture, &path);
+    engine
+        .complete(
+            "career_path_navigator",
+            &crate::support::fixture::context("u1"),
+        )
+        .unwrap();
+    engine.close();
+    let lines = lines(&path);
+    let request = events(&lines, "llm.request")[0];
+    assert!(
+        request.get("prompt_config.eval.run_id").is_none(),
+        "{request}"
+    );
+}
+
+#[test]
 fn every_run_id_of_the_case_lines_names_a_distinct_request() {
     let fixture = fast_mock_fixture();
     let path = log(&fixture);
@@ -247,9 +287,10 @@ fn stats_reports_the_latest_evaluation_of_each_version_apart_from_requests() {
     evaluate_into(&fixture, &path);
     let latest = evaluate_into(&fixture, &path);
     let report = analyze(std::slice::from_ref(&path), &StatsOptions::default()).unwrap();
-    // The 24 calls are requests; the 16 evaluation lines are read but neither requests nor
-    // skipped.
-    assert_eq!(report.requests, 24);
+    // The 24 calls are the evaluations' own requests, counted apart from users' requests;
+    // the 16 evaluation lines are read but neither requests nor skipped.
+    assert_eq!(report.requests, 0);
+    assert_eq!(report.evaluation_requests, 24);
     assert_eq!(report.lines_skipped, 0);
     assert_eq!(report.evaluations.len(), 2);
     let candidate = report

@@ -32,6 +32,7 @@ pub fn feature_fields() -> FeatureFields {
         attributes,
         prompt_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned(),
         config_revision: "2026-11-27T10:15:00Z-4f2a".to_owned(),
+        eval_run_id: None,
     }
 }
 

@@ -125,6 +125,7 @@ fn write_feature(object: &mut JsonObject<'_>, fields: &FeatureFields) -> serde_j
     }
     object.str("prompt_config.prompt_hash", &fields.prompt_hash);
     object.str("prompt_config.config_revision", &fields.config_revision);
+    object.opt_str("prompt_config.eval.run_id", fields.eval_run_id.as_deref());
     Ok(())
 }
 

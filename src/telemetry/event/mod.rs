@@ -122,6 +122,12 @@ pub struct FeatureFields {
     /// The config revision that served it.
     #[serde(rename = "prompt_config.config_revision")]
     pub config_revision: String,
+    /// The evaluation run (`eval-...`) the request was made for; absent for users' traffic.
+    #[serde(
+        rename = "prompt_config.eval.run_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub eval_run_id: Option<String>,
 }
 
 /// `prompt.resolve` fields.

@@ -155,6 +155,7 @@ pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport,
     let telemetry = read::read_files(paths, &options.by)?;
     check_dimensions(&telemetry, &options.by)?;
     let files = telemetry.files.clone();
+    let evaluation_requests = telemetry.evaluation_requests;
     let selection = read::select(telemetry, options.since);
     Ok(StatsReport {
         lines_read: files.iter().map(|file| file.lines_read).sum(),
@@ -163,6 +164,7 @@ pub fn analyze(paths: &[PathBuf], options: &StatsOptions) -> Result<StatsReport,
         by: options.by.clone(),
         since: options.since,
         requests: selection.requests.len() as u64,
+        evaluation_requests,
         feedback_events: selection.feedback.len() as u64,
         feedback_unmatched: selection.feedback_unmatched,
         dropped_before_since: selection.dropped_before_since,

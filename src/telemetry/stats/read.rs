@@ -113,6 +113,9 @@ pub(super) struct Telemetry {
     pub answers: Vec<AnswerLine>,
     /// Every readable `eval.run` line, in the order read.
     pub evaluations: Vec<EvalRunLine>,
+    /// `llm.request` lines an evaluation made (`prompt_config.eval.run_id`), left out of the
+    /// request statistics.
+    pub evaluation_requests: u64,
 }
 
 /// What the analysis counts: requests from `--since` on, and their feedback.
@@ -137,6 +140,8 @@ enum Line {
     Feedback(Feedback),
     Answer(AnswerLine),
     EvalRun(Box<EvalRunLine>),
+    /// A request an evaluation made: test traffic, counted apart.
+    EvalRequest,
     Other,
     Unparseable,
 }
@@ -174,6 +179,7 @@ pub(super) fn read_files(paths: &[PathBuf], by: &[String]) -> Result<Telemetry, 
                 Line::Feedback(feedback) => telemetry.feedback.push(feedback),
                 Line::Answer(answer) => telemetry.answers.push(answer),
                 Line::EvalRun(run) => telemetry.evaluations.push(*run),
+                Line::EvalRequest => telemetry.evaluation_requests += 1,
                 Line::Other => {}
                 Line::Unparseable => summary.lines_skipped += 1,
             }
@@ -212,6 +218,11 @@ fn parse_line(text: &str, by: &[String]) -> Line {
         // run id, feature, version or counts is no figure, not a skipped line.
         return EvalRunLine::read(&fields, timestamp)
             .map_or(Line::Other, |run| Line::EvalRun(Box::new(run)));
+    }
+    if event == "llm.request" && fields.contains_key("prompt_config.eval.run_id") {
+        // An evaluation's calls are test traffic: counting them would mix pinned test runs
+        // into the versions' production figures.
+        return Line::EvalRequest;
     }
     let request_id = text_field(&fields, "request_id")
         .unwrap_or_default()

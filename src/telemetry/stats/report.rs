@@ -31,6 +31,9 @@ pub struct StatsReport {
     pub since: Option<DateTime<Utc>>,
     /// `llm.request` events counted.
     pub requests: u64,
+    /// `llm.request` events an evaluation made (`prompt_config.eval.run_id`): left out of
+    /// every figure, since they are test runs of pinned versions, not users' requests.
+    pub evaluation_requests: u64,
     /// `feedback` events joined to a counted request.
     pub feedback_events: u64,
     /// `feedback` events whose request is in none of the files.

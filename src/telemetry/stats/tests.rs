@@ -283,6 +283,7 @@ fn since_drops_older_requests_with_their_feedback_and_counts_unknown_requests_ap
         ],
         answers: Vec::new(),
         evaluations: Vec::new(),
+        evaluation_requests: 0,
     };
     let selection = select(telemetry, Some(at(5)));
     assert_eq!(selection.requests.len(), 1);

@@ -27,6 +27,14 @@ impl Display for StatsReport {
             self.feedback_events,
             plural(self.feedback_events),
         )?;
+        if self.evaluation_requests > 0 {
+            write!(
+                formatter,
+                "; {} evaluation request{} left out",
+                self.evaluation_requests,
+                plural(self.evaluation_requests)
+            )?;
+        }
         if self.feedback_unmatched > 0 {
             write!(
                 formatter,
