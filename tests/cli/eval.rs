@@ -667,3 +667,25 @@ fn a_weight_zero_assertion_is_not_listed_among_the_reasons() {
     assert!(text.contains("/assertions/0 contains"), "{text}");
     assert!(!text.contains("/assertions/1"), "{text}");
 }
+
+#[test]
+fn a_call_errors_attempts_are_indented_under_its_case() {
+    // No --mock and no API key: every attempt of the chain fails, one line each.
+    let fixture = fast_mock_fixture();
+    let dataset = passing(&fixture);
+    let output = run(
+        &fixture,
+        &["eval", FEATURE, "--dataset", dataset.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let error = lines
+        .iter()
+        .position(|line| line.starts_with("         run 1: error [missing_api_key]"))
+        .unwrap_or_else(|| panic!("no call error under the case:\n{text}"));
+    assert!(
+        lines[error + 1].starts_with("           attempt 1 "),
+        "{text}"
+    );
+}
