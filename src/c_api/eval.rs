@@ -149,7 +149,7 @@ pub(super) fn load(engine: &Engine, feature: &str, source: Source) -> crate::Res
 /// On success `*report_json` is the report (the shape of `prompt-config eval --json`: `run_id`,
 /// `feature`, `dataset`, `started_at`, `duration_ms`, `repeat`, `concurrency`, `model`, `mock`,
 /// `min_pass_rate`, `versions` (each with `version`, `cases` (each with `id`, `location`,
-/// `judged`, `runs` (each with its graded `assertions`), `passes`, `pass_rate`,
+/// `judged`, `threshold`, `runs` (each with its graded `assertions`), `passes`, `pass_rate`,
 /// `required_pass_rate`, `mean_score`, `passed`), `cases_total`, `cases_passed`, `pass_rate`,
 /// `mean_score`, `cost_usd`, `judge_cost_usd`, `latency_ms` (`p50`, `p95`, `p99`),
 /// `invalid_output_rate`, `errors`, `skipped_assertions`, `passed`), `comparisons` (each later

@@ -2,8 +2,9 @@
 //! (`prompt_config::eval::cases_from_telemetry`), written as dataset JSONL to stdout or
 //! `--output`, with a summary of what was read, kept and left out on stderr.
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -28,8 +29,10 @@ telemetry-<request_id>, tags [\"from-telemetry\"], the context (subject id hashe
 attributes, variables and, when it can be told apart from the template, the history), and
 assertions: finish_reason stop, json_schema on the versions with an output schema, and a judge
 rubric made from a feedback comment (a text value). --feedback-below keeps requests whose
-lowest numeric feedback (booleans 1/0; only --feedback-metric when given) is below X. The
-summary (lines read, kept, left out and why) goes to stderr.")]
+lowest numeric feedback (booleans 1/0; only --feedback-metric when given) is below X. A
+request id seen again (logs given twice, rotated files that overlap) gives no second case.
+--output names a new file: an existing one is refused (exit 1, io), never overwritten, and
+the file is written whole or not at all. The summary (lines read, kept, left out and why) goes to stderr.")]
     FromTelemetry {
         /// Telemetry files (JSON lines), rotated ones included.
         #[arg(value_name = "FILE", required = true)]
@@ -46,7 +49,8 @@ summary (lines read, kept, left out and why) goes to stderr.")]
         /// At most N cases, the first in log order.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         limit: Option<u64>,
-        /// Write the cases to this file instead of stdout.
+        /// Write the cases to this new file instead of stdout (an existing file is refused,
+        /// never overwritten).
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
         #[command(flatten)]
@@ -72,6 +76,9 @@ pub fn run(command: DatasetCommand) -> Result<(), Failure> {
             output,
             dirs,
         } => {
+            if let Some(path) = &output {
+                refuse_existing(path)?;
+            }
             let engine = Engine::open(engine_options(&dirs))?;
             let mut options = FromTelemetryOptions::new(feature);
             if let Some(score) = feedback_below {
@@ -91,7 +98,26 @@ pub fn run(command: DatasetCommand) -> Result<(), Failure> {
     }
 }
 
-/// The cases as JSONL, to `path` or stdout.
+/// `--output` names a file that already exists: refused before any log is read (exit 1, kind
+/// `io`: the file system, not the command line, is in the way), since a dataset is edited by
+/// hand and a second run must not wipe the regressions the first one wrote.
+fn refuse_existing(path: &Path) -> Result<(), Failure> {
+    match std::fs::symlink_metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(Failure::failed(
+            ErrorKind::Io,
+            format!(
+                "--output {}: the file exists, and a dataset is never overwritten; nothing was \
+                 written (name a new file, or move this one away first)",
+                path.display()
+            ),
+            json!({"path": path.to_string_lossy()}),
+        )),
+    }
+}
+
+/// The cases as JSONL, to `path` or stdout. A file is written whole to a temporary file beside
+/// it and renamed into place, so a failure (a full disk) leaves no half-written dataset.
 fn write_cases(built: &TelemetryCases, path: Option<&PathBuf>) -> Result<(), Failure> {
     let lines: String = built
         .cases
@@ -102,18 +128,45 @@ fn write_cases(built: &TelemetryCases, path: Option<&PathBuf>) -> Result<(), Fai
         output::write_text(&lines);
         return Ok(());
     };
-    std::fs::File::create(path)
-        .and_then(|mut file| file.write_all(lines.as_bytes()))
-        .map_err(|error| {
-            Failure::failed(
-                ErrorKind::Io,
-                format!(
-                    "--output {}: cannot write the file: {error}",
-                    path.display()
-                ),
-                json!({"path": path.to_string_lossy()}),
-            )
-        })
+    // Again at the end: the file may have appeared while the logs were read.
+    refuse_existing(path)?;
+    write_new_file(path, lines.as_bytes()).map_err(|error| {
+        Failure::failed(
+            ErrorKind::Io,
+            format!(
+                "--output {}: cannot write the file: {error}",
+                path.display()
+            ),
+            json!({"path": path.to_string_lossy()}),
+        )
+    })
+}
+
+/// Writes `bytes` to `.<name>.<pid>.tmp` beside `path`, syncs it and renames it to `path`; the
+/// temporary file is removed when any step fails.
+fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_else(|| OsStr::new("dataset"));
+    let mut temporary_name = OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = directory.join(temporary_name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 fn summary_line(built: &TelemetryCases, path: Option<&PathBuf>) -> String {
@@ -133,6 +186,10 @@ fn summary_line(built: &TelemetryCases, path: Option<&PathBuf>) -> String {
         (summary.no_variables, "without recorded variables"),
         (summary.feedback_not_below, "not below --feedback-below"),
         (summary.over_limit, "over --limit"),
+        (
+            summary.repeated,
+            "as repeats of an earlier request id (overlapping logs)",
+        ),
     ] {
         if number > 0 {
             text.push_str(&format!(", {number} left out {why}"));

@@ -66,8 +66,10 @@ pub fn release_after_eval(
         for case in failing.filter(|case| !case.passed) {
             let mut text = format!("{}: {}", case.id, case.failure_summary());
             for reason in case.failure_reasons() {
-                text.push_str("\n  ");
-                text.push_str(&reason);
+                for line in super::eval::reason_lines(&reason, "  ") {
+                    text.push('\n');
+                    text.push_str(&line);
+                }
             }
             super::output::write_error(&text);
         }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
+use clap::builder::TypedValueParser;
+
 use super::args::{Dirs, Text};
 use super::{Failure, count, engine_options, output};
 use prompt_config::eval::{CaseReport, Dataset, EvalOptions, EvalReport, Progress, VersionReport};
@@ -37,7 +39,8 @@ pub struct EvalArgs {
     pub datasets: Vec<PathBuf>,
     /// The versions to run, comma-separated or repeated (drafts included); the first is the
     /// baseline the others are compared with [default: the active version].
-    #[arg(long, value_name = "VERSION,...", value_parser = Text, value_delimiter = ',')]
+    /// Each item is trimmed (`2.0.0, 2.2.0`); an empty one is a usage error.
+    #[arg(long, value_name = "VERSION,...", value_parser = Text.try_map(version_item), value_delimiter = ',')]
     pub versions: Vec<String>,
     /// Runs per case and version (1-10000); a case passes when enough of them pass.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_repeat)]
@@ -80,6 +83,16 @@ pub fn parse_repeat(text: &str) -> Result<u32, String> {
             "must be a whole number of runs from 1 to {MAX_REPEAT}"
         )),
     }
+}
+
+/// One item of `--versions`, trimmed; an empty item (`--versions ,`, `2.0.0,,2.2.0`) is a
+/// usage mistake, not a version named "".
+fn version_item(text: String) -> Result<String, String> {
+    let version = text.trim();
+    if version.is_empty() {
+        return Err("an empty version: write the versions comma-separated (2.0.0,2.2.0)".into());
+    }
+    Ok(version.to_string())
 }
 
 /// `provider/name`, both parts non-empty (whether providers.json lists it is checked when the
@@ -129,9 +142,20 @@ pub fn run(args: &EvalArgs) -> Result<(), Failure> {
     if let Some(rate) = args.pass_rate {
         eval = eval.case_pass_rate(rate);
     }
-    let report = evaluate(&engine, &args.feature, &dataset, &eval)?;
-    if let Some(path) = &args.junit {
-        write_junit(path, &report)?;
+    // Opened before any case runs: a path that cannot be written costs nothing, rather than
+    // an evaluation already paid for.
+    let junit = args.junit.as_deref().map(JunitFile::open).transpose()?;
+    let report = match evaluate(&engine, &args.feature, &dataset, &eval) {
+        Ok(report) => report,
+        Err(failure) => {
+            if let Some(junit) = junit {
+                junit.abandon();
+            }
+            return Err(failure);
+        }
+    };
+    if let Some(junit) = junit {
+        junit.write(&report)?;
     }
     if args.json {
         output::print_json(&report);
@@ -186,14 +210,58 @@ pub fn evaluate(
     Ok(report?)
 }
 
-fn write_junit(path: &Path, report: &EvalReport) -> Result<(), Failure> {
-    std::fs::write(path, report.to_junit()).map_err(|error| {
-        Failure::failed(
-            ErrorKind::Io,
-            format!("--junit {}: cannot write the file: {error}", path.display()),
-            serde_json::json!({"path": path.to_string_lossy()}),
-        )
-    })
+/// The `--junit` file, opened for writing before the evaluation runs and written whole after
+/// it. Opened without truncating, so a run that stops before its report leaves an existing
+/// file as it was; a file this run created is removed then.
+struct JunitFile {
+    path: PathBuf,
+    file: std::fs::File,
+    created: bool,
+}
+
+impl JunitFile {
+    fn open(path: &Path) -> Result<JunitFile, Failure> {
+        let created = std::fs::symlink_metadata(path).is_err();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map(|file| JunitFile {
+                path: path.to_path_buf(),
+                file,
+                created,
+            })
+            .map_err(|error| junit_failure(path, &error))
+    }
+
+    /// Replaces the file's content with the report.
+    fn write(mut self, report: &EvalReport) -> Result<(), Failure> {
+        use std::io::Seek;
+        let xml = report.to_junit();
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.rewind())
+            .and_then(|()| self.file.write_all(xml.as_bytes()))
+            .and_then(|()| self.file.flush())
+            .map_err(|error| junit_failure(&self.path, &error))
+    }
+
+    /// No report: the file this run created goes away (an empty file is not a JUnit report).
+    fn abandon(self) {
+        if self.created {
+            drop(self.file);
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn junit_failure(path: &Path, error: &std::io::Error) -> Failure {
+    Failure::failed(
+        ErrorKind::Io,
+        format!("--junit {}: cannot write the file: {error}", path.display()),
+        serde_json::json!({"path": path.to_string_lossy()}),
+    )
 }
 
 /// A progress bar on stderr when it is a terminal; otherwise a plain line per tenth of the
@@ -316,11 +384,9 @@ fn version_lines(version: &VersionReport, min_pass_rate: f64) -> Vec<String> {
     for case in &version.cases {
         lines.push(case_line(case, width));
         if !case.passed {
-            lines.extend(
-                case.failure_reasons()
-                    .into_iter()
-                    .map(|reason| format!("         {reason}")),
-            );
+            for reason in case.failure_reasons() {
+                lines.extend(reason_lines(&reason, "         "));
+            }
         }
     }
     lines.push(format!(
@@ -351,6 +417,16 @@ fn version_lines(version: &VersionReport, min_pass_rate: f64) -> Vec<String> {
     lines
 }
 
+/// A failure reason as lines starting with `indent`: a call error's later lines (its attempts,
+/// themselves indented) stay under the reason, and so under their case, not at the version's
+/// column.
+pub fn reason_lines(reason: &str, indent: &str) -> Vec<String> {
+    reason
+        .lines()
+        .map(|line| format!("{indent}{line}"))
+        .collect()
+}
+
 fn case_line(case: &CaseReport, width: usize) -> String {
     let id: String = if case.id.chars().count() > width {
         case.id.chars().take(width - 1).chain(['…']).collect()
@@ -378,4 +454,23 @@ fn case_line(case: &CaseReport, width: usize) -> String {
 fn percent(share: f64) -> String {
     let text = format!("{:.1}", share * 100.0);
     format!("{}%", text.trim_end_matches(".0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_reason_keeps_its_later_lines_under_the_case() {
+        let reason = "run 1: error [rate_limited]: rate limited by anthropic, openai\n  attempt \
+                      1 openai/gpt-4o-mini: 429\n  attempt 2 anthropic/claude: 429";
+        assert_eq!(
+            reason_lines(reason, "         "),
+            [
+                "         run 1: error [rate_limited]: rate limited by anthropic, openai",
+                "           attempt 1 openai/gpt-4o-mini: 429",
+                "           attempt 2 anthropic/claude: 429",
+            ]
+        );
+    }
 }

@@ -36,8 +36,11 @@ impl std::fmt::Display for DatasetProblem {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// The dataset has problems; every one is listed (`invalid_dataset`).
-    #[error("invalid dataset: {}", join(.problems))]
+    /// The dataset has problems; every one is listed (`invalid_dataset`). Displayed as
+    /// `N problems:` and then each problem on a line of its own, indented two spaces (as a
+    /// configuration's problems are): messages may hold `; ` themselves, so one line per
+    /// problem is what keeps a list a person or a script can split.
+    #[error("{}", list(.problems))]
     InvalidDataset {
         /// Each problem, `file:line: /pointer: message`.
         problems: Vec<DatasetProblem>,
@@ -69,12 +72,17 @@ pub enum EvalError {
     },
 }
 
-fn join(problems: &[DatasetProblem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+fn list(problems: &[DatasetProblem]) -> String {
+    let mut text = format!(
+        "{} problem{}:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        text.push_str("\n  ");
+        text.push_str(&problem.to_string());
+    }
+    text
 }
 
 impl EvalError {

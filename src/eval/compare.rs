@@ -47,10 +47,11 @@ pub(crate) fn compare(baseline: &VersionReport, candidate: &VersionReport) -> Co
         ),
         ComparisonVerdict::NoSignificantDifference => format!(
             "{} against {}: {:+.1} points, {p}: no significant difference \
-             ({baseline_only} cases passed only on {}, {candidate_only} only on {})",
+             ({baseline_only} {} passed only on {}, {candidate_only} only on {})",
             candidate.version,
             baseline.version,
             difference * 100.0,
+            if baseline_only == 1 { "case" } else { "cases" },
             baseline.version,
             candidate.version
         ),

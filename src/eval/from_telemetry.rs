@@ -118,16 +118,22 @@ pub struct FromTelemetrySummary {
     pub feedback_not_below: u64,
     /// Requests left out by `limit`.
     pub over_limit: u64,
+    /// Requests left out because an earlier line had the same request id: logs given twice,
+    /// or rotated files that overlap, give one case per request.
+    pub repeated: u64,
     /// Kept cases whose recorded input had messages beyond the template's that could not be
     /// told apart from it (the version is gone or renders differently): history left out.
     pub history_left_out: u64,
 }
 
 /// One feedback value about a request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Feedback {
     metric: String,
     value: Value,
+    /// When it was given (the line's `timestamp`): with the metric and value, what tells a
+    /// feedback line read twice from a second feedback.
+    timestamp: String,
 }
 
 impl Feedback {
@@ -183,8 +189,15 @@ pub fn cases_from_telemetry(
         )?;
     }
     let mut cases = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for request in &requests {
         summary.requests += 1;
+        // The first line of a request id is the request; any later one is the same line read
+        // again (a case id is `telemetry-<request_id>`, and a dataset refuses duplicate ids).
+        if !seen.insert(text(request, "request_id")) {
+            summary.repeated += 1;
+            continue;
+        }
         if request.contains_key("prompt_config.eval.run_id") {
             summary.evaluation += 1;
             continue;
@@ -291,10 +304,16 @@ fn read_lines(
                 let request_id = text(&fields, "request_id").to_string();
                 let metric = text(&fields, "prompt_config.feedback.metric").to_string();
                 if let Some(value) = fields.get("prompt_config.feedback.value") {
-                    feedback.entry(request_id).or_default().push(Feedback {
+                    let given = Feedback {
                         metric,
                         value: value.clone(),
-                    });
+                        timestamp: text(&fields, "timestamp").to_string(),
+                    };
+                    // The same feedback line read again (overlapping logs) is one feedback.
+                    let known = feedback.entry(request_id).or_default();
+                    if !known.contains(&given) {
+                        known.push(given);
+                    }
                 }
             }
             _ => {}

@@ -151,10 +151,13 @@ impl CaseReport {
     }
 
     /// Why the failing runs failed, one line each, in run order: the call's error
-    /// (`run 2: error [budget_exceeded]: ...`) or every failing assertion
-    /// (`run 1: /assertions/0 contains: did not find "paths"`). Identical lines of several
-    /// runs are given once, with the runs that share them (`runs 1, 2, 3: ...`), so a
-    /// deterministic failure repeated ten times is one line. Empty for a passing case.
+    /// (`run 2: error [budget_exceeded]: ...`, continuation lines of a multi-line error kept),
+    /// or, for a case with a `threshold`, the score that missed it (`run 1: score 0.67 below
+    /// the case's threshold 0.90`), then every failing assertion of non-zero weight
+    /// (`run 1: /assertions/0 contains: did not find "paths"`); an assertion of weight 0 is
+    /// informational and never a reason. Identical lines of several runs are given once, with
+    /// the runs that share them (`runs 1, 2, 3: ...`), so a deterministic failure repeated ten
+    /// times is one line. Empty for a passing case.
     pub fn failure_reasons(&self) -> Vec<String> {
         let mut reasons: Vec<(Vec<u32>, String)> = Vec::new();
         let mut add = |repeat: u32, reason: String| match reasons
@@ -172,21 +175,18 @@ impl CaseReport {
                 );
                 continue;
             }
-            let failing: Vec<_> = run
-                .assertions
-                .iter()
-                .filter(|result| result.outcome == GradeOutcome::Fail)
-                .collect();
-            if failing.is_empty() {
-                // Failed on the case's threshold: no single assertion failed.
+            if let Some(threshold) = self.threshold {
+                let score = run.score.unwrap_or(0.0);
+                let (score, threshold) = two_decimals_apart(score, threshold);
                 add(
                     run.repeat,
-                    format!(
-                        "score {} below the case's threshold",
-                        run.score.map_or_else(|| "none".to_string(), number)
-                    ),
+                    format!("score {score} below the case's threshold {threshold}"),
                 );
             }
+            let failing = run
+                .assertions
+                .iter()
+                .filter(|result| result.outcome == GradeOutcome::Fail && result.weight > 0.0);
             for result in failing {
                 add(
                     run.repeat,
@@ -205,6 +205,17 @@ impl CaseReport {
                 format!("{noun} {}: {reason}", list.join(", "))
             })
             .collect()
+    }
+}
+
+/// A score and the threshold it missed, with 2 decimals (`0.67`, `0.90`), or 4 when 2 would
+/// show them equal (`0.8999` below `0.9000`).
+fn two_decimals_apart(score: f64, threshold: f64) -> (String, String) {
+    let short = (format!("{score:.2}"), format!("{threshold:.2}"));
+    if short.0 == short.1 {
+        (format!("{score:.4}"), format!("{threshold:.4}"))
+    } else {
+        short
     }
 }
 

@@ -105,6 +105,9 @@ pub struct CaseReport {
     pub pass_rate: f64,
     /// The pass rate the case needs.
     pub required_pass_rate: f64,
+    /// The case's own `threshold` (0..=1), if it set one: a run then passes when its weighted
+    /// score reaches it, instead of when no assertion of non-zero weight fails.
+    pub threshold: Option<f64>,
     /// The mean of the runs' scores.
     pub mean_score: Option<f64>,
     /// Whether `pass_rate` reached `required_pass_rate`.

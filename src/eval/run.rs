@@ -476,6 +476,7 @@ fn case_report(
         passes,
         pass_rate,
         required_pass_rate,
+        threshold: case.threshold,
         mean_score: mean(&scores),
         // A tolerance, so 4 of 5 (0.8 in floating point) meets a rate of 0.8.
         passed: pass_rate + 1e-9 >= required_pass_rate,

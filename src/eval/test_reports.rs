@@ -54,6 +54,7 @@ pub(crate) fn case(id: &str, runs: Vec<RunResult>) -> CaseReport {
         passes,
         pass_rate,
         required_pass_rate: 1.0,
+        threshold: None,
         mean_score: Some(pass_rate),
         passed: pass_rate >= 1.0,
         runs,

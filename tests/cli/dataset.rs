@@ -340,3 +340,97 @@ fn a_missing_log_and_an_unknown_feature_are_errors() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_request_id_in_overlapping_logs_gives_one_case() {
+    let fixture = fast_mock_fixture();
+    record_text(&fixture, true);
+    let log = log_path(&fixture);
+    let ids = write_log(&fixture, &log);
+    let copy = fixture.root.join("telemetry.jsonl.1");
+    std::fs::copy(&log, &copy).unwrap();
+    let (cases, summary) = from_telemetry(&fixture, &log, &[copy.to_str().unwrap()]);
+    let case_ids: Vec<&str> = cases
+        .iter()
+        .map(|case| case["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = ids.iter().map(|id| format!("telemetry-{id}")).collect();
+    assert_eq!(case_ids, expected);
+    assert!(
+        summary.contains("3 left out as repeats of an earlier request id"),
+        "{summary}"
+    );
+    let alice = &cases[0];
+    assert_eq!(
+        alice["metadata"]["feedback"].as_array().unwrap().len(),
+        2,
+        "the feedback read twice counts once: {alice}"
+    );
+}
+
+#[test]
+fn output_refuses_an_existing_file_and_leaves_it_as_it_was() {
+    let fixture = fast_mock_fixture();
+    record_text(&fixture, true);
+    let log = log_path(&fixture);
+    write_log(&fixture, &log);
+    let dataset = fixture.root.join("regressions.jsonl");
+    std::fs::write(&dataset, "{\"id\": \"kept by hand\"}\n").unwrap();
+    let output = run(
+        &fixture,
+        &[
+            "dataset",
+            "from-telemetry",
+            log.to_str().unwrap(),
+            "--feature",
+            FEATURE,
+            "--output",
+            dataset.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(
+        error.contains("error [io]: --output") && error.contains("the file exists"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dataset).unwrap(),
+        "{\"id\": \"kept by hand\"}\n"
+    );
+}
+
+#[test]
+fn output_into_a_missing_folder_fails_and_writes_nothing() {
+    let fixture = fast_mock_fixture();
+    record_text(&fixture, true);
+    let log = log_path(&fixture);
+    write_log(&fixture, &log);
+    let folder = fixture.root.join("no-such-folder");
+    let dataset = folder.join("regressions.jsonl");
+    let output = run(
+        &fixture,
+        &[
+            "dataset",
+            "from-telemetry",
+            log.to_str().unwrap(),
+            "--feature",
+            FEATURE,
+            "--output",
+            dataset.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot write the file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!folder.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&fixture.root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -487,3 +487,205 @@ fn the_readme_run_of_the_shipped_dataset_prints_what_the_readme_shows() {
     }
     assert!(checked >= 8, "the README example lost its lines");
 }
+
+// H6: the trial's findings on the command line.
+
+#[test]
+fn a_junit_path_that_cannot_be_written_fails_before_any_case_runs() {
+    let fixture = fast_mock_fixture();
+    let junit = fixture.root.join("no-such-folder").join("eval.xml");
+    let log = fixture.root.join("telemetry.jsonl");
+    let output = eval(
+        &fixture,
+        &passing(&fixture),
+        &[
+            "--junit",
+            junit.to_str().unwrap(),
+            "--telemetry",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(error.contains("error [io]: --junit"), "{error}");
+    assert!(!error.contains("eval ["), "no run started: {error}");
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    assert!(!calls.contains("llm.request"), "{calls}");
+}
+
+#[test]
+fn an_existing_junit_file_is_replaced_whole_by_the_report() {
+    let fixture = fast_mock_fixture();
+    let junit = fixture.root.join("eval.xml");
+    fs::write(&junit, "x".repeat(100_000)).unwrap();
+    let output = eval(
+        &fixture,
+        &passing(&fixture),
+        &["--junit", junit.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        junit_testcases(&junit),
+        [
+            "career_path_navigator.2.0.0 nurse-a ok",
+            "career_path_navigator.2.0.0 nurse-b ok",
+        ]
+    );
+}
+
+#[test]
+fn a_junit_file_created_for_an_evaluation_that_cannot_run_is_removed() {
+    let fixture = fast_mock_fixture();
+    let junit = fixture.root.join("eval.xml");
+    let output = eval(
+        &fixture,
+        &passing(&fixture),
+        &["--versions", "9.9.9", "--junit", junit.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("[unknown_version]"));
+    assert!(!junit.exists());
+}
+
+#[test]
+fn dataset_problems_are_printed_one_per_line_under_their_count() {
+    let fixture = fast_mock_fixture();
+    let path = fixture.root.join("broken.jsonl");
+    fs::write(
+        &path,
+        format!(
+            "{}\n{{not json\n{}\n",
+            json!({"id": "a", "context": {"user_id": "u"}, "assertions": [{"type": "contains"}]}),
+            json!({"id": "b", "context": {"user_id": "u"}, "assertions": []}),
+        ),
+    )
+    .unwrap();
+    let output = eval(&fixture, &path, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    let lines: Vec<&str> = error.lines().collect();
+    assert_eq!(lines[0], "error [invalid_dataset]: 3 problems:", "{error}");
+    let file = path.display().to_string();
+    for (line, start) in lines[1..].iter().zip([
+        format!("  {file}:1: /assertions/0"),
+        format!("  {file}:2: not JSON"),
+        format!("  {file}:3: /assertions: a case must assert something"),
+    ]) {
+        assert!(line.starts_with(&start), "{line:?} should start {start:?}");
+    }
+    assert_eq!(lines.len(), 4, "{error}");
+    let output = eval(&fixture, &path, &["--json"]);
+    let error: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        error["error"]["details"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "{error}"
+    );
+}
+
+#[test]
+fn versions_are_trimmed_around_the_commas() {
+    let fixture = fast_mock_fixture();
+    let output = eval(
+        &fixture,
+        &passing(&fixture),
+        &["--versions", " 2.0.0, 2.1.0 ", "--json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["versions"][0]["version"], "2.0.0");
+    assert_eq!(report["versions"][1]["version"], "2.1.0");
+}
+
+#[test]
+fn an_empty_version_item_is_a_usage_error() {
+    let fixture = fast_mock_fixture();
+    for versions in [",", "2.0.0,,2.1.0", " "] {
+        let output = eval(&fixture, &passing(&fixture), &["--versions", versions]);
+        assert_eq!(output.status.code(), Some(2), "{versions:?}");
+        let error = stderr(&output);
+        assert!(
+            error.contains("--versions") && error.contains("an empty version"),
+            "{versions:?}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_case_below_its_threshold_says_so_and_the_json_case_carries_the_threshold() {
+    let fixture = fast_mock_fixture();
+    let dataset = write_dataset(
+        &fixture.root,
+        "threshold.jsonl",
+        &[json!({
+            "id": "half",
+            "context": {"user_id": "u", "variables": profile()},
+            "assertions": [
+                {"type": "contains", "value": "paths"},
+                {"type": "contains", "value": "zzz never there"},
+            ],
+            "threshold": 0.9,
+        })],
+    );
+    let output = eval(&fixture, &dataset, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("run 1: score 0.50 below the case's threshold 0.90"),
+        "{text}"
+    );
+    assert!(
+        text.contains("run 1: /assertions/1 contains: did not find"),
+        "{text}"
+    );
+    let output = eval(&fixture, &dataset, &["--json"]);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["versions"][0]["cases"][0]["threshold"], 0.9);
+}
+
+#[test]
+fn a_weight_zero_assertion_is_not_listed_among_the_reasons() {
+    let fixture = fast_mock_fixture();
+    let dataset = write_dataset(
+        &fixture.root,
+        "weights.jsonl",
+        &[json!({
+            "id": "informational",
+            "context": {"user_id": "u", "variables": profile()},
+            "assertions": [
+                {"type": "contains", "value": "first missing text"},
+                {"type": "contains", "value": "second missing text", "weight": 0},
+            ],
+        })],
+    );
+    let output = eval(&fixture, &dataset, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("/assertions/0 contains"), "{text}");
+    assert!(!text.contains("/assertions/1"), "{text}");
+}
+
+#[test]
+fn a_call_errors_attempts_are_indented_under_its_case() {
+    // No --mock and no API key: every attempt of the chain fails, one line each.
+    let fixture = fast_mock_fixture();
+    let dataset = passing(&fixture);
+    let output = run(
+        &fixture,
+        &["eval", FEATURE, "--dataset", dataset.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    let error = lines
+        .iter()
+        .position(|line| line.starts_with("         run 1: error [missing_api_key]"))
+        .unwrap_or_else(|| panic!("no call error under the case:\n{text}"));
+    assert!(
+        lines[error + 1].starts_with("           attempt 1 "),
+        "{text}"
+    );
+}

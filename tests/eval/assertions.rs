@@ -201,6 +201,17 @@ fn json_schema_on_a_version_without_an_output_schema_fails_saying_so() {
 }
 
 #[test]
+fn json_schema_on_a_version_without_an_output_schema_says_so_for_a_prose_answer_too() {
+    for text in [ANSWER, "", "{not json"] {
+        let reason = fails(json!({"type": "json_schema"}), &prose(text));
+        assert!(
+            reason.starts_with("the version declares no output schema"),
+            "{text:?}: {reason}"
+        );
+    }
+}
+
+#[test]
 fn json_schema_fails_an_answer_that_is_not_json() {
     let reason = fails(
         json!({"type": "json_schema", "value": true}),

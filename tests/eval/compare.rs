@@ -209,6 +209,16 @@ fn more_cases_passed_by_chance_are_no_significant_difference() {
 }
 
 #[test]
+fn one_case_passed_only_on_the_baseline_is_said_in_the_singular() {
+    let report = evaluate(&table("2.0.0", "2.1.0", 3, 1, 0, 0), ["2.0.0", "2.1.0"]);
+    let summary = &report.comparisons[0].summary;
+    assert!(
+        summary.contains("(1 case passed only on 2.0.0, 0 only on 2.1.0)"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn every_later_version_is_compared_with_the_first() {
     let fixture = fast_mock_fixture();
     let engine = mock_engine(&fixture);

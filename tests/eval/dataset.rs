@@ -652,3 +652,31 @@ fn a_duplicate_id_is_reported_beside_the_lines_other_problems() {
         ]
     );
 }
+
+#[test]
+fn an_id_with_a_control_character_is_refused_at_id() {
+    for (id, code, at) in [
+        (r"esc\u001b[31mRED", "U+001B", 4),
+        (r"nul\u0000id", "U+0000", 4),
+        (r"tab\tid", "U+0009", 4),
+        (r"\u007fdel", "U+007F", 1),
+        (r"c1\u0085", "U+0085", 3),
+    ] {
+        let found = problem(&line(id, r#"{"type": "is_json"}"#));
+        starts(&found, "smoke.jsonl:1: /id: the id has a control character");
+        assert!(
+            found.contains(&format!("({code} at character {at})")),
+            "{found}"
+        );
+    }
+}
+
+#[test]
+fn an_id_with_printable_unicode_is_accepted() {
+    let dataset = Dataset::parse(
+        "smoke.jsonl",
+        &line("café-日本-🙂 with spaces", r#"{"type": "is_json"}"#),
+    )
+    .unwrap();
+    assert_eq!(dataset.cases[0].id, "café-日本-🙂 with spaces");
+}

@@ -149,4 +149,26 @@ proptest! {
         prop_assert_eq!(&again.cases[0].context, &first.cases[0].context);
         prop_assert_eq!(again.cases[0].assertions[0].weight, weight);
     }
+
+    // H6: ids are printed raw in reports and error lines.
+    #[test]
+    fn an_id_is_refused_at_id_exactly_when_it_holds_a_control_character(
+        id in prop_oneof![".{1,24}", r"[a-z]{0,4}[\x00-\x1F\x7F-\x9F][a-z ]{0,4}"],
+    ) {
+        let case = json!({
+            "id": id,
+            "context": {"user_id": "u"},
+            "assertions": [{"type": "is_json"}],
+        });
+        let parsed = Dataset::parse("any.jsonl", &case.to_string());
+        if id.chars().any(char::is_control) {
+            let Err(prompt_config::EvalError::InvalidDataset { problems }) = parsed else {
+                panic!("{id:?} was accepted");
+            };
+            prop_assert!(problems.iter().any(|problem| problem.pointer == "/id"
+                && problem.message.contains("control character")));
+        } else {
+            prop_assert!(parsed.is_ok(), "{:?}: {:?}", id, parsed);
+        }
+    }
 }

@@ -160,6 +160,14 @@ pub(super) fn grade_schema(
     schema: Option<&AssertionSchema>,
     observation: &Observation<'_>,
 ) -> Grade {
+    // Before the answer is read: without a schema to check against, the assertion is what is
+    // wrong, whatever the answer (JSON or prose).
+    if schema.is_none() && observation.output_schema.is_none() {
+        return Grade::fail(
+            "the version declares no output schema; give the assertion a schema of its own \
+             (\"value\") or limit it to the JSON versions (\"versions\")",
+        );
+    }
     let value = match answer_value(observation) {
         Ok(value) => value,
         Err(reason) => return Grade::fail(reason),
@@ -170,12 +178,8 @@ pub(super) fn grade_schema(
             Ok(_) => Vec::new(),
             Err(invalid) => vec![clip(&invalid.to_string())],
         },
-        (None, None) => {
-            return Grade::fail(
-                "the version declares no output schema; give the assertion a schema of its own \
-                 (\"value\") or limit it to the JSON versions (\"versions\")",
-            );
-        }
+        // Returned above.
+        (None, None) => Vec::new(),
     };
     let whose = match schema {
         Some(_) => "the assertion's schema",

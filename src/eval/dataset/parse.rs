@@ -121,10 +121,13 @@ fn parse_case(text: &str, found_id: impl FnOnce(&str)) -> Result<Case, Vec<LineP
             ),
         )]
     })?;
+    let mut problems = Vec::new();
     if let Some(id) = value.get("id").and_then(Value::as_str) {
         found_id(id);
+        if let Some(problem) = control_character(id) {
+            problems.push(("/id".to_string(), problem));
+        }
     }
-    let mut problems = Vec::new();
     // Refused before the schema check, with the reason, and taken out so the schema does not
     // report it a second time as an unexpected property.
     if let Some(context) = value.get_mut("context").and_then(Value::as_object_mut)
@@ -165,6 +168,22 @@ fn parse_case(text: &str, found_id: impl FnOnce(&str)) -> Result<Case, Vec<LineP
             Err(problems)
         }
     }
+}
+
+/// Why `id` cannot name a case: the first control character (C0, DEL or C1) in it. An id is
+/// printed in reports, error lines and JUnit names, where such a character would garble the
+/// terminal or the CI log.
+fn control_character(id: &str) -> Option<String> {
+    let (at, found) = id
+        .chars()
+        .enumerate()
+        .find(|(_, character)| character.is_control())?;
+    Some(format!(
+        "the id has a control character (U+{:04X} at character {}): an id is printed in \
+         reports, error lines and JUnit test names; use printable characters",
+        u32::from(found),
+        at + 1
+    ))
 }
 
 fn schema() -> Result<&'static jsonschema::Validator, &'static str> {

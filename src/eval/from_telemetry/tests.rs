@@ -33,6 +33,7 @@ fn feedback(metric: &str, value: Value) -> Feedback {
     Feedback {
         metric: metric.into(),
         value,
+        timestamp: String::new(),
     }
 }
 
@@ -56,6 +57,18 @@ fn only_the_features_requests_and_every_feedback_line_are_kept() {
     assert_eq!(summary.lines_skipped, 2);
     assert_eq!(requests.len(), 1);
     assert_eq!(feedback["a"][0].score(), Some(2.0));
+}
+
+#[test]
+fn a_feedback_line_read_twice_is_one_feedback_and_a_later_one_is_another() {
+    let line = |at: &str, value: u32| {
+        format!(
+            r#"{{"event":"feedback","request_id":"a","timestamp":"{at}","prompt_config.feedback.metric":"rating","prompt_config.feedback.value":{value}}}"#
+        ) + "\n"
+    };
+    let log = line("t1", 2) + &line("t1", 2) + &line("t2", 2);
+    let (_, _, feedback) = read(log.as_bytes());
+    assert_eq!(feedback["a"].len(), 2);
 }
 
 #[test]

@@ -133,6 +133,49 @@ fn the_same_reason_on_several_runs_is_one_line_naming_the_runs() {
 }
 
 #[test]
+fn a_run_below_the_cases_threshold_says_so_before_its_failing_assertions() {
+    let mut failed = run(
+        1,
+        false,
+        vec![assertion(2, GradeOutcome::Fail, "did not find \"zzz\"")],
+    );
+    failed.score = Some(2.0 / 3.0);
+    let mut case = case("case-threshold-fail", vec![failed]);
+    case.threshold = Some(0.9);
+    assert_eq!(
+        case.failure_reasons(),
+        [
+            "run 1: score 0.67 below the case's threshold 0.90",
+            "run 1: /assertions/2 contains: did not find \"zzz\"",
+        ]
+    );
+}
+
+#[test]
+fn a_score_just_below_the_threshold_is_shown_with_four_decimals() {
+    let mut failed = run(1, false, vec![]);
+    failed.score = Some(0.8999);
+    let mut case = case("close", vec![failed]);
+    case.threshold = Some(0.9);
+    assert_eq!(
+        case.failure_reasons(),
+        ["run 1: score 0.8999 below the case's threshold 0.9000"]
+    );
+}
+
+#[test]
+fn a_weight_zero_assertion_is_never_a_reason() {
+    let mut informational = assertion(1, GradeOutcome::Fail, "did not find \"zzz\"");
+    informational.weight = 0.0;
+    let failing = assertion(0, GradeOutcome::Fail, "did not find \"paths\"");
+    let case = case("weights", vec![run(1, false, vec![failing, informational])]);
+    assert_eq!(
+        case.failure_reasons(),
+        ["run 1: /assertions/0 contains: did not find \"paths\""]
+    );
+}
+
+#[test]
 fn markup_characters_become_entities() {
     assert_eq!(
         attribute("a<b>&\"c\"'"),
