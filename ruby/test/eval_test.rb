@@ -118,6 +118,17 @@ class EvalTest < Minitest::Test
     refute_includes message, "2.0.0/kept"
   end
 
+  def test_a_run_below_the_cases_threshold_says_its_score_and_the_threshold
+    # One of two equal-weight assertions holds: score 0.5 against a threshold of 0.9.
+    below = kase("below", [MET.first, UNMET.first]).merge(threshold: 0.9)
+    report = PromptConfig.evaluate(FEATURE, cases: [below], versions: ["2.0.0"])
+
+    failed = report.failed_cases.first
+    assert_in_delta 0.9, failed.threshold
+    assert_equal "score 0.50 below the case's threshold 0.90 (1 of 1 run)", failed.reasons.first
+    assert_match(/\Acontains: /, failed.reasons.last)
+  end
+
   def test_two_versions_are_compared_case_by_case
     report = PromptConfig.evaluate(:career_path_navigator, dataset: passing, versions: %w[2.0.0 3.0.0])
 
@@ -155,13 +166,21 @@ class EvalTest < Minitest::Test
   end
 
   def test_awkward_text_in_cases_comes_back_intact_in_the_report
-    ids = ["caf\u00e9 \u{1F600}", "a\u0000b", "tab\tand \"quotes\"", "x" * 200, "e\u0301\u200F"]
-    cases = ids.map { |id| kase(id, [{ type: "not_contains", value: "\u0000#{id}\u{10FFFF}" }], user: id) }
+    ids = ["caf\u00e9 \u{1F600}", "quotes \"and\" \\", "x" * 200, "e\u0301\u200F"]
+    cases = ids.map { |id| kase(id, [{ type: "not_contains", value: "\u0000#{id}\u{10FFFF}" }], user: "a\u0000#{id}") }
     report = PromptConfig.evaluate(FEATURE, cases: cases, versions: ["2.0.0"])
 
     assert_equal ids, report.cases.map(&:id)
     assert(report.cases.all? { |c| c.id.frozen? && c.id.encoding == Encoding::UTF_8 && c.id.valid_encoding? })
     assert report.passed?, report.summary
+  end
+
+  def test_a_case_id_with_a_control_character_is_an_invalid_dataset_naming_it
+    cases = [kase("a\u0000b", MET), kase("tab\there", MET)]
+    error = assert_raises(PromptConfig::InvalidDataset) { PromptConfig.evaluate(FEATURE, cases: cases) }
+
+    assert_equal 2, error.problems.size, error.problems.inspect
+    assert(error.problems.all? { |problem| problem.include?("/id: the id has a control character") })
   end
 
   def test_several_dataset_files_and_pathnames_run_as_one_dataset

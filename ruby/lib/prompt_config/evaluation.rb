@@ -197,6 +197,12 @@ module PromptConfig
         @hash[:passed] == true
       end
 
+      # The case's own threshold on a run's weighted score (0..1), or nil when every assertion of
+      # non-zero weight must pass instead.
+      def threshold
+        @hash[:threshold]
+      end
+
       # Whether an assertion that applies to this version is a judge.
       def judged?
         @hash[:judged] == true
@@ -211,7 +217,7 @@ module PromptConfig
       # `["contains: \"paths\" not found (3 of 3 runs)"]`.
       def reasons
         counts = Hash.new(0)
-        failed_runs.each { |run| run.reasons.uniq.each { |reason| counts[reason] += 1 } }
+        failed_runs.each { |run| run.reasons(threshold).uniq.each { |reason| counts[reason] += 1 } }
         counts.map { |reason, count| "#{reason} (#{count} of #{@runs.size} run#{@runs.size == 1 ? "" : "s"})" }.freeze
       end
 
@@ -276,14 +282,19 @@ module PromptConfig
         @assertions.select { |a| a[:outcome] == "fail" && a[:weight].to_f.positive? }.freeze
       end
 
-      # Why this run failed: the failed call, or each failed assertion as "type: reason"; a run
-      # failed only by the case's threshold says its score. Empty for a run that passed.
-      def reasons
+      # Why this run failed: the failed call, or each failed assertion as "type: reason"; given
+      # the case's `threshold`, a run whose score fell below it says so first, as the command
+      # line does ("score 0.67 below the case's threshold 0.90"). Empty for a run that passed.
+      def reasons(threshold = nil)
         return EMPTY_ARRAY if passed?
         return ["#{@error[:kind]}: #{@error[:message]}".freeze].freeze if @error
 
         failed = failed_assertions.map { |a| "#{a[:type]}: #{a[:reason]}".freeze }
-        failed << "score #{format("%.2f", @score.to_f)} below the case's threshold" if failed.empty?
+        if threshold && @score && @score < threshold
+          failed.unshift("score #{format("%.2f", @score.to_f)} below the case's threshold #{format("%.2f", threshold)}".freeze)
+        elsif failed.empty?
+          failed << "score #{format("%.2f", @score.to_f)} below the case's threshold".freeze
+        end
         failed.freeze
       end
 
