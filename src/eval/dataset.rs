@@ -121,7 +121,14 @@ impl Dataset {
         }
         let mut parsed = Vec::new();
         let mut files = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for path in paths {
+            // A file named twice (`--dataset a.jsonl --dataset ./a.jsonl`) is read once: its
+            // cases are not duplicates of themselves.
+            let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(identity) {
+                continue;
+            }
             let bytes = std::fs::read(path).map_err(|source| crate::config::ConfigError::Io {
                 path: path.clone(),
                 source,

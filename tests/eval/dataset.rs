@@ -518,6 +518,18 @@ fn load_all_joins_names_and_keeps_ids_unique_across_files() {
 }
 
 #[test]
+fn load_all_reads_a_file_named_twice_once() {
+    let dir = TempDir::new("dataset_twice");
+    let smoke = dir.path().join("smoke.jsonl");
+    std::fs::write(&smoke, line("a", r#"{"type": "is_json"}"#)).unwrap();
+    let again = dir.path().join(".").join("smoke.jsonl");
+    let dataset = Dataset::load_all(&[smoke.clone(), again]).unwrap();
+    let ids: Vec<&str> = dataset.cases.iter().map(|case| case.id.as_str()).collect();
+    assert_eq!(ids, ["a"]);
+    assert_eq!(dataset.name, "smoke");
+}
+
+#[test]
 fn load_all_of_no_file_is_invalid_dataset() {
     let error = Dataset::load_all(&[]).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidDataset);

@@ -1,8 +1,8 @@
 //! Evaluations in `stats`: the `eval.run` lines an evaluation writes (one per version of a run,
 //! issue 14), reported as the latest run of each feature and version with its pass rate, cases,
 //! cost and verdict against the run's baseline, and how many runs of it the files hold. These
-//! lines are not requests: they never enter the request groups, experiments or figures (the
-//! runs' own `llm.request` lines do, like any other call).
+//! lines are not requests: they never enter the request groups, experiments or figures, and
+//! neither do the runs' own `llm.request` lines, which carry `prompt_config.eval.run_id`.
 
 use std::collections::BTreeMap;
 
@@ -12,57 +12,17 @@ use serde_json::{Map, Value};
 
 use super::read::Selection;
 
-/// The fields of an `eval.run` line the report uses.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct EvalRunLine {
-    /// When the run ended.
-    pub timestamp: DateTime<Utc>,
-    /// `prompt_config.eval.run_id`.
-    pub run_id: String,
-    /// `gen_ai.prompt.name`.
-    pub feature: String,
-    /// `gen_ai.prompt.version`.
-    pub version: String,
-    /// `prompt_config.eval.dataset`, `-` when absent.
-    pub dataset: String,
-    /// `gen_ai.request.model`.
-    pub model: Option<String>,
-    /// `prompt_config.eval.mock`.
-    pub mock: bool,
-    /// `prompt_config.eval.repeat`, 1 when absent.
-    pub repeat: u64,
-    /// `prompt_config.eval.cases_total`.
-    pub cases_total: u64,
-    /// `prompt_config.eval.cases_passed`.
-    pub cases_passed: u64,
-    /// `prompt_config.eval.pass_rate`.
-    pub pass_rate: f64,
-    /// `prompt_config.eval.min_pass_rate`.
-    pub min_pass_rate: f64,
-    /// `prompt_config.eval.passed`.
-    pub passed: bool,
-    /// `prompt_config.eval.mean_score`.
-    pub mean_score: Option<f64>,
-    /// `prompt_config.eval.cost_usd` plus `prompt_config.eval.judge_cost_usd`.
-    pub cost_usd: f64,
-    /// `prompt_config.eval.latency_p50_ms`.
-    pub latency_p50_ms: Option<f64>,
-    /// `prompt_config.eval.latency_p95_ms`.
-    pub latency_p95_ms: Option<f64>,
-    /// `prompt_config.eval.errors`.
-    pub errors: u64,
-    /// `prompt_config.eval.baseline_version`, for a version after the first.
-    pub baseline_version: Option<String>,
-    /// `prompt_config.eval.p_value`.
-    pub p_value: Option<f64>,
-    /// `prompt_config.eval.verdict`.
-    pub verdict: Option<String>,
-}
+/// One `eval.run` line as read: the stats of that one run (`runs` 1), which `summarize` keeps
+/// when it is the latest of its feature and version.
+pub(super) type EvalRunLine = EvaluationStats;
 
 impl EvalRunLine {
     /// The run of an `eval.run` line; `None` (a line with no figure, not a skipped one) without
     /// a run id, feature, version or case counts.
-    pub fn read(fields: &Map<String, Value>, timestamp: DateTime<Utc>) -> Option<EvalRunLine> {
+    pub(super) fn read(
+        fields: &Map<String, Value>,
+        timestamp: DateTime<Utc>,
+    ) -> Option<EvalRunLine> {
         let text = |name: &str| {
             fields
                 .get(name)
@@ -81,7 +41,8 @@ impl EvalRunLine {
         });
         let min_pass_rate = number("prompt_config.eval.min_pass_rate").unwrap_or(1.0);
         Some(EvalRunLine {
-            timestamp,
+            runs: 1,
+            at: timestamp,
             run_id: text("prompt_config.eval.run_id")?,
             feature: text("gen_ai.prompt.name")?,
             version: text("gen_ai.prompt.version")?,
@@ -169,7 +130,7 @@ pub(super) fn summarize(selection: &Selection) -> Vec<EvaluationStats> {
             .entry((line.feature.as_str(), line.version.as_str()))
             .and_modify(|(runs, kept)| {
                 *runs += 1;
-                if line.timestamp >= kept.timestamp {
+                if line.at >= kept.at {
                     *kept = line;
                 }
             })
@@ -178,28 +139,8 @@ pub(super) fn summarize(selection: &Selection) -> Vec<EvaluationStats> {
     latest
         .into_values()
         .map(|(runs, line)| EvaluationStats {
-            feature: line.feature.clone(),
-            version: line.version.clone(),
             runs,
-            run_id: line.run_id.clone(),
-            at: line.timestamp,
-            dataset: line.dataset.clone(),
-            model: line.model.clone(),
-            mock: line.mock,
-            repeat: line.repeat,
-            cases_total: line.cases_total,
-            cases_passed: line.cases_passed,
-            pass_rate: line.pass_rate,
-            min_pass_rate: line.min_pass_rate,
-            passed: line.passed,
-            mean_score: line.mean_score,
-            cost_usd: line.cost_usd,
-            latency_p50_ms: line.latency_p50_ms,
-            latency_p95_ms: line.latency_p95_ms,
-            errors: line.errors,
-            baseline_version: line.baseline_version.clone(),
-            p_value: line.p_value,
-            verdict: line.verdict.clone(),
+            ..line.clone()
         })
         .collect()
 }

@@ -352,7 +352,7 @@ pub(super) fn select(mut telemetry: Telemetry, since: Option<DateTime<Utc>>) -> 
     selection.evaluations = telemetry
         .evaluations
         .into_iter()
-        .filter(|run| recent(run.timestamp))
+        .filter(|run| recent(run.at))
         .collect();
     for feedback in telemetry.feedback {
         if !recent(feedback.timestamp) {
