@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use super::args::Dirs;
 use super::{Failure, count, engine_options};
 use prompt_config::Engine;
-use prompt_config::edit::{EditOutcome, release_version, rollback_active_version};
+use prompt_config::edit::{
+    EditOutcome, check_releasable, release_version, rollback_active_version,
+};
 use prompt_config::eval::EvalOptions;
 
 /// `validate`: a one-line summary (or its JSON), or every problem with exit 1.
@@ -58,6 +60,9 @@ pub fn release_after_eval(
     let files: Vec<PathBuf> = dataset.map(Path::to_path_buf).into_iter().collect();
     let engine = Engine::open(options.clone())?;
     super::cache::known_feature(&engine.snapshot().feature_names(), feature)?;
+    // Before any case runs: an evaluation of a version that cannot be released is money spent
+    // for a refusal.
+    check_releasable(&options.paths, feature, version)?;
     let dataset = super::eval::load_dataset(&options, feature, &files)?;
     let eval = EvalOptions::default().versions([version]).repeat(repeat);
     let report = super::eval::evaluate(&engine, feature, &dataset, &eval)?;

@@ -175,6 +175,41 @@ pub fn rollback_active_version(
     Ok(outcome)
 }
 
+/// Checks, without writing anything, that [`release_version`] could release `version` of
+/// `feature`: the feature file reads and the version exists as a draft. What a release gate
+/// (`release --require-eval`) asks before it spends an evaluation on a version that could not
+/// be released anyway. Errors as `release_version`'s.
+pub fn check_releasable(paths: &Paths, feature: &str, version: &str) -> crate::Result<()> {
+    let source = read_feature(paths, feature)?;
+    draft_spec(&source, version).map(|_| ())
+}
+
+/// The spec of the draft `version` in `source`, or why it cannot be released.
+fn draft_spec<'s>(
+    source: &'s FeatureSource,
+    version: &str,
+) -> crate::Result<&'s serde_json::Map<String, Value>> {
+    let file = source.path.display().to_string();
+    let version_pointer = format!("/versions/{}", pointer_token(version));
+    let Some(Value::Object(spec)) = source.document.pointer(&version_pointer) else {
+        return Err(ConfigError::UnknownVersion {
+            file,
+            pointer: version_pointer,
+            message: format!("no version \"{version}\" to release"),
+        }
+        .into());
+    };
+    if spec.get("status").and_then(Value::as_str) != Some("draft") {
+        return Err(ConfigError::Rejected {
+            file,
+            pointer: version_pointer,
+            message: format!("version \"{version}\" is already released and immutable"),
+        }
+        .into());
+    }
+    Ok(spec)
+}
+
 /// Marks the draft `version` of `feature` released, recording its files' SHA-256 hashes. Fails
 /// as [`rollback_active_version`] does; releasing a released version is refused (it is
 /// immutable).
@@ -187,21 +222,7 @@ pub fn release_version(paths: &Paths, feature: &str, version: &str) -> crate::Re
         pointer: version_pointer.clone(),
         message,
     };
-    let Some(Value::Object(spec)) = source.document.pointer(&version_pointer) else {
-        return Err(ConfigError::UnknownVersion {
-            file,
-            pointer: version_pointer,
-            message: format!("no version \"{version}\" to release"),
-        }
-        .into());
-    };
-    if spec.get("status").and_then(Value::as_str) != Some("draft") {
-        return Err(reject(format!(
-            "version \"{version}\" is already released and immutable"
-        ))
-        .into());
-    }
-    let mut spec = spec.clone();
+    let mut spec = draft_spec(&source, version)?.clone();
     let hashes = release_hashes(paths, &source, feature, version, &reject)?;
     spec.insert("status".into(), Value::String("released".into()));
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -417,6 +417,30 @@ fn require_eval_releases_a_passing_version() {
 }
 
 #[test]
+fn require_eval_refuses_a_released_version_before_any_case_runs() {
+    let fixture = fast_mock_fixture();
+    let dataset = passing(&fixture);
+    let output = run(
+        &fixture,
+        &[
+            "release",
+            FEATURE,
+            "2.0.0",
+            "--require-eval",
+            dataset.to_str().unwrap(),
+            "--mock",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert!(error.contains("already released and immutable"), "{error}");
+    assert!(
+        !error.contains("evaluation of"),
+        "no evaluation ran: {error}"
+    );
+}
+
+#[test]
 fn release_options_of_the_evaluation_need_require_eval() {
     let fixture = fast_mock_fixture();
     let output = run(&fixture, &["release", FEATURE, "3.1.0", "--mock"]);
