@@ -219,17 +219,7 @@ impl Engine {
     /// `version` checked against the feature's versions, or all of them.
     fn cache_versions(&self, feature: &str, version: Option<&str>) -> crate::Result<Vec<String>> {
         let snapshot = self.snapshot();
-        let Some(compiled) = snapshot.features.get(feature) else {
-            return Err(ResolveError::UnknownFeature {
-                feature: feature.to_string(),
-                known: snapshot
-                    .feature_names()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            }
-            .into());
-        };
+        let compiled = snapshot.feature(feature)?;
         let mut known: Vec<String> = compiled.pinnable.keys().cloned().collect();
         known.sort();
         match version {
@@ -449,30 +439,9 @@ impl Engine {
         feature: &str,
         context: &Context,
     ) -> crate::Result<(&'s CompiledFeature, Resolution)> {
-        let Some(compiled) = snapshot.features.get(feature) else {
-            return Err(ResolveError::UnknownFeature {
-                feature: feature.to_string(),
-                known: snapshot
-                    .feature_names()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            }
-            .into());
-        };
+        let compiled = snapshot.feature(feature)?;
         if let Some((provider, name)) = context.model_override() {
-            let listed = snapshot
-                .providers()
-                .providers
-                .get(provider)
-                .is_some_and(|compiled| compiled.models.contains_key(name));
-            if !listed {
-                return Err(ResolveError::UnknownModel {
-                    model: format!("{provider}/{name}"),
-                    known: snapshot.model_names(),
-                }
-                .into());
-            }
+            snapshot.check_model(provider, name)?;
         }
         let mut resolution = compiled.resolve(context, &snapshot.revision)?;
         resolution.request_id = new_request_id(&*self.options.random);

@@ -112,6 +112,45 @@ impl Snapshot {
         &self.providers
     }
 
+    /// The compiled feature `name`, or `unknown_feature` listing the configured ones.
+    pub(crate) fn feature(
+        &self,
+        name: &str,
+    ) -> Result<&crate::resolve::CompiledFeature, crate::resolve::ResolveError> {
+        self.features
+            .get(name)
+            .ok_or_else(|| crate::resolve::ResolveError::UnknownFeature {
+                feature: name.to_string(),
+                known: self
+                    .feature_names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            })
+    }
+
+    /// `Ok` when `providers.json` lists model `name` of `provider`, else `unknown_model`
+    /// listing every model: the rule of a model override, wherever it is given.
+    pub(crate) fn check_model(
+        &self,
+        provider: &str,
+        name: &str,
+    ) -> Result<(), crate::resolve::ResolveError> {
+        let listed = self
+            .providers
+            .providers
+            .get(provider)
+            .is_some_and(|compiled| compiled.models.contains_key(name));
+        if listed {
+            Ok(())
+        } else {
+            Err(crate::resolve::ResolveError::UnknownModel {
+                model: format!("{provider}/{name}"),
+                known: self.model_names(),
+            })
+        }
+    }
+
     /// Every model `providers.json` lists, as `provider/name`, sorted.
     pub fn model_names(&self) -> Vec<String> {
         self.providers

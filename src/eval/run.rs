@@ -282,30 +282,10 @@ impl Engine {
         options: &EvalOptions,
     ) -> crate::Result<Vec<String>> {
         let snapshot = self.snapshot();
-        let Some(compiled) = snapshot.features.get(feature) else {
-            return Err(crate::resolve::ResolveError::UnknownFeature {
-                feature: feature.to_string(),
-                known: snapshot
-                    .feature_names()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            }
-            .into());
-        };
+        let compiled = snapshot.feature(feature)?;
         if let Some(model) = &options.model {
             let (provider, name) = split_model(model)?;
-            let known = snapshot.model_names();
-            if !known
-                .iter()
-                .any(|listed| *listed == format!("{provider}/{name}"))
-            {
-                return Err(crate::resolve::ResolveError::UnknownModel {
-                    model: model.clone(),
-                    known,
-                }
-                .into());
-            }
+            snapshot.check_model(provider, name)?;
         }
         // An assertion limited to a version the feature lacks would silently never apply.
         let known: Vec<&str> = compiled.pinnable.keys().map(String::as_str).collect();
