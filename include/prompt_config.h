@@ -99,6 +99,9 @@ typedef enum pc_status {
     // `invalid_feedback`: feedback without a request id or metric, or with a value that is not
     // a boolean, number or short string.
     PC_INVALID_FEEDBACK = 602,
+    // `alert_delivery_failed`: an alert could not be delivered to a channel (its receiver
+    // refused or was unreachable after the retries, or its secret variable is unset).
+    PC_ALERT_DELIVERY_FAILED = 603,
     // `evaluation_failed`: a release that requires a passing evaluation was refused
     // (`details.failed_cases` names the cases).
     PC_EVALUATION_FAILED = 701,

@@ -58,6 +58,11 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// How long [`Engine::close`] and [`Engine::flush_telemetry`] wait for each sink beside the
+/// log (OTLP exporter, alerts) to hand on what it holds: 5 s, so an unreachable collector
+/// cannot hang a process's exit.
+pub const SINK_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// Loads and validates the configuration; fails listing every problem.
     pub fn open(options: EngineOptions) -> crate::Result<Engine> {
@@ -75,6 +80,7 @@ impl Engine {
         };
         let telemetry = Arc::new(Telemetry {
             writer,
+            sinks: Vec::new(),
             metrics: Metrics::new(),
             recent: RecentRequests::default(),
         });
@@ -286,6 +292,10 @@ impl Engine {
     /// Writes every queued telemetry event and stops the writer; later events are not logged.
     /// Dropping the engine does the same.
     pub fn close(&self) {
+        // The sinks first: what they report about their own delivery goes into the log.
+        for sink in &self.telemetry.sinks {
+            sink.close(SINK_CLOSE_TIMEOUT);
+        }
         if let Some(writer) = &self.telemetry.writer {
             writer.close();
         }
@@ -308,8 +318,13 @@ impl Engine {
             .evaluated(self.options.clock.utc_now(), cases, runs);
     }
 
-    /// Waits until every telemetry event recorded so far is in the file.
+    /// Waits until every telemetry event recorded so far is in the file and handed to the
+    /// other sinks' receivers (OTLP collector, alert channels), at most
+    /// [`SINK_CLOSE_TIMEOUT`] for each sink.
     pub fn flush_telemetry(&self) {
+        for sink in &self.telemetry.sinks {
+            sink.flush(SINK_CLOSE_TIMEOUT);
+        }
         if let Some(writer) = &self.telemetry.writer {
             writer.flush();
         }
@@ -370,6 +385,9 @@ impl Engine {
         }
         if let Some(writer) = &self.telemetry.writer {
             writer.after_fork();
+        }
+        for sink in &self.telemetry.sinks {
+            sink.after_fork();
         }
     }
 

@@ -63,5 +63,6 @@ pub use options::EngineOptions;
 pub use paths::Paths;
 pub use prompt::{InvalidVariable, Message, PromptError, Role};
 pub use resolve::{Context, InvalidSubjectId, Resolution, ResolveError, Source};
+pub use resolve::{InvalidTraceparent, SpanId, SpanRole, TraceContext, TraceId};
 pub use snapshot::{Snapshot, Summary};
 pub use telemetry::TelemetryError;

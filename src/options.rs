@@ -10,6 +10,7 @@ use crate::client::{
     Clock, EventSink, NullSink, ProviderFactory, ProviderKinds, Random, SeededRandom, SystemClock,
 };
 use crate::state::{StateBackend, StateListener};
+use crate::telemetry::otlp::OtlpOptions;
 use crate::telemetry::writer::WriterOptions;
 
 /// Where the engine reads its configuration, and what drives its client.
@@ -28,6 +29,9 @@ pub struct EngineOptions {
     pub event_sink: Arc<dyn EventSink>,
     /// The telemetry log and its writer settings; no log when `None`.
     pub telemetry: Option<WriterOptions>,
+    /// Export spans, metrics and logs over OTLP/HTTP; `None` (the default) exports nothing.
+    /// [`OtlpOptions::from_env`] reads the standard `OTEL_*` variables.
+    pub otlp: Option<OtlpOptions>,
     /// Where fleet state lives: [`StateBackend::Memory`] (the default, per process) or
     /// [`StateBackend::Redis`]: budgets, rate limits, circuit breakers and the response cache
     /// shared by every process on the same Redis.
@@ -55,6 +59,7 @@ impl EngineOptions {
             random: Arc::new(SeededRandom::from_entropy()),
             event_sink: Arc::new(NullSink),
             telemetry: None,
+            otlp: None,
             state: StateBackend::Memory,
             state_listener: None,
             provider_kinds: ProviderKinds::builtin(),

@@ -68,7 +68,8 @@ class ErrorsTest < Minitest::Test
       "invalid_messages" => PromptConfig::InvalidMessages, "invalid_output" => PromptConfig::InvalidOutput,
       "refusal" => PromptConfig::Refusal, "output_truncated" => PromptConfig::OutputTruncated,
       "invalid_dataset" => PromptConfig::InvalidDataset, "unknown_model" => PromptConfig::UnknownModel,
-      "evaluation_failed" => PromptConfig::EvaluationFailed
+      "evaluation_failed" => PromptConfig::EvaluationFailed,
+      "alert_delivery_failed" => PromptConfig::AlertDeliveryFailed
     }
     assert_equal expected.keys.sort, PromptConfig::Native::ERROR_KINDS.sort, "the core's kinds"
     PromptConfig::Native::ERROR_KINDS.each do |kind|

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::breaker::BreakerState;
 use super::outcome::Attempt;
+use crate::resolve::TraceContext;
 
 /// Receives client events. Implementations must not block for long: they run on the caller's
 /// thread.
@@ -54,6 +55,8 @@ pub struct AttemptEnded<'a> {
     pub started_at: DateTime<Utc>,
     /// The attempt; its `latency_ms` is its duration on the same clock.
     pub attempt: &'a Attempt,
+    /// The trace of the call, when it has one ([`crate::client`]'s `CallRequest::trace`).
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// A breaker's change of state.

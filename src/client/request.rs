@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::config::ModelSpec;
 use crate::output::{OutputSchema, ToolChoice, ToolDefinition};
 use crate::prompt::Message;
+use crate::resolve::TraceContext;
 
 /// One `complete()` call as the engine hands it to the client, borrowed from the resolution it
 /// was built from.
@@ -31,4 +32,8 @@ pub(crate) struct CallRequest<'a> {
     pub tools: &'a [ToolDefinition],
     /// Whether the model must call a tool.
     pub tool_choice: &'a ToolChoice,
+    /// The trace the call belongs to (the caller's, or one rooted at the request when spans
+    /// are exported): each attempt reports it, and sends the provider a `traceparent` naming
+    /// the attempt's span.
+    pub trace: Option<&'a TraceContext>,
 }

@@ -67,6 +67,7 @@ impl Engine {
             output: resolution.output.as_ref(),
             tools: &resolution.tools,
             tool_choice: &resolution.tool_choice,
+            trace: context.trace_context(),
         };
         let answer = match on_event {
             None => complete(

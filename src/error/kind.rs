@@ -142,6 +142,10 @@ error_kinds! {
     Io = 601, "io", retryable: false;
     /// Feedback without a request id or metric, or with an unusable value.
     InvalidFeedback = 602, "invalid_feedback", retryable: false;
+    /// An alert could not be delivered to a channel (`prompt-config alerts test`): the
+    /// receiver refused or could not be reached after the retries, or the channel's secret
+    /// environment variable is unset. Never raised into a request.
+    AlertDeliveryFailed = 603, "alert_delivery_failed", retryable: true;
     /// A release that requires a passing evaluation (`release --require-eval`) was refused:
     /// a version missed its thresholds; details name the failing cases.
     EvaluationFailed = 701, "evaluation_failed", retryable: false;

@@ -84,6 +84,7 @@ fn the_shipped_codes_do_not_change() {
         ("budget_exceeded", 401),
         ("io", 601),
         ("invalid_feedback", 602),
+        ("alert_delivery_failed", 603),
         ("invalid_argument", 901),
         ("panic", 902),
     ];
@@ -124,7 +125,8 @@ fn only_failures_that_time_or_the_provider_may_fix_are_retryable() {
             "circuit_open",
             "stream_incomplete",
             "invalid_output",
-            "state_unavailable"
+            "state_unavailable",
+            "alert_delivery_failed"
         ]
     );
 }

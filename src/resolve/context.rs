@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::trace::TraceContext;
 use crate::prompt::Message;
 
 /// The subject and inputs of one resolve.
@@ -26,11 +27,14 @@ pub struct Context {
     /// The evaluation run this request belongs to, if any: its telemetry lines carry the run
     /// id, so `stats` and `dataset from-telemetry` can tell evaluation traffic from users'.
     evaluation_run: Option<Arc<str>>,
+    /// The caller's trace (W3C `traceparent`), so the request's spans join it.
+    trace: Option<TraceContext>,
 }
 
 /// The wire shape shared by the CLI's `--json`, the C ABI and the gem:
-/// `{"user_id", "attributes"?, "variables"?, "version"?, "messages"?}`, `messages` an array of
-/// `{"role", "content", "tool_calls"?: [{"id", "name", "arguments"}], "tool_call_id"?}`.
+/// `{"user_id", "attributes"?, "variables"?, "version"?, "messages"?, "traceparent"?}`,
+/// `messages` an array of `{"role", "content", "tool_calls"?: [{"id", "name", "arguments"}],
+/// "tool_call_id"?}`, `traceparent` a W3C Trace Context header value.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ContextFields {
@@ -47,6 +51,24 @@ struct ContextFields {
         deserialize_with = "messages_by_index"
     )]
     messages: Vec<Message>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "traceparent_field"
+    )]
+    traceparent: Option<TraceContext>,
+}
+
+/// The caller's `traceparent`, refused (naming the field) when it is not W3C Trace Context.
+fn traceparent_field<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<TraceContext>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    TraceContext::parse_traceparent(&text)
+        .map(Some)
+        .map_err(|error| serde::de::Error::custom(format!("{error} (/traceparent)")))
 }
 
 /// The history, each message read on its own so a message of the wrong shape is named by its
@@ -75,6 +97,7 @@ impl TryFrom<ContextFields> for Context {
             .with_variables(fields.variables);
         context.version = fields.version;
         context.messages = fields.messages;
+        context.trace = fields.traceparent;
         Ok(context)
     }
 }
@@ -155,6 +178,7 @@ impl From<Context> for ContextFields {
             variables,
             version: context.version,
             messages: context.messages,
+            traceparent: context.trace,
         }
     }
 }
@@ -170,6 +194,7 @@ impl Context {
             messages: Vec::new(),
             model: None,
             evaluation_run: None,
+            trace: None,
         }
     }
 
@@ -236,6 +261,19 @@ impl Context {
     /// The evaluation run this request belongs to, if any.
     pub(crate) fn evaluation_run(&self) -> Option<&str> {
         self.evaluation_run.as_deref()
+    }
+
+    /// Joins the caller's trace: the request's spans become children of the span `trace`
+    /// names, and attempts send the provider a `traceparent` in the same trace. Parse a header
+    /// with [`TraceContext::parse_traceparent`]; the context JSON takes it as `traceparent`.
+    pub fn with_trace_context(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The caller's trace, if it gave one.
+    pub fn trace_context(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
     }
 
     /// The model override, as (`provider`, `name`), if any.

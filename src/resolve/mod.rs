@@ -7,6 +7,7 @@
 mod compile;
 mod context;
 mod history;
+mod trace;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -14,6 +15,7 @@ use serde_json::Value;
 pub(crate) use compile::{CompiledFeature, compile_features};
 pub use context::{Context, InvalidSubjectId, canonical_subject_id};
 pub use history::{InvalidMessage, message_bytes};
+pub use trace::{InvalidTraceparent, SpanId, SpanRole, TraceContext, TraceId, span_id};
 
 use crate::config::ModelSpec;
 use crate::prompt::{Message, PromptError, prompt_hash};

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ use super::event::{
 };
 use super::metrics::{Metrics, RequestLabels};
 use super::recent::{RecentRequests, RequestFacts};
+use super::sink::RecordSink;
 use super::writer::TelemetryWriter;
 use crate::cache::CacheOutcome;
 use crate::client::{
@@ -29,9 +31,12 @@ use crate::state::StateChange;
 mod eval;
 mod record;
 
-/// The log writer (optional), live metrics and recent-request memory of one engine.
+/// The log writer (optional), the other sinks (OTLP, alerts), live metrics and recent-request
+/// memory of one engine.
 pub(crate) struct Telemetry {
-    pub writer: Option<TelemetryWriter<TelemetryRecord>>,
+    pub writer: Option<TelemetryWriter<Arc<TelemetryRecord>>>,
+    /// The sinks beside the log, each fed every record the log gets.
+    pub sinks: Vec<Arc<dyn RecordSink>>,
     pub metrics: Metrics,
     pub recent: RecentRequests,
 }
@@ -70,6 +75,7 @@ pub(crate) fn feature_fields(
         prompt_hash: resolution.prompt_hash.clone(),
         config_revision: resolution.config_revision.clone(),
         eval_run_id: context.evaluation_run().map(str::to_string),
+        trace: context.trace_context().copied(),
     }
 }
 
@@ -94,14 +100,21 @@ impl Telemetry {
         request_id: &str,
         body: EventBody,
     ) {
+        if !self.writes_lines() {
+            return;
+        }
+        let record = Arc::new(TelemetryRecord {
+            schema_version: SCHEMA_VERSION,
+            timestamp,
+            event,
+            request_id: request_id.to_string(),
+            body,
+        });
+        for sink in &self.sinks {
+            sink.accept(&record);
+        }
         if let Some(writer) = &self.writer {
-            writer.enqueue(TelemetryRecord {
-                schema_version: SCHEMA_VERSION,
-                timestamp,
-                event,
-                request_id: request_id.to_string(),
-                body,
-            });
+            writer.enqueue(record);
         }
     }
 
@@ -131,7 +144,7 @@ impl Telemetry {
             &resolution.version,
             resolution.variant.as_deref(),
         );
-        if self.writer.is_none() {
+        if !self.writes_lines() {
             return;
         }
         self.remember(resolution);
@@ -187,7 +200,7 @@ impl Telemetry {
                 cache.saved_usd,
             );
         }
-        if self.writer.is_none() {
+        if !self.writes_lines() {
             return;
         }
         let output_messages = settings
@@ -282,7 +295,7 @@ impl Telemetry {
                 .record_request(&labels, Some(error.kind().as_str()), latency, &usage, 0.0);
         }
         super::structured::record_metrics(&self.metrics, resolution, attempts);
-        if self.writer.is_none() {
+        if !self.writes_lines() {
             return;
         }
         let output = super::structured::failed_fields(
@@ -330,7 +343,7 @@ impl Telemetry {
     /// One `llm.attempt` line, stamped with the attempt's own start: attempts arrive through
     /// the event sink as they end, so their lines precede their call's `llm.request` line.
     pub fn attempt_ended(&self, request_id: &str, ended: &AttemptEnded<'_>) {
-        if self.writer.is_none() {
+        if !self.writes_lines() {
             return;
         }
         let attempt = &ended.attempt;
@@ -349,6 +362,7 @@ impl Telemetry {
             breaker_state: state_name(attempt.breaker_state),
             stream: attempt.stream.map(super::streamed::stream_fields),
             invalid_output: super::structured::attempt_fields(attempt),
+            trace: ended.trace.copied(),
         };
         self.write(
             ended.started_at,

@@ -3,11 +3,14 @@
 //! blocks the caller and loses nothing on a clean shutdown), and live in-process metrics with a
 //! Prometheus text exposition. `stats` reads the logs back for A/B analysis.
 
+pub mod alerts;
 pub(crate) mod emit;
 internal_mod!(event);
 internal_mod!(metrics);
+pub mod otlp;
 pub(crate) mod rebuild;
 internal_mod!(recent);
+pub(crate) mod sink;
 pub mod stats;
 mod streamed;
 mod structured;
@@ -38,6 +41,16 @@ pub enum TelemetryError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// An exporter or alert setting is unusable (a bad `OTEL_EXPORTER_OTLP_PROTOCOL`, a
+    /// malformed `OTEL_EXPORTER_OTLP_HEADERS`, a URL that does not parse); names the setting,
+    /// never a secret value.
+    #[error("{setting}: {message}")]
+    InvalidSettings {
+        /// The setting: an environment variable, an engine options JSON pointer or a CLI flag.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A feedback call had no request id, no metric, or an unusable value.
     #[error("{message}")]
     InvalidFeedback {
@@ -52,6 +65,7 @@ impl TelemetryError {
         match self {
             TelemetryError::Io { .. } => crate::ErrorKind::Io,
             TelemetryError::InvalidFeedback { .. } => crate::ErrorKind::InvalidFeedback,
+            TelemetryError::InvalidSettings { .. } => crate::ErrorKind::InvalidArgument,
         }
     }
 
@@ -62,6 +76,9 @@ impl TelemetryError {
                 serde_json::json!({ "path": path.display().to_string() })
             }
             TelemetryError::InvalidFeedback { .. } => serde_json::json!({}),
+            TelemetryError::InvalidSettings { setting, .. } => {
+                serde_json::json!({ "argument": setting })
+            }
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn feature_fields() -> FeatureFields {
         prompt_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_owned(),
         config_revision: "2026-11-27T10:15:00Z-4f2a".to_owned(),
         eval_run_id: None,
+        trace: None,
     }
 }
 
@@ -74,6 +75,7 @@ pub fn attempt_record(sequence: u64) -> TelemetryRecord {
             breaker_state: "closed",
             stream: None,
             invalid_output: None,
+            trace: None,
         })),
     }
 }

@@ -255,6 +255,14 @@ module PromptConfig
     def failed_cases = details.fetch(:failed_cases, [])
   end
 
+  # An alert could not be delivered to a channel (receiver refused or unreachable after the
+  # retries, or the channel's secret environment variable unset). Retryable.
+  class AlertDeliveryFailed < Error
+    def self.default_kind = "alert_delivery_failed"
+
+    def channel = details[:channel]
+  end
+
   # Feedback without a request id or metric, or with an unusable value.
   class InvalidFeedback < Error
     def self.default_kind = "invalid_feedback"
@@ -305,6 +313,7 @@ module PromptConfig
     "invalid_dataset" => InvalidDataset,
     "unknown_model" => UnknownModel,
     "evaluation_failed" => EvaluationFailed,
+    "alert_delivery_failed" => AlertDeliveryFailed,
     "invalid_argument" => InvalidArgument,
     "panic" => InternalError
   }.freeze

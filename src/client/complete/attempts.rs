@@ -526,6 +526,7 @@ impl Call<'_> {
             version: self.request.version,
             started_at,
             attempt: &attempt,
+            trace: self.request.trace,
         };
         self.options
             .event_sink

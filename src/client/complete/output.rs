@@ -211,6 +211,7 @@ mod tests {
             output,
             tools,
             tool_choice: &ToolChoice::Auto,
+            trace: None,
         };
         judge(&request, response)
     }
@@ -324,6 +325,7 @@ mod tests {
             output,
             tools: &[],
             tool_choice: &ToolChoice::Auto,
+            trace: None,
         };
         assert!(!repairs(&request(Some(&off))));
         assert!(repairs(&request(None)));

@@ -7,9 +7,10 @@ use super::Telemetry;
 use crate::telemetry::event::{EvalCaseFields, EvalRunFields, EventBody};
 
 impl Telemetry {
-    /// Whether a telemetry file is configured (without one, an evaluation builds no lines).
+    /// Whether anything takes records: a telemetry file or a sink (OTLP, alerts). Without
+    /// one, no record is built.
     pub fn writes_lines(&self) -> bool {
-        self.writer.is_some()
+        self.writer.is_some() || !self.sinks.is_empty()
     }
 
     /// One `eval.case` line per case and version, then one `eval.run` line per version, all

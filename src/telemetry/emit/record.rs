@@ -12,6 +12,21 @@ use crate::telemetry::event::{
 };
 use crate::telemetry::writer::{DropReport, Record};
 
+/// What the engine queues: one record shared with the other sinks, so it is built once.
+impl Record for std::sync::Arc<TelemetryRecord> {
+    fn dropped(report: &DropReport) -> Self {
+        std::sync::Arc::new(TelemetryRecord::dropped(report))
+    }
+
+    fn approximate_size(&self) -> usize {
+        (**self).approximate_size()
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        (**self).write_json(out)
+    }
+}
+
 impl Record for TelemetryRecord {
     fn dropped(report: &DropReport) -> Self {
         TelemetryRecord {

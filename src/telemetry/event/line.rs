@@ -12,6 +12,7 @@ use super::{
     AttemptFields, EventBody, FeatureFields, RequestFields, StreamFields, TelemetryRecord, output,
 };
 use crate::telemetry::writer::json::{self, JsonObject};
+use crate::resolve::TraceContext;
 
 impl TelemetryRecord {
     /// Appends the record as one JSON object (no newline): the same bytes as
@@ -126,7 +127,18 @@ fn write_feature(object: &mut JsonObject<'_>, fields: &FeatureFields) -> serde_j
     object.str("prompt_config.prompt_hash", &fields.prompt_hash);
     object.str("prompt_config.config_revision", &fields.config_revision);
     object.opt_str("prompt_config.eval.run_id", fields.eval_run_id.as_deref());
+    write_trace(object, fields.trace.as_ref());
     Ok(())
+}
+
+/// [`TraceContext`]'s `Serialize` fields, when the caller gave a trace.
+fn write_trace(object: &mut JsonObject<'_>, trace: Option<&TraceContext>) {
+    if let Some(trace) = trace {
+        object.str("trace_id", &trace.trace_id.to_hex());
+        if let Some(parent) = trace.parent_span_id {
+            object.str("parent_span_id", &parent.to_hex());
+        }
+    }
 }
 
 /// [`RequestFields`] in its `Serialize` order.
@@ -209,6 +221,7 @@ fn write_attempt(object: &mut JsonObject<'_>, fields: &AttemptFields) -> serde_j
     object.str("prompt_config.breaker_state", fields.breaker_state);
     write_stream(object, fields.stream.as_ref())?;
     output::write_attempt_output(object, fields.invalid_output.as_ref())?;
+    write_trace(object, fields.trace.as_ref());
     Ok(())
 }
 

@@ -19,6 +19,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::resolve::TraceContext;
+
 /// The version of the line format; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -128,6 +130,10 @@ pub struct FeatureFields {
         skip_serializing_if = "Option::is_none"
     )]
     pub eval_run_id: Option<String>,
+    /// The caller's trace, when it passed a `traceparent`: `trace_id` and `parent_span_id`
+    /// (hex), so lines join the caller's trace.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// `prompt.resolve` fields.
@@ -326,6 +332,9 @@ pub struct AttemptFields {
     /// Why the answer was invalid, for an `invalid_output` attempt; absent otherwise.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub invalid_output: Option<AttemptOutputFields>,
+    /// The caller's trace, as on [`FeatureFields::trace`].
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 /// The fields of a streamed call or attempt (`llm.request`, `llm.attempt`).
