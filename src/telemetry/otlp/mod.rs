@@ -11,6 +11,7 @@
 //! - `convert/`: records to OTLP messages (spans, logs, metrics) and the pinned semantic
 //!   conventions.
 
+pub(crate) mod convert;
 mod options;
 
 pub use options::{OtlpOptions, OtlpProtocol};
