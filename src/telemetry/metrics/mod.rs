@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 pub use cache::CacheSnapshot;
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
-    BreakerSnapshot, FeedbackSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
+    BreakerSnapshot, FeedbackSnapshot, HistogramSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
     ResolveSnapshot,
 };
 
