@@ -70,9 +70,10 @@ impl Converter {
     }
 
     /// Spans and log records waiting to be taken. Attempt spans held for their request line
-    /// are not counted until it arrives (or they are released after a while).
+    /// are not counted until it arrives, or until they have waited [`spans::HOLD`] (then the
+    /// next [`Converter::take_traces`] sends them without it).
     pub fn pending(&self) -> usize {
-        self.spans.len() + self.logs.len()
+        self.spans.len() + self.logs.len() + self.assembler.stale_spans(Instant::now())
     }
 
     /// Up to `max` waiting spans as one export request; `None` when none wait. Attempt spans

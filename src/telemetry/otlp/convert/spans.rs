@@ -107,6 +107,15 @@ impl SpanAssembler {
         self.held.values().map(|held| held.attempts.len()).sum()
     }
 
+    /// Attempt spans [`SpanAssembler::release_stale`] would release at `now`.
+    pub(super) fn stale_spans(&self, now: Instant) -> usize {
+        self.held
+            .values()
+            .filter(|held| now.saturating_duration_since(held.held_since) >= HOLD)
+            .map(|held| held.attempts.len())
+            .sum()
+    }
+
     fn attempt(
         &mut self,
         record: &TelemetryRecord,

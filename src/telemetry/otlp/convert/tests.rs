@@ -303,6 +303,8 @@ fn attempts_whose_request_line_never_comes_are_sent_after_the_hold() {
     assembler.push(&attempt(1, 10, 300.0, None, None), start, &mut out);
     assembler.release_stale(start + HOLD / 2, &mut out);
     assert!(out.is_empty());
+    assert_eq!(assembler.stale_spans(start + HOLD / 2), 0);
+    assert_eq!(assembler.stale_spans(start + HOLD), 1);
     assembler.release_stale(start + HOLD, &mut out);
     assert_eq!(names(&out), ["chat gpt-4o"]);
     assert_eq!(assembler.held_spans(), 0);
