@@ -114,8 +114,8 @@ pub struct RequestSnapshot {
     /// `gen_ai.client.token.usage` with `gen_ai.token.type` `output`.
     #[serde(default)]
     pub output_token_usage: HistogramSnapshot,
-    /// `gen_ai.client.operation.time_to_first_chunk` of streamed calls, in seconds, over
-    /// [`TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS`](super::TIME_TO_FIRST_CHUNK_BUCKETS_SECONDS).
+    /// `gen_ai.client.operation.time_to_first_chunk` of streamed calls, in seconds, over the
+    /// duration buckets.
     #[serde(default)]
     pub time_to_first_chunk: HistogramSnapshot,
 }
