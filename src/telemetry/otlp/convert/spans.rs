@@ -163,11 +163,16 @@ impl SpanAssembler {
             return;
         };
         let end = unix_nanos(record.timestamp);
-        let start = end.saturating_sub(millis_to_nanos(fields.latency_ms));
+        let first_attempt = held.as_ref().and_then(|held| held.first_attempt_start);
+        // The call's start is its end minus a latency measured on the monotonic clock, the
+        // attempts' starts are wall-clock readings: the two can disagree by a fraction of a
+        // millisecond, and a parent must contain its children.
+        let start = end
+            .saturating_sub(millis_to_nanos(fields.latency_ms))
+            .min(first_attempt.unwrap_or(u64::MAX));
         let request_id = span_id(&record.request_id, SpanRole::Request);
         out.push(request_span(record, fields, &trace, start, end));
 
-        let first_attempt = held.as_ref().and_then(|held| held.first_attempt_start);
         let resolve_end = first_attempt.unwrap_or(end).clamp(start, end);
         let mut attributes = Attributes::default();
         feature_attributes(&mut attributes, &fields.feature);
