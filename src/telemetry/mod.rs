@@ -18,7 +18,7 @@ internal_mod!(writer);
 
 pub use metrics::{
     BreakerSnapshot, DURATION_BUCKETS_SECONDS, FeedbackSnapshot, LatencyPercentiles,
-    MetricsSnapshot, OutputLabels, OutputSnapshot, RECENT_DURATIONS, RequestLabels,
+    MetricsSnapshot, OtlpSnapshot, OutputLabels, OutputSnapshot, RECENT_DURATIONS, RequestLabels,
     RequestSnapshot, ResolveSnapshot, TOKEN_BUCKETS,
 };
 pub use writer::{

@@ -16,7 +16,8 @@ pub(crate) mod convert;
 mod env;
 pub(crate) mod exporter;
 mod options;
-pub(crate) mod transport;
+// Public (hidden) to this crate's tests and benches, which drive it without a converter.
+internal_mod!(transport);
 
 pub use options::{OtlpOptions, OtlpProtocol};
 

@@ -29,7 +29,7 @@ use super::{OtlpOptions, OtlpProtocol};
 use crate::telemetry::metrics::{OtlpCounters, OtlpSignal};
 
 /// `User-Agent` of every export request.
-pub(crate) const USER_AGENT: &str = concat!("prompt-config/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT: &str = concat!("prompt-config/", env!("CARGO_PKG_VERSION"));
 
 /// Sends after the first, at most: 6 tries in all.
 const MAX_RETRIES: u32 = 5;
@@ -52,7 +52,7 @@ const SLEEP_SLICE: Duration = Duration::from_millis(20);
 
 /// One of the three OTLP export requests, ready to encode.
 #[derive(Debug)]
-pub(crate) enum Export {
+pub enum Export {
     /// Spans to `/v1/traces`.
     Traces(ExportTraceServiceRequest),
     /// Log records to `/v1/logs`.
@@ -71,7 +71,7 @@ impl Export {
     }
 
     /// Spans, log records or metric data points carried.
-    pub(crate) fn items(&self) -> u64 {
+    pub fn items(&self) -> u64 {
         let count: usize = match self {
             Export::Traces(request) => request
                 .resource_spans
@@ -164,7 +164,7 @@ impl Export {
 
 /// How one send ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
+pub enum Delivery {
     /// The collector took it (200), refusing `rejected` items in a `partial_success`.
     Delivered {
         /// Items refused by the collector.
@@ -178,7 +178,7 @@ pub(crate) enum Delivery {
 }
 
 /// The exporter's HTTP side: its agent, URLs, headers and counters.
-pub(crate) struct Transport {
+pub struct Transport {
     agent: Agent,
     protocol: OtlpProtocol,
     gzip: bool,
@@ -201,7 +201,7 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// A transport for `options`, counting into `counters`.
-    pub(crate) fn new(options: &OtlpOptions, counters: Arc<OtlpCounters>) -> Transport {
+    pub fn new(options: &OtlpOptions, counters: Arc<OtlpCounters>) -> Transport {
         let base = options.endpoint.trim_end_matches('/');
         let url = |given: &Option<String>, path: &str| {
             given
@@ -224,7 +224,7 @@ impl Transport {
 
     /// Encodes and sends `export`, retrying as the spec asks until it is delivered, refused,
     /// or given up on (also as soon as `give_up` is set), and counts the outcome.
-    pub(crate) fn send(&self, export: &Export, give_up: &AtomicBool) -> Delivery {
+    pub fn send(&self, export: &Export, give_up: &AtomicBool) -> Delivery {
         let items = export.items();
         let delivery = self.deliver(export, give_up);
         let signal = export.signal();
