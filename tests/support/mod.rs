@@ -14,6 +14,7 @@ pub mod fixture;
 pub mod fleet;
 pub mod http_server;
 pub mod one_feature;
+pub mod otlp_collector;
 pub mod prometheus;
 pub mod provider_fixtures;
 pub mod redis_server;

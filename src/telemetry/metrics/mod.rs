@@ -5,6 +5,7 @@
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
 mod cache;
+mod otlp;
 mod output;
 mod prometheus;
 mod series;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 pub use cache::CacheSnapshot;
+pub use otlp::{OtlpCounters, OtlpSignal, OtlpSnapshot};
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
     BreakerSnapshot, FeedbackSnapshot, HistogramSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
@@ -105,6 +107,8 @@ pub struct Metrics {
     state_degradations: AtomicU64,
     cache: cache::CacheCounters,
     output: output::OutputCounters,
+    /// The OTLP exporter's delivery counters, shared with the exporter's thread.
+    otlp: std::sync::Arc<OtlpCounters>,
 }
 
 impl Metrics {
@@ -276,6 +280,11 @@ impl Metrics {
         }
     }
 
+    /// The OTLP exporter's counters, for the exporter to count into.
+    pub fn otlp_counters(&self) -> std::sync::Arc<OtlpCounters> {
+        std::sync::Arc::clone(&self.otlp)
+    }
+
     /// Every series as plain data, sorted by labels, with latency percentiles.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let collected = self.collect(true);
@@ -328,6 +337,7 @@ impl Metrics {
             state_degradations: collected.state_degradations,
             cache: collected.cache,
             output: collected.output,
+            otlp: collected.otlp,
         }
     }
 
@@ -384,6 +394,7 @@ impl Metrics {
             state_degradations: self.state_degradations.load(Ordering::Relaxed),
             cache: self.cache.snapshot(),
             output: self.output.snapshot(),
+            otlp: self.otlp.snapshot(),
         }
     }
 }
@@ -522,4 +533,5 @@ struct Collected {
     state_degradations: u64,
     cache: Vec<CacheSnapshot>,
     output: Vec<OutputSnapshot>,
+    otlp: OtlpSnapshot,
 }

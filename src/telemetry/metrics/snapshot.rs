@@ -38,6 +38,9 @@ pub struct MetricsSnapshot {
     /// and model.
     #[serde(default)]
     pub output: Vec<OutputSnapshot>,
+    /// The OTLP exporter's delivery: exported, dropped (by reason) and retried.
+    #[serde(default)]
+    pub otlp: super::OtlpSnapshot,
 }
 
 impl MetricsSnapshot {
