@@ -64,8 +64,9 @@ pub enum ChannelConfig {
 }
 
 /// One alert rule: what fires, how bad, and where it goes.
+// No `deny_unknown_fields`: serde cannot combine it with the flattened, tagged condition (it
+// refuses `type` itself); the JSON Schema refuses unknown fields per rule type instead.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Unique name (`[a-z0-9_.-]+`), in dedup keys and messages.
     pub name: String,
