@@ -116,7 +116,10 @@ fn min_requests_defaults_to_ten() {
     let config = AlertsConfig::parse("alerts.json", valid().to_string().as_bytes(), None).unwrap();
     assert!(matches!(
         config.rules[0].condition,
-        Condition::ErrorRate { min_requests: 10, .. }
+        Condition::ErrorRate {
+            min_requests: 10,
+            ..
+        }
     ));
 }
 
@@ -125,8 +128,14 @@ fn a_rule_naming_an_unknown_channel_is_a_problem_at_that_channel() {
     let mut document = valid();
     document["rules"][0]["channels"] = json!(["team", "pager"]);
     let problem = the_problem_at(&document, "/rules/0/channels/1");
-    assert!(problem.message.contains("unknown channel \"pager\""), "{problem}");
-    assert!(problem.message.contains("team"), "lists the channels: {problem}");
+    assert!(
+        problem.message.contains("unknown channel \"pager\""),
+        "{problem}"
+    );
+    assert!(
+        problem.message.contains("team"),
+        "lists the channels: {problem}"
+    );
 }
 
 #[test]
@@ -221,17 +230,26 @@ fn fixture_with_two_problems() -> Fixture {
 #[test]
 fn engine_validate_reports_alerts_problems_with_the_other_config_problems() {
     let fixture = fixture_with_two_problems();
-    let Err(Error::Config(ConfigError::Invalid { problems })) = Engine::validate(&fixture.options())
+    let Err(Error::Config(ConfigError::Invalid { problems })) =
+        Engine::validate(&fixture.options())
     else {
         panic!("the configuration validated");
     };
-    let alerts_file = fixture.config_dir().join("alerts.json").display().to_string();
+    let alerts_file = fixture
+        .config_dir()
+        .join("alerts.json")
+        .display()
+        .to_string();
     let feature = problems
         .iter()
         .find(|problem| problem.file == alerts_file)
         .unwrap_or_else(|| panic!("no alerts problem in {problems:#?}"));
     assert_eq!(feature.pointer, "/rules/0/feature");
-    assert!(feature.message.contains("unknown feature \"no_such_feature\""));
+    assert!(
+        feature
+            .message
+            .contains("unknown feature \"no_such_feature\"")
+    );
     assert!(
         problems.iter().any(|problem| problem.file != alerts_file),
         "the feature's own problem is listed too: {problems:#?}"
@@ -243,7 +261,11 @@ fn engine_open_refuses_an_invalid_alerts_file() {
     let fixture = Fixture::new();
     let mut document = valid();
     document["rules"][0]["channels"] = json!(["nowhere"]);
-    std::fs::write(fixture.config_dir().join("alerts.json"), document.to_string()).unwrap();
+    std::fs::write(
+        fixture.config_dir().join("alerts.json"),
+        document.to_string(),
+    )
+    .unwrap();
     let error = Engine::open(fixture.options()).unwrap_err();
     assert_eq!(error.kind(), prompt_config::ErrorKind::ConfigInvalid);
     assert!(error.to_string().contains("/rules/0/channels/0"), "{error}");
@@ -266,7 +288,10 @@ fn load_bytes(bytes: &[u8]) -> (Result<Option<AlertsConfig>, ConfigError>, Strin
     let dir = TempDir::new("alerts_config_prop");
     let path = dir.path().join("alerts.json");
     std::fs::write(&path, bytes).unwrap();
-    (AlertsConfig::load(Path::new(dir.path())), path.display().to_string())
+    (
+        AlertsConfig::load(Path::new(dir.path())),
+        path.display().to_string(),
+    )
 }
 
 /// Every problem names the file; a failed load has at least one.

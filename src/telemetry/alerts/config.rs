@@ -273,11 +273,7 @@ fn parse_checked(
     let config: AlertsConfig = match serde_json::from_value(document) {
         Ok(config) => config,
         Err(error) => {
-            problems.push(Problem::new(
-                file,
-                "",
-                format!("unexpected shape: {error}"),
-            ));
+            problems.push(Problem::new(file, "", format!("unexpected shape: {error}")));
             return None;
         }
     };
@@ -305,9 +301,11 @@ fn check_schema(file: &str, document: &Value, problems: &mut Vec<Problem>) {
     if validator.is_valid(document) {
         return;
     }
-    problems.extend(validator.iter_errors(document).map(|error| {
-        Problem::new(file, error.instance_path().as_str(), error.to_string())
-    }));
+    problems.extend(
+        validator
+            .iter_errors(document)
+            .map(|error| Problem::new(file, error.instance_path().as_str(), error.to_string())),
+    );
 }
 
 /// What the schema cannot say: names unique, channels known, features configured.
