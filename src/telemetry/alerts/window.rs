@@ -86,8 +86,9 @@ fn upper_bound(bin: usize) -> f64 {
 }
 
 fn bin_of(latency_ms: f64) -> usize {
-    if !(latency_ms > LATENCY_FIRST_MS) {
-        return 0; // NaN, negative and sub-millisecond latencies share the first bin
+    // NaN, negative and sub-millisecond latencies share the first bin.
+    if latency_ms.is_nan() || latency_ms <= LATENCY_FIRST_MS {
+        return 0;
     }
     let bin = (latency_ms / LATENCY_FIRST_MS).ln() / LATENCY_GROWTH.ln();
     (bin.ceil() as usize).min(LATENCY_BINS - 1)
