@@ -77,16 +77,19 @@ impl Snapshot {
             let names = loaded.features.iter().map(|f| f.config.feature.as_str());
             names.collect()
         });
+        let mut alerts_source = Vec::new();
         let alerts = load_alerts(
             &paths.config_dir,
             overrides,
             feature_names.as_deref(),
             &mut problems,
+            &mut alerts_source,
         );
         drop(feature_names);
         let Some(mut loaded) = loaded else {
             return Err(ConfigError::Invalid { problems });
         };
+        loaded.sources.extend(alerts_source);
         let prompts = compile_prompts(
             &paths.prompts_dir,
             &loaded.features,

@@ -363,3 +363,19 @@ proptest! {
         prop_assert_eq!(result.is_ok(), (0.0..=1.0).contains(&above));
     }
 }
+
+#[test]
+fn a_valid_alerts_file_is_served_by_the_snapshot_and_counts_in_its_revision() {
+    let fixture = Fixture::new();
+    let paths = fixture.options().paths;
+    let without = prompt_config::Snapshot::load(&paths).unwrap();
+    assert!(without.alerts().is_none());
+    std::fs::write(
+        fixture.config_dir().join("alerts.json"),
+        valid().to_string(),
+    )
+    .unwrap();
+    let with = prompt_config::Snapshot::load(&paths).unwrap();
+    assert_eq!(with.alerts().unwrap().rules[0].name, "errors");
+    assert_ne!(with.revision(), without.revision());
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Severity;
-use crate::config::{ConfigError, Problem, parse_strict, pointer_token};
+use crate::config::{ConfigError, FileDigest, Problem, parse_strict, pointer_token};
 
 /// The alerts file's name inside the config directory.
 pub const ALERTS_FILE: &str = "alerts.json";
@@ -159,7 +159,7 @@ impl AlertsConfig {
     /// the feature configs at hand).
     pub fn load(config_dir: &Path) -> Result<Option<AlertsConfig>, ConfigError> {
         let mut problems = Vec::new();
-        let loaded = load_alerts(config_dir, &[], None, &mut problems);
+        let loaded = load_alerts(config_dir, &[], None, &mut problems, &mut Vec::new());
         if problems.is_empty() {
             Ok(loaded)
         } else {
@@ -217,13 +217,15 @@ impl Condition {
 }
 
 /// Reads and checks `config_dir/alerts.json` (or its content in `overrides`), pushing every
-/// problem to `problems`; `None` when the file is absent or unusable. The snapshot loader calls
-/// it beside the feature configs, so `validate` lists these problems with theirs.
+/// problem to `problems` and the file's digest to `sources` (it is part of the config
+/// revision); `None` when the file is absent or unusable. The snapshot loader calls it beside
+/// the feature configs, so `validate` lists these problems with theirs.
 pub(crate) fn load_alerts(
     config_dir: &Path,
     overrides: &[(PathBuf, Vec<u8>)],
     features: Option<&[&str]>,
     problems: &mut Vec<Problem>,
+    sources: &mut Vec<FileDigest>,
 ) -> Option<AlertsConfig> {
     let path = config_dir.join(ALERTS_FILE);
     let file = path.display().to_string();
@@ -242,6 +244,7 @@ pub(crate) fn load_alerts(
             }
         },
     };
+    sources.push(FileDigest::of(file.clone(), &bytes));
     parse_checked(&file, &bytes, features, problems)
 }
 
