@@ -379,3 +379,23 @@ fn a_valid_alerts_file_is_served_by_the_snapshot_and_counts_in_its_revision() {
     assert_eq!(with.alerts().unwrap().rules[0].name, "errors");
     assert_ne!(with.revision(), without.revision());
 }
+
+#[test]
+fn the_readme_example_is_the_shipped_example_file() {
+    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
+    let section = readme
+        .split("### Alert rules (`config/alerts.json`)")
+        .nth(1)
+        .expect("the README has the alert rules section");
+    let block = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a JSON block");
+    let shipped =
+        std::fs::read_to_string(project_root().join("config/alerts.example.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(block).unwrap(),
+        serde_json::from_str::<Value>(&shipped).unwrap()
+    );
+}
