@@ -33,8 +33,8 @@ pub struct ClaimKey {
 }
 
 impl ClaimKey {
-    /// `rule|scope|period` then `:trigger` or `:resolve`: the memory map's key and, under the
-    /// keyspace's prefix and hash tag, the Redis key's parts.
+    /// The Redis key's last part, after the `{rule|scope|period}` hash tag: `trigger` or
+    /// `resolve` (`PREFIX:alert:{rule|scope|period}:trigger`).
     fn field(&self) -> &'static str {
         self.action.as_str()
     }

@@ -252,4 +252,27 @@ mod tests {
         window.slide(20_000);
         assert!(window.is_empty());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn the_window_counts_what_is_in_it_to_within_one_bucket(
+            window_seconds in 1u64..600,
+            steps in proptest::collection::vec((0i64..20_000, proptest::bool::ANY), 1..200),
+        ) {
+            let mut window = Window::new(window_seconds);
+            let mut samples = Vec::new();
+            let mut at = 0i64;
+            for (step, error) in steps {
+                at += step;
+                window.add(at, Sample { error, ..Sample::default() });
+                samples.push((at, error));
+            }
+            let width = window.width_ms();
+            let in_range = |from: i64| samples.iter().filter(|(t, _)| *t > from).count() as u64;
+            let totals = window.totals();
+            proptest::prop_assert!(totals.requests >= in_range(at - width));
+            proptest::prop_assert!(totals.requests <= in_range(at - width - window.bucket_ms));
+            proptest::prop_assert!(window.buckets() <= BUCKETS as usize + 1);
+        }
+    }
 }
