@@ -399,3 +399,58 @@ fn the_readme_example_is_the_shipped_example_file() {
         serde_json::from_str::<Value>(&shipped).unwrap()
     );
 }
+
+/// Every property and definition of `schema` (also inside `allOf`/`then`) without a description
+/// or a `$ref` to a described definition; `true` (an allowance) needs none.
+fn undocumented(schema: &Value, location: &str, found: &mut Vec<String>) {
+    let Value::Object(map) = schema else { return };
+    let mut check = |child: &Value, here: String, found: &mut Vec<String>| {
+        if child.is_object() && child.get("description").is_none() && child.get("$ref").is_none() {
+            found.push(here.clone());
+        }
+        undocumented(child, &here, found);
+    };
+    for keyword in ["properties", "$defs"] {
+        if let Some(Value::Object(children)) = map.get(keyword) {
+            for (name, child) in children {
+                check(child, format!("{location}/{keyword}/{name}"), found);
+            }
+        }
+    }
+    for keyword in ["additionalProperties", "items", "then"] {
+        if let Some(child) = map.get(keyword) {
+            undocumented(child, &format!("{location}/{keyword}"), found);
+        }
+    }
+    if let Some(Value::Array(all)) = map.get("allOf") {
+        for (index, child) in all.iter().enumerate() {
+            undocumented(child, &format!("{location}/allOf/{index}"), found);
+        }
+    }
+}
+
+#[test]
+fn the_schema_is_embedded_as_shipped_valid_and_documented_on_every_property() {
+    use prompt_config::telemetry::alerts::config::ALERTS_SCHEMA;
+    let on_disk =
+        std::fs::read_to_string(project_root().join("config/schema/alerts_schema.json")).unwrap();
+    assert_eq!(ALERTS_SCHEMA, on_disk);
+    let schema: Value = serde_json::from_str(ALERTS_SCHEMA).unwrap();
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    jsonschema::meta::validate(&schema).unwrap();
+    let mut found = Vec::new();
+    undocumented(&schema, "", &mut found);
+    assert!(found.is_empty(), "without a description: {found:?}");
+}
+
+#[test]
+fn the_example_names_its_schema_by_a_path_that_exists() {
+    let config = project_root().join("config");
+    let example: Value =
+        serde_json::from_str(&std::fs::read_to_string(config.join("alerts.example.json")).unwrap())
+            .unwrap();
+    assert!(config.join(example["$schema"].as_str().unwrap()).is_file());
+}
