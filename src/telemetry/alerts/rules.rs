@@ -83,8 +83,9 @@ impl AlertRules {
     }
 
     /// The alerts `record` fires or resolves, already claimed (each returned once).
+    /// An alert's `fired_at` is the record's timestamp: the engine's clock when it wrote it.
     pub fn observe(&mut self, record: &TelemetryRecord) -> Vec<Alert> {
-        let now = Utc::now();
+        let now = record.timestamp;
         let mut alerts = Vec::new();
         for state in &mut self.rules {
             let candidates = match (&state.rule.condition, &record.body) {
