@@ -20,8 +20,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub mod config;
-pub(crate) mod dedup;
-pub(crate) mod rules;
+internal_mod!(dedup);
+internal_mod!(rules);
+internal_mod!(window);
 
 /// How bad an alert is: PagerDuty Events API v2's severities
 /// (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>).
