@@ -16,7 +16,9 @@ use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{Fingerprint, Snapshot, Summary};
 use crate::state::{RedisState, SharedState, StateBackend, StateChange, StateListener};
+use crate::telemetry::alerts::sink::AlertsSink;
 use crate::telemetry::emit::Telemetry;
+use crate::telemetry::sink::RecordSink;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::recent::RecentRequests;
 use crate::telemetry::writer::TelemetryWriter;
@@ -78,9 +80,16 @@ impl Engine {
             )?),
             None => None,
         };
+        // Alerts (issue 15): when config/alerts.json exists, a sink whose thread starts below,
+        // once the shared state its once-per-fleet claims use is built.
+        let alerts = AlertsSink::open(&options.paths.config_dir, Arc::clone(&options.clock))?;
+        let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
+        if let Some(alerts) = &alerts {
+            sinks.push(Arc::clone(alerts) as Arc<dyn RecordSink>);
+        }
         let telemetry = Arc::new(Telemetry {
             writer,
-            sinks: Vec::new(),
+            sinks,
             metrics: Metrics::new(),
             recent: RecentRequests::default(),
         });
@@ -109,6 +118,9 @@ impl Engine {
                 Some(SharedState::new(redis, listener))
             }
         };
+        if let Some(alerts) = &alerts {
+            alerts.start(Arc::downgrade(&telemetry), shared.clone());
+        }
         let client_options = ClientOptions {
             mock: options.mock,
             clock: Arc::clone(&options.clock),

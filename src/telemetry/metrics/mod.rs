@@ -4,6 +4,7 @@
 //! request, so each family is a map behind its own lock that is held only for arithmetic, and
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
+mod alerts;
 mod cache;
 mod output;
 mod prometheus;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+pub use alerts::AlertDeliverySnapshot;
 pub use cache::CacheSnapshot;
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
@@ -105,6 +107,7 @@ pub struct Metrics {
     state_degradations: AtomicU64,
     cache: cache::CacheCounters,
     output: output::OutputCounters,
+    alerts: alerts::AlertCounters,
 }
 
 impl Metrics {
@@ -266,6 +269,18 @@ impl Metrics {
         self.dropped_events.fetch_max(total, Ordering::Relaxed);
     }
 
+    /// One alert on `channel` (its name in `alerts.json`) with `outcome` `sent` or `failed`
+    /// (after the retries): `prompt_config_alert_deliveries_total{channel,outcome}`.
+    pub fn record_alert_delivery(&self, channel: &str, outcome: &'static str) {
+        self.alerts.record(channel, outcome);
+    }
+
+    /// The alerts queue's running total of records it dropped because it was full:
+    /// `prompt_config_alert_records_dropped_total` (a lower total is ignored).
+    pub fn set_alert_records_dropped(&self, total: u64) {
+        self.alerts.set_dropped(total);
+    }
+
     /// The shared state (Redis) became degraded (`true`: gauge 1, one more degradation
     /// counted) or was restored (`false`: gauge 0).
     pub fn set_state_degraded(&self, degraded: bool) {
@@ -328,12 +343,16 @@ impl Metrics {
             state_degradations: collected.state_degradations,
             cache: collected.cache,
             output: collected.output,
+            alert_deliveries: self.alerts.snapshot(),
         }
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4.
     pub fn prometheus_text(&self) -> String {
-        prometheus::render(&self.collect(false))
+        let mut text = prometheus::render(&self.collect(false));
+        // Appended after the other families; writing into a String cannot fail.
+        let _ = alerts::render(&self.alerts.snapshot(), self.alerts.dropped(), &mut text);
+        text
     }
 
     /// Copies every series out, sorted, so the locks are released before any sorting or

@@ -38,6 +38,9 @@ pub struct MetricsSnapshot {
     /// and model.
     #[serde(default)]
     pub output: Vec<OutputSnapshot>,
+    /// Alert deliveries by channel and outcome (`sent`, `failed`).
+    #[serde(default)]
+    pub alert_deliveries: Vec<super::AlertDeliverySnapshot>,
 }
 
 impl MetricsSnapshot {
