@@ -27,7 +27,10 @@ mod pagerduty;
 pub(crate) mod rules;
 pub(crate) mod sink;
 mod slack;
+mod test_alert;
 mod webhook;
+
+pub use test_alert::{TestAlerts, TestDelivery};
 
 /// How bad an alert is: PagerDuty Events API v2's severities
 /// (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>).
