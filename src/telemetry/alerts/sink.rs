@@ -337,3 +337,7 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "sink_tests.rs"]
+mod tests;
