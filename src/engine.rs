@@ -18,9 +18,9 @@ use crate::snapshot::{Fingerprint, Snapshot, Summary};
 use crate::state::{RedisState, SharedState, StateBackend, StateChange, StateListener};
 use crate::telemetry::alerts::sink::AlertsSink;
 use crate::telemetry::emit::Telemetry;
-use crate::telemetry::sink::RecordSink;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::recent::RecentRequests;
+use crate::telemetry::sink::RecordSink;
 use crate::telemetry::writer::TelemetryWriter;
 use crate::telemetry::{TelemetryError, rebuild};
 

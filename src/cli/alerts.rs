@@ -18,7 +18,11 @@ pub fn run(command: AlertsCommand) -> Result<(), Failure> {
             channel,
             dirs,
             json,
-        } => test(channel.as_deref(), &engine_options(&dirs).paths.config_dir, json),
+        } => test(
+            channel.as_deref(),
+            &engine_options(&dirs).paths.config_dir,
+            json,
+        ),
     }
 }
 

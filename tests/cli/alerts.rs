@@ -41,7 +41,8 @@ fn alerts_test(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 #[test]
 fn a_test_alert_reaches_slack_with_text_and_blocks() {
     let slack = AlertReceiver::ok();
-    let folder = folder_with(&json!({"ops-slack": {"type": "slack", "webhook_url_env": "PC_T_SLACK_URL"}}));
+    let folder =
+        folder_with(&json!({"ops-slack": {"type": "slack", "webhook_url_env": "PC_T_SLACK_URL"}}));
     let output = alerts_test(folder.path(), &[], &[("PC_T_SLACK_URL", &slack.url())]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "ops-slack (slack): ok (HTTP 200)\n");
@@ -60,8 +61,14 @@ fn a_test_alert_reaches_slack_with_text_and_blocks() {
 #[test]
 fn a_test_alert_reaches_pagerduty_as_an_info_trigger() {
     let pagerduty = AlertReceiver::pagerduty();
-    let folder = folder_with(&json!({"pd": {"type": "pagerduty", "routing_key_env": "PC_T_ROUTING", "url": pagerduty.url()}}));
-    let output = alerts_test(folder.path(), &["--json"], &[("PC_T_ROUTING", "R0UTING-KEY")]);
+    let folder = folder_with(
+        &json!({"pd": {"type": "pagerduty", "routing_key_env": "PC_T_ROUTING", "url": pagerduty.url()}}),
+    );
+    let output = alerts_test(
+        folder.path(),
+        &["--json"],
+        &[("PC_T_ROUTING", "R0UTING-KEY")],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["channels"][0]["ok"], true);
@@ -71,17 +78,27 @@ fn a_test_alert_reaches_pagerduty_as_an_info_trigger() {
     assert_eq!(event["event_action"], "trigger");
     assert_eq!(event["payload"]["severity"], "info");
     assert_eq!(event["payload"]["class"], "test");
-    assert!(event["dedup_key"].as_str().unwrap().starts_with("prompt_config/test/pd/"));
+    assert!(
+        event["dedup_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("prompt_config/test/pd/")
+    );
 }
 
 #[test]
 fn a_webhook_signature_verifies_with_an_independent_hmac() {
     let hook = AlertReceiver::ok();
-    let folder = folder_with(&json!({"hook": {"type": "webhook", "url_env": "PC_T_HOOK_URL", "secret_env": "PC_T_HOOK_SECRET"}}));
+    let folder = folder_with(
+        &json!({"hook": {"type": "webhook", "url_env": "PC_T_HOOK_URL", "secret_env": "PC_T_HOOK_SECRET"}}),
+    );
     let output = alerts_test(
         folder.path(),
         &[],
-        &[("PC_T_HOOK_URL", &hook.url()), ("PC_T_HOOK_SECRET", SIGNING_SECRET)],
+        &[
+            ("PC_T_HOOK_URL", &hook.url()),
+            ("PC_T_HOOK_SECRET", SIGNING_SECRET),
+        ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let request = &hook.requests()[0];
@@ -110,7 +127,8 @@ fn a_webhook_signature_verifies_with_an_independent_hmac() {
 #[test]
 fn a_receiver_failing_twice_then_answering_is_ok_after_three_attempts() {
     let slack = AlertReceiver::failing_then_ok(2, 503);
-    let folder = folder_with(&json!({"ops": {"type": "slack", "webhook_url_env": "PC_T_SLACK_URL"}}));
+    let folder =
+        folder_with(&json!({"ops": {"type": "slack", "webhook_url_env": "PC_T_SLACK_URL"}}));
     let output = alerts_test(folder.path(), &[], &[("PC_T_SLACK_URL", &slack.url())]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "ops (slack): ok (HTTP 200, 3 attempts)\n");
@@ -132,7 +150,10 @@ fn a_channel_that_keeps_failing_exits_1_with_alert_delivery_failed_naming_it() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("a-good (slack): ok"));
-    assert!(stdout(&output).contains("b-bad (slack): failed: the receiver answered HTTP 500, 3 attempts"));
+    assert!(
+        stdout(&output)
+            .contains("b-bad (slack): failed: the receiver answered HTTP 500, 3 attempts")
+    );
     assert_eq!(
         stderr(&output).trim(),
         "error [alert_delivery_failed]: channel b-bad: the receiver answered HTTP 500"
@@ -142,7 +163,9 @@ fn a_channel_that_keeps_failing_exits_1_with_alert_delivery_failed_naming_it() {
 
 #[test]
 fn an_unset_secret_variable_is_named_and_its_json_error_carries_the_channel() {
-    let folder = folder_with(&json!({"hook": {"type": "webhook", "url_env": "PC_T_UNSET_URL", "secret_env": "PC_T_UNSET_SECRET"}}));
+    let folder = folder_with(
+        &json!({"hook": {"type": "webhook", "url_env": "PC_T_UNSET_URL", "secret_env": "PC_T_UNSET_SECRET"}}),
+    );
     let output = alerts_test(folder.path(), &["--json"], &[]);
     assert_eq!(output.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();

@@ -147,8 +147,7 @@ impl Channel {
                         .clone()
                         .unwrap_or_else(|| pagerduty::DEFAULT_URL.to_string()),
                     headers: json,
-                    body: pagerduty::payload(alert, &routing_key, &pagerduty::source())
-                        .to_string(),
+                    body: pagerduty::payload(alert, &routing_key, &pagerduty::source()).to_string(),
                 })
             }
             ChannelConfig::Webhook {

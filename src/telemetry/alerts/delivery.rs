@@ -89,7 +89,11 @@ impl Deliverer {
             .max_redirects(0)
             .max_redirects_will_error(false)
             .timeout_global(Some(policy.request_timeout))
-            .user_agent(concat!("prompt_config/", env!("CARGO_PKG_VERSION"), " (alerts)"))
+            .user_agent(concat!(
+                "prompt_config/",
+                env!("CARGO_PKG_VERSION"),
+                " (alerts)"
+            ))
             .build();
         Deliverer {
             agent: Agent::new_with_config(config),

@@ -63,9 +63,11 @@ fn group(alert: &Alert) -> Option<&str> {
         return Some(feature);
     }
     match alert.rule_type {
-        "error_rate" | "latency_p95" | "invalid_output_rate" | "evaluation_failed" => {
-            alert.scope.split('@').next().filter(|name| !name.is_empty())
-        }
+        "error_rate" | "latency_p95" | "invalid_output_rate" | "evaluation_failed" => alert
+            .scope
+            .split('@')
+            .next()
+            .filter(|name| !name.is_empty()),
         _ => None,
     }
 }

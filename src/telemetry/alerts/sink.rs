@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::Alert;
 use super::channel::{Channel, DeliveryError, EnvLookup, process_env};
 use super::config::AlertsConfig;
 use super::dedup::Dedup;
 use super::delivery::{Deliverer, RetryPolicy};
 use super::rules::AlertRules;
-use super::Alert;
 use crate::client::Clock;
 use crate::state::SharedState;
 use crate::telemetry::TelemetryError;

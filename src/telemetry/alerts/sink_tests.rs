@@ -95,7 +95,8 @@ fn a_delivered_alert_is_an_alert_sent_line_and_a_sent_count() {
     let receiver = TestServer::start_with_fallback(Vec::new(), Reply::text(200, "ok"));
     let recorded = Arc::new(Recorded::default());
     let telemetry = telemetry(&recorded);
-    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry).deliver_all(vec![sample_alert()]);
+    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry)
+        .deliver_all(vec![sample_alert()]);
 
     let lines = recorded.0.lock().clone();
     assert_eq!(lines.len(), 1);
@@ -115,7 +116,8 @@ fn a_channel_that_keeps_failing_is_an_alert_failed_line_and_count_without_its_ur
     let receiver = TestServer::start_with_fallback(Vec::new(), Reply::status(503));
     let recorded = Arc::new(Recorded::default());
     let telemetry = telemetry(&recorded);
-    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry).deliver_all(vec![sample_alert()]);
+    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry)
+        .deliver_all(vec![sample_alert()]);
 
     assert_eq!(receiver.requests().len(), 3, "the policy's 3 attempts");
     let lines = recorded.0.lock().clone();
@@ -128,9 +130,8 @@ fn a_channel_that_keeps_failing_is_an_alert_failed_line_and_count_without_its_ur
     assert!(!text.contains("SECRET"), "{text}");
     let prometheus = telemetry.metrics.prometheus_text();
     assert!(
-        prometheus.contains(
-            "prompt_config_alert_deliveries_total{channel=\"ops\",outcome=\"failed\"} 1"
-        ),
+        prometheus
+            .contains("prompt_config_alert_deliveries_total{channel=\"ops\",outcome=\"failed\"} 1"),
         "{prometheus}"
     );
     assert!(!prometheus.contains("SECRET"));
@@ -145,7 +146,10 @@ fn a_rule_naming_an_undefined_channel_is_reported_as_failed() {
     worker(String::new(), &telemetry).deliver_all(vec![alert]);
     let line = serde_json::to_value(&*recorded.0.lock()[0]).unwrap();
     assert_eq!(line["event"], "alert.failed");
-    assert_eq!(line["error.message"], "no channel named nowhere in alerts.json");
+    assert_eq!(
+        line["error.message"],
+        "no channel named nowhere in alerts.json"
+    );
 }
 
 fn unstarted_sink() -> AlertsSink {

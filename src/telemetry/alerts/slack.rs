@@ -25,7 +25,11 @@ pub(crate) fn payload(alert: &Alert) -> Value {
     let header = if resolved {
         format!("Resolved: {}", alert.rule)
     } else {
-        format!("{} alert: {}", capitalised(alert.severity.as_str()), alert.rule)
+        format!(
+            "{} alert: {}",
+            capitalised(alert.severity.as_str()),
+            alert.rule
+        )
     };
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&header, HEADER_MAX_CHARS)}}),
@@ -103,7 +107,10 @@ mod tests {
             .map(|block| block["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["header", "section", "section", "context"]);
-        assert_eq!(body["blocks"][0]["text"]["text"], "Error alert: openai-errors");
+        assert_eq!(
+            body["blocks"][0]["text"]["text"],
+            "Error alert: openai-errors"
+        );
         let fields = body["blocks"][2]["fields"].as_array().unwrap();
         assert_eq!(fields.len(), alert.figures.len());
         assert_eq!(fields[0]["type"], "mrkdwn");
