@@ -162,8 +162,7 @@ impl Deliverer {
             .headers()
             .get("retry-after")
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(parse_retry_after);
         // Read to the end so the connection goes back to the pool; what it says is not used.
         let _ = response
             .body_mut()
@@ -186,6 +185,12 @@ impl Deliverer {
         let fraction = (hasher.finish() % 1000) as f64 / 1000.0;
         exponential.mul_f64(0.5 + fraction / 2.0)
     }
+}
+
+/// `Retry-After` in delay-seconds (RFC 9110 §10.2.3); an HTTP-date or anything else is `None`
+/// (the backoff applies). The policy's `max_delay` caps what it asks for.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Statuses worth another try: request timeout, too many requests, and server errors.
@@ -227,6 +232,24 @@ mod tests {
             },
             env,
         )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_is_delay_seconds_or_nothing(text in "\\PC{0,30}", seconds in 0u64..100_000) {
+            let _ = parse_retry_after(&text);
+            proptest::prop_assert_eq!(
+                parse_retry_after(&format!(" {seconds} ")),
+                Some(Duration::from_secs(seconds))
+            );
+        }
+    }
+
+    #[test]
+    fn an_http_date_retry_after_falls_back_to_the_backoff() {
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after(""), None);
+        assert_eq!(parse_retry_after("-1"), None);
     }
 
     #[test]

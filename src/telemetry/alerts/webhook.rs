@@ -84,6 +84,18 @@ mod tests {
 
     proptest! {
         #[test]
+        fn the_body_round_trips_any_text_nul_bytes_included(rule in "\\PC{0,40}", summary in ".{0,400}", scope in "[\\x00-\\x7f]{0,40}") {
+            let mut alert = sample_alert();
+            alert.rule = rule.clone();
+            alert.summary = summary.clone();
+            alert.scope = scope.clone();
+            let value: serde_json::Value = serde_json::from_str(&body(&alert)).unwrap();
+            prop_assert_eq!(value["alert"]["rule"].as_str(), Some(rule.as_str()));
+            prop_assert_eq!(value["alert"]["summary"].as_str(), Some(summary.as_str()));
+            prop_assert_eq!(value["alert"]["scope"].as_str(), Some(scope.as_str()));
+        }
+
+        #[test]
         fn any_change_to_body_or_timestamp_changes_the_signature(body in "\\PC{0,200}", timestamp in 0i64..4_000_000_000) {
             let signed = signature(b"s3cret", timestamp, &body);
             prop_assert!(signed.starts_with("sha256="));
