@@ -7,6 +7,7 @@
 //! `one_feature.rs` and `fleet.rs` (which uses only `one_feature.rs`).
 
 pub mod alert_records;
+pub mod alert_receiver;
 pub mod cache;
 pub mod cli;
 pub mod engine_faults;
