@@ -5,3 +5,6 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+// H5: traceparent from callers to providers.
+mod propagation;
