@@ -5,3 +5,9 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+// H1: the exporter's delivery (transport, retries, drops, CLI).
+mod transport;
+
+// H5: traceparent from callers to providers.
+mod propagation;
