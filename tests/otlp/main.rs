@@ -11,3 +11,9 @@ mod transport;
 
 // H5: traceparent from callers to providers.
 mod propagation;
+
+// H2: what is exported (spans, log records, metrics) through a real engine.
+mod exporting;
+mod logs;
+mod metrics;
+mod spans;
