@@ -6,10 +6,6 @@
 //! [`SCHEMA_URL`](super::SCHEMA_URL). Runs on the exporter's thread only; the caller's thread
 //! never converts anything.
 
-// Until helper H1's exporter (which calls the converter) is merged, nothing outside the tests
-// does.
-#![allow(dead_code)]
-
 mod attributes;
 mod logs;
 mod metrics;

@@ -103,6 +103,7 @@ impl SpanAssembler {
     }
 
     /// Attempt spans held now.
+    #[cfg(test)]
     pub(super) fn held_spans(&self) -> usize {
         self.held.values().map(|held| held.attempts.len()).sum()
     }
