@@ -17,6 +17,7 @@
 //! | `prompt_config.output.invalid_outputs` | sum | `{answer}` |
 //! | `prompt_config.telemetry.dropped_events` | sum | `{event}` |
 //! | `prompt_config.state.degraded` | gauge | `1` |
+//! | `prompt_config.otlp.exported` (`prompt_config.otlp.signal`), `prompt_config.otlp.dropped` (`prompt_config.otlp.reason`) | sum | `{item}` |
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -311,6 +312,45 @@ pub(super) fn metrics(
         "Telemetry events dropped because the writer's queue was full.",
         "{event}",
         dropped,
+    );
+    let delivery = snapshot.otlp;
+    let exported = [
+        ("traces", delivery.spans_exported),
+        ("logs", delivery.log_records_exported),
+        ("metrics", delivery.metric_points_exported),
+    ]
+    .into_iter()
+    .map(|(signal, count)| {
+        let mut attributes = Attributes::default();
+        attributes.string("prompt_config.otlp.signal", signal);
+        number_point(times, attributes.0, NumberValue::AsInt(int(count)))
+    })
+    .collect();
+    push_sum(
+        &mut out,
+        "prompt_config.otlp.exported",
+        "Spans, log records and metric data points the collector accepted.",
+        "{item}",
+        exported,
+    );
+    let otlp_dropped = [
+        ("queue_full", delivery.dropped_queue_full),
+        ("rejected", delivery.dropped_rejected),
+        ("failed", delivery.dropped_failed),
+    ]
+    .into_iter()
+    .map(|(reason, count)| {
+        let mut attributes = Attributes::default();
+        attributes.string("prompt_config.otlp.reason", reason);
+        number_point(times, attributes.0, NumberValue::AsInt(int(count)))
+    })
+    .collect();
+    push_sum(
+        &mut out,
+        "prompt_config.otlp.dropped",
+        "What the OTLP exporter dropped, by reason (queue_full counts telemetry records).",
+        "{item}",
+        otlp_dropped,
     );
     let degraded = vec![number_point(
         times,

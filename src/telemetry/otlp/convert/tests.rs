@@ -779,6 +779,27 @@ fn cost_errors_and_breaker_state_are_sums_and_gauges_with_their_units() {
 }
 
 #[test]
+fn the_exporters_own_drops_are_a_sum_by_reason() {
+    let metrics = sent_metrics(&Metrics::new(), &[]);
+    let Some(Data::Sum(dropped)) = &metric(&metrics, "prompt_config.otlp.dropped").data else {
+        panic!("a sum");
+    };
+    let reasons: Vec<Option<&AnyValueKind>> = dropped
+        .data_points
+        .iter()
+        .map(|point| value(&point.attributes, "prompt_config.otlp.reason"))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            string("queue_full").as_ref(),
+            string("rejected").as_ref(),
+            string("failed").as_ref()
+        ]
+    );
+}
+
+#[test]
 fn budget_spend_ratio_counts_reserved_spend_against_the_limit() {
     let budget = BudgetStatus {
         scope: "feature:summarize".to_string(),
