@@ -27,12 +27,12 @@ use crate::telemetry::metrics::{MetricsSnapshot, OtlpCounters};
 use crate::telemetry::sink::RecordSink;
 
 /// The exporter thread's name (seen in `top -H`, debuggers and panics).
-pub(crate) const THREAD_NAME: &str = "prompt-config-otlp";
+pub const THREAD_NAME: &str = "prompt-config-otlp";
 
 /// Reads the engine's live figures for a metrics export: the metrics snapshot (breaker gauges
 /// refreshed) and the budgets' statuses. The engine sets it once it exists; it holds only weak
 /// references, so the exporter never keeps an engine alive.
-pub(crate) type FiguresSource = Box<dyn Fn() -> (MetricsSnapshot, Vec<BudgetStatus>) + Send + Sync>;
+pub type FiguresSource = Box<dyn Fn() -> (MetricsSnapshot, Vec<BudgetStatus>) + Send + Sync>;
 
 /// What every generation of the thread (one per process, see `after_fork`) shares.
 struct Config {
@@ -73,7 +73,7 @@ struct Inner {
 }
 
 /// The OTLP exporter sink (see the module doc).
-pub(crate) struct OtlpExporter {
+pub struct OtlpExporter {
     config: Arc<Config>,
     inner: RwLock<Arc<Inner>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -92,7 +92,7 @@ impl OtlpExporter {
     /// Starts the exporter thread for `options`, counting into `counters` (the engine's
     /// [`crate::telemetry::metrics::Metrics::otlp_counters`]); cumulative metrics start at
     /// `start`. If the thread cannot be spawned, records are counted `failed` as they come.
-    pub(crate) fn start(
+    pub fn start(
         options: &OtlpOptions,
         counters: Arc<OtlpCounters>,
         start: SystemTime,
@@ -116,7 +116,7 @@ impl OtlpExporter {
     }
 
     /// Where metrics exports read the engine's figures; set once, later calls are ignored.
-    pub(crate) fn set_figures(&self, figures: FiguresSource) {
+    pub fn set_figures(&self, figures: FiguresSource) {
         let _ = self.config.figures.set(figures);
     }
 

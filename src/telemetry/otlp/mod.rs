@@ -14,9 +14,10 @@
 
 pub(crate) mod convert;
 mod env;
-pub(crate) mod exporter;
 mod options;
-// Public (hidden) to this crate's tests and benches, which drive it without a converter.
+// Public (hidden) to this crate's tests and benches only: the transport is driven without a
+// converter, the exporter fed records directly.
+internal_mod!(exporter);
 internal_mod!(transport);
 
 pub use options::{OtlpOptions, OtlpProtocol};
