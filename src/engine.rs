@@ -16,6 +16,7 @@ use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{Fingerprint, Snapshot, Summary};
 use crate::state::{RedisState, SharedState, StateBackend, StateChange, StateListener};
+use crate::telemetry::alerts::sink::AlertsSink;
 use crate::telemetry::emit::Telemetry;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
 use crate::telemetry::otlp::exporter::{FiguresSource, OtlpExporter};
@@ -87,6 +88,12 @@ impl Engine {
         });
         let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
         sinks.extend(otlp.clone().map(|exporter| exporter as Arc<dyn RecordSink>));
+        // Alerts (issue 15): when config/alerts.json exists, a sink whose thread starts below,
+        // once the shared state its once-per-fleet claims use is built.
+        let alerts = AlertsSink::open(&options.paths.config_dir, Arc::clone(&options.clock))?;
+        if let Some(alerts) = &alerts {
+            sinks.push(Arc::clone(alerts) as Arc<dyn RecordSink>);
+        }
         let telemetry = Arc::new(Telemetry {
             writer,
             sinks,
@@ -118,6 +125,9 @@ impl Engine {
                 Some(SharedState::new(redis, listener))
             }
         };
+        if let Some(alerts) = &alerts {
+            alerts.start(Arc::downgrade(&telemetry), shared.clone());
+        }
         let client_options = ClientOptions {
             mock: options.mock,
             clock: Arc::clone(&options.clock),

@@ -230,6 +230,9 @@ untouched) unless every case passes.")]
     #[command(subcommand)]
     Cache(CacheCommand),
     // --- end of the response cache block ---
+    /// Alert channels of config/alerts.json (test).
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
@@ -238,6 +241,29 @@ untouched) unless every case passes.")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `prompt-config alerts ...`: the alert channels (issue 15).
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test alert to each channel of config/alerts.json (or one) and print ok or why not.
+    #[command(after_help = "Examples:
+  prompt-config alerts test
+  prompt-config alerts test --channel ops-slack --json
+
+Secrets are read from the environment variables alerts.json names (webhook_url_env,
+routing_key_env, url_env, secret_env). Exit 1 (alert_delivery_failed) when a channel failed,
+2 for a channel name alerts.json does not define.")]
+    Test {
+        /// Only this channel (its name in alerts.json).
+        #[arg(long, value_name = "NAME", value_parser = Text)]
+        channel: Option<String>,
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Print the outcome per channel as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -369,6 +395,11 @@ pub struct Request {
     /// Pin a prompt version instead of resolving one.
     #[arg(long, value_name = "VERSION", value_parser = Text)]
     pub version: Option<String>,
+    /// Join the caller's trace: a W3C Trace Context `traceparent` header value
+    /// (00-<32 hex trace-id>-<16 hex parent-id>-<2 hex trace-flags>). The request's spans become
+    /// children of that span, and every provider attempt is sent a `traceparent` in the trace.
+    #[arg(long, value_name = "TRACEPARENT", value_parser = Text)]
+    pub traceparent: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

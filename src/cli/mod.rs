@@ -10,6 +10,7 @@ macro_rules! say {
     };
 }
 
+mod alerts;
 mod args;
 mod cache;
 mod complete;
@@ -254,6 +255,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             ))),
         },
         Command::Cache(command) => cache::run(command),
+        Command::Alerts(command) => alerts::run(command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prompt-config", &mut script);

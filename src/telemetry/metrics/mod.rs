@@ -4,6 +4,7 @@
 //! request, so each family is a map behind its own lock that is held only for arithmetic, and
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
+mod alerts;
 mod cache;
 mod otlp;
 mod output;
@@ -19,11 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+pub use alerts::AlertDeliverySnapshot;
 pub use cache::CacheSnapshot;
 pub use otlp::{OtlpCounters, OtlpSignal, OtlpSnapshot};
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
-    BreakerSnapshot, FeedbackSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
+    BreakerSnapshot, FeedbackSnapshot, HistogramSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
     ResolveSnapshot,
 };
 
@@ -109,6 +111,7 @@ pub struct Metrics {
     output: output::OutputCounters,
     /// The OTLP exporter's delivery counters, shared with the exporter's thread.
     otlp: std::sync::Arc<OtlpCounters>,
+    alerts: alerts::AlertCounters,
 }
 
 impl Metrics {
@@ -270,6 +273,18 @@ impl Metrics {
         self.dropped_events.fetch_max(total, Ordering::Relaxed);
     }
 
+    /// One alert on `channel` (its name in `alerts.json`) with `outcome` `sent` or `failed`
+    /// (after the retries): `prompt_config_alert_deliveries_total{channel,outcome}`.
+    pub fn record_alert_delivery(&self, channel: &str, outcome: &'static str) {
+        self.alerts.record(channel, outcome);
+    }
+
+    /// The alerts queue's running total of records it dropped because it was full:
+    /// `prompt_config_alert_records_dropped_total` (a lower total is ignored).
+    pub fn set_alert_records_dropped(&self, total: u64) {
+        self.alerts.set_dropped(total);
+    }
+
     /// The shared state (Redis) became degraded (`true`: gauge 1, one more degradation
     /// counted) or was restored (`false`: gauge 0).
     pub fn set_state_degraded(&self, degraded: bool) {
@@ -338,12 +353,16 @@ impl Metrics {
             cache: collected.cache,
             output: collected.output,
             otlp: collected.otlp,
+            alert_deliveries: self.alerts.snapshot(),
         }
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4.
     pub fn prometheus_text(&self) -> String {
-        prometheus::render(&self.collect(false))
+        let mut text = prometheus::render(&self.collect(false));
+        // Appended after the other families; writing into a String cannot fail.
+        let _ = alerts::render(&self.alerts.snapshot(), self.alerts.dropped(), &mut text);
+        text
     }
 
     /// Copies every series out, sorted, so the locks are released before any sorting or
