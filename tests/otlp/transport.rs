@@ -336,7 +336,6 @@ fn complete_is_not_slowed_by_a_collector_that_is_down() {
 }
 
 #[test]
-#[ignore = "needs the converter of the \"otlp convert:\" commits"]
 fn flush_waits_until_the_spans_reached_the_collector() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();
@@ -357,7 +356,6 @@ fn flush_waits_until_the_spans_reached_the_collector() {
 }
 
 #[test]
-#[ignore = "needs the converter of the \"otlp convert:\" commits"]
 fn close_sends_the_last_metrics() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();
@@ -637,7 +635,6 @@ fn complete_command(fixture: &Fixture) -> std::process::Command {
 }
 
 #[test]
-#[ignore = "needs the converter of the \"otlp convert:\" commits"]
 fn cli_complete_delivers_its_spans_before_it_exits() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();
@@ -652,7 +649,6 @@ fn cli_complete_delivers_its_spans_before_it_exits() {
 }
 
 #[test]
-#[ignore = "needs the converter of the \"otlp convert:\" commits"]
 fn cli_otlp_endpoint_flag_wins_over_the_environment() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();
