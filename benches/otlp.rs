@@ -63,6 +63,25 @@ fn context() -> Context {
         .variable("goals", "Move into product management")
 }
 
+/// The calling thread's CPU time spent in `work`.
+fn thread_cpu(work: impl FnOnce()) -> Duration {
+    let read = || {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec to write into.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        Duration::new(
+            u64::try_from(now.tv_sec).unwrap_or(0),
+            u32::try_from(now.tv_nsec).unwrap_or(0),
+        )
+    };
+    let started = read();
+    work();
+    read().saturating_sub(started)
+}
+
 /// The caller's cost of `complete()` on the mock, exporter off, then on (same run).
 fn caller_cost(criterion: &mut Criterion) {
     let root: PathBuf =
@@ -90,6 +109,26 @@ fn caller_cost(criterion: &mut Criterion) {
         bencher.iter(|| {
             on.complete(black_box("bench"), black_box(&context))
                 .unwrap()
+        })
+    });
+    // The caller's own CPU time per call (its thread's clock): on a shared 2-core machine the
+    // exporter thread's work also slows the caller's wall clock by taking its core.
+    group.bench_function("complete_mock_exporter_off_thread_cpu", |bencher| {
+        bencher.iter_custom(|iterations| {
+            thread_cpu(|| {
+                for _ in 0..iterations {
+                    black_box(off.complete(black_box("bench"), black_box(&context)).unwrap());
+                }
+            })
+        })
+    });
+    group.bench_function("complete_mock_exporter_on_thread_cpu", |bencher| {
+        bencher.iter_custom(|iterations| {
+            thread_cpu(|| {
+                for _ in 0..iterations {
+                    black_box(on.complete(black_box("bench"), black_box(&context)).unwrap());
+                }
+            })
         })
     });
     group.finish();
