@@ -117,7 +117,10 @@ fn caller_cost(criterion: &mut Criterion) {
         bencher.iter_custom(|iterations| {
             thread_cpu(|| {
                 for _ in 0..iterations {
-                    black_box(off.complete(black_box("bench"), black_box(&context)).unwrap());
+                    black_box(
+                        off.complete(black_box("bench"), black_box(&context))
+                            .unwrap(),
+                    );
                 }
             })
         })
@@ -126,7 +129,10 @@ fn caller_cost(criterion: &mut Criterion) {
         bencher.iter_custom(|iterations| {
             thread_cpu(|| {
                 for _ in 0..iterations {
-                    black_box(on.complete(black_box("bench"), black_box(&context)).unwrap());
+                    black_box(
+                        on.complete(black_box("bench"), black_box(&context))
+                            .unwrap(),
+                    );
                 }
             })
         })

@@ -4,7 +4,7 @@
 //! sent over OTLP/HTTP (protobuf by default, JSON as an option) from the exporter's own
 //! background thread: batched, gzip-compressed, retried with backoff on 429/502/503/504 as the
 //! OTLP specification asks, and dropped (counted) when its bounded queue is full. Nothing here
-//! runs on the caller's thread but [`crate::telemetry::sink::RecordSink::accept`].
+//! runs on the caller's thread but the sink's `accept` (a push onto the queue).
 //!
 //! - `options.rs`, `env.rs`: [`OtlpOptions`], from code or the `OTEL_*` environment variables
 //!   ([`OtlpOptions::from_env`]).
