@@ -337,7 +337,7 @@ impl Engine {
 
     /// Waits until every telemetry event recorded so far is in the file and handed to the
     /// other sinks' receivers (OTLP collector, alert channels), at most
-    /// [`SINK_CLOSE_TIMEOUT`] for each sink.
+    /// `SINK_CLOSE_TIMEOUT` (5 s) for each sink.
     pub fn flush_telemetry(&self) {
         for sink in &self.telemetry.sinks {
             sink.flush(SINK_CLOSE_TIMEOUT);

@@ -10,7 +10,7 @@ internal_mod!(metrics);
 pub mod otlp;
 pub(crate) mod rebuild;
 internal_mod!(recent);
-pub(crate) mod sink;
+internal_mod!(sink);
 pub mod stats;
 mod streamed;
 mod structured;

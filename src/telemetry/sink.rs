@@ -10,7 +10,7 @@ use super::event::TelemetryRecord;
 /// A consumer of telemetry records. Every method runs on a caller's thread, so `accept` must
 /// only queue (a bounded queue, counting what it drops) and return in well under a
 /// microsecond; the work happens on the sink's own thread.
-pub(crate) trait RecordSink: Send + Sync {
+pub trait RecordSink: Send + Sync {
     /// Takes one record, in the order the engine made them.
     fn accept(&self, record: &Arc<TelemetryRecord>);
 

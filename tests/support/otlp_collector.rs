@@ -98,6 +98,8 @@ struct Shared {
     success_body: Vec<u8>,
     /// How long to wait before answering each request.
     delay: Duration,
+    /// Record requests without their bodies (a bench sends hundreds of megabytes).
+    discard_bodies: bool,
 }
 
 /// The collector; stops (and frees its port) when dropped or [`OtlpCollector::close`]d.
@@ -161,6 +163,11 @@ impl OtlpCollector {
     /// Waits `delay` before answering each request (a slow collector).
     pub fn answer_after(&self, delay: Duration) {
         self.lock().delay = delay;
+    }
+
+    /// Records requests without their bodies from now on (for benches).
+    pub fn discard_bodies(&self) {
+        self.lock().discard_bodies = true;
     }
 
     /// Stops listening: new connections are refused from now on.
@@ -329,12 +336,19 @@ fn serve(
             reader.read_exact(&mut body)?;
             body
         };
-        let body = if header("content-encoding").is_some_and(|value| value == "gzip") {
+        let discard = shared
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .discard_bodies;
+        let (raw_body, body) = if discard {
+            (Vec::new(), Vec::new())
+        } else if header("content-encoding").is_some_and(|value| value == "gzip") {
             let mut plain = Vec::new();
             flate2::read::GzDecoder::new(raw_body.as_slice()).read_to_end(&mut plain)?;
-            plain
+            (raw_body, plain)
         } else {
-            raw_body.clone()
+            (raw_body.clone(), raw_body)
         };
         // Decide the answer and record the request under one lock, so a test that saw the
         // request also sees what was answered.

@@ -27,12 +27,16 @@ use crate::telemetry::metrics::{MetricsSnapshot, OtlpCounters};
 use crate::telemetry::sink::RecordSink;
 
 /// The exporter thread's name (seen in `top -H`, debuggers and panics).
-pub(crate) const THREAD_NAME: &str = "prompt-config-otlp";
+pub const THREAD_NAME: &str = "prompt-config-otlp";
+
+/// The shortest an idle thread sleeps before looking at the queue again (with a zero
+/// `batch_delay`).
+const MIN_IDLE_WAIT: Duration = Duration::from_millis(5);
 
 /// Reads the engine's live figures for a metrics export: the metrics snapshot (breaker gauges
 /// refreshed) and the budgets' statuses. The engine sets it once it exists; it holds only weak
 /// references, so the exporter never keeps an engine alive.
-pub(crate) type FiguresSource = Box<dyn Fn() -> (MetricsSnapshot, Vec<BudgetStatus>) + Send + Sync>;
+pub type FiguresSource = Box<dyn Fn() -> (MetricsSnapshot, Vec<BudgetStatus>) + Send + Sync>;
 
 /// What every generation of the thread (one per process, see `after_fork`) shares.
 struct Config {
@@ -50,6 +54,8 @@ struct Config {
 #[derive(Default)]
 struct Queue {
     records: VecDeque<Arc<TelemetryRecord>>,
+    /// When the oldest queued record arrived: its batch is due `batch_delay` later.
+    oldest: Option<Instant>,
     /// Flushes asked for, and flushes done (the thread copies the first into the second each
     /// time it has sent everything it held).
     flush_requested: u64,
@@ -73,7 +79,7 @@ struct Inner {
 }
 
 /// The OTLP exporter sink (see the module doc).
-pub(crate) struct OtlpExporter {
+pub struct OtlpExporter {
     config: Arc<Config>,
     inner: RwLock<Arc<Inner>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -92,7 +98,7 @@ impl OtlpExporter {
     /// Starts the exporter thread for `options`, counting into `counters` (the engine's
     /// [`crate::telemetry::metrics::Metrics::otlp_counters`]); cumulative metrics start at
     /// `start`. If the thread cannot be spawned, records are counted `failed` as they come.
-    pub(crate) fn start(
+    pub fn start(
         options: &OtlpOptions,
         counters: Arc<OtlpCounters>,
         start: SystemTime,
@@ -116,7 +122,7 @@ impl OtlpExporter {
     }
 
     /// Where metrics exports read the engine's figures; set once, later calls are ignored.
-    pub(crate) fn set_figures(&self, figures: FiguresSource) {
+    pub fn set_figures(&self, figures: FiguresSource) {
         let _ = self.config.figures.set(figures);
     }
 
@@ -155,6 +161,10 @@ impl RecordSink for OtlpExporter {
             self.config.counters.queue_full();
             return;
         }
+        if queue.records.is_empty() {
+            // Once per batch, not per record: the thread's timer starts from here.
+            queue.oldest = Some(Instant::now());
+        }
         queue.records.push_back(Arc::clone(record));
         // Only a full batch wakes the thread early; otherwise it wakes on its own timer, so
         // the common accept is a lock and a push, with no system call.
@@ -185,7 +195,10 @@ impl RecordSink for OtlpExporter {
 
     fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        self.config.closed.store(true, Ordering::Relaxed);
+        if self.config.closed.swap(true, Ordering::Relaxed) {
+            // Closed before (`Engine::close`, then the drop): that close already waited.
+            return;
+        }
         let inner = Arc::clone(&self.inner.read());
         let mut queue = inner.queue.lock();
         queue.closing = true;
@@ -237,11 +250,24 @@ fn run(config: &Config, inner: &Inner) {
     let mut converter = Converter::new(options);
     let mut batch_due: Option<Instant> = None;
     let mut metrics_due = Instant::now() + options.metrics_interval;
+    // Swapped with the queue's buffer each round, so callers push into a buffer that has
+    // already grown (no allocation on their thread in steady traffic).
+    let mut records = VecDeque::new();
     loop {
-        let (records, flush_target, closing) = {
+        let (flush_target, flushing, closing) = {
             let mut queue = inner.queue.lock();
             loop {
-                let wake_at = batch_due.map_or(metrics_due, |due| due.min(metrics_due));
+                // A record arriving while the thread sleeps does not wake it (that would be a
+                // system call on the caller's thread): an idle thread looks again every
+                // `batch_delay`, so a record waits at most about twice that.
+                let queued_due = queue.oldest.map_or_else(
+                    || Instant::now() + options.batch_delay.max(MIN_IDLE_WAIT),
+                    |oldest| oldest + options.batch_delay,
+                );
+                let wake_at = [batch_due, Some(queued_due)]
+                    .into_iter()
+                    .flatten()
+                    .fold(metrics_due, Instant::min);
                 if queue.records.len() >= options.max_batch
                     || queue.flush_requested > queue.flushed
                     || queue.closing
@@ -251,21 +277,23 @@ fn run(config: &Config, inner: &Inner) {
                 }
                 inner.wake.wait_until(&mut queue, wake_at);
             }
+            if let Some(oldest) = queue.oldest.take() {
+                // The records keep their place in time: their batch is due when the oldest's is.
+                let due = oldest + options.batch_delay;
+                batch_due = Some(batch_due.map_or(due, |current| current.min(due)));
+            }
+            std::mem::swap(&mut queue.records, &mut records);
             (
-                std::mem::take(&mut queue.records),
                 queue.flush_requested,
+                queue.closing || queue.flush_requested > queue.flushed,
                 queue.closing,
             )
         };
-        let flushing = closing || flush_target > inner.queue.lock().flushed;
-        for record in &records {
-            converter.push(record);
+        // The records are released here, on this thread, not on a caller's.
+        for record in records.drain(..) {
+            converter.push(&record);
         }
-        drop(records);
         let now = Instant::now();
-        if converter.pending() > 0 && batch_due.is_none() {
-            batch_due = Some(now + options.batch_delay);
-        }
         let all = flushing || batch_due.is_some_and(|due| now >= due);
         send_batches(
             &transport,

@@ -4,7 +4,7 @@
 //! sent over OTLP/HTTP (protobuf by default, JSON as an option) from the exporter's own
 //! background thread: batched, gzip-compressed, retried with backoff on 429/502/503/504 as the
 //! OTLP specification asks, and dropped (counted) when its bounded queue is full. Nothing here
-//! runs on the caller's thread but [`crate::telemetry::sink::RecordSink::accept`].
+//! runs on the caller's thread but the sink's `accept` (a push onto the queue).
 //!
 //! - `options.rs`, `env.rs`: [`OtlpOptions`], from code or the `OTEL_*` environment variables
 //!   ([`OtlpOptions::from_env`]).
@@ -14,9 +14,10 @@
 
 pub(crate) mod convert;
 mod env;
-pub(crate) mod exporter;
 mod options;
-// Public (hidden) to this crate's tests and benches, which drive it without a converter.
+// Public (hidden) to this crate's tests and benches only: the transport is driven without a
+// converter, the exporter fed records directly.
+internal_mod!(exporter);
 internal_mod!(transport);
 
 pub use options::{OtlpOptions, OtlpProtocol};
