@@ -74,7 +74,11 @@ fn a_budget_alert_line_fires_with_the_budgets_scope_period_and_figures() {
     assert_eq!(alert.figures["limit_usd"], json!(10.0));
     assert_eq!(alert.figures["threshold_percent"], json!(90));
     assert_eq!(alert.summary, "Budget overall/day at 90%: $9.12 of $10.00");
-    assert_eq!(alert.fired_at, at(0.0), "the record's time, from the engine's clock");
+    assert_eq!(
+        alert.fired_at,
+        at(0.0),
+        "the record's time, from the engine's clock"
+    );
 }
 
 #[test]

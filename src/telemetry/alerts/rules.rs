@@ -15,8 +15,6 @@
 //! - `evaluation_failed`: an `eval.run` line with `passed: false` -> trigger, scope
 //!   `feature@version`, period = the run id; never resolved.
 
-// Until the delivery thread (H4) calls the rules, only the tests (test-hooks) reach them.
-#![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
