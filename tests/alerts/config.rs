@@ -454,3 +454,18 @@ fn the_example_names_its_schema_by_a_path_that_exists() {
             .unwrap();
     assert!(config.join(example["$schema"].as_str().unwrap()).is_file());
 }
+
+#[test]
+fn an_engine_opens_on_the_example_copied_to_alerts_json() {
+    // The example names its schema (`$schema`, for editors): the alerts thread must accept
+    // what validation accepts.
+    let fixture = Fixture::new();
+    std::fs::copy(
+        fixture.config_dir().join("alerts.example.json"),
+        fixture.config_dir().join("alerts.json"),
+    )
+    .unwrap();
+    Engine::validate(&fixture.options()).unwrap();
+    let engine = Engine::open(fixture.options().with_mock(true)).unwrap();
+    engine.close();
+}

@@ -1,7 +1,8 @@
 //! Once across the fleet (issue 15): processes sharing one Redis that see the same conditions
 //! claim each alert once between them (`SET NX PX` under the keyspace), on one server and on a
 //! 3-master cluster; with Redis down the claims fall back to the process (the alert still goes
-//! out) and the shared state reports the degradation.
+//! out) and the shared state reports the degradation. End to end: four engine processes on one
+//! Redis, each tripping the same rule, send one webhook to a loopback receiver.
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -232,4 +233,120 @@ fn with_redis_down_claims_fall_back_to_the_process_and_the_degradation_is_report
         matches!(changes.first(), Some(StateChange::Degraded { .. })),
         "degradation reported: {changes:?}"
     );
+}
+
+/// Set in a re-executed engine child: the configuration root, the telemetry file.
+const ENGINE_ROOT: &str = "ALERTS_FLEET_ENGINE_ROOT";
+const ENGINE_LOG: &str = "ALERTS_FLEET_ENGINE_LOG";
+/// The webhook channel's variables (the children inherit them from the parent's `env`).
+const HOOK_URL: &str = "ALERTS_FLEET_HOOK_URL";
+const HOOK_SECRET: &str = "ALERTS_FLEET_HOOK_SECRET";
+/// Calls each engine child makes: enough for `min_requests`.
+const CALLS: usize = 5;
+
+/// The one-feature configuration on a mock answering in 20 ms, with an alerts.json whose
+/// `latency_p95` rule (above 5 ms once 3 requests are in) every call trips, sent to one
+/// signed webhook.
+fn slow_fleet_config() -> crate::support::one_feature::OneFeature {
+    let one = crate::support::fleet::config(None, None);
+    let mut providers = crate::support::fleet::providers(None);
+    providers["providers"]["mock"]["mock"]["latency_ms"] = serde_json::json!(20);
+    one.write_providers(&providers);
+    let alerts = serde_json::json!({
+        "channels": {"hook": {"type": "webhook", "url_env": HOOK_URL, "secret_env": HOOK_SECRET}},
+        "rules": [{"name": "slow", "type": "latency_p95", "feature": "ask", "window_seconds": 300,
+                   "above_ms": 5, "min_requests": 3, "severity": "warning", "channels": ["hook"]}]
+    });
+    std::fs::write(one.root.join("config/alerts.json"), alerts.to_string()).unwrap();
+    one
+}
+
+/// Runs [`PROCESSES`] engine children making slow calls, on Redis at `url` (memory state when
+/// `None`), and returns the webhook bodies the receiver got once they all closed.
+fn engine_processes_deliver(url: Option<&str>) -> Vec<serde_json::Value> {
+    let receiver = crate::support::alert_receiver::AlertReceiver::ok();
+    let config = slow_fleet_config();
+    let dir = TempDir::new("alerts_fleet_engines");
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|child| {
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "fleet::engine_child_makes_slow_calls",
+                    "--include-ignored",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_URL, url.unwrap_or(""))
+                .env(ENGINE_ROOT, &config.root)
+                .env(
+                    ENGINE_LOG,
+                    dir.path().join(format!("telemetry-{child}.jsonl")),
+                )
+                .env(HOOK_URL, receiver.url())
+                .env(HOOK_SECRET, "fleet-secret")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a child process failed");
+    }
+    // Every child closed its engine, which waits for its deliveries: what arrived is final.
+    receiver.json_bodies()
+}
+
+#[test]
+#[cfg_attr(
+    pc_missing_redis,
+    ignore = "needs redis-server (see the notice from build.rs)"
+)]
+fn four_engine_processes_on_one_redis_deliver_one_webhook() {
+    let server = RedisServer::start();
+    let bodies = engine_processes_deliver(Some(&server.url()));
+    assert_eq!(
+        bodies.len(),
+        1,
+        "one delivery across the fleet: {bodies:#?}"
+    );
+    let alert = &bodies[0]["alert"];
+    assert_eq!(alert["rule"], "slow");
+    assert_eq!(alert["action"], "trigger");
+    assert_eq!(alert["scope"], "ask");
+    assert_eq!(alert["dedup_key"], "prompt_config/slow/ask");
+}
+
+#[test]
+fn four_engine_processes_on_memory_state_deliver_one_webhook_each() {
+    // The control of the test above: without the fleet's claims each process sends its own.
+    let bodies = engine_processes_deliver(None);
+    assert_eq!(bodies.len(), PROCESSES, "{bodies:#?}");
+    assert!(bodies.iter().all(|body| body["alert"]["rule"] == "slow"));
+}
+
+#[test]
+#[ignore = "runs as a child process of the fleet alert tests"]
+fn engine_child_makes_slow_calls() {
+    let (Ok(url), Ok(root), Ok(log)) = (
+        std::env::var(CHILD_URL),
+        std::env::var(ENGINE_ROOT),
+        std::env::var(ENGINE_LOG),
+    ) else {
+        return;
+    };
+    let state = if url.is_empty() {
+        prompt_config::state::StateBackend::Memory
+    } else {
+        crate::support::fleet::redis(&url, PATIENT)
+    };
+    let engine = crate::support::fleet::engine(std::path::Path::new(&root), state, log.as_ref());
+    for call in 0..CALLS {
+        engine
+            .complete(
+                "ask",
+                &crate::support::one_feature::asking(&format!("q{call}")),
+            )
+            .unwrap();
+    }
+    engine.close();
 }

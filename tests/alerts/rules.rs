@@ -150,7 +150,8 @@ fn a_breaker_opening_triggers_and_its_closing_resolves_under_one_dedup_key() {
     assert_eq!(opened[0].action, AlertAction::Trigger);
     assert_eq!(opened[0].dedup_key, "prompt_config/down/openai");
     assert_eq!(opened[0].scope, "openai");
-    assert_eq!(opened[0].period, "2026-12-01T10:00:00.000Z");
+    // Opened at 10:00:05 for 30 s: the opening ends at 10:00:35, to 10 s.
+    assert_eq!(opened[0].period, "2026-12-01T10:00:30.000Z");
     assert!(
         rules
             .observe(&transition("openai", "open", "half_open", at(35.0)))
@@ -196,14 +197,23 @@ fn a_breaker_that_closes_without_a_trigger_resolves_nothing() {
 #[test]
 fn a_fleet_opened_breaker_triggers_and_its_fleet_closing_resolves() {
     let mut rules = rules(vec![rule("down", Condition::BreakerOpen { breaker: None })]);
-    assert_eq!(
-        rules.observe(&transition("openai", "closed", "fleet_open", at(0.0)))[0].action,
-        AlertAction::Trigger
-    );
-    assert_eq!(
-        rules.observe(&transition("openai", "fleet_open", "fleet_closed", at(9.0)))[0].action,
-        AlertAction::Resolve
-    );
+    let opened = rules.observe(&fleet_transition("openai", "open", at(0.0), Some(30_000)));
+    assert_eq!(opened[0].action, AlertAction::Trigger);
+    let closed = rules.observe(&fleet_transition("openai", "closed", at(9.0), None));
+    assert_eq!(closed[0].action, AlertAction::Resolve);
+}
+
+#[test]
+fn processes_learning_of_one_opening_at_different_times_deliver_it_once() {
+    let dedup = Dedup::new(None);
+    let config = config(vec![rule("down", Condition::BreakerOpen { breaker: None })]);
+    let mut opener = AlertRules::new(&config, dedup.clone());
+    let mut late = AlertRules::new(&config, dedup);
+    // Opened at 10:00:05 for 30 s; another process reads the fleet's hint 12 s later.
+    let first = opener.observe(&transition("openai", "closed", "open", at(5.0)));
+    let second = late.observe(&fleet_transition("openai", "open", at(17.0), Some(18_003)));
+    assert_eq!(first.len() + second.len(), 1, "{first:?} {second:?}");
+    assert_eq!(first[0].period, "2026-12-01T10:00:30.000Z");
 }
 
 #[test]

@@ -128,6 +128,27 @@ pub fn transition(
     )
 }
 
+/// A `circuit.transition` of `breaker` to `open` or `closed` at `when` learnt from the fleet's
+/// hint (reason `fleet_open` / `fleet_closed`), with `open_for_ms` left of the opening.
+pub fn fleet_transition(
+    breaker: &str,
+    to: &'static str,
+    when: DateTime<Utc>,
+    open_for_ms: Option<u64>,
+) -> TelemetryRecord {
+    let mut record = transition(
+        breaker,
+        if to == "open" { "closed" } else { "open" },
+        to,
+        when,
+    );
+    if let EventBody::CircuitTransition(fields) = &mut record.body {
+        fields.reason = format!("fleet_{to}");
+        fields.open_for_ms = open_for_ms;
+    }
+    record
+}
+
 /// An `eval.run` line of `feature`@`version` in run `run_id`.
 pub fn eval_run(run_id: &str, feature: &str, version: &str, passed: bool) -> TelemetryRecord {
     let (cases_passed, cases_total) = if passed { (10, 10) } else { (7, 10) };

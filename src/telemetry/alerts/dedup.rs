@@ -6,8 +6,6 @@
 //! degradation as `state.degraded`); an alert may then go out once per process, never zero
 //! times.
 
-// Until the delivery thread (H4) calls the rules, only the tests (test-hooks) reach them.
-#![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -5,9 +5,11 @@
 //! - `budget`: a `budget.alert` line (the budget already fires each threshold once per window)
 //!   -> a trigger scoped to the budget, period = the budget period's label plus the threshold;
 //!   never resolved.
-//! - `breaker_open`: `circuit.transition` to `open` / `fleet_open` -> trigger with dedup key
-//!   `prompt_config/{rule}/{breaker}`; back to `closed` / `fleet_closed` -> resolve under the
-//!   same key (only after a trigger). Period = the opening's minute.
+//! - `breaker_open`: `circuit.transition` to `open` (this process's breaker, or the fleet's
+//!   hint: reason `fleet_open`) -> trigger with dedup key `prompt_config/{rule}/{breaker}`; back
+//!   to `closed` -> resolve under the same key (only after a trigger). Period = when the
+//!   opening ends (the transition's time plus `open_for_ms`, to [`BREAKER_PERIOD_MS`]): the
+//!   same instant in every process of a fleet, however late each learns of the opening.
 //! - `error_rate`, `latency_p95`, `invalid_output_rate`: per feature, a sliding window of
 //!   `llm.request` lines (evaluation traffic excluded), holding at least `min_requests`; over
 //!   the limit -> trigger, period = the window's start rounded down to the window (RFC 3339);
@@ -15,8 +17,6 @@
 //! - `evaluation_failed`: an `eval.run` line with `passed: false` -> trigger, scope
 //!   `feature@version`, period = the run id; never resolved.
 
-// Until the delivery thread (H4) calls the rules, only the tests (test-hooks) reach them.
-#![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -32,6 +32,9 @@ use crate::telemetry::event::{
     BudgetFields, CircuitFields, EvalRunFields, EventBody, RequestFields, TelemetryRecord,
 };
 
+/// The granularity of a breaker alert's period, ms: coarse enough that the processes of a
+/// fleet, whose clocks and hint reads differ by milliseconds, name the same opening alike.
+pub const BREAKER_PERIOD_MS: i64 = 10_000;
 /// How long a budget claim lasts: past the longest budget period (a month).
 const BUDGET_CLAIM: Duration = Duration::from_secs(32 * 24 * 3600);
 /// How long a breaker or evaluation claim lasts: long enough for every process to see it.
@@ -353,8 +356,8 @@ impl RuleState {
             return Vec::new();
         }
         let scope = fields.breaker.clone();
-        let opened = matches!(fields.to, "open" | "fleet_open");
-        let closed = matches!(fields.to, "closed" | "fleet_closed");
+        let opened = fields.to == "open";
+        let closed = fields.to == "closed";
         let mut figures = BTreeMap::from([
             ("breaker".to_string(), json!(fields.breaker)),
             ("from".to_string(), json!(fields.from)),
@@ -366,10 +369,15 @@ impl RuleState {
         }
         match (self.firing.get(&scope).cloned(), opened, closed) {
             (None, true, _) => {
-                // The opening's minute: processes of a fleet that see one opening (theirs or
-                // the fleet's hint) within the same minute claim the same period.
-                let minute = at.timestamp().div_euclid(60) * 60 * 1000;
-                let period = rfc3339_ms(minute);
+                // The process whose breaker opened writes `open_for_ms` = the whole opening;
+                // the others, learning of it later from the fleet's hint, the time left of it:
+                // time + open_for_ms is the one instant they all share. Without it, the time.
+                let until = at.timestamp_millis()
+                    + fields
+                        .open_for_ms
+                        .and_then(|ms| i64::try_from(ms).ok())
+                        .unwrap_or(0);
+                let period = rfc3339_ms(until.div_euclid(BREAKER_PERIOD_MS) * BREAKER_PERIOD_MS);
                 let dedup_key = format!("prompt_config/{}/{scope}", self.rule.name);
                 self.firing.insert(
                     scope.clone(),

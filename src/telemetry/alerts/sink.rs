@@ -89,18 +89,12 @@ impl std::fmt::Debug for AlertsSink {
 
 /// `config_dir/alerts.json`, parsed; `None` when there is no such file.
 pub(crate) fn load_config(config_dir: &Path) -> Result<Option<AlertsConfig>, TelemetryError> {
-    let path = config_dir.join(ALERTS_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(TelemetryError::Io { path, source }),
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|error| TelemetryError::InvalidSettings {
-            setting: path.display().to_string(),
-            message: error.to_string(),
-        })
+    // The one loader of alerts.json (strict parse, JSON Schema, `$schema` allowed), so the
+    // alerts thread and `alerts test` accept exactly what `validate` accepts.
+    AlertsConfig::load(config_dir).map_err(|error| TelemetryError::InvalidSettings {
+        setting: config_dir.join(ALERTS_FILE).display().to_string(),
+        message: error.to_string(),
+    })
 }
 
 /// The channels of `config`, by name.

@@ -4,8 +4,6 @@
 //! its own timestamp; buckets older than the window are dropped as newer records or ticks
 //! arrive. p95 comes from a log-spaced latency histogram (bins 5% wide), so it is exact to 5%.
 
-// Until the delivery thread (H4) calls the rules, only the tests (test-hooks) reach them.
-#![cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 
 use std::collections::VecDeque;
 
@@ -127,6 +125,7 @@ impl Window {
     }
 
     /// The window's width, ms.
+    #[cfg(test)]
     pub fn width_ms(&self) -> i64 {
         self.width_ms
     }
@@ -212,6 +211,7 @@ impl Window {
     }
 
     /// The buckets held (at most [`BUCKETS`] + 1): memory is bounded by this, not traffic.
+    #[cfg(test)]
     pub fn buckets(&self) -> usize {
         self.buckets.len()
     }
