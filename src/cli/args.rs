@@ -37,6 +37,14 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Export spans, logs and metrics over OTLP/HTTP to this collector (a base URL such as
+    /// http://localhost:4318) [default: $OTEL_EXPORTER_OTLP_ENDPOINT; unset: no export].
+    #[arg(long, global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The OTLP encoding: http/protobuf or http/json [default: $OTEL_EXPORTER_OTLP_PROTOCOL,
+    /// else http/protobuf].
+    #[arg(long, global = true, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<String>,
 }
 
 /// One command of `prompt-config`.

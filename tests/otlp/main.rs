@@ -5,3 +5,6 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+// H1: the exporter's delivery (transport, retries, drops, CLI).
+mod transport;

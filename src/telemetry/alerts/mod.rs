@@ -21,14 +21,15 @@ use serde_json::Value;
 
 pub(crate) mod channel;
 pub mod config;
-pub(crate) mod dedup;
+internal_mod!(dedup);
 pub(crate) mod delivery;
 mod pagerduty;
-pub(crate) mod rules;
+internal_mod!(rules);
 pub(crate) mod sink;
 mod slack;
 mod test_alert;
 mod webhook;
+internal_mod!(window);
 
 pub use test_alert::{TestAlerts, TestDelivery};
 

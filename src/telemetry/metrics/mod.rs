@@ -6,6 +6,7 @@
 
 mod alerts;
 mod cache;
+mod otlp;
 mod output;
 mod prometheus;
 mod series;
@@ -21,9 +22,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 pub use alerts::AlertDeliverySnapshot;
 pub use cache::CacheSnapshot;
+pub use otlp::{OtlpCounters, OtlpSignal, OtlpSnapshot};
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
-    BreakerSnapshot, FeedbackSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
+    BreakerSnapshot, FeedbackSnapshot, HistogramSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
     ResolveSnapshot,
 };
 
@@ -108,6 +110,8 @@ pub struct Metrics {
     cache: cache::CacheCounters,
     output: output::OutputCounters,
     alerts: alerts::AlertCounters,
+    /// The OTLP exporter's delivery counters, shared with the exporter's thread.
+    otlp: std::sync::Arc<OtlpCounters>,
 }
 
 impl Metrics {
@@ -291,6 +295,11 @@ impl Metrics {
         }
     }
 
+    /// The OTLP exporter's counters, for the exporter to count into.
+    pub fn otlp_counters(&self) -> std::sync::Arc<OtlpCounters> {
+        std::sync::Arc::clone(&self.otlp)
+    }
+
     /// Every series as plain data, sorted by labels, with latency percentiles.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let collected = self.collect(true);
@@ -344,6 +353,7 @@ impl Metrics {
             cache: collected.cache,
             output: collected.output,
             alert_deliveries: self.alerts.snapshot(),
+            otlp: collected.otlp,
         }
     }
 
@@ -403,6 +413,7 @@ impl Metrics {
             state_degradations: self.state_degradations.load(Ordering::Relaxed),
             cache: self.cache.snapshot(),
             output: self.output.snapshot(),
+            otlp: self.otlp.snapshot(),
         }
     }
 }
@@ -541,4 +552,5 @@ struct Collected {
     state_degradations: u64,
     cache: Vec<CacheSnapshot>,
     output: Vec<OutputSnapshot>,
+    otlp: OtlpSnapshot,
 }
