@@ -182,3 +182,61 @@ fn a_budget_crossing_its_threshold_reaches_slack_once_with_spend_and_limit() {
     assert!(fields.contains("*limit_usd*"), "{fields}");
     assert!(fields.contains("*spent_usd*"), "{fields}");
 }
+
+#[test]
+fn four_engines_sharing_one_redis_send_one_slack_message_for_one_breaker_opening() {
+    use crate::support::alert_engine::OPEN_MS;
+    use crate::support::fleet::redis;
+    use crate::support::redis_server::{PATIENT, RedisServer};
+
+    let server = RedisServer::start();
+    let slack = AlertReceiver::ok();
+    set_env("PC_CH_FLEET_URL", &slack.url());
+    let fixture = breaker_alerts_fixture(&json!({
+        "team": {"type": "slack", "webhook_url_env": "PC_CH_FLEET_URL"}
+    }));
+    // The claim's period is the opening's minute: keep the four openings inside one.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second > 50 {
+        std::thread::sleep(Duration::from_secs((61 - second) as u64));
+    }
+    let logs = TempDir::new("alerts_fleet");
+    let engines: Vec<_> = (0..4)
+        .map(|index| {
+            let log = logs.path().join(format!("engine{index}.jsonl"));
+            let options = fixture
+                .options()
+                .with_mock(true)
+                .with_telemetry(&log)
+                .with_state(redis(&server.url(), PATIENT));
+            (prompt_config::Engine::open(options).expect("opens"), log)
+        })
+        .collect();
+
+    for (engine, _) in &engines {
+        open_breaker(engine);
+    }
+    for (engine, _) in &engines {
+        engine.flush_telemetry();
+    }
+    std::thread::sleep(Duration::from_millis(OPEN_MS));
+    for (_, log) in &engines {
+        let openings = lines_with_event(log, "circuit.transition")
+            .into_iter()
+            .filter(|line| {
+                line["prompt_config.breaker"] == "openai"
+                    && matches!(
+                        line["prompt_config.breaker_state"].as_str(),
+                        Some("open" | "fleet_open")
+                    )
+            })
+            .count();
+        assert!(openings >= 1, "every engine saw the breaker open");
+    }
+    assert_eq!(slack.requests().len(), 1, "one message for the fleet");
+    let sent: usize = engines
+        .iter()
+        .map(|(_, log)| lines_with_event(log, "alert.sent").len())
+        .sum();
+    assert_eq!(sent, 1, "sent by exactly one of the four engines");
+}
