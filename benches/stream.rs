@@ -206,6 +206,7 @@ fn time_to_first_token(criterion: &mut Criterion) {
         output: None,
         tools: &[],
         tool_choice: &Default::default(),
+        traceparent: None,
     };
     // The exact body the provider sends, for the bare read.
     drop(provider.stream(&request, timeouts()).unwrap());
@@ -380,6 +381,7 @@ fn per_chunk(criterion: &mut Criterion) {
         output: None,
         tools: &[],
         tool_choice: &Default::default(),
+        traceparent: None,
     };
     drop(provider.stream(&request, timeouts()).unwrap());
     let body = server.requests()[0].body.clone();

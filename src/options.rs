@@ -13,6 +13,8 @@ use crate::state::{StateBackend, StateListener};
 use crate::telemetry::otlp::OtlpOptions;
 use crate::telemetry::writer::WriterOptions;
 
+mod otlp_json;
+
 /// Where the engine reads its configuration, and what drives its client.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -169,6 +171,8 @@ struct OptionsJson {
     telemetry: Option<TelemetryJson>,
     #[serde(default)]
     state: Option<serde_json::Value>,
+    #[serde(default)]
+    otlp: Option<serde_json::Value>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -194,10 +198,15 @@ struct TelemetrySettingsJson {
 
 impl EngineOptions {
     /// Options from the JSON bindings pass: `{"config_dir", "prompts_dir", "mock", "telemetry",
-    /// "state"}`, every key optional (`./config`, `./prompts`, no mock, no telemetry, memory
-    /// state); `telemetry` is a path or `{"path", "queue_capacity", "flush_interval_ms",
-    /// "rotate_bytes", "rotated_files"}`; `state` is `"memory"` or `{"backend": "redis", "url",
-    /// ...}` (see [`StateBackend::from_json`]).
+    /// "state", "otlp"}`, every key optional (`./config`, `./prompts`, no mock, no telemetry,
+    /// memory state, no OTLP export); `telemetry` is a path or `{"path", "queue_capacity",
+    /// "flush_interval_ms", "rotate_bytes", "rotated_files"}`; `state` is `"memory"` or
+    /// `{"backend": "redis", "url", ...}` (see [`StateBackend::from_json`]); `otlp` is `true`
+    /// (the standard `OTEL_*` environment variables), `false`, or `{"endpoint", "protocol":
+    /// "http/protobuf" | "http/json", "headers": {..}, "service_name", "resource_attributes":
+    /// {..}, "compression": "gzip" | "none", "timeout_ms", "batch_delay_ms", "max_queue",
+    /// "max_batch", "metrics_interval_ms"}` (see [`OtlpOptions`]); a refused setting is named
+    /// by its pointer (`/otlp/headers/x-api-key`), a header value never quoted.
     pub fn from_json(json: &str) -> Result<EngineOptions, crate::config::ConfigError> {
         let parsed: OptionsJson =
             serde_json::from_str(json).map_err(|error| crate::config::ConfigError::Rejected {
@@ -212,14 +221,14 @@ impl EngineOptions {
                 .unwrap_or_else(|| PathBuf::from("prompts")),
         )
         .with_mock(parsed.mock);
-        if let Some(state) = &parsed.state {
-            // A repeated key inside `state` (two `url`s) is refused as config files refuse it:
-            // serde_json would silently keep the last one.
+        if parsed.state.is_some() || parsed.otlp.is_some() {
+            // A repeated key inside `state` (two `url`s) or `otlp` (two headers of one name) is
+            // refused as config files refuse it: serde_json would silently keep the last one.
             if let Err(crate::config::json::JsonProblem::DuplicateKeys { pointers, .. }) =
                 crate::config::json::parse_strict(json.as_bytes())
                 && let Some(pointer) = pointers
                     .iter()
-                    .find(|pointer| pointer.starts_with("/state/"))
+                    .find(|pointer| pointer.starts_with("/state/") || pointer.starts_with("/otlp/"))
             {
                 let key = pointer.rsplit('/').next().unwrap_or_default();
                 return Err(crate::config::ConfigError::Rejected {
@@ -231,6 +240,11 @@ impl EngineOptions {
                     ),
                 });
             }
+        }
+        if let Some(otlp) = &parsed.otlp {
+            options.otlp = otlp_json::parse(otlp)?;
+        }
+        if let Some(state) = &parsed.state {
             options.state = StateBackend::from_json(state).map_err(|error| match error {
                 crate::state::StateError::InvalidSettings { setting, message } => {
                     crate::config::ConfigError::Rejected {

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 mod eval;
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/http_server.rs"]
+mod http_server;
+#[path = "support/one_feature.rs"]
+mod one_feature;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "support/temp_dir.rs"]
@@ -689,6 +693,62 @@ fn c_state_backend_redis_keeps_fleet_state_in_redis() {
             keys.lines().any(|key| key.contains(":budget")),
             "no budget key under {prefix}: in Redis after completions with the redis backend \
              ({linkage:?}); keys: {keys:?}"
+        );
+    }
+}
+
+/// Issue 15: the request JSON's `traceparent` reaches the provider. `tests/c/trace.c` makes one
+/// completion and one stream with the W3C example's trace per build (shared and static) against
+/// a loopback OpenAI-compatible server, and checks that malformed ones and a bad `otlp` option
+/// are `PC_INVALID_ARGUMENT` naming them; here each request the server received must carry a
+/// `traceparent` in the caller's trace whose parent is the attempt's span, not the caller's.
+#[test]
+#[cfg_attr(
+    pc_missing_cc,
+    ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
+)]
+fn c_trace_context_reaches_the_provider_and_a_malformed_one_is_refused() {
+    use http_server::{Reply, TestServer};
+    use serde_json::json;
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        let event = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {event}\n\n")
+    };
+    let events = vec![
+        chunk(json!({"role": "assistant", "content": "Gre"}), json!(null)),
+        chunk(json!({"content": "en."}), json!("stop")),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    let answer = json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Green."}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2}});
+    let server = TestServer::start_answering(move |request| {
+        if request.json()["stream"] == json!(true) {
+            Reply::events(events.clone())
+        } else {
+            Reply::json(200, &answer)
+        }
+    });
+    let provider = json!({"kind": "openai_compatible", "base_url": format!("{}/v1", server.url()),
+        "retry": {"max_attempts": 1},
+        "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}});
+    let config =
+        one_feature::OneFeature::new(&json!({"providers": {"local": provider}}), "local", "m");
+    c_program_with_args("trace", &[config.root.as_path()]);
+    let requests = server.requests();
+    // Two builds, each one completion and one stream; the refused calls never reached it.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    for request in &requests {
+        let header = request.header("traceparent").unwrap_or_default();
+        assert!(
+            header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && header.ends_with("-01"),
+            "{header:?} is not in the caller's trace"
+        );
+        assert!(
+            !header.contains("00f067aa0ba902b7"),
+            "{header:?} names the caller's span, not the attempt's"
         );
     }
 }

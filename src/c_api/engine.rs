@@ -26,16 +26,26 @@ pub(super) unsafe fn engine_arg<'a>(engine: *const pc_engine) -> Result<&'a Engi
 /// writer if asked to.
 ///
 /// `options_json` is a JSON object, every key optional:
-/// `{"config_dir": "config", "prompts_dir": "prompts", "mock": false, "telemetry": null}`.
+/// `{"config_dir": "config", "prompts_dir": "prompts", "mock": false, "telemetry": null,
+/// "state": null, "otlp": null}`.
 /// `"{}"` opens `./config` and `./prompts` (relative to the working directory) with real
 /// providers and no telemetry log. `mock: true` routes every provider to the offline mock (no
 /// keys, no network). `telemetry` is the path of a JSON Lines log, or
-/// `{"path", "queue_capacity", "flush_interval_ms", "rotate_bytes", "rotated_files"}`.
+/// `{"path", "queue_capacity", "flush_interval_ms", "rotate_bytes", "rotated_files"}`. `state`
+/// is `"memory"` or `{"backend": "redis", "url", ...}`. `otlp` exports spans, metrics and logs
+/// over OTLP/HTTP: `true` (the standard `OTEL_EXPORTER_OTLP_*`, `OTEL_SERVICE_NAME` and
+/// `OTEL_RESOURCE_ATTRIBUTES` environment variables), `false`, or `{"endpoint":
+/// "http://collector:4318", "protocol": "http/protobuf" | "http/json", "headers": {"name":
+/// "value"}, "service_name", "resource_attributes": {"key": "value"}, "compression": "gzip" |
+/// "none", "timeout_ms", "batch_delay_ms", "max_queue", "max_batch", "metrics_interval_ms"}`,
+/// every key optional; with it on, calls without a caller's `traceparent` start their own trace.
 ///
 /// On success `*engine` is a handle to close with `pc_engine_close`; on failure it is NULL.
 /// Statuses: `PC_CONFIG_INVALID` or `PC_PROMPT_INTEGRITY` (every problem in the error's
 /// `details`), `PC_IO` (the telemetry log cannot be opened), `PC_INVALID_ARGUMENT` (NULL
-/// `options_json` or `engine`, invalid UTF-8, invalid JSON, unknown keys or wrong types).
+/// `options_json` or `engine`, invalid UTF-8, invalid JSON, unknown keys or wrong types; a
+/// refused `otlp` setting is named by its pointer, such as `/otlp/headers/x-api-key`, its value
+/// never quoted).
 ///
 /// # Safety
 /// `options_json` is NULL or a NUL-terminated string; `engine` is NULL or writable; `error` is
@@ -63,11 +73,14 @@ pub unsafe extern "C" fn pc_engine_open(
 /// Resolves `feature` for the request and renders its messages, without calling a model.
 ///
 /// `request_json` is `{"user_id": "42", "attributes": {...}, "variables": {...},
-/// "version": "2.1.0", "messages": [...]}`: `user_id` (a string or an integer) is required, the
-/// rest optional; `version` pins a version (drafts included); `messages` is the conversation so
-/// far, oldest first, appended after the rendered template: `{"role": "user" | "assistant" |
-/// "tool", "content": "...", "tool_calls": [{"id", "name", "arguments": {...}}] (assistant
-/// only), "tool_call_id": "..." (tool only)}`. On success `*result_json` is the resolution as
+/// "version": "2.1.0", "messages": [...], "traceparent": "00-...-...-01"}`: `user_id` (a string
+/// or an integer) is required, the rest optional; `version` pins a version (drafts included);
+/// `messages` is the conversation so far, oldest first, appended after the rendered template:
+/// `{"role": "user" | "assistant" | "tool", "content": "...", "tool_calls": [{"id", "name",
+/// "arguments": {...}}] (assistant only), "tool_call_id": "..." (tool only)}`; `traceparent`
+/// is the caller's W3C Trace Context header (`00-<32 hex trace-id>-<16 hex parent-id>-<2 hex
+/// flags>`): the request's spans join that trace, and every provider attempt is sent a
+/// `traceparent` in it. On success `*result_json` is the resolution as
 /// JSON (the shape of `prompt-config resolve --json`: `feature`, `version`, `source`,
 /// `experiment`, `variant`, `rule`, `bucket`, `model`, `fallbacks`, `messages` (template, then
 /// history), `prompt_hash`, `config_revision`, `request_id`), to free with `pc_string_free`; on
@@ -75,7 +88,7 @@ pub unsafe extern "C" fn pc_engine_open(
 /// `PC_MISSING_VARIABLE`, `PC_INVALID_VARIABLE`, `PC_RENDER_FAILED`, `PC_INVALID_MESSAGES` (a
 /// history that breaks a rule or the feature's `history` limits; `details` has `index`,
 /// `field`, `message`), `PC_INVALID_ARGUMENT` (a message of the wrong shape: unknown key or
-/// role, `arguments` not JSON).
+/// role, `arguments` not JSON; a malformed `traceparent`, the message naming it).
 ///
 /// # Safety
 /// `engine` is NULL or an open handle; `feature` and `request_json` are NULL or
@@ -105,7 +118,8 @@ pub unsafe extern "C" fn pc_resolve(
 /// Resolves `feature` for the request, then calls its model chain (retries, failover, circuit
 /// breakers, rate limits, budgets, deadline). Blocks the calling thread for the call.
 ///
-/// The request is as for `pc_resolve`. On success `*result_json` is the completion as JSON (the
+/// The request is as for `pc_resolve` (its `traceparent`, or a trace of the request's own when
+/// the engine exports over OTLP, is sent to the provider with each attempt). On success `*result_json` is the completion as JSON (the
 /// shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
 /// `response_id`, `finish_reason`, `raw_finish_reason`, `refusal`, `usage`, `cost_usd`,
 /// `cost_estimated`, `cost_estimated_parts`, `latency_ms`, `request_id`, `downgraded`,

@@ -50,7 +50,8 @@ const _: () = {
 
 /// Streams the answer of `feature`: resolves and renders as `pc_complete` does, calls the model
 /// chain with streaming on, and hands each text delta to `callback` (with `user`) as it arrives,
-/// on the calling thread, which the call blocks until the stream ends.
+/// on the calling thread, which the call blocks until the stream ends. `request_json` is as for
+/// `pc_resolve`, its `traceparent` included (sent on to the provider as `pc_complete` does).
 ///
 /// Before the first delta every failure follows `pc_complete`'s policy (retries, failover,
 /// breakers, rate limits, budgets, deadline). On success `*result_json` is the completion JSON of

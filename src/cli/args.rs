@@ -395,6 +395,11 @@ pub struct Request {
     /// Pin a prompt version instead of resolving one.
     #[arg(long, value_name = "VERSION", value_parser = Text)]
     pub version: Option<String>,
+    /// Join the caller's trace: a W3C Trace Context `traceparent` header value
+    /// (00-<32 hex trace-id>-<16 hex parent-id>-<2 hex trace-flags>). The request's spans become
+    /// children of that span, and every provider attempt is sent a `traceparent` in the trace.
+    #[arg(long, value_name = "TRACEPARENT", value_parser = Text)]
+    pub traceparent: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

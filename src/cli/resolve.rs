@@ -6,7 +6,7 @@ use super::args::Request;
 use super::{Failure, engine_options, output};
 use prompt_config::ModelSpec;
 use prompt_config::state::{RedisSettings, StateBackend, StateChange, StateError, StateListener};
-use prompt_config::{Context, Engine, EngineOptions, Resolution};
+use prompt_config::{Context, Engine, EngineOptions, Resolution, TraceContext};
 
 pub fn run(request: &Request) -> Result<(), Failure> {
     let context = context_from_args(request)?;
@@ -92,7 +92,8 @@ fn warning_line(change: &StateChange) -> Option<String> {
     }
 }
 
-/// Builds the context from `--user`, `--attrs`, `--attr`, `--vars`, `--var` and `--version`.
+/// Builds the context from `--user`, `--attrs`, `--attr`, `--vars`, `--var`, `--version` and
+/// `--traceparent` (a malformed one is a usage mistake naming it: exit 2, `invalid_argument`).
 /// `--attr` values are strings (so `app_version=1.10` stays the version "1.10"), `--attrs`
 /// values keep their JSON types; `--attr` wins over `--attrs` and `--var` over `--vars` for the
 /// same name.
@@ -111,6 +112,16 @@ pub fn context_from_args(request: &Request) -> Result<Context, Failure> {
         .with_variables(variables);
     if let Some(version) = &request.version {
         context = context.pin_version(version.as_str());
+    }
+    if let Some(traceparent) = &request.traceparent {
+        let trace = TraceContext::parse_traceparent(traceparent).map_err(|error| {
+            Failure::invalid_argument(format!(
+                "--traceparent: {} (expected 00-<32 hex trace-id>-<16 hex parent-id>-<2 hex \
+                     trace-flags>)",
+                error.reason
+            ))
+        })?;
+        context = context.with_trace_context(trace);
     }
     Ok(context)
 }

@@ -295,7 +295,7 @@ impl<W: WireFormat> HttpProvider<W> {
     }
 
     /// Calls `send` with every header of a request (the key's, the route's, the content type,
-    /// the request id, then `extra`).
+    /// the request id, the W3C `traceparent` when the call belongs to a trace, then `extra`).
     fn send_with_headers<T>(
         &self,
         request: &ProviderRequest<'_>,
@@ -306,7 +306,7 @@ impl<W: WireFormat> HttpProvider<W> {
         let authorization = key.map(|(header, key)| (header.name.as_str(), header.value(key)));
         let route = &self.route;
         let mut headers: Vec<(&str, &str)> =
-            Vec::with_capacity(route.headers.len() + 3 + extra.len());
+            Vec::with_capacity(route.headers.len() + 4 + extra.len());
         if let Some((name, value)) = &authorization {
             headers.push((name, value));
         }
@@ -319,6 +319,9 @@ impl<W: WireFormat> HttpProvider<W> {
         headers.push(("content-type", "application/json"));
         if let Some(name) = route.request_id_header {
             headers.push((name, request.request_id));
+        }
+        if let Some(traceparent) = request.traceparent {
+            headers.push(("traceparent", traceparent));
         }
         headers.extend_from_slice(extra);
         send(&headers)
@@ -478,6 +481,7 @@ pub(crate) fn test_request<'a>(
         output: None,
         tools: &[],
         tool_choice: &crate::output::ToolChoice::Auto,
+        traceparent: None,
     }
 }
 

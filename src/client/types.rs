@@ -31,6 +31,11 @@ pub struct ProviderRequest<'a> {
     pub tools: &'a [ToolDefinition],
     /// Whether (and which) tool the model must call; ignored without `tools`.
     pub tool_choice: &'a ToolChoice,
+    /// The W3C `traceparent` header value naming this attempt's span
+    /// (`00-{trace id}-{attempt span id}-{flags}`), when the call belongs to a trace; HTTP
+    /// providers send it so the provider's (or a gateway's) spans join the caller's trace.
+    /// `None`: no header.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Token counts of one response.

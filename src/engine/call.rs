@@ -10,7 +10,7 @@ use crate::client::{
     CallRequest, CancelToken, Completion, Failure, StreamControl, StreamEvent, StreamSettings,
     complete, stream,
 };
-use crate::resolve::Context;
+use crate::resolve::{Context, TraceContext};
 
 impl Engine {
     /// Resolves `feature`, then answers from the response cache when the version caches and
@@ -56,6 +56,7 @@ impl Engine {
                 return self.cache_hit(completion, lookup, started, context, compiled, on_event);
             }
         }
+        let trace = self.call_trace(context, &resolution.request_id);
         let request = CallRequest {
             feature: &resolution.feature,
             version: &resolution.version,
@@ -67,7 +68,7 @@ impl Engine {
             output: resolution.output.as_ref(),
             tools: &resolution.tools,
             tool_choice: &resolution.tool_choice,
-            trace: context.trace_context(),
+            trace: trace.as_ref(),
         };
         let answer = match on_event {
             None => complete(
@@ -122,6 +123,18 @@ impl Engine {
                 );
                 Err(error.into())
             }
+        }
+    }
+
+    /// The trace a call's attempts belong to: the caller's (its context's `traceparent`), or,
+    /// when spans are exported over OTLP, a new one rooted at the request (the trace the
+    /// exporter gives the request's spans), so a provider's `traceparent` always names a span
+    /// we export. `None` without either: no `traceparent` is sent.
+    fn call_trace(&self, context: &Context, request_id: &str) -> Option<TraceContext> {
+        match context.trace_context() {
+            Some(trace) => Some(*trace),
+            None if self.options.otlp.is_some() => Some(TraceContext::root_for(request_id)),
+            None => None,
         }
     }
 

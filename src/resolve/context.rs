@@ -54,7 +54,8 @@ struct ContextFields {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "traceparent_field"
+        deserialize_with = "traceparent_field",
+        serialize_with = "traceparent_text"
     )]
     traceparent: Option<TraceContext>,
 }
@@ -69,6 +70,21 @@ fn traceparent_field<'de, D: serde::Deserializer<'de>>(
     TraceContext::parse_traceparent(&text)
         .map(Some)
         .map_err(|error| serde::de::Error::custom(format!("{error} (/traceparent)")))
+}
+
+/// The caller's trace written back as the `traceparent` it came from, so a serialized context
+/// reads back (a context only carries a trace with a parent span: see `From<Context>`).
+fn traceparent_text<S: serde::Serializer>(
+    trace: &Option<TraceContext>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let header = trace
+        .as_ref()
+        .and_then(|trace| trace.parent_span_id.map(|parent| trace.traceparent(parent)));
+    match header {
+        Some(header) => serializer.serialize_str(&header),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The history, each message read on its own so a message of the wrong shape is named by its
@@ -178,7 +194,8 @@ impl From<Context> for ContextFields {
             variables,
             version: context.version,
             messages: context.messages,
-            traceparent: context.trace,
+            // A trace without a parent span (a root made in code) has no `traceparent` form.
+            traceparent: context.trace.filter(|trace| trace.parent_span_id.is_some()),
         }
     }
 }

@@ -404,7 +404,7 @@ fn the_readme_example_is_the_shipped_example_file() {
 /// or a `$ref` to a described definition; `true` (an allowance) needs none.
 fn undocumented(schema: &Value, location: &str, found: &mut Vec<String>) {
     let Value::Object(map) = schema else { return };
-    let mut check = |child: &Value, here: String, found: &mut Vec<String>| {
+    let check = |child: &Value, here: String, found: &mut Vec<String>| {
         if child.is_object() && child.get("description").is_none() && child.get("$ref").is_none() {
             found.push(here.clone());
         }

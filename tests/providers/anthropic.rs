@@ -86,6 +86,7 @@ fn anthropic_body_defaults_max_tokens_and_omits_absent_parameters_and_system() {
             output: None,
             tools: &[],
             tool_choice: &Default::default(),
+            traceparent: None,
         })
         .expect("success");
     assert_eq!(

@@ -58,6 +58,7 @@ fn call(
         output,
         tools,
         tool_choice,
+        traceparent: None,
     };
     mock.call(&request).expect("the mock answers")
 }
@@ -337,6 +338,7 @@ fn stream(
         output,
         tools,
         tool_choice: &ToolChoice::Auto,
+        traceparent: None,
     };
     let timeouts = StreamTimeouts {
         first_token: Duration::from_secs(10),

@@ -90,6 +90,7 @@ pub fn call_with(
         output: None,
         tools: &[],
         tool_choice: &Default::default(),
+        traceparent: None,
     })
 }
 
@@ -213,6 +214,7 @@ impl Ask {
             output: self.output.as_ref(),
             tools: &self.tools,
             tool_choice: &self.tool_choice,
+            traceparent: None,
         }
     }
 

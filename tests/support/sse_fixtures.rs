@@ -41,6 +41,7 @@ pub fn open<'p>(
             output: None,
             tools: &[],
             tool_choice: &Default::default(),
+            traceparent: None,
         },
         timeouts,
     )

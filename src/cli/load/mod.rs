@@ -281,6 +281,7 @@ fn as_request(args: &LoadArgs) -> Request {
         var: Vec::new(),
         vars: None,
         version: None,
+        traceparent: None,
         json: args.json,
         telemetry: args.telemetry.clone(),
         redis: args.redis.clone(),

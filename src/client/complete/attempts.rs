@@ -35,6 +35,7 @@ use crate::client::types::{
 use crate::config::{AllOpenPolicy, ModelSpec};
 use crate::output::{InvalidOutput, ToolCall};
 use crate::prompt::Message;
+use crate::resolve::{SpanRole, span_id};
 
 /// What performing one attempt led to.
 pub(super) enum Performed {
@@ -340,6 +341,12 @@ impl Call<'_> {
                 return ModelResult::DeadlineReached;
             }
             let timeout = Duration::from_millis(provider.spec.timeout_ms).min(self.deadline - now);
+            // The attempt's span id is derived from the request id and the attempt's number
+            // (the one its `llm.attempt` line gets), so the exporter names the same span.
+            let traceparent = self.request.trace.map(|trace| {
+                let number = self.attempts.len() as u32 + 1;
+                trace.traceparent(span_id(self.request.request_id, SpanRole::Attempt(number)))
+            });
             let request = ProviderRequest {
                 model: &model.name,
                 messages,
@@ -349,6 +356,7 @@ impl Call<'_> {
                 output: self.request.output,
                 tools: self.request.tools,
                 tool_choice: self.request.tool_choice,
+                traceparent: traceparent.as_deref(),
             };
             let result = self.perform.perform(provider, &request);
             let finished = clock.now();

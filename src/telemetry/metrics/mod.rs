@@ -109,9 +109,9 @@ pub struct Metrics {
     state_degradations: AtomicU64,
     cache: cache::CacheCounters,
     output: output::OutputCounters,
-    alerts: alerts::AlertCounters,
     /// The OTLP exporter's delivery counters, shared with the exporter's thread.
     otlp: std::sync::Arc<OtlpCounters>,
+    alerts: alerts::AlertCounters,
 }
 
 impl Metrics {
@@ -352,8 +352,8 @@ impl Metrics {
             state_degradations: collected.state_degradations,
             cache: collected.cache,
             output: collected.output,
-            alert_deliveries: self.alerts.snapshot(),
             otlp: collected.otlp,
+            alert_deliveries: self.alerts.snapshot(),
         }
     }
 

@@ -38,12 +38,12 @@ pub struct MetricsSnapshot {
     /// and model.
     #[serde(default)]
     pub output: Vec<OutputSnapshot>,
-    /// Alert deliveries by channel and outcome (`sent`, `failed`).
-    #[serde(default)]
-    pub alert_deliveries: Vec<super::AlertDeliverySnapshot>,
     /// The OTLP exporter's delivery: exported, dropped (by reason) and retried.
     #[serde(default)]
     pub otlp: super::OtlpSnapshot,
+    /// Alert deliveries by channel and outcome (`sent`, `failed`).
+    #[serde(default)]
+    pub alert_deliveries: Vec<super::AlertDeliverySnapshot>,
 }
 
 impl MetricsSnapshot {
