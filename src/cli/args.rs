@@ -250,7 +250,7 @@ pub enum AlertsCommand {
     /// Send a test alert to each channel of config/alerts.json (or one) and print ok or why not.
     #[command(after_help = "Examples:
   prompt-config alerts test
-  prompt-config alerts test --channel ops-slack --json
+  prompt-config alerts test --channel team --json
 
 Secrets are read from the environment variables alerts.json names (webhook_url_env,
 routing_key_env, url_env, secret_env). Exit 1 (alert_delivery_failed) when a channel failed,

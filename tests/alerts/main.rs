@@ -9,3 +9,7 @@ mod support;
 mod config;
 mod fleet;
 mod rules;
+
+// H4: channels and delivery
+mod channels;
+mod delivery;

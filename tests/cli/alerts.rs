@@ -214,5 +214,9 @@ fn without_alerts_json_the_error_names_the_file() {
     let output = alerts_test(folder.path(), &[], &[]);
     assert_eq!(output.status.code(), Some(1));
     let error = stderr(&output);
-    assert!(error.contains("alerts.json: no such file"), "{error}");
+    assert!(error.starts_with("error [config_invalid]"), "{error}");
+    assert!(
+        error.contains("config/alerts.json: /: no such file"),
+        "{error}"
+    );
 }

@@ -6,6 +6,7 @@
 //! bench) depends only on `temp_dir.rs`, which that bench includes beside it, with
 //! `one_feature.rs` and `fleet.rs` (which uses only `one_feature.rs`).
 
+pub mod alert_engine;
 pub mod alert_receiver;
 pub mod alert_records;
 pub mod cache;

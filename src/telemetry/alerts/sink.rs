@@ -7,7 +7,6 @@
 //! reaches a request. The sink ignores its own `alert.*` lines, so they cannot feed the rules.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Weak};
@@ -24,7 +23,6 @@ use super::delivery::{Deliverer, RetryPolicy};
 use super::rules::AlertRules;
 use crate::client::Clock;
 use crate::state::SharedState;
-use crate::telemetry::TelemetryError;
 use crate::telemetry::emit::Telemetry;
 use crate::telemetry::event::TelemetryRecord;
 use crate::telemetry::sink::RecordSink;
@@ -35,9 +33,6 @@ const QUEUE_CAPACITY: usize = 4096;
 
 /// How often time-based rules are looked at (a window emptying, a breaker still open).
 const TICK: Duration = Duration::from_secs(1);
-
-/// The alerts file, in the config directory.
-pub(crate) const ALERTS_FILE: &str = "alerts.json";
 
 enum Message {
     Record(Arc<TelemetryRecord>),
@@ -87,16 +82,6 @@ impl std::fmt::Debug for AlertsSink {
     }
 }
 
-/// `config_dir/alerts.json`, parsed; `None` when there is no such file.
-pub(crate) fn load_config(config_dir: &Path) -> Result<Option<AlertsConfig>, TelemetryError> {
-    // The one loader of alerts.json (strict parse, JSON Schema, `$schema` allowed), so the
-    // alerts thread and `alerts test` accept exactly what `validate` accepts.
-    AlertsConfig::load(config_dir).map_err(|error| TelemetryError::InvalidSettings {
-        setting: config_dir.join(ALERTS_FILE).display().to_string(),
-        message: error.to_string(),
-    })
-}
-
 /// The channels of `config`, by name.
 pub(crate) fn channels(config: &AlertsConfig) -> BTreeMap<String, Channel> {
     config
@@ -113,20 +98,18 @@ pub(crate) fn channels(config: &AlertsConfig) -> BTreeMap<String, Channel> {
 }
 
 impl AlertsSink {
-    /// The sink for `config_dir/alerts.json`, or `None` when there is none. Records are
-    /// queued from now on; nothing is evaluated until [`AlertsSink::start`].
-    pub fn open(
-        config_dir: &Path,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Option<Arc<AlertsSink>>, TelemetryError> {
-        Ok(load_config(config_dir)?.map(|config| {
+    /// The sink for the snapshot's checked `alerts.json`, or `None` when there is none
+    /// (alerts off). Records are queued from now on; nothing is evaluated until
+    /// [`AlertsSink::start`].
+    pub fn open(config: Option<&AlertsConfig>, clock: Arc<dyn Clock>) -> Option<Arc<AlertsSink>> {
+        config.map(|config| {
             Arc::new(AlertsSink::new(
-                config,
+                config.clone(),
                 clock,
                 process_env(),
                 RetryPolicy::default(),
             ))
-        }))
+        })
     }
 
     /// A sink for `config`, reading secrets through `env` at each delivery.

@@ -220,3 +220,17 @@ fn flush_of_a_sink_whose_thread_never_started_gives_up_at_its_timeout() {
     assert!(!sink.flush(Duration::from_millis(50)));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn after_fork_starts_a_new_thread_that_answers_flush() {
+    let recorded = Arc::new(Recorded::default());
+    let telemetry = telemetry(&recorded);
+    let sink = unstarted_sink();
+    sink.start(Arc::downgrade(&telemetry), None);
+    // In a real child the parent's thread is gone; here it is simply left behind with the old
+    // queue, and only the new thread can answer the new queue's flush.
+    sink.after_fork();
+    sink.accept(&record("config.reload"));
+    assert!(sink.flush(Duration::from_secs(5)));
+    sink.close(Duration::from_secs(5));
+}

@@ -10,11 +10,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::channel::{Channel, process_env};
-use super::config::AlertsConfig;
+use super::config::{ALERTS_FILE, AlertsConfig};
 use super::delivery::{Deliverer, RetryPolicy};
-use super::sink::{ALERTS_FILE, channels, load_config};
+use super::sink::channels;
 use super::{Alert, AlertAction, Severity};
-use crate::telemetry::TelemetryError;
+use crate::ConfigError;
+use crate::config::Problem;
 
 /// The channels of one `alerts.json`, ready to receive a test alert.
 pub struct TestAlerts {
@@ -50,16 +51,21 @@ pub struct TestDelivery {
 }
 
 impl TestAlerts {
-    /// The channels of `config_dir/alerts.json`; an error naming the file when it is missing
-    /// or does not parse.
-    pub fn load(config_dir: &Path) -> Result<TestAlerts, TelemetryError> {
-        let config: AlertsConfig =
-            load_config(config_dir)?.ok_or_else(|| TelemetryError::InvalidSettings {
-                setting: config_dir.join(ALERTS_FILE).display().to_string(),
-                message: "no such file: alerts are configured there (channels and rules; see \
-                          README \"Alerts\")"
-                    .to_string(),
-            })?;
+    /// The channels of `config_dir/alerts.json`, checked as `Engine::open` checks it
+    /// (`config_invalid` listing every problem with file and pointer); a missing file is
+    /// `config_invalid` naming it.
+    pub fn load(config_dir: &Path) -> Result<TestAlerts, ConfigError> {
+        let config: AlertsConfig = AlertsConfig::load(config_dir)?.ok_or_else(|| {
+            let file = config_dir.join(ALERTS_FILE).display().to_string();
+            ConfigError::Invalid {
+                problems: vec![Problem::new(
+                    &file,
+                    "",
+                    "no such file: alerts are configured there (channels and rules; see README \
+                     \"Alerts\")",
+                )],
+            }
+        })?;
         // Fewer retries than the alerts thread: someone is waiting at a terminal.
         let policy = RetryPolicy {
             attempts: 3,
