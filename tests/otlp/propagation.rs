@@ -351,6 +351,24 @@ proptest! {
     }
 
     #[test]
+    fn propagation_the_context_json_takes_exactly_what_the_parser_takes(
+        text in prop_oneof!["\\PC{0,60}", valid_header(), Just(String::new()), Just("\0".repeat(55))],
+    ) {
+        // The door every binding goes through (C request JSON, gem, CLI files).
+        let parsed = serde_json::from_value::<Context>(json!({"user_id": "u", "traceparent": text}));
+        match TraceContext::parse_traceparent(&text) {
+            Ok(trace) => {
+                let context = parsed.map_err(|error| TestCaseError::fail(error.to_string()))?;
+                prop_assert_eq!(context.trace_context(), Some(&trace));
+            }
+            Err(_) => {
+                let error = parsed.err().ok_or_else(|| TestCaseError::fail("accepted"))?;
+                prop_assert!(error.to_string().contains("/traceparent"), "{}", error);
+            }
+        }
+    }
+
+    #[test]
     fn propagation_a_valid_traceparent_round_trips(header in valid_header()) {
         let parsed = TraceContext::parse_traceparent(&header)
             .map_err(|error| TestCaseError::fail(error.to_string()))?;
