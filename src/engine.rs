@@ -16,9 +16,12 @@ use crate::options::EngineOptions;
 use crate::resolve::{CompiledFeature, Context, Resolution, ResolveError};
 use crate::snapshot::{Fingerprint, Snapshot, Summary};
 use crate::state::{RedisState, SharedState, StateBackend, StateChange, StateListener};
+use crate::telemetry::alerts::sink::AlertsSink;
 use crate::telemetry::emit::Telemetry;
 use crate::telemetry::metrics::{Metrics, MetricsSnapshot};
+use crate::telemetry::otlp::exporter::{FiguresSource, OtlpExporter};
 use crate::telemetry::recent::RecentRequests;
+use crate::telemetry::sink::RecordSink;
 use crate::telemetry::writer::TelemetryWriter;
 use crate::telemetry::{TelemetryError, rebuild};
 
@@ -42,7 +45,8 @@ pub struct Engine {
     telemetry: Arc<Telemetry>,
     /// The response cache; it outlives reloads (its keys name the version and the inputs).
     cache: ResponseCache,
-    current: RwLock<Arc<State>>,
+    /// Shared (weakly) with the OTLP exporter, which reads budgets and breakers from it.
+    current: Arc<RwLock<Arc<State>>>,
     /// The files as last seen by a reload attempt; also serialises reloads so two concurrent
     /// ones cannot swap out of order.
     last_seen: Mutex<Fingerprint>,
@@ -78,10 +82,22 @@ impl Engine {
             )?),
             None => None,
         };
+        let metrics = Metrics::new();
+        let otlp = options.otlp.as_ref().map(|otlp| {
+            OtlpExporter::start(otlp, metrics.otlp_counters(), std::time::SystemTime::now())
+        });
+        let mut sinks: Vec<Arc<dyn RecordSink>> = Vec::new();
+        sinks.extend(otlp.clone().map(|exporter| exporter as Arc<dyn RecordSink>));
+        // Alerts (issue 15): when config/alerts.json exists, a sink whose thread starts below,
+        // once the shared state its once-per-fleet claims use is built.
+        let alerts = AlertsSink::open(&options.paths.config_dir, Arc::clone(&options.clock))?;
+        if let Some(alerts) = &alerts {
+            sinks.push(Arc::clone(alerts) as Arc<dyn RecordSink>);
+        }
         let telemetry = Arc::new(Telemetry {
             writer,
-            sinks: Vec::new(),
-            metrics: Metrics::new(),
+            sinks,
+            metrics,
             recent: RecentRequests::default(),
         });
         let shared = match &options.state {
@@ -109,6 +125,9 @@ impl Engine {
                 Some(SharedState::new(redis, listener))
             }
         };
+        if let Some(alerts) = &alerts {
+            alerts.start(Arc::downgrade(&telemetry), shared.clone());
+        }
         let client_options = ClientOptions {
             mock: options.mock,
             clock: Arc::clone(&options.clock),
@@ -142,16 +161,19 @@ impl Engine {
                 }
             }
         }
-        let state = State {
+        let current = Arc::new(RwLock::new(Arc::new(State {
             snapshot: Arc::new(snapshot),
             client: Arc::new(client),
-        };
+        })));
+        if let Some(exporter) = &otlp {
+            exporter.set_figures(live_figures(&telemetry, &current, &options.clock));
+        }
         Ok(Engine {
             cache: ResponseCache::new(client_options.shared.clone(), MemoryLimits::default()),
             options,
             client_options,
             telemetry,
-            current: RwLock::new(Arc::new(state)),
+            current,
             last_seen,
         })
     }
@@ -281,12 +303,7 @@ impl Engine {
     }
 
     fn refresh_gauges(&self) {
-        for (name, state) in self.breaker_states() {
-            self.telemetry.metrics.set_breaker_state(&name, state);
-        }
-        if let Some(writer) = &self.telemetry.writer {
-            self.telemetry.metrics.set_dropped_events(writer.dropped());
-        }
+        refresh_gauges(&self.telemetry, &self.state());
     }
 
     /// Writes every queued telemetry event and stops the writer; later events are not logged.
@@ -342,19 +359,7 @@ impl Engine {
 
     /// The state of every circuit breaker, by name.
     pub fn breaker_states(&self) -> Vec<(String, crate::client::BreakerState)> {
-        let state = self.state();
-        let mut states: Vec<_> = state
-            .client
-            .providers
-            .values()
-            .flat_map(|provider| {
-                provider
-                    .breakers()
-                    .map(|breaker| (breaker.name().to_string(), breaker.state()))
-            })
-            .collect();
-        states.sort_by(|left, right| left.0.cmp(&right.0));
-        states
+        breaker_states(&self.state())
     }
 
     /// Budget spend and limits per scope and period.
@@ -465,6 +470,55 @@ impl Engine {
         resolution.request_id = new_request_id(&*self.options.random);
         Ok((compiled, resolution))
     }
+}
+
+/// The live metrics' gauges brought up to date from `state` (breakers) and the log writer
+/// (dropped events), before a snapshot or a scrape.
+fn refresh_gauges(telemetry: &Telemetry, state: &State) {
+    for (name, breaker) in breaker_states(state) {
+        telemetry.metrics.set_breaker_state(&name, breaker);
+    }
+    if let Some(writer) = &telemetry.writer {
+        telemetry.metrics.set_dropped_events(writer.dropped());
+    }
+}
+
+/// Every circuit breaker of `state` with its state, sorted by name.
+fn breaker_states(state: &State) -> Vec<(String, crate::client::BreakerState)> {
+    let mut states: Vec<_> = state
+        .client
+        .providers
+        .values()
+        .flat_map(|provider| {
+            provider
+                .breakers()
+                .map(|breaker| (breaker.name().to_string(), breaker.state()))
+        })
+        .collect();
+    states.sort_by(|left, right| left.0.cmp(&right.0));
+    states
+}
+
+/// What the OTLP exporter's metrics exports read: the live metrics (gauges refreshed) and the
+/// budgets' statuses, through weak references (the exporter belongs to the telemetry, so strong
+/// ones would keep both alive forever); empty once the engine is gone.
+fn live_figures(
+    telemetry: &Arc<Telemetry>,
+    current: &Arc<RwLock<Arc<State>>>,
+    clock: &Arc<dyn crate::client::Clock>,
+) -> FiguresSource {
+    let telemetry = Arc::downgrade(telemetry);
+    let current = Arc::downgrade(current);
+    let clock = Arc::clone(clock);
+    Box::new(move || {
+        let (Some(telemetry), Some(current)) = (telemetry.upgrade(), current.upgrade()) else {
+            return (MetricsSnapshot::default(), Vec::new());
+        };
+        let state = Arc::clone(&current.read());
+        refresh_gauges(&telemetry, &state);
+        let budgets = state.client.budgets.status(clock.utc_now());
+        (telemetry.metrics.snapshot(), budgets)
+    })
 }
 
 impl Drop for Engine {

@@ -13,6 +13,7 @@ use crate::config::{BudgetSettings, ConfigError, FileDigest, load_config};
 use crate::paths::Paths;
 use crate::prompt::compile_prompts;
 use crate::resolve::{CompiledFeature, compile_features};
+use crate::telemetry::alerts::config::load_alerts;
 
 /// Counts of what a snapshot holds, for `validate` and reload reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +42,8 @@ pub struct Snapshot {
     /// Feature budgets by feature name.
     pub(crate) budgets: HashMap<String, BudgetSettings>,
     pub(crate) revision: String,
+    /// `config/alerts.json`, checked with the rest; `None` when absent (alerts off).
+    pub(crate) alerts: Option<std::sync::Arc<crate::telemetry::alerts::config::AlertsConfig>>,
 }
 
 impl Snapshot {
@@ -70,9 +73,23 @@ impl Snapshot {
     ) -> Result<Snapshot, ConfigError> {
         let mut problems = Vec::new();
         let loaded = load_config(&paths.config_dir, overrides, &mut problems);
+        let feature_names: Option<Vec<&str>> = loaded.as_ref().map(|loaded| {
+            let names = loaded.features.iter().map(|f| f.config.feature.as_str());
+            names.collect()
+        });
+        let mut alerts_source = Vec::new();
+        let alerts = load_alerts(
+            &paths.config_dir,
+            overrides,
+            feature_names.as_deref(),
+            &mut problems,
+            &mut alerts_source,
+        );
+        drop(feature_names);
         let Some(mut loaded) = loaded else {
             return Err(ConfigError::Invalid { problems });
         };
+        loaded.sources.extend(alerts_source);
         let prompts = compile_prompts(
             &paths.prompts_dir,
             &loaded.features,
@@ -99,7 +116,14 @@ impl Snapshot {
             features,
             providers,
             revision: revision(&loaded.sources),
+            alerts: alerts.map(std::sync::Arc::new),
         })
+    }
+
+    /// The alert rules and channels of `config/alerts.json`, or `None` when there is no such
+    /// file (alerts are off).
+    pub fn alerts(&self) -> Option<&crate::telemetry::alerts::config::AlertsConfig> {
+        self.alerts.as_deref()
     }
 
     /// A short hash of every file loaded.

@@ -37,6 +37,14 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// Export spans, logs and metrics over OTLP/HTTP to this collector (a base URL such as
+    /// http://localhost:4318) [default: $OTEL_EXPORTER_OTLP_ENDPOINT; unset: no export].
+    #[arg(long, global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// The OTLP encoding: http/protobuf or http/json [default: $OTEL_EXPORTER_OTLP_PROTOCOL,
+    /// else http/protobuf].
+    #[arg(long, global = true, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<String>,
 }
 
 /// One command of `prompt-config`.
@@ -222,6 +230,9 @@ untouched) unless every case passes.")]
     #[command(subcommand)]
     Cache(CacheCommand),
     // --- end of the response cache block ---
+    /// Alert channels of config/alerts.json (test).
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   prompt-config completions bash > ~/.local/share/bash-completion/completions/prompt-config
@@ -230,6 +241,29 @@ untouched) unless every case passes.")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `prompt-config alerts ...`: the alert channels (issue 15).
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Send a test alert to each channel of config/alerts.json (or one) and print ok or why not.
+    #[command(after_help = "Examples:
+  prompt-config alerts test
+  prompt-config alerts test --channel ops-slack --json
+
+Secrets are read from the environment variables alerts.json names (webhook_url_env,
+routing_key_env, url_env, secret_env). Exit 1 (alert_delivery_failed) when a channel failed,
+2 for a channel name alerts.json does not define.")]
+    Test {
+        /// Only this channel (its name in alerts.json).
+        #[arg(long, value_name = "NAME", value_parser = Text)]
+        channel: Option<String>,
+        #[command(flatten)]
+        dirs: Dirs,
+        /// Print the outcome per channel as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 

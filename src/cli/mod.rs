@@ -10,6 +10,7 @@ macro_rules! say {
     };
 }
 
+mod alerts;
 mod args;
 mod cache;
 mod complete;
@@ -20,6 +21,7 @@ mod eval;
 #[cfg(unix)]
 mod interrupt;
 mod load;
+mod otlp;
 mod output;
 #[cfg(all(test, unix))]
 mod properties;
@@ -118,7 +120,7 @@ pub fn run(raw: impl IntoIterator<Item = OsString>) -> i32 {
     let json_line = json && raw.iter().any(|word| word == "--stream");
     let program = std::iter::once(OsString::from("prompt-config"));
     let code = match Cli::try_parse_from(program.chain(raw)) {
-        Ok(cli) => match dispatch(cli.command) {
+        Ok(cli) => match configure_otlp(&cli).and_then(|()| dispatch(cli.command)) {
             Ok(()) => 0,
             Err(failure) => report(&failure, json),
         },
@@ -175,6 +177,15 @@ fn report(failure: &Failure, json: bool) -> i32 {
         output::write_error(&format!("error [{}]: {}", failure.kind, failure.message));
     }
     failure.code
+}
+
+/// Reads the `OTEL_*` variables and `--otlp-*` flags for every command that opens an engine
+/// (all but `stats` and `completions`, which read files or print a script).
+fn configure_otlp(cli: &Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Stats { .. } | Command::Completions { .. } => Ok(()),
+        _ => otlp::configure(cli.otlp_endpoint.as_deref(), cli.otlp_protocol.as_deref()),
+    }
 }
 
 fn dispatch(command: Command) -> Result<(), Failure> {
@@ -244,6 +255,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             ))),
         },
         Command::Cache(command) => cache::run(command),
+        Command::Alerts(command) => alerts::run(command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prompt-config", &mut script);
@@ -253,7 +265,8 @@ fn dispatch(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// `--config` / `--prompts`, else the environment, else `./config` and `./prompts`.
+/// `--config` / `--prompts`, else the environment, else `./config` and `./prompts`; OTLP export
+/// as the `OTEL_*` variables and `--otlp-*` flags say.
 fn engine_options(dirs: &Dirs) -> EngineOptions {
     let pick = |given: &Option<PathBuf>, variable: &str, default: &str| {
         given
@@ -265,10 +278,10 @@ fn engine_options(dirs: &Dirs) -> EngineOptions {
             })
             .unwrap_or_else(|| PathBuf::from(default))
     };
-    EngineOptions::new(
+    otlp::with_otlp(EngineOptions::new(
         pick(&dirs.config, "PROMPT_CONFIG_DIR", "config"),
         pick(&dirs.prompts, "PROMPT_PROMPTS_DIR", "prompts"),
-    )
+    ))
 }
 
 /// `"1 rule"`, `"2 rules"`.

@@ -18,6 +18,7 @@
 
 pub mod breaker;
 pub mod budget;
+pub mod claim;
 mod keys;
 pub mod rate;
 mod redis;

@@ -28,6 +28,7 @@ use crate::prompt::sha256_hex;
 use crate::resolve::{Context, Resolution};
 use crate::state::StateChange;
 
+mod alert;
 mod eval;
 mod record;
 

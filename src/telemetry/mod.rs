@@ -17,9 +17,9 @@ mod structured;
 internal_mod!(writer);
 
 pub use metrics::{
-    BreakerSnapshot, DURATION_BUCKETS_SECONDS, FeedbackSnapshot, LatencyPercentiles,
-    MetricsSnapshot, OutputLabels, OutputSnapshot, RECENT_DURATIONS, RequestLabels,
-    RequestSnapshot, ResolveSnapshot, TOKEN_BUCKETS,
+    BreakerSnapshot, DURATION_BUCKETS_SECONDS, FeedbackSnapshot, HistogramSnapshot,
+    LatencyPercentiles, MetricsSnapshot, OtlpSnapshot, OutputLabels, OutputSnapshot,
+    RECENT_DURATIONS, RequestLabels, RequestSnapshot, ResolveSnapshot, TOKEN_BUCKETS,
 };
 pub use writer::{
     DEFAULT_DROP_REPORT_INTERVAL, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH_BYTES,

@@ -4,3 +4,8 @@
 
 #[path = "../support/mod.rs"]
 mod support;
+
+// H3: alert rules, alerts.json and once-per-fleet claims.
+mod config;
+mod fleet;
+mod rules;

@@ -20,3 +20,5 @@ mod robustness;
 mod state;
 mod stream;
 mod usage;
+// issue 15, H4: alert channels
+mod alerts;

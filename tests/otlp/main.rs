@@ -6,5 +6,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+// H1: the exporter's delivery (transport, retries, drops, CLI).
+mod transport;
+
 // H5: traceparent from callers to providers.
 mod propagation;

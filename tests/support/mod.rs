@@ -6,6 +6,8 @@
 //! bench) depends only on `temp_dir.rs`, which that bench includes beside it, with
 //! `one_feature.rs` and `fleet.rs` (which uses only `one_feature.rs`).
 
+pub mod alert_records;
+pub mod alert_receiver;
 pub mod cache;
 pub mod cli;
 pub mod engine_faults;
@@ -14,6 +16,7 @@ pub mod fixture;
 pub mod fleet;
 pub mod http_server;
 pub mod one_feature;
+pub mod otlp_collector;
 pub mod prometheus;
 pub mod provider_fixtures;
 pub mod redis_server;

@@ -19,9 +19,19 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub(crate) mod channel;
 pub mod config;
-pub(crate) mod dedup;
-pub(crate) mod rules;
+internal_mod!(dedup);
+pub(crate) mod delivery;
+mod pagerduty;
+internal_mod!(rules);
+pub(crate) mod sink;
+mod slack;
+mod test_alert;
+mod webhook;
+internal_mod!(window);
+
+pub use test_alert::{TestAlerts, TestDelivery};
 
 /// How bad an alert is: PagerDuty Events API v2's severities
 /// (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>).
@@ -105,4 +115,30 @@ pub struct Alert {
     pub channels: Vec<String>,
     /// When it fired, from the engine's clock.
     pub fired_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// An error-rate trigger with two figures, for the payload tests.
+    pub(crate) fn sample_alert() -> Alert {
+        Alert {
+            rule: "openai-errors".into(),
+            rule_type: "error_rate",
+            severity: Severity::Error,
+            action: AlertAction::Trigger,
+            scope: "summarise".into(),
+            period: "2026-12-01T05:55:00Z".into(),
+            dedup_key: "prompt_config/openai-errors/summarise".into(),
+            summary: "summarise error rate 25% over 300 s (limit 10%)".into(),
+            figures: BTreeMap::from([
+                ("error_rate".to_string(), Value::from(0.25)),
+                ("requests".to_string(), Value::from(40)),
+            ]),
+            channels: vec!["ops".into()],
+            fired_at: Utc.with_ymd_and_hms(2026, 12, 1, 6, 0, 0).unwrap(),
+        }
+    }
 }

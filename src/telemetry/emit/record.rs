@@ -132,6 +132,14 @@ impl Record for TelemetryRecord {
                         .as_ref()
                         .map_or(0, |comparison| string_size(&comparison.baseline_version))
             }
+            EventBody::AlertDelivery(fields) => {
+                boxed(&**fields)
+                    + string_size(&fields.channel)
+                    + string_size(&fields.rule)
+                    + string_size(&fields.scope)
+                    + string_size(&fields.dedup_key)
+                    + optional_size(&fields.error)
+            }
         };
         mem::size_of::<Self>() + string_size(&self.request_id) + body
     }

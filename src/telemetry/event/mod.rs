@@ -6,10 +6,12 @@
 //! its batch buffer ([`TelemetryRecord::write_line`]); the line is byte for byte the one the
 //! `Serialize` impl gives, which writes every other event.
 
+mod alert;
 mod eval;
 mod line;
 mod output;
 
+pub use alert::AlertDeliveryFields;
 pub use eval::{EvalCaseFields, EvalComparisonFields, EvalRunFields};
 pub use output::{AttemptOutputFields, RequestOutputFields};
 
@@ -74,6 +76,8 @@ pub enum EventBody {
     EvalCase(Box<EvalCaseFields>),
     /// `eval.run`: one version's results in an evaluation.
     EvalRun(Box<EvalRunFields>),
+    /// `alert.sent` / `alert.failed`: an alert reached a channel, or did not after the retries.
+    AlertDelivery(Box<AlertDeliveryFields>),
 }
 
 /// What every event about a resolved feature carries, so results can be cut by them.

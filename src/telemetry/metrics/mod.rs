@@ -4,7 +4,9 @@
 //! request, so each family is a map behind its own lock that is held only for arithmetic, and
 //! looking up an existing series borrows the caller's labels instead of allocating owned keys.
 
+mod alerts;
 mod cache;
+mod otlp;
 mod output;
 mod prometheus;
 mod series;
@@ -18,10 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+pub use alerts::AlertDeliverySnapshot;
 pub use cache::CacheSnapshot;
+pub use otlp::{OtlpCounters, OtlpSignal, OtlpSnapshot};
 pub use output::{OutputLabels, OutputSnapshot};
 pub use snapshot::{
-    BreakerSnapshot, FeedbackSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
+    BreakerSnapshot, FeedbackSnapshot, HistogramSnapshot, LatencyPercentiles, MetricsSnapshot, RequestSnapshot,
     ResolveSnapshot,
 };
 
@@ -105,6 +109,9 @@ pub struct Metrics {
     state_degradations: AtomicU64,
     cache: cache::CacheCounters,
     output: output::OutputCounters,
+    /// The OTLP exporter's delivery counters, shared with the exporter's thread.
+    otlp: std::sync::Arc<OtlpCounters>,
+    alerts: alerts::AlertCounters,
 }
 
 impl Metrics {
@@ -266,6 +273,18 @@ impl Metrics {
         self.dropped_events.fetch_max(total, Ordering::Relaxed);
     }
 
+    /// One alert on `channel` (its name in `alerts.json`) with `outcome` `sent` or `failed`
+    /// (after the retries): `prompt_config_alert_deliveries_total{channel,outcome}`.
+    pub fn record_alert_delivery(&self, channel: &str, outcome: &'static str) {
+        self.alerts.record(channel, outcome);
+    }
+
+    /// The alerts queue's running total of records it dropped because it was full:
+    /// `prompt_config_alert_records_dropped_total` (a lower total is ignored).
+    pub fn set_alert_records_dropped(&self, total: u64) {
+        self.alerts.set_dropped(total);
+    }
+
     /// The shared state (Redis) became degraded (`true`: gauge 1, one more degradation
     /// counted) or was restored (`false`: gauge 0).
     pub fn set_state_degraded(&self, degraded: bool) {
@@ -274,6 +293,11 @@ impl Metrics {
         if degraded {
             self.state_degradations.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The OTLP exporter's counters, for the exporter to count into.
+    pub fn otlp_counters(&self) -> std::sync::Arc<OtlpCounters> {
+        std::sync::Arc::clone(&self.otlp)
     }
 
     /// Every series as plain data, sorted by labels, with latency percentiles.
@@ -328,12 +352,17 @@ impl Metrics {
             state_degradations: collected.state_degradations,
             cache: collected.cache,
             output: collected.output,
+            otlp: collected.otlp,
+            alert_deliveries: self.alerts.snapshot(),
         }
     }
 
     /// Every series in the Prometheus text exposition format 0.0.4.
     pub fn prometheus_text(&self) -> String {
-        prometheus::render(&self.collect(false))
+        let mut text = prometheus::render(&self.collect(false));
+        // Appended after the other families; writing into a String cannot fail.
+        let _ = alerts::render(&self.alerts.snapshot(), self.alerts.dropped(), &mut text);
+        text
     }
 
     /// Copies every series out, sorted, so the locks are released before any sorting or
@@ -384,6 +413,7 @@ impl Metrics {
             state_degradations: self.state_degradations.load(Ordering::Relaxed),
             cache: self.cache.snapshot(),
             output: self.output.snapshot(),
+            otlp: self.otlp.snapshot(),
         }
     }
 }
@@ -522,4 +552,5 @@ struct Collected {
     state_degradations: u64,
     cache: Vec<CacheSnapshot>,
     output: Vec<OutputSnapshot>,
+    otlp: OtlpSnapshot,
 }

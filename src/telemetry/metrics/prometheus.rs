@@ -218,6 +218,7 @@ impl Display for Exposition<'_> {
             sample(out, FEEDBACK, "_count", &labels, &[], totals.count)?;
         }
 
+        super::otlp::render(&collected.otlp, out)?;
         super::output::render(&collected.output, out)?;
 
         family(out, REQUESTS, "counter", "complete() calls by outcome.")?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::series::nearest_rank_milliseconds;
+use super::series::{Histogram, nearest_rank_milliseconds};
 use super::{CacheSnapshot, CollectedRequest, OutputSnapshot, RequestLabels, present};
 use crate::client::BreakerState;
 
@@ -38,6 +38,12 @@ pub struct MetricsSnapshot {
     /// and model.
     #[serde(default)]
     pub output: Vec<OutputSnapshot>,
+    /// The OTLP exporter's delivery: exported, dropped (by reason) and retried.
+    #[serde(default)]
+    pub otlp: super::OtlpSnapshot,
+    /// Alert deliveries by channel and outcome (`sent`, `failed`).
+    #[serde(default)]
+    pub alert_deliveries: Vec<super::AlertDeliverySnapshot>,
 }
 
 impl MetricsSnapshot {
@@ -103,6 +109,48 @@ pub struct RequestSnapshot {
     /// The mean gap between chunks after the first, in milliseconds (0 without one).
     #[serde(default)]
     pub mean_time_per_output_chunk_ms: f64,
+    /// `gen_ai.client.operation.duration` of every call, in seconds, over
+    /// [`DURATION_BUCKETS_SECONDS`](super::DURATION_BUCKETS_SECONDS) (the OTLP exporter sends it).
+    #[serde(default)]
+    pub duration: HistogramSnapshot,
+    /// `gen_ai.client.token.usage` with `gen_ai.token.type` `input`, per successful call, over
+    /// [`TOKEN_BUCKETS`](super::TOKEN_BUCKETS).
+    #[serde(default)]
+    pub input_token_usage: HistogramSnapshot,
+    /// `gen_ai.client.token.usage` with `gen_ai.token.type` `output`.
+    #[serde(default)]
+    pub output_token_usage: HistogramSnapshot,
+    /// `gen_ai.client.operation.time_to_first_chunk` of streamed calls, in seconds, over the
+    /// duration buckets.
+    #[serde(default)]
+    pub time_to_first_chunk: HistogramSnapshot,
+}
+
+/// A cumulative explicit-bucket histogram: how many observations fell in each bucket (not
+/// cumulative across buckets: one more count than the bounds, the last being the overflow
+/// above the highest bound; a value equal to a bound counts in that bound's bucket), their sum
+/// and their count, in the series' unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistogramSnapshot {
+    /// Observations per bucket; empty before any observation was recorded.
+    pub bucket_counts: Vec<u64>,
+    /// The sum of the observations.
+    pub sum: f64,
+    /// The number of observations.
+    pub count: u64,
+}
+
+impl From<&Histogram> for HistogramSnapshot {
+    fn from(histogram: &Histogram) -> HistogramSnapshot {
+        if histogram.count == 0 {
+            return HistogramSnapshot::default();
+        }
+        HistogramSnapshot {
+            bucket_counts: histogram.bucket_counts.to_vec(),
+            sum: histogram.sum,
+            count: histogram.count,
+        }
+    }
 }
 
 /// Latency percentiles of one series, in milliseconds, over its most recent calls only.
@@ -197,10 +245,14 @@ pub(super) fn request_snapshot(collected: CollectedRequest) -> RequestSnapshot {
         streams: totals.streams,
         mean_time_to_first_chunk_ms: mean_ms(&totals.time_to_first_chunk),
         mean_time_per_output_chunk_ms: mean_ms(&totals.time_per_output_chunk),
+        duration: HistogramSnapshot::from(&totals.duration),
+        input_token_usage: HistogramSnapshot::from(&totals.input_token_usage),
+        output_token_usage: HistogramSnapshot::from(&totals.output_token_usage),
+        time_to_first_chunk: HistogramSnapshot::from(&totals.time_to_first_chunk),
     }
 }
 
-fn mean_ms(histogram: &super::series::Histogram) -> f64 {
+fn mean_ms(histogram: &Histogram) -> f64 {
     if histogram.count == 0 {
         0.0
     } else {

@@ -6,13 +6,18 @@
 //! OTLP specification asks, and dropped (counted) when its bounded queue is full. Nothing here
 //! runs on the caller's thread but [`crate::telemetry::sink::RecordSink::accept`].
 //!
-//! - `options.rs`: [`OtlpOptions`], from code or the `OTEL_*` environment variables.
+//! - `options.rs`, `env.rs`: [`OtlpOptions`], from code or the `OTEL_*` environment variables
+//!   ([`OtlpOptions::from_env`]).
 //! - `exporter.rs`, `transport.rs`: the queue, the thread, batching, encoding, gzip, retries.
 //! - `convert/`: records to OTLP messages (spans, logs, metrics) and the pinned semantic
 //!   conventions.
 
 pub(crate) mod convert;
+mod env;
+pub(crate) mod exporter;
 mod options;
+// Public (hidden) to this crate's tests and benches, which drive it without a converter.
+internal_mod!(transport);
 
 pub use options::{OtlpOptions, OtlpProtocol};
 

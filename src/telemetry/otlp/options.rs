@@ -35,6 +35,15 @@ pub struct OtlpOptions {
     /// The collector's base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`, default
     /// `http://localhost:4318`); `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
     pub endpoint: String,
+    /// Where spans go when not `{endpoint}/v1/traces` (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+    /// used as given: no path is appended).
+    pub traces_endpoint: Option<String>,
+    /// Where metrics go when not `{endpoint}/v1/metrics`
+    /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, used as given).
+    pub metrics_endpoint: Option<String>,
+    /// Where log records go when not `{endpoint}/v1/logs` (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`,
+    /// used as given).
+    pub logs_endpoint: Option<String>,
     /// The encoding; protobuf by default.
     pub protocol: OtlpProtocol,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2`,
@@ -67,6 +76,9 @@ impl OtlpOptions {
     pub fn new(endpoint: impl Into<String>) -> OtlpOptions {
         OtlpOptions {
             endpoint: endpoint.into(),
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
             protocol: OtlpProtocol::HttpProtobuf,
             headers: Vec::new(),
             service_name: "prompt_config".to_string(),
@@ -87,6 +99,9 @@ impl fmt::Debug for OtlpOptions {
         formatter
             .debug_struct("OtlpOptions")
             .field("endpoint", &self.endpoint)
+            .field("traces_endpoint", &self.traces_endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("logs_endpoint", &self.logs_endpoint)
             .field("protocol", &self.protocol)
             .field("headers", &header_names)
             .field("service_name", &self.service_name)
