@@ -170,8 +170,9 @@ void pc_string_free(char *string);
 // `{"path", "queue_capacity", "flush_interval_ms", "rotate_bytes", "rotated_files"}`. `state`
 // is `"memory"` or `{"backend": "redis", "url", ...}`. `otlp` exports spans, metrics and logs
 // over OTLP/HTTP: `true` (the standard `OTEL_EXPORTER_OTLP_*`, `OTEL_SERVICE_NAME` and
-// `OTEL_RESOURCE_ATTRIBUTES` environment variables), `false`, or `{"endpoint":
-// "http://collector:4318", "protocol": "http/protobuf" | "http/json", "headers": {"name":
+// `OTEL_RESOURCE_ATTRIBUTES` environment variables; no export when they name no endpoint),
+// `false`, or `{"endpoint": "http://collector:4318", "traces_endpoint", "metrics_endpoint",
+// "logs_endpoint" (full URLs), "protocol": "http/protobuf" | "http/json", "headers": {"name":
 // "value"}, "service_name", "resource_attributes": {"key": "value"}, "compression": "gzip" |
 // "none", "timeout_ms", "batch_delay_ms", "max_queue", "max_batch", "metrics_interval_ms"}`,
 // every key optional; with it on, calls without a caller's `traceparent` start their own trace.
@@ -223,8 +224,8 @@ enum pc_status pc_resolve(const struct pc_engine *engine,
 // breakers, rate limits, budgets, deadline). Blocks the calling thread for the call.
 //
 // The request is as for `pc_resolve` (its `traceparent`, or a trace of the request's own when
-// the engine exports over OTLP, is sent to the provider with each attempt). On success `*result_json` is the completion as JSON (the
-// shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
+// the engine exports over OTLP, is sent to the provider with each attempt). On success
+// `*result_json` is the completion as JSON (the shape of `prompt-config complete --json`: `text`, `provider`, `model`, `response_model`,
 // `response_id`, `finish_reason`, `raw_finish_reason`, `refusal`, `usage`, `cost_usd`,
 // `cost_estimated`, `cost_estimated_parts`, `latency_ms`, `request_id`, `downgraded`,
 // `resolution`, `attempts`, `cache`, `stream`, and `data` (the parsed answer of a version with

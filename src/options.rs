@@ -202,11 +202,13 @@ impl EngineOptions {
     /// memory state, no OTLP export); `telemetry` is a path or `{"path", "queue_capacity",
     /// "flush_interval_ms", "rotate_bytes", "rotated_files"}`; `state` is `"memory"` or
     /// `{"backend": "redis", "url", ...}` (see [`StateBackend::from_json`]); `otlp` is `true`
-    /// (the standard `OTEL_*` environment variables), `false`, or `{"endpoint", "protocol":
-    /// "http/protobuf" | "http/json", "headers": {..}, "service_name", "resource_attributes":
-    /// {..}, "compression": "gzip" | "none", "timeout_ms", "batch_delay_ms", "max_queue",
-    /// "max_batch", "metrics_interval_ms"}` (see [`OtlpOptions`]); a refused setting is named
-    /// by its pointer (`/otlp/headers/x-api-key`), a header value never quoted.
+    /// (the standard `OTEL_*` environment variables; no export when they name no endpoint),
+    /// `false`, or `{"endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint",
+    /// "protocol": "http/protobuf" | "http/json", "headers": {..}, "service_name",
+    /// "resource_attributes": {..}, "compression": "gzip" | "none", "timeout_ms",
+    /// "batch_delay_ms", "max_queue", "max_batch", "metrics_interval_ms"}` (see
+    /// [`OtlpOptions`]); a refused setting is named by its pointer (`/otlp/headers/x-api-key`),
+    /// a header value never quoted.
     pub fn from_json(json: &str) -> Result<EngineOptions, crate::config::ConfigError> {
         let parsed: OptionsJson =
             serde_json::from_str(json).map_err(|error| crate::config::ConfigError::Rejected {

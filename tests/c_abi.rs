@@ -708,6 +708,37 @@ fn c_state_backend_redis_keeps_fleet_state_in_redis() {
     ignore = "needs a C compiler (cc or $CC; see the notice from build.rs)"
 )]
 fn c_trace_context_reaches_the_provider_and_a_malformed_one_is_refused() {
+    let (server, config) = trace_provider();
+    c_program_with_args("trace", &[config.root.as_path()]);
+    let requests = server.requests();
+    // Two builds, each one completion and one stream; the refused calls never reached it.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    for request in &requests {
+        let header = request.header("traceparent").unwrap_or_default();
+        assert!(
+            header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && header.ends_with("-01"),
+            "{header:?} is not in the caller's trace"
+        );
+        assert!(
+            !header.contains("00f067aa0ba902b7"),
+            "{header:?} names the caller's span, not the attempt's"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    any(pc_missing_cc, pc_missing_valgrind),
+    ignore = "needs a C compiler and valgrind (see the notice from build.rs)"
+)]
+fn c_trace_under_valgrind_leaks_nothing() {
+    let (_server, config) = trace_provider();
+    c_program_under_valgrind_with_args("trace", &[config.root.as_path()]);
+}
+
+/// A loopback OpenAI-compatible server (a JSON answer, or an event stream to `"stream": true`)
+/// and the one-feature configuration `tests/c/trace.c` calls it with.
+fn trace_provider() -> (http_server::TestServer, one_feature::OneFeature) {
     use http_server::{Reply, TestServer};
     use serde_json::json;
     let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
@@ -736,21 +767,7 @@ fn c_trace_context_reaches_the_provider_and_a_malformed_one_is_refused() {
         "models": {"m": {"input_per_million": 1.0, "output_per_million": 2.0}}});
     let config =
         one_feature::OneFeature::new(&json!({"providers": {"local": provider}}), "local", "m");
-    c_program_with_args("trace", &[config.root.as_path()]);
-    let requests = server.requests();
-    // Two builds, each one completion and one stream; the refused calls never reached it.
-    assert_eq!(requests.len(), 4, "{requests:#?}");
-    for request in &requests {
-        let header = request.header("traceparent").unwrap_or_default();
-        assert!(
-            header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && header.ends_with("-01"),
-            "{header:?} is not in the caller's trace"
-        );
-        assert!(
-            !header.contains("00f067aa0ba902b7"),
-            "{header:?} names the caller's span, not the attempt's"
-        );
-    }
+    (server, config)
 }
 
 #[test]

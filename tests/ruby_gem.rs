@@ -147,6 +147,7 @@ const TEST_FILES: &[&str] = &[
     "subject_id_test.rb",
     "history_test.rb",
     "eval_test.rb",
+    "tracing_test.rb",
 ];
 
 #[test]
@@ -317,6 +318,18 @@ fn ruby_history_data_and_tool_calls() {
 )]
 fn ruby_evaluate_rake_task_and_test_helpers() {
     run_ruby_test("eval_test.rb");
+}
+
+/// Issue 15: `traceparent:` on resolve, complete and stream reaches the provider; without it the
+/// current span of the opentelemetry-api gem (a stand-in module in the test) is joined; an
+/// explicit one wins; a malformed one is InvalidArgument naming it; `configure(otlp: ...)`.
+#[test]
+#[cfg_attr(
+    pc_missing_ruby_ext_toolchain,
+    ignore = "needs ruby, Ruby's headers, make and libclang (see the notice from build.rs)"
+)]
+fn ruby_trace_context_and_otlp_settings() {
+    run_ruby_test("tracing_test.rb");
 }
 
 #[test]

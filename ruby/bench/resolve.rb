@@ -305,7 +305,7 @@ runs = {
     PromptConfig.resolve(FEATURE, **input)
   },
   "PromptConfig::Native::Engine#resolve (the native call alone)" => lambda { |input|
-    engine.resolve(FEATURE, input[:user_id], input[:attributes], input[:variables], nil, nil)
+    engine.resolve(FEATURE, input[:user_id], input[:attributes], input[:variables], nil, nil, nil)
   },
   "PromptConfig.resolve, then read version, model and messages" => lambda { |input|
     resolution = PromptConfig.resolve(FEATURE, **input)

@@ -36,8 +36,16 @@ module PromptConfig
       @configuration ||= Configuration.new
     end
 
-    # Yields the configuration; the engine is (re)opened from it on next use.
-    def configure
+    # Sets each keyword (`otlp: true`, `telemetry: "log/x.jsonl"`, any Configuration setting),
+    # then yields the configuration; the engine is (re)opened from it on next use.
+    def configure(**settings)
+      settings.each do |name, value|
+        unless configuration.respond_to?("#{name}=")
+          raise ArgumentError, "prompt_config: unknown setting #{name.inspect} for configure"
+        end
+
+        configuration.public_send("#{name}=", value)
+      end
       yield configuration if block_given?
       reset_engine!
       configuration
@@ -63,23 +71,30 @@ module PromptConfig
     # content: "..."}`, an assistant turn with `tool_calls: [{id:, name:, arguments: {...}}]`, a
     # tool result with `tool_call_id:` (`Completion#assistant_message` and `ToolCall#result`
     # build these). A history that breaks a rule raises InvalidMessages (`index`, `field`).
+    #
+    # `traceparent:` is the caller's W3C Trace Context header
+    # (`"00-<32 hex trace-id>-<16 hex parent-id>-<2 hex flags>"`): the request's spans join that
+    # trace, and each provider attempt is sent a `traceparent` in it. Without one, when the
+    # opentelemetry-api gem is loaded, the current OpenTelemetry span is used (see
+    # `current_traceparent`). A malformed one raises InvalidArgument naming `traceparent`.
     def resolve(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
-                messages: nil)
-      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
+                messages: nil, traceparent: nil)
+      user_id, attributes, variables, version, messages, traceparent = from_context(context, user_id, attributes, variables, version, messages, traceparent) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
 
       feature = feature_name(feature) unless feature.is_a?(String)
       attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
       variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
       version = version.to_s unless version.nil? || version.is_a?(String)
+      traceparent = trace_argument(traceparent)
       instrumenter = configuration.instrumenter
       unless instrumenter
-        return Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages))
+        return Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages, traceparent))
       end
 
       payload = { feature: feature, pinned_version: version }
       instrumenter.instrument("resolve.prompt_config", payload) do
-        resolution = Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages))
+        resolution = Resolution.from_native(engine.resolve(feature, user_id, attributes, variables, version, messages, traceparent))
         Instrumentation.resolved(payload, resolution)
         resolution
       end
@@ -92,23 +107,24 @@ module PromptConfig
     # schema, `tool_calls` the calls the model asked for (run them, then call again with
     # `messages:` extended by `completion.assistant_message` and each `call.result(output)`).
     def complete(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
-                 messages: nil)
-      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
+                 messages: nil, traceparent: nil)
+      user_id, attributes, variables, version, messages, traceparent = from_context(context, user_id, attributes, variables, version, messages, traceparent) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
 
       feature = feature_name(feature) unless feature.is_a?(String)
       attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
       variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
       version = version.to_s unless version.nil? || version.is_a?(String)
+      traceparent = trace_argument(traceparent)
       instrumenter = configuration.instrumenter
       unless instrumenter
-        return Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages))
+        return Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages, traceparent))
       end
 
       payload = { feature: feature, pinned_version: version }
       instrumenter.instrument("complete.prompt_config", payload) do
         begin
-          completion = Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages))
+          completion = Completion.from_native(engine.complete(feature, user_id, attributes, variables, version, messages, traceparent))
         rescue Error => e
           Instrumentation.failed(payload, e)
           raise
@@ -135,14 +151,14 @@ module PromptConfig
     # `partial_text`), never a short success. Tool calls are not text: they are not yielded,
     # and arrive parsed in the Completion's `tool_calls`.
     def stream(feature, context = nil, user_id: nil, attributes: nil, variables: nil, version: nil,
-               messages: nil, on_restart: nil, &block)
+               messages: nil, traceparent: nil, on_restart: nil, &block)
       unless block
         return enum_for(:stream, feature, context, user_id: user_id, attributes: attributes,
                                                    variables: variables, version: version, messages: messages,
-                                                   on_restart: on_restart)
+                                                   traceparent: traceparent, on_restart: on_restart)
       end
 
-      user_id, attributes, variables, version, messages = from_context(context, user_id, attributes, variables, version, messages) if context
+      user_id, attributes, variables, version, messages, traceparent = from_context(context, user_id, attributes, variables, version, messages, traceparent) if context
       raise ArgumentError, "prompt_config: user_id is required" if user_id.nil?
       raise TypeError, "prompt_config: on_restart must respond to call" unless on_restart.nil? || on_restart.respond_to?(:call)
 
@@ -150,8 +166,9 @@ module PromptConfig
       attributes = hash_argument(attributes) unless attributes.nil? || attributes.is_a?(Hash)
       variables = hash_argument(variables) unless variables.nil? || variables.is_a?(Hash)
       version = version.to_s unless version.nil? || version.is_a?(String)
+      traceparent = trace_argument(traceparent)
       instrumenter = configuration.instrumenter
-      request = [feature, user_id, attributes, variables, version, messages]
+      request = [feature, user_id, attributes, variables, version, messages, traceparent]
       return native_stream(request, block, on_restart) unless instrumenter
 
       Instrumentation.stream(instrumenter, { feature: feature, pinned_version: version }, block) do |counting|
@@ -274,9 +291,24 @@ module PromptConfig
       end
     end
 
+    # The current OpenTelemetry span as a W3C `traceparent`, so a call made inside a traced Rails
+    # request (or job) joins its trace: nil unless the opentelemetry-api gem is loaded and a
+    # valid span is current. The gem is not a dependency: only its public API is called
+    # (`OpenTelemetry::Trace.current_span.context`: `valid?`, `hex_trace_id`, `hex_span_id`,
+    # `trace_flags.sampled?`).
+    def current_traceparent
+      return nil unless defined?(::OpenTelemetry::Trace)
+
+      span_context = ::OpenTelemetry::Trace.current_span.context
+      return nil unless span_context.valid?
+
+      flags = span_context.trace_flags.sampled? ? "01" : "00"
+      "00-#{span_context.hex_trace_id}-#{span_context.hex_span_id}-#{flags}"
+    end
+
     private
 
-    # `request`: feature, user_id, attributes, variables, version, messages.
+    # `request`: feature, user_id, attributes, variables, version, messages, traceparent.
     def native_stream(request, block, on_restart)
       Completion.from_native(engine.stream(*request, block, on_restart))
     end
@@ -299,15 +331,32 @@ module PromptConfig
     end
 
     # A context Hash (String or Symbol keys) under the keywords; keywords win.
-    def from_context(context, user_id, attributes, variables, version, messages)
+    def from_context(context, user_id, attributes, variables, version, messages, traceparent)
       context = context.to_h unless context.is_a?(Hash)
       [
         user_id.nil? ? pick(context, :user_id) : user_id,
         attributes || pick(context, :attributes),
         variables || pick(context, :variables),
         version || pick(context, :version),
-        messages || pick(context, :messages)
+        messages || pick(context, :messages),
+        traceparent || pick(context, :traceparent)
       ]
+    end
+
+    # The `traceparent` a call sends: the one given (a String, checked by the core), else the
+    # current OpenTelemetry span's, else nil. Bytes that are not UTF-8 are InvalidArgument
+    # (reason `invalid_utf8`, as the C ABI says it), never a conversion error.
+    def trace_argument(traceparent)
+      return current_traceparent if traceparent.nil?
+      unless traceparent.is_a?(String)
+        raise TypeError, "prompt_config: traceparent must be a String (W3C Trace Context), got #{traceparent.class}"
+      end
+
+      text = Configuration.utf8(traceparent)
+      return text if text
+
+      raise Error.build("invalid_argument", "traceparent is not valid UTF-8",
+                        { argument: "traceparent", reason: "invalid_utf8" })
     end
 
     def feature_name(feature)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::config::ConfigError;
+use crate::telemetry::TelemetryError;
 use crate::telemetry::otlp::{OtlpOptions, OtlpProtocol};
 
 /// The collector the object form exports to when it names no `endpoint`: the OTLP/HTTP
@@ -18,6 +19,9 @@ const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
 /// The keys of the object form, in the order the error lists them.
 const KEYS: &[&str] = &[
     "endpoint",
+    "traces_endpoint",
+    "metrics_endpoint",
+    "logs_endpoint",
     "protocol",
     "headers",
     "service_name",
@@ -32,7 +36,11 @@ const KEYS: &[&str] = &[
 
 /// The exporter settings `value` (the `otlp` key) asks for: `None` for `false` or `null`.
 ///
-/// The object form is `{"endpoint": "http://collector:4318", "protocol": "http/protobuf" |
+/// `true` reads the `OTEL_*` variables as the CLI does ([`OtlpOptions::from_env`]): no export
+/// when they name no endpoint.
+///
+/// The object form is `{"endpoint": "http://collector:4318", "traces_endpoint",
+/// "metrics_endpoint", "logs_endpoint" (full URLs used as given), "protocol": "http/protobuf" |
 /// "http/json", "headers": {"name": "value"}, "service_name": "...", "resource_attributes":
 /// {"key": "value"}, "compression": "gzip" | "none", "timeout_ms", "batch_delay_ms",
 /// "max_queue", "max_batch", "metrics_interval_ms"}`, every key optional (the defaults of
@@ -40,13 +48,7 @@ const KEYS: &[&str] = &[
 pub(super) fn parse(value: &Value) -> Result<Option<OtlpOptions>, ConfigError> {
     match value {
         Value::Null | Value::Bool(false) => Ok(None),
-        // Until the exporter's `OtlpOptions::from_env` lands, `true` is refused plainly rather
-        // than read half-way.
-        Value::Bool(true) => Err(rejected(
-            "/otlp",
-            "true (settings from the OTEL_* environment variables) is not available in this \
-             build yet; give an object of settings",
-        )),
+        Value::Bool(true) => from_environment(|name| std::env::var(name).ok()),
         Value::Object(object) => parse_object(object).map(Some),
         other => Err(rejected(
             "/otlp",
@@ -57,6 +59,21 @@ pub(super) fn parse(value: &Value) -> Result<Option<OtlpOptions>, ConfigError> {
             ),
         )),
     }
+}
+
+/// `true`: the settings of the `OTEL_*` variables `lookup` reads; `None` (no export) when they
+/// name no endpoint or disable the SDK, as for the CLI. A bad variable is refused at `/otlp`,
+/// naming the variable, never its value.
+fn from_environment(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<OtlpOptions>, ConfigError> {
+    OtlpOptions::from_env(lookup).map_err(|error| match error {
+        TelemetryError::InvalidSettings { setting, message } => rejected(
+            "/otlp",
+            format!("true reads the OTEL_* environment variables, and {setting}: {message}"),
+        ),
+        other => rejected("/otlp", other),
+    })
 }
 
 fn parse_object(object: &Map<String, Value>) -> Result<OtlpOptions, ConfigError> {
@@ -71,6 +88,15 @@ fn parse_object(object: &Map<String, Value>) -> Result<OtlpOptions, ConfigError>
         Some(value) => endpoint(value)?,
     };
     let mut options = OtlpOptions::new(endpoint);
+    for (key, field) in [
+        ("traces_endpoint", &mut options.traces_endpoint),
+        ("metrics_endpoint", &mut options.metrics_endpoint),
+        ("logs_endpoint", &mut options.logs_endpoint),
+    ] {
+        if let Some(value) = object.get(key) {
+            *field = Some(signal_endpoint(value, key)?);
+        }
+    }
     if let Some(value) = object.get("protocol") {
         options.protocol = match value.as_str() {
             Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
@@ -138,11 +164,7 @@ fn parse_object(object: &Map<String, Value>) -> Result<OtlpOptions, ConfigError>
 /// An `http://` or `https://` base URL, without a trailing slash.
 fn endpoint(value: &Value) -> Result<String, ConfigError> {
     let text = value.as_str().map(str::trim).unwrap_or_default();
-    let has_host = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| text.strip_prefix(scheme))
-        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if !has_host || text.chars().any(char::is_whitespace) {
+    if !is_http_url(text) {
         return Err(rejected(
             "/otlp/endpoint",
             "must be an http:// or https:// base URL such as http://collector:4318 (the \
@@ -150,6 +172,28 @@ fn endpoint(value: &Value) -> Result<String, ConfigError> {
         ));
     }
     Ok(text.trim_end_matches('/').to_string())
+}
+
+/// A per-signal URL, used as given (no path appended): `http://` or `https://` with a host.
+fn signal_endpoint(value: &Value, key: &str) -> Result<String, ConfigError> {
+    let text = value.as_str().map(str::trim).unwrap_or_default();
+    if !is_http_url(text) {
+        return Err(rejected(
+            &format!("/otlp/{key}"),
+            "must be a full http:// or https:// URL such as http://collector:4318/v1/traces \
+             (used as given)",
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// Whether `text` is an `http://` or `https://` URL with a host and no whitespace.
+fn is_http_url(text: &str) -> bool {
+    let has_host = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    has_host && !text.chars().any(char::is_whitespace)
 }
 
 /// `{"name": "value"}`: HTTP header names (RFC 9110 tokens) and values without control
@@ -326,6 +370,49 @@ mod tests {
         assert_eq!(options.batch_delay.as_millis(), 200);
         assert_eq!((options.max_queue, options.max_batch), (100, 10));
         assert_eq!(options.metrics_interval.as_secs(), 15);
+    }
+
+    #[test]
+    fn true_reads_the_otel_environment_variables() {
+        let lookup = |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318".to_string()),
+            "OTEL_SERVICE_NAME" => Some("rails-app".to_string()),
+            _ => None,
+        };
+        let options = super::from_environment(lookup).unwrap().unwrap();
+        assert_eq!(options.endpoint, "http://collector:4318");
+        assert_eq!(options.service_name, "rails-app");
+    }
+
+    #[test]
+    fn true_without_an_endpoint_in_the_environment_exports_nothing() {
+        assert!(super::from_environment(|_| None).unwrap().is_none());
+    }
+
+    #[test]
+    fn true_with_a_bad_variable_names_it_at_otlp_without_its_value() {
+        let lookup = |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://collector:4318".to_string()),
+            "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key".to_string()),
+            _ => None,
+        };
+        let text = super::from_environment(lookup).unwrap_err().to_string();
+        assert!(text.starts_with("engine options: /otlp: "), "{text}");
+        assert!(text.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{text}");
+    }
+
+    #[test]
+    fn per_signal_endpoints_are_used_as_given() {
+        let options = parse(&json!({"traces_endpoint": "https://t.example/v1/traces"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            options.traces_endpoint.as_deref(),
+            Some("https://t.example/v1/traces")
+        );
+        assert!(options.metrics_endpoint.is_none());
+        let text = refusal(json!({"logs_endpoint": "/v1/logs"}));
+        assert!(text.contains("/otlp/logs_endpoint: "), "{text}");
     }
 
     #[test]

@@ -87,7 +87,10 @@ fn propagation_each_attempt_of_a_failover_names_its_own_span_in_the_same_trace()
     let failing = TestServer::start_with_fallback(Vec::new(), Reply::status(503));
     let answering = TestServer::start(vec![Reply::json(200, &openai_success())]);
     let config = OneFeature::new(
-        &json!({"providers": {"primary": provider_at(&failing), "backup": provider_at(&answering)}}),
+        &json!({"providers": {
+            "primary": provider_at(&failing),
+            "backup": provider_at(&answering)
+        }}),
         "primary",
         "m",
     );
@@ -347,6 +350,30 @@ proptest! {
         if let Ok(parsed) = TraceContext::parse_traceparent(&text) {
             prop_assert_eq!(text.len(), 55);
             prop_assert_ne!(parsed.trace_id.0, [0; 16]);
+        }
+    }
+
+    #[test]
+    fn propagation_the_context_json_takes_exactly_what_the_parser_takes(
+        text in prop_oneof![
+            "\\PC{0,60}",
+            valid_header(),
+            Just(String::new()),
+            Just("\0".repeat(55)),
+        ],
+    ) {
+        // The door every binding goes through (C request JSON, gem, CLI files).
+        let document = json!({"user_id": "u", "traceparent": text});
+        let parsed = serde_json::from_value::<Context>(document);
+        match TraceContext::parse_traceparent(&text) {
+            Ok(trace) => {
+                let context = parsed.map_err(|error| TestCaseError::fail(error.to_string()))?;
+                prop_assert_eq!(context.trace_context(), Some(&trace));
+            }
+            Err(_) => {
+                let error = parsed.err().ok_or_else(|| TestCaseError::fail("accepted"))?;
+                prop_assert!(error.to_string().contains("/traceparent"), "{}", error);
+            }
         }
     }
 

@@ -11,7 +11,10 @@ module PromptConfig
   #     c.prompts_dir = "app/prompts"            # <feature>/<version>/*.j2
   #     c.telemetry   = "log/prompt_config.jsonl"
   #     c.mock        = Rails.env.test?
+  #     c.otlp        = { endpoint: "http://otel-collector:4318" }  # or true: OTEL_* variables
   #   end
+  #
+  # or with keywords: `PromptConfig.configure(otlp: true, telemetry: "log/prompt_config.jsonl")`.
   class Configuration
     # The directory holding providers.json and features/ (default: $PROMPT_CONFIG_DIR or
     # ./config).
@@ -38,6 +41,15 @@ module PromptConfig
     # Redis settings: `cluster`, `key_prefix`, `connect_timeout_ms`, `command_timeout_ms`,
     # `pool_size`.
     attr_accessor :redis_options
+    # OTLP export of spans, metrics and logs (OpenTelemetry GenAI conventions): nil or false
+    # (none, the default), true (from the standard OTEL_EXPORTER_OTLP_* , OTEL_SERVICE_NAME and
+    # OTEL_RESOURCE_ATTRIBUTES variables), or a Hash (String or Symbol keys) `{endpoint:,
+    # protocol: "http/protobuf" | "http/json", headers: {...}, service_name:,
+    # resource_attributes: {...}, compression: "gzip" | "none", timeout_ms:, batch_delay_ms:,
+    # max_queue:, max_batch:, metrics_interval_ms:}`. A setting the core refuses raises
+    # InvalidArgument naming it (`/otlp/...`) when the engine opens. `inspect` masks header
+    # values (collector API keys).
+    attr_accessor :otlp
 
     def initialize
       @config_dir = ENV.fetch("PROMPT_CONFIG_DIR", "config")
@@ -49,6 +61,7 @@ module PromptConfig
       @logger = nil
       @redis = ENV["PROMPT_CONFIG_REDIS_URL"].then { |url| url.to_s.strip.empty? ? nil : url }
       @redis_options = {}
+      @otlp = nil
     end
 
     TELEMETRY_KEYS = %i[queue_capacity flush_interval_ms rotate_bytes rotated_files].freeze
@@ -72,6 +85,7 @@ module PromptConfig
                                .merge(settings.transform_keys(&:to_s))
       end
       options["state"] = state_options if redis
+      options["otlp"] = otlp unless otlp.nil?
       options
     end
 
@@ -88,6 +102,7 @@ module PromptConfig
         value = case name
                 when :@redis then Configuration.masked_url(value)
                 when :@redis_options then masked_options(value)
+                when :@otlp then masked_otlp(value)
                 else value
                 end
         "#{name}=#{value.inspect}"
@@ -117,6 +132,17 @@ module PromptConfig
     end
 
     private
+
+    # The OTLP settings with every header value masked: they carry collectors' API keys.
+    def masked_otlp(settings)
+      return settings unless settings.is_a?(Hash)
+
+      settings.to_h do |key, value|
+        next [key, value] unless key.to_s == "headers" && value.is_a?(Hash)
+
+        [key, value.transform_values { "***" }]
+      end
+    end
 
     def masked_options(options)
       return options unless options.is_a?(Hash)

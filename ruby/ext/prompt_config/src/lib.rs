@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use magnus::{Error, RModule, Ruby, Value, function, method, prelude::*};
 use prompt_config_core::client::CancelToken;
-use prompt_config_core::{Context, Engine, EngineOptions, ErrorKind};
+use prompt_config_core::{Context, Engine, EngineOptions, ErrorKind, TraceContext};
 
 use convert::{id_string, messages, to_json, to_json_object};
 use resolution::NativeResolution;
@@ -86,14 +86,16 @@ pub(crate) fn serialized<T: serde::Serialize>(
     })
 }
 
-/// The Ruby arguments of one request: the subject, attributes, variables, a pinned version
-/// and the conversation history.
+/// The Ruby arguments of one request: the subject, attributes, variables, a pinned version,
+/// the conversation history and the caller's W3C `traceparent` (the gem passes the current
+/// OpenTelemetry span's when none is given).
 struct Request {
     user_id: Value,
     attributes: Value,
     variables: Value,
     version: Option<String>,
     messages: Value,
+    traceparent: Option<String>,
 }
 
 /// The request context from the Ruby arguments.
@@ -104,6 +106,7 @@ fn context(ruby: &Ruby, request: Request) -> Result<Context, Error> {
         variables,
         version,
         messages: history,
+        traceparent,
     } = request;
     let mut context = Context::new(id_string(ruby, user_id, "user_id")?)
         .with_attributes(to_json_object(ruby, attributes, "attributes")?)
@@ -111,6 +114,12 @@ fn context(ruby: &Ruby, request: Request) -> Result<Context, Error> {
         .with_messages(messages(ruby, history)?);
     if let Some(version) = version {
         context = context.pin_version(version);
+    }
+    if let Some(traceparent) = traceparent {
+        let trace = TraceContext::parse_traceparent(&traceparent).map_err(|error| {
+            errors::invalid_argument(ruby, "traceparent", "wrong_shape", &error.to_string())
+        })?;
+        context = context.with_trace_context(trace);
     }
     Ok(context)
 }
@@ -129,7 +138,7 @@ impl NativeEngine {
         })
     }
 
-    /// `#resolve(feature, user_id, attributes, variables, version, messages)`: a frozen
+    /// `#resolve(feature, user_id, attributes, variables, version, messages, traceparent)`: a frozen
     /// `PromptConfig::Native::Resolution`, whose fields become Ruby values when read. The GVL
     /// stays held: resolving is a few microseconds of CPU with no I/O, less than releasing and
     /// taking back the GVL would cost.
@@ -143,6 +152,7 @@ impl NativeEngine {
         variables: Value,
         version: Option<String>,
         messages: Value,
+        traceparent: Option<String>,
     ) -> Result<Value, Error> {
         guard(ruby, || {
             let request = Request {
@@ -151,6 +161,7 @@ impl NativeEngine {
                 variables,
                 version,
                 messages,
+                traceparent,
             };
             let context = context(ruby, request)?;
             match rb_self.engine.resolve(&feature, &context) {
@@ -164,7 +175,7 @@ impl NativeEngine {
         })
     }
 
-    /// `#complete(feature, user_id, attributes, variables, version, messages)`: a frozen Hash
+    /// `#complete(feature, user_id, attributes, variables, version, messages, traceparent)`: a frozen Hash
     /// (its `data`, `tool_calls` and `repairs` included); the model calls run with the GVL
     /// released and an unblock function that cancels the call, so `Thread#kill` or
     /// `Timeout.timeout` closes its connection at once (Ruby then raises the interrupt; a
@@ -179,6 +190,7 @@ impl NativeEngine {
         variables: Value,
         version: Option<String>,
         messages: Value,
+        traceparent: Option<String>,
     ) -> Result<Value, Error> {
         guard(ruby, || {
             let request = Request {
@@ -187,6 +199,7 @@ impl NativeEngine {
                 variables,
                 version,
                 messages,
+                traceparent,
             };
             let context = context(ruby, request)?;
             let engine = Arc::clone(&rb_self.engine);
@@ -200,8 +213,8 @@ impl NativeEngine {
         })
     }
 
-    /// `#stream(feature, user_id, attributes, variables, version, messages, on_delta,
-    /// on_restart)`: calls the Proc `on_delta` with each text delta (a new unfrozen UTF-8
+    /// `#stream(feature, user_id, attributes, variables, version, messages, traceparent,
+    /// on_delta, on_restart)`: calls the Proc `on_delta` with each text delta (a new unfrozen UTF-8
     /// String; tool-call deltas are not text and are not passed) and `on_restart` (a callable or
     /// nil) with `{provider:, model:, reason:}` when the chain restarts on another model;
     /// returns the frozen completion Hash (with the parsed `tool_calls`). See `stream.rs` for
@@ -216,6 +229,7 @@ impl NativeEngine {
         variables: Value,
         version: Option<String>,
         messages: Value,
+        traceparent: Option<String>,
         on_delta: Value,
         on_restart: Option<Value>,
     ) -> Result<Value, Error> {
@@ -226,6 +240,7 @@ impl NativeEngine {
                 variables,
                 version,
                 messages,
+                traceparent,
             };
             let context = context(ruby, request)?;
             stream::stream(
@@ -465,9 +480,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     // test called `new` saw no TypeError.
     class.undef_default_alloc_func();
     class.define_singleton_method("open", function!(NativeEngine::open, 1))?;
-    class.define_method("resolve", method!(NativeEngine::resolve, 6))?;
-    class.define_method("complete", method!(NativeEngine::complete, 6))?;
-    class.define_method("stream", method!(NativeEngine::stream, 8))?;
+    class.define_method("resolve", method!(NativeEngine::resolve, 7))?;
+    class.define_method("complete", method!(NativeEngine::complete, 7))?;
+    class.define_method("stream", method!(NativeEngine::stream, 9))?;
     class.define_method("evaluate_native", method!(NativeEngine::evaluate, 9))?;
     class.define_method("feedback", method!(NativeEngine::feedback, 3))?;
     class.define_method("metrics", method!(NativeEngine::metrics, 0))?;
