@@ -62,10 +62,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// How long [`Engine::close`] and [`Engine::flush_telemetry`] wait for each sink beside the
-/// log (OTLP exporter, alerts) to hand on what it holds: 5 s, so an unreachable collector
-/// cannot hang a process's exit.
-pub const SINK_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub use crate::telemetry::sink::SINK_CLOSE_TIMEOUT;
 
 impl Engine {
     /// Loads and validates the configuration; fails listing every problem.

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use super::event::TelemetryRecord;
 
+/// How long `Engine::close` and `Engine::flush_telemetry` (and a sink dropped unclosed) wait
+/// for each sink beside the log (OTLP exporter, alerts) to hand on what it holds: 5 s, so an
+/// unreachable collector cannot hang a process's exit.
+pub const SINK_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A consumer of telemetry records. Every method runs on a caller's thread, so `accept` must
 /// only queue (a bounded queue, counting what it drops) and return in well under a
 /// microsecond; the work happens on the sink's own thread.

@@ -238,7 +238,7 @@ impl RecordSink for OtlpExporter {
 impl Drop for OtlpExporter {
     fn drop(&mut self) {
         // `Engine::close` has normally closed it already; closing again is a no-op.
-        self.close(crate::engine::SINK_CLOSE_TIMEOUT);
+        self.close(crate::telemetry::sink::SINK_CLOSE_TIMEOUT);
     }
 }
 
