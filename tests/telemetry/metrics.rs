@@ -39,7 +39,7 @@ const SUMMARIZE_SERIES: [(&str, &str); 5] = [
     ("gen_ai_request_model", "gpt-4o-mini"),
 ];
 
-const EVERY_FAMILY: [(&str, &str); 20] = [
+const EVERY_FAMILY: [(&str, &str); 23] = [
     ("gen_ai_client_operation_duration_seconds", "histogram"),
     (
         "gen_ai_client_operation_time_per_output_chunk_seconds",
@@ -56,6 +56,9 @@ const EVERY_FAMILY: [(&str, &str); 20] = [
     ("prompt_config_cost_usd_total", "counter"),
     ("prompt_config_errors_total", "counter"),
     ("prompt_config_feedback", "summary"),
+    ("prompt_config_otlp_dropped_total", "counter"),
+    ("prompt_config_otlp_exported_total", "counter"),
+    ("prompt_config_otlp_retries_total", "counter"),
     ("prompt_config_output_answers_total", "counter"),
     ("prompt_config_output_invalid_total", "counter"),
     ("prompt_config_output_repairs_total", "counter"),
