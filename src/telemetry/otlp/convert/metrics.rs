@@ -314,18 +314,15 @@ pub(super) fn metrics(
         dropped,
     );
     let delivery = snapshot.otlp;
-    let exported = [
-        ("traces", delivery.spans_exported),
-        ("logs", delivery.log_records_exported),
-        ("metrics", delivery.metric_points_exported),
-    ]
-    .into_iter()
-    .map(|(signal, count)| {
-        let mut attributes = Attributes::default();
-        attributes.string("prompt_config.otlp.signal", signal);
-        number_point(times, attributes.0, NumberValue::AsInt(int(count)))
-    })
-    .collect();
+    let exported = counts_by(
+        times,
+        "prompt_config.otlp.signal",
+        [
+            ("traces", delivery.spans_exported),
+            ("logs", delivery.log_records_exported),
+            ("metrics", delivery.metric_points_exported),
+        ],
+    );
     push_sum(
         &mut out,
         "prompt_config.otlp.exported",
@@ -333,18 +330,15 @@ pub(super) fn metrics(
         "{item}",
         exported,
     );
-    let otlp_dropped = [
-        ("queue_full", delivery.dropped_queue_full),
-        ("rejected", delivery.dropped_rejected),
-        ("failed", delivery.dropped_failed),
-    ]
-    .into_iter()
-    .map(|(reason, count)| {
-        let mut attributes = Attributes::default();
-        attributes.string("prompt_config.otlp.reason", reason);
-        number_point(times, attributes.0, NumberValue::AsInt(int(count)))
-    })
-    .collect();
+    let otlp_dropped = counts_by(
+        times,
+        "prompt_config.otlp.reason",
+        [
+            ("queue_full", delivery.dropped_queue_full),
+            ("rejected", delivery.dropped_rejected),
+            ("failed", delivery.dropped_failed),
+        ],
+    );
     push_sum(
         &mut out,
         "prompt_config.otlp.dropped",
@@ -414,6 +408,22 @@ fn histogram_point(
         explicit_bounds: bounds.to_vec(),
         ..HistogramDataPoint::default()
     }
+}
+
+/// One integer point per `(label, count)`, the label under attribute `key`.
+fn counts_by<const N: usize>(
+    times: Times,
+    key: &str,
+    counts: [(&str, u64); N],
+) -> Vec<NumberDataPoint> {
+    counts
+        .into_iter()
+        .map(|(label, count)| {
+            let mut attributes = Attributes::default();
+            attributes.string(key, label);
+            number_point(times, attributes.0, NumberValue::AsInt(int(count)))
+        })
+        .collect()
 }
 
 fn number_point(times: Times, attributes: Vec<KeyValue>, value: NumberValue) -> NumberDataPoint {
