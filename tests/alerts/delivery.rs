@@ -159,3 +159,55 @@ fn requests_are_not_slowed_by_a_channel_that_hangs() {
         closing.elapsed()
     );
 }
+
+#[test]
+fn a_throttled_channel_does_not_delay_another_channels_alert() {
+    // `slow` asks for a 30 s pause on every request; `fast` answers at once.
+    let slow = AlertReceiver::answering(Reply::status(429).header("retry-after", "30"));
+    let fast = AlertReceiver::ok();
+    set_env("PC_DL_SLOW_URL", &slow.url());
+    set_env("PC_DL_FAST_URL", &fast.url());
+    let fixture = breaker_alerts_fixture(&json!({
+        "a-slow": {"type": "slack", "webhook_url_env": "PC_DL_SLOW_URL"},
+        "b-fast": {"type": "slack", "webhook_url_env": "PC_DL_FAST_URL"},
+    }));
+    let logs = TempDir::new("alerts_throttled");
+    let engine = open_engine(&fixture, &logs.log());
+
+    open_breaker(&engine);
+    assert_eq!(
+        slow.wait_for(1, WAIT).len(),
+        1,
+        "the slow channel is waiting"
+    );
+    let started = Instant::now();
+    assert_eq!(fast.wait_for(1, WAIT).len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the fast channel waited {:?} behind the slow one",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_alert_still_waiting_on_retry_after_at_close_is_an_alert_failed_line() {
+    let slow = AlertReceiver::answering(Reply::status(429).header("retry-after", "30"));
+    set_env("PC_DL_CLOSE_URL", &slow.url());
+    let fixture = slack_fixture("PC_DL_CLOSE_URL");
+    let logs = TempDir::new("alerts_close_waiting");
+    let engine = open_engine(&fixture, &logs.log());
+
+    open_breaker(&engine);
+    assert_eq!(slow.wait_for(1, WAIT).len(), 1);
+    let closing = Instant::now();
+    engine.close();
+    assert!(
+        closing.elapsed() < Duration::from_secs(2),
+        "close waited {:?} for a 30 s Retry-After it could never honour",
+        closing.elapsed()
+    );
+    let failed = lines_with_event(&logs.log(), "alert.failed");
+    assert_eq!(failed.len(), 1, "the alert is reported, not lost");
+    assert_eq!(failed[0]["http.response.status_code"], 429);
+    assert_eq!(failed[0]["prompt_config.alert.attempts"], 1);
+}

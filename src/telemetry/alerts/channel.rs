@@ -80,6 +80,13 @@ pub enum DeliveryError {
         /// The name the rule gave.
         channel: String,
     },
+    /// The alert was never sent: the engine closed before the channel's turn came, or the
+    /// channel's queue was full (a receiver that stays slow while alerts keep firing).
+    #[error("not sent: {reason}")]
+    NotSent {
+        /// `the engine's close or flush deadline passed first`, `the channel's queue is full`.
+        reason: &'static str,
+    },
     /// The receiver could not be reached or its answer could not be read.
     #[error("{reason}")]
     Transport {

@@ -103,13 +103,15 @@ impl Deliverer {
         }
     }
 
-    /// Sends `alert` to `channel`, retrying as the policy says, and stopping early at
-    /// `deadline` (a closing engine's timeout).
+    /// Sends `alert` to `channel`, retrying as the policy says, and stopping early at the
+    /// instant `deadline` gives (a closing engine's timeout), which is asked again before and
+    /// during each wait: an engine that starts closing while a retry waits out a long
+    /// `Retry-After` does not wait for it.
     pub fn deliver(
         &self,
         channel: &Channel,
         alert: &Alert,
-        deadline: Option<Instant>,
+        deadline: &dyn Fn() -> Option<Instant>,
     ) -> Result<Delivered, Failed> {
         let mut attempts = 0;
         loop {
@@ -138,10 +140,9 @@ impl Deliverer {
             let wait = retry_after
                 .unwrap_or_else(|| self.backoff(attempts))
                 .min(self.policy.max_delay);
-            if deadline.is_some_and(|deadline| Instant::now() + wait >= deadline) {
+            if !wait_unless_past(wait, deadline) {
                 return Err(Failed { attempts, error });
             }
-            thread::sleep(wait);
         }
     }
 
@@ -184,6 +185,25 @@ impl Deliverer {
         hasher.write_u128(Instant::now().elapsed().as_nanos());
         let fraction = (hasher.finish() % 1000) as f64 / 1000.0;
         exponential.mul_f64(0.5 + fraction / 2.0)
+    }
+}
+
+/// The longest sleep between two looks at the deadline.
+const DEADLINE_POLL: Duration = Duration::from_millis(50);
+
+/// Sleeps `wait`, unless the deadline (asked every [`DEADLINE_POLL`]) falls before it ends:
+/// then returns false at once, since a request after the deadline could not be waited for.
+fn wait_unless_past(wait: Duration, deadline: &dyn Fn() -> Option<Instant>) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if deadline().is_some_and(|deadline| until >= deadline) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        thread::sleep(left.min(DEADLINE_POLL));
     }
 }
 
@@ -261,7 +281,7 @@ mod tests {
             },
         };
         let failed = deliverer(Arc::new(|_: &str| None))
-            .deliver(&channel, &sample_alert(), None)
+            .deliver(&channel, &sample_alert(), &|| None)
             .unwrap_err();
         assert_eq!(failed.attempts, 0);
         assert!(matches!(failed.error, DeliveryError::MissingSecret { .. }));
@@ -282,7 +302,7 @@ mod tests {
             },
         };
         let failed = deliverer(Arc::new(move |_: &str| Some(url.clone())))
-            .deliver(&channel, &sample_alert(), None)
+            .deliver(&channel, &sample_alert(), &|| None)
             .unwrap_err();
         assert_eq!(failed.attempts, 3);
         assert!(!failed.error.to_string().contains("secret-path-77"));

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 pub(crate) mod channel;
 pub mod config;
+mod courier;
 internal_mod!(dedup);
 pub(crate) mod delivery;
 mod pagerduty;

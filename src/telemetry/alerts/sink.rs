@@ -1,7 +1,8 @@
 //! The alerts sink: takes every telemetry record the engine makes (a bounded queue; a full
 //! queue drops the record and counts it), and on its own thread, `prompt-config-alerts`, runs
-//! the rules on each record and on a one-second tick, and delivers what fires to its channels
-//! with retries ([`Deliverer`]). Each delivery's outcome becomes an `alert.sent` or
+//! the rules on each record and on a one-second tick, and hands what fires to one delivery
+//! thread per channel ([`Couriers`]), which sends it with retries, so one slow channel delays
+//! no other. Each delivery's outcome becomes an `alert.sent` or
 //! `alert.failed` line and a `prompt_config_alert_deliveries_total` count, written through a
 //! weak handle on the engine's telemetry (no cycle: the telemetry owns the sink), and never
 //! reaches a request. The sink ignores its own `alert.*` lines, so they cannot feed the rules.
@@ -16,10 +17,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Alert;
-use super::channel::{Channel, DeliveryError, EnvLookup, process_env};
+use super::channel::{Channel, EnvLookup, process_env};
 use super::config::AlertsConfig;
+use super::courier::{Couriers, Deadline, Post};
 use super::dedup::Dedup;
-use super::delivery::{Deliverer, RetryPolicy};
+use super::delivery::RetryPolicy;
 use super::rules::AlertRules;
 use crate::client::Clock;
 use crate::state::SharedState;
@@ -48,13 +50,10 @@ struct Started {
     shared: Option<SharedState>,
 }
 
-/// Shared by the sink and its thread.
+/// Records dropped because the queue was full; shared by the sink and its thread.
 #[derive(Default)]
 struct Progress {
-    /// Records dropped because the queue was full.
     dropped: AtomicU64,
-    /// While closing or flushing: when retries must stop (ms since `epoch`, 0 when none).
-    deadline_ms: AtomicU64,
 }
 
 /// The alerts of one engine.
@@ -64,7 +63,8 @@ pub(crate) struct AlertsSink {
     clock: Arc<dyn Clock>,
     env: EnvLookup,
     policy: RetryPolicy,
-    epoch: Instant,
+    /// While closing or flushing: when retries must stop.
+    deadline: Arc<Deadline>,
     progress: Arc<Progress>,
     sender: Mutex<Option<SyncSender<Message>>>,
     /// The queue's receiving end until the thread starts.
@@ -126,7 +126,7 @@ impl AlertsSink {
             clock,
             env,
             policy,
-            epoch: Instant::now(),
+            deadline: Arc::new(Deadline::new()),
             progress: Arc::new(Progress::default()),
             sender: Mutex::new(Some(sender)),
             receiver: Mutex::new(Some(receiver)),
@@ -147,14 +147,20 @@ impl AlertsSink {
         let Some(started) = &*self.started.lock() else {
             return;
         };
+        let post = Post {
+            policy: self.policy,
+            env: Arc::clone(&self.env),
+            clock: Arc::clone(&self.clock),
+            telemetry: started.telemetry.clone(),
+            deadline: Arc::clone(&self.deadline),
+        };
         let worker = Worker {
             rules: AlertRules::new(&self.config, Dedup::new(started.shared.clone())),
-            channels: Arc::clone(&self.channels),
-            deliverer: Deliverer::new(self.policy, Arc::clone(&self.env)),
+            couriers: Couriers::new(Arc::clone(&self.channels), post),
             clock: Arc::clone(&self.clock),
             telemetry: started.telemetry.clone(),
             progress: Arc::clone(&self.progress),
-            epoch: self.epoch,
+            deadline: Arc::clone(&self.deadline),
         };
         let spawned = thread::Builder::new()
             .name("prompt-config-alerts".into())
@@ -192,10 +198,7 @@ impl AlertsSink {
     }
 
     fn set_deadline(&self, deadline: Option<Instant>) {
-        let millis = deadline.map_or(0, |deadline| {
-            (deadline.saturating_duration_since(self.epoch).as_millis() as u64).max(1)
-        });
-        self.progress.deadline_ms.store(millis, Ordering::Relaxed);
+        self.deadline.set(deadline);
     }
 }
 
@@ -246,12 +249,11 @@ impl RecordSink for AlertsSink {
 /// The alerts thread's state.
 struct Worker {
     rules: AlertRules,
-    channels: Arc<BTreeMap<String, Channel>>,
-    deliverer: Deliverer,
+    couriers: Couriers,
     clock: Arc<dyn Clock>,
     telemetry: Weak<Telemetry>,
     progress: Arc<Progress>,
-    epoch: Instant,
+    deadline: Arc<Deadline>,
 }
 
 impl Worker {
@@ -265,10 +267,13 @@ impl Worker {
                     self.deliver_all(alerts);
                 }
                 Ok(Message::Flush(ack)) => {
+                    self.settle();
                     let _ = ack.send(());
                 }
                 Ok(Message::Close(ack)) => {
+                    self.settle();
                     let _ = ack.send(());
+                    // Dropping the couriers' queues ends their threads once they are done.
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -287,31 +292,21 @@ impl Worker {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        match self.progress.deadline_ms.load(Ordering::Relaxed) {
-            0 => None,
-            millis => Some(self.epoch + Duration::from_millis(millis)),
+    /// Hands each alert to its channels' couriers; returns without waiting for delivery.
+    fn deliver_all(&mut self, alerts: Vec<Alert>) {
+        for alert in alerts {
+            self.couriers.dispatch(alert);
         }
     }
 
-    fn deliver_all(&self, alerts: Vec<Alert>) {
-        for alert in alerts {
-            for name in &alert.channels {
-                let outcome = match self.channels.get(name) {
-                    Some(channel) => self.deliverer.deliver(channel, &alert, self.deadline()),
-                    None => Err(super::delivery::Failed {
-                        attempts: 0,
-                        error: DeliveryError::UnknownChannel {
-                            channel: name.clone(),
-                        },
-                    }),
-                };
-                let kind = self.channels.get(name).map_or("unknown", Channel::kind);
-                if let Some(telemetry) = self.telemetry.upgrade() {
-                    telemetry.alert_delivered(self.clock.utc_now(), name, kind, &alert, &outcome);
-                }
-            }
-        }
+    /// Waits for the couriers until the flush's or close's deadline (one `SINK_CLOSE_TIMEOUT`
+    /// when none is set, which only a test's direct call leaves).
+    fn settle(&self) -> bool {
+        let deadline = self
+            .deadline
+            .get()
+            .unwrap_or_else(|| Instant::now() + crate::telemetry::sink::SINK_CLOSE_TIMEOUT);
+        self.couriers.settle(deadline)
     }
 }
 

@@ -65,15 +65,31 @@ fn worker(url: String, telemetry: &Arc<Telemetry>) -> Worker {
         )]),
         rules: Vec::new(),
     };
+    let deadline = Arc::new(Deadline::new());
+    let post = Post {
+        policy: fast_policy(),
+        env: Arc::new(move |_: &str| Some(url.clone())),
+        clock: Arc::new(SystemClock),
+        telemetry: Arc::downgrade(telemetry),
+        deadline: Arc::clone(&deadline),
+    };
     Worker {
         rules: AlertRules::new(&config, Dedup::new(None)),
-        channels: Arc::new(channels(&config)),
-        deliverer: Deliverer::new(fast_policy(), Arc::new(move |_: &str| Some(url.clone()))),
+        couriers: Couriers::new(Arc::new(channels(&config)), post),
         clock: Arc::new(SystemClock),
         telemetry: Arc::downgrade(telemetry),
         progress: Arc::new(Progress::default()),
-        epoch: Instant::now(),
+        deadline,
     }
+}
+
+/// Hands `alerts` to the couriers and waits until they have reported.
+fn deliver_and_settle(mut worker: Worker, alerts: Vec<Alert>) {
+    worker.deliver_all(alerts);
+    assert!(
+        worker.settle(),
+        "the couriers settle within SINK_CLOSE_TIMEOUT"
+    );
 }
 
 fn record(event: &'static str) -> Arc<TelemetryRecord> {
@@ -95,8 +111,10 @@ fn a_delivered_alert_is_an_alert_sent_line_and_a_sent_count() {
     let receiver = TestServer::start_with_fallback(Vec::new(), Reply::text(200, "ok"));
     let recorded = Arc::new(Recorded::default());
     let telemetry = telemetry(&recorded);
-    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry)
-        .deliver_all(vec![sample_alert()]);
+    deliver_and_settle(
+        worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry),
+        vec![sample_alert()],
+    );
 
     let lines = recorded.0.lock().clone();
     assert_eq!(lines.len(), 1);
@@ -116,8 +134,10 @@ fn a_channel_that_keeps_failing_is_an_alert_failed_line_and_count_without_its_ur
     let receiver = TestServer::start_with_fallback(Vec::new(), Reply::status(503));
     let recorded = Arc::new(Recorded::default());
     let telemetry = telemetry(&recorded);
-    worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry)
-        .deliver_all(vec![sample_alert()]);
+    deliver_and_settle(
+        worker(format!("{}/{SECRET_PATH}", receiver.url()), &telemetry),
+        vec![sample_alert()],
+    );
 
     assert_eq!(receiver.requests().len(), 3, "the policy's 3 attempts");
     let lines = recorded.0.lock().clone();
@@ -143,7 +163,7 @@ fn a_rule_naming_an_undefined_channel_is_reported_as_failed() {
     let telemetry = telemetry(&recorded);
     let mut alert = sample_alert();
     alert.channels = vec!["nowhere".into()];
-    worker(String::new(), &telemetry).deliver_all(vec![alert]);
+    deliver_and_settle(worker(String::new(), &telemetry), vec![alert]);
     let line = serde_json::to_value(&*recorded.0.lock()[0]).unwrap();
     assert_eq!(line["event"], "alert.failed");
     assert_eq!(

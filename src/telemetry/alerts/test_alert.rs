@@ -86,7 +86,7 @@ impl TestAlerts {
     pub fn send(&self, name: &str) -> Option<TestDelivery> {
         let channel = self.channels.get(name)?;
         let alert = test_alert(name);
-        let outcome = self.deliverer.deliver(channel, &alert, None);
+        let outcome = self.deliverer.deliver(channel, &alert, &|| None);
         Some(match outcome {
             Ok(delivered) => TestDelivery {
                 channel: name.to_string(),
@@ -109,10 +109,19 @@ impl TestAlerts {
 }
 
 /// The test alert for `channel`: severity `info`, its own dedup key per send (a PagerDuty
-/// test incident never merges with a real one, nor with the previous test).
+/// test incident never merges with a real one, nor with another test: the key carries the
+/// millisecond and a random suffix, so two sends in the same second, from two terminals or
+/// two hosts, stay two incidents).
 fn test_alert(channel: &str) -> Alert {
     let now = Utc::now();
-    let stamp = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let stamp = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let nonce = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+        hasher.write_u32(std::process::id());
+        hasher.finish() as u32
+    };
     Alert {
         rule: "test".to_string(),
         rule_type: "test",
@@ -120,7 +129,7 @@ fn test_alert(channel: &str) -> Alert {
         action: AlertAction::Trigger,
         scope: channel.to_string(),
         period: stamp.clone(),
-        dedup_key: format!("prompt_config/test/{channel}/{stamp}"),
+        dedup_key: format!("prompt_config/test/{channel}/{stamp}/{nonce:08x}"),
         summary: format!(
             "Test alert from prompt-config alerts test: channel {channel} is configured correctly"
         ),
@@ -130,5 +139,18 @@ fn test_alert(channel: &str) -> Alert {
         )]),
         channels: vec![channel.to_string()],
         fired_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_alert;
+
+    #[test]
+    fn two_test_alerts_in_the_same_millisecond_have_distinct_dedup_keys() {
+        let first = test_alert("oncall");
+        let second = test_alert("oncall");
+        assert_ne!(first.dedup_key, second.dedup_key);
+        assert!(first.dedup_key.starts_with("prompt_config/test/oncall/"));
     }
 }
