@@ -87,7 +87,10 @@ impl Engine {
         sinks.extend(otlp.clone().map(|exporter| exporter as Arc<dyn RecordSink>));
         // Alerts (issue 15): when config/alerts.json exists, a sink whose thread starts below,
         // once the shared state its once-per-fleet claims use is built.
-        let alerts = AlertsSink::open(snapshot.alerts(), Arc::clone(&options.clock));
+        let alerts = AlertsSink::open(
+            snapshot.alerts().filter(|_| options.alerts),
+            Arc::clone(&options.clock),
+        );
         sinks.extend(alerts.clone().map(|alerts| alerts as Arc<dyn RecordSink>));
         let telemetry = Arc::new(Telemetry {
             writer,

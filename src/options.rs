@@ -34,6 +34,10 @@ pub struct EngineOptions {
     /// Export spans, metrics and logs over OTLP/HTTP; `None` (the default) exports nothing.
     /// [`OtlpOptions::from_env`] reads the standard `OTEL_*` variables.
     pub otlp: Option<OtlpOptions>,
+    /// Deliver the alerts `config/alerts.json` configures (true, the default). False keeps
+    /// them silent while the file is still checked at open: for a run that must not page
+    /// anyone, such as the demo's silent rehearsal or a benchmark.
+    pub alerts: bool,
     /// Where fleet state lives: [`StateBackend::Memory`] (the default, per process) or
     /// [`StateBackend::Redis`]: budgets, rate limits, circuit breakers and the response cache
     /// shared by every process on the same Redis.
@@ -62,6 +66,7 @@ impl EngineOptions {
             event_sink: Arc::new(NullSink),
             telemetry: None,
             otlp: None,
+            alerts: true,
             state: StateBackend::Memory,
             state_listener: None,
             provider_kinds: ProviderKinds::builtin(),
@@ -71,6 +76,13 @@ impl EngineOptions {
     /// Writes telemetry to `path` (JSON Lines) with the writer's default settings.
     pub fn with_telemetry(mut self, path: impl Into<PathBuf>) -> Self {
         self.telemetry = Some(WriterOptions::new(path.into()));
+        self
+    }
+
+    /// Delivers the alerts of `config/alerts.json` (`true`, the default) or keeps them silent
+    /// (see [`EngineOptions::alerts`]).
+    pub fn with_alerts(mut self, alerts: bool) -> Self {
+        self.alerts = alerts;
         self
     }
 
@@ -147,6 +159,7 @@ impl std::fmt::Debug for EngineOptions {
             .debug_struct("EngineOptions")
             .field("paths", &self.paths)
             .field("mock", &self.mock)
+            .field("alerts", &self.alerts)
             .field("provider_kinds", &self.provider_kinds)
             .field("state", &self.state)
             .field(
@@ -173,6 +186,8 @@ struct OptionsJson {
     state: Option<serde_json::Value>,
     #[serde(default)]
     otlp: Option<serde_json::Value>,
+    #[serde(default)]
+    alerts: Option<bool>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -198,8 +213,9 @@ struct TelemetrySettingsJson {
 
 impl EngineOptions {
     /// Options from the JSON bindings pass: `{"config_dir", "prompts_dir", "mock", "telemetry",
-    /// "state", "otlp"}`, every key optional (`./config`, `./prompts`, no mock, no telemetry,
-    /// memory state, no OTLP export); `telemetry` is a path or `{"path", "queue_capacity",
+    /// "state", "otlp", "alerts"}`, every key optional (`./config`, `./prompts`, no mock, no
+    /// telemetry, memory state, no OTLP export, alerts delivered); `alerts: false` keeps
+    /// `alerts.json`'s alerts silent (see [`EngineOptions::alerts`]); `telemetry` is a path or `{"path", "queue_capacity",
     /// "flush_interval_ms", "rotate_bytes", "rotated_files"}`; `state` is `"memory"` or
     /// `{"backend": "redis", "url", ...}` (see [`StateBackend::from_json`]); `otlp` is `true`
     /// (the standard `OTEL_*` environment variables; no export when they name no endpoint),
@@ -222,7 +238,8 @@ impl EngineOptions {
                 .prompts_dir
                 .unwrap_or_else(|| PathBuf::from("prompts")),
         )
-        .with_mock(parsed.mock);
+        .with_mock(parsed.mock)
+        .with_alerts(parsed.alerts.unwrap_or(true));
         if parsed.state.is_some() || parsed.otlp.is_some() {
             // A repeated key inside `state` (two `url`s) or `otlp` (two headers of one name) is
             // refused as config files refuse it: serde_json would silently keep the last one.
@@ -294,6 +311,22 @@ mod tests {
         let options = EngineOptions::from_json("{}").unwrap();
         assert_eq!(options.paths.config_dir, std::path::PathBuf::from("config"));
         assert!(!options.mock && options.telemetry.is_none());
+        assert!(options.alerts, "alerts are delivered unless turned off");
+    }
+
+    #[test]
+    fn alerts_false_keeps_alerts_silent() {
+        assert!(
+            !EngineOptions::from_json(r#"{"alerts": false}"#)
+                .unwrap()
+                .alerts
+        );
+        assert!(
+            EngineOptions::from_json(r#"{"alerts": true}"#)
+                .unwrap()
+                .alerts
+        );
+        assert!(EngineOptions::from_json(r#"{"alerts": "no"}"#).is_err());
     }
 
     #[test]

@@ -185,8 +185,14 @@ impl Demo {
             .with_clock(Arc::clone(&clock) as Arc<dyn Clock>)
             .with_random(Arc::new(SeededRandom::new(42)))
             .with_event_sink(Arc::clone(&sink) as Arc<dyn EventSink>);
-        if let Some(path) = telemetry {
-            options = options.with_telemetry(path);
+        match telemetry {
+            Some(path) => options = options.with_telemetry(path),
+            // The rehearsal only measures the story: it must not page anyone nor export a
+            // second copy of every span, which the real run sends.
+            None => {
+                options.otlp = None;
+                options = options.with_alerts(false);
+            }
         }
         Ok(Demo {
             engine: Engine::open(options)?,

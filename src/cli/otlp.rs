@@ -40,7 +40,7 @@ fn settings(
         "OTEL_EXPORTER_OTLP_PROTOCOL" if protocol.is_some() => "--otlp-protocol",
         _ => "",
     };
-    OtlpOptions::from_env(|name| match name {
+    let options = OtlpOptions::from_env(|name| match name {
         "OTEL_EXPORTER_OTLP_ENDPOINT" if endpoint.is_some() => endpoint.map(str::to_string),
         "OTEL_EXPORTER_OTLP_PROTOCOL" if protocol.is_some() => protocol.map(str::to_string),
         // An explicit flag turns export on even where the environment disables the SDK.
@@ -58,7 +58,16 @@ fn settings(
             Failure::invalid_argument(format!("{named}: {message}"))
         }
         other => Failure::invalid_argument(other.to_string()),
-    })
+    })?;
+    if options.is_none() && protocol.is_some() {
+        // A protocol flag asks for export: silently exporting nothing would hide the mistake.
+        return Err(Failure::invalid_argument(
+            "--otlp-protocol: export is off (no --otlp-endpoint, no OTEL_EXPORTER_OTLP_ENDPOINT \
+             or signal endpoint, or OTEL_SDK_DISABLED=true), so the protocol would not be used"
+                .to_string(),
+        ));
+    }
+    Ok(options)
 }
 
 /// `options` exporting as configured (unchanged when export is off).
@@ -88,6 +97,27 @@ mod tests {
             .unwrap();
         assert_eq!(options.endpoint, "http://flag:4318");
         assert_eq!(options.protocol.as_str(), "http/protobuf");
+    }
+
+    #[test]
+    fn a_protocol_flag_without_any_endpoint_is_a_usage_error() {
+        for protocol in ["http/json", "grpc"] {
+            let failure = settings(None, Some(protocol), |_: &str| None).unwrap_err();
+            assert!(
+                failure
+                    .message
+                    .starts_with("--otlp-protocol: export is off"),
+                "{}",
+                failure.message
+            );
+        }
+    }
+
+    #[test]
+    fn environment_settings_without_an_endpoint_leave_export_off() {
+        // Another program's OTEL_* settings in a shared environment must not break ours.
+        let lookup = |name: &str| (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "grpc".into());
+        assert!(settings(None, None, lookup).unwrap().is_none());
     }
 
     #[test]

@@ -205,3 +205,39 @@ fn the_structured_step_is_left_out_without_a_json_version() {
     let text = demo(&fixture, &["--requests", "40"]);
     assert!(!text.contains("structured output"), "{text}");
 }
+
+#[test]
+fn with_alerts_configured_each_alert_reaches_its_channel_once() {
+    // The demo rehearses silently before its real run: the rehearsal must not page anyone.
+    let slack = crate::support::alert_receiver::AlertReceiver::ok();
+    let fixture = Fixture::new();
+    let alerts = serde_json::json!({
+        "channels": {"team": {"type": "slack", "webhook_url_env": "PC_DEMO_SLACK_URL"}},
+        "rules": [
+            {"name": "budget", "type": "budget", "severity": "warning", "channels": ["team"]},
+            {"name": "down", "type": "breaker_open", "severity": "critical", "channels": ["team"]}
+        ]
+    });
+    fs::write(
+        fixture.config_dir().join("alerts.json"),
+        serde_json::to_string(&alerts).unwrap(),
+    )
+    .unwrap();
+    let mut command = crate::support::cli::command(&fixture.root);
+    command.args(["demo", "--requests", "60"]);
+    command.env("PC_DEMO_SLACK_URL", slack.url());
+    let output = command.output().expect("the binary runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let log = fs::read_to_string(fixture.root.join("prompt_config_telemetry.jsonl")).unwrap();
+    let sent = log
+        .lines()
+        .filter(|line| line.contains(r#""event":"alert.sent""#))
+        .count();
+    assert!(sent > 0, "the demo's breaker and budget fire alerts");
+    assert_eq!(
+        slack.requests().len(),
+        sent,
+        "one request per alert.sent line"
+    );
+}
