@@ -195,4 +195,11 @@ class TracingTest < Minitest::Test
     assert_includes text, "x-honeycomb-team"
     refute_includes text, "hc-SECRET"
   end
+
+  def test_alerts_false_reaches_the_engine_options
+    PromptConfig.configure(alerts: false)
+    assert_equal false, PromptConfig.configuration.to_options["alerts"]
+    PromptConfig.configure(alerts: true)
+    refute PromptConfig.configuration.to_options.key?("alerts"), "delivered by default"
+  end
 end

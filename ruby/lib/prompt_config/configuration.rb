@@ -50,6 +50,9 @@ module PromptConfig
     # InvalidArgument naming it (`/otlp/...`) when the engine opens. `inspect` masks header
     # values (collector API keys).
     attr_accessor :otlp
+    # Deliver the alerts config/alerts.json configures (true, the default). false keeps them
+    # silent (the file is still checked): a test suite or a console that must page nobody.
+    attr_accessor :alerts
 
     def initialize
       @config_dir = ENV.fetch("PROMPT_CONFIG_DIR", "config")
@@ -62,6 +65,7 @@ module PromptConfig
       @redis = ENV["PROMPT_CONFIG_REDIS_URL"].then { |url| url.to_s.strip.empty? ? nil : url }
       @redis_options = {}
       @otlp = nil
+      @alerts = true
     end
 
     TELEMETRY_KEYS = %i[queue_capacity flush_interval_ms rotate_bytes rotated_files].freeze
@@ -86,6 +90,7 @@ module PromptConfig
       end
       options["state"] = state_options if redis
       options["otlp"] = otlp unless otlp.nil?
+      options["alerts"] = false if alerts == false
       options
     end
 
