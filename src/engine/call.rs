@@ -8,7 +8,7 @@ use super::Engine;
 use crate::cache::{CacheOutcome, CachedAnswer, Lookup};
 use crate::client::{
     CallRequest, CancelToken, Completion, Failure, StreamControl, StreamEvent, StreamSettings,
-    complete, stream,
+    complete, new_request_id, stream,
 };
 use crate::resolve::{Context, TraceContext};
 
@@ -31,7 +31,13 @@ impl Engine {
     ) -> crate::Result<Completion> {
         let started = self.options.clock.now();
         let state = self.state();
-        let (compiled, mut resolution) = self.resolve_in(&state.snapshot, feature, context)?;
+        let (compiled, mut resolution) = match self.resolve_in(&state.snapshot, feature, context) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                self.refused(&state.snapshot, feature, context, &error, started);
+                return Err(error);
+            }
+        };
         let lookup = compiled
             .cache
             .get(&resolution.version)
@@ -124,6 +130,36 @@ impl Engine {
                 Err(error.into())
             }
         }
+    }
+
+    /// Writes the telemetry of a call refused before any model call, under the route the
+    /// subject took. An unknown feature or pinned version writes nothing: the name is the
+    /// caller's, and filing it would let any string become a metrics label.
+    fn refused(
+        &self,
+        snapshot: &crate::snapshot::Snapshot,
+        feature: &str,
+        context: &Context,
+        error: &crate::Error,
+        started: std::time::Instant,
+    ) {
+        let Ok(compiled) = snapshot.feature(feature) else {
+            return;
+        };
+        let Some(mut resolution) = compiled.routed_without_rendering(context, &snapshot.revision)
+        else {
+            return;
+        };
+        resolution.request_id = new_request_id(&*self.options.random);
+        let latency = self.options.clock.now().saturating_duration_since(started);
+        self.telemetry.refused(
+            || self.options.clock.utc_now(),
+            &resolution,
+            error.kind(),
+            latency,
+            context,
+            &compiled.telemetry,
+        );
     }
 
     /// The trace a call's attempts belong to: the caller's (its context's `traceparent`), or,

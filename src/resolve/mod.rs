@@ -232,6 +232,36 @@ impl CompiledFeature {
         messages.extend_from_slice(history);
         // Covers the history too, so response cache keys differ per conversation.
         let prompt_hash = prompt_hash(&messages);
+        Ok(self.routed(&decision, context, messages, prompt_hash, config_revision))
+    }
+
+    /// The route `context` takes, without checking its history or rendering: what telemetry
+    /// files a call under when it failed before any model call (its variables did not fit, a
+    /// template failed, the history or the model override was refused), with no messages and
+    /// an empty prompt hash. `None` when no version can be decided (an unknown pinned one).
+    pub(crate) fn routed_without_rendering(
+        &self,
+        context: &Context,
+        config_revision: &str,
+    ) -> Option<Resolution> {
+        let decision = self.decide(context).ok()?;
+        Some(self.routed(
+            &decision,
+            context,
+            Vec::new(),
+            String::new(),
+            config_revision,
+        ))
+    }
+
+    fn routed(
+        &self,
+        decision: &Decision<'_>,
+        context: &Context,
+        messages: Vec<Message>,
+        prompt_hash: String,
+        config_revision: &str,
+    ) -> Resolution {
         let chain = &decision.route.chain;
         let (model, fallbacks) = match context.model_override() {
             Some((provider, name)) => (
@@ -244,7 +274,7 @@ impl CompiledFeature {
             ),
             None => (chain.model.clone(), chain.fallbacks.clone()),
         };
-        Ok(Resolution {
+        Resolution {
             feature: self.name.clone(),
             version: decision.route.version.clone(),
             source: decision.source,
@@ -261,7 +291,7 @@ impl CompiledFeature {
             prompt_hash,
             config_revision: config_revision.to_string(),
             request_id: String::new(),
-        })
+        }
     }
 
     fn decide(&self, context: &Context) -> Result<Decision<'_>, ResolveError> {

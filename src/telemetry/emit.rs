@@ -21,7 +21,7 @@ use super::sink::RecordSink;
 use super::writer::TelemetryWriter;
 use crate::cache::CacheOutcome;
 use crate::client::{
-    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason,
+    AttemptEnded, BreakerState, ClientEvent, CompleteError, Completion, FinishReason, Usage,
 };
 use crate::config::TelemetrySettings;
 use crate::prompt::sha256_hex;
@@ -331,6 +331,75 @@ impl Telemetry {
             output,
             variables: recorded_variables(context, settings),
             input_messages: input_messages(resolution, settings),
+            output_messages: None,
+        };
+        self.write(
+            now(),
+            "llm.request",
+            &resolution.request_id,
+            EventBody::Request(Box::new(fields)),
+        );
+    }
+
+    /// A `complete()` or `stream()` refused before any model call (its variables do not fit
+    /// the version, a template failed to render, the history or the model override was
+    /// refused): an `llm.request` line with outcome `error`, `error.type` `kind` and no
+    /// attempt, counted in the request metrics, so error rates and alerts see it. `resolution`
+    /// is the route the subject took, without messages.
+    pub fn refused(
+        &self,
+        now: impl FnOnce() -> DateTime<Utc>,
+        resolution: &Resolution,
+        kind: crate::ErrorKind,
+        latency: Duration,
+        context: &Context,
+        settings: &TelemetrySettings,
+    ) {
+        self.remember(resolution);
+        let labels = RequestLabels {
+            feature: &resolution.feature,
+            version: &resolution.version,
+            variant: resolution.variant.as_deref(),
+            provider: &resolution.model.provider,
+            model: &resolution.model.name,
+        };
+        self.metrics.record_request(
+            &labels,
+            Some(kind.as_str()),
+            latency,
+            &Usage::default(),
+            0.0,
+        );
+        if !self.writes_lines() {
+            return;
+        }
+        let fields = RequestFields {
+            operation: "chat",
+            feature: feature_fields(resolution, context, settings),
+            provider: resolution.model.provider.clone(),
+            model: resolution.model.name.clone(),
+            response_model: None,
+            response_id: None,
+            finish_reasons: Vec::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+            outcome: "error",
+            error_type: Some(kind.as_str().to_string()),
+            attempts: 0,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            cost_usd: 0.0,
+            cost_estimated: false,
+            refusal: false,
+            downgraded: false,
+            cache_hit: None,
+            cache_saved_usd: None,
+            cache_partition: None,
+            stream: None,
+            output: None,
+            variables: recorded_variables(context, settings),
+            input_messages: None,
             output_messages: None,
         };
         self.write(

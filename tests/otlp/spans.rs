@@ -207,3 +207,36 @@ fn a_bare_resolve_is_one_root_span() {
             .to_vec()
     );
 }
+
+#[test]
+fn a_call_refused_before_any_model_call_is_an_error_request_span_without_chat_spans() {
+    set_keys();
+    let collector = OtlpCollector::start();
+    let openai = TestServer::start(Vec::new());
+    let anthropic = TestServer::start(Vec::new());
+    let setup = Setup::both(&openai, &anthropic);
+    let engine = engine(&setup, &collector);
+    let error = engine
+        .complete("summary", &Context::new("user-1"))
+        .expect_err("the text variable is missing");
+    assert_eq!(error.kind().as_str(), "missing_variable");
+    engine.close();
+    collector.wait_until(WAIT, |requests| {
+        requests.iter().any(|request| request.path == "/v1/traces")
+    });
+    let spans = collector.spans();
+    let parent = named(&spans, "prompt_config.complete summary");
+    assert_eq!(
+        value(&parent.attributes, "error.type"),
+        string("missing_variable").as_ref()
+    );
+    assert_eq!(
+        parent.status.as_ref().map(|status| status.code),
+        Some(StatusCode::Error as i32)
+    );
+    assert!(
+        spans.iter().all(|span| !span.name.starts_with("chat ")),
+        "no model was called: {spans:#?}"
+    );
+    assert!(openai.requests().is_empty() && anthropic.requests().is_empty());
+}

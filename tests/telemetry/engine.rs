@@ -191,6 +191,63 @@ fn a_failed_completion_writes_an_error_request_line() {
     );
 }
 
+#[test]
+fn a_call_refused_before_any_model_call_writes_an_error_request_line_under_its_version() {
+    let fixture = Fixture::new();
+    let (engine, path) = engine_with_log(&fixture);
+    let mut variables = profile();
+    variables.remove("goals");
+    let error = engine
+        .complete(
+            "career_path_navigator",
+            &Context::new("7").with_variables(variables),
+        )
+        .unwrap_err();
+    assert_eq!(error.kind().as_str(), "missing_variable");
+    let errors = engine.prometheus_text();
+    engine.close();
+    let records = lines(&path);
+    let requests = events(&records, "llm.request");
+    assert_eq!(requests.len(), 1, "error rates and alerts must see it");
+    let request = requests[0];
+    assert_eq!(request["prompt_config.outcome"], "error");
+    assert_eq!(request["error.type"], "missing_variable");
+    assert_eq!(request["prompt_config.attempts"], 0);
+    assert_eq!(request["gen_ai.prompt.name"], "career_path_navigator");
+    assert!(
+        !request["gen_ai.prompt.version"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(events(&records, "llm.attempt").is_empty());
+    assert!(
+        errors
+            .lines()
+            .any(|line| line.starts_with("prompt_config_errors_total")
+                && line.contains("error_type=\"missing_variable\"")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_call_to_an_unknown_feature_writes_no_request_line() {
+    let fixture = Fixture::new();
+    let (engine, path) = engine_with_log(&fixture);
+    let error = engine
+        .complete("no_such_feature", &context("7"))
+        .unwrap_err();
+    assert_eq!(error.kind().as_str(), "unknown_feature");
+    engine.close();
+    assert!(events(&lines(&path), "llm.request").is_empty());
+    assert!(!engine_metrics_mention(&engine, "no_such_feature"));
+}
+
+/// Whether the live metrics name `text` anywhere (a label value).
+fn engine_metrics_mention(engine: &Engine, text: &str) -> bool {
+    engine.prometheus_text().contains(text)
+}
+
 /// Milliseconds the attempts of a call spent calling and waiting, on the engine's clock.
 fn attempts_time(attempts: &[prompt_config::client::Attempt]) -> f64 {
     attempts
