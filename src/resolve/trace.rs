@@ -109,14 +109,14 @@ impl TraceContext {
         };
         let bytes = value.as_bytes();
         if bytes.len() < 55 {
-            return Err(invalid(&format!("{} characters, 55 expected", value.len())));
+            return Err(invalid(&format!("{} bytes, 55 expected", value.len())));
         }
         let version = parse_hex::<1>(&bytes[0..2]).ok_or_else(|| invalid("version is not hex"))?;
         if version[0] == 0xff {
             return Err(invalid("version ff is forbidden"));
         }
         if version[0] == 0 && bytes.len() != 55 {
-            return Err(invalid(&format!("{} characters, 55 expected", value.len())));
+            return Err(invalid(&format!("{} bytes, 55 expected", value.len())));
         }
         if version[0] != 0 && bytes.len() > 55 && bytes[55] != b'-' {
             return Err(invalid("unexpected text after trace-flags"));

@@ -74,6 +74,11 @@ fn a_budget_alert_line_fires_with_the_budgets_scope_period_and_figures() {
     assert_eq!(alert.figures["limit_usd"], json!(10.0));
     assert_eq!(alert.figures["threshold_percent"], json!(90));
     assert_eq!(alert.summary, "Budget overall/day at 90%: $9.12 of $10.00");
+    let small = rules.observe(&budget_alert("demo", "2026-12-01", 90, 0.0049, 0.005));
+    assert_eq!(
+        small[0].summary, "Budget demo/day at 90%: $0.0049 of $0.0050",
+        "a small budget's spend does not read as $0.00"
+    );
     assert_eq!(
         alert.fired_at,
         at(0.0),

@@ -74,6 +74,13 @@ pub enum DeliveryError {
         /// The HTTP status.
         status: u16,
     },
+    /// The variable holds something that is not an `http://` or `https://` URL (the value is
+    /// not quoted: it is the secret).
+    #[error("environment variable {variable} does not hold an http:// or https:// URL")]
+    NotAUrl {
+        /// The variable's name.
+        variable: String,
+    },
     /// A rule names a channel `alerts.json` does not define.
     #[error("no channel named {channel} in alerts.json")]
     UnknownChannel {
@@ -137,10 +144,20 @@ impl Channel {
                 variable: variable.to_string(),
             })
         };
+        let url = |variable: &str| {
+            let value = secret(variable)?;
+            if is_http_url(&value) {
+                Ok(value)
+            } else {
+                Err(DeliveryError::NotAUrl {
+                    variable: variable.to_string(),
+                })
+            }
+        };
         let json = vec![("content-type", "application/json".to_string())];
         match &self.config {
             ChannelConfig::Slack { webhook_url_env } => Ok(PreparedRequest {
-                url: secret(webhook_url_env)?,
+                url: url(webhook_url_env)?,
                 headers: json,
                 body: slack::payload(alert).to_string(),
             }),
@@ -161,7 +178,7 @@ impl Channel {
                 url_env,
                 secret_env,
             } => {
-                let url = secret(url_env)?;
+                let url = url(url_env)?;
                 let signing_secret = secret(secret_env)?;
                 let body = webhook::body(alert);
                 let mut headers = json;
@@ -176,12 +193,22 @@ impl Channel {
     }
 }
 
+/// An absolute `http://` or `https://` URL with a host, as `http::Uri` parses it: checked
+/// before sending, so a mistyped secret is named by its variable rather than reported as a
+/// transport failure.
+fn is_http_url(value: &str) -> bool {
+    value.parse::<ureq::http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::telemetry::alerts::tests::sample_alert;
 
-    const SECRET: &str = "hooks.example/T000/SECRET-4f9a";
+    const SECRET: &str = "https://hooks.example/T000/SECRET-4f9a";
 
     fn env_with_secret(name: &str) -> Option<String> {
         (name != "UNSET").then(|| SECRET.to_string())
@@ -209,6 +236,35 @@ mod tests {
             .prepare(&sample_alert(), &env_with_secret, Utc::now())
             .unwrap_err();
         assert_eq!(error.to_string(), "environment variable UNSET is not set");
+    }
+
+    #[test]
+    fn a_variable_that_is_not_a_url_is_named_without_its_value() {
+        let channel = Channel {
+            name: "ops".into(),
+            config: ChannelConfig::Slack {
+                webhook_url_env: "OPS_URL".into(),
+            },
+        };
+        for value in [
+            "hooks.slack.com/T0/SECRET",
+            "ftp://x/SECRET",
+            "http://",
+            " ",
+        ] {
+            let error = channel
+                .prepare(
+                    &sample_alert(),
+                    &|_: &str| Some(value.to_string()),
+                    Utc::now(),
+                )
+                .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "environment variable OPS_URL does not hold an http:// or https:// URL",
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -493,8 +493,12 @@ fn budget(
         ("policy".to_string(), json!(fields.policy)),
     ]);
     let summary = format!(
-        "Budget {}/{} at {}%: ${:.2} of ${:.2}",
-        fields.scope, fields.period, fields.threshold_percent, fields.spent_usd, fields.limit_usd
+        "Budget {}/{} at {}%: ${} of ${}",
+        fields.scope,
+        fields.period,
+        fields.threshold_percent,
+        dollars(fields.spent_usd),
+        dollars(fields.limit_usd)
     );
     // Each threshold of a period is its own alert (80% and then 100% both go out).
     let period = format!("{}@{}%", fields.period_start, fields.threshold_percent);
@@ -552,6 +556,16 @@ fn evaluation(
         now,
     );
     vec![(alert, EVENT_CLAIM)]
+}
+
+/// An amount in USD for a summary: cents from $1 up, else four decimals, so a small budget's
+/// spend ($0.0049 of $0.01) does not read as $0.00.
+fn dollars(usd: f64) -> String {
+    if usd.abs() >= 1.0 {
+        format!("{usd:.2}")
+    } else {
+        format!("{usd:.4}")
+    }
 }
 
 /// `2026-12-01T10:15:00.000Z` for ms since the epoch.

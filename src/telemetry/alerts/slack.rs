@@ -42,6 +42,9 @@ pub(crate) fn payload(alert: &Alert) -> Value {
         .map(|(name, value)| {
             let shown = match value {
                 Value::String(text) => text.clone(),
+                Value::Number(number) if number.is_f64() => {
+                    number.as_f64().map_or_else(|| number.to_string(), rounded)
+                }
                 other => other.to_string(),
             };
             let field = format!("*{}*\n{}", escape(name), escape(&shown));
@@ -61,6 +64,18 @@ pub(crate) fn payload(alert: &Alert) -> Value {
     );
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&context, TEXT_MAX_CHARS)}]}));
     json!({"text": text, "blocks": blocks})
+}
+
+/// A figure for people: at most four decimals, without trailing zeros (`0.0667`, `0.5`,
+/// `1234.5`); the PagerDuty and webhook payloads keep the exact value.
+fn rounded(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// Slack's three control characters in mrkdwn (`&`, `<`, `>`), escaped so a feature name can't
@@ -127,6 +142,21 @@ mod tests {
         let body = payload(&alert);
         assert_eq!(body["text"], format!("Resolved: {}", alert.summary));
         assert_eq!(body["blocks"][0]["text"]["text"], "Resolved: openai-errors");
+    }
+
+    #[test]
+    fn fractional_figures_are_rounded_to_four_decimals_for_people() {
+        assert_eq!(rounded(0.066_666_666_7), "0.0667");
+        assert_eq!(rounded(0.5), "0.5");
+        assert_eq!(rounded(1234.0), "1234");
+        assert_eq!(rounded(-0.000_01), "0");
+        let mut alert = sample_alert();
+        alert.figures = [("error_rate".to_string(), serde_json::json!(2.0 / 30.0))].into();
+        let body = payload(&alert);
+        assert_eq!(
+            body["blocks"][2]["fields"][0]["text"],
+            "*error_rate*\n0.0667"
+        );
     }
 
     #[test]
