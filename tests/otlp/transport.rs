@@ -144,6 +144,20 @@ fn configured_headers_and_the_user_agent_are_sent() {
 }
 
 #[test]
+fn credentials_in_the_endpoint_are_sent_as_basic_authentication() {
+    let collector = OtlpCollector::start();
+    let (transport, _) = transport(&collector, |options| {
+        options.endpoint = format!("http://otel:s3cret@127.0.0.1:{}", collector.port());
+    });
+    send(&transport, &Export::Traces(spans(&["resolve"])));
+    // base64("otel:s3cret")
+    assert_eq!(
+        collector.requests()[0].header("authorization"),
+        Some("Basic b3RlbDpzM2NyZXQ=")
+    );
+}
+
+#[test]
 fn a_per_signal_endpoint_is_used_as_given() {
     let collector = OtlpCollector::start();
     let (transport, _) = transport(&collector, |options| {

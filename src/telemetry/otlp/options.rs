@@ -93,15 +93,33 @@ impl OtlpOptions {
     }
 }
 
+/// `url` with the password of its userinfo (`http://user:secret@collector:4318`, which ureq
+/// sends as HTTP Basic authentication) shown as `***`.
+fn masked(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl fmt::Debug for OtlpOptions {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         formatter
             .debug_struct("OtlpOptions")
-            .field("endpoint", &self.endpoint)
-            .field("traces_endpoint", &self.traces_endpoint)
-            .field("metrics_endpoint", &self.metrics_endpoint)
-            .field("logs_endpoint", &self.logs_endpoint)
+            .field("endpoint", &masked(&self.endpoint))
+            .field(
+                "traces_endpoint",
+                &self.traces_endpoint.as_deref().map(masked),
+            )
+            .field(
+                "metrics_endpoint",
+                &self.metrics_endpoint.as_deref().map(masked),
+            )
+            .field("logs_endpoint", &self.logs_endpoint.as_deref().map(masked))
             .field("protocol", &self.protocol)
             .field("headers", &header_names)
             .field("service_name", &self.service_name)
@@ -113,5 +131,21 @@ impl fmt::Debug for OtlpOptions {
             .field("max_batch", &self.max_batch)
             .field("metrics_interval", &self.metrics_interval)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OtlpOptions;
+
+    #[test]
+    fn debug_masks_an_endpoint_password_and_header_values() {
+        let mut options = OtlpOptions::new("http://user:pa55-SECRET@collector:4318");
+        options.traces_endpoint = Some("https://u:SECRET-2@traces:4318/v1/traces".into());
+        options.headers = vec![("x-api-key".into(), "SECRET-3".into())];
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert!(debug.contains("http://user:***@collector:4318"), "{debug}");
+        assert!(debug.contains("x-api-key"), "{debug}");
     }
 }
