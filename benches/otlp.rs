@@ -97,6 +97,17 @@ fn caller_cost(criterion: &mut Criterion) {
     let mut on_options = EngineOptions::new(root.join("config"), root.join("prompts"));
     on_options.otlp = Some(OtlpOptions::new(collector.endpoint()));
     let on = Engine::open(on_options).unwrap();
+    // With a telemetry log already written (the usual production setting) the records exist
+    // either way: the exporter's own share is then its queue push alone.
+    let log_off = Engine::open(
+        EngineOptions::new(root.join("config"), root.join("prompts"))
+            .with_telemetry(root.join("off.jsonl")),
+    )
+    .unwrap();
+    let mut log_on_options = EngineOptions::new(root.join("config"), root.join("prompts"))
+        .with_telemetry(root.join("on.jsonl"));
+    log_on_options.otlp = Some(OtlpOptions::new(collector.endpoint()));
+    let log_on = Engine::open(log_on_options).unwrap();
     let context = context();
     let mut group = criterion.benchmark_group("otlp");
     group.bench_function("complete_mock_exporter_off", |bencher| {
@@ -137,7 +148,27 @@ fn caller_cost(criterion: &mut Criterion) {
             })
         })
     });
+    for (name, engine) in [
+        ("complete_mock_log_exporter_off_thread_cpu", &log_off),
+        ("complete_mock_log_exporter_on_thread_cpu", &log_on),
+    ] {
+        group.bench_function(name, |bencher| {
+            bencher.iter_custom(|iterations| {
+                thread_cpu(|| {
+                    for _ in 0..iterations {
+                        black_box(
+                            engine
+                                .complete(black_box("bench"), black_box(&context))
+                                .unwrap(),
+                        );
+                    }
+                })
+            })
+        });
+    }
     group.finish();
+    log_off.close();
+    log_on.close();
     paced(&off, &on, &context);
     on.close();
     let counted = on.metrics().otlp;
