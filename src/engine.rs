@@ -307,8 +307,10 @@ impl Engine {
     /// Writes every queued telemetry event and stops the writer; later events are not logged.
     /// Dropping the engine does the same.
     pub fn close(&self) {
-        // The sinks first: what they report about their own delivery goes into the log.
-        for sink in &self.telemetry.sinks {
+        // The sinks first: what they report about their own delivery goes into the log. In
+        // reverse order of opening: the alerts sink (opened last) writes `alert.*` lines as it
+        // finishes, which the OTLP exporter (opened first) must still be open to export.
+        for sink in self.telemetry.sinks.iter().rev() {
             sink.close(SINK_CLOSE_TIMEOUT);
         }
         if let Some(writer) = &self.telemetry.writer {
@@ -337,7 +339,8 @@ impl Engine {
     /// other sinks' receivers (OTLP collector, alert channels), at most
     /// `SINK_CLOSE_TIMEOUT` (5 s) for each sink.
     pub fn flush_telemetry(&self) {
-        for sink in &self.telemetry.sinks {
+        // Alerts before OTLP, as in `close`: the alerts' own lines are then exported too.
+        for sink in self.telemetry.sinks.iter().rev() {
             sink.flush(SINK_CLOSE_TIMEOUT);
         }
         if let Some(writer) = &self.telemetry.writer {

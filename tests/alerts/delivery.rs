@@ -9,9 +9,12 @@ use serde_json::json;
 use crate::support::alert_engine::{
     breaker_alerts_fixture, lines_with_event, open_breaker, open_engine, set_env,
 };
+use prompt_config::telemetry::otlp::OtlpOptions;
+
 use crate::support::alert_receiver::AlertReceiver;
 use crate::support::fixture::context;
 use crate::support::http_server::Reply;
+use crate::support::otlp_collector::OtlpCollector;
 use crate::support::temp_dir::TempDir;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -157,6 +160,43 @@ fn requests_are_not_slowed_by_a_channel_that_hangs() {
         closing.elapsed() < Duration::from_secs(7),
         "{:?}",
         closing.elapsed()
+    );
+    // The alert the receiver never answered is reported, not lost with the process.
+    let failed = lines_with_event(&logs.log(), "alert.failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed[0]["error.message"],
+        "not sent: the engine closed before the receiver answered"
+    );
+}
+
+#[test]
+fn alert_lines_written_while_closing_are_exported_over_otlp() {
+    let slack = AlertReceiver::ok();
+    set_env("PC_DL_OTLP_URL", &slack.url());
+    let fixture = slack_fixture("PC_DL_OTLP_URL");
+    let logs = TempDir::new("alerts_otlp");
+    let collector = OtlpCollector::start();
+    let mut options = fixture.options().with_mock(true).with_telemetry(logs.log());
+    options.otlp = Some(OtlpOptions::new(collector.endpoint()));
+    let engine = prompt_config::Engine::open(options).expect("opens");
+
+    open_breaker(&engine);
+    // Closed at once: the alert is delivered, and its line written, during the close.
+    engine.close();
+    assert_eq!(lines_with_event(&logs.log(), "alert.sent").len(), 1);
+    let exported: Vec<String> = collector
+        .requests_to("/v1/logs")
+        .iter()
+        .filter(|request| request.accepted())
+        .flat_map(|request| request.logs().resource_logs)
+        .flat_map(|resource| resource.scope_logs)
+        .flat_map(|scope| scope.log_records)
+        .map(|record| record.event_name)
+        .collect();
+    assert!(
+        exported.iter().any(|event| event == "alert.sent"),
+        "{exported:?}"
     );
 }
 

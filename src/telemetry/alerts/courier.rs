@@ -12,6 +12,8 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
 use super::Alert;
 use super::channel::{Channel, DeliveryError, EnvLookup};
 use super::delivery::{Deliverer, Failed, RetryPolicy};
@@ -23,7 +25,8 @@ use crate::telemetry::emit::Telemetry;
 const QUEUE_CAPACITY: usize = 256;
 
 enum Parcel {
-    Alert(Alert),
+    /// An alert and its ticket in [`Post::pending`].
+    Alert(u64, Alert),
     /// Answered once every alert queued before it was handled.
     Settle(SyncSender<()>),
 }
@@ -64,6 +67,15 @@ impl Deadline {
     }
 }
 
+/// An alert handed to a courier and not yet reported.
+struct Pending {
+    channel: String,
+    kind: &'static str,
+    alert: Alert,
+    /// The courier has begun sending it.
+    started: bool,
+}
+
 /// What every courier shares.
 pub(super) struct Post {
     pub policy: RetryPolicy,
@@ -71,9 +83,76 @@ pub(super) struct Post {
     pub clock: Arc<dyn Clock>,
     pub telemetry: Weak<Telemetry>,
     pub deadline: Arc<Deadline>,
+    /// Alerts handed to couriers and not yet reported, by ticket: what a close that cannot
+    /// wait for a courier (a receiver that hangs) reports itself, so none goes unreported.
+    pending: Mutex<(u64, BTreeMap<u64, Pending>)>,
 }
 
 impl Post {
+    pub fn new(
+        policy: RetryPolicy,
+        env: EnvLookup,
+        clock: Arc<dyn Clock>,
+        telemetry: Weak<Telemetry>,
+        deadline: Arc<Deadline>,
+    ) -> Post {
+        Post {
+            policy,
+            env,
+            clock,
+            telemetry,
+            deadline,
+            pending: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Records `alert` as handed to `channel`'s courier; its ticket.
+    fn enlist(&self, channel: &str, kind: &'static str, alert: &Alert) -> u64 {
+        let mut pending = self.pending.lock();
+        pending.0 += 1;
+        let ticket = pending.0;
+        let entry = Pending {
+            channel: channel.to_string(),
+            kind,
+            alert: alert.clone(),
+            started: false,
+        };
+        pending.1.insert(ticket, entry);
+        ticket
+    }
+
+    /// Marks `ticket` as being sent; false when a close already reported it.
+    fn start(&self, ticket: u64) -> bool {
+        match self.pending.lock().1.get_mut(&ticket) {
+            Some(entry) => {
+                entry.started = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes `ticket` off the pending list; false when a close already reported it (then its
+    /// courier must not report it a second time).
+    fn finish(&self, ticket: u64) -> bool {
+        self.pending.lock().1.remove(&ticket).is_some()
+    }
+
+    /// Reports every alert still pending as `alert.failed`, not sent: the closing engine
+    /// cannot wait for its courier any longer.
+    fn abandon(&self) {
+        let abandoned = std::mem::take(&mut self.pending.lock().1);
+        for entry in abandoned.into_values() {
+            let reason = if entry.started {
+                "the engine closed before the receiver answered"
+            } else {
+                "the engine's close or flush deadline passed first"
+            };
+            let error = DeliveryError::NotSent { reason };
+            self.not_sent(&entry.channel, entry.kind, &entry.alert, error);
+        }
+    }
+
     /// Writes the `alert.sent` / `alert.failed` line and count of one delivery.
     fn report(
         &self,
@@ -121,14 +200,19 @@ impl Couriers {
                 self.post.not_sent(name, "unknown", &alert, error);
                 continue;
             };
-            let Some(sender) = self.courier(channel) else {
+            let Some(sender) = self.courier(channel).cloned() else {
                 let error = DeliveryError::NotSent {
                     reason: "no delivery thread could be started",
                 };
                 self.post.not_sent(name, channel.kind(), &alert, error);
                 continue;
             };
-            match sender.try_send(Parcel::Alert(alert.clone())) {
+            let ticket = self.post.enlist(name, channel.kind(), &alert);
+            let refused = sender.try_send(Parcel::Alert(ticket, alert.clone()));
+            if refused.is_err() {
+                self.post.finish(ticket);
+            }
+            match refused {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     let error = DeliveryError::NotSent {
@@ -163,6 +247,12 @@ impl Couriers {
             self.running.insert(channel.name.clone(), sender);
         }
         self.running.get(&channel.name)
+    }
+
+    /// Reports every alert a courier still holds as not sent (see [`Post::abandon`]); for a
+    /// close whose deadline passed.
+    pub fn abandon(&self) {
+        self.post.abandon();
     }
 
     /// Waits until every courier has handled what it was handed, at most until `deadline`;
@@ -212,7 +302,10 @@ impl Courier {
         let deadline = || self.post.deadline.get();
         while let Ok(parcel) = receiver.recv() {
             match parcel {
-                Parcel::Alert(alert) => {
+                Parcel::Alert(ticket, alert) => {
+                    if !self.post.start(ticket) {
+                        continue;
+                    }
                     let outcome = if self.post.deadline.passed() {
                         Err(Failed {
                             attempts: 0,
@@ -223,8 +316,10 @@ impl Courier {
                     } else {
                         self.deliverer.deliver(&self.channel, &alert, &deadline)
                     };
-                    self.post
-                        .report(&self.channel.name, self.channel.kind(), &alert, &outcome);
+                    if self.post.finish(ticket) {
+                        self.post
+                            .report(&self.channel.name, self.channel.kind(), &alert, &outcome);
+                    }
                 }
                 Parcel::Settle(ack) => {
                     let _ = ack.send(());

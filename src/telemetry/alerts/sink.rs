@@ -36,6 +36,10 @@ const QUEUE_CAPACITY: usize = 4096;
 /// How often time-based rules are looked at (a window emptying, a breaker still open).
 const TICK: Duration = Duration::from_secs(1);
 
+/// How long before a close's deadline the thread stops waiting for its couriers, to report
+/// what they still hold.
+const ABANDON_MARGIN: Duration = Duration::from_millis(250);
+
 enum Message {
     Record(Arc<TelemetryRecord>),
     /// Answered once everything queued before it was handled.
@@ -147,13 +151,13 @@ impl AlertsSink {
         let Some(started) = &*self.started.lock() else {
             return;
         };
-        let post = Post {
-            policy: self.policy,
-            env: Arc::clone(&self.env),
-            clock: Arc::clone(&self.clock),
-            telemetry: started.telemetry.clone(),
-            deadline: Arc::clone(&self.deadline),
-        };
+        let post = Post::new(
+            self.policy,
+            Arc::clone(&self.env),
+            Arc::clone(&self.clock),
+            started.telemetry.clone(),
+            Arc::clone(&self.deadline),
+        );
         let worker = Worker {
             rules: AlertRules::new(&self.config, Dedup::new(started.shared.clone())),
             couriers: Couriers::new(Arc::clone(&self.channels), post),
@@ -271,7 +275,18 @@ impl Worker {
                     let _ = ack.send(());
                 }
                 Ok(Message::Close(ack)) => {
-                    self.settle();
+                    // Stops waiting a little before the close's deadline, so the lines of what
+                    // is abandoned are written before `close` stops waiting for this thread.
+                    let settled = self.couriers.settle(
+                        self.settle_deadline()
+                            .checked_sub(ABANDON_MARGIN)
+                            .unwrap_or_else(Instant::now),
+                    );
+                    if !settled {
+                        // A courier is stuck on a receiver that does not answer: what it still
+                        // holds is reported now, while the log is still open.
+                        self.couriers.abandon();
+                    }
                     let _ = ack.send(());
                     // Dropping the couriers' queues ends their threads once they are done.
                     return;
@@ -302,11 +317,13 @@ impl Worker {
     /// Waits for the couriers until the flush's or close's deadline (one `SINK_CLOSE_TIMEOUT`
     /// when none is set, which only a test's direct call leaves).
     fn settle(&self) -> bool {
-        let deadline = self
-            .deadline
+        self.couriers.settle(self.settle_deadline())
+    }
+
+    fn settle_deadline(&self) -> Instant {
+        self.deadline
             .get()
-            .unwrap_or_else(|| Instant::now() + crate::telemetry::sink::SINK_CLOSE_TIMEOUT);
-        self.couriers.settle(deadline)
+            .unwrap_or_else(|| Instant::now() + crate::telemetry::sink::SINK_CLOSE_TIMEOUT)
     }
 }
 

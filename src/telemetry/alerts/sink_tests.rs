@@ -66,13 +66,13 @@ fn worker(url: String, telemetry: &Arc<Telemetry>) -> Worker {
         rules: Vec::new(),
     };
     let deadline = Arc::new(Deadline::new());
-    let post = Post {
-        policy: fast_policy(),
-        env: Arc::new(move |_: &str| Some(url.clone())),
-        clock: Arc::new(SystemClock),
-        telemetry: Arc::downgrade(telemetry),
-        deadline: Arc::clone(&deadline),
-    };
+    let post = Post::new(
+        fast_policy(),
+        Arc::new(move |_: &str| Some(url.clone())),
+        Arc::new(SystemClock),
+        Arc::downgrade(telemetry),
+        Arc::clone(&deadline),
+    );
     Worker {
         rules: AlertRules::new(&config, Dedup::new(None)),
         couriers: Couriers::new(Arc::new(channels(&config)), post),
