@@ -1,7 +1,9 @@
 //! `prompt-config alerts test [--channel NAME] [--json]`: sends a test alert to each channel of
 //! `config/alerts.json` (or the one named), one after the other, and prints per channel `ok` or
 //! why not. Exit 0 when every channel took it; 1 with `alert_delivery_failed` naming the first
-//! failing channel; 2 for a channel name the file does not define.
+//! failing channel; 2 for a channel name the file does not define. `--json` prints one object,
+//! `{"channels": [...]}`, with the `error` object of every `--json` failure beside it when a
+//! channel failed.
 
 use serde_json::json;
 
@@ -53,14 +55,16 @@ fn test(channel: Option<&str>, config_dir: &std::path::Path, json: bool) -> Resu
         }
         results.push(result);
     }
-    if json {
-        super::output::print_json(&json!({"channels": results}));
-    }
     if names.is_empty() && !json {
         say!("no channels in alerts.json");
     }
     match results.iter().find(|result| !result.ok) {
-        None => Ok(()),
+        None => {
+            if json {
+                super::output::print_json(&json!({"channels": results}));
+            }
+            Ok(())
+        }
         Some(failed) => {
             let failing: Vec<&str> = results
                 .iter()
@@ -77,6 +81,15 @@ fn test(channel: Option<&str>, config_dir: &std::path::Path, json: bool) -> Resu
                 json!({"channel": failed.channel, "channels": failing}),
             );
             Err(if json {
+                // One object: the per-channel results beside the error every `--json` failure
+                // prints, so a program reading stdout finds `error.kind` as it does elsewhere.
+                let mut document = super::output::error_json(
+                    failure.kind.as_str(),
+                    &failure.message,
+                    &failure.details,
+                );
+                document["channels"] = json!(results);
+                super::output::print_json(&document);
                 failure.reported_in_json()
             } else {
                 failure
@@ -87,7 +100,7 @@ fn test(channel: Option<&str>, config_dir: &std::path::Path, json: bool) -> Resu
 
 fn print_line(result: &TestDelivery) {
     let attempts = match result.attempts {
-        1 => String::new(),
+        0 | 1 => String::new(),
         n => format!(", {n} attempts"),
     };
     match (&result.error, result.status) {

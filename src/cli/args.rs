@@ -39,11 +39,11 @@ pub struct Cli {
     pub command: Command,
     /// Export spans, logs and metrics over OTLP/HTTP to this collector (a base URL such as
     /// http://localhost:4318) [default: $OTEL_EXPORTER_OTLP_ENDPOINT; unset: no export].
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = SecretText)]
     pub otlp_endpoint: Option<String>,
     /// The OTLP encoding: http/protobuf or http/json [default: $OTEL_EXPORTER_OTLP_PROTOCOL,
     /// else http/protobuf].
-    #[arg(long, global = true, value_name = "PROTOCOL")]
+    #[arg(long, global = true, value_name = "PROTOCOL", value_parser = Text)]
     pub otlp_protocol: Option<String>,
 }
 

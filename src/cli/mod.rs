@@ -180,10 +180,14 @@ fn report(failure: &Failure, json: bool) -> i32 {
 }
 
 /// Reads the `OTEL_*` variables and `--otlp-*` flags for every command that opens an engine
-/// (all but `stats` and `completions`, which read files or print a script).
+/// (all but `validate`, `alerts test`, `stats` and `completions`, which check files, send a
+/// test alert, read a log or print a script, and export nothing).
 fn configure_otlp(cli: &Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Stats { .. } | Command::Completions { .. } => Ok(()),
+        Command::Stats { .. }
+        | Command::Completions { .. }
+        | Command::Validate { .. }
+        | Command::Alerts(_) => Ok(()),
         _ => otlp::configure(cli.otlp_endpoint.as_deref(), cli.otlp_protocol.as_deref()),
     }
 }

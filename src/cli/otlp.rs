@@ -24,6 +24,14 @@ pub fn configure(endpoint: Option<&str>, protocol: Option<&str>) -> Result<(), F
             name.to_string_lossy()
         )));
     }
+    for (flag, value) in [("--otlp-endpoint", endpoint), ("--otlp-protocol", protocol)] {
+        if value.is_some_and(|value| value.trim().is_empty()) {
+            // An empty flag is a mistake (an unset shell variable), not a request for the default.
+            return Err(Failure::invalid_argument(format!(
+                "{flag}: must not be empty"
+            )));
+        }
+    }
     let settings = settings(endpoint, protocol, |name| std::env::var(name).ok())?;
     let _ = SETTINGS.set(settings);
     Ok(())

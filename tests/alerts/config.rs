@@ -194,8 +194,21 @@ fn a_field_of_another_rule_type_is_a_problem() {
 #[test]
 fn a_channel_secret_must_be_an_environment_variable_name_not_a_url() {
     let mut document = valid();
-    document["channels"]["team"]["webhook_url_env"] = json!("https://hooks.slack.com/x");
-    the_problem_at(&document, "/channels/team/webhook_url_env");
+    document["channels"]["team"]["webhook_url_env"] =
+        json!("https://hooks.slack.com/services/T0/B0/SECRET-77");
+    let problem = the_problem_at(&document, "/channels/team/webhook_url_env");
+    assert!(
+        problem
+            .message
+            .starts_with("must be the name of an environment variable"),
+        "{}",
+        problem.message
+    );
+    assert!(
+        !problem.message.contains("SECRET-77"),
+        "the secret written there by mistake is never printed: {}",
+        problem.message
+    );
 }
 
 #[test]

@@ -175,6 +175,9 @@ fn an_unset_secret_variable_is_named_and_its_json_error_carries_the_channel() {
         report["channels"][0]["error"],
         "environment variable PC_T_UNSET_URL is not set"
     );
+    assert_eq!(report["error"]["kind"], "alert_delivery_failed");
+    assert_eq!(report["error"]["details"]["channel"], "hook");
+    assert_eq!(report["error"]["details"]["channels"], json!(["hook"]));
 }
 
 #[test]

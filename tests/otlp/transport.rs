@@ -716,6 +716,28 @@ fn cli_grpc_protocol_flag_is_a_usage_error_naming_the_flag() {
 }
 
 #[test]
+fn cli_empty_or_non_utf8_otlp_flags_are_usage_errors_naming_the_flag() {
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = fast_mock_fixture();
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"http://\xff:4318");
+    let cases: [(&str, &std::ffi::OsStr); 3] = [
+        ("--otlp-endpoint", std::ffi::OsStr::new("")),
+        ("--otlp-protocol", std::ffi::OsStr::new(" ")),
+        ("--otlp-endpoint", not_utf8),
+    ];
+    for (flag, value) in cases {
+        let output = complete_command(&fixture)
+            .arg(flag)
+            .arg(value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value:?}");
+        assert!(stderr(&output).contains(flag), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"));
+    }
+}
+
+#[test]
 fn an_exporting_engine_still_writes_its_log() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();

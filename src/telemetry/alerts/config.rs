@@ -304,11 +304,19 @@ fn check_schema(file: &str, document: &Value, problems: &mut Vec<Problem>) {
     if validator.is_valid(document) {
         return;
     }
-    problems.extend(
-        validator
-            .iter_errors(document)
-            .map(|error| Problem::new(file, error.instance_path().as_str(), error.to_string())),
-    );
+    problems.extend(validator.iter_errors(document).map(|error| {
+        let pointer = error.instance_path().as_str().to_string();
+        // A `*_env` field holds a variable's name; what was written there by mistake is often
+        // the secret itself (a webhook URL), which an error quoting it would print in CI logs.
+        let message = if pointer.ends_with("_env") {
+            "must be the name of an environment variable (letters, digits and _) that holds the \
+             secret, not the secret itself (the value is not shown)"
+                .to_string()
+        } else {
+            error.to_string()
+        };
+        Problem::new(file, pointer, message)
+    }));
 }
 
 /// What the schema cannot say: names unique, channels known, features configured.

@@ -204,6 +204,13 @@ impl OtlpOptions {
         }
         if let Some(timeout) = get("OTEL_EXPORTER_OTLP_TIMEOUT") {
             options.timeout = milliseconds("OTEL_EXPORTER_OTLP_TIMEOUT", &timeout)?;
+            if options.timeout.is_zero() {
+                // A request given no time at all never reaches the collector.
+                return Err(invalid(
+                    "OTEL_EXPORTER_OTLP_TIMEOUT",
+                    "must be a positive number of milliseconds",
+                ));
+            }
         }
         if let Some(compression) = get("OTEL_EXPORTER_OTLP_COMPRESSION") {
             options.gzip = match compression.trim().to_ascii_lowercase().as_str() {
@@ -317,6 +324,24 @@ mod tests {
                 ("api-key".to_string(), "a b,c".to_string()),
                 ("x".to_string(), "1".to_string())
             ])
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_naming_the_variable() {
+        let error = OtlpOptions::from_env(|name| match name {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://127.0.0.1:4318".into()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            TelemetryError::InvalidSettings {
+                setting: "OTEL_EXPORTER_OTLP_TIMEOUT".into(),
+                message: "must be a positive number of milliseconds".into(),
+            }
+            .to_string()
         );
     }
 
