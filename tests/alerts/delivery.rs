@@ -168,6 +168,10 @@ fn requests_are_not_slowed_by_a_channel_that_hangs() {
         failed[0]["error.message"],
         "not sent: the engine closed before the receiver answered"
     );
+    assert_eq!(
+        failed[0]["prompt_config.alert.attempts"], 1,
+        "the unanswered request"
+    );
 }
 
 #[test]

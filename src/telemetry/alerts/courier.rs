@@ -148,8 +148,12 @@ impl Post {
             } else {
                 "the engine's close or flush deadline passed first"
             };
-            let error = DeliveryError::NotSent { reason };
-            self.not_sent(&entry.channel, entry.kind, &entry.alert, error);
+            let failed = Failed {
+                // A started delivery has made its first request at least (the one unanswered).
+                attempts: u32::from(entry.started),
+                error: DeliveryError::NotSent { reason },
+            };
+            self.report(&entry.channel, entry.kind, &entry.alert, &Err(failed));
         }
     }
 
