@@ -181,6 +181,27 @@ fn an_unset_secret_variable_is_named_and_its_json_error_carries_the_channel() {
 }
 
 #[test]
+fn a_secret_variable_that_is_not_utf8_is_named_as_such_not_as_unset() {
+    use std::os::unix::ffi::OsStrExt;
+    let folder =
+        folder_with(&json!({"team": {"type": "slack", "webhook_url_env": "PC_T_BYTES_URL"}}));
+    let output = command(folder.path())
+        .args(["alerts", "test"])
+        .env(
+            "PC_T_BYTES_URL",
+            std::ffi::OsStr::from_bytes(b"http://127.0.0.1:9/\xffSECRET"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        "team (slack): failed: environment variable PC_T_BYTES_URL is not UTF-8 text\n"
+    );
+    assert!(!stderr(&output).contains("SECRET") && !stdout(&output).contains("SECRET"));
+}
+
+#[test]
 fn only_the_named_channel_is_sent_to() {
     let first = AlertReceiver::ok();
     let second = AlertReceiver::ok();

@@ -14,14 +14,35 @@ use super::Alert;
 use super::config::ChannelConfig;
 use super::{pagerduty, slack, webhook};
 
-/// Reads an environment variable by name; `None` when unset or empty. The sink and the CLI use
-/// the process environment ([`process_env`]); tests pass their own.
-pub(crate) type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// Reads an environment variable by name: its value, or the error naming it (unset or empty:
+/// [`DeliveryError::MissingSecret`]; not UTF-8: [`DeliveryError::NotUtf8`]). The sink and the
+/// CLI use the process environment ([`process_env`]); tests pass their own ([`lookup_from`]).
+pub(crate) type EnvLookup = Arc<dyn Fn(&str) -> Result<String, DeliveryError> + Send + Sync>;
 
 /// The process environment, an empty value counting as unset (an exported but blank secret
 /// would otherwise be sent as an empty routing key or URL).
 pub(crate) fn process_env() -> EnvLookup {
-    Arc::new(|name: &str| std::env::var(name).ok().filter(|value| !value.is_empty()))
+    Arc::new(|name: &str| match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        Err(std::env::VarError::NotUnicode(_)) => Err(DeliveryError::NotUtf8 {
+            variable: name.to_string(),
+        }),
+        _ => Err(DeliveryError::MissingSecret {
+            variable: name.to_string(),
+        }),
+    })
+}
+
+/// A lookup from a map-like function (`None`: unset), for tests and fixed environments.
+#[cfg(test)]
+pub(crate) fn lookup_from(
+    values: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+) -> EnvLookup {
+    Arc::new(move |name: &str| {
+        values(name).ok_or_else(|| DeliveryError::MissingSecret {
+            variable: name.to_string(),
+        })
+    })
 }
 
 /// A named channel of `alerts.json`.
@@ -73,6 +94,12 @@ pub enum DeliveryError {
     Status {
         /// The HTTP status.
         status: u16,
+    },
+    /// The variable is set, but its value is not UTF-8 text (not quoted: it is the secret).
+    #[error("environment variable {variable} is not UTF-8 text")]
+    NotUtf8 {
+        /// The variable's name.
+        variable: String,
     },
     /// The variable holds something that is not an `http://` or `https://` URL (the value is
     /// not quoted: it is the secret).
@@ -136,14 +163,10 @@ impl Channel {
     pub fn prepare(
         &self,
         alert: &Alert,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &dyn Fn(&str) -> Result<String, DeliveryError>,
         now: DateTime<Utc>,
     ) -> Result<PreparedRequest, DeliveryError> {
-        let secret = |variable: &str| {
-            env(variable).ok_or_else(|| DeliveryError::MissingSecret {
-                variable: variable.to_string(),
-            })
-        };
+        let secret = env;
         let url = |variable: &str| {
             let value = secret(variable)?;
             if is_http_url(&value) {
@@ -210,8 +233,14 @@ mod tests {
 
     const SECRET: &str = "https://hooks.example/T000/SECRET-4f9a";
 
-    fn env_with_secret(name: &str) -> Option<String> {
-        (name != "UNSET").then(|| SECRET.to_string())
+    fn env_with_secret(name: &str) -> Result<String, DeliveryError> {
+        if name == "UNSET" {
+            Err(DeliveryError::MissingSecret {
+                variable: name.to_string(),
+            })
+        } else {
+            Ok(SECRET.to_string())
+        }
     }
 
     fn webhook() -> Channel {
@@ -255,7 +284,7 @@ mod tests {
             let error = channel
                 .prepare(
                     &sample_alert(),
-                    &|_: &str| Some(value.to_string()),
+                    &|_: &str| Ok(value.to_string()),
                     Utc::now(),
                 )
                 .unwrap_err();

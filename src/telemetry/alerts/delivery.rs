@@ -240,7 +240,6 @@ mod tests {
     use super::*;
     use crate::telemetry::alerts::config::ChannelConfig;
     use crate::telemetry::alerts::tests::sample_alert;
-    use std::sync::Arc;
 
     fn deliverer(env: EnvLookup) -> Deliverer {
         Deliverer::new(
@@ -280,9 +279,11 @@ mod tests {
                 webhook_url_env: "PC_TEST_UNSET_HOOK".into(),
             },
         };
-        let failed = deliverer(Arc::new(|_: &str| None))
-            .deliver(&channel, &sample_alert(), &|| None)
-            .unwrap_err();
+        let failed = deliverer(crate::telemetry::alerts::channel::lookup_from(|_: &str| {
+            None
+        }))
+        .deliver(&channel, &sample_alert(), &|| None)
+        .unwrap_err();
         assert_eq!(failed.attempts, 0);
         assert!(matches!(failed.error, DeliveryError::MissingSecret { .. }));
     }
@@ -301,9 +302,11 @@ mod tests {
                 webhook_url_env: "HOOK".into(),
             },
         };
-        let failed = deliverer(Arc::new(move |_: &str| Some(url.clone())))
-            .deliver(&channel, &sample_alert(), &|| None)
-            .unwrap_err();
+        let failed = deliverer(crate::telemetry::alerts::channel::lookup_from(
+            move |_: &str| Some(url.clone()),
+        ))
+        .deliver(&channel, &sample_alert(), &|| None)
+        .unwrap_err();
         assert_eq!(failed.attempts, 3);
         assert!(!failed.error.to_string().contains("secret-path-77"));
         assert!(matches!(failed.error, DeliveryError::Transport { .. }));
@@ -311,7 +314,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_within_its_jitter_and_statuses_retry_as_documented() {
-        let deliverer = Deliverer::new(RetryPolicy::default(), Arc::new(|_: &str| None));
+        let deliverer = Deliverer::new(
+            RetryPolicy::default(),
+            crate::telemetry::alerts::channel::lookup_from(|_: &str| None),
+        );
         for attempts in 1..=4u32 {
             let full = Duration::from_millis(250) * (1 << (attempts - 1));
             let wait = deliverer.backoff(attempts);

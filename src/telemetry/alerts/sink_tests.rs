@@ -68,7 +68,7 @@ fn worker(url: String, telemetry: &Arc<Telemetry>) -> Worker {
     let deadline = Arc::new(Deadline::new());
     let post = Post::new(
         fast_policy(),
-        Arc::new(move |_: &str| Some(url.clone())),
+        crate::telemetry::alerts::channel::lookup_from(move |_: &str| Some(url.clone())),
         Arc::new(SystemClock),
         Arc::downgrade(telemetry),
         Arc::clone(&deadline),
@@ -179,7 +179,7 @@ fn unstarted_sink() -> AlertsSink {
             rules: Vec::new(),
         },
         Arc::new(SystemClock),
-        Arc::new(|_: &str| None),
+        crate::telemetry::alerts::channel::lookup_from(|_: &str| None),
         fast_policy(),
     )
 }
