@@ -4,8 +4,10 @@
 //! the variable or flag, never the value (headers carry API keys). The engine sends its last
 //! spans and metrics when the command drops it, so a one-shot `complete` exports before exit.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
+use prompt_config::telemetry::OtlpSnapshot;
 use prompt_config::telemetry::otlp::OtlpOptions;
 use prompt_config::{EngineOptions, TelemetryError};
 
@@ -78,12 +80,36 @@ fn settings(
     Ok(options)
 }
 
-/// `options` exporting as configured (unchanged when export is off).
+/// `options` exporting as configured (unchanged when export is off). A close that left
+/// anything undelivered says so on stderr, once per command: otherwise a collector that is
+/// down shows only as a silent wait of up to 5 s at exit.
 pub fn with_otlp(mut options: EngineOptions) -> EngineOptions {
     if let Some(Some(otlp)) = SETTINGS.get() {
-        options.otlp = Some(otlp.clone());
+        let mut otlp = otlp.clone();
+        otlp.on_close = Some(Arc::new(warn_when_undelivered));
+        options.otlp = Some(otlp);
     }
     options
+}
+
+/// Warns (once) when the exporter closed with records the collector did not take.
+fn warn_when_undelivered(counts: &OtlpSnapshot, gave_up: bool) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let undelivered = counts.dropped_failed + counts.dropped_rejected + counts.dropped_queue_full;
+    if (gave_up || undelivered > 0) && !WARNED.swap(true, Ordering::Relaxed) {
+        let reason = if gave_up {
+            "the collector did not take everything before the 5 s close timeout (down or slow?)"
+        } else if counts.dropped_failed + counts.dropped_rejected > 0 {
+            "the collector refused records or could not be reached"
+        } else {
+            "records came faster than the exporter could send them (its queue was full)"
+        };
+        eprintln!(
+            "warning: OTLP export incomplete: {reason}; {} exported, {undelivered} items dropped \
+             (prompt_config_otlp_dropped_total)",
+            counts.spans_exported + counts.log_records_exported + counts.metric_points_exported
+        );
+    }
 }
 
 #[cfg(test)]

@@ -738,6 +738,39 @@ fn cli_empty_or_non_utf8_otlp_flags_are_usage_errors_naming_the_flag() {
 }
 
 #[test]
+fn cli_warns_on_stderr_when_the_collector_took_nothing() {
+    let fixture = fast_mock_fixture();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap();
+    let output = complete_command(&fixture)
+        .args(["--otlp-endpoint", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert_eq!(
+        text.matches("warning: OTLP export incomplete").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_says_nothing_when_the_collector_took_everything() {
+    let fixture = fast_mock_fixture();
+    let collector = OtlpCollector::start();
+    let output = complete_command(&fixture)
+        .args(["--otlp-endpoint", &collector.endpoint()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("OTLP"), "{}", stderr(&output));
+}
+
+#[test]
 fn an_exporting_engine_still_writes_its_log() {
     let fixture = fast_mock_fixture();
     let collector = OtlpCollector::start();

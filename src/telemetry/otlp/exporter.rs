@@ -220,6 +220,9 @@ impl RecordSink for OtlpExporter {
             inner.give_up.store(true, Ordering::Relaxed);
             self.thread.lock().take();
         }
+        if let Some(listener) = &self.config.options.on_close {
+            listener(&self.config.counters.snapshot(), !stopped);
+        }
     }
 
     fn after_fork(&self) {

@@ -20,7 +20,7 @@ mod options;
 internal_mod!(exporter);
 internal_mod!(transport);
 
-pub use options::{OtlpOptions, OtlpProtocol};
+pub use options::{OtlpCloseListener, OtlpOptions, OtlpProtocol};
 
 /// The OpenTelemetry semantic conventions the exported names follow, recorded as the
 /// resource's and scopes' `schema_url` (the telemetry lines use the same names).

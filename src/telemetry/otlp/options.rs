@@ -3,7 +3,10 @@
 //! (<https://opentelemetry.io/docs/specs/otel/protocol/exporter/>).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::telemetry::metrics::OtlpSnapshot;
 
 /// The OTLP/HTTP encoding (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,7 +72,15 @@ pub struct OtlpOptions {
     /// How often metrics are exported (`OTEL_METRIC_EXPORT_INTERVAL`, ms; 60 s), and once more
     /// at close.
     pub metrics_interval: Duration,
+    /// Told once when the exporter closes (see [`OtlpCloseListener`]); `None` by default. The
+    /// CLI warns on stderr with it when a collector did not take everything.
+    pub on_close: Option<OtlpCloseListener>,
 }
+
+/// Called once as the exporter closes, on the closing thread, with its delivery counts so far
+/// and whether the close gave up waiting (the collector slow or down: what was still queued
+/// or being retried is then dropped and counted `failed` after this call).
+pub type OtlpCloseListener = Arc<dyn Fn(&OtlpSnapshot, bool) + Send + Sync>;
 
 impl OtlpOptions {
     /// Export to `endpoint` (a base URL such as `http://collector:4318`) with the defaults.
@@ -89,6 +100,7 @@ impl OtlpOptions {
             max_queue: 2048,
             max_batch: 512,
             metrics_interval: Duration::from_secs(60),
+            on_close: None,
         }
     }
 }
@@ -130,6 +142,7 @@ impl fmt::Debug for OtlpOptions {
             .field("max_queue", &self.max_queue)
             .field("max_batch", &self.max_batch)
             .field("metrics_interval", &self.metrics_interval)
+            .field("on_close", &self.on_close.is_some())
             .finish()
     }
 }
