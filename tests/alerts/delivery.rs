@@ -190,12 +190,8 @@ fn alert_lines_written_while_closing_are_exported_over_otlp() {
     engine.close();
     assert_eq!(lines_with_event(&logs.log(), "alert.sent").len(), 1);
     let exported: Vec<String> = collector
-        .requests_to("/v1/logs")
-        .iter()
-        .filter(|request| request.accepted())
-        .flat_map(|request| request.logs().resource_logs)
-        .flat_map(|resource| resource.scope_logs)
-        .flat_map(|scope| scope.log_records)
+        .log_records()
+        .into_iter()
         .map(|record| record.event_name)
         .collect();
     assert!(

@@ -15,17 +15,6 @@ use crate::support::engine_faults::{
 use crate::support::http_server::TestServer;
 use crate::support::otlp_collector::OtlpCollector;
 
-fn log_records(collector: &OtlpCollector) -> Vec<LogRecord> {
-    collector
-        .requests_to("/v1/logs")
-        .iter()
-        .filter(|request| request.accepted())
-        .flat_map(|request| request.logs().resource_logs)
-        .flat_map(|resource| resource.scope_logs)
-        .flat_map(|scope| scope.log_records)
-        .collect()
-}
-
 fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a AnyValueKind> {
     record
         .attributes
@@ -54,7 +43,7 @@ fn feedback_is_an_info_log_record_in_the_trace_of_its_request() {
         .expect("valid feedback");
     engine.close();
     collector.wait_for("/v1/logs", 1, WAIT);
-    let records = log_records(&collector);
+    let records = collector.log_records();
     let feedback = records
         .iter()
         .find(|record| record.event_name == "feedback")
@@ -87,7 +76,7 @@ fn a_breaker_opening_is_a_warn_log_record() {
     complete(&engine).expect("the fallback answers");
     engine.close();
     collector.wait_for("/v1/logs", 1, WAIT);
-    let records = log_records(&collector);
+    let records = collector.log_records();
     let opened = records
         .iter()
         .find(|record| record.event_name == "circuit.transition")

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
@@ -209,6 +210,17 @@ impl OtlpCollector {
             .flat_map(|request| request.traces().resource_spans)
             .flat_map(|resource| resource.scope_spans)
             .flat_map(|scope| scope.spans)
+            .collect()
+    }
+
+    /// Every log record of every accepted protobuf logs request.
+    pub fn log_records(&self) -> Vec<LogRecord> {
+        self.requests_to("/v1/logs")
+            .iter()
+            .filter(|request| request.accepted())
+            .flat_map(|request| request.logs().resource_logs)
+            .flat_map(|resource| resource.scope_logs)
+            .flat_map(|scope| scope.log_records)
             .collect()
     }
 
