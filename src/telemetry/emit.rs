@@ -93,6 +93,15 @@ fn recorded_variables(context: &Context, settings: &TelemetrySettings) -> Option
         .then(|| context.variables_value().clone())
 }
 
+/// How a call without an answer ended: what `failed` and `refused` pass to `unanswered`.
+struct Unanswered<'a> {
+    kind: crate::ErrorKind,
+    /// Its attempts, last one last (none for a call refused before any).
+    attempts: &'a [crate::client::Attempt],
+    failure: super::streamed::FailureFields,
+    latency: Duration,
+}
+
 impl Telemetry {
     fn write(
         &self,
@@ -263,82 +272,14 @@ impl Telemetry {
         context: &Context,
         settings: &TelemetrySettings,
     ) {
-        self.remember(resolution);
-        let attempts = error.attempts();
-        let (provider, model) = attempts
-            .last()
-            .map(|attempt| (attempt.provider.as_str(), attempt.model.as_str()))
-            .unwrap_or((&resolution.model.provider, &resolution.model.name));
-        let labels = RequestLabels {
-            feature: &resolution.feature,
-            version: &resolution.version,
-            variant: resolution.variant.as_deref(),
-            provider,
-            model,
+        let failure = super::streamed::failure_fields(error);
+        let call = Unanswered {
+            kind: error.kind(),
+            attempts: error.attempts(),
+            failure,
+            latency,
         };
-        let super::streamed::FailureFields {
-            outcome,
-            cost_usd,
-            usage,
-            stream,
-        } = super::streamed::failure_fields(error);
-        if cost_usd > 0.0 {
-            self.metrics.record_call(
-                &labels,
-                Some(error.kind().as_str()),
-                latency,
-                &usage,
-                cost_usd,
-                true,
-            );
-        } else {
-            self.metrics
-                .record_request(&labels, Some(error.kind().as_str()), latency, &usage, 0.0);
-        }
-        super::structured::record_metrics(&self.metrics, resolution, attempts);
-        if !self.writes_lines() {
-            return;
-        }
-        let output = super::structured::failed_fields(
-            resolution,
-            attempts,
-            error.kind() == crate::ErrorKind::InvalidOutput,
-        );
-        let fields = RequestFields {
-            operation: "chat",
-            feature: feature_fields(resolution, context, settings),
-            provider: provider.to_string(),
-            model: model.to_string(),
-            response_model: None,
-            response_id: None,
-            finish_reasons: Vec::new(),
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cache_read_input_tokens: 0,
-            cache_creation_input_tokens: 0,
-            outcome,
-            error_type: Some(error.kind().as_str().to_string()),
-            attempts: attempts.len() as u32,
-            latency_ms: latency.as_secs_f64() * 1000.0,
-            cost_usd,
-            cost_estimated: cost_usd > 0.0,
-            refusal: false,
-            downgraded: false,
-            cache_hit: None,
-            cache_saved_usd: None,
-            cache_partition: None,
-            stream,
-            output,
-            variables: recorded_variables(context, settings),
-            input_messages: input_messages(resolution, settings),
-            output_messages: None,
-        };
-        self.write(
-            now(),
-            "llm.request",
-            &resolution.request_id,
-            EventBody::Request(Box::new(fields)),
-        );
+        self.unanswered(now, resolution, call, context, settings);
     }
 
     /// A `complete()` or `stream()` refused before any model call (its variables do not fit
@@ -355,51 +296,103 @@ impl Telemetry {
         context: &Context,
         settings: &TelemetrySettings,
     ) {
+        let failure = super::streamed::FailureFields {
+            outcome: "error",
+            cost_usd: 0.0,
+            usage: Usage::default(),
+            stream: None,
+        };
+        let call = Unanswered {
+            kind,
+            attempts: &[],
+            failure,
+            latency,
+        };
+        self.unanswered(now, resolution, call, context, settings);
+    }
+
+    /// The metrics and `llm.request` line of a call that ended without an answer.
+    fn unanswered(
+        &self,
+        now: impl FnOnce() -> DateTime<Utc>,
+        resolution: &Resolution,
+        call: Unanswered<'_>,
+        context: &Context,
+        settings: &TelemetrySettings,
+    ) {
         self.remember(resolution);
+        let Unanswered {
+            kind,
+            attempts,
+            failure:
+                super::streamed::FailureFields {
+                    outcome,
+                    cost_usd,
+                    usage,
+                    stream,
+                },
+            latency,
+        } = call;
+        let (provider, model) = attempts
+            .last()
+            .map(|attempt| (attempt.provider.as_str(), attempt.model.as_str()))
+            .unwrap_or((&resolution.model.provider, &resolution.model.name));
         let labels = RequestLabels {
             feature: &resolution.feature,
             version: &resolution.version,
             variant: resolution.variant.as_deref(),
-            provider: &resolution.model.provider,
-            model: &resolution.model.name,
+            provider,
+            model,
         };
-        self.metrics.record_request(
-            &labels,
-            Some(kind.as_str()),
-            latency,
-            &Usage::default(),
-            0.0,
-        );
+        if cost_usd > 0.0 {
+            self.metrics.record_call(
+                &labels,
+                Some(kind.as_str()),
+                latency,
+                &usage,
+                cost_usd,
+                true,
+            );
+        } else {
+            self.metrics
+                .record_request(&labels, Some(kind.as_str()), latency, &usage, 0.0);
+        }
+        super::structured::record_metrics(&self.metrics, resolution, attempts);
         if !self.writes_lines() {
             return;
         }
+        let output = super::structured::failed_fields(
+            resolution,
+            attempts,
+            kind == crate::ErrorKind::InvalidOutput,
+        );
         let fields = RequestFields {
             operation: "chat",
             feature: feature_fields(resolution, context, settings),
-            provider: resolution.model.provider.clone(),
-            model: resolution.model.name.clone(),
+            provider: provider.to_string(),
+            model: model.to_string(),
             response_model: None,
             response_id: None,
             finish_reasons: Vec::new(),
-            input_tokens: 0,
-            output_tokens: 0,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
             cache_read_input_tokens: 0,
             cache_creation_input_tokens: 0,
-            outcome: "error",
+            outcome,
             error_type: Some(kind.as_str().to_string()),
-            attempts: 0,
+            attempts: attempts.len() as u32,
             latency_ms: latency.as_secs_f64() * 1000.0,
-            cost_usd: 0.0,
-            cost_estimated: false,
+            cost_usd,
+            cost_estimated: cost_usd > 0.0,
             refusal: false,
             downgraded: false,
             cache_hit: None,
             cache_saved_usd: None,
             cache_partition: None,
-            stream: None,
-            output: None,
+            stream,
+            output,
             variables: recorded_variables(context, settings),
-            input_messages: None,
+            input_messages: input_messages(resolution, settings),
             output_messages: None,
         };
         self.write(
